@@ -1,0 +1,46 @@
+# rljob — see README.md. Two commands do everything on a fresh machine with
+# Go and gcc: `make demo` and `make test`.
+GO       ?= go
+TAGS      = $$(sh scripts/buildtags.sh)
+BIN      ?= bin/rljob
+PKGS      = ./...
+
+.PHONY: all deps build test test-short race bench demo fuzz clean fmt vet
+
+all: build
+
+deps:
+	@sh scripts/deps.sh
+
+build: deps
+	$(GO) build -tags "$(TAGS)" -o $(BIN) ./cmd/rljob
+
+vet: deps
+	$(GO) vet -tags "$(TAGS)" $(PKGS)
+
+# go vet, every test (BLAS and pure-Go kernel paths), and the race detector
+# on the parallel kernels at a small size.
+test: deps
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet -tags "$(TAGS)" $(PKGS)
+	$(GO) test -tags "$(TAGS)" -timeout 20m $(PKGS)
+	$(GO) test -tags duckdb_arrow -count=1 ./kernels/...
+	$(GO) test -tags "$(TAGS)" -race -short -count=1 ./kernels/... ./trainer/...
+
+test-short: deps
+	$(GO) test -tags "$(TAGS)" -short $(PKGS)
+
+bench: deps
+	$(GO) test -tags "$(TAGS)" -run '^$$' -bench . -benchtime 1x -timeout 60m $(PKGS)
+
+fuzz: deps
+	$(GO) test -tags "$(TAGS)" -run '^$$' -fuzz FuzzSplit -fuzztime 60s ./jobs/script
+
+demo: build
+	sh examples/demo.sh
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf bin lake
