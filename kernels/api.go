@@ -1,0 +1,325 @@
+// Package kernels holds the CPU compute kernels of rljob's trainer: flat
+// []float32 functions with explicit shapes, in the style of llm.c.
+//
+// Conventions (every function in this file follows them):
+//
+//   - Argument order is llm.c's: outputs, then inputs, then sizes, then
+//     hyper-parameters. Backward functions take the d-grads first, then dout,
+//     then what the forward saved or needs.
+//   - Shapes are row-major and written as (B,T,C); N is a number of rows
+//     (usually B*T).
+//   - Forward outputs are WRITTEN (=). Backward gradients are ACCUMULATED (+=)
+//     into the d-buffers, so the caller zeroes them once per step (as llm.c
+//     does). A nil d-buffer is skipped where the doc comment says so.
+//   - Token ids are int32 (the lake stores list<int32>). A negative target id
+//     means "ignore this row" in the loss and log-prob functions.
+//   - Every kernel is deterministic: each output element is computed by
+//     exactly one goroutine in a fixed order, and reductions use a fixed
+//     chunking followed by a fixed-order sum, so the bytes do not depend on
+//     GOMAXPROCS or on scheduling. The OpenBLAS matmul (build tag openblas)
+//     is deterministic for a given build and thread count (see BLAS).
+//   - Each fast kernel has a naive twin (naive.go) that is its specification;
+//     the tests compare the two and check every backward against central
+//     finite differences in float64.
+//
+// The functions in this file are the whole exported API; the implementations
+// live in the files named after each op family.
+package kernels
+
+// ---------------------------------------------------------------------------
+// Matmul (matmul.go, matmul_blas.go / matmul_noblas.go)
+
+// MatmulForward computes out = inp · weightᵀ + bias.
+//
+//	out    (B, OC)  written
+//	inp    (B, C)
+//	weight (OC, C)  PyTorch/HF nn.Linear layout
+//	bias   (OC)     or nil
+//
+// Large products go to OpenBLAS's cblas_sgemm when built with the openblas
+// tag, otherwise to a blocked, parallel pure-Go kernel.
+func MatmulForward(out, inp, weight, bias []float32, B, C, OC int) {
+	matmulForward(out, inp, weight, bias, B, C, OC)
+}
+
+// MatmulBackward accumulates the gradients of MatmulForward.
+//
+//	dinp    (B, C)   += dout · weight        (nil: skipped)
+//	dweight (OC, C)  += doutᵀ · inp          (nil: skipped)
+//	dbias   (OC)     += Σ_b dout[b,:]         (nil: skipped)
+//	dout    (B, OC)
+//	inp     (B, C)
+//	weight  (OC, C)
+func MatmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC int) {
+	matmulBackward(dinp, dweight, dbias, dout, inp, weight, B, C, OC)
+}
+
+// BLAS reports whether matmuls use OpenBLAS (binary built with the openblas
+// tag). Without it the pure-Go kernel is used and a one-line warning is
+// printed to stderr the first time a large matmul runs.
+func BLAS() bool { return blasEnabled }
+
+// BLASName describes the matmul backend, e.g. "openblas 0.3.21 (2 threads)"
+// or "pure-go".
+func BLASName() string { return blasName() }
+
+// ---------------------------------------------------------------------------
+// Embedding (ops.go)
+
+// EmbeddingForward gathers rows of the embedding table.
+//
+//	out    (N, C)  written: out[n,:] = wte[tokens[n],:]
+//	wte    (V, C)
+//	tokens (N)     each in [0, V); panics otherwise
+func EmbeddingForward(out, wte []float32, tokens []int32, N, C int) {
+	embeddingForward(out, wte, tokens, N, C)
+}
+
+// EmbeddingBackward scatters the gradient back to the table rows.
+//
+//	dwte   (V, C)  += : dwte[tokens[n],:] += dout[n,:] (rows summed in order n = 0..N-1)
+//	dout   (N, C)
+//	tokens (N)
+func EmbeddingBackward(dwte, dout []float32, tokens []int32, N, C int) {
+	embeddingBackward(dwte, dout, tokens, N, C)
+}
+
+// ---------------------------------------------------------------------------
+// RMSNorm (ops.go)
+
+// RMSNormForward is HF Llama/Qwen2 RMSNorm:
+//
+//	rstd[n]  = 1 / sqrt(mean_c(inp[n,c]²) + eps)    (N)    written (saved for backward)
+//	out[n,c] = inp[n,c] * rstd[n] * weight[c]        (N, C) written
+//	weight (C)
+func RMSNormForward(out, rstd, inp, weight []float32, N, C int, eps float32) {
+	rmsnormForward(out, rstd, inp, weight, N, C, eps)
+}
+
+// RMSNormBackward accumulates the gradients of RMSNormForward. With
+// xhat = inp*rstd and g = dout*weight:
+//
+//	dinp[n,c]  += rstd[n] * (g[n,c] - xhat[n,c] * mean_c'(g[n,c']*xhat[n,c']))   (N, C)
+//	dweight[c] += Σ_n dout[n,c] * xhat[n,c]                                     (C)  (nil: skipped)
+//	dout (N, C), inp (N, C), weight (C), rstd (N) from the forward.
+func RMSNormBackward(dinp, dweight, dout, inp, weight, rstd []float32, N, C int) {
+	rmsnormBackward(dinp, dweight, dout, inp, weight, rstd, N, C)
+}
+
+// ---------------------------------------------------------------------------
+// Rotary position embedding (ops.go)
+
+// RopeForward applies rotary position embedding in the HF Llama
+// "rotate_half" convention (the two halves of each head are the pair, NOT
+// interleaved even/odd elements):
+//
+//	inv_freq[i] = 1 / theta^(2i/HS)          i in [0, HS/2), float32 as in HF
+//	a           = pos[n] * inv_freq[i]        (float32 product, as HF)
+//	x1 = inp[n,h,i], x2 = inp[n,h,i+HS/2]
+//	out[n,h,i]      = x1*cos(a) - x2*sin(a)
+//	out[n,h,i+HS/2] = x2*cos(a) + x1*sin(a)
+//
+//	out (N, NH, HS) written; may alias inp (in place is fine)
+//	inp (N, NH, HS), pos (N) absolute position of each token, HS even.
+func RopeForward(out, inp []float32, pos []int32, N, NH, HS int, theta float32) {
+	ropeForward(out, inp, pos, N, NH, HS, theta)
+}
+
+// RopeBackward accumulates dinp += Rᵀ·dout for RopeForward's rotation R:
+//
+//	dinp[n,h,i]      += d1*cos(a) + d2*sin(a)
+//	dinp[n,h,i+HS/2] += d2*cos(a) - d1*sin(a)
+//
+//	dinp, dout (N, NH, HS); dinp must not alias dout.
+func RopeBackward(dinp, dout []float32, pos []int32, N, NH, HS int, theta float32) {
+	ropeBackward(dinp, dout, pos, N, NH, HS, theta)
+}
+
+// ---------------------------------------------------------------------------
+// Causal self-attention with grouped-query heads (attention.go)
+
+// AttentionForward is causal scaled-dot-product attention with GQA.
+// Query head h uses key/value head h / (NH/NKV) (NH must be a multiple of
+// NKV), scale = 1/sqrt(HS), softmax in float32 with max subtraction.
+//
+//	out   (B, T, NH, HS)  written
+//	lse   (B, NH, T)      written: log Σ_s exp(score[t,s]) — the only thing
+//	                      backward needs besides q, k, v, out (scores are
+//	                      recomputed, so no (T,T) buffer is kept)
+//	q     (B, T, NH, HS)  already rotated (RopeForward)
+//	k, v  (B, T, NKV, HS)
+//	valid (B, T) or nil (all valid): padding mask. Query t of sequence b
+//	      attends keys s <= t with valid[b,s]. A padded query (valid[b,t]
+//	      false) gets out = 0, lse = 0 and receives no gradient, and padded
+//	      keys get none either, so padding (left or right) never affects
+//	      the valid positions.
+func AttentionForward(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
+	attentionForward(out, lse, q, k, v, valid, B, T, NH, NKV, HS)
+}
+
+// AttentionBackward accumulates the gradients of AttentionForward
+// (flash-attention style: recomputes P = exp(score - lse)).
+//
+//	dq      (B, T, NH, HS)  +=
+//	dk, dv  (B, T, NKV, HS) += (summed over the NH/NKV query heads of a group)
+//	dout    (B, T, NH, HS)
+//	q, k, v, out, lse, valid as given to / returned by AttentionForward.
+func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []bool, B, T, NH, NKV, HS int) {
+	attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, valid, B, T, NH, NKV, HS)
+}
+
+// AttentionForwardKV is the sampler's attention against a KV cache: Tq new
+// queries per sequence whose keys/values were already written into the
+// cache at positions start .. start+Tq-1.
+//
+//	out    (B, Tq, NH, HS)    written
+//	q      (B, Tq, NH, HS)
+//	kc, vc (B, Tmax, NKV, HS) cache; positions >= start+Tq are not read
+//	valid  (B, Tmax) or nil: query i sits at position start+i and attends
+//	       positions s <= start+i with valid[b,s]; a padded query gets 0.
+//
+// With Tq = Tmax = T and start = 0 it equals AttentionForward's out.
+func AttentionForwardKV(out, q, kc, vc []float32, valid []bool, B, Tq, Tmax, start, NH, NKV, HS int) {
+	attentionForwardKV(out, q, kc, vc, valid, B, Tq, Tmax, start, NH, NKV, HS)
+}
+
+// ---------------------------------------------------------------------------
+// SwiGLU and residual (ops.go)
+
+// SwiGLUForward computes out = silu(gate) * up, silu(x) = x*sigmoid(x).
+//
+//	out, gate, up (N) — N is the total number of elements (rows*I).
+//	out written; may alias gate or up.
+func SwiGLUForward(out, gate, up []float32, N int) {
+	swigluForward(out, gate, up, N)
+}
+
+// SwiGLUBackward accumulates
+//
+//	dgate += dout * up * sig(gate) * (1 + gate*(1-sig(gate)))
+//	dup   += dout * silu(gate)
+//
+//	all (N). dgate/dup must not alias gate/up.
+func SwiGLUBackward(dgate, dup, dout, gate, up []float32, N int) {
+	swigluBackward(dgate, dup, dout, gate, up, N)
+}
+
+// ResidualForward computes out = a + b, all (N); out may alias a or b.
+func ResidualForward(out, a, b []float32, N int) {
+	residualForward(out, a, b, N)
+}
+
+// ResidualBackward accumulates da += dout and db += dout, all (N).
+func ResidualBackward(da, db, dout []float32, N int) {
+	residualBackward(da, db, dout, N)
+}
+
+// ---------------------------------------------------------------------------
+// Log-probabilities, cross-entropy, entropy (loss.go)
+//
+// All of them work on z = logits / temp (temp > 0; pass 1 for plain logits),
+// since RL recomputes the sampler's log-probabilities at the sampling
+// temperature (verl, TRL). lse is the log-sum-exp of z per row.
+
+// LogProbsForward gathers target log-probabilities:
+//
+//	logp[n] = z[n,targets[n]] - lse[n]       (N) written; 0 where targets[n] < 0
+//	lse[n]  = log Σ_v exp(z[n,v])            (N) written (saved for backward)
+//	logits (N, V), targets (N) in [0,V) or negative = ignored.
+func LogProbsForward(logp, lse, logits []float32, targets []int32, N, V int, temp float32) {
+	logprobsForward(logp, lse, logits, targets, N, V, temp)
+}
+
+// LogProbsBackward accumulates the gradient from dlogp:
+//
+//	dlogits[n,v] += dlogp[n]/temp * (1[v == targets[n]] - softmax(z[n])[v])
+//
+// Rows with a negative target are skipped. dlogits (N, V), dlogp (N).
+func LogProbsBackward(dlogits, dlogp, logits, lse []float32, targets []int32, N, V int, temp float32) {
+	logprobsBackward(dlogits, dlogp, logits, lse, targets, N, V, temp)
+}
+
+// CrossEntropyForward is the SFT loss (temperature 1), mean over the rows
+// whose target is not negative:
+//
+//	losses[n] = lse[n] - logits[n,targets[n]]   (N) written; 0 where ignored
+//	lse (N) written (saved for backward)
+//	returns mean = Σ losses / count and count = #(targets >= 0); mean is 0
+//	when count is 0.
+func CrossEntropyForward(losses, lse, logits []float32, targets []int32, N, V int) (mean float32, count int) {
+	return crossEntropyForward(losses, lse, logits, targets, N, V)
+}
+
+// CrossEntropyBackward accumulates the gradient of the mean loss scaled by
+// dloss (1 for a plain loss):
+//
+//	dlogits[n,v] += dloss/count * (softmax(logits[n])[v] - 1[v == targets[n]])
+//
+// with count = #(targets >= 0); ignored rows get nothing. dlogits (N, V).
+func CrossEntropyBackward(dlogits []float32, dloss float32, logits, lse []float32, targets []int32, N, V int) {
+	crossEntropyBackward(dlogits, dloss, logits, lse, targets, N, V)
+}
+
+// EntropyForward computes the entropy of each row's next-token distribution
+// p = softmax(logits/temp):
+//
+//	ent[n] = -Σ_v p[n,v] log p[n,v] = lse[n] - Σ_v p[n,v] z[n,v]   (N) written
+//	lse[n] as in LogProbsForward                                 (N) written
+func EntropyForward(ent, lse, logits []float32, N, V int, temp float32) {
+	entropyForward(ent, lse, logits, N, V, temp)
+}
+
+// EntropyBackward accumulates the gradient from dent:
+//
+//	dlogits[n,v] += -dent[n]/temp * p[n,v] * (log p[n,v] + ent[n])
+//
+// dlogits (N, V); ent and lse from EntropyForward.
+func EntropyBackward(dlogits, dent, logits, lse, ent []float32, N, V int, temp float32) {
+	entropyBackward(dlogits, dent, logits, lse, ent, N, V, temp)
+}
+
+// Softmax writes probs[n,:] = softmax(logits[n,:]/temp) for N rows of V,
+// float32 with max subtraction; temp > 0. probs may alias logits. For the
+// sampler (temperature 0 = greedy is the caller's Argmax).
+func Softmax(probs, logits []float32, N, V int, temp float32) {
+	softmax(probs, logits, N, V, temp)
+}
+
+// LogSoftmax writes out[n,:] = logits[n,:]/temp - lse(logits[n,:]/temp).
+// out may alias logits.
+func LogSoftmax(out, logits []float32, N, V int, temp float32) {
+	logSoftmax(out, logits, N, V, temp)
+}
+
+// Argmax returns the index of the largest value in row (the first one on
+// ties), or -1 for an empty row.
+func Argmax(row []float32) int { return argmax(row) }
+
+// ---------------------------------------------------------------------------
+// Optimizer and gradient norm (optim.go)
+
+// AdamWConfig holds AdamW's hyper-parameters (Loshchilov & Hutter 2019,
+// PyTorch's torch.optim.AdamW formulation).
+type AdamWConfig struct {
+	LR, Beta1, Beta2, Eps, WeightDecay float32
+}
+
+// AdamWUpdate does one AdamW step t (1-based) in place, PyTorch formula:
+//
+//	m = β1 m + (1-β1) g
+//	v = β2 v + (1-β2) g²
+//	p = p - lr*wd*p                                (decoupled weight decay)
+//	p = p - (lr/(1-β1^t)) * m / (sqrt(v)/sqrt(1-β2^t) + eps)
+//
+//	params, m, v (N) updated in place; grads (N). Call it per tensor to use
+//	a different WeightDecay (e.g. 0 for norms and biases).
+func AdamWUpdate(params, m, v, grads []float32, N int, cfg AdamWConfig, t int) {
+	adamwUpdate(params, m, v, grads, N, cfg, t)
+}
+
+// GradNorm returns sqrt(Σ g²) accumulated in float64 over fixed chunks
+// summed in a fixed order (independent of GOMAXPROCS).
+func GradNorm(g []float32) float64 { return gradNorm(g) }
+
+// Scale multiplies x (N) by s in place (gradient clipping).
+func Scale(x []float32, s float32) { scale(x, s) }

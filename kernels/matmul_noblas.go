@@ -1,0 +1,39 @@
+//go:build !openblas
+
+package kernels
+
+import (
+	"fmt"
+	"os"
+	"sync"
+)
+
+// Built without the openblas tag: every matmul runs the pure-Go kernel.
+
+const blasEnabled = false
+
+func blasName() string { return "pure-go" }
+
+// warnFlops is the size (B·C·OC) from which a matmul counts as large enough
+// to warn that BLAS is missing.
+const warnFlops = 1 << 22
+
+var warnOnce sync.Once
+
+func warnNoBLAS(B, C, OC int) {
+	if B*C*OC >= warnFlops {
+		warnOnce.Do(func() {
+			fmt.Fprintln(os.Stderr, "rljob: OpenBLAS not built in (libopenblas-dev missing or build tag openblas unset); using pure-Go matmul")
+		})
+	}
+}
+
+func matmulForward(out, inp, weight, bias []float32, B, C, OC int) {
+	warnNoBLAS(B, C, OC)
+	matmulForwardGo(out, inp, weight, bias, B, C, OC)
+}
+
+func matmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC int) {
+	warnNoBLAS(B, C, OC)
+	matmulBackwardGo(dinp, dweight, dbias, dout, inp, weight, B, C, OC)
+}

@@ -1,0 +1,293 @@
+package kernels
+
+import "math"
+
+// Naive reference twins of every kernel: plain loops, one goroutine, no
+// blocking. They are the specification the fast kernels are tested against
+// (STYLE.md rule 1) and are not called outside tests.
+
+func naiveMatmulForward(out, inp, weight, bias []float32, B, C, OC int) {
+	for b := 0; b < B; b++ {
+		for o := 0; o < OC; o++ {
+			var s float32
+			if bias != nil {
+				s = bias[o]
+			}
+			for c := 0; c < C; c++ {
+				s += inp[b*C+c] * weight[o*C+c]
+			}
+			out[b*OC+o] = s
+		}
+	}
+}
+
+func naiveMatmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC int) {
+	for b := 0; b < B; b++ {
+		for o := 0; o < OC; o++ {
+			d := dout[b*OC+o]
+			if dbias != nil {
+				dbias[o] += d
+			}
+			for c := 0; c < C; c++ {
+				if dinp != nil {
+					dinp[b*C+c] += d * weight[o*C+c]
+				}
+				if dweight != nil {
+					dweight[o*C+c] += d * inp[b*C+c]
+				}
+			}
+		}
+	}
+}
+
+func naiveEmbeddingForward(out, wte []float32, tokens []int32, N, C int) {
+	for n := 0; n < N; n++ {
+		copy(out[n*C:(n+1)*C], wte[int(tokens[n])*C:(int(tokens[n])+1)*C])
+	}
+}
+
+func naiveEmbeddingBackward(dwte, dout []float32, tokens []int32, N, C int) {
+	for n := 0; n < N; n++ {
+		t := int(tokens[n])
+		for c := 0; c < C; c++ {
+			dwte[t*C+c] += dout[n*C+c]
+		}
+	}
+}
+
+func naiveRMSNormForward(out, rstd, inp, weight []float32, N, C int, eps float32) {
+	for n := 0; n < N; n++ {
+		x := inp[n*C : (n+1)*C]
+		var ss float32
+		for _, xi := range x {
+			ss += xi * xi
+		}
+		r := 1 / float32(math.Sqrt(float64(ss/float32(C)+eps)))
+		rstd[n] = r
+		for c := range x {
+			out[n*C+c] = x[c] * r * weight[c]
+		}
+	}
+}
+
+func naiveRMSNormBackward(dinp, dweight, dout, inp, weight, rstd []float32, N, C int) {
+	for n := 0; n < N; n++ {
+		r := rstd[n]
+		var dot float32
+		for c := 0; c < C; c++ {
+			dot += dout[n*C+c] * weight[c] * inp[n*C+c] * r
+		}
+		dot /= float32(C)
+		for c := 0; c < C; c++ {
+			xhat := inp[n*C+c] * r
+			if dweight != nil {
+				dweight[c] += dout[n*C+c] * xhat
+			}
+			dinp[n*C+c] += r * (dout[n*C+c]*weight[c] - xhat*dot)
+		}
+	}
+}
+
+func naiveRopeForward(out, inp []float32, pos []int32, N, NH, HS int, theta float32) {
+	half := HS / 2
+	for n := 0; n < N; n++ {
+		for h := 0; h < NH; h++ {
+			base := (n*NH + h) * HS
+			for i := 0; i < half; i++ {
+				cs, sn := ropeAngle(pos[n], i, HS, theta)
+				x1, x2 := inp[base+i], inp[base+i+half]
+				out[base+i] = x1*cs - x2*sn
+				out[base+i+half] = x2*cs + x1*sn
+			}
+		}
+	}
+}
+
+func naiveRopeBackward(dinp, dout []float32, pos []int32, N, NH, HS int, theta float32) {
+	half := HS / 2
+	for n := 0; n < N; n++ {
+		for h := 0; h < NH; h++ {
+			base := (n*NH + h) * HS
+			for i := 0; i < half; i++ {
+				cs, sn := ropeAngle(pos[n], i, HS, theta)
+				d1, d2 := dout[base+i], dout[base+i+half]
+				dinp[base+i] += d1*cs + d2*sn
+				dinp[base+i+half] += d2*cs - d1*sn
+			}
+		}
+	}
+}
+
+// naiveAttention computes, with full (T,T) score matrices, the output and
+// lse of AttentionForward.
+func naiveAttentionForward(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
+	scale := float32(1 / math.Sqrt(float64(HS)))
+	g := NH / NKV
+	row := make([]float32, T)
+	for b := 0; b < B; b++ {
+		for h := 0; h < NH; h++ {
+			kh := h / g
+			for t := 0; t < T; t++ {
+				o := out[((b*T+t)*NH+h)*HS : ((b*T+t)*NH+h+1)*HS]
+				for i := range o {
+					o[i] = 0
+				}
+				if valid != nil && !valid[b*T+t] {
+					lse[(b*NH+h)*T+t] = 0
+					continue
+				}
+				qv := q[((b*T+t)*NH+h)*HS:]
+				mx := float32(math.Inf(-1))
+				for s := 0; s <= t; s++ {
+					if valid != nil && !valid[b*T+s] {
+						continue
+					}
+					kv := k[((b*T+s)*NKV+kh)*HS:]
+					var d float32
+					for i := 0; i < HS; i++ {
+						d += qv[i] * kv[i]
+					}
+					row[s] = d * scale
+					mx = max(mx, row[s])
+				}
+				var sum float32
+				for s := 0; s <= t; s++ {
+					if valid != nil && !valid[b*T+s] {
+						continue
+					}
+					row[s] = float32(math.Exp(float64(row[s] - mx)))
+					sum += row[s]
+				}
+				for s := 0; s <= t; s++ {
+					if valid != nil && !valid[b*T+s] {
+						continue
+					}
+					p := row[s] / sum
+					vv := v[((b*T+s)*NKV+kh)*HS:]
+					for i := 0; i < HS; i++ {
+						o[i] += p * vv[i]
+					}
+				}
+				lse[(b*NH+h)*T+t] = mx + float32(math.Log(float64(sum)))
+			}
+		}
+	}
+}
+
+// naiveAttentionBackward is the textbook softmax backward through the
+// recomputed probability matrix.
+func naiveAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []bool, B, T, NH, NKV, HS int) {
+	scale := float32(1 / math.Sqrt(float64(HS)))
+	g := NH / NKV
+	p := make([]float32, T)
+	dp := make([]float32, T)
+	for b := 0; b < B; b++ {
+		for h := 0; h < NH; h++ {
+			kh := h / g
+			for t := 0; t < T; t++ {
+				if valid != nil && !valid[b*T+t] {
+					continue
+				}
+				qi := ((b*T+t)*NH + h) * HS
+				l := lse[(b*NH+h)*T+t]
+				var dsum float32
+				for s := 0; s <= t; s++ {
+					p[s], dp[s] = 0, 0
+					if valid != nil && !valid[b*T+s] {
+						continue
+					}
+					ki := ((b*T+s)*NKV + kh) * HS
+					var d, e float32
+					for i := 0; i < HS; i++ {
+						d += q[qi+i] * k[ki+i]
+						e += dout[qi+i] * v[ki+i]
+					}
+					p[s] = float32(math.Exp(float64(d*scale - l)))
+					dp[s] = e
+					dsum += p[s] * e
+				}
+				for s := 0; s <= t; s++ {
+					if valid != nil && !valid[b*T+s] {
+						continue
+					}
+					ki := ((b*T+s)*NKV + kh) * HS
+					ds := p[s] * (dp[s] - dsum) * scale
+					for i := 0; i < HS; i++ {
+						dq[qi+i] += ds * k[ki+i]
+						dk[ki+i] += ds * q[qi+i]
+						dv[ki+i] += p[s] * dout[qi+i]
+					}
+				}
+			}
+		}
+	}
+}
+
+func naiveSwiGLUForward(out, gate, up []float32, N int) {
+	for i := 0; i < N; i++ {
+		g := float64(gate[i])
+		out[i] = float32(g/(1+math.Exp(-g))) * up[i]
+	}
+}
+
+func naiveSwiGLUBackward(dgate, dup, dout, gate, up []float32, N int) {
+	for i := 0; i < N; i++ {
+		g := float64(gate[i])
+		sg := 1 / (1 + math.Exp(-g))
+		dgate[i] += dout[i] * up[i] * float32(sg*(1+g*(1-sg)))
+		dup[i] += dout[i] * float32(g*sg)
+	}
+}
+
+// naiveLSE returns log Σ exp(row/temp) in float64.
+func naiveLSE(row []float32, temp float32) float64 {
+	mx := math.Inf(-1)
+	for _, x := range row {
+		mx = math.Max(mx, float64(x/temp))
+	}
+	var s float64
+	for _, x := range row {
+		s += math.Exp(float64(x/temp) - mx)
+	}
+	return mx + math.Log(s)
+}
+
+func naiveLogProbsForward(logp, lse, logits []float32, targets []int32, N, V int, temp float32) {
+	for n := 0; n < N; n++ {
+		row := logits[n*V : (n+1)*V]
+		l := naiveLSE(row, temp)
+		lse[n] = float32(l)
+		logp[n] = 0
+		if targets[n] >= 0 {
+			logp[n] = float32(float64(row[targets[n]]/temp) - l)
+		}
+	}
+}
+
+func naiveEntropyForward(ent, lse, logits []float32, N, V int, temp float32) {
+	for n := 0; n < N; n++ {
+		row := logits[n*V : (n+1)*V]
+		l := naiveLSE(row, temp)
+		lse[n] = float32(l)
+		var h float64
+		for _, x := range row {
+			lp := float64(x/temp) - l
+			h -= math.Exp(lp) * lp
+		}
+		ent[n] = float32(h)
+	}
+}
+
+func naiveAdamW(params, m, v, grads []float32, N int, cfg AdamWConfig, t int) {
+	bc1 := 1 - math.Pow(float64(cfg.Beta1), float64(t))
+	bc2 := 1 - math.Pow(float64(cfg.Beta2), float64(t))
+	for i := 0; i < N; i++ {
+		g := float64(grads[i])
+		mi := float64(cfg.Beta1)*float64(m[i]) + (1-float64(cfg.Beta1))*g
+		vi := float64(cfg.Beta2)*float64(v[i]) + (1-float64(cfg.Beta2))*g*g
+		p := float64(params[i])
+		p -= float64(cfg.LR) * float64(cfg.WeightDecay) * p
+		p -= float64(cfg.LR) / bc1 * mi / (math.Sqrt(vi)/math.Sqrt(bc2) + float64(cfg.Eps))
+		m[i], v[i], params[i] = float32(mi), float32(vi), float32(p)
+	}
+}

@@ -1,0 +1,58 @@
+package kernels
+
+import (
+	"math"
+)
+
+// adamwUpdate follows torch.optim.AdamW (decoupled weight decay,
+// bias-corrected moments). Element-wise, parallel over ranges.
+func adamwUpdate(params, m, v, grads []float32, N int, cfg AdamWConfig, t int) {
+	bc1 := 1 - math.Pow(float64(cfg.Beta1), float64(t))
+	bc2 := 1 - math.Pow(float64(cfg.Beta2), float64(t))
+	stepSize := float32(float64(cfg.LR) / bc1)
+	bc2sqrt := float32(math.Sqrt(bc2))
+	decay := 1 - cfg.LR*cfg.WeightDecay
+	b1, b2 := cfg.Beta1, cfg.Beta2
+	eps := cfg.Eps
+	parallelFor(N, grainElems/4, func(lo, hi int) {
+		p, mm, vv, g := params[lo:hi], m[lo:hi], v[lo:hi], grads[lo:hi]
+		for i := range p {
+			gi := g[i]
+			mi := b1*mm[i] + (1-b1)*gi
+			vi := b2*vv[i] + (1-b2)*gi*gi
+			mm[i], vv[i] = mi, vi
+			denom := float32(math.Sqrt(float64(vi)))/bc2sqrt + eps
+			p[i] = p[i]*decay - stepSize*mi/denom
+		}
+	})
+}
+
+// gradNorm sums squares in float64 over fixed chunks of reduceChunk
+// elements, then adds the partial sums in chunk order.
+func gradNorm(g []float32) float64 {
+	n := len(g)
+	chunks := (n + reduceChunk - 1) / reduceChunk
+	partial := make([]float64, chunks)
+	parallelFor(chunks, 1, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			var s float64
+			for _, x := range g[c*reduceChunk : min(n, (c+1)*reduceChunk)] {
+				s += float64(x) * float64(x)
+			}
+			partial[c] = s
+		}
+	})
+	var s float64
+	for _, p := range partial {
+		s += p
+	}
+	return math.Sqrt(s)
+}
+
+func scale(x []float32, s float32) {
+	parallelFor(len(x), grainElems, func(lo, hi int) {
+		for i := range x[lo:hi] {
+			x[lo+i] *= s
+		}
+	})
+}
