@@ -1,0 +1,525 @@
+package trainer
+
+import (
+	"fmt"
+
+	"rljob/kernels"
+)
+
+// Model is a Llama/Qwen2 decoder with its parameters, gradients and the
+// activations of the last forward pass. Forward and backward are written
+// out layer by layer on the kernels package, in the style of llm.c.
+//
+// A Model is not safe for concurrent use: the activations are shared.
+type Model struct {
+	Config Config
+	Table  []Tensor // named views; Params, Grads, AdamW.M/V all follow it
+	Params []float32
+	Grads  []float32
+	W      Weights // views of Params
+	G      Weights // views of Grads
+
+	acts  activations
+	ropeT float32 // rope theta as float32
+	eps   float32 // rms_norm_eps as float32
+
+	// what the last forward computed, for the matching backward
+	fw struct {
+		batch   Batch
+		mode    int // fwNone, fwLogits, fwLogp, fwCE
+		temp    float32
+		entropy bool
+		ceCount int
+	}
+}
+
+const (
+	fwNone = iota
+	fwLogits
+	fwLogp
+	fwCE
+)
+
+// NewModel allocates a model with config c and initialises it with seed:
+// every matrix ~ N(0, 0.02²), RMSNorm gains 1, biases 0 (as HF's
+// initializer_range default).
+func NewModel(c Config, seed uint64) (*Model, error) {
+	m, err := newModelZero(c)
+	if err != nil {
+		return nil, err
+	}
+	initParams(m.Table, m.Params, seed, 0.02)
+	return m, nil
+}
+
+// newModelZero allocates a model whose parameters are all zero.
+func newModelZero(c Config) (*Model, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	n := NumParams(c)
+	m := &Model{
+		Config: c,
+		Table:  ParamTable(c),
+		Params: make([]float32, n),
+		Grads:  make([]float32, n),
+		ropeT:  float32(c.RopeTheta),
+		eps:    float32(c.RMSNormEps),
+	}
+	m.W = bindWeights(c, m.Table, m.Params)
+	m.G = bindWeights(c, m.Table, m.Grads)
+	return m, nil
+}
+
+// ZeroGrad sets every gradient to 0. Backward accumulates (+=) into Grads,
+// so several backward passes (micro-batches) add up between ZeroGrad calls.
+func (m *Model) ZeroGrad() { parallelClear(m.Grads) }
+
+// Tensor returns the parameter tensor called name (a view into Params).
+func (m *Model) Tensor(name string) ([]float32, Tensor, bool) {
+	t, ok := lookupTensor(m.Table, name)
+	if !ok {
+		return nil, Tensor{}, false
+	}
+	return m.Params[t.Offset : t.Offset+t.Size], t, true
+}
+
+// Batch is B token sequences, right-padded to T.
+type Batch struct {
+	Tokens []int32 // (B, T) row-major; entries at t >= Lens[b] are ignored
+	Lens   []int   // (B) number of real tokens of each sequence, 1..T
+	B, T   int
+}
+
+// Validate checks the batch's sizes and token ids against vocab.
+func (b Batch) Validate(vocab, maxPos int) error {
+	if b.B <= 0 || b.T <= 0 {
+		return fmt.Errorf("trainer: batch %dx%d is empty", b.B, b.T)
+	}
+	if len(b.Tokens) != b.B*b.T || len(b.Lens) != b.B {
+		return fmt.Errorf("trainer: batch %dx%d has %d tokens and %d lengths", b.B, b.T, len(b.Tokens), len(b.Lens))
+	}
+	if b.T > maxPos {
+		return fmt.Errorf("trainer: batch length %d exceeds max_position_embeddings %d", b.T, maxPos)
+	}
+	for i, l := range b.Lens {
+		if l < 1 || l > b.T {
+			return fmt.Errorf("trainer: sequence %d has length %d, want 1..%d", i, l, b.T)
+		}
+		for t, id := range b.Tokens[i*b.T : i*b.T+l] {
+			if id < 0 || int(id) >= vocab {
+				return fmt.Errorf("trainer: sequence %d position %d: token %d outside vocabulary [0,%d)", i, t, id, vocab)
+			}
+		}
+	}
+	return nil
+}
+
+// NextTokenTargets returns the (B, T) targets for next-token log-probs:
+// targets[b,t] = Tokens[b,t+1] where start[b] <= t+1 < Lens[b], else -1
+// (ignored). start[b] is the index of the first token to score (the
+// prompt length for completions); nil scores every token after the first.
+func NextTokenTargets(b Batch, start []int) []int32 {
+	tg := make([]int32, b.B*b.T)
+	for i := range b.B {
+		s := 1
+		if start != nil {
+			s = max(start[i], 1)
+		}
+		for t := range b.T {
+			tg[i*b.T+t] = -1
+			if t+1 >= s && t+1 < b.Lens[i] {
+				tg[i*b.T+t] = b.Tokens[i*b.T+t+1]
+			}
+		}
+	}
+	return tg
+}
+
+// activations of one forward pass, sized for N = B*T rows and reused
+// across steps (grown when a larger batch comes).
+type activations struct {
+	B, T    int
+	tokens  []int32     // (N) tokens with padding replaced by 0
+	pos     []int32     // (N) position of each row (t)
+	valid   []bool      // (B, T)
+	resid   [][]float32 // L+1 × (N, C): input of each layer, then the final stream
+	layers  []layerActs
+	lnf     []float32 // (N, C)
+	rstdf   []float32 // (N)
+	logits  []float32 // (N, V)
+	lse     []float32 // (N)
+	lse2    []float32 // (N) entropy's lse
+	logp    []float32 // (N)
+	ent     []float32 // (N)
+	losses  []float32 // (N)
+	targets []int32   // (N)
+
+	// backward scratch
+	dresid  []float32 // (N, C)
+	dln     []float32 // (N, C)
+	dq, dqr []float32 // (N, H*hd)
+	dk, dkr []float32 // (N, KV*hd)
+	dv      []float32 // (N, KV*hd)
+	datt    []float32 // (N, H*hd)
+	dgate   []float32 // (N, I)
+	dup     []float32 // (N, I)
+	dh      []float32 // (N, I)
+	dlogits []float32 // (N, V)
+}
+
+// layerActs are what one block saves for its backward.
+type layerActs struct {
+	ln1, rstd1 []float32 // (N, C), (N)
+	q          []float32 // (N, H*hd)  after RoPE
+	k, v       []float32 // (N, KV*hd) k after RoPE
+	att        []float32 // (N, H*hd)  attention output before o_proj
+	lse        []float32 // (B, H, T)
+	x2         []float32 // (N, C)     residual after attention
+	ln2, rstd2 []float32 // (N, C), (N)
+	gate, up   []float32 // (N, I)
+	h          []float32 // (N, I)     silu(gate)*up
+}
+
+// ensure sizes the activations for a B×T batch (reallocating only when
+// N grows or the shape of the (B,T) arrays changes).
+func (m *Model) ensure(B, T int) {
+	a := &m.acts
+	N := B * T
+	if a.B*a.T >= N && a.B == B && a.T == T {
+		return
+	}
+	c := m.Config
+	C, I, V, L := c.HiddenSize, c.IntermediateSize, c.VocabSize, c.NumLayers
+	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
+	f := func(n int) []float32 { return make([]float32, n) }
+	*a = activations{B: B, T: T,
+		tokens: make([]int32, N), pos: make([]int32, N), valid: make([]bool, N),
+		targets: make([]int32, N),
+		lnf:     f(N * C), rstdf: f(N), logits: f(N * V), lse: f(N), lse2: f(N),
+		logp: f(N), ent: f(N), losses: f(N),
+		dresid: f(N * C), dln: f(N * C), dq: f(N * qd), dqr: f(N * qd),
+		dk: f(N * kvd), dkr: f(N * kvd), dv: f(N * kvd), datt: f(N * qd),
+		dgate: f(N * I), dup: f(N * I), dh: f(N * I), dlogits: f(N * V),
+	}
+	a.resid = make([][]float32, L+1)
+	for i := range a.resid {
+		a.resid[i] = f(N * C)
+	}
+	a.layers = make([]layerActs, L)
+	for i := range a.layers {
+		a.layers[i] = layerActs{
+			ln1: f(N * C), rstd1: f(N), q: f(N * qd), k: f(N * kvd), v: f(N * kvd),
+			att: f(N * qd), lse: f(B * c.NumHeads * T), x2: f(N * C),
+			ln2: f(N * C), rstd2: f(N), gate: f(N * I), up: f(N * I), h: f(N * I),
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Per-layer pieces. The full-sequence forward below and an incremental
+// (KV-cache) sampler share them; each works on N rows and takes explicit
+// buffers (outputs first, as kernels does).
+
+// EmbedForward writes out (N, C) = embed_tokens[tokens].
+func (m *Model) EmbedForward(out []float32, tokens []int32, N int) {
+	kernels.EmbeddingForward(out, m.W.Embed, tokens, N, m.Config.HiddenSize)
+}
+
+// QKVForward computes the attention inputs of layer l for N rows of x:
+//
+//	ln1 = RMSNorm(x)·input_layernorm          (N, C), rstd (N)
+//	q = RoPE(ln1·Wqᵀ + bq, pos)               (N, H*hd)
+//	k = RoPE(ln1·Wkᵀ + bk, pos)               (N, KV*hd)
+//	v = ln1·Wvᵀ + bv                          (N, KV*hd)
+//
+// pos (N) is each row's absolute position. A sampler passes k and v as
+// views into its cache rows.
+func (m *Model) QKVForward(l int, q, k, v, ln1, rstd, x []float32, pos []int32, N int) {
+	c := m.Config
+	w := &m.W.Layers[l]
+	C, hd := c.HiddenSize, c.HeadDim()
+	qd, kvd := c.NumHeads*hd, c.NumKVHeads*hd
+	kernels.RMSNormForward(ln1, rstd, x, w.InputNorm, N, C, m.eps)
+	kernels.MatmulForward(q, ln1, w.Wq, w.Bq, N, C, qd)
+	kernels.MatmulForward(k, ln1, w.Wk, w.Bk, N, C, kvd)
+	kernels.MatmulForward(v, ln1, w.Wv, w.Bv, N, C, kvd)
+	kernels.RopeForward(q, q, pos, N, c.NumHeads, hd, m.ropeT)
+	kernels.RopeForward(k, k, pos, N, c.NumKVHeads, hd, m.ropeT)
+}
+
+// AttnOutForward writes xout (N, C) = x + att·Woᵀ for layer l, att (N, H*hd)
+// the attention output. xout may alias x.
+func (m *Model) AttnOutForward(l int, xout, att, x []float32, N int) {
+	c := m.Config
+	C := c.HiddenSize
+	tmp := m.scratchNC(N)
+	kernels.MatmulForward(tmp, att, m.W.Layers[l].Wo, nil, N, c.NumHeads*c.HeadDim(), C)
+	kernels.ResidualForward(xout, x, tmp, N*C)
+}
+
+// MLPForward computes the second half of layer l:
+//
+//	ln2 = RMSNorm(x)·post_attention_layernorm  (N, C), rstd (N)
+//	gate = ln2·Wgateᵀ, up = ln2·Wupᵀ           (N, I)
+//	h = silu(gate)*up                          (N, I)
+//	xout = x + h·Wdownᵀ                        (N, C); xout may alias x
+func (m *Model) MLPForward(l int, xout, ln2, rstd, gate, up, h, x []float32, N int) {
+	c := m.Config
+	w := &m.W.Layers[l]
+	C, I := c.HiddenSize, c.IntermediateSize
+	kernels.RMSNormForward(ln2, rstd, x, w.PostNorm, N, C, m.eps)
+	kernels.MatmulForward(gate, ln2, w.Wgate, nil, N, C, I)
+	kernels.MatmulForward(up, ln2, w.Wup, nil, N, C, I)
+	kernels.SwiGLUForward(h, gate, up, N*I)
+	tmp := m.scratchNC(N)
+	kernels.MatmulForward(tmp, h, w.Wdown, nil, N, I, C)
+	kernels.ResidualForward(xout, x, tmp, N*C)
+}
+
+// HeadForward writes logits (N, V) = (RMSNorm(x)·norm)·lm_headᵀ, keeping
+// lnf (N, C) and rstd (N) for the backward.
+func (m *Model) HeadForward(logits, lnf, rstd, x []float32, N int) {
+	c := m.Config
+	kernels.RMSNormForward(lnf, rstd, x, m.W.Norm, N, c.HiddenSize, m.eps)
+	kernels.MatmulForward(logits, lnf, m.W.LMHead, nil, N, c.HiddenSize, c.VocabSize)
+}
+
+// scratchNC is an (N, C) temporary for the branch outputs (the backward
+// scratch dln doubles as it: forward and backward never overlap).
+func (m *Model) scratchNC(N int) []float32 {
+	C := m.Config.HiddenSize
+	if len(m.acts.dln) < N*C {
+		m.acts.dln = make([]float32, N*C)
+	}
+	return m.acts.dln[:N*C]
+}
+
+// ---------------------------------------------------------------------------
+// Full-sequence forward and backward.
+
+// forward runs the transformer over b up to the logits (B, T, V).
+// Padded positions are computed on token 0 and masked out of attention, so
+// they never influence the real positions.
+func (m *Model) forward(b Batch) error {
+	c := m.Config
+	if err := b.Validate(c.VocabSize, c.MaxPositionEmbeddings); err != nil {
+		return err
+	}
+	m.ensure(b.B, b.T)
+	a := &m.acts
+	N := b.B * b.T
+	for i := range b.B {
+		for t := range b.T {
+			n := i*b.T + t
+			a.pos[n] = int32(t)
+			a.valid[n] = t < b.Lens[i]
+			a.tokens[n] = 0
+			if a.valid[n] {
+				a.tokens[n] = b.Tokens[n]
+			}
+		}
+	}
+	m.fw.batch = b
+	m.fw.mode = fwNone
+	hd := c.HeadDim()
+	m.EmbedForward(a.resid[0], a.tokens, N)
+	for l := range c.NumLayers {
+		la := &a.layers[l]
+		x := a.resid[l]
+		m.QKVForward(l, la.q, la.k, la.v, la.ln1, la.rstd1, x, a.pos, N)
+		kernels.AttentionForward(la.att, la.lse, la.q, la.k, la.v, a.valid, b.B, b.T, c.NumHeads, c.NumKVHeads, hd)
+		m.AttnOutForward(l, la.x2, la.att, x, N)
+		m.MLPForward(l, a.resid[l+1], la.ln2, la.rstd2, la.gate, la.up, la.h, la.x2, N)
+	}
+	m.HeadForward(a.logits, a.lnf, a.rstdf, a.resid[c.NumLayers], N)
+	return nil
+}
+
+// Forward computes the logits of batch b and returns them as a (B, T, V)
+// view, valid until the next forward. Rows of padded positions hold
+// values for token 0 and should be ignored.
+func (m *Model) Forward(b Batch) ([]float32, error) {
+	if err := m.forward(b); err != nil {
+		return nil, err
+	}
+	m.fw.mode = fwLogits
+	return m.acts.logits[:b.B*b.T*m.Config.VocabSize], nil
+}
+
+// ForwardLogp computes, for every position with targets[n] >= 0,
+//
+//	logp[n] = log softmax(logits[n]/temp)[targets[n]]      (B, T)
+//	ent[n]  = −Σ_v p log p,  p = softmax(logits[n]/temp)   (B, T), only when entropy
+//
+// targets (B, T) are usually NextTokenTargets. logp is 0 where the target is
+// negative; ent is computed for every position (mask it yourself). The
+// returned slices are views valid until the next forward; ent is nil
+// without entropy. temp must be > 0.
+func (m *Model) ForwardLogp(b Batch, targets []int32, temp float32, entropy bool) (logp, ent []float32, err error) {
+	if !(temp > 0) {
+		return nil, nil, fmt.Errorf("trainer: forward logp: temperature %v must be > 0", temp)
+	}
+	if err := m.checkTargets(b, targets); err != nil {
+		return nil, nil, err
+	}
+	if err := m.forward(b); err != nil {
+		return nil, nil, err
+	}
+	a := &m.acts
+	N, V := b.B*b.T, m.Config.VocabSize
+	copy(a.targets, targets)
+	kernels.LogProbsForward(a.logp, a.lse, a.logits, a.targets[:N], N, V, temp)
+	if entropy {
+		kernels.EntropyForward(a.ent, a.lse2, a.logits, N, V, temp)
+		ent = a.ent[:N]
+	}
+	m.fw.mode, m.fw.temp, m.fw.entropy = fwLogp, temp, entropy
+	return a.logp[:N], ent, nil
+}
+
+// BackwardLogp accumulates into Grads the gradient of a loss L whose
+// derivatives are dlogp[n] = ∂L/∂logp[n] and dent[n] = ∂L/∂ent[n] (B, T),
+// for the last ForwardLogp. dent may be nil (and must be nil when the
+// forward computed no entropy). Positions with a negative target get no
+// logp gradient; give padded positions dent = 0.
+func (m *Model) BackwardLogp(dlogp, dent []float32) error {
+	if m.fw.mode != fwLogp {
+		return fmt.Errorf("trainer: backward logp without a matching ForwardLogp")
+	}
+	b := m.fw.batch
+	N, V := b.B*b.T, m.Config.VocabSize
+	if len(dlogp) != N || (dent != nil && len(dent) != N) {
+		return fmt.Errorf("trainer: backward logp: dlogp has %d values, dent %d, want %d", len(dlogp), len(dent), N)
+	}
+	if dent != nil && !m.fw.entropy {
+		return fmt.Errorf("trainer: backward logp: dent given but the forward computed no entropy")
+	}
+	a := &m.acts
+	dl := a.dlogits[:N*V]
+	parallelClear(dl)
+	kernels.LogProbsBackward(dl, dlogp, a.logits, a.lse, a.targets[:N], N, V, m.fw.temp)
+	if dent != nil {
+		kernels.EntropyBackward(dl, dent, a.logits, a.lse2, a.ent, N, V, m.fw.temp)
+	}
+	m.backward(dl)
+	return nil
+}
+
+// ForwardCE computes the SFT loss, the mean cross-entropy (temperature 1)
+// over the positions whose target is not negative:
+//
+//	loss = (1/count) Σ_{n: targets[n] ≥ 0} −log softmax(logits[n])[targets[n]]
+//
+// It returns loss and count (loss is 0 when count is 0).
+func (m *Model) ForwardCE(b Batch, targets []int32) (loss float32, count int, err error) {
+	if err := m.checkTargets(b, targets); err != nil {
+		return 0, 0, err
+	}
+	if err := m.forward(b); err != nil {
+		return 0, 0, err
+	}
+	a := &m.acts
+	N := b.B * b.T
+	copy(a.targets, targets)
+	loss, count = kernels.CrossEntropyForward(a.losses, a.lse, a.logits, a.targets[:N], N, m.Config.VocabSize)
+	m.fw.mode, m.fw.ceCount = fwCE, count
+	return loss, count, nil
+}
+
+// BackwardCE accumulates into Grads dloss · ∂loss/∂θ for the last
+// ForwardCE (dloss = 1 for the plain mean; use count_i/Σcount to weight
+// micro-batches by their token counts).
+func (m *Model) BackwardCE(dloss float32) error {
+	if m.fw.mode != fwCE {
+		return fmt.Errorf("trainer: backward CE without a matching ForwardCE")
+	}
+	b := m.fw.batch
+	N, V := b.B*b.T, m.Config.VocabSize
+	a := &m.acts
+	dl := a.dlogits[:N*V]
+	parallelClear(dl)
+	if m.fw.ceCount > 0 {
+		kernels.CrossEntropyBackward(dl, dloss, a.logits, a.lse, a.targets[:N], N, V)
+	}
+	m.backward(dl)
+	return nil
+}
+
+func (m *Model) checkTargets(b Batch, targets []int32) error {
+	if len(targets) != b.B*b.T {
+		return fmt.Errorf("trainer: %d targets for a %dx%d batch", len(targets), b.B, b.T)
+	}
+	for n, t := range targets {
+		if int(t) >= m.Config.VocabSize {
+			return fmt.Errorf("trainer: target %d at row %d outside vocabulary [0,%d)", t, n, m.Config.VocabSize)
+		}
+		if t >= 0 && n%b.T >= b.Lens[n/b.T] {
+			return fmt.Errorf("trainer: target at padded position (sequence %d, t %d)", n/b.T, n%b.T)
+		}
+	}
+	return nil
+}
+
+// backward propagates dlogits (N, V) through the whole model, accumulating
+// the parameter gradients into Grads.
+func (m *Model) backward(dlogits []float32) {
+	c := m.Config
+	a := &m.acts
+	b := m.fw.batch
+	N := b.B * b.T
+	C, I, V, hd := c.HiddenSize, c.IntermediateSize, c.VocabSize, c.HeadDim()
+	H, KV := c.NumHeads, c.NumKVHeads
+	qd, kvd := H*hd, KV*hd
+	W, G := &m.W, &m.G
+	dres := a.dresid[:N*C]
+	dln := a.dln[:N*C]
+
+	// head: logits = lnf·lm_headᵀ, lnf = RMSNorm(x_L)
+	parallelClear(dln)
+	kernels.MatmulBackward(dln, G.LMHead, nil, dlogits, a.lnf, W.LMHead, N, C, V)
+	parallelClear(dres)
+	kernels.RMSNormBackward(dres, G.Norm, dln, a.resid[c.NumLayers], W.Norm, a.rstdf, N, C)
+
+	for l := c.NumLayers - 1; l >= 0; l-- {
+		la := &a.layers[l]
+		w, g := &W.Layers[l], &G.Layers[l]
+		// MLP: x3 = x2 + h·Wdownᵀ; dres holds dL/dx3 and becomes dL/dx2.
+		dh, dgate, dup := a.dh[:N*I], a.dgate[:N*I], a.dup[:N*I]
+		parallelClear(dh)
+		kernels.MatmulBackward(dh, g.Wdown, nil, dres, la.h, w.Wdown, N, I, C)
+		parallelClear(dgate)
+		parallelClear(dup)
+		kernels.SwiGLUBackward(dgate, dup, dh, la.gate, la.up, N*I)
+		parallelClear(dln)
+		kernels.MatmulBackward(dln, g.Wgate, nil, dgate, la.ln2, w.Wgate, N, C, I)
+		kernels.MatmulBackward(dln, g.Wup, nil, dup, la.ln2, w.Wup, N, C, I)
+		kernels.RMSNormBackward(dres, g.PostNorm, dln, la.x2, w.PostNorm, la.rstd2, N, C)
+
+		// attention: x2 = x + att·Woᵀ; dres becomes dL/dx.
+		datt := a.datt[:N*qd]
+		parallelClear(datt)
+		kernels.MatmulBackward(datt, g.Wo, nil, dres, la.att, w.Wo, N, qd, C)
+		dq, dk, dv := a.dq[:N*qd], a.dk[:N*kvd], a.dv[:N*kvd]
+		parallelClear(dq)
+		parallelClear(dk)
+		parallelClear(dv)
+		kernels.AttentionBackward(dq, dk, dv, datt, la.q, la.k, la.v, la.att, la.lse, a.valid, b.B, b.T, H, KV, hd)
+		dqr, dkr := a.dqr[:N*qd], a.dkr[:N*kvd]
+		parallelClear(dqr)
+		parallelClear(dkr)
+		kernels.RopeBackward(dqr, dq, a.pos, N, H, hd, m.ropeT)
+		kernels.RopeBackward(dkr, dk, a.pos, N, KV, hd, m.ropeT)
+		parallelClear(dln)
+		kernels.MatmulBackward(dln, g.Wq, g.Bq, dqr, la.ln1, w.Wq, N, C, qd)
+		kernels.MatmulBackward(dln, g.Wk, g.Bk, dkr, la.ln1, w.Wk, N, C, kvd)
+		kernels.MatmulBackward(dln, g.Wv, g.Bv, dv, la.ln1, w.Wv, N, C, kvd)
+		kernels.RMSNormBackward(dres, g.InputNorm, dln, a.resid[l], w.InputNorm, la.rstd1, N, C)
+	}
+	kernels.EmbeddingBackward(G.Embed, dres, a.tokens, N, C)
+}
+
+// parallelClear zeroes x using all cores.
+func parallelClear(x []float32) {
+	parallelFor(len(x), 1<<16, func(lo, hi int) { clear(x[lo:hi]) })
+}
