@@ -60,9 +60,9 @@ func newTestModel(t *testing.T, c Config, seed uint64) *Model {
 // models with GQA. Tolerance: |fd − g| ≤ 1e-2·|g| + 1e-3·max|g of the tensor| + 1e-4·max|g|.
 func TestGradCheck(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		cfg   Config
-		path  string
+		name string
+		cfg  Config
+		path string
 	}{
 		{"qwen2-untied-logp", testConfig("qwen2", false), "logp"},
 		{"qwen2-untied-ce", testConfig("qwen2", false), "ce"},
