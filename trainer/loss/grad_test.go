@@ -70,6 +70,7 @@ func TestFiniteDifference(t *testing.T) {
 			}
 		}
 	}
+	var seen Stats // over all cases: the draws must reach every regime
 	for _, agg := range allAggs {
 		for _, kl := range []KLType{K1, K2, K3} {
 			t.Run(fmt.Sprintf("%s/%s", agg, kl), func(t *testing.T) {
@@ -78,9 +79,11 @@ func TestFiniteDifference(t *testing.T) {
 				b := randBatch(r, 6, 9, drawD, drawRef)
 				T := b.NumTokens()
 				g := Grads{LogP: make([]float32, T), Entropy: make([]float32, T)}
-				if _, err := Compute(g, b, &cfg, Norm{}); err != nil {
+				st, err := Compute(g, b, &cfg, Norm{})
+				if err != nil {
 					t.Fatal(err)
 				}
+				seen.Add(st)
 				lossAt := func() float64 {
 					st, err := Compute(Grads{}, b, &cfg, Norm{})
 					if err != nil {
@@ -109,6 +112,10 @@ func TestFiniteDifference(t *testing.T) {
 				}
 			})
 		}
+	}
+	if seen.Clipped == 0 || seen.DualClipped == 0 || seen.MaxAbsLogR <= 20 {
+		t.Errorf("random draws missed a regime: clipped %d, dual-clipped %d, max |log ρ| %g (want > 20)",
+			seen.Clipped, seen.DualClipped, seen.MaxAbsLogR)
 	}
 }
 

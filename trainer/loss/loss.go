@@ -45,9 +45,11 @@
 //     argument and split it ½/½ on an exact tie (torch.maximum/minimum
 //     backward). Inside the clip range L1 == L2 exactly, so both halves
 //     carry −A·ρ and the gradient is the full −A·ρ; on the range boundary
-//     the same holds because the clamp passes its gradient there. Where
-//     the clipped branch is selected (L2 > L1, ρ outside the range) the
-//     gradient is 0. A dual-clip tie (Lc == −A·ClipC) halves Lc's
+//     the same holds because the clamp passes its gradient there. (With
+//     A ≠ 0, L1 and L2 tie only where their gradients agree, so for this
+//     max the tie convention never changes the result.) Where the clipped
+//     branch is selected (L2 > L1, ρ outside the range) the gradient is 0.
+//     A dual-clip tie (Lc == −A·ClipC) does matter: it halves Lc's
 //     gradient; when the dual clip is selected the gradient is 0.
 //
 // Hence, away from the boundaries:

@@ -285,8 +285,10 @@ func TestKL(t *testing.T) {
 		{"k3", K3, 1, []float64{0.5, -1, -2.5, 12, -3}, 5.90146128977503, 5.90146128977503,
 			[]float64{0.07869386805747332, -0.343656365691809, -2.2364987921406946, 0, 0}},
 		// k3 log clamp: d = 25 → x = clamp(−25) = −20 → e^−20 + 19 → 10;
-		// d = −25 → x = 20 → e^20 − 21 → 10. Both clamps → grad 0. agg = 10, coef 0.1 → loss 1.
-		{"k3 log clamp", K3, 0.1, []float64{25, -25}, 10, 1, []float64{0, 0}},
+		// d = −25 → x = 20 → e^20 − 21 → 10; d = −1000 → x = 20 → 10 as well (without
+		// the clamp on x, e^1000 = +Inf and the gradient 0·Inf would be NaN).
+		// Both clamps → grad 0. agg = 10, coef 0.1 → loss 1.
+		{"k3 log clamp", K3, 0.1, []float64{25, -25, -1000}, 10, 1, []float64{0, 0, 0}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -382,6 +384,16 @@ func TestTotal(t *testing.T) {
 	} {
 		checkScalar(t, name, m[name], want)
 	}
+}
+
+// TestLogRatioClampMetrics: ppo_kl uses the clamped log-ratio (verl clamps
+// negative_approx_kl before its mean), MaxAbsLogR the raw one. Tokens with
+// logπ_θ − logπ_old = 25 and 0: ppo_kl = −(20 + 0)/2 = −10; max |d| = 25.
+func TestLogRatioClampMetrics(t *testing.T) {
+	b := &Batch{Offsets: []int{0, 2}, Adv: []float32{1}, LogP: []float32{24, -1}, OldLogP: []float32{-1, -1}}
+	st, _, _ := compute(t, b, DefaultConfig(), Norm{})
+	checkScalar(t, "ppo_kl", st.Metrics()["actor/ppo_kl"], -10)
+	checkScalar(t, "max |log ρ|", st.MaxAbsLogR, 25)
 }
 
 func TestParse(t *testing.T) {
