@@ -261,14 +261,13 @@ func (b *Batch) check(cfg *Config) error {
 	if len(b.Adv) != n {
 		return fmt.Errorf("loss: batch: %d advantages for %d sequences", len(b.Adv), n)
 	}
-	for name, s := range map[string][]float32{"logp": b.LogP, "old_logp": b.OldLogP} {
-		if len(s) != T {
-			return fmt.Errorf("loss: batch: %s has %d values for %d tokens", name, len(s), T)
-		}
-	}
-	for name, s := range map[string][]float32{"ref_logp": b.RefLogP, "entropy": b.Entropy} {
-		if s != nil && len(s) != T {
-			return fmt.Errorf("loss: batch: %s has %d values for %d tokens", name, len(s), T)
+	for _, f := range []struct {
+		name     string
+		s        []float32
+		optional bool
+	}{{"logp", b.LogP, false}, {"old_logp", b.OldLogP, false}, {"ref_logp", b.RefLogP, true}, {"entropy", b.Entropy, true}} {
+		if len(f.s) != T && !(f.optional && f.s == nil) {
+			return fmt.Errorf("loss: batch: %s has %d values for %d tokens", f.name, len(f.s), T)
 		}
 	}
 	if b.RefLogP != nil {
