@@ -54,13 +54,13 @@
 //
 // Hence, away from the boundaries:
 //
-//	∂ℓ/∂logπ_θ = −A·ρ  when the ratio is "active" (L1 ≥ L2 and, for the dual
-//	                   clip, Lc < −A·ClipC), else 0.
+//	∂ℓ/∂logπ_θ = −A·ρ  when the ratio is "active" (|logπ_θ − logπ_old| ≤ 20,
+//	                   L1 ≥ L2 and, for the dual clip, Lc < −A·ClipC), else 0.
 //
 // All arithmetic is float64 (inputs and gradients are float32, the model's
-// type); verl computes in the model's dtype, so a tie that float32 would
-// produce and float64 does not (or the reverse) is the only source of
-// disagreement, and it has measure zero.
+// type). verl computes in the model's dtype, so values agree to float32
+// rounding; a token within rounding of a kink may fall on the other side of
+// it in the two frameworks.
 //
 // # Minibatches and gradient accumulation
 //
