@@ -1,0 +1,105 @@
+package script
+
+import (
+	"strings"
+	"testing"
+)
+
+// fuzzSeeds are inputs that exercise every quoting rule; crashers and
+// mismatches the fuzzer found are kept in testdata/fuzz/FuzzSplit.
+var fuzzSeeds = []string{
+	"",
+	"SELECT 1",
+	"SELECT 1; SELECT 2;",
+	"SELECT 'a;b'; SELECT 'it''s;'",
+	"SELECT E'a\\';b'; SELECT 1",
+	"SELECT 'a\\'; SELECT 1",
+	"SELECT \"a;\"\"b\" FROM t; SELECT 2",
+	"SELECT 1 -- c; SELECT 2\n; SELECT 3",
+	"SELECT /* ; /* nested ; */ still ; */ 1; SELECT 2",
+	"SELECT $$a;b$$; SELECT $t$ $$ ; $t$; SELECT $1",
+	"SELECT a$$b FROM t; SELECT 2",
+	"SELECT x'ab;', b'01;', n'x;'",
+	"SELECT 1e'x'; SELECT 1..2",
+	";;; -- only comments\n/* and this */ ;",
+	"CALL reward(verifier := 'gsm8k', n := 8, lr := 1e-3);\nSELECT 1",
+	"SELECT 'a'\n'b'; SELECT 1",
+	"SELECT 1 /* unterminated",
+	"SELECT 'unterminated",
+	"SELECT $q$ unterminated $Q$",
+	"SELECT é'x;'; SELECT 2",
+	"SELECT $a$x;$b$y$a$; SELECT 3",
+	"SELECT 1::INT; SET VARIABLE x = 3; SELECT getvariable('x')",
+	"SELECT 1 --\r\nSELECT 2",
+	"SELECT */*;*/1",
+	"SELECT ''''; SELECT ';'",
+}
+
+// FuzzSplit checks Split against DuckDB's parser: for every input DuckDB
+// can parse, Split must succeed with the same number of statements, and
+// each statement's Text alone must parse as exactly one statement. Inputs
+// DuckDB rejects only need Split's structural invariants (and Split may
+// fail only where DuckDB fails). Run with
+//
+//	go test -tags duckdb_arrow -run '^$' -fuzz FuzzSplit -fuzztime 60s ./jobs/script
+func FuzzSplit(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(s)
+	}
+	o := duckDB(f)
+	f.Fuzz(func(t *testing.T, src string) {
+		sts, err := Split(src)
+		if err == nil {
+			checkInvariants(t, src, sts)
+		}
+		if !oracleUsable(src) {
+			return
+		}
+		n, ok, msg := o.count(src)
+		if !ok {
+			return
+		}
+		if err != nil {
+			t.Fatalf("Split(%q) failed (%v) but DuckDB parses %d statements", src, err, n)
+		}
+		if len(sts) != n {
+			t.Fatalf("Split(%q) = %d statements %q, DuckDB counts %d", src, len(sts), texts(sts), n)
+		}
+		for _, st := range sts {
+			if m, ok, msg2 := o.count(st.Text); !ok || m != 1 {
+				t.Fatalf("Split(%q): statement %d %q alone: DuckDB counts %d (ok=%v %s)", src, st.Index, st.Text, m, ok, msg2)
+			}
+		}
+		_ = msg
+	})
+}
+
+func texts(sts []Statement) []string {
+	out := make([]string, len(sts))
+	for i, st := range sts {
+		out[i] = st.Text
+	}
+	return out
+}
+
+// checkInvariants checks what holds for every successful Split.
+func checkInvariants(t *testing.T, src string, sts []Statement) {
+	t.Helper()
+	lines := lineIndex(src)
+	prevEnd := 0
+	for i, st := range sts {
+		if st.Index != i {
+			t.Fatalf("Split(%q)[%d].Index = %d", src, i, st.Index)
+		}
+		if st.Text == "" || st.Offset < prevEnd || st.Offset+len(st.Text) > len(src) || src[st.Offset:st.Offset+len(st.Text)] != st.Text {
+			t.Fatalf("Split(%q)[%d] = %+v: Text is not src[Offset:] or overlaps", src, i, st)
+		}
+		if strings.TrimLeft(st.Text, " \t\n\r\f") != st.Text || strings.TrimRight(st.Text, " \t\n\r\f") != st.Text {
+			t.Fatalf("Split(%q)[%d].Text = %q has surrounding space", src, i, st.Text)
+		}
+		if line, col := position(src, lines, st.Offset); line != st.Line || col != st.Col {
+			t.Fatalf("Split(%q)[%d] at %d:%d, want %d:%d", src, i, st.Line, st.Col, line, col)
+		}
+		prevEnd = st.Offset + len(st.Text)
+	}
+}
