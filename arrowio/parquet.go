@@ -1,0 +1,292 @@
+package arrowio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// Writer tuning. Measured with BenchmarkWriteRollouts (see the README):
+//   - zstd level 1: klauspost's SpeedFastest, ~3x faster than its default level
+//     for ~10% larger files on rollout data;
+//   - row groups of 128Ki rows (DuckDB writes 122,880): large enough for good
+//     compression and few footers, small enough to buffer in memory;
+//   - dictionary encoding only for columns whose values repeat (ids of
+//     prompts, labels, prompt text repeated per sample): on unique text and on
+//     token lists it costs a hash per value and then falls back to plain.
+const (
+	zstdLevel      = 1
+	rowGroupRows   = 128 * 1024
+	rowGroupBytes  = 256 << 20 // a row group is cut early above this many bytes of Arrow buffers
+	dataPageBytes  = 1 << 20
+	writeBatchRows = 4096
+)
+
+// highCardinality names columns that are (nearly) unique per row: dictionary
+// encoding is off for them. Lists and floating point columns are always plain.
+var highCardinality = map[string]bool{
+	"rollout_id": true, "completion": true, "extracted": true, "seed": true, "created_at": true,
+}
+
+// noStats names columns whose min/max statistics cost more than they help
+// (long free text: filters never prune on it).
+var noStats = map[string]bool{"prompt": true, "completion": true}
+
+// WriterProperties returns the Parquet writer properties arrowio uses for a
+// schema: zstd (fast level), 128Ki-row row groups, dictionary encoding only
+// on repetitive scalar columns.
+func WriterProperties(sch *arrow.Schema) *parquet.WriterProperties {
+	opts := []parquet.WriterProperty{
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithCompressionLevel(zstdLevel),
+		parquet.WithMaxRowGroupLength(rowGroupRows),
+		parquet.WithDataPageSize(dataPageBytes),
+		parquet.WithBatchSize(writeBatchRows),
+		parquet.WithDictionaryDefault(false),
+		parquet.WithCreatedBy("rljob " + Version),
+	}
+	for _, f := range sch.Fields() {
+		if useDictionary(f) {
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, true))
+		}
+		if noStats[f.Name] || isNested(f.Type) {
+			opts = append(opts, parquet.WithStatsFor(leafPath(f), false))
+		}
+	}
+	return parquet.NewWriterProperties(opts...)
+}
+
+func useDictionary(f arrow.Field) bool {
+	if highCardinality[f.Name] {
+		return false
+	}
+	switch f.Type.ID() {
+	case arrow.STRING, arrow.LARGE_STRING, arrow.BINARY, arrow.INT32, arrow.INT64, arrow.BOOL:
+		return true
+	}
+	return false
+}
+
+func isNested(t arrow.DataType) bool {
+	_, ok := t.(arrow.NestedType)
+	return ok
+}
+
+// leafPath is the Parquet column path of a flat field or of the element of a
+// list field (pqarrow names list levels "<name>.list.element").
+func leafPath(f arrow.Field) string {
+	if f.Type.ID() == arrow.LIST {
+		return f.Name + ".list.element"
+	}
+	return f.Name
+}
+
+func arrowWriterProps() pqarrow.ArrowWriterProperties {
+	return pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())
+}
+
+// WriteParquet streams every record of rr to w as one Parquet file (zstd,
+// WriterProperties(sch)) and returns the number of rows written. Records are
+// written as they arrive and cut into row groups of up to 128Ki rows, so
+// memory stays at about one compressed row group. Each record must have
+// schema sch (nil: rr.Schema()). A reader with no records gives a valid file
+// with zero rows. WriteParquet does not close w.
+func WriteParquet(w io.Writer, sch *arrow.Schema, rr array.RecordReader) (rows int64, err error) {
+	if sch == nil {
+		sch = rr.Schema()
+	}
+	fw, err := pqarrow.NewFileWriter(sch, nopCloser{w}, WriterProperties(sch), arrowWriterProps())
+	if err != nil {
+		return 0, fmt.Errorf("arrowio: parquet writer: %w", err)
+	}
+	rows, err = writeRecords(fw, rr)
+	if cerr := fw.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("arrowio: close parquet writer: %w", cerr)
+	}
+	return rows, err
+}
+
+// writeRecords writes rr's records into fw, one row group per rowGroupRows
+// rows (or rowGroupBytes of Arrow buffers, whichever comes first). Records
+// are retained until their row group is complete and then written column by
+// column as chunked arrays through the serial row group writer: pages go
+// straight to the sink, with no copy into a concatenated record and no
+// in-memory page buffer (pqarrow's WriteBuffered grows one per column).
+func writeRecords(fw *pqarrow.FileWriter, rr array.RecordReader) (int64, error) {
+	var (
+		rows        int64
+		pending     []arrow.RecordBatch
+		pendingRows int64
+		pendingSize int64
+	)
+	release := func() {
+		for _, rec := range pending {
+			rec.Release()
+		}
+		pending, pendingRows, pendingSize = pending[:0], 0, 0
+	}
+	defer release()
+	flush := func() error {
+		if pendingRows == 0 {
+			return nil
+		}
+		err := writeRowGroups(fw, pending, pendingRows)
+		rows += pendingRows
+		release()
+		return err
+	}
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		if rec.NumRows() == 0 {
+			continue
+		}
+		rec.Retain()
+		pending = append(pending, rec)
+		pendingRows += rec.NumRows()
+		pendingSize += recordBytes(rec)
+		if pendingRows >= rowGroupRows || pendingSize >= rowGroupBytes {
+			if err := flush(); err != nil {
+				return rows, err
+			}
+		}
+	}
+	if err := rr.Err(); err != nil {
+		return rows, fmt.Errorf("arrowio: read records: %w", err)
+	}
+	return rows, flush()
+}
+
+// writeRowGroups writes recs (n rows in all) as one row group, or as several
+// of about rowGroupRows rows when n is more than twice that (one huge record).
+func writeRowGroups(fw *pqarrow.FileWriter, recs []arrow.RecordBatch, n int64) error {
+	ncols := int(recs[0].NumCols())
+	cols := make([]*arrow.Chunked, ncols)
+	chunks := make([]arrow.Array, len(recs))
+	for c := range ncols {
+		for i, rec := range recs {
+			chunks[i] = rec.Column(c)
+		}
+		cols[c] = arrow.NewChunked(recs[0].Schema().Field(c).Type, chunks)
+	}
+	defer func() {
+		for _, col := range cols {
+			col.Release()
+		}
+	}()
+	groups := int64(1)
+	if n > 2*rowGroupRows {
+		groups = (n + rowGroupRows - 1) / rowGroupRows
+	}
+	for g := range groups {
+		off, end := n*g/groups, n*(g+1)/groups
+		if err := fw.NewRowGroupChecked(); err != nil {
+			return fmt.Errorf("arrowio: new row group: %w", err)
+		}
+		for c, col := range cols {
+			if err := fw.WriteColumnChunked(col, off, end-off); err != nil {
+				return fmt.Errorf("arrowio: write column %q: %w", recs[0].Schema().Field(c).Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// recordBytes is the size of rec's Arrow buffers (an upper bound for slices).
+func recordBytes(rec arrow.RecordBatch) int64 {
+	var n int64
+	for _, col := range rec.Columns() {
+		n += int64(arrayBytes(col.Data()))
+	}
+	return n
+}
+
+func arrayBytes(d arrow.ArrayData) int {
+	n := 0
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += b.Len()
+		}
+	}
+	for _, c := range d.Children() {
+		n += arrayBytes(c)
+	}
+	return n
+}
+
+// nopCloser keeps pqarrow's FileWriter.Close from closing the caller's writer.
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// ReadParquet reads a whole Parquet file into memory as an Arrow table (the
+// caller releases it). For large files use OpenParquet.
+func ReadParquet(path string) (arrow.Table, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("arrowio: read %s: %w", path, err)
+	}
+	defer f.Close()
+	tbl, err := pqarrow.ReadTable(context.Background(), f, nil, pqarrow.ArrowReadProperties{Parallel: true, BatchSize: 64 * 1024}, memory.DefaultAllocator)
+	if err != nil {
+		return nil, fmt.Errorf("arrowio: read %s: %w", path, err)
+	}
+	return tbl, nil
+}
+
+// OpenParquet streams a Parquet file as record batches of up to batchRows
+// rows (<= 0: 64Ki). Release closes the file.
+func OpenParquet(path string, batchRows int64) (array.RecordReader, error) {
+	if batchRows <= 0 {
+		batchRows = 64 * 1024
+	}
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return nil, fmt.Errorf("arrowio: open %s: %w", path, err)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: batchRows, Parallel: true}, memory.DefaultAllocator)
+	if err != nil {
+		pf.Close()
+		return nil, fmt.Errorf("arrowio: open %s: %w", path, err)
+	}
+	rr, err := fr.GetRecordReader(context.Background(), nil, nil)
+	if err != nil {
+		pf.Close()
+		return nil, fmt.Errorf("arrowio: open %s: %w", path, err)
+	}
+	return &fileRecordReader{RecordReader: rr, close: pf.Close}, nil
+}
+
+type fileRecordReader struct {
+	pqarrow.RecordReader
+	close func() error
+}
+
+func (r *fileRecordReader) Release() {
+	r.RecordReader.Release()
+	if r.close != nil {
+		r.close()
+		r.close = nil
+	}
+}
+
+// ParquetRows returns the row count stored in a Parquet file's footer.
+func ParquetRows(path string) (int64, error) {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return 0, fmt.Errorf("arrowio: open %s: %w", path, err)
+	}
+	defer pf.Close()
+	return pf.NumRows(), nil
+}
+
+var errNotRegular = errors.New("not a regular file")
