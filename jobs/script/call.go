@@ -313,7 +313,8 @@ func (p *callParser) number(sign string, t token) (Value, bool, error) {
 }
 
 // unquoteString returns the content of a tokString: '...' and N'...' with
-// '' unescaped, E'...' with backslash escapes, $tag$...$tag$ verbatim.
+// doubled quotes unescaped, E'...' with backslash escapes, $tag$...$tag$
+// verbatim.
 func unquoteString(s string) string {
 	switch s[0] {
 	case '$':
@@ -329,7 +330,7 @@ func unquoteString(s string) string {
 
 // unescapeE decodes the body of an E'...' string as DuckDB's scanner does:
 // \b \f \n \r \t, \ooo octal, \xhh hex, \uXXXX and \UXXXXXXXX code points,
-// '' for a quote, and \c for any other c.
+// a doubled quote for a quote, and \c for any other c.
 func unescapeE(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {

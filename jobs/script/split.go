@@ -3,9 +3,9 @@
 // statements that the runner executes in Go.
 //
 // The splitter follows DuckDB's own lexer (third_party/libpg_query/scan.l)
-// for everything that can hide a semicolon: single-quoted strings with ''
-// escapes, E'...' strings with backslash escapes, B'', X'', N'' and U&''
-// strings, double-quoted identifiers with "" escapes, "--" line comments,
+// for everything that can hide a semicolon: single-quoted strings with
+// doubled-quote escapes, E'...' strings with backslash escapes, B'...',
+// X'...', N'...' and U&'...' strings, double-quoted identifiers with "" escapes, "--" line comments,
 // nested /* */ block comments, and $$...$$ / $tag$...$tag$ dollar quotes (a
 // '$' inside an identifier, as in a$$, does not start one). FuzzSplit checks
 // it against DuckDB's duckdb_extract_statements.

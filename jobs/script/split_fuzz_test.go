@@ -55,23 +55,39 @@ func FuzzSplit(f *testing.F) {
 		if !oracleUsable(src) {
 			return
 		}
-		n, ok, msg := o.count(src)
+		n, ok, _ := o.count(src)
 		if !ok {
 			return
 		}
 		if err != nil {
 			t.Fatalf("Split(%q) failed (%v) but DuckDB parses %d statements", src, err, n)
 		}
-		if len(sts) != n {
-			t.Fatalf("Split(%q) = %d statements %q, DuckDB counts %d", src, len(sts), texts(sts), n)
-		}
+		// Each statement alone must be exactly one statement to DuckDB, and
+		// together they must be all of DuckDB's statements. One DuckDB (v1.5)
+		// quirk: a statement made only of identifiers spelt in non-ASCII
+		// letters ("é", "中文 x") parses as no statement at all, without an
+		// error; such a statement may count 0.
+		total := 0
 		for _, st := range sts {
-			if m, ok, msg2 := o.count(st.Text); !ok || m != 1 {
-				t.Fatalf("Split(%q): statement %d %q alone: DuckDB counts %d (ok=%v %s)", src, st.Index, st.Text, m, ok, msg2)
+			m, ok, msg := o.count(st.Text)
+			if !ok || m > 1 || m == 0 && !hasNonASCII(st.Text) {
+				t.Fatalf("Split(%q): statement %d %q alone: DuckDB counts %d (ok=%v %s)", src, st.Index, st.Text, m, ok, firstLine(msg))
 			}
+			total += m
 		}
-		_ = msg
+		if total != n {
+			t.Fatalf("Split(%q) = %d statements %q (DuckDB counts %d of them), DuckDB counts %d in all", src, len(sts), texts(sts), total, n)
+		}
 	})
+}
+
+func hasNonASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 func texts(sts []Statement) []string {
