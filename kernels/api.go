@@ -54,6 +54,16 @@ func MatmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC 
 	matmulBackward(dinp, dweight, dbias, dout, inp, weight, B, C, OC)
 }
 
+// MatmulForwardExact is MatmulForward computed by the pure-Go kernel only:
+// each out[b,o] is bias[o] (or 0) plus Σ_c inp[b,c]·weight[o,c] summed in
+// order c = 0..C-1 in float32, bit-identical to the naive loop whatever B,
+// GOMAXPROCS or build. For the sampler, whose output must not depend on
+// batch composition or thread count (OpenBLAS guarantees neither). Slower
+// than MatmulForward with OpenBLAS. Shapes as MatmulForward.
+func MatmulForwardExact(out, inp, weight, bias []float32, B, C, OC int) {
+	matmulForwardGo(out, inp, weight, bias, B, C, OC)
+}
+
 // BLAS reports whether matmuls use OpenBLAS (binary built with the openblas
 // tag). Without it the pure-Go kernel is used and a one-line warning is
 // printed to stderr the first time a large matmul runs.

@@ -3,8 +3,23 @@
 package kernels
 
 /*
-#cgo LDFLAGS: -lopenblas
+#cgo LDFLAGS: -lopenblas -ldl
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
 #include <cblas.h>
+
+// gotoblas_corename is exported by OpenBLAS builds with DYNAMIC_ARCH
+// (Debian's); it is looked up with dlsym so that a library built for one CPU
+// (without it) links too.
+typedef char *(*rljob_name_fn)(void);
+
+// rljob_blas_core returns the name of the kernel set OpenBLAS uses, or "".
+static const char *rljob_blas_core(void) {
+	rljob_name_fn name = (rljob_name_fn)dlsym(RTLD_DEFAULT, "gotoblas_corename");
+	return name ? name() : "";
+}
+
 */
 import "C"
 
@@ -20,11 +35,23 @@ import (
 // multiply-adds go to cblas_sgemm, smaller ones to the pure-Go kernel (a
 // cgo call and OpenBLAS's thread wake-up cost more than a tiny product).
 //
-// Threads: OpenBLAS is set, once, to GOMAXPROCS threads (the machine's cores
-// by default; 2 on the reference machine). Its level-3 driver splits M and N
-// among threads, never K, so every output element is one sequential dot
-// product and the bytes are the same for any thread count on a given build
-// (TestBLASDeterministic checks 1 vs GOMAXPROCS threads).
+// Threads: OpenBLAS is set, once, to GOMAXPROCS threads (the machine's
+// cores by default; 2 on the reference machine), so Go and OpenBLAS use the
+// same cores and never both at once (matmuls are not overlapped with other
+// kernels).
+//
+// Determinism: the same inputs with the same thread count and kernel set
+// give the same bytes (TestBLASDeterministic). Across thread counts, and for
+// a row computed alone versus inside a larger batch, OpenBLAS 0.3.21 may
+// differ in the last bits (its edge kernels depend on how M and N are split;
+// the test logs what it sees). Callers that need results independent of
+// threads and batch composition use MatmulForwardExact.
+//
+// Kernels: Debian's OpenBLAS is built with DYNAMIC_ARCH and picks its
+// kernels from the CPU at load time (Cooperlake, i.e. AVX-512, on the AMD
+// EPYC reference machine), unless OPENBLAS_CORETYPE forces a set: the
+// reference environment exports OPENBLAS_CORETYPE=Haswell (AVX2), which
+// halves sgemm throughput there. BLASName reports the kernels in use.
 //
 // Calls are serialised by a mutex: the goroutines of the trainer never run
 // two matmuls at once, and OpenBLAS's pthread build must not be entered
@@ -60,7 +87,7 @@ func setBLASThreads(n int) {
 func blasName() string {
 	blasSetup()
 	cfg := strings.TrimSpace(C.GoString(C.openblas_get_config()))
-	return fmt.Sprintf("openblas (%s; %d threads)", cfg, blasThreads)
+	return fmt.Sprintf("openblas (%s; kernels %s; %d threads)", cfg, C.GoString(C.rljob_blas_core()), blasThreads)
 }
 
 func fptr(x []float32) *C.float { return (*C.float)(unsafe.Pointer(&x[0])) }

@@ -2,14 +2,18 @@ package kernels
 
 import "math"
 
+// real is the element type of the naive forwards: float32 to check the fast
+// kernels, float64 for the finite-difference gradient checks.
+type real interface{ ~float32 | ~float64 }
+
 // Naive reference twins of every kernel: plain loops, one goroutine, no
 // blocking. They are the specification the fast kernels are tested against
 // (STYLE.md rule 1) and are not called outside tests.
 
-func naiveMatmulForward(out, inp, weight, bias []float32, B, C, OC int) {
+func naiveMatmulForward[F real](out, inp, weight, bias []F, B, C, OC int) {
 	for b := 0; b < B; b++ {
 		for o := 0; o < OC; o++ {
-			var s float32
+			var s F
 			if bias != nil {
 				s = bias[o]
 			}
@@ -40,7 +44,7 @@ func naiveMatmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, B, C
 	}
 }
 
-func naiveEmbeddingForward(out, wte []float32, tokens []int32, N, C int) {
+func naiveEmbeddingForward[F real](out, wte []F, tokens []int32, N, C int) {
 	for n := 0; n < N; n++ {
 		copy(out[n*C:(n+1)*C], wte[int(tokens[n])*C:(int(tokens[n])+1)*C])
 	}
@@ -55,14 +59,14 @@ func naiveEmbeddingBackward(dwte, dout []float32, tokens []int32, N, C int) {
 	}
 }
 
-func naiveRMSNormForward(out, rstd, inp, weight []float32, N, C int, eps float32) {
+func naiveRMSNormForward[F real](out, rstd, inp, weight []F, N, C int, eps float32) {
 	for n := 0; n < N; n++ {
 		x := inp[n*C : (n+1)*C]
-		var ss float32
+		var ss F
 		for _, xi := range x {
 			ss += xi * xi
 		}
-		r := 1 / float32(math.Sqrt(float64(ss/float32(C)+eps)))
+		r := 1 / F(math.Sqrt(float64(ss/F(C)+F(eps))))
 		rstd[n] = r
 		for c := range x {
 			out[n*C+c] = x[c] * r * weight[c]
@@ -88,13 +92,14 @@ func naiveRMSNormBackward(dinp, dweight, dout, inp, weight, rstd []float32, N, C
 	}
 }
 
-func naiveRopeForward(out, inp []float32, pos []int32, N, NH, HS int, theta float32) {
+func naiveRopeForward[F real](out, inp []F, pos []int32, N, NH, HS int, theta float32) {
 	half := HS / 2
 	for n := 0; n < N; n++ {
 		for h := 0; h < NH; h++ {
 			base := (n*NH + h) * HS
 			for i := 0; i < half; i++ {
-				cs, sn := ropeAngle(pos[n], i, HS, theta)
+				c32, s32 := ropeAngle(pos[n], i, HS, theta)
+				cs, sn := F(c32), F(s32)
 				x1, x2 := inp[base+i], inp[base+i+half]
 				out[base+i] = x1*cs - x2*sn
 				out[base+i+half] = x2*cs + x1*sn
@@ -120,10 +125,10 @@ func naiveRopeBackward(dinp, dout []float32, pos []int32, N, NH, HS int, theta f
 
 // naiveAttention computes, with full (T,T) score matrices, the output and
 // lse of AttentionForward.
-func naiveAttentionForward(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
-	scale := float32(1 / math.Sqrt(float64(HS)))
+func naiveAttentionForward[F real](out, lse, q, k, v []F, valid []bool, B, T, NH, NKV, HS int) {
+	scale := F(1 / math.Sqrt(float64(HS)))
 	g := NH / NKV
-	row := make([]float32, T)
+	row := make([]F, T)
 	for b := 0; b < B; b++ {
 		for h := 0; h < NH; h++ {
 			kh := h / g
@@ -137,25 +142,25 @@ func naiveAttentionForward(out, lse, q, k, v []float32, valid []bool, B, T, NH, 
 					continue
 				}
 				qv := q[((b*T+t)*NH+h)*HS:]
-				mx := float32(math.Inf(-1))
+				mx := F(math.Inf(-1))
 				for s := 0; s <= t; s++ {
 					if valid != nil && !valid[b*T+s] {
 						continue
 					}
 					kv := k[((b*T+s)*NKV+kh)*HS:]
-					var d float32
+					var d F
 					for i := 0; i < HS; i++ {
 						d += qv[i] * kv[i]
 					}
 					row[s] = d * scale
 					mx = max(mx, row[s])
 				}
-				var sum float32
+				var sum F
 				for s := 0; s <= t; s++ {
 					if valid != nil && !valid[b*T+s] {
 						continue
 					}
-					row[s] = float32(math.Exp(float64(row[s] - mx)))
+					row[s] = F(math.Exp(float64(row[s] - mx)))
 					sum += row[s]
 				}
 				for s := 0; s <= t; s++ {
@@ -168,7 +173,7 @@ func naiveAttentionForward(out, lse, q, k, v []float32, valid []bool, B, T, NH, 
 						o[i] += p * vv[i]
 					}
 				}
-				lse[(b*NH+h)*T+t] = mx + float32(math.Log(float64(sum)))
+				lse[(b*NH+h)*T+t] = mx + F(math.Log(float64(sum)))
 			}
 		}
 	}
@@ -223,10 +228,10 @@ func naiveAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, valid
 	}
 }
 
-func naiveSwiGLUForward(out, gate, up []float32, N int) {
+func naiveSwiGLUForward[F real](out, gate, up []F, N int) {
 	for i := 0; i < N; i++ {
 		g := float64(gate[i])
-		out[i] = float32(g/(1+math.Exp(-g))) * up[i]
+		out[i] = F(g/(1+math.Exp(-g))) * up[i]
 	}
 }
 
@@ -240,41 +245,69 @@ func naiveSwiGLUBackward(dgate, dup, dout, gate, up []float32, N int) {
 }
 
 // naiveLSE returns log Σ exp(row/temp) in float64.
-func naiveLSE(row []float32, temp float32) float64 {
+func naiveLSE[F real](row []F, temp float32) float64 {
 	mx := math.Inf(-1)
 	for _, x := range row {
-		mx = math.Max(mx, float64(x/temp))
+		mx = math.Max(mx, float64(x)/float64(temp))
 	}
 	var s float64
 	for _, x := range row {
-		s += math.Exp(float64(x/temp) - mx)
+		s += math.Exp(float64(x)/float64(temp) - mx)
 	}
 	return mx + math.Log(s)
 }
 
-func naiveLogProbsForward(logp, lse, logits []float32, targets []int32, N, V int, temp float32) {
+func naiveLogProbsForward[F real](logp, lse, logits []F, targets []int32, N, V int, temp float32) {
 	for n := 0; n < N; n++ {
 		row := logits[n*V : (n+1)*V]
 		l := naiveLSE(row, temp)
-		lse[n] = float32(l)
+		lse[n] = F(l)
 		logp[n] = 0
 		if targets[n] >= 0 {
-			logp[n] = float32(float64(row[targets[n]]/temp) - l)
+			logp[n] = F(float64(row[targets[n]])/float64(temp) - l)
 		}
 	}
 }
 
-func naiveEntropyForward(ent, lse, logits []float32, N, V int, temp float32) {
+// naiveCrossEntropy returns the mean of -logp over rows with a target.
+func naiveCrossEntropy[F real](logits []F, targets []int32, N, V int) float64 {
+	var sum float64
+	count := 0
+	for n := 0; n < N; n++ {
+		if targets[n] < 0 {
+			continue
+		}
+		row := logits[n*V : (n+1)*V]
+		sum += naiveLSE(row, 1) - float64(row[targets[n]])
+		count++
+	}
+	if count == 0 {
+		return 0
+	}
+	return sum / float64(count)
+}
+
+func naiveEntropyForward[F real](ent, lse, logits []F, N, V int, temp float32) {
 	for n := 0; n < N; n++ {
 		row := logits[n*V : (n+1)*V]
 		l := naiveLSE(row, temp)
-		lse[n] = float32(l)
+		lse[n] = F(l)
 		var h float64
 		for _, x := range row {
-			lp := float64(x/temp) - l
+			lp := float64(x)/float64(temp) - l
 			h -= math.Exp(lp) * lp
 		}
-		ent[n] = float32(h)
+		ent[n] = F(h)
+	}
+}
+
+func naiveSoftmax(probs, logits []float32, N, V int, temp float32) {
+	for n := 0; n < N; n++ {
+		row := logits[n*V : (n+1)*V]
+		l := naiveLSE(row, temp)
+		for v, x := range row {
+			probs[n*V+v] = float32(math.Exp(float64(x)/float64(temp) - l))
+		}
 	}
 }
 

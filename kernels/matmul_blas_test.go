@@ -1,0 +1,115 @@
+//go:build openblas
+
+package kernels
+
+import (
+	"math/rand"
+	"runtime"
+	"slices"
+	"strconv"
+	"testing"
+)
+
+func init() {
+	matmulPaths = append(matmulPaths, matmulPath{"blas", matmulForwardBLAS, matmulBackwardBLAS})
+}
+
+// TestBLASMatchesGo compares OpenBLAS with the pure-Go kernel (and, through
+// TestMatmulPaths, with the naive loop) on model-sized shapes. They sum in
+// different orders (OpenBLAS uses FMA and k-blocking), hence matmulTol.
+func TestBLASMatchesGo(t *testing.T) {
+	if !BLAS() {
+		t.Fatal("built with openblas but BLAS() is false")
+	}
+	t.Log(BLASName())
+	r := rand.New(rand.NewSource(9))
+	shapes := []struct{ B, C, OC int }{{64, 128, 384}, {sizes(32, 256), sizes(200, 768), sizes(300, 2048)}}
+	for _, s := range shapes {
+		inp, w, bias := randSlice(r, s.B*s.C, 1), randSlice(r, s.OC*s.C, 1), randSlice(r, s.OC, 1)
+		ob, og := make([]float32, s.B*s.OC), make([]float32, s.B*s.OC)
+		matmulForwardBLAS(ob, inp, w, bias, s.B, s.C, s.OC)
+		matmulForwardGo(og, inp, w, bias, s.B, s.C, s.OC)
+		atol, rtol := matmulTol(max(s.B, s.C, s.OC))
+		assertClose(t, "out", ob, og, atol, rtol)
+		dout := randSlice(r, s.B*s.OC, 1)
+		dib, dwb, dbb := make([]float32, s.B*s.C), make([]float32, s.OC*s.C), make([]float32, s.OC)
+		dig, dwg, dbg := make([]float32, s.B*s.C), make([]float32, s.OC*s.C), make([]float32, s.OC)
+		matmulBackwardBLAS(dib, dwb, dbb, dout, inp, w, s.B, s.C, s.OC)
+		matmulBackwardGo(dig, dwg, dbg, dout, inp, w, s.B, s.C, s.OC)
+		assertClose(t, "dinp", dib, dig, atol, rtol)
+		assertClose(t, "dweight", dwb, dwg, atol, rtol)
+		assertClose(t, "dbias", dbb, dbg, 0, 0)
+	}
+}
+
+// TestBLASDeterministic: same inputs and thread count → same bytes. Across
+// thread counts OpenBLAS 0.3.21 is not always bit-identical (with the
+// Haswell kernels it is not; with Cooperlake it was), which the test logs;
+// MatmulForwardExact is there for callers that need results independent of
+// threads and batch size.
+func TestBLASDeterministic(t *testing.T) {
+	r := rand.New(rand.NewSource(10))
+	B, C, OC := 256, 768, sizes(512, 2304)
+	inp, w, dout := randSlice(r, B*C, 1), randSlice(r, OC*C, 1), randSlice(r, B*OC, 1)
+	run := func() [][]float32 {
+		out, di, dw := make([]float32, B*OC), make([]float32, B*C), make([]float32, OC*C)
+		matmulForwardBLAS(out, inp, w, nil, B, C, OC)
+		matmulBackwardBLAS(di, dw, nil, dout, inp, w, B, C, OC)
+		return [][]float32{out, di, dw}
+	}
+	same := func(a, b [][]float32) bool {
+		for i := range a {
+			if !slices.Equal(bits(a[i]), bits(b[i])) {
+				return false
+			}
+		}
+		return true
+	}
+	procs := runtime.GOMAXPROCS(0)
+	defer setBLASThreads(procs)
+	for _, threads := range []int{procs, 1, 2, 3} {
+		setBLASThreads(threads)
+		ref := run()
+		for rep := 0; rep < 3; rep++ {
+			if !same(run(), ref) {
+				t.Errorf("%d OpenBLAS threads: repeat %d differs", threads, rep)
+			}
+		}
+		if threads != procs {
+			setBLASThreads(procs)
+			t.Logf("%d vs %d OpenBLAS threads: bit-identical = %v", threads, procs, same(ref, run()))
+		}
+	}
+}
+
+// TestBLASBatchInvariance logs whether a row's result depends on how many
+// other rows are in the batch (it may: small-matrix kernels, edge kernels).
+func TestBLASBatchInvariance(t *testing.T) {
+	r := rand.New(rand.NewSource(12))
+	B, C, OC := 64, 256, 512
+	inp, w := randSlice(r, B*C, 1), randSlice(r, OC*C, 1)
+	full := make([]float32, B*OC)
+	matmulForwardBLAS(full, inp, w, nil, B, C, OC)
+	for _, sub := range []int{1, 5, 32} {
+		part := make([]float32, sub*OC)
+		matmulForwardBLAS(part, inp[:sub*C], w, nil, sub, C, OC)
+		t.Logf("first %d of %d rows alone: bit-identical = %v", sub, B, slices.Equal(bits(part), bits(full[:sub*OC])))
+	}
+}
+
+// BenchmarkSgemmPeak measures cblas_sgemm alone on a square product
+// (2·n³ flops per call).
+func BenchmarkSgemmPeak(b *testing.B) {
+	for _, n := range []int{1024, 2048} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			r := rand.New(rand.NewSource(1))
+			a, bm, c := randSlice(r, n*n, 1), randSlice(r, n*n, 1), make([]float32, n*n)
+			sgemm(false, true, n, n, n, a, n, bm, n, 0, c, n)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				sgemm(false, true, n, n, n, a, n, bm, n, 0, c, n)
+			}
+			b.ReportMetric(2*float64(n)*float64(n)*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
