@@ -166,7 +166,7 @@ func (t *Chars) Save(path string) error {
 }
 
 // parseChars reads the WordLevel form written by Chars.Save.
-func parseChars(f *hfJSON, model map[string]json.RawMessage) (*Chars, error) {
+func parseChars(f *hfJSON) (*Chars, error) {
 	var pre struct {
 		Type    string `json:"type"`
 		Pattern struct {
@@ -176,10 +176,7 @@ func parseChars(f *hfJSON, model map[string]json.RawMessage) (*Chars, error) {
 	if err := json.Unmarshal(f.PreTokenizer, &pre); err != nil || pre.Type != "Split" || pre.Pattern.Regex != charSplitRegex {
 		return nil, fmt.Errorf("unsupported WordLevel tokenizer: want rljob's character form (Split %q), got pre_tokenizer %s", charSplitRegex, truncate(compact(f.PreTokenizer), 200))
 	}
-	var vocab map[string]int
-	if err := json.Unmarshal(model["vocab"], &vocab); err != nil {
-		return nil, fmt.Errorf("model.vocab: %w", err)
-	}
+	vocab := f.Model.Vocab
 	want := []string{CharPad, CharBOS, CharEOS, CharUNK}
 	for id, tok := range want {
 		if vocab[tok] != id {

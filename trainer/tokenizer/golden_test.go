@@ -2,10 +2,13 @@ package tokenizer
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 )
@@ -70,18 +73,27 @@ func readGolden(t *testing.T, path string) []goldenCase {
 	return out
 }
 
-func loadGoldenTokenizers(t *testing.T) (gpt2, qwen3 Tokenizer) {
+var golden struct {
+	once        sync.Once
+	gpt2, qwen3 Tokenizer
+	err         error
+}
+
+// loadGoldenTokenizers loads GPT-2 (encoder.json + vocab.bpe) and Qwen3
+// (tokenizer.json) from ../shared/data once per test binary.
+func loadGoldenTokenizers(t testing.TB) (gpt2, qwen3 Tokenizer) {
 	t.Helper()
 	data := sharedData(t)
-	g, err := LoadGPT2(filepath.Join(data, "tokenizer/gpt2/encoder.json"), filepath.Join(data, "tokenizer/gpt2/vocab.bpe"))
-	if err != nil {
-		t.Fatal(err)
+	golden.once.Do(func() {
+		golden.gpt2, golden.err = LoadGPT2(filepath.Join(data, "tokenizer/gpt2/encoder.json"), filepath.Join(data, "tokenizer/gpt2/vocab.bpe"))
+		if golden.err == nil {
+			golden.qwen3, golden.err = Load(filepath.Join(data, "tokenizer/qwen3/tokenizer.json"))
+		}
+	})
+	if golden.err != nil {
+		t.Fatal(golden.err)
 	}
-	q, err := Load(filepath.Join(data, "tokenizer/qwen3/tokenizer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g, q
+	return golden.gpt2, golden.qwen3
 }
 
 // TestGolden checks every golden text: Encode gives exactly the listed ids
@@ -93,6 +105,9 @@ func TestGolden(t *testing.T) {
 	for _, file := range []string{"samples_output.jsonl", "golden_gsm8k_test.jsonl"} {
 		cases := readGolden(t, filepath.Join(data, "tokenizer", file))
 		t.Run(file, func(t *testing.T) {
+			if testing.Short() && len(cases) > 100 {
+				t.Skipf("-short: skipping the %d GSM8K texts (about a second; minutes under -race)", len(cases))
+			}
 			start := time.Now()
 			failures := 0
 			for _, c := range cases {
@@ -155,5 +170,46 @@ func TestSpecialTokensInText(t *testing.T) {
 	}
 	if id, ok := qwen3.TokenID("Ġthe"); !ok || id != 279 {
 		t.Errorf("TokenID(Ġthe) = %d, %v", id, ok)
+	}
+}
+
+// BenchmarkEncodeGolden encodes every GSM8K golden text (2638) with GPT-2
+// and with Qwen3; one op is the whole set for one tokenizer.
+func BenchmarkEncodeGolden(b *testing.B) {
+	gpt2, qwen3 := loadGoldenTokenizers(b)
+	f, err := os.ReadFile(filepath.Join(sharedData(b), "tokenizer", "golden_gsm8k_test.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var texts []string
+	nbytes := 0
+	for _, line := range bytes.Split(bytes.TrimSpace(f), []byte("\n")) {
+		var c goldenCase
+		if err := json.Unmarshal(line, &c); err != nil {
+			b.Fatal(err)
+		}
+		texts = append(texts, c.Text)
+		nbytes += len(c.Text)
+	}
+	for _, tc := range []struct {
+		name string
+		tok  Tokenizer
+	}{{"gpt2", gpt2}, {"qwen3", qwen3}} {
+		for _, cached := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/cache=%v", tc.name, cached), func(b *testing.B) {
+				b.SetBytes(int64(nbytes))
+				for i := 0; i < b.N; i++ {
+					if !cached {
+						bpe := tc.tok.(*BPE)
+						bpe.mu.Lock()
+						clear(bpe.cache)
+						bpe.mu.Unlock()
+					}
+					for _, s := range texts {
+						tc.tok.Encode(s)
+					}
+				}
+			})
+		}
 	}
 }

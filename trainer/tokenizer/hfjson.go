@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// hfJSON is the top level of an HF tokenizer.json.
+// hfJSON is the top level of an HF tokenizer.json, decoded in one pass.
 type hfJSON struct {
 	Version       json.RawMessage `json:"version"`
 	Truncation    json.RawMessage `json:"truncation"`
@@ -19,15 +19,43 @@ type hfJSON struct {
 	PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
 	PostProcessor json.RawMessage `json:"post_processor"`
 	Decoder       json.RawMessage `json:"decoder"`
-	Model         json.RawMessage `json:"model"`
+	Model         *hfModel        `json:"model"`
+}
+
+// hfModel is tokenizer.json's "model" (BPE or WordLevel).
+type hfModel struct {
+	Type   string          `json:"type"`
+	Vocab  map[string]int  `json:"vocab"`
+	Merges json.RawMessage `json:"merges"`
+
+	Dropout                 json.RawMessage `json:"dropout"`
+	UnkToken                json.RawMessage `json:"unk_token"`
+	ContinuingSubwordPrefix json.RawMessage `json:"continuing_subword_prefix"`
+	EndOfWordSuffix         json.RawMessage `json:"end_of_word_suffix"`
+	FuseUnk                 json.RawMessage `json:"fuse_unk"`
+	ByteFallback            json.RawMessage `json:"byte_fallback"`
+	IgnoreMerges            json.RawMessage `json:"ignore_merges"`
+}
+
+// fields returns the model's options (all but vocab and merges) by name.
+func (m *hfModel) fields() map[string]json.RawMessage {
+	out := map[string]json.RawMessage{}
+	for k, v := range map[string]json.RawMessage{"dropout": m.Dropout, "unk_token": m.UnkToken,
+		"continuing_subword_prefix": m.ContinuingSubwordPrefix, "end_of_word_suffix": m.EndOfWordSuffix,
+		"fuse_unk": m.FuseUnk, "byte_fallback": m.ByteFallback, "ignore_merges": m.IgnoreMerges} {
+		if v != nil {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // rawSections are the parts of a loaded tokenizer.json that Save writes back
 // verbatim (nil fields are written as null).
 type rawSections struct {
-	truncation, padding                             json.RawMessage
+	truncation, padding                              json.RawMessage
 	normalizer, preTokenizer, postProcessor, decoder json.RawMessage
-	model                                           map[string]json.RawMessage // model fields except vocab and merges
+	model                                            map[string]json.RawMessage // model options except type, vocab and merges
 }
 
 // typed reads the "type" field of a JSON object section ("" for null).
@@ -53,35 +81,26 @@ func parseTokenizerJSON(data []byte) (Tokenizer, error) {
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("not a tokenizer.json: %w", err)
 	}
-	if isNull(f.Model) {
+	if f.Model == nil {
 		return nil, errors.New("no model")
 	}
-	var model map[string]json.RawMessage
-	if err := json.Unmarshal(f.Model, &model); err != nil {
-		return nil, fmt.Errorf("model: %w", err)
-	}
-	mtype, err := typed(f.Model)
-	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
+	if f.Model.Vocab == nil {
+		return nil, errors.New("model has no vocab")
 	}
 	raw := rawSections{truncation: f.Truncation, padding: f.Padding, normalizer: f.Normalizer,
-		preTokenizer: f.PreTokenizer, postProcessor: f.PostProcessor, decoder: f.Decoder, model: model}
-	switch mtype {
+		preTokenizer: f.PreTokenizer, postProcessor: f.PostProcessor, decoder: f.Decoder, model: f.Model.fields()}
+	switch f.Model.Type {
 	case "BPE", "": // old files omit the model type
 		return parseBPE(&f, raw)
 	case "WordLevel":
-		return parseChars(&f, model)
+		return parseChars(&f)
 	}
-	return nil, fmt.Errorf("unsupported model type %q (want byte-level BPE or rljob's char WordLevel)", mtype)
+	return nil, fmt.Errorf("unsupported model type %q (want byte-level BPE or rljob's char WordLevel)", f.Model.Type)
 }
 
 func parseBPE(f *hfJSON, raw rawSections) (*BPE, error) {
 	m := raw.model
-	var vocab map[string]int
-	if err := json.Unmarshal(m["vocab"], &vocab); err != nil {
-		return nil, fmt.Errorf("model.vocab: %w", err)
-	}
-	merges, err := parseMerges(m["merges"])
+	merges, err := parseMerges(f.Model.Merges)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +140,7 @@ func parseBPE(f *hfJSON, raw rawSections) (*BPE, error) {
 	if dt, err := typed(f.Decoder); err != nil || dt != "ByteLevel" {
 		return nil, fmt.Errorf("unsupported decoder %s (want ByteLevel)", compact(f.Decoder))
 	}
-	t, err := newBPE(vocab, merges, f.AddedTokens, pat)
+	t, err := newBPE(f.Model.Vocab, merges, f.AddedTokens, pat)
 	if err != nil {
 		return nil, err
 	}
@@ -135,8 +154,12 @@ func parseMerges(raw json.RawMessage) ([][2]string, error) {
 	if isNull(raw) {
 		return nil, nil
 	}
-	var strs []string
-	if err := json.Unmarshal(raw, &strs); err == nil {
+	body := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(raw), []byte("[")))
+	if len(body) > 0 && body[0] == '"' {
+		var strs []string
+		if err := json.Unmarshal(raw, &strs); err != nil {
+			return nil, fmt.Errorf("model.merges: %w", err)
+		}
 		out := make([][2]string, len(strs))
 		for i, s := range strs {
 			a, b, ok := strings.Cut(s, " ")
@@ -349,9 +372,7 @@ func (t *BPE) marshal() []byte {
 		fields[k] = v
 	}
 	for k, v := range r.model {
-		if k != "vocab" && k != "merges" {
-			fields[k] = v
-		}
+		fields[k] = v
 	}
 	keys := append([]string(nil), bpeModelFields...)
 	var extra []string

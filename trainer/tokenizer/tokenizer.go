@@ -105,14 +105,20 @@ type addedVocab struct {
 	// candidate indices by first byte, longest first; raw: normalized=false
 	// (matched in the raw text), norm: normalized=true (matched after
 	// normalization), as HF does.
-	raw, norm map[byte][]int
+	raw, norm *firstByteIndex
+}
+
+// firstByteIndex lists candidate added tokens by their first byte.
+type firstByteIndex struct {
+	n     int // number of tokens indexed
+	first [256][]int
 }
 
 func (a *addedVocab) init(tokens []AddedToken) error {
 	a.tokens = tokens
 	a.byContent = map[string]AddedToken{}
 	a.byID = map[int]bool{}
-	a.raw, a.norm = map[byte][]int{}, map[byte][]int{}
+	a.raw, a.norm = &firstByteIndex{}, &firstByteIndex{}
 	for i, t := range tokens {
 		if t.Content == "" {
 			return fmt.Errorf("added token %d has empty content", t.ID)
@@ -134,10 +140,11 @@ func (a *addedVocab) init(tokens []AddedToken) error {
 		if t.Normalized {
 			m = a.norm
 		}
-		m[t.Content[0]] = append(m[t.Content[0]], i)
+		m.first[t.Content[0]] = append(m.first[t.Content[0]], i)
+		m.n++
 	}
-	for _, m := range []map[byte][]int{a.raw, a.norm} {
-		for _, idx := range m {
+	for _, m := range []*firstByteIndex{a.raw, a.norm} {
+		for _, idx := range m.first {
 			sort.SliceStable(idx, func(i, j int) bool { return len(tokens[idx[i]].Content) > len(tokens[idx[j]].Content) })
 		}
 	}
@@ -166,8 +173,8 @@ func (a *addedVocab) split(text string, normalize func(string) string) []segment
 	return out
 }
 
-func (a *addedVocab) match(out []segment, text string, cands map[byte][]int) []segment {
-	if len(cands) == 0 {
+func (a *addedVocab) match(out []segment, text string, cands *firstByteIndex) []segment {
+	if cands == nil || cands.n == 0 {
 		if text != "" {
 			out = append(out, segment{text: text, id: -1})
 		}
@@ -206,8 +213,8 @@ func (a *addedVocab) match(out []segment, text string, cands map[byte][]int) []s
 }
 
 // longestAt returns the longest added token matching text at i.
-func (a *addedVocab) longestAt(text string, i int, cands map[byte][]int) (AddedToken, bool) {
-	for _, k := range cands[text[i]] {
+func (a *addedVocab) longestAt(text string, i int, cands *firstByteIndex) (AddedToken, bool) {
+	for _, k := range cands.first[text[i]] {
 		t := a.tokens[k]
 		if !strings.HasPrefix(text[i:], t.Content) {
 			continue
