@@ -186,10 +186,10 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// QuoteIdent quotes a DuckDB identifier: "a""b".
+// QuoteIdent quotes a DuckDB identifier, doubling double quotes.
 func QuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// QuoteString quotes a DuckDB string literal: 'it''s'.
+// QuoteString quotes a DuckDB string literal, doubling single quotes.
 func QuoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // sqlLiteral renders v as a typed DuckDB literal (see SetVariable).

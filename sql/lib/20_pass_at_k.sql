@@ -9,7 +9,9 @@
 -- c = 0. The product has c factors, each in [0, 1), so nothing overflows even
 -- for n in the hundreds (C(200, 100) ~ 9e58 would in the binomial form).
 -- Returns DOUBLE; NULL when an argument is NULL; an error unless
--- 0 <= c <= n and 1 <= k <= n.
+-- 0 <= c <= n and 1 <= k <= n. (Because it can raise that error, DuckDB
+-- will not let a later select item reuse its alias: compute it in a
+-- subquery or repeat the call.)
 --
 -- Usage: SELECT task, avg(pass_at_k(n, c, 4)) FROM
 --          (SELECT task, prompt_id, count(*) AS n, count_if(correct) AS c
@@ -18,7 +20,8 @@ CREATE OR REPLACE MACRO pass_at_k(n, c, k) AS
 CASE
     WHEN n IS NULL OR c IS NULL OR k IS NULL THEN CAST(NULL AS DOUBLE)
     WHEN c < 0 OR c > n OR k < 1 OR k > n THEN
-        error(printf('pass_at_k: need 0 <= c <= n and 1 <= k <= n, got n=%s c=%s k=%s', n, c, k))
+        error('pass_at_k: need 0 <= c <= n and 1 <= k <= n, got n=' || CAST(n AS VARCHAR)
+              || ' c=' || CAST(c AS VARCHAR) || ' k=' || CAST(k AS VARCHAR))
     WHEN n - c < k THEN CAST(1.0 AS DOUBLE)
     WHEN c = 0 THEN CAST(0.0 AS DOUBLE)
     ELSE 1.0 - list_product(list_transform(range(CAST(n - c + 1 AS BIGINT), CAST(n + 1 AS BIGINT)),

@@ -11,7 +11,8 @@
 --   in between           : linear
 --
 -- As in verl there is no clamp for len > l_max (generation never exceeds
--- l_max = max_new_tokens). DOUBLE; an error when l_buf <= 0.
+-- l_max = max_new_tokens). DOUBLE; an error when l_buf <= 0 (so, as with
+-- pass_at_k, a later select item cannot reuse its alias).
 --
 -- Usage: SELECT * REPLACE (reward + overlong_penalty(len(completion_tokens), 512, 128, 1.0) AS reward)
 --        FROM scored;
