@@ -1,12 +1,195 @@
-// Command rljob runs RL post-training of language models as batch jobs over a data lake.
+// Command rljob runs RL post-training of language models as batch jobs over
+// a Parquet data lake (see README.md and DESIGN.md).
+//
+// One file per command: cmd_run.go, cmd_sql.go, cmd_lake.go, cmd_stages.go,
+// cmd_version.go. Errors are typed in package jobs and mapped to exit codes
+// in one place, jobs.ExitCode:
+//
+//	0 ok, 1 internal error (or a failed exec command), 2 usage or job-file
+//	error, 3 data error (missing column, corrupt file), 4 run locked.
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/spf13/pflag"
+
+	"rljob/jobs"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "rljob: under construction")
-	os.Exit(1)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// env is what a command sees of the process: streams, environment, whether
+// stderr is a terminal, and the logger built from the global flags.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	stderrTTY      bool
+	stdoutTTY      bool
+	log            zerolog.Logger
+	g              *globals
+}
+
+// globals are the flags every command takes.
+type globals struct {
+	lake      string
+	logFormat string
+	logLevel  string
+}
+
+func addGlobals(fs *pflag.FlagSet, g *globals, getenv func(string) string) {
+	def := getenv("RLJOB_LAKE")
+	if def == "" {
+		def = "./lake"
+	}
+	fs.StringVar(&g.lake, "lake", def, "lake directory (default $RLJOB_LAKE or ./lake)")
+	fs.StringVar(&g.logFormat, "log-format", "auto", "log format: auto (console on a terminal, else json), console, json")
+	fs.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+// command is one subcommand.
+type command struct {
+	name  string
+	usage string // after "rljob <name>"
+	short string
+	// flags adds the command's own flags.
+	flags func(fs *pflag.FlagSet)
+	run   func(ctx context.Context, e *env, args []string) error
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) { commands[c.name] = c }
+
+const exitCodes = `Exit codes:
+  0  ok
+  1  internal error, or an exec stage's command failed
+  2  usage or job-file error (bad flag, unknown stage or argument, SQL error)
+  3  data error (missing column, corrupt Parquet file, lake verify problem)
+  4  the run is locked by another runner
+`
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, "rljob runs RL post-training of language models as batch jobs over a Parquet data lake.\n\nUsage:\n")
+	var names []string
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c := commands[n]
+		fmt.Fprintf(w, "  rljob %-8s %s\n", n, c.short)
+	}
+	fmt.Fprint(w, "\nRun 'rljob <command> --help' for a command's flags.\n\n")
+	fmt.Fprint(w, exitCodes)
+}
+
+// Main runs rljob with args (without the program name) and returns the exit
+// code. Tests call it in-process.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv,
+		stderrTTY: isTTY(stderr), stdoutTTY: isTTY(stdout)}
+	err := dispatch(ctx, e, args)
+	code := jobs.ExitCode(err)
+	if err != nil && !errors.Is(err, errHelp) {
+		fmt.Fprintf(stderr, "rljob: %v\n", err)
+	}
+	if errors.Is(err, errHelp) {
+		code = 0
+	}
+	return code
+}
+
+// errHelp is returned after --help output: exit 0, nothing more printed.
+var errHelp = errors.New("help requested")
+
+func dispatch(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		usage(e.stderr)
+		return &jobs.UsageError{Msg: "no command given"}
+	}
+	name := args[0]
+	switch name {
+	case "-h", "--help", "help":
+		usage(e.stdout)
+		return errHelp
+	case "--version", "-v":
+		name = "version"
+	}
+	c, ok := commands[name]
+	if !ok {
+		var names []string
+		for n := range commands {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return &jobs.UsageError{Msg: fmt.Sprintf("unknown command %q", name), Hint: "commands: " + strings.Join(names, ", ") + " (rljob --help)"}
+	}
+	fs := pflag.NewFlagSet("rljob "+c.name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	g := &globals{}
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	addGlobals(fs, g, e.getenv)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprintf(e.stdout, "Usage: rljob %s %s\n\n%s\n\nFlags:\n%s\n%s", c.name, c.usage, c.short, fs.FlagUsages(), exitCodes)
+			return errHelp
+		}
+		return &jobs.UsageError{Msg: err.Error(), Hint: fmt.Sprintf("usage: rljob %s %s (rljob %s --help)", c.name, c.usage, c.name)}
+	}
+	log, err := newLogger(e.stderr, g.logFormat, g.logLevel, e.stderrTTY)
+	if err != nil {
+		return err
+	}
+	e.log, e.g = log, g
+	return c.run(ctx, e, fs.Args())
+}
+
+// newLogger builds the zerolog logger: console (human-readable, coloured)
+// on a terminal, JSON lines otherwise, unless format says which.
+func newLogger(w io.Writer, format, level string, tty bool) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
+	if err != nil || level == "" {
+		return zerolog.Nop(), &jobs.UsageError{Msg: fmt.Sprintf("bad --log-level %q", level), Hint: "one of debug, info, warn, error"}
+	}
+	switch format {
+	case "auto":
+		if tty {
+			format = "console"
+		} else {
+			format = "json"
+		}
+	case "console", "json":
+	default:
+		return zerolog.Nop(), &jobs.UsageError{Msg: fmt.Sprintf("bad --log-format %q", format), Hint: "one of auto, console, json"}
+	}
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05", NoColor: !tty}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// isTTY reports whether w is a terminal.
+func isTTY(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }

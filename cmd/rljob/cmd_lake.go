@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"rljob/arrowio"
+	"rljob/jobs"
+)
+
+func init() {
+	var olderThan time.Duration
+	register(&command{
+		name:  "lake",
+		usage: "ls | verify | gc [--older-than 24h] [--lake DIR]",
+		short: "inspect the lake: ls (tables, runs, steps, rows, bytes), verify (every checksum), gc (staging leftovers)",
+		flags: func(fs *pflag.FlagSet) {
+			fs.DurationVar(&olderThan, "older-than", 24*time.Hour, "gc: remove _staging entries older than this")
+		},
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return &jobs.UsageError{Msg: "lake needs one subcommand", Hint: "rljob lake ls | verify | gc [--older-than 24h]"}
+			}
+			if st, err := os.Stat(e.g.lake); err != nil || !st.IsDir() {
+				return &jobs.UsageError{Msg: fmt.Sprintf("lake %s does not exist", e.g.lake), Hint: "give --lake DIR or set RLJOB_LAKE"}
+			}
+			l := &arrowio.Lake{Root: e.g.lake}
+			switch args[0] {
+			case "ls":
+				return lakeLs(e, l)
+			case "verify":
+				return lakeVerify(e, l)
+			case "gc":
+				if olderThan < 0 {
+					return &jobs.UsageError{Msg: "--older-than must be >= 0"}
+				}
+				return lakeGC(e, l, olderThan)
+			}
+			return &jobs.UsageError{Msg: fmt.Sprintf("unknown lake subcommand %q", args[0]), Hint: "rljob lake ls | verify | gc"}
+		},
+	})
+}
+
+func lakeLs(e *env, l *arrowio.Lake) error {
+	ts, err := l.List()
+	if err != nil {
+		return fmt.Errorf("lake ls: %w", err)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "table\trun\tsteps\tfirst\tlast\trows\tbytes\t")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t\n", t.Table, t.Run, t.Steps, t.MinStep, t.MaxStep, t.Rows, t.Bytes)
+	}
+	return tw.Flush()
+}
+
+func lakeVerify(e *env, l *arrowio.Lake) error {
+	checked, problems, err := l.Verify()
+	if err != nil {
+		return fmt.Errorf("lake verify: %w", err)
+	}
+	for _, p := range problems {
+		fmt.Fprintf(e.stdout, "PROBLEM %s\n", p)
+	}
+	if len(problems) > 0 {
+		var files []string
+		for _, p := range problems {
+			files = append(files, p.Path)
+		}
+		return &jobs.DataError{
+			Msg:  fmt.Sprintf("lake verify: %d problem(s) in %d commit units: %s", len(problems), checked, strings.Join(files, ", ")),
+			File: files[0],
+			Hint: "restore the files from a copy, or remove the damaged unit folder and rerun its step",
+		}
+	}
+	fmt.Fprintf(e.stdout, "ok: %d commit units verified\n", checked)
+	return nil
+}
+
+func lakeGC(e *env, l *arrowio.Lake, olderThan time.Duration) error {
+	removed, err := l.GC(olderThan)
+	if err != nil {
+		return fmt.Errorf("lake gc: %w", err)
+	}
+	for _, r := range removed {
+		fmt.Fprintf(e.stdout, "removed %s\n", r)
+	}
+	fmt.Fprintf(e.stdout, "ok: %d staging entries older than %s removed\n", len(removed), olderThan)
+	return nil
+}

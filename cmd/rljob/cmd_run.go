@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
+	"rljob/jobs"
+)
+
+func init() {
+	o := &runFlags{}
+	register(&command{
+		name:  "run",
+		usage: "JOB.sql [--lake DIR] [--run NAME] [--steps N] [--until-step S] [--seed S] [--set k=v]... [--shard i/n] [--dry-run]",
+		short: "run a job file: N iterations of its statements, resuming after the last complete step",
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringVar(&o.run, "run", "main", "run name (a partition value: no '/', '..', '=')")
+			fs.IntVar(&o.steps, "steps", 1, "iterations to run from the resume point")
+			fs.Int64Var(&o.until, "until-step", 0, "stop before this step (0 = no limit): with a large --steps, run until steps 0..S-1 are complete")
+			fs.Int64Var(&o.seed, "seed", 0, "run seed (stage seeds derive from it, the step, the call and the shard)")
+			fs.StringArrayVar(&o.sets, "set", nil, "set a DuckDB variable before each iteration: key=value (typed int, float, bool, else string); repeatable")
+			fs.StringVar(&o.shard, "shard", "", "this runner's shard i/n (default: SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, else 0/1)")
+			fs.BoolVar(&o.dryRun, "dry-run", false, "check the job (statements, stage names and arguments, SQL syntax) without running or writing anything")
+		},
+		run: o.runCmd,
+	})
+}
+
+type runFlags struct {
+	run    string
+	steps  int
+	until  int64
+	seed   int64
+	sets   []string
+	shard  string
+	dryRun bool
+}
+
+func (o *runFlags) runCmd(ctx context.Context, e *env, args []string) error {
+	if len(args) != 1 {
+		return &jobs.UsageError{Msg: fmt.Sprintf("run takes one job file, got %d arguments", len(args)), Hint: "rljob run JOB.sql [flags]"}
+	}
+	shard, n, err := jobs.ParseShard(o.shard, e.getenv)
+	if err != nil {
+		return err
+	}
+	opts := jobs.Options{
+		JobFile: args[0], Lake: e.g.lake, Run: o.run, Steps: o.steps, UntilStep: o.until, Seed: o.seed,
+		Sets: o.sets, Shard: shard, NumShards: n, DryRun: o.dryRun, Log: e.log,
+	}
+	if e.stderrTTY {
+		opts.Progress = &barMaker{e: e}
+	}
+	t0 := time.Now()
+	res, err := jobs.Run(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if o.dryRun {
+		printPlan(e, res, opts)
+		return nil
+	}
+	e.log.Info().Str("run", o.run).Int("steps", res.Steps).Int64("first_step", res.FirstStep).
+		Int("skipped_calls", res.Skipped).Dur("took", time.Since(t0).Round(time.Millisecond)).Msg("run finished")
+	return nil
+}
+
+// printPlan writes the dry run's findings to stdout: one line per statement.
+func printPlan(e *env, res *jobs.Result, o jobs.Options) {
+	calls := 0
+	for _, s := range res.Job.Stmts {
+		first, _, _ := strings.Cut(strings.TrimSpace(s.Text), "\n")
+		if len(first) > 70 {
+			first = first[:67] + "..."
+		}
+		kind := "sql  "
+		if s.Stage != nil {
+			kind = "stage"
+			calls++
+			outs := s.Stage.Spec().Outputs(s.Args)
+			first = fmt.Sprintf("%s -> %s", first, strings.Join(outs, ", "))
+		}
+		fmt.Fprintf(e.stdout, "%-22s %s %s\n", s.Pos.String()+":", kind, first)
+	}
+	fmt.Fprintf(e.stdout, "ok: %d statements, %d stage calls checked; run %q would start at step %d (shard %d/%d)\n",
+		len(res.Job.Stmts), calls, o.Run, res.FirstStep, o.Shard, max(o.NumShards, 1))
+}
+
+// barMaker draws mpb progress bars on stderr. A bar appears only if its
+// stage runs longer than a second (WithRenderDelay), so short stages print
+// nothing.
+type barMaker struct{ e *env }
+
+func (b *barMaker) Bar(name string, total int64) jobs.Bar {
+	delay := make(chan any)
+	t := time.AfterFunc(time.Second, func() { close(delay) })
+	p := mpb.New(mpb.WithOutput(b.e.stderr), mpb.WithRenderDelay(delay), mpb.WithWidth(40))
+	bar := p.AddBar(total, mpb.BarRemoveOnComplete(),
+		mpb.PrependDecorators(decor.Name(name+" "), decor.CountersNoUnit("%d / %d")),
+		mpb.AppendDecorators(decor.AverageSpeed(0, " %.0f rows/s")))
+	return &mpbBar{p: p, bar: bar, t: t}
+}
+
+type mpbBar struct {
+	p   *mpb.Progress
+	bar *mpb.Bar
+	t   *time.Timer
+}
+
+func (m *mpbBar) Add(n int64) { m.bar.IncrInt64(n) }
+
+func (m *mpbBar) Done() {
+	m.t.Stop()
+	m.bar.SetTotal(-1, true)
+	m.p.Shutdown()
+}

@@ -1,0 +1,188 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"rljob/jobs/script"
+	rsql "rljob/sql"
+)
+
+// Job is a parsed and checked job file: its statements in order, each either
+// plain SQL for DuckDB or a call of a registered stage with checked
+// arguments.
+type Job struct {
+	File   string // path as given
+	SHA256 string // hex sha256 of the file's bytes
+	Stmts  []Stmt
+}
+
+// Stmt is one statement of a job.
+type Stmt struct {
+	Pos   Pos
+	Text  string
+	Index int   // 0-based statement index; a stage call's Call in its units
+	Stage Stage // nil for SQL
+	Args  Args
+	// CallName is set for a CALL of a name that is not a stage: it must be a
+	// DuckDB table function or pragma (checked by CheckCatalog).
+	CallName string
+}
+
+// LoadJob reads and compiles a job file. A missing file is a UsageError.
+func LoadJob(path string, reg *Registry) (*Job, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &UsageError{Msg: fmt.Sprintf("job file %s does not exist", path), Hint: "give the path of a .sql job file, e.g. rljob run examples/gsm8k/gsm8k.sql"}
+		}
+		return nil, &UsageError{Msg: fmt.Sprintf("cannot read job file %s", path), Err: err}
+	}
+	return CompileJob(path, string(src), reg)
+}
+
+// CompileJob splits src into statements and checks every stage call against
+// its stage's declared arguments. Nothing is executed.
+func CompileJob(file, src string, reg *Registry) (*Job, error) {
+	if reg == nil {
+		reg = DefaultRegistry
+	}
+	sum := sha256.Sum256([]byte(src))
+	job := &Job{File: file, SHA256: hex.EncodeToString(sum[:])}
+	stmts, err := script.Split(src)
+	if err != nil {
+		return nil, scriptError(file, err, "")
+	}
+	for i, st := range stmts {
+		s := Stmt{Pos: Pos{File: file, Line: st.Line, Col: st.Col}, Text: st.Text, Index: i}
+		call, ok, err := script.ParseCall(st)
+		if err != nil {
+			var se *script.SyntaxError
+			if call != nil && !errors.As(err, &se) {
+				return nil, &UsageError{Pos: Pos{File: file, Line: call.Line, Col: call.Col}, Msg: err.Error(), Stmt: st.Text}
+			}
+			return nil, scriptError(file, err, st.Text)
+		}
+		if call != nil {
+			stage, isStage := reg.Lookup(call.Name)
+			switch {
+			case isStage && !ok:
+				return nil, &UsageError{
+					Pos:  Pos{File: file, Line: call.Line, Col: call.Col},
+					Msg:  fmt.Sprintf("stage %s takes named literal arguments only", stage.Spec().Name),
+					Stmt: st.Text,
+					Hint: "write CALL " + stage.Spec().Name + "(name := 'value', ...); compute values in SQL first (e.g. a table) and pass its name",
+				}
+			case isStage:
+				var raw []RawArg
+				for _, a := range call.Args {
+					var v any = a.Value.Any()
+					if a.Value.Kind == script.Ident {
+						v = Ident(a.Value.Str)
+					}
+					raw = append(raw, RawArg{Name: a.Name, Value: v, Pos: Pos{File: file, Line: a.Line, Col: a.Col}})
+				}
+				args, err := BindArgs(stage.Spec(), raw, Pos{File: file, Line: call.Line, Col: call.Col})
+				if err != nil {
+					var ue *UsageError
+					if errors.As(err, &ue) {
+						ue.Stmt = st.Text
+					}
+					return nil, err
+				}
+				s.Stage, s.Args = stage, args
+			default:
+				s.CallName = call.Name
+			}
+		}
+		job.Stmts = append(job.Stmts, s)
+	}
+	return job, nil
+}
+
+// scriptError converts a jobs/script error (with its position when it has
+// one) into a UsageError.
+func scriptError(file string, err error, stmt string) error {
+	var se *script.SyntaxError
+	if errors.As(err, &se) {
+		return &UsageError{Pos: Pos{File: file, Line: se.Line, Col: se.Col}, Msg: se.Msg, Stmt: stmt}
+	}
+	return &UsageError{Pos: Pos{File: file}, Msg: err.Error(), Stmt: stmt}
+}
+
+// CheckCatalog checks the job against the engine, without running it:
+//
+//   - a CALL of a name that is not a stage must name a DuckDB table function,
+//     table macro or pragma (CALL sends it to DuckDB); otherwise it is an
+//     unknown stage, reported with the closest stage name and the list;
+//   - every SQL statement must parse (DuckDB's parser, via PREPARE; binder and
+//     catalog errors are not reported here, since a table may be created by
+//     an earlier statement of the job).
+func CheckCatalog(ctx context.Context, e *rsql.Engine, job *Job, reg *Registry) error {
+	if reg == nil {
+		reg = DefaultRegistry
+	}
+	for _, s := range job.Stmts {
+		if s.Stage != nil {
+			continue
+		}
+		if s.CallName != "" {
+			ok, err := isDuckDBProcedure(ctx, e, s.CallName)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				hint := "stages: " + strings.Join(reg.Names(), ", ")
+				if m := closest(strings.ToLower(s.CallName), reg.Names()); m != "" {
+					hint = fmt.Sprintf("did you mean %s? %s", m, hint)
+				}
+				return &UsageError{
+					Pos:  s.Pos,
+					Msg:  fmt.Sprintf("unknown stage %q (not an rljob stage nor a DuckDB table function)", s.CallName),
+					Stmt: s.Text,
+					Hint: hint + " (rljob stages lists them)",
+				}
+			}
+			continue
+		}
+		if err := parseOnly(ctx, e, s.Text); err != nil {
+			return ClassifySQL(err, s.Pos, s.Text)
+		}
+	}
+	return nil
+}
+
+func isDuckDBProcedure(ctx context.Context, e *rsql.Engine, name string) (bool, error) {
+	var n int
+	err := e.Conn().QueryRowContext(ctx,
+		`SELECT count(*) FROM duckdb_functions() WHERE lower(function_name) = lower(?) AND function_type IN ('table', 'table_macro', 'pragma')`,
+		name).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("jobs: look up %q in duckdb_functions(): %w", name, err)
+	}
+	return n > 0, nil
+}
+
+// parseOnly prepares stmt and returns only grammar errors ("syntax error
+// at or near ...", "unterminated ..."). DuckDB also reports some binding
+// problems as parser errors (read_json(getvariable('x')) before x is set);
+// those are left for the statement's execution to report.
+func parseOnly(ctx context.Context, e *rsql.Engine, stmt string) error {
+	p, err := e.Conn().PrepareContext(ctx, stmt)
+	if err == nil {
+		return p.Close()
+	}
+	var dk *duckdb.Error
+	if errors.As(err, &dk) && (dk.Type == duckdb.ErrorTypeParser || dk.Type == duckdb.ErrorTypeSyntax) &&
+		(strings.Contains(dk.Msg, "syntax error") || strings.Contains(dk.Msg, "unterminated")) {
+		return err
+	}
+	return nil
+}

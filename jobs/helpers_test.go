@@ -1,0 +1,5 @@
+package jobs
+
+import "fmt"
+
+func sprint(v any) string { return fmt.Sprint(v) }

@@ -1,0 +1,330 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"rljob/arrowio"
+	rsql "rljob/sql"
+)
+
+// toyJob makes 6 prompts per step and rollouts whose completion is right
+// for prompt ids 0 and 3 mod 3 (i % 3 = 0), scores them exactly and logs
+// accuracy: 2 of 6 correct.
+const toyJob = `
+CREATE OR REPLACE TABLE batch AS
+SELECT 'p' || i AS prompt_id, 'what is ' || i AS prompt, CAST(i AS VARCHAR) AS answer
+FROM range(6) t(i);
+
+CREATE OR REPLACE TABLE samples AS
+SELECT prompt_id || '/' || getvariable('step') AS rollout_id, prompt_id, 0 AS sample_idx, prompt,
+       CASE WHEN CAST(answer AS INT) % 3 = 0 THEN answer ELSE 'wrong' END AS completion, answer
+FROM batch ORDER BY prompt_id;
+
+CALL save(table := 'samples', into := 'rollouts');
+CALL reward(verifier := 'exact');
+CALL log_metrics(query := 'SELECT ''accuracy'' AS name, avg(correct::DOUBLE) AS value FROM rewards WHERE run = getvariable(''run'') AND step = getvariable(''step'')');
+`
+
+// writeJob writes src to a job file in a fresh temporary folder.
+func writeJob(t *testing.T, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "job.sql")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func runOpts(job, lake string) Options {
+	return Options{JobFile: job, Lake: lake, Run: "r", Steps: 1, Log: zerolog.Nop()}
+}
+
+// lakeSnapshot maps every file of the lake (except _staging and _locks) to
+// its sha256.
+func lakeSnapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	snap := map[string]string{}
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		if d.IsDir() {
+			if rel == "_staging" || rel == "_locks" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.Sum256(b)
+		snap[rel] = hex.EncodeToString(h[:])
+		return nil
+	})
+	return snap
+}
+
+func mustVerify(t *testing.T, root string) int {
+	t.Helper()
+	n, problems, err := (&arrowio.Lake{Root: root}).Verify()
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("lake verify: %v %v", err, problems)
+	}
+	return n
+}
+
+// query runs q on a fresh engine over root and returns the rows as strings.
+func query(t *testing.T, root, q string) []string {
+	t.Helper()
+	ctx := context.Background()
+	e, err := rsql.Open(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	rows, err := e.Conn().QueryContext(ctx, q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var parts []string
+		for _, v := range vals {
+			parts = append(parts, strings.TrimSpace(strings.ReplaceAll(fmtAny(v), "\n", " ")))
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	return out
+}
+
+func fmtAny(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case []byte:
+		return string(x)
+	}
+	return strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(sprint(v), "\t", " "), "  ", " "))
+}
+
+func TestRunStepsAndResume(t *testing.T) {
+	ctx := context.Background()
+	lake := t.TempDir()
+	job := writeJob(t, toyJob)
+	o := runOpts(job, lake)
+	o.Steps = 2
+	res, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstStep != 0 || res.Steps != 2 {
+		t.Fatalf("result %+v", res)
+	}
+	// Resume: one more step starts at 2.
+	o.Steps = 1
+	if res, err = Run(ctx, o); err != nil || res.FirstStep != 2 || res.Steps != 1 {
+		t.Fatalf("resume: %+v %v", res, err)
+	}
+	// --until-step 3 is already reached: nothing runs.
+	o.Steps, o.UntilStep = 5, 3
+	if res, err = Run(ctx, o); err != nil || res.Steps != 0 {
+		t.Fatalf("until-step: %+v %v", res, err)
+	}
+	if n := mustVerify(t, lake); n != 3*4 {
+		t.Errorf("verified %d units, want 12 (3 steps x rollouts, rewards, metrics, steps)", n)
+	}
+	got := query(t, lake, `SELECT step, value FROM metrics WHERE name = 'accuracy' ORDER BY step`)
+	want := []string{"0|0.3333333333333333", "1|0.3333333333333333", "2|0.3333333333333333"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("metrics = %v, want %v", got, want)
+	}
+	got = query(t, lake, `SELECT count(*), count(DISTINCT rollout_id), sum(correct::INT) FROM rewards WHERE run = 'r'`)
+	if got[0] != "18|18|6" {
+		t.Errorf("rewards = %v", got)
+	}
+	got = query(t, lake, `SELECT step, shard, job_sha256 FROM steps ORDER BY step`)
+	if len(got) != 3 || !strings.HasPrefix(got[2], "2|0|") {
+		t.Errorf("steps = %v", got)
+	}
+}
+
+// TestResumeSkipsCommittedCalls simulates a crash after the save of step 0:
+// the rerun skips save (its unit exists), runs reward and log_metrics, and
+// the result equals an uninterrupted run's.
+func TestResumeSkipsCommittedCalls(t *testing.T) {
+	ctx := context.Background()
+	job := writeJob(t, toyJob)
+	full := t.TempDir()
+	if _, err := Run(ctx, runOpts(job, full)); err != nil {
+		t.Fatal(err)
+	}
+	part := t.TempDir()
+	// Only the save statement (same call index: statements 0..2 kept, the
+	// rest commented out keeps the indexes of the first three).
+	cut := strings.Index(toyJob, "CALL reward")
+	partial := writeJob(t, toyJob[:cut])
+	o := runOpts(partial, part)
+	if _, err := Run(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	// That run completed step 0 with only rollouts: remove its marker to
+	// model a crash before the marker.
+	if err := os.RemoveAll(filepath.Join(part, StepsTable)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(ctx, runOpts(job, part))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FirstStep != 0 || res.Skipped != 1 {
+		t.Fatalf("rerun: %+v, want step 0 with 1 skipped call", res)
+	}
+	mustVerify(t, part)
+	for _, q := range []string{
+		`SELECT rollout_id, completion FROM rollouts ORDER BY ALL`,
+		`SELECT rollout_id, reward, correct, extracted FROM rewards ORDER BY ALL`,
+		`SELECT step, name, value FROM metrics ORDER BY ALL`,
+	} {
+		a, b := query(t, full, q), query(t, part, q)
+		if strings.Join(a, "\n") != strings.Join(b, "\n") {
+			t.Errorf("%s:\nfull %v\nresumed %v", q, a, b)
+		}
+	}
+}
+
+func TestShards(t *testing.T) {
+	ctx := context.Background()
+	lake := t.TempDir()
+	job := writeJob(t, toyJob)
+	for i := 0; i < 2; i++ {
+		o := runOpts(job, lake)
+		o.Shard, o.NumShards = i, 2
+		if _, err := Run(ctx, o); err != nil {
+			t.Fatalf("shard %d: %v", i, err)
+		}
+	}
+	mustVerify(t, lake)
+	// save and log_metrics run on shard 0 only; reward splits the rollouts.
+	got := query(t, lake, `SELECT count(*), count(DISTINCT rollout_id) FROM rewards`)
+	if got[0] != "6|6" {
+		t.Errorf("rewards over both shards = %v, want 6 distinct", got)
+	}
+	parts := query(t, lake, `SELECT count(DISTINCT filename) FROM read_parquet('`+lake+`/rewards/**/*.parquet', filename = true)`)
+	if parts[0] != "2" {
+		t.Errorf("reward part files = %v, want 2", parts)
+	}
+	if got := query(t, lake, `SELECT count(*) FROM steps`); got[0] != "2" {
+		t.Errorf("step markers = %v, want 2 (one per shard)", got)
+	}
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	lake := filepath.Join(t.TempDir(), "lake")
+	o := runOpts(writeJob(t, toyJob), lake)
+	o.DryRun = true
+	res, err := Run(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Job.Stmts) != 5 || res.Job.Stmts[2].Stage == nil || res.Job.Stmts[0].Stage != nil {
+		t.Errorf("job = %+v", res.Job.Stmts)
+	}
+	if _, err := os.Stat(lake); !os.IsNotExist(err) {
+		t.Errorf("dry run created the lake: %v", err)
+	}
+}
+
+func TestExecStage(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		command string
+		wantErr string
+		rows    string
+	}{
+		{name: "copies input", command: `cp "$RLJOB_INPUT" "$RLJOB_OUTPUT"`, rows: "3"},
+		{name: "env", command: `test "$RLJOB_RUN" = r && test "$RLJOB_STEP" = 0 && test "$RLJOB_SHARD" = 0 && cp "$RLJOB_INPUT" "$RLJOB_OUTPUT"`, rows: "3"},
+		{name: "non-zero exit", command: `echo oops >&2; exit 3`, wantErr: "exec: command exited with status 3"},
+		{name: "no output", command: `true`, wantErr: "wrote no file at $RLJOB_OUTPUT"},
+		{name: "output not parquet", command: `echo hi > "$RLJOB_OUTPUT"`, wantErr: "cannot read the command's output"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			lake := t.TempDir()
+			src := "CREATE TABLE t AS SELECT 'p' || i AS prompt_id, i FROM range(3) r(i);\n" +
+				"CALL exec(input := 't', command := " + QuoteString(tc.command) + ", into := 'out');\n"
+			_, err := Run(ctx, runOpts(writeJob(t, src), lake))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				if _, serr := os.Stat(filepath.Join(lake, "out")); !os.IsNotExist(serr) {
+					t.Errorf("failed exec committed something")
+				}
+				mustVerify(t, lake)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := query(t, lake, "SELECT count(*) FROM out"); got[0] != tc.rows {
+				t.Errorf("rows = %v", got)
+			}
+		})
+	}
+}
+
+func TestUDFs(t *testing.T) {
+	ctx := context.Background()
+	e, err := rsql.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := RegisterUDFs(e); err != nil {
+		t.Fatal(err)
+	}
+	var a, b string
+	var eq bool
+	var null any
+	err = e.Conn().QueryRowContext(ctx, `SELECT extract_answer('so 3 + 4 = 7
+#### 7', 'gsm8k'), extract_answer('x #### 1,234', 'gsm8k'), math_equal('7', '7'), extract_answer(NULL, 'gsm8k')`).Scan(&a, &b, &eq, &null)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != "7" || b != "1234" || !eq || null != nil {
+		t.Errorf("got %q %q %v %v", a, b, eq, null)
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

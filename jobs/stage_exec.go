@@ -1,0 +1,148 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// execStage runs an external command with Parquet in and out.
+type execStage struct{}
+
+func (execStage) Spec() StageSpec {
+	return StageSpec{
+		Name: "exec",
+		Doc: "Run an external command (sh -c) — a vLLM or PyTorch job, a code sandbox — and commit the Parquet file it " +
+			"writes to the lake table `into`. Environment: RLJOB_INPUT (the input table written as Parquet; unset " +
+			"without input), RLJOB_OUTPUT (where the command must write Parquet), RLJOB_RUN, RLJOB_STEP, RLJOB_SHARD, " +
+			"RLJOB_NUM_SHARDS, RLJOB_SEED (derived for this call), RLJOB_LAKE. A non-zero exit status or a missing " +
+			"output file is an error and commits nothing. Sharded when it has an input: the shard's rows are those " +
+			"with hash(prompt_id) % num_shards = shard; without input it runs on shard 0 only.",
+		Sharded: true,
+		Args: []ArgSpec{
+			{Name: "input", Type: TypeTable, Doc: "table written to RLJOB_INPUT (optional)"},
+			{Name: "command", Type: TypeString, Required: true, Doc: "shell command, run with sh -c"},
+			{Name: "into", Type: TypeString, Required: true, Doc: "lake table to commit RLJOB_OUTPUT to"},
+		},
+		Outputs: func(a Args) []string { return []string{a.String("into")} },
+		Check:   func(a Args) (string, string) { return checkOutputTable(a.String("into")) },
+	}
+}
+
+// Run writes the input, runs the command, and commits its output.
+func (execStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error) {
+	into := a.String("into")
+	if !a.Has("input") && sc.NumShards > 1 && sc.Shard != 0 {
+		return Summary{Table: into, Skipped: true, Note: "exec without input runs on shard 0 only"}, nil
+	}
+	dir, err := os.MkdirTemp("", "rljob-exec-")
+	if err != nil {
+		return Summary{}, fmt.Errorf("jobs: exec: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	input, output := filepath.Join(dir, "input.parquet"), filepath.Join(dir, "output.parquet")
+
+	env := append(os.Environ(),
+		"RLJOB_OUTPUT="+output,
+		"RLJOB_RUN="+sc.Run,
+		"RLJOB_STEP="+strconv.FormatInt(sc.Step, 10),
+		"RLJOB_SHARD="+strconv.Itoa(sc.Shard),
+		"RLJOB_NUM_SHARDS="+strconv.Itoa(sc.NumShards),
+		"RLJOB_SEED="+strconv.FormatInt(sc.SeedFor(), 10),
+		"RLJOB_LAKE="+sc.Lake.Root,
+	)
+	if a.Has("input") {
+		t := a.String("input")
+		if sc.NumShards > 1 {
+			if err := sc.RequireColumns(ctx, "input", t, "prompt_id"); err != nil {
+				return Summary{}, err
+			}
+		} else if _, err := sc.Columns(ctx, "input", t); err != nil {
+			return Summary{}, err
+		}
+		q := fmt.Sprintf("COPY (SELECT * FROM %s WHERE %s) TO %s (FORMAT parquet)", TableRef(t), sc.ShardPredicate("prompt_id"), QuoteString(input))
+		if err := sc.Engine.Exec(ctx, q); err != nil {
+			return Summary{}, ClassifySQL(err, a.Pos("input"), q)
+		}
+		env = append(env, "RLJOB_INPUT="+input)
+	}
+
+	cmd := exec.CommandContext(ctx, "sh", "-c", a.String("command"))
+	cmd.Env = env
+	cmd.Dir, _ = os.Getwd()
+	tail := &tailBuffer{max: 4096}
+	cmd.Stdout = io.MultiWriter(os.Stderr, tail)
+	cmd.Stderr = io.MultiWriter(os.Stderr, tail)
+	sc.Log.Info().Str("command", a.String("command")).Msg("exec: running")
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return Summary{}, ctx.Err()
+		}
+		var ee *exec.ExitError
+		msg := fmt.Sprintf("exec: command failed: %v", err)
+		if errors.As(err, &ee) {
+			msg = fmt.Sprintf("exec: command exited with status %d", ee.ExitCode())
+		}
+		if t := strings.TrimSpace(tail.String()); t != "" {
+			msg += "; its output ends with:\n" + indent(t, "    ")
+		}
+		return Summary{}, fmt.Errorf("%s: %s (nothing committed)", sc.Pos, msg)
+	}
+	if st, err := os.Stat(output); err != nil || !st.Mode().IsRegular() {
+		return Summary{}, fmt.Errorf("%s: exec: the command exited 0 but wrote no file at $RLJOB_OUTPUT (%s); nothing committed", sc.Pos, output)
+	}
+	q := "SELECT * FROM read_parquet(" + QuoteString(output) + ")"
+	rr, err := sc.Engine.QueryArrow(ctx, q)
+	if err != nil {
+		return Summary{}, &DataError{Pos: sc.Pos, Msg: "exec: cannot read the command's output $RLJOB_OUTPUT as Parquet", File: output, Hint: firstLine(err.Error())}
+	}
+	defer rr.Release()
+	body, empty, err := peekNonEmpty(rr)
+	if err != nil {
+		return Summary{}, &DataError{Pos: sc.Pos, Msg: "exec: cannot read the command's output", File: output, Hint: firstLine(err.Error())}
+	}
+	defer body.Release()
+	if empty {
+		return Summary{Table: into, Skipped: true, Note: "exec: the command's output has no rows: nothing committed"}, nil
+	}
+	rows, err := sc.Commit(ctx, into, body)
+	if err != nil {
+		return Summary{}, err
+	}
+	return Summary{Table: into, Rows: rows}, nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf bytes.Buffer
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf.Write(p)
+	if over := t.buf.Len() - t.max; over > 0 {
+		t.buf.Next(over)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.buf.String()
+}
+
+func indent(s, pre string) string {
+	return pre + strings.ReplaceAll(s, "\n", "\n"+pre)
+}

@@ -1,0 +1,143 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"rljob/arrowio"
+	"rljob/jobs/verify"
+)
+
+// Verifiers accepted by reward(verifier := ...).
+var Verifiers = verify.Names()
+
+// rewardStage scores completions with a verifier from jobs/verify.
+type rewardStage struct{}
+
+func (rewardStage) Spec() StageSpec {
+	return StageSpec{
+		Name: "reward",
+		Doc: "Score completions against their ground-truth answers with a verifier (jobs/verify) and commit one " +
+			"row per rollout to `into` (rewards: run, step, rollout_id, verifier, reward, correct, extracted). " +
+			"Reads columns rollout_id, completion, answer (and prompt_id when sharded). Sharded: handles rows with " +
+			"hash(prompt_id) % num_shards = shard. An empty input commits nothing.",
+		Sharded: true,
+		Args: []ArgSpec{
+			{Name: "verifier", Type: TypeString, Default: "exact", Enum: Verifiers,
+				Doc: "exact: whitespace-normalised equality; gsm8k: last '#### N'; gsm8k_flexible: last number; math: \\boxed{} / Answer: / last number, math-equivalence; regex: first match of pattern (group 1 if any) equals answer"},
+			{Name: "pattern", Type: TypeString, Doc: "regular expression (Go RE2 syntax) for verifier 'regex'"},
+			{Name: "rollouts", Type: TypeTable, DefaultDoc: "this step's rows of the lake table rollouts",
+				Doc: "table of completions to score; all of its rows are scored"},
+			{Name: "into", Type: TypeString, Default: arrowio.TableRewards, Doc: "lake table to write"},
+		},
+		Outputs: func(a Args) []string { return []string{a.String("into")} },
+		Check: func(a Args) (string, string) {
+			if a.String("verifier") == "regex" && a.String("pattern") == "" {
+				return "verifier 'regex' needs pattern", "add pattern := '...'"
+			}
+			if a.String("verifier") != "regex" && a.Has("pattern") {
+				return "pattern is only used by verifier 'regex'", "remove pattern, or use verifier := 'regex'"
+			}
+			return checkOutputTable(a.String("into"))
+		},
+	}
+}
+
+// Run reads (rollout_id, completion, answer) in rollout_id order, scores each
+// row with verify.Score and commits the rewards. Summary metrics: accuracy
+// (fraction correct) and mean_reward.
+func (rewardStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error) {
+	verifier, into := a.String("verifier"), a.String("into")
+	score, err := verify.Compile(verifier, verify.Options{Pattern: a.String("pattern")})
+	if err != nil {
+		return Summary{}, &UsageError{Pos: a.Pos("pattern"), Msg: "reward: " + err.Error()}
+	}
+	src, where, arg := arrowio.TableRollouts, "run = getvariable('run') AND step = getvariable('step')", "rollouts"
+	if a.Has("rollouts") {
+		src, where = a.String("rollouts"), "TRUE"
+	}
+	need := []string{"rollout_id", "completion", "answer"}
+	if sc.NumShards > 1 {
+		need = append(need, "prompt_id")
+	}
+	if err := sc.RequireColumns(ctx, arg, src, need...); err != nil {
+		return Summary{}, err
+	}
+	q := fmt.Sprintf(`SELECT CAST(rollout_id AS VARCHAR) AS rollout_id, CAST(completion AS VARCHAR) AS completion,
+  CAST(answer AS VARCHAR) AS answer FROM %s WHERE %s AND %s ORDER BY rollout_id`,
+		TableRef(src), where, sc.ShardPredicate("prompt_id"))
+	rr, err := sc.Engine.QueryArrow(ctx, q)
+	if err != nil {
+		return Summary{}, ClassifySQL(err, a.Pos(arg), q)
+	}
+	defer rr.Release()
+
+	sch := arrowio.RewardsSchema()
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sch)
+	defer b.Release()
+	var n, correct int64
+	var sum float64
+	bar := sc.Bar("reward", 0)
+	defer bar.Done()
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		ids, _ := rec.Column(0).(stringArray)
+		comps, _ := rec.Column(1).(stringArray)
+		answers, _ := rec.Column(2).(stringArray)
+		if ids == nil || comps == nil || answers == nil {
+			return Summary{}, fmt.Errorf("jobs: reward: unexpected arrow types in %s", rec.Schema())
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if ids.IsNull(i) {
+				return Summary{}, &DataError{Pos: a.Pos(arg), Msg: fmt.Sprintf("reward: %s has a row with NULL rollout_id", src), Table: src, Column: "rollout_id"}
+			}
+			comp, ans := "", ""
+			if !comps.IsNull(i) {
+				comp = comps.Value(i)
+			}
+			if !answers.IsNull(i) {
+				ans = answers.Value(i)
+			}
+			r := score(comp, ans)
+			b.Field(0).(*array.StringBuilder).Append(ids.Value(i))
+			b.Field(1).(*array.StringBuilder).Append(verifier)
+			b.Field(2).(*array.Float64Builder).Append(r.Reward)
+			b.Field(3).(*array.BooleanBuilder).Append(r.Correct)
+			b.Field(4).(*array.StringBuilder).Append(r.Extracted)
+			n++
+			sum += r.Reward
+			if r.Correct {
+				correct++
+			}
+		}
+		bar.Add(rec.NumRows())
+	}
+	if err := rr.Err(); err != nil {
+		return Summary{}, ClassifySQL(err, a.Pos(arg), q)
+	}
+	if n == 0 {
+		what := src
+		if !a.Has("rollouts") {
+			what = fmt.Sprintf("rollouts of run %s step %d", sc.Run, sc.Step)
+		}
+		return Summary{Table: into, Skipped: true, Note: fmt.Sprintf("reward: no rows in %s (shard %d/%d): nothing to score", what, sc.Shard, sc.NumShards)}, nil
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	out, err := array.NewRecordReader(sch, []arrow.RecordBatch{rec})
+	if err != nil {
+		return Summary{}, err
+	}
+	defer out.Release()
+	rows, err := sc.Commit(ctx, into, out)
+	if err != nil {
+		return Summary{}, err
+	}
+	return Summary{Table: into, Rows: rows, Metrics: map[string]float64{
+		"accuracy": float64(correct) / float64(n), "mean_reward": sum / float64(n),
+	}}, nil
+}

@@ -1,0 +1,280 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"rljob/arrowio"
+)
+
+func init() {
+	Register(saveStage{})
+	Register(logMetricsStage{})
+	Register(rewardStage{})
+	Register(execStage{})
+}
+
+// saveStage commits a query's result (or a table's rows) to a lake table.
+type saveStage struct{}
+
+func (saveStage) Spec() StageSpec {
+	return StageSpec{
+		Name: "save",
+		Doc: "Commit the result of a query (or all rows of a table) to the lake table `into`, as this step's unit " +
+			"into/run=R/step=S/part-<call>-<shard>/. Columns named run or step are dropped (they come from the path). " +
+			"Into a known table (prompts, rollouts, rewards, metrics) the rows are conformed to its schema: its columns " +
+			"first, cast to their types, missing ones NULL (created_at: now), then any extra columns. " +
+			"An empty result commits nothing. Runs on shard 0 only.",
+		Args: []ArgSpec{
+			{Name: "query", Type: TypeQuery, Doc: "SELECT whose rows to save (give query or table)"},
+			{Name: "table", Type: TypeTable, Doc: "table or view whose rows to save (give query or table)"},
+			{Name: "into", Type: TypeString, Required: true, Doc: "lake table to write (lower-case name, e.g. 'prompts', 'rollouts', 'eval_set')"},
+		},
+		Outputs: func(a Args) []string { return []string{a.String("into")} },
+		Check: func(a Args) (string, string) {
+			if a.Has("query") == a.Has("table") {
+				return "give exactly one of query and table", "save(query := 'SELECT ...', into := 't') or save(table := 'batch', into := 't')"
+			}
+			return checkOutputTable(a.String("into"))
+		},
+	}
+}
+
+func (saveStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error) {
+	into := a.String("into")
+	src, arg := a.String("query"), "query"
+	if a.Has("table") {
+		if _, err := sc.Columns(ctx, "table", a.String("table")); err != nil {
+			return Summary{}, err
+		}
+		src, arg = "SELECT * FROM "+TableRef(a.String("table")), "table"
+	}
+	if sch, ok := arrowio.SchemaFor(into); ok {
+		cols, err := sc.Columns(ctx, arg, "("+src+")")
+		if err != nil {
+			return Summary{}, err
+		}
+		src = conformSQL(sch, cols, src)
+	}
+	rr, err := sc.Engine.QueryArrow(ctx, src)
+	if err != nil {
+		return Summary{}, ClassifySQL(err, a.Pos(arg), src)
+	}
+	defer rr.Release()
+	body, empty, err := peekNonEmpty(rr)
+	if err != nil {
+		return Summary{}, ClassifySQL(err, a.Pos(arg), src)
+	}
+	defer body.Release()
+	if empty {
+		return Summary{Table: into, Skipped: true, Note: fmt.Sprintf("save: %s is empty: nothing committed to %s", arg, into)}, nil
+	}
+	rows, err := sc.Commit(ctx, into, body)
+	if err != nil {
+		return Summary{}, ClassifySQL(err, a.Pos(arg), src)
+	}
+	return Summary{Table: into, Rows: rows}, nil
+}
+
+// conformSQL wraps src in a SELECT giving sch's columns in order — cast to
+// their types, NULL when src lacks them (created_at: now()) — followed by
+// src's other columns except run and step.
+func conformSQL(sch *arrow.Schema, have []string, src string) string {
+	got := map[string]bool{}
+	for _, c := range have {
+		got[strings.ToLower(c)] = true
+	}
+	var sel []string
+	known := map[string]bool{"run": true, "step": true}
+	for _, f := range sch.Fields() {
+		known[f.Name] = true
+		typ := duckTypeOf(f.Type)
+		switch {
+		case got[f.Name]:
+			sel = append(sel, fmt.Sprintf("CAST(q.%s AS %s) AS %s", QuoteIdent(f.Name), typ, QuoteIdent(f.Name)))
+		case f.Name == "created_at":
+			sel = append(sel, fmt.Sprintf("CAST(now() AS %s) AS created_at", typ))
+		default:
+			sel = append(sel, fmt.Sprintf("CAST(NULL AS %s) AS %s", typ, QuoteIdent(f.Name)))
+		}
+	}
+	for _, c := range have {
+		if !known[strings.ToLower(c)] {
+			sel = append(sel, "q."+QuoteIdent(c))
+		}
+	}
+	return "SELECT " + strings.Join(sel, ", ") + " FROM (" + src + ") AS q"
+}
+
+// duckTypeOf spells the Arrow types of the lake schemas in DuckDB.
+func duckTypeOf(t arrow.DataType) string {
+	switch t.ID() {
+	case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW:
+		return "VARCHAR"
+	case arrow.INT32:
+		return "INTEGER"
+	case arrow.INT64:
+		return "BIGINT"
+	case arrow.FLOAT32:
+		return "FLOAT"
+	case arrow.FLOAT64:
+		return "DOUBLE"
+	case arrow.BOOL:
+		return "BOOLEAN"
+	case arrow.TIMESTAMP:
+		return "TIMESTAMPTZ"
+	case arrow.LIST:
+		return duckTypeOf(t.(*arrow.ListType).Elem()) + "[]"
+	}
+	panic("jobs: no DuckDB spelling for " + t.String())
+}
+
+// logMetricsStage commits (name, value) rows computed in SQL to metrics.
+type logMetricsStage struct{}
+
+func (logMetricsStage) Spec() StageSpec {
+	return StageSpec{
+		Name: "log_metrics",
+		Doc: "Run a query returning columns name (text) and value (a number) and commit its rows to the lake table " +
+			"metrics (run, step, name, value, created_at), one row per scalar. Rows with a NULL name are an error; " +
+			"a NULL value stays NULL. Runs on shard 0 only.",
+		Args: []ArgSpec{
+			{Name: "query", Type: TypeQuery, Required: true, Doc: "SELECT ... AS name, ... AS value"},
+		},
+		Outputs: func(Args) []string { return []string{arrowio.TableMetrics} },
+	}
+}
+
+func (logMetricsStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error) {
+	q := a.String("query")
+	sub := "(" + q + ")"
+	if err := sc.RequireColumns(ctx, "query", sub, "name", "value"); err != nil {
+		return Summary{}, err
+	}
+	sel := "SELECT CAST(name AS VARCHAR) AS name, CAST(value AS DOUBLE) AS value FROM " + sub + " AS q"
+	rr, err := sc.Engine.QueryArrow(ctx, sel)
+	if err != nil {
+		return Summary{}, ClassifySQL(err, a.Pos("query"), q)
+	}
+	defer rr.Release()
+	sch := arrowio.MetricsSchema()
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sch)
+	defer b.Release()
+	now := arrow.Timestamp(time.Now().UTC().UnixMicro())
+	metrics := map[string]float64{}
+	var n int64
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		names, ok1 := rec.Column(0).(stringArray)
+		vals, ok2 := rec.Column(1).(*array.Float64)
+		if !ok1 || !ok2 {
+			return Summary{}, fmt.Errorf("jobs: log_metrics: unexpected arrow types %s, %s", rec.Column(0).DataType(), rec.Column(1).DataType())
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if names.IsNull(i) {
+				return Summary{}, &DataError{Pos: a.Pos("query"), Msg: "log_metrics: a row has a NULL name", Column: "name", Hint: "filter it out or coalesce(name, '...')"}
+			}
+			b.Field(0).(*array.StringBuilder).Append(names.Value(i))
+			if vals.IsNull(i) {
+				b.Field(1).AppendNull()
+			} else {
+				b.Field(1).(*array.Float64Builder).Append(vals.Value(i))
+				if len(metrics) < 8 {
+					metrics[strings.Clone(names.Value(i))] = vals.Value(i)
+				}
+			}
+			b.Field(2).(*array.TimestampBuilder).Append(now)
+			n++
+		}
+	}
+	if err := rr.Err(); err != nil {
+		return Summary{}, ClassifySQL(err, a.Pos("query"), q)
+	}
+	if n == 0 {
+		return Summary{Table: arrowio.TableMetrics, Skipped: true, Note: "log_metrics: query returned no rows: nothing committed"}, nil
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	out, err := array.NewRecordReader(sch, []arrow.RecordBatch{rec})
+	if err != nil {
+		return Summary{}, err
+	}
+	defer out.Release()
+	rows, err := sc.Commit(ctx, arrowio.TableMetrics, out)
+	if err != nil {
+		return Summary{}, err
+	}
+	return Summary{Table: arrowio.TableMetrics, Rows: rows, Metrics: metrics}, nil
+}
+
+// stringArray is what *array.String, *array.LargeString and
+// *array.StringView have in common.
+type stringArray interface {
+	arrow.Array
+	Value(i int) string
+}
+
+// peekNonEmpty reads rr up to its first non-empty batch. It returns a reader
+// replaying that batch and the rest, and empty = true when rr has no rows.
+// The returned reader must be released; it does not release rr.
+func peekNonEmpty(rr array.RecordReader) (array.RecordReader, bool, error) {
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		if rec.NumRows() == 0 {
+			continue
+		}
+		rec.Retain()
+		return &prefixReader{rr: rr, first: rec}, false, nil
+	}
+	if err := rr.Err(); err != nil {
+		return nil, false, err
+	}
+	empty, _ := array.NewRecordReader(rr.Schema(), nil)
+	return empty, true, nil
+}
+
+// prefixReader yields first, then the rest of rr.
+type prefixReader struct {
+	rr    array.RecordReader
+	first arrow.RecordBatch
+	cur   arrow.RecordBatch
+	began bool
+}
+
+func (p *prefixReader) Retain()                        {}
+func (p *prefixReader) Schema() *arrow.Schema          { return p.rr.Schema() }
+func (p *prefixReader) RecordBatch() arrow.RecordBatch { return p.cur }
+func (p *prefixReader) Record() arrow.RecordBatch      { return p.cur }
+func (p *prefixReader) Err() error                     { return p.rr.Err() }
+func (p *prefixReader) Release() {
+	if p.first != nil {
+		p.first.Release()
+		p.first = nil
+	}
+}
+
+func (p *prefixReader) Next() bool {
+	if !p.began {
+		p.began = true
+		p.cur = p.first
+		return true
+	}
+	if p.first != nil {
+		p.first.Release()
+		p.first = nil
+	}
+	for p.rr.Next() {
+		p.cur = p.rr.RecordBatch()
+		if p.cur.NumRows() > 0 {
+			return true
+		}
+	}
+	p.cur = nil
+	return false
+}

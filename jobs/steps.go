@@ -1,0 +1,100 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"rljob/arrowio"
+)
+
+// StepsTable is the lake table of step markers. The runner commits one unit
+// steps/run=R/step=S/part-0-<shard>/ at the end of every iteration, after
+// all of the step's stage units; a step is complete for a shard exactly when
+// its marker is committed. Resume starts at one past the last complete step.
+//
+// Marker file columns (run and step come from the path):
+//
+//	shard INTEGER, num_shards INTEGER, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
+//	job_file VARCHAR, job_sha256 VARCHAR (hex sha256 of the job file), rljob_version VARCHAR
+const StepsTable = "steps"
+
+// StepsSchema is the file schema of the steps table.
+func StepsSchema() *arrow.Schema {
+	ts := arrowio.TimestampUTC
+	return arrow.NewSchema([]arrow.Field{
+		{Name: "shard", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "num_shards", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "started_at", Type: ts},
+		{Name: "finished_at", Type: ts},
+		{Name: "job_file", Type: arrow.BinaryTypes.String},
+		{Name: "job_sha256", Type: arrow.BinaryTypes.String},
+		{Name: "rljob_version", Type: arrow.BinaryTypes.String},
+	}, nil)
+}
+
+// stepMarker builds the one-row marker record.
+func stepMarker(shard, numShards int, started, finished time.Time, jobFile, sha string) array.RecordReader {
+	sch := StepsSchema()
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sch)
+	defer b.Release()
+	b.Field(0).(*array.Int32Builder).Append(int32(shard))
+	b.Field(1).(*array.Int32Builder).Append(int32(numShards))
+	b.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(started.UTC().UnixMicro()))
+	b.Field(3).(*array.TimestampBuilder).Append(arrow.Timestamp(finished.UTC().UnixMicro()))
+	b.Field(4).(*array.StringBuilder).Append(jobFile)
+	b.Field(5).(*array.StringBuilder).Append(sha)
+	b.Field(6).(*array.StringBuilder).Append(arrowio.Version)
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	rr, err := array.NewRecordReader(sch, []arrow.RecordBatch{rec})
+	if err != nil {
+		panic(err) // schema and record come from the same builder
+	}
+	return rr
+}
+
+// stepUnit is the marker unit of (run, step, shard).
+func stepUnit(run string, step int64, shard int) arrowio.Unit {
+	return arrowio.Unit{Table: StepsTable, Run: run, Step: step, Call: 0, Shard: shard}
+}
+
+// LastCompletedStep returns the highest step of run whose marker for shard
+// is committed, and false when there is none.
+func LastCompletedStep(l *arrowio.Lake, run string, shard int) (int64, bool, error) {
+	dir := filepath.Join(l.Root, StepsTable, "run="+run)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("jobs: list %s: %w", dir, err)
+	}
+	var last int64 = -1
+	for _, e := range ents {
+		v, ok := strings.CutPrefix(e.Name(), "step=")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		s, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || s <= last {
+			continue
+		}
+		done, err := l.IsCommitted(stepUnit(run, s, shard))
+		if err != nil {
+			return 0, false, err
+		}
+		if done {
+			last = s
+		}
+	}
+	return last, last >= 0, nil
+}
