@@ -201,12 +201,12 @@ next:
 type listKind int
 
 const (
-	notList  listKind = iota
-	bareList          // a,b,c (unordered)
-	setList           // \{a,b\} (unordered)
-	tupleList         // (a,b), [a,b), ... (ordered, brackets must agree)
-	unionList         // A\cupB (ordered)
-	matrixList        // \begin{pmatrix}a\\b\end{pmatrix} (ordered)
+	notList    listKind = iota
+	bareList            // a,b,c (unordered)
+	setList             // \{a,b\} (unordered)
+	tupleList           // (a,b), [a,b), ... (ordered, brackets must agree)
+	unionList           // A\cupB (ordered)
+	matrixList          // \begin{pmatrix}a\\b\end{pmatrix} (ordered)
 )
 
 type list struct {
