@@ -230,6 +230,9 @@ func WriteFile(path string, tensors []Tensor, metadata map[string]string) error 
 	if err := bw.flush(); err != nil {
 		return fail(err)
 	}
+	if err := f.Chmod(0o644); err != nil { // CreateTemp makes 0600
+		return fail(err)
+	}
 	if err := f.Sync(); err != nil {
 		return fail(err)
 	}

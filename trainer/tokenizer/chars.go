@@ -26,11 +26,15 @@ const charSplitRegex = `[\s\S]`
 // character outside the symbols encodes to <|unk|> (Encode has no error; use
 // Unknown to check text first). Decode writes special tokens as their names.
 //
-// Saved as an HF tokenizer.json that HF tokenizers loads as it is
-// (Tokenizer.from_file): a WordLevel model (unk_token <|unk|>) over a Split
-// pre-tokenizer isolating every code point (`[\s\S]`), a Fuse decoder that
+// Saved as an HF tokenizer.json built only from components of HF tokenizers
+// (Rust), in the form its serializer writes them, so that
+// Tokenizer.from_file / PreTrainedTokenizerFast can load it: a WordLevel
+// model (unk_token <|unk|>) over a Split pre-tokenizer isolating every code
+// point (`[\s\S]`; Oniguruma's `.` would skip newlines), a Fuse decoder that
 // joins the tokens without spaces, and the four special tokens in
-// added_tokens. Load recognises that form.
+// added_tokens. Load recognises that form and rebuilds the same Chars. (Not
+// run against the Rust library here; HF's tokenizers.js loads it and gives
+// the same ids for known characters, though it ignores the unk_token.)
 type Chars struct {
 	symbols []rune
 	ids     map[rune]int

@@ -316,7 +316,9 @@ func TestLossyUTF8(t *testing.T) {
 
 // TestSaveLoadGolden saves GPT-2 (from OpenAI's files) and Qwen3 as
 // tokenizer.json, loads them back and checks identical encodings of the
-// edge-case samples, and that a second save is byte-identical.
+// edge-case samples, and that a second save is byte-identical. (Checked once
+// by hand: both saved files, loaded by HF's tokenizers.js 0.2.0 in node,
+// give the golden ids for all 2650 golden texts and decode them back.)
 func TestSaveLoadGolden(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: writes and re-reads the 11 MB Qwen3 tokenizer.json")
