@@ -149,10 +149,9 @@ type activations struct {
 	rstdf   []float32 // (N)
 	logits  []float32 // (N, V)
 	lse     []float32 // (N)
-	lse2    []float32 // (N) entropy's lse
+	rinv    []float32 // (N) 1/Σ exp(z − max) per row (see headForward)
 	logp    []float32 // (N)
 	ent     []float32 // (N)
-	losses  []float32 // (N)
 	targets []int32   // (N)
 
 	// backward scratch
@@ -165,7 +164,7 @@ type activations struct {
 	dgate   []float32 // (N, I)
 	dup     []float32 // (N, I)
 	dh      []float32 // (N, I)
-	dlogits []float32 // (N, V)
+	dlogits []float32 // (N, V); holds exp(z − max) between a loss forward and its backward
 }
 
 // layerActs are what one block saves for its backward.
@@ -196,8 +195,8 @@ func (m *Model) ensure(B, T int) {
 	*a = activations{B: B, T: T,
 		tokens: make([]int32, N), pos: make([]int32, N), valid: make([]bool, N),
 		targets: make([]int32, N),
-		lnf:     f(N * C), rstdf: f(N), logits: f(N * V), lse: f(N), lse2: f(N),
-		logp: f(N), ent: f(N), losses: f(N),
+		lnf:     f(N * C), rstdf: f(N), logits: f(N * V), lse: f(N), rinv: f(N),
+		logp: f(N), ent: f(N),
 		dresid: f(N * C), dln: f(N * C), dq: f(N * qd), dqr: f(N * qd),
 		dk: f(N * kvd), dkr: f(N * kvd), dv: f(N * kvd), datt: f(N * qd),
 		dgate: f(N * I), dup: f(N * I), dh: f(N * I), dlogits: f(N * V),
@@ -328,7 +327,7 @@ func (m *Model) forward(b Batch) error {
 		la := &a.layers[l]
 		x := a.resid[l]
 		m.QKVForward(l, la.q, la.k, la.v, la.ln1, la.rstd1, x, a.pos, N)
-		kernels.AttentionForward(la.att, la.lse, la.q, la.k, la.v, a.valid, b.B, b.T, c.NumHeads, c.NumKVHeads, hd)
+		attentionForward(la.att, la.lse, la.q, la.k, la.v, a.valid, b.B, b.T, c.NumHeads, c.NumKVHeads, hd)
 		m.AttnOutForward(l, la.x2, la.att, x, N)
 		m.MLPForward(l, a.resid[l+1], la.ln2, la.rstd2, la.gate, la.up, la.h, la.x2, N)
 	}
@@ -369,11 +368,10 @@ func (m *Model) ForwardLogp(b Batch, targets []int32, temp float32, entropy bool
 	a := &m.acts
 	N, V := b.B*b.T, m.Config.VocabSize
 	copy(a.targets, targets)
-	kernels.LogProbsForward(a.logp, a.lse, a.logits, a.targets[:N], N, V, temp)
 	if entropy {
-		kernels.EntropyForward(a.ent, a.lse2, a.logits, N, V, temp)
 		ent = a.ent[:N]
 	}
+	headForward(a.dlogits[:N*V], a.rinv, a.lse, a.logp, ent, a.logits, a.targets[:N], N, V, temp)
 	m.fw.mode, m.fw.temp, m.fw.entropy = fwLogp, temp, entropy
 	return a.logp[:N], ent, nil
 }
@@ -382,7 +380,8 @@ func (m *Model) ForwardLogp(b Batch, targets []int32, temp float32, entropy bool
 // derivatives are dlogp[n] = ∂L/∂logp[n] and dent[n] = ∂L/∂ent[n] (B, T),
 // for the last ForwardLogp. dent may be nil (and must be nil when the
 // forward computed no entropy). Positions with a negative target get no
-// logp gradient; give padded positions dent = 0.
+// logp gradient; give padded positions dent = 0. One backward per forward:
+// the head's saved state is consumed.
 func (m *Model) BackwardLogp(dlogp, dent []float32) error {
 	if m.fw.mode != fwLogp {
 		return fmt.Errorf("trainer: backward logp without a matching ForwardLogp")
@@ -397,11 +396,8 @@ func (m *Model) BackwardLogp(dlogp, dent []float32) error {
 	}
 	a := &m.acts
 	dl := a.dlogits[:N*V]
-	parallelClear(dl)
-	kernels.LogProbsBackward(dl, dlogp, a.logits, a.lse, a.targets[:N], N, V, m.fw.temp)
-	if dent != nil {
-		kernels.EntropyBackward(dl, dent, a.logits, a.lse2, a.ent, N, V, m.fw.temp)
-	}
+	headBackwardLogp(dl, a.rinv, dlogp, dent, a.logits, a.lse, a.ent, a.targets[:N], N, V, m.fw.temp)
+	m.fw.mode = fwNone
 	m.backward(dl)
 	return nil
 }
@@ -422,14 +418,25 @@ func (m *Model) ForwardCE(b Batch, targets []int32) (loss float32, count int, er
 	a := &m.acts
 	N := b.B * b.T
 	copy(a.targets, targets)
-	loss, count = kernels.CrossEntropyForward(a.losses, a.lse, a.logits, a.targets[:N], N, m.Config.VocabSize)
+	V := m.Config.VocabSize
+	headForward(a.dlogits[:N*V], a.rinv, a.lse, a.logp, nil, a.logits, a.targets[:N], N, V, 1)
+	var sum float64 // in row order, as kernels.CrossEntropyForward
+	for n, t := range a.targets[:N] {
+		if t >= 0 {
+			sum += float64(-a.logp[n])
+			count++
+		}
+	}
+	if count > 0 {
+		loss = float32(sum / float64(count))
+	}
 	m.fw.mode, m.fw.ceCount = fwCE, count
 	return loss, count, nil
 }
 
 // BackwardCE accumulates into Grads dloss · ∂loss/∂θ for the last
 // ForwardCE (dloss = 1 for the plain mean; use count_i/Σcount to weight
-// micro-batches by their token counts).
+// micro-batches by their token counts). One backward per forward.
 func (m *Model) BackwardCE(dloss float32) error {
 	if m.fw.mode != fwCE {
 		return fmt.Errorf("trainer: backward CE without a matching ForwardCE")
@@ -438,10 +445,8 @@ func (m *Model) BackwardCE(dloss float32) error {
 	N, V := b.B*b.T, m.Config.VocabSize
 	a := &m.acts
 	dl := a.dlogits[:N*V]
-	parallelClear(dl)
-	if m.fw.ceCount > 0 {
-		kernels.CrossEntropyBackward(dl, dloss, a.logits, a.lse, a.targets[:N], N, V)
-	}
+	headBackwardCE(dl, a.rinv, dloss, a.targets[:N], m.fw.ceCount, N, V)
+	m.fw.mode = fwNone
 	m.backward(dl)
 	return nil
 }
@@ -504,7 +509,7 @@ func (m *Model) backward(dlogits []float32) {
 		parallelClear(dq)
 		parallelClear(dk)
 		parallelClear(dv)
-		kernels.AttentionBackward(dq, dk, dv, datt, la.q, la.k, la.v, la.att, la.lse, a.valid, b.B, b.T, H, KV, hd)
+		attentionBackward(dq, dk, dv, datt, la.q, la.k, la.v, la.att, la.lse, a.valid, b.B, b.T, H, KV, hd)
 		dqr, dkr := a.dqr[:N*qd], a.dkr[:N*kvd]
 		parallelClear(dqr)
 		parallelClear(dkr)

@@ -1,0 +1,115 @@
+package trainer
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"rljob/kernels"
+)
+
+// benchShape is one row of the training benchmark table (issue 3): tied
+// embeddings, kv heads = heads, intermediate = 8/3·hidden rounded up to a
+// multiple of 64.
+type benchShape struct {
+	name                     string
+	layers, hidden, heads, V int
+	B, T                     int
+}
+
+var benchShapes = []benchShape{
+	{"a", 4, 128, 4, 64, 16, 64},
+	{"b", 6, 256, 8, 512, 8, 128},
+	{"c", 12, 768, 12, 50257, 4, 64},
+}
+
+func (s benchShape) config() Config {
+	inter := (8*s.hidden + 3*64 - 1) / (3 * 64) * 64
+	return Config{ModelType: "llama", HiddenSize: s.hidden, IntermediateSize: inter,
+		NumLayers: s.layers, NumHeads: s.heads, NumKVHeads: s.heads, VocabSize: s.V,
+		MaxPositionEmbeddings: 1024, RMSNormEps: 1e-5, RopeTheta: 10000, TieWordEmbeddings: true}
+}
+
+// BenchmarkTrainStep times one full SFT training step (forward,
+// cross-entropy on every next token, backward, AdamW with clipping) and
+// reports ms/step, tokens/s and GFLOP/s = 6·MatmulParams·tokens/time
+// (the embedding lookup is not counted; the tied matrix counts once, as
+// the lm_head; attention's own FLOPs are not counted, as in llm.c).
+//
+//	go test -tags "$(sh scripts/buildtags.sh)" -run '^$' -bench TrainStep -benchtime 5x ./trainer/
+func BenchmarkTrainStep(b *testing.B) {
+	for _, s := range benchShapes {
+		b.Run(s.name, func(b *testing.B) {
+			benchTrain(b, s, "ce")
+		})
+	}
+}
+
+// BenchmarkTrainStepLogp is BenchmarkTrainStep through the RL path:
+// log-probs and entropy at temperature 1, backward from dlogp and dH.
+func BenchmarkTrainStepLogp(b *testing.B) {
+	for _, s := range benchShapes {
+		b.Run(s.name, func(b *testing.B) {
+			benchTrain(b, s, "logp")
+		})
+	}
+}
+
+func benchTrain(b *testing.B, s benchShape, path string) {
+	c := s.config()
+	m, err := NewModel(c, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := DefaultAdamW(len(m.Params))
+	sched := Schedule{Kind: "constant", LR: 1e-4}
+	rng := rand.New(rand.NewPCG(1, 2))
+	lens := make([]int, s.B)
+	for i := range lens {
+		lens[i] = s.T
+	}
+	batch := testBatch(rng, c.VocabSize, lens, s.T)
+	targets := NextTokenTargets(batch, nil)
+	N := s.B * s.T
+	dlogp, dent := make([]float32, N), make([]float32, N)
+	for i := range dlogp {
+		dlogp[i], dent[i] = -1/float32(N), 0.01/float32(N)
+	}
+	step := func() {
+		m.ZeroGrad()
+		if path == "ce" {
+			if _, _, err := m.ForwardCE(batch, targets); err != nil {
+				b.Fatal(err)
+			}
+			if err := m.BackwardCE(1); err != nil {
+				b.Fatal(err)
+			}
+		} else {
+			if _, _, err := m.ForwardLogp(batch, targets, 1, true); err != nil {
+				b.Fatal(err)
+			}
+			if err := m.BackwardLogp(dlogp, dent); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, _, err := m.Step(o, sched); err != nil {
+			b.Fatal(err)
+		}
+	}
+	step() // warm-up: allocations, BLAS threads
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		step()
+	}
+	sec := time.Since(start).Seconds() / float64(b.N)
+	tokens := float64(N)
+	b.ReportMetric(sec*1e3, "ms/step")
+	b.ReportMetric(tokens/sec, "tok/s")
+	b.ReportMetric(6*float64(MatmulParams(c))*tokens/sec/1e9, "GFLOP/s")
+	b.ReportMetric(0, "ns/op")
+	if b.N > 1 {
+		b.Logf("%s: %s, %d params (%d in matmuls), backend %s", s.name, fmt.Sprintf("%+v", c), NumParams(c), MatmulParams(c), kernels.BLASName())
+	}
+}

@@ -1,0 +1,134 @@
+package trainer
+
+import (
+	"math"
+)
+
+// The loss head: log-probabilities, entropy and cross-entropy over the
+// (N, V) logits, fused so that each pass over a 50k-wide vocabulary takes
+// one exp per logit in total (forward and backward together) instead of
+// one per kernel call. The forward keeps e = exp(z − max) in the buffer
+// that the backward then overwrites with dlogits.
+//
+// Reference (what these must equal, and what TestHeadFused compares
+// against): kernels.LogProbsForward, EntropyForward, CrossEntropyForward
+// and their backwards. lse and logp are bit-identical to kernels'
+// (same loops and float64 exp-sum); ent and the gradients agree to float
+// rounding.
+
+// headGrain is the number of rows a goroutine takes at least.
+func headGrain(V int) int { return max(1, (1<<15)/V) }
+
+// headForward computes, for each row n of logits (N, V), with z = logits·(1/temp):
+//
+//	lse[n]  = log Σ_v exp(z[n,v])                                     written
+//	logp[n] = logits[n,t]/temp − lse[n]  (t = targets[n] ≥ 0; else 0)   written
+//	ent[n]  = lse[n] − Σ_v p z,  p = softmax(z)   (only when ent != nil) written
+//	e[n,v]  = exp(z[n,v] − max_v z[n,v])  (N, V)                        written
+//	r[n]    = 1 / Σ_v e[n,v]                                            written
+//
+// so that p[n,v] = e[n,v]·r[n].
+func headForward(e, r, lse, logp, ent, logits []float32, targets []int32, N, V int, temp float32) {
+	inv := 1 / temp
+	parallelFor(N, headGrain(V), func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			row := logits[n*V : (n+1)*V]
+			er := e[n*V : (n+1)*V]
+			mx := float32(math.Inf(-1))
+			for _, x := range row {
+				mx = max(mx, x*inv)
+			}
+			var s, sz float64
+			if ent != nil {
+				for v, x := range row {
+					z := x * inv
+					ex := math.Exp(float64(z - mx))
+					er[v] = float32(ex)
+					s += ex
+					sz += ex * float64(z)
+				}
+			} else {
+				for v, x := range row {
+					ex := math.Exp(float64(x*inv - mx))
+					er[v] = float32(ex)
+					s += ex
+				}
+			}
+			l := mx + float32(math.Log(s))
+			lse[n] = l
+			r[n] = float32(1 / s)
+			logp[n] = 0
+			if t := targets[n]; t >= 0 {
+				logp[n] = row[t]/temp - l
+			}
+			if ent != nil {
+				ent[n] = l - float32(sz/s)
+			}
+		}
+	})
+}
+
+// headBackwardLogp overwrites e (N, V) from headForward with dlogits for
+// dlogp (N) and dent (N, or nil):
+//
+//	dlogits[n,v] = dlogp[n]/temp·(1[v=t] − p) − dent[n]/temp·p·(log p + ent[n])
+//
+// with log p = z − lse; rows with a negative target take no dlogp.
+func headBackwardLogp(e, r, dlogp, dent, logits, lse, ent []float32, targets []int32, N, V int, temp float32) {
+	inv := 1 / temp
+	parallelFor(N, headGrain(V), func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			d := e[n*V : (n+1)*V]
+			t := targets[n]
+			var g, gh float32
+			if t >= 0 {
+				g = dlogp[n] * inv
+			}
+			if dent != nil {
+				gh = dent[n] * inv
+			}
+			if g == 0 && gh == 0 {
+				clear(d)
+				continue
+			}
+			rn := r[n]
+			if gh == 0 {
+				for v := range d {
+					d[v] = -g * (d[v] * rn)
+				}
+			} else {
+				row := logits[n*V : (n+1)*V]
+				l, h := lse[n], ent[n]
+				for v, x := range row {
+					p := d[v] * rn
+					d[v] = -g*p - gh*p*(x*inv-l+h)
+				}
+			}
+			if t >= 0 {
+				d[t] += g
+			}
+		}
+	})
+}
+
+// headBackwardCE overwrites e (N, V) from headForward (temperature 1) with
+// the gradient of dloss·mean cross-entropy over the count rows whose
+// target is not negative: dlogits[n,v] = dloss/count·(p − 1[v=t]).
+func headBackwardCE(e, r []float32, dloss float32, targets []int32, count, N, V int) {
+	parallelFor(N, headGrain(V), func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			d := e[n*V : (n+1)*V]
+			t := targets[n]
+			if t < 0 || count == 0 {
+				clear(d)
+				continue
+			}
+			g := dloss / float32(count)
+			rn := r[n]
+			for v := range d {
+				d[v] = g * (d[v] * rn)
+			}
+			d[t] -= g
+		}
+	})
+}

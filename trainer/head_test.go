@@ -1,0 +1,90 @@
+package trainer
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"rljob/kernels"
+)
+
+// TestHeadFused: the fused loss head equals the kernels' reference ops:
+// lse and logp bit for bit, entropy, cross-entropy and every gradient to
+// |got−ref| ≤ 1e-5 + 1e-4·|ref|.
+func TestHeadFused(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		N, V    int
+		temp    float32
+		entropy bool
+	}{
+		{"logp t=1", 5, 7, 1, false},
+		{"logp+ent t=0.7", 6, 300, 0.7, true},
+		{"logp+ent t=1.3 wide", 3, 5000, 1.3, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(3, 3))
+			N, V := tc.N, tc.V
+			logits := make([]float32, N*V)
+			for i := range logits {
+				logits[i] = float32(3 * rng.NormFloat64())
+			}
+			targets := make([]int32, N)
+			dlogp, dent := make([]float32, N), make([]float32, N)
+			for n := range targets {
+				targets[n] = int32(rng.IntN(V))
+				if n%3 == 1 {
+					targets[n] = -1
+				}
+				dlogp[n], dent[n] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+			}
+			f := func(n int) []float32 { return make([]float32, n) }
+			// reference
+			lseR, lpR, entR, lse2R := f(N), f(N), f(N), f(N)
+			kernels.LogProbsForward(lpR, lseR, logits, targets, N, V, tc.temp)
+			kernels.EntropyForward(entR, lse2R, logits, N, V, tc.temp)
+			dR := f(N * V)
+			kernels.LogProbsBackward(dR, dlogp, logits, lseR, targets, N, V, tc.temp)
+			var dentArg []float32
+			if tc.entropy {
+				dentArg = dent
+				kernels.EntropyBackward(dR, dent, logits, lse2R, entR, N, V, tc.temp)
+			}
+			// fused
+			e, r, lse, lp, ent := f(N*V), f(N), f(N), f(N), f(N)
+			var entArg []float32
+			if tc.entropy {
+				entArg = ent
+			}
+			headForward(e, r, lse, lp, entArg, logits, targets, N, V, tc.temp)
+			for n := range N {
+				if math.Float32bits(lse[n]) != math.Float32bits(lseR[n]) || math.Float32bits(lp[n]) != math.Float32bits(lpR[n]) {
+					t.Errorf("row %d: lse %v logp %v, reference %v %v", n, lse[n], lp[n], lseR[n], lpR[n])
+				}
+			}
+			if tc.entropy {
+				cmp(t, "ent", ent, entR)
+			}
+			headBackwardLogp(e, r, dlogp, dentArg, logits, lse, ent, targets, N, V, tc.temp)
+			cmp(t, "dlogits", e, dR)
+
+			// cross-entropy at temperature 1
+			losses, lseC := f(N), f(N)
+			meanR, count := kernels.CrossEntropyForward(losses, lseC, logits, targets, N, V)
+			dC := f(N * V)
+			kernels.CrossEntropyBackward(dC, 0.7, logits, lseC, targets, N, V)
+			headForward(e, r, lse, lp, nil, logits, targets, N, V, 1)
+			var sum float64
+			for n := range N {
+				if targets[n] >= 0 {
+					sum += float64(-lp[n])
+				}
+			}
+			if mean := float32(sum / float64(count)); mean != meanR {
+				t.Errorf("CE mean %v, reference %v", mean, meanR)
+			}
+			headBackwardCE(e, r, 0.7, targets, count, N, V)
+			cmp(t, "dlogits CE", e, dC)
+		})
+	}
+}
