@@ -7,52 +7,55 @@ import (
 	"testing"
 )
 
+// splitCases are Split's table tests; TestSplitMatchesDuckDB also checks
+// each against DuckDB.
+var splitCases = []struct {
+	name string
+	src  string
+	want []string
+}{
+	{"empty", "", nil},
+	{"only space and comments", " \n-- a ; b\n/* c ; */ ;;\n", nil},
+	{"one without semicolon", "SELECT 1", []string{"SELECT 1"}},
+	{"two", "SELECT 1; SELECT 2;", []string{"SELECT 1", "SELECT 2"}},
+	{"empty statements dropped", ";;SELECT 1;;\n;SELECT 2;;", []string{"SELECT 1", "SELECT 2"}},
+	{"single quote with semicolon", "SELECT 'a;b'; SELECT 2", []string{"SELECT 'a;b'", "SELECT 2"}},
+	{"doubled single quote", "SELECT 'it''s; fine'; SELECT ''''", []string{"SELECT 'it''s; fine'", "SELECT ''''"}},
+	{"backslash is literal in plain strings", `SELECT 'a\'; SELECT 2`, []string{`SELECT 'a\'`, "SELECT 2"}},
+	{"E string backslash quote", `SELECT E'a\';b'; SELECT 2`, []string{`SELECT E'a\';b'`, "SELECT 2"}},
+	{"e string lower case and doubled quote", `SELECT e'x''\\'; SELECT 2`, []string{`SELECT e'x''\\'`, "SELECT 2"}},
+	{"identifier ending in e is not an E string", `SELECT some'a\'; SELECT 2`, []string{`SELECT some'a\'`, "SELECT 2"}},
+	{"E string after a number", `SELECT 1e'a\';'; SELECT 2`, []string{`SELECT 1e'a\';'`, "SELECT 2"}},
+	{"bit hex national strings", "SELECT b'0;1', X'A;B', N'n;'; SELECT 2", []string{"SELECT b'0;1', X'A;B', N'n;'", "SELECT 2"}},
+	{"unicode escape string and identifier", `SELECT U&'a;b', u&"c;d"; SELECT 2`, []string{`SELECT U&'a;b', u&"c;d"`, "SELECT 2"}},
+	{"double-quoted identifier", `SELECT "a;""b" FROM t; SELECT 2`, []string{`SELECT "a;""b" FROM t`, "SELECT 2"}},
+	{"single quote inside identifier", `SELECT "it's;" FROM t; SELECT 2`, []string{`SELECT "it's;" FROM t`, "SELECT 2"}},
+	{"double quote inside string", `SELECT '"; x'; SELECT 2`, []string{`SELECT '"; x'`, "SELECT 2"}},
+	{"line comment", "SELECT 1 -- ; not here\n; SELECT 2", []string{"SELECT 1", "SELECT 2"}},
+	{"line comment ends at CR", "SELECT 1 -- x\r; SELECT 2", []string{"SELECT 1", "SELECT 2"}},
+	{"line comment at EOF", "SELECT 1 -- ;", []string{"SELECT 1"}},
+	{"quote in line comment", "SELECT 1 -- it's\n; SELECT 2", []string{"SELECT 1", "SELECT 2"}},
+	{"block comment", "SELECT /* ; */ 1; SELECT 2", []string{"SELECT /* ; */ 1", "SELECT 2"}},
+	{"nested block comment", "SELECT /* a /* b ; */ c ; */ 1; SELECT 2", []string{"SELECT /* a /* b ; */ c ; */ 1", "SELECT 2"}},
+	{"block comment stars", "SELECT /** ; **/ 1; SELECT /**/2", []string{"SELECT /** ; **/ 1", "SELECT /**/2"}},
+	{"quote in block comment", "SELECT /* it's */ 1; SELECT 2", []string{"SELECT /* it's */ 1", "SELECT 2"}},
+	{"comment start after operator", "SELECT 2*/*;*/3; SELECT 1+--;\n4", []string{"SELECT 2*/*;*/3", "SELECT 1+--;\n4"}},
+	{"dash dash in string", "SELECT '--;'; SELECT 2", []string{"SELECT '--;'", "SELECT 2"}},
+	{"dollar quote", "SELECT $$a;'b$$; SELECT 2", []string{"SELECT $$a;'b$$", "SELECT 2"}},
+	{"tagged dollar quote", "SELECT $fn$ $$ ; $other$ $fn$; SELECT 2", []string{"SELECT $fn$ $$ ; $other$ $fn$", "SELECT 2"}},
+	{"dollar tag is case sensitive", "SELECT $a$ ; $A$ ; $a$; SELECT 2", []string{"SELECT $a$ ; $A$ ; $a$", "SELECT 2"}},
+	{"dollar in identifier", "SELECT a$$b, c$ FROM t; SELECT 2", []string{"SELECT a$$b, c$ FROM t", "SELECT 2"}},
+	{"parameter", "SELECT $1; SELECT $2", []string{"SELECT $1", "SELECT $2"}},
+	{"dollar name without closing dollar", "SELECT $x; SELECT 2", []string{"SELECT $x", "SELECT 2"}},
+	{"string continuation", "SELECT 'a'\n'b;'; SELECT 2", []string{"SELECT 'a'\n'b;'", "SELECT 2"}},
+	{"trailing comment not in text", "SELECT 1 /* c */ -- d\n;", []string{"SELECT 1"}},
+	{"leading comment not in text", "-- head\n/* x */ SELECT 1", []string{"SELECT 1"}},
+	{"call", "CALL reward(verifier := 'gsm8k');\nCALL save(q := 'SELECT 1; SELECT 2', table := 'x')", []string{"CALL reward(verifier := 'gsm8k')", "CALL save(q := 'SELECT 1; SELECT 2', table := 'x')"}},
+	{"unicode", "SELECT 'ü;ß' AS \"é;\"; SELECT '−'", []string{"SELECT 'ü;ß' AS \"é;\"", "SELECT '−'"}},
+}
+
 func TestSplit(t *testing.T) {
-	tests := []struct {
-		name string
-		src  string
-		want []string
-	}{
-		{"empty", "", nil},
-		{"only space and comments", " \n-- a ; b\n/* c ; */ ;;\n", nil},
-		{"one without semicolon", "SELECT 1", []string{"SELECT 1"}},
-		{"two", "SELECT 1; SELECT 2;", []string{"SELECT 1", "SELECT 2"}},
-		{"empty statements dropped", ";;SELECT 1;;\n;SELECT 2;;", []string{"SELECT 1", "SELECT 2"}},
-		{"single quote with semicolon", "SELECT 'a;b'; SELECT 2", []string{"SELECT 'a;b'", "SELECT 2"}},
-		{"doubled single quote", "SELECT 'it''s; fine'; SELECT ''''", []string{"SELECT 'it''s; fine'", "SELECT ''''"}},
-		{"backslash is literal in plain strings", `SELECT 'a\'; SELECT 2`, []string{`SELECT 'a\'`, "SELECT 2"}},
-		{"E string backslash quote", `SELECT E'a\';b'; SELECT 2`, []string{`SELECT E'a\';b'`, "SELECT 2"}},
-		{"e string lower case and doubled quote", `SELECT e'x''\\'; SELECT 2`, []string{`SELECT e'x''\\'`, "SELECT 2"}},
-		{"identifier ending in e is not an E string", `SELECT some'a\'; SELECT 2`, []string{`SELECT some'a\'`, "SELECT 2"}},
-		{"E string after a number", `SELECT 1e'a\';'; SELECT 2`, []string{`SELECT 1e'a\';'`, "SELECT 2"}},
-		{"bit hex national strings", "SELECT b'0;1', X'A;B', N'n;'; SELECT 2", []string{"SELECT b'0;1', X'A;B', N'n;'", "SELECT 2"}},
-		{"unicode escape string and identifier", `SELECT U&'a;b', u&"c;d"; SELECT 2`, []string{`SELECT U&'a;b', u&"c;d"`, "SELECT 2"}},
-		{"double-quoted identifier", `SELECT "a;""b" FROM t; SELECT 2`, []string{`SELECT "a;""b" FROM t`, "SELECT 2"}},
-		{"single quote inside identifier", `SELECT "it's;" FROM t; SELECT 2`, []string{`SELECT "it's;" FROM t`, "SELECT 2"}},
-		{"double quote inside string", `SELECT '"; x'; SELECT 2`, []string{`SELECT '"; x'`, "SELECT 2"}},
-		{"line comment", "SELECT 1 -- ; not here\n; SELECT 2", []string{"SELECT 1", "SELECT 2"}},
-		{"line comment ends at CR", "SELECT 1 -- x\r; SELECT 2", []string{"SELECT 1", "SELECT 2"}},
-		{"line comment at EOF", "SELECT 1 -- ;", []string{"SELECT 1"}},
-		{"quote in line comment", "SELECT 1 -- it's\n; SELECT 2", []string{"SELECT 1", "SELECT 2"}},
-		{"block comment", "SELECT /* ; */ 1; SELECT 2", []string{"SELECT /* ; */ 1", "SELECT 2"}},
-		{"nested block comment", "SELECT /* a /* b ; */ c ; */ 1; SELECT 2", []string{"SELECT /* a /* b ; */ c ; */ 1", "SELECT 2"}},
-		{"block comment stars", "SELECT /** ; **/ 1; SELECT /**/2", []string{"SELECT /** ; **/ 1", "SELECT /**/2"}},
-		{"quote in block comment", "SELECT /* it's */ 1; SELECT 2", []string{"SELECT /* it's */ 1", "SELECT 2"}},
-		{"comment start after operator", "SELECT 2*/*;*/3; SELECT 1+--;\n4", []string{"SELECT 2*/*;*/3", "SELECT 1+--;\n4"}},
-		{"dash dash in string", "SELECT '--;'; SELECT 2", []string{"SELECT '--;'", "SELECT 2"}},
-		{"dollar quote", "SELECT $$a;'b$$; SELECT 2", []string{"SELECT $$a;'b$$", "SELECT 2"}},
-		{"tagged dollar quote", "SELECT $fn$ $$ ; $other$ $fn$; SELECT 2", []string{"SELECT $fn$ $$ ; $other$ $fn$", "SELECT 2"}},
-		{"dollar tag is case sensitive", "SELECT $a$ ; $A$ ; $a$; SELECT 2", []string{"SELECT $a$ ; $A$ ; $a$", "SELECT 2"}},
-		{"dollar in identifier", "SELECT a$$b, c$ FROM t; SELECT 2", []string{"SELECT a$$b, c$ FROM t", "SELECT 2"}},
-		{"parameter", "SELECT $1; SELECT $2", []string{"SELECT $1", "SELECT $2"}},
-		{"dollar name without closing dollar", "SELECT $x; SELECT 2", []string{"SELECT $x", "SELECT 2"}},
-		{"string continuation", "SELECT 'a'\n'b;'; SELECT 2", []string{"SELECT 'a'\n'b;'", "SELECT 2"}},
-		{"trailing comment not in text", "SELECT 1 /* c */ -- d\n;", []string{"SELECT 1"}},
-		{"leading comment not in text", "-- head\n/* x */ SELECT 1", []string{"SELECT 1"}},
-		{"call", "CALL reward(verifier := 'gsm8k');\nCALL save(q := 'SELECT 1; SELECT 2', table := 'x')", []string{"CALL reward(verifier := 'gsm8k')", "CALL save(q := 'SELECT 1; SELECT 2', table := 'x')"}},
-		{"unicode", "SELECT 'ü;ß' AS \"é;\"; SELECT '−'", []string{"SELECT 'ü;ß' AS \"é;\"", "SELECT '−'"}},
-	}
-	for _, tc := range tests {
+	for _, tc := range splitCases {
 		t.Run(tc.name, func(t *testing.T) {
 			sts, err := Split(tc.src)
 			if err != nil {
@@ -70,7 +73,11 @@ func TestSplit(t *testing.T) {
 // DuckDB's parser too, so the expectations above are DuckDB's.
 func TestSplitMatchesDuckDB(t *testing.T) {
 	o := duckDB(t)
-	for _, src := range fuzzSeeds {
+	srcs := append([]string(nil), fuzzSeeds...)
+	for _, tc := range splitCases {
+		srcs = append(srcs, tc.src)
+	}
+	for _, src := range srcs {
 		n, ok, msg := o.count(src)
 		sts, err := Split(src)
 		switch {
