@@ -48,42 +48,85 @@ func FuzzSplit(f *testing.F) {
 	}
 	o := duckDB(f)
 	f.Fuzz(func(t *testing.T, src string) {
-		sts, err := Split(src)
-		if err == nil {
-			checkInvariants(t, src, sts)
-		}
-		if !oracleUsable(src) {
-			return
-		}
-		n, ok, _ := o.count(src)
-		if !ok {
-			return
-		}
-		if err != nil {
-			t.Fatalf("Split(%q) failed (%v) but DuckDB parses %d statements", src, err, n)
-		}
-		// Each statement alone must be exactly one statement to DuckDB, and
-		// together they must be all of DuckDB's statements. One DuckDB (v1.5)
-		// quirk: a statement made only of identifiers spelt in non-ASCII
-		// letters and vertical tabs ("é", "中文 é", "\v") parses as no
-		// statement at all, without an error; such a statement may count 0.
-		total := 0
-		for _, st := range sts {
-			m, ok, msg := o.count(st.Text)
-			if !ok || m > 1 || m == 0 && !duckIgnores(st.Text) {
-				t.Fatalf("Split(%q): statement %d %q alone: DuckDB counts %d (ok=%v %s)", src, st.Index, st.Text, m, ok, firstLine(msg))
-			}
-			total += m
-		}
-		if total != n {
-			t.Fatalf("Split(%q) = %d statements %q (DuckDB counts %d of them), DuckDB counts %d in all", src, len(sts), texts(sts), total, n)
-		}
+		checkAgainstDuckDB(t, o, src)
+		// Random bytes seldom make SQL that DuckDB parses; the same bytes
+		// also drive a generator of valid statements full of quoting.
+		checkAgainstDuckDB(t, o, generateSQL(src))
 	})
 }
 
-// duckIgnores reports whether DuckDB treats a statement as empty although
-// Split does not: every token is a vertical tab or an identifier of
-// non-ASCII bytes only.
+func checkAgainstDuckDB(t *testing.T, o *duckOracle, src string) {
+	t.Helper()
+	sts, err := Split(src)
+	if err == nil {
+		checkInvariants(t, src, sts)
+	}
+	if !oracleUsable(src) {
+		return
+	}
+	n, ok, _ := o.count(src)
+	if !ok {
+		return
+	}
+	if err != nil {
+		t.Fatalf("Split(%q) failed (%v) but DuckDB parses %d statements", src, err, n)
+	}
+	// Each statement alone must be exactly one statement to DuckDB, and
+	// together they must be all of DuckDB's statements. One DuckDB (v1.5)
+	// quirk: a statement made only of identifiers spelt in non-ASCII
+	// letters and vertical tabs ("é", "中文 é", "\v") parses as no
+	// statement at all, without an error; such a statement may count 0.
+	total := 0
+	for _, st := range sts {
+		m, ok, msg := o.count(st.Text)
+		if !ok || m > 1 || m == 0 && !duckIgnores(st.Text) {
+			t.Fatalf("Split(%q): statement %d %q alone: DuckDB counts %d (ok=%v %s)", src, st.Index, st.Text, m, ok, firstLine(msg))
+		}
+		total += m
+	}
+	if total != n {
+		t.Fatalf("Split(%q) = %d statements %q (DuckDB counts %d of them), DuckDB counts %d in all", src, len(sts), texts(sts), total, n)
+	}
+}
+
+// Fragments for generateSQL: every item is a valid SELECT-list expression
+// and every separator ends a statement, so the output parses.
+var (
+	genItems = []string{
+		"1", "'a;b'", "'it''s;'", `E'x\';y'`, `e'\\'`, `'\'`, "$$a;'b$$", "$t$ $$ ; $t$", "$a$x$b$;$a$",
+		`"c;""d"`, "x'0A'", "b'01'", "N'n;'", "1 /* ; /* n */ ; */", "2 -- ;\n", "a$$b", "$1", "1.5e-3", "1_000",
+		"'é;ü'", `"中;文"`, "[1, 2]", "{'k': ';'}", "'a'\n';b'", "/**/3", "4/**/", "'--;'", "'/*;'", `"/*"`,
+		"$_$;$_$", "$é$;$é$", "1::VARCHAR", "- -1", "3 */*;*/ 4", "'\n;\n'", "$$$$",
+	}
+	genSeps = []string{";", ";\n", " ;;", "; -- c;\n", "/* ; */;", ";\r\n", "\n;\t", "-- x\n;", ";/* a /* b */ ; */"}
+	genLead = []string{"", "-- lead;\n", "/* ; */ ", "\n\n", "\t"}
+)
+
+// generateSQL maps bytes to a script of SELECT statements built from
+// genItems, separated by genSeps: each byte picks the next fragment.
+func generateSQL(data string) string {
+	var b strings.Builder
+	start := true
+	for i := 0; i < len(data); i++ {
+		c := int(data[i])
+		if start {
+			b.WriteString(genLead[c%len(genLead)])
+			b.WriteString("SELECT ")
+			b.WriteString(genItems[(c/8)%len(genItems)])
+			start = false
+			continue
+		}
+		if c%5 == 0 {
+			b.WriteString(genSeps[(c/5)%len(genSeps)])
+			start = true
+			continue
+		}
+		b.WriteString(", ")
+		b.WriteString(genItems[c%len(genItems)])
+	}
+	return b.String()
+}
+
 func duckIgnores(text string) bool {
 	toks, err := significantTokens(text)
 	if err != nil {
