@@ -1,0 +1,403 @@
+package trainer
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"rljob/kernels"
+)
+
+// Sampler: batched generation with a KV cache (kvcache.go), seeded per
+// sequence, returning the log-probability of every sampled token.
+//
+// Each step, for each unfinished sequence with next-token logits z (V):
+//
+//	temperature T > 0:  p = softmax(z/T); keep the TopK most probable
+//	                    tokens (ties: lower id first), then the smallest
+//	                    prefix of them, renormalised, whose mass reaches TopP;
+//	                    draw u = rng.Float64()·(kept mass) and take the first
+//	                    kept token whose cumulative mass exceeds u (kept
+//	                    tokens in descending order, or in id order when
+//	                    nothing is truncated).
+//	                    logprob = log softmax(z/T)[token]  — the FULL
+//	                    distribution, not the truncated one (as verl and TRL
+//	                    compute it), with kernels.LogProbsForward at
+//	                    float32(T), so that Model.ForwardLogp at the same
+//	                    temperature on prompt+completion reproduces it (PPO
+//	                    ratio 1 at the start of an on-policy update).
+//	temperature 0:      greedy, token = argmax z (lowest id on ties), no
+//	                    draw; logprob = log softmax(z)[token] (temperature 1).
+//
+// Determinism: one *rand.Rand (PCG) per sequence from its seed, one draw
+// per sampled token; the logits of a sequence do not depend on the other
+// sequences of the batch nor on GOMAXPROCS (kvcache.go explains why the
+// sampler has its own matmul for that), so a prompt and seed give the same
+// tokens and logprob bytes alone, in any batch, on any number of threads.
+
+// SampleOptions configure Generate.
+type SampleOptions struct {
+	// Temperature divides the logits; 0 means greedy. Must be ≥ 0.
+	Temperature float64
+	// TopK keeps the K most probable tokens; 0 (or ≥ vocab) keeps all.
+	TopK int
+	// TopP keeps the smallest set of most probable tokens whose mass
+	// reaches TopP (after TopK); 0 and 1 keep all. Must be in [0, 1].
+	TopP float64
+	// MaxNewTokens bounds each completion (> 0). A completion is also cut
+	// where prompt+completion would exceed max_position_embeddings.
+	MaxNewTokens int
+	// StopTokens end a completion; the stop token is included in it.
+	StopTokens []int
+	// StopStrings end a completion as soon as Decode(completion) contains
+	// one of them; the completion keeps every token up to and including
+	// the one that completed the string. Requires Decode.
+	StopStrings []string
+	// Decode turns completion token ids into text (for StopStrings).
+	Decode func([]int) string
+}
+
+// Finish reasons of a Sample.
+const (
+	FinishStop   = "stop"   // a stop token or stop string
+	FinishLength = "length" // MaxNewTokens or the context length
+)
+
+// Sample is one completion.
+type Sample struct {
+	Tokens       []int32   // completion tokens (prompt excluded)
+	Logprobs     []float32 // log-probability of each token, see the package doc of the sampler
+	FinishReason string    // FinishStop or FinishLength
+}
+
+// seedStream is the PCG stream of every sequence's generator (the seed is
+// the state): a fixed constant, so a seed alone determines the draws.
+const seedStream = 0x726c6a6f62 // "rljob"
+
+// Generate samples one completion per prompt, in a batch, with a KV cache:
+// all prompt tokens are run through the model once (prefill), then one
+// token per unfinished sequence per step, each attending over its own
+// cached keys and values (after RoPE). seeds[i] seeds sequence i's
+// generator. Prompts may have different lengths (≥ 1 token each).
+//
+// Generate reads the parameters and nothing else of m (not its
+// activations); it must not run while the parameters change.
+func (m *Model) Generate(prompts [][]int32, seeds []uint64, opt SampleOptions) ([]Sample, error) {
+	s, err := m.newSampler(prompts, seeds, opt)
+	if err != nil {
+		return nil, err
+	}
+	B, V := len(prompts), m.Config.VocabSize
+	tmax := make([]int, B)
+	var rows []decodeRow
+	var want []bool
+	for i, p := range prompts {
+		tmax[i] = len(p) + s.seqs[i].maxNew
+		for t, tok := range p {
+			rows = append(rows, decodeRow{seq: i, pos: int32(t), tok: tok})
+			want = append(want, t == len(p)-1)
+		}
+	}
+	d := newDecoder(m, tmax, min(decoderMaxRows, max(len(rows), B)))
+	logits := make([]float32, B*V)
+	active := make([]int, B) // sequences whose logits are in logits, in order
+	for i := range active {
+		active[i] = i
+	}
+	for len(active) > 0 {
+		if err := d.run(rows, want, logits); err != nil {
+			return nil, fmt.Errorf("trainer: generate: %w", err)
+		}
+		rows, want = rows[:0], want[:0]
+		next := active[:0]
+		for j, i := range active {
+			tok, done := s.step(i, logits[j*V:(j+1)*V])
+			if !done {
+				q := &s.seqs[i]
+				rows = append(rows, decodeRow{seq: i, pos: int32(len(prompts[i]) + len(q.out.Tokens) - 1), tok: tok})
+				want = append(want, true)
+				next = append(next, i)
+			}
+		}
+		active = next
+	}
+	return s.samples(), nil
+}
+
+// GenerateNoCache is Generate without a KV cache: every step re-runs
+// Model.Forward over the whole prompt+completion of the unfinished
+// sequences (right-padded) and samples from the last position's logits.
+// It is the reference twin of Generate (same sampling, same draws; its
+// logits come from the training forward, so they agree with Generate's to
+// float32 rounding, not bit for bit) and the baseline of the sampling
+// benchmark. It uses m's activations.
+func (m *Model) GenerateNoCache(prompts [][]int32, seeds []uint64, opt SampleOptions) ([]Sample, error) {
+	s, err := m.newSampler(prompts, seeds, opt)
+	if err != nil {
+		return nil, err
+	}
+	V := m.Config.VocabSize
+	active := make([]int, len(prompts))
+	for i := range active {
+		active[i] = i
+	}
+	for len(active) > 0 {
+		T := 0
+		for _, i := range active {
+			T = max(T, len(prompts[i])+len(s.seqs[i].out.Tokens))
+		}
+		b := Batch{B: len(active), T: T, Lens: make([]int, len(active)), Tokens: make([]int32, len(active)*T)}
+		for j, i := range active {
+			row := b.Tokens[j*T : (j+1)*T]
+			n := copy(row, prompts[i])
+			n += copy(row[n:], s.seqs[i].out.Tokens)
+			b.Lens[j] = n
+		}
+		logits, err := m.Forward(b)
+		if err != nil {
+			return nil, fmt.Errorf("trainer: generate (no cache): %w", err)
+		}
+		next := active[:0]
+		for j, i := range active {
+			o := (j*T + b.Lens[j] - 1) * V
+			if _, done := s.step(i, logits[o:o+V]); !done {
+				next = append(next, i)
+			}
+		}
+		active = next
+	}
+	return s.samples(), nil
+}
+
+// sampler is the part of generation shared by Generate and
+// GenerateNoCache: options, per-sequence state and the choice of tokens.
+type sampler struct {
+	opt   SampleOptions
+	temp  float32 // float32(opt.Temperature), as ForwardLogp gets it
+	topP  float64 // 1 when off
+	V     int
+	stopT map[int32]bool
+	seqs  []seqState
+
+	// scratch for pick
+	w     []float64 // (V) unnormalised probabilities
+	order []int32   // (V) token ids by descending probability
+	ids   []int     // completion as []int for Decode
+}
+
+type seqState struct {
+	rng    *rand.Rand
+	maxNew int
+	out    Sample
+	done   bool
+}
+
+func (m *Model) newSampler(prompts [][]int32, seeds []uint64, opt SampleOptions) (*sampler, error) {
+	c := m.Config
+	V := c.VocabSize
+	if err := opt.validate(V); err != nil {
+		return nil, err
+	}
+	if len(seeds) != len(prompts) {
+		return nil, fmt.Errorf("trainer: generate: %d seeds for %d prompts", len(seeds), len(prompts))
+	}
+	s := &sampler{opt: opt, temp: float32(opt.Temperature), topP: opt.TopP, V: V,
+		stopT: make(map[int32]bool, len(opt.StopTokens)),
+		seqs:  make([]seqState, len(prompts)),
+		w:     make([]float64, V), order: make([]int32, V)}
+	if s.topP == 0 {
+		s.topP = 1
+	}
+	for _, t := range opt.StopTokens {
+		s.stopT[int32(t)] = true
+	}
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("trainer: generate: prompt %d is empty (give at least one token, e.g. BOS)", i)
+		}
+		if len(p) >= c.MaxPositionEmbeddings {
+			return nil, fmt.Errorf("trainer: generate: prompt %d has %d tokens, which leaves no room under max_position_embeddings %d", i, len(p), c.MaxPositionEmbeddings)
+		}
+		for t, id := range p {
+			if id < 0 || int(id) >= V {
+				return nil, fmt.Errorf("trainer: generate: prompt %d position %d: token %d outside vocabulary [0,%d)", i, t, id, V)
+			}
+		}
+		s.seqs[i] = seqState{
+			rng:    rand.New(rand.NewPCG(seeds[i], seedStream)),
+			maxNew: min(opt.MaxNewTokens, c.MaxPositionEmbeddings-len(p)),
+		}
+	}
+	return s, nil
+}
+
+func (o SampleOptions) validate(V int) error {
+	switch {
+	case !(o.Temperature >= 0) || math.IsInf(o.Temperature, 0):
+		return fmt.Errorf("trainer: generate: temperature %v must be ≥ 0 and finite", o.Temperature)
+	case o.Temperature > 0 && !(float32(o.Temperature) > 0):
+		return fmt.Errorf("trainer: generate: temperature %v is 0 in float32; use 0 for greedy", o.Temperature)
+	case o.TopK < 0:
+		return fmt.Errorf("trainer: generate: top_k %d must be ≥ 0 (0 = off)", o.TopK)
+	case !(o.TopP >= 0 && o.TopP <= 1):
+		return fmt.Errorf("trainer: generate: top_p %v must be in [0, 1] (0 or 1 = off)", o.TopP)
+	case o.MaxNewTokens <= 0:
+		return fmt.Errorf("trainer: generate: max new tokens %d must be > 0", o.MaxNewTokens)
+	case len(o.StopStrings) > 0 && o.Decode == nil:
+		return fmt.Errorf("trainer: generate: stop strings need a Decode function")
+	}
+	for _, t := range o.StopTokens {
+		if t < 0 || t >= V {
+			return fmt.Errorf("trainer: generate: stop token %d outside vocabulary [0,%d)", t, V)
+		}
+	}
+	for _, str := range o.StopStrings {
+		if str == "" {
+			return fmt.Errorf("trainer: generate: empty stop string")
+		}
+	}
+	return nil
+}
+
+// step samples sequence i's next token from its logits (V), appends it
+// with its logprob and decides whether the sequence is done.
+func (s *sampler) step(i int, logits []float32) (tok int32, done bool) {
+	q := &s.seqs[i]
+	tok, lp := s.pick(logits, q.rng)
+	q.out.Tokens = append(q.out.Tokens, tok)
+	q.out.Logprobs = append(q.out.Logprobs, lp)
+	switch {
+	case s.stopT[tok], s.stopString(q.out.Tokens):
+		q.out.FinishReason, q.done = FinishStop, true
+	case len(q.out.Tokens) >= q.maxNew:
+		q.out.FinishReason, q.done = FinishLength, true
+	}
+	return tok, q.done
+}
+
+func (s *sampler) stopString(toks []int32) bool {
+	if len(s.opt.StopStrings) == 0 {
+		return false
+	}
+	s.ids = s.ids[:0]
+	for _, t := range toks {
+		s.ids = append(s.ids, int(t))
+	}
+	text := s.opt.Decode(s.ids)
+	for _, str := range s.opt.StopStrings {
+		if strings.Contains(text, str) {
+			return true
+		}
+	}
+	return false
+}
+
+// pick chooses a token from one row of logits (V) and returns it with its
+// log-probability (see the sampler's doc at the top of this file).
+func (s *sampler) pick(logits []float32, rng *rand.Rand) (int32, float32) {
+	V := s.V
+	logits = logits[:V]
+	var lp, lse [1]float32
+	if s.temp == 0 {
+		tok := int32(kernels.Argmax(logits))
+		kernels.LogProbsForward(lp[:], lse[:], logits, []int32{tok}, 1, V, 1)
+		return tok, lp[0]
+	}
+	// w[v] ∝ softmax(z/T)[v], in float64 from the float32 z/T (as kernels
+	// computes z).
+	inv := 1 / s.temp
+	mx := float32(math.Inf(-1))
+	for _, x := range logits {
+		mx = max(mx, x*inv)
+	}
+	w := s.w
+	var total float64
+	for v, x := range logits {
+		w[v] = math.Exp(float64(x*inv - mx))
+		total += w[v]
+	}
+	k := V
+	if s.opt.TopK > 0 {
+		k = min(k, s.opt.TopK)
+	}
+	var tok int32
+	if k == V && s.topP >= 1 {
+		tok = drawIndexOrder(w, total, rng.Float64())
+	} else {
+		order := s.order
+		for v := range order {
+			order[v] = int32(v)
+		}
+		slices.SortFunc(order, func(a, b int32) int {
+			switch {
+			case w[a] > w[b]:
+				return -1
+			case w[a] < w[b]:
+				return 1
+			}
+			return int(a - b)
+		})
+		var mass float64
+		for j := range k {
+			mass += w[order[j]]
+		}
+		if s.topP < 1 {
+			// smallest prefix whose share of the top-k mass reaches topP
+			var cum float64
+			n := 0
+			for n < k && (n == 0 || cum < s.topP*mass) {
+				cum += w[order[n]]
+				n++
+			}
+			k, mass = n, cum
+		}
+		tok = drawOrdered(w, order[:k], mass, rng.Float64())
+	}
+	kernels.LogProbsForward(lp[:], lse[:], logits, []int32{tok}, 1, V, s.temp)
+	return tok, lp[0]
+}
+
+// drawIndexOrder returns the first v (in id order) whose cumulative weight
+// exceeds u·total (the last positive weight if rounding runs past the end).
+func drawIndexOrder(w []float64, total, u float64) int32 {
+	target := u * total
+	var cum float64
+	last := 0
+	for v, x := range w {
+		if x > 0 {
+			cum += x
+			last = v
+			if cum > target {
+				return int32(v)
+			}
+		}
+	}
+	return int32(last)
+}
+
+// drawOrdered is drawIndexOrder over the tokens in order (mass = Σ w[order]).
+func drawOrdered(w []float64, order []int32, mass, u float64) int32 {
+	target := u * mass
+	var cum float64
+	last := order[0]
+	for _, v := range order {
+		if w[v] > 0 {
+			cum += w[v]
+			last = v
+			if cum > target {
+				return v
+			}
+		}
+	}
+	return last
+}
+
+func (s *sampler) samples() []Sample {
+	out := make([]Sample, len(s.seqs))
+	for i := range s.seqs {
+		out[i] = s.seqs[i].out
+	}
+	return out
+}
