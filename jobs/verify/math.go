@@ -39,7 +39,7 @@ var (
 	// A unit written as text after a value: "5.4 \text{ cents}", "3\mbox{ cm}^2".
 	textUnitRE = regexp.MustCompile(`\\(?:text|textrm|mbox|mathrm)\s*\{\s*[A-Za-z][A-Za-z .]*\}(?:\^\{?[23]\}?)?\s*$`)
 	// Plain unit words after a value: "10 cm", "4 square units".
-	unitWordRE = regexp.MustCompile(`(?i)^(.*[0-9}).])\s*(?:(?:square|sq\.?|cubic)\s+)?(?:units?|cm|mm|km|m|meters?|metres?|centimeters?|inch(?:es)?|in|feet|foot|ft|yards?|yd|miles?|mph|cents?|dollars?|hours?|hrs?|minutes?|mins?|seconds?|secs?|days?|weeks?|months?|years?|degrees?|pounds?|lbs?|ounces?|oz|kg|grams?|g|liters?|litres?|gallons?|people|students|ways|cookies|pages|marbles|coins|points)(?:\^\{?[23]\}?)?\.?$`)
+	unitWordRE = regexp.MustCompile(`(?i)^(.*[0-9}).])\s+(?:(?:square|sq\.?|cubic)\s+)?(?:units?|cm|mm|km|m|meters?|metres?|centimeters?|inch(?:es)?|in|feet|foot|ft|yards?|yd|miles?|mph|cents?|dollars?|hours?|hrs?|minutes?|mins?|seconds?|secs?|days?|weeks?|months?|years?|degrees?|pounds?|lbs?|ounces?|oz|kg|grams?|g|liters?|litres?|gallons?|people|students|ways|cookies|pages|marbles|coins|points)(?:\^\{?[23]\}?)?\.?$`)
 	// x = ..., \theta = ..., a_1 = ..., f(x) = ...: the answer is the right side.
 	equationLHSRE = regexp.MustCompile(`^\s*(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:\([a-z]\))?\s*$`)
 	// \frac12 -> \frac{1}{2}, \frac1{2} -> \frac{1}{2}, \frac{1}2 -> \frac{1}{2}.

@@ -64,6 +64,7 @@ func TestVerifiers(t *testing.T) {
 		{"math mbox units squared", "math", "", `\boxed{12\mbox{ cm}^2}`, "12", true, "-"},
 		{"math plain units", "math", "", `\boxed{10 inches}`, "10", true, "-"},
 		{"math algebra is not a unit", "math", "", `\boxed{5r^5}`, "5", false, "-"},
+		{"math variable m is not metres", "math", "", `\boxed{3m}`, "3", false, "-"},
 		{"math x = 5", "math", "", `\boxed{x = 5}`, "5", true, "-"},
 		{"math gold x=5", "math", "", `\boxed{5}`, "x=5", true, "-"},
 		{"math theta equation", "math", "", `\boxed{\theta = \frac{\pi}{4}}`, `\frac{\pi}{4}`, true, "-"},
