@@ -262,13 +262,14 @@ func runStep(ctx context.Context, o Options, job *Job, eng *rsql.Engine, lake *a
 	if err := eng.Refresh(ctx); err != nil {
 		return skipped, fmt.Errorf("jobs: refresh lake views: %w", err)
 	}
-	log.Info().Dur("took", time.Since(started).Round(time.Millisecond)).Msg("step complete")
+	log.Info().Str("took", time.Since(started).Round(time.Millisecond).String()).Msg("step complete")
 	return skipped, nil
 }
 
 // runCall runs one stage call, or skips it when it is already done (every
 // output unit committed) or belongs to shard 0 only. It returns whether it
-// skipped.
+// skipped it for one of those reasons (a stage's own no-op on empty input
+// is logged, not counted).
 func runCall(ctx context.Context, o Options, eng *rsql.Engine, lake *arrowio.Lake, step int64, s Stmt, log zerolog.Logger) (bool, error) {
 	spec := s.Stage.Spec()
 	sc := &StageCtx{
@@ -313,7 +314,7 @@ func runCall(ctx context.Context, o Options, eng *rsql.Engine, lake *arrowio.Lak
 		msg = sum.Note
 	}
 	ev.Msg(msg)
-	return sum.Skipped, nil
+	return false, nil
 }
 
 // stageError adds the call's position and statement to a stage's typed

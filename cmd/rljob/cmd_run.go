@@ -67,7 +67,7 @@ func (o *runFlags) runCmd(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	e.log.Info().Str("run", o.run).Int("steps", res.Steps).Int64("first_step", res.FirstStep).
-		Int("skipped_calls", res.Skipped).Dur("took", time.Since(t0).Round(time.Millisecond)).Msg("run finished")
+		Int("skipped_calls", res.Skipped).Str("took", time.Since(t0).Round(time.Millisecond).String()).Msg("run finished")
 	return nil
 }
 

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	rsql "rljob/sql"
+)
+
+// TestCrashSafety runs a 3-step job in a child process (this test binary
+// re-executed as rljob), SIGKILLs it at a random moment, reruns it to
+// completion, and checks that the lake equals an uninterrupted run's:
+//
+//   - lake verify passes;
+//   - the same commit units exist (each (table, step, call, shard) once,
+//     with exactly one data file);
+//   - every table has the same rows (timestamps aside), and the rewards
+//     files, which hold no timestamp, are byte-identical.
+//
+// RLJOB_TEST_SLOW_COMMIT widens the windows inside a commit (files staged,
+// rename pending) and between commits, so kills land in both.
+func TestCrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: 20+ child processes killed and rerun, ~1 minute; skipped under -short")
+	}
+	const (
+		trials = 20
+		steps  = "3"
+	)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := filepath.Abs("testdata/toy.sql")
+	args := func(lake string) []string {
+		return []string{"run", job, "--lake", lake, "--run", "c", "--steps", steps, "--until-step", steps, "--seed", "7", "--log-format", "json"}
+	}
+	child := func(lake string, slow bool) *exec.Cmd {
+		cmd := exec.Command(self, args(lake)...)
+		cmd.Env = append(os.Environ(), "RLJOB_TEST_MAIN=1")
+		if slow {
+			cmd.Env = append(cmd.Env, "RLJOB_TEST_SLOW_COMMIT=30")
+		}
+		return cmd
+	}
+
+	// The reference: one uninterrupted run, timed with slow commits.
+	ref := filepath.Join(t.TempDir(), "ref")
+	t0 := time.Now()
+	if out, err := child(ref, true).CombinedOutput(); err != nil {
+		t.Fatalf("reference run: %v\n%s", err, out)
+	}
+	full := time.Since(t0)
+	refUnits, refRows := units(t, ref), tableDump(t, ref)
+	refRewards := rewardFiles(t, ref)
+
+	rng := rand.New(rand.NewPCG(20261124, 1))
+	inside, between := 0, 0
+	for i := 0; i < trials; i++ {
+		lake := filepath.Join(t.TempDir(), fmt.Sprintf("lake%d", i))
+		// One or two kills per trial: the second lands in a rerun that is
+		// resuming a crashed step.
+		kills := 1 + i%3/2
+		for k := 0; k < kills; k++ {
+			cmd := child(lake, true)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			d := time.Duration(rng.Int64N(int64(full)))
+			time.Sleep(d)
+			_ = cmd.Process.Kill() // SIGKILL
+			_ = cmd.Wait()
+			if ents, _ := os.ReadDir(filepath.Join(lake, "_staging")); len(ents) > 0 {
+				inside++
+			} else {
+				between++
+			}
+		}
+		if out, err := child(lake, false).CombinedOutput(); err != nil {
+			t.Fatalf("trial %d: rerun: %v\n%s", i, err, out)
+		}
+		if code, out, stderr := rljob(t, nil, "lake", "verify", "--lake", lake); code != 0 {
+			t.Fatalf("trial %d: lake verify exit %d\n%s%s", i, code, out, stderr)
+		}
+		if got := units(t, lake); got != refUnits {
+			t.Fatalf("trial %d: units differ:\n%s\nwant\n%s", i, got, refUnits)
+		}
+		if got := tableDump(t, lake); got != refRows {
+			t.Fatalf("trial %d: table contents differ:\n%s\nwant\n%s", i, got, refRows)
+		}
+		if got := rewardFiles(t, lake); got != refRewards {
+			t.Fatalf("trial %d: rewards files not byte-identical:\n%s\nwant\n%s", i, got, refRewards)
+		}
+	}
+	t.Logf("%d trials, %d kills: %d left staging debris (inside a commit), %d did not; reference run %v",
+		trials, inside+between, inside, between, full.Round(time.Millisecond))
+	if inside == 0 || between == 0 {
+		t.Errorf("kills did not cover both inside (%d) and between (%d) commits", inside, between)
+	}
+}
+
+// units lists every commit unit folder (holding _commit.json) with its
+// files, one per line, sorted.
+func units(t *testing.T, lake string) string {
+	t.Helper()
+	var lines []string
+	filepath.Walk(lake, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(lake, p)
+		if fi.IsDir() && (rel == "_staging" || rel == "_locks") {
+			return filepath.SkipDir
+		}
+		if fi.Name() != "_commit.json" {
+			return nil
+		}
+		ents, _ := os.ReadDir(filepath.Dir(p))
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		lines = append(lines, filepath.ToSlash(filepath.Dir(rel))+": "+strings.Join(names, " "))
+		return nil
+	})
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// tableDump is every table's rows without timestamp columns, as CSV.
+func tableDump(t *testing.T, lake string) string {
+	t.Helper()
+	ctx := context.Background()
+	eng, err := rsql.Open(ctx, lake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	var b strings.Builder
+	for _, q := range []string{
+		"SELECT count(*) AS rollouts FROM rollouts",
+		"SELECT * EXCLUDE (created_at) FROM rollouts ORDER BY ALL",
+		"SELECT * FROM rewards ORDER BY ALL",
+		"SELECT * EXCLUDE (created_at) FROM metrics ORDER BY ALL",
+		"SELECT * EXCLUDE (started_at, finished_at) FROM steps ORDER BY ALL",
+	} {
+		rr, err := eng.QueryArrow(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		err = writeResult(&b, "csv", rr)
+		rr.Release()
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return b.String()
+}
+
+// rewardFiles is the sha256 of every rewards file, by path.
+func rewardFiles(t *testing.T, lake string) string {
+	t.Helper()
+	var lines []string
+	for f, h := range snapshot(t, lake) {
+		if strings.HasPrefix(f, "rewards/") && strings.HasSuffix(f, ".parquet") {
+			lines = append(lines, f+" "+h)
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
