@@ -139,6 +139,7 @@ func NextTokenTargets(b Batch, start []int) []int32 {
 // activations of one forward pass, sized for N = B*T rows and reused
 // across steps (grown when a larger batch comes).
 type activations struct {
+	arena   []float32 // backs every float32 slice below
 	B, T    int
 	tokens  []int32     // (N) tokens with padding replaced by 0
 	pos     []int32     // (N) position of each row (t)
@@ -180,38 +181,54 @@ type layerActs struct {
 	h          []float32 // (N, I)     silu(gate)*up
 }
 
-// ensure sizes the activations for a B×T batch (reallocating only when
-// N grows or the shape of the (B,T) arrays changes).
+// ensure lays the activations out for a B×T batch as exact-size views
+// into one float32 arena, which is only reallocated when a batch needs
+// more rows than any before (RL minibatches change T every step; the
+// memory is reused).
 func (m *Model) ensure(B, T int) {
 	a := &m.acts
 	N := B * T
-	if a.B*a.T >= N && a.B == B && a.T == T {
-		return
-	}
 	c := m.Config
 	C, I, V, L := c.HiddenSize, c.IntermediateSize, c.VocabSize, c.NumLayers
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
-	f := func(n int) []float32 { return make([]float32, n) }
-	*a = activations{B: B, T: T,
-		tokens: make([]int32, N), pos: make([]int32, N), valid: make([]bool, N),
-		targets: make([]int32, N),
-		lnf:     f(N * C), rstdf: f(N), logits: f(N * V), lse: f(N), rinv: f(N),
-		logp: f(N), ent: f(N),
-		dresid: f(N * C), dln: f(N * C), dq: f(N * qd), dqr: f(N * qd),
-		dk: f(N * kvd), dkr: f(N * kvd), dv: f(N * kvd), datt: f(N * qd),
-		dgate: f(N * I), dup: f(N * I), dh: f(N * I), dlogits: f(N * V),
+	perLayer := 3*N*C + 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 3*N*I
+	need := (L+1)*N*C + L*perLayer + N*C + 5*N + 2*N*V + // forward
+		2*N*C + 3*N*qd + 3*N*kvd + 3*N*I // backward scratch
+	if len(a.arena) < need {
+		a.arena = nil // let the old one go before allocating the new
+		a.arena = make([]float32, need)
 	}
-	a.resid = make([][]float32, L+1)
-	for i := range a.resid {
-		a.resid[i] = f(N * C)
+	if cap(a.tokens) < N {
+		a.tokens, a.pos, a.targets, a.valid = make([]int32, N), make([]int32, N), make([]int32, N), make([]bool, N)
 	}
-	a.layers = make([]layerActs, L)
-	for i := range a.layers {
-		a.layers[i] = layerActs{
+	a.B, a.T = B, T
+	a.tokens, a.pos, a.targets, a.valid = a.tokens[:N], a.pos[:N], a.targets[:N], a.valid[:N]
+	used := 0
+	f := func(n int) []float32 {
+		v := a.arena[used : used+n : used+n]
+		used += n
+		return v
+	}
+	a.resid = a.resid[:0]
+	for range L + 1 {
+		a.resid = append(a.resid, f(N*C))
+	}
+	a.layers = a.layers[:0]
+	for range L {
+		a.layers = append(a.layers, layerActs{
 			ln1: f(N * C), rstd1: f(N), q: f(N * qd), k: f(N * kvd), v: f(N * kvd),
 			att: f(N * qd), lse: f(B * c.NumHeads * T), x2: f(N * C),
 			ln2: f(N * C), rstd2: f(N), gate: f(N * I), up: f(N * I), h: f(N * I),
-		}
+		})
+	}
+	a.lnf, a.rstdf, a.logits, a.lse, a.rinv, a.logp, a.ent = f(N*C), f(N), f(N*V), f(N), f(N), f(N), f(N)
+	a.dresid, a.dln = f(N*C), f(N*C)
+	a.dq, a.dqr, a.datt = f(N*qd), f(N*qd), f(N*qd)
+	a.dk, a.dkr, a.dv = f(N*kvd), f(N*kvd), f(N*kvd)
+	a.dgate, a.dup, a.dh = f(N*I), f(N*I), f(N*I)
+	a.dlogits = f(N * V)
+	if used != need {
+		panic("trainer: activation layout out of sync")
 	}
 }
 
