@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"rljob/kernels"
@@ -108,6 +109,69 @@ func (d *decoder) run(rows []decodeRow, want []bool, logits []float32) error {
 		nl += k
 	}
 	return nil
+}
+
+// prefill runs the prompts through the model, filling the caches, and
+// writes each sequence's next-token logits to logits (B, V). A prompt
+// equal to an earlier one is not run again: its cache rows and logits are
+// copied from the first (the same bytes, since a row's result depends only
+// on its own sequence).
+func (d *decoder) prefill(prompts [][]int32, logits []float32) error {
+	V := d.m.Config.VocabSize
+	first := make([]int, len(prompts)) // index of the first equal prompt
+	slot := make([]int, len(prompts))  // its logits row among the unique prompts
+	seen := make(map[string]int, len(prompts))
+	var rows []decodeRow
+	var want []bool
+	nu := 0
+	for i, p := range prompts {
+		key := tokensKey(p)
+		if j, ok := seen[key]; ok {
+			first[i], slot[i] = j, slot[j]
+			continue
+		}
+		seen[key] = i
+		first[i], slot[i] = i, nu
+		nu++
+		for t, tok := range p {
+			rows = append(rows, decodeRow{seq: i, pos: int32(t), tok: tok})
+			want = append(want, t == len(p)-1)
+		}
+	}
+	uniq := make([]float32, nu*V)
+	if err := d.run(rows, want, uniq); err != nil {
+		return err
+	}
+	kvd := d.m.Config.NumKVHeads * d.m.Config.HeadDim()
+	for i, p := range prompts {
+		copy(logits[i*V:(i+1)*V], uniq[slot[i]*V:(slot[i]+1)*V])
+		if j := first[i]; j != i {
+			src, dst := &d.caches[j], &d.caches[i]
+			for l := range dst.k {
+				copy(dst.k[l][:len(p)*kvd], src.k[l])
+				copy(dst.v[l][:len(p)*kvd], src.v[l])
+			}
+			dst.n = len(p)
+		}
+	}
+	return nil
+}
+
+// tokensKey is a map key equal for equal token sequences.
+func tokensKey(toks []int32) string {
+	b := make([]byte, 4*len(toks))
+	for i, t := range toks {
+		binary.LittleEndian.PutUint32(b[4*i:], uint32(t))
+	}
+	return string(b)
+}
+
+func totalLen(prompts [][]int32) int {
+	n := 0
+	for _, p := range prompts {
+		n += len(p)
+	}
+	return n
 }
 
 // pass is one chunk of run; it returns how many logit rows it wrote.
@@ -286,16 +350,21 @@ func rmKernel2x4(out, inp, weight, bias []float32, m, n, C, OC int) {
 	}
 	c10, c11, c12, c13 := c00, c01, c02, c03
 	for k, x0 := range a0 {
+		// one weight value at a time keeps 8 accumulators + 4 temporaries
+		// in registers (loading all four first makes the compiler spill)
 		x1 := a1[k]
-		y0, y1, y2, y3 := b0[k], b1[k], b2[k], b3[k]
-		c00 += float32(x0 * y0)
-		c01 += float32(x0 * y1)
-		c02 += float32(x0 * y2)
-		c03 += float32(x0 * y3)
-		c10 += float32(x1 * y0)
-		c11 += float32(x1 * y1)
-		c12 += float32(x1 * y2)
-		c13 += float32(x1 * y3)
+		y := b0[k]
+		c00 += float32(x0 * y)
+		c10 += float32(x1 * y)
+		y = b1[k]
+		c01 += float32(x0 * y)
+		c11 += float32(x1 * y)
+		y = b2[k]
+		c02 += float32(x0 * y)
+		c12 += float32(x1 * y)
+		y = b3[k]
+		c03 += float32(x0 * y)
+		c13 += float32(x1 * y)
 	}
 	r := out[m*OC+n : m*OC+n+4]
 	r[0], r[1], r[2], r[3] = c00, c01, c02, c03

@@ -77,9 +77,10 @@ type Sample struct {
 const seedStream = 0x726c6a6f62 // "rljob"
 
 // Generate samples one completion per prompt, in a batch, with a KV cache:
-// all prompt tokens are run through the model once (prefill), then one
-// token per unfinished sequence per step, each attending over its own
-// cached keys and values (after RoPE). seeds[i] seeds sequence i's
+// all prompt tokens are run through the model once (prefill; a prompt that
+// occurs several times in the batch, as in GRPO groups, is run once and its
+// cache copied), then one token per unfinished sequence per step, each
+// attending over its own cached keys and values (after RoPE). seeds[i] seeds sequence i's
 // generator. Prompts may have different lengths (≥ 1 token each).
 //
 // Generate reads the parameters and nothing else of m (not its
@@ -91,25 +92,21 @@ func (m *Model) Generate(prompts [][]int32, seeds []uint64, opt SampleOptions) (
 	}
 	B, V := len(prompts), m.Config.VocabSize
 	tmax := make([]int, B)
-	var rows []decodeRow
-	var want []bool
 	for i, p := range prompts {
 		tmax[i] = len(p) + s.seqs[i].maxNew
-		for t, tok := range p {
-			rows = append(rows, decodeRow{seq: i, pos: int32(t), tok: tok})
-			want = append(want, t == len(p)-1)
-		}
 	}
-	d := newDecoder(m, tmax, min(decoderMaxRows, max(len(rows), B)))
+	d := newDecoder(m, tmax, min(decoderMaxRows, max(totalLen(prompts), B)))
 	logits := make([]float32, B*V)
+	if err := d.prefill(prompts, logits); err != nil {
+		return nil, fmt.Errorf("trainer: generate: %w", err)
+	}
 	active := make([]int, B) // sequences whose logits are in logits, in order
 	for i := range active {
 		active[i] = i
 	}
-	for len(active) > 0 {
-		if err := d.run(rows, want, logits); err != nil {
-			return nil, fmt.Errorf("trainer: generate: %w", err)
-		}
+	var rows []decodeRow
+	var want []bool
+	for {
 		rows, want = rows[:0], want[:0]
 		next := active[:0]
 		for j, i := range active {
@@ -122,6 +119,12 @@ func (m *Model) Generate(prompts [][]int32, seeds []uint64, opt SampleOptions) (
 			}
 		}
 		active = next
+		if len(active) == 0 {
+			break
+		}
+		if err := d.run(rows, want, logits); err != nil {
+			return nil, fmt.Errorf("trainer: generate: %w", err)
+		}
 	}
 	return s.samples(), nil
 }

@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -482,6 +483,32 @@ func TestSampleDeterminism(t *testing.T) {
 				t.Errorf("seeds %d and %d gave the same completion %v", seeds[0], seeds[0]+1, other[0].Tokens)
 			}
 		})
+	}
+}
+
+// TestSampleGroups: GRPO-style groups (each prompt repeated with distinct
+// seeds) share one prefill; every member still equals its own run alone.
+func TestSampleGroups(t *testing.T) {
+	c := smpConfig("llama")
+	m := smpModel(t, c, 12, 15)
+	uniq := smpPrompts(10, 4, c.VocabSize, 5, 2, 9, 1)
+	var prompts [][]int32
+	for range 4 {
+		for _, p := range uniq {
+			prompts = append(prompts, slices.Clone(p)) // equal, not aliased
+		}
+	}
+	seeds := smpSeeds(len(prompts), 31)
+	opt := SampleOptions{Temperature: 0.9, TopK: 10, MaxNewTokens: 10}
+	batch := generate(t, m, prompts, seeds, opt)
+	distinct := map[string]bool{}
+	for i := range prompts {
+		alone := generate(t, m, prompts[i:i+1], seeds[i:i+1], opt)
+		sameSamples(t, "group member alone vs batch", alone, batch[i:i+1])
+		distinct[fmt.Sprint(batch[i].Tokens)] = true
+	}
+	if len(distinct) < len(prompts)/2 {
+		t.Errorf("only %d distinct completions for %d samples", len(distinct), len(prompts))
 	}
 }
 
