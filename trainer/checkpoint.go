@@ -14,6 +14,7 @@ import (
 	"strconv"
 
 	"rljob/trainer/safetensors"
+	"rljob/trainer/tokenizer"
 )
 
 // Checkpoint file names (HF layout, plus the optimizer and trainer state
@@ -22,6 +23,7 @@ const (
 	ConfigFile       = "config.json"
 	ModelFile        = "model.safetensors"
 	TokenizerFile    = "tokenizer.json"
+	TokenizerConfig  = "tokenizer_config.json"
 	OptimizerFile    = "optimizer.safetensors"
 	TrainerStateFile = "trainer_state.json"
 )
@@ -42,12 +44,14 @@ type TrainerState struct {
 
 // Checkpoint is everything in a checkpoint directory. Opt, State and
 // Tokenizer are optional: a nil Opt writes no optimizer.safetensors, a nil
-// State no trainer_state.json, an empty Tokenizer no tokenizer.json.
+// State no trainer_state.json, a nil Tokenizer no tokenizer.json and
+// tokenizer_config.json (both written by tokenizer.SaveDir, read back by
+// tokenizer.LoadDir, as HF's AutoTokenizer reads them).
 type Checkpoint struct {
 	Model     *Model
 	Opt       *AdamW
 	State     *TrainerState
-	Tokenizer []byte // the tokenizer.json document (see the tokenizer package)
+	Tokenizer tokenizer.Tokenizer
 }
 
 // Optimizer tensor names: the parameter's name with a prefix, plus "step".
@@ -81,9 +85,16 @@ func (ck *Checkpoint) WriteFiles(put func(name string, write func(w io.Writer) e
 	}); err != nil {
 		return fmt.Errorf("trainer: write %s: %w", ModelFile, err)
 	}
-	if len(ck.Tokenizer) > 0 {
-		if err := put(TokenizerFile, func(w io.Writer) error { _, err := w.Write(ck.Tokenizer); return err }); err != nil {
-			return fmt.Errorf("trainer: write %s: %w", TokenizerFile, err)
+	if ck.Tokenizer != nil {
+		files, err := tokenizerFiles(ck.Tokenizer)
+		if err != nil {
+			return err
+		}
+		for _, name := range []string{TokenizerFile, TokenizerConfig} {
+			data := files[name]
+			if err := put(name, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+				return fmt.Errorf("trainer: write %s: %w", name, err)
+			}
 		}
 	}
 	if o := ck.Opt; o != nil {
@@ -333,10 +344,36 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if ck.Opt != nil && ck.State != nil && ck.Opt.Step != ck.State.Step {
 		return nil, fmt.Errorf("trainer: load checkpoint %s: optimizer step %d != trainer_state step %d", dir, ck.Opt.Step, ck.State.Step)
 	}
-	if data, err := os.ReadFile(filepath.Join(dir, TokenizerFile)); err == nil {
-		ck.Tokenizer = data
+	if _, err := os.Stat(filepath.Join(dir, TokenizerFile)); err == nil {
+		if ck.Tokenizer, err = tokenizer.LoadDir(dir); err != nil {
+			return nil, fmt.Errorf("trainer: load checkpoint %s: %w", dir, err)
+		}
+		if v := ck.Tokenizer.VocabSize(); v > m.Config.VocabSize {
+			return nil, fmt.Errorf("trainer: load checkpoint %s: tokenizer has %d tokens, model vocab_size %d", dir, v, m.Config.VocabSize)
+		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("trainer: load checkpoint %s: %w", dir, err)
 	}
 	return ck, nil
+}
+
+// tokenizerFiles returns the files tokenizer.SaveDir writes for t
+// (tokenizer.json, tokenizer_config.json), by name, so that WriteFiles can
+// hand them to any writer.
+func tokenizerFiles(t tokenizer.Tokenizer) (map[string][]byte, error) {
+	tmp, err := os.MkdirTemp("", "rljob-tokenizer-")
+	if err != nil {
+		return nil, fmt.Errorf("trainer: save tokenizer: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := tokenizer.SaveDir(t, tmp); err != nil {
+		return nil, fmt.Errorf("trainer: save tokenizer: %w", err)
+	}
+	files := map[string][]byte{}
+	for _, name := range []string{TokenizerFile, TokenizerConfig} {
+		if files[name], err = os.ReadFile(filepath.Join(tmp, name)); err != nil {
+			return nil, fmt.Errorf("trainer: save tokenizer: %w", err)
+		}
+	}
+	return files, nil
 }
