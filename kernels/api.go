@@ -13,11 +13,14 @@
 //     does). A nil d-buffer is skipped where the doc comment says so.
 //   - Token ids are int32 (the lake stores list<int32>). A negative target id
 //     means "ignore this row" in the loss and log-prob functions.
-//   - Every kernel is deterministic: each output element is computed by
-//     exactly one goroutine in a fixed order, and reductions use a fixed
-//     chunking followed by a fixed-order sum, so the bytes do not depend on
-//     GOMAXPROCS or on scheduling. The OpenBLAS matmul (build tag openblas)
-//     is deterministic for a given build and thread count (see BLAS).
+//   - Every pure-Go kernel is deterministic: each output element is
+//     computed by exactly one goroutine in a fixed order, and reductions use
+//     a fixed chunking followed by a fixed-order sum, so the bytes do not
+//     depend on GOMAXPROCS or on scheduling. The OpenBLAS matmul (build tag
+//     openblas) gives the same bytes for the same inputs, thread count and
+//     OpenBLAS kernel set, but not necessarily across thread counts or for a
+//     row computed in a different batch; MatmulForwardExact does not depend
+//     on either.
 //   - Each fast kernel has a naive twin (naive.go) that is its specification;
 //     the tests compare the two and check every backward against central
 //     finite differences in float64.
@@ -36,8 +39,9 @@ package kernels
 //	weight (OC, C)  PyTorch/HF nn.Linear layout
 //	bias   (OC)     or nil
 //
-// Large products go to OpenBLAS's cblas_sgemm when built with the openblas
-// tag, otherwise to a blocked, parallel pure-Go kernel.
+// Products of at least 4096 multiply-adds (B·C·OC) go to OpenBLAS's
+// cblas_sgemm when built with the openblas tag, otherwise to a blocked,
+// parallel pure-Go kernel that is bit-identical to the naive loop.
 func MatmulForward(out, inp, weight, bias []float32, B, C, OC int) {
 	matmulForward(out, inp, weight, bias, B, C, OC)
 }
@@ -69,8 +73,11 @@ func MatmulForwardExact(out, inp, weight, bias []float32, B, C, OC int) {
 // printed to stderr the first time a large matmul runs.
 func BLAS() bool { return blasEnabled }
 
-// BLASName describes the matmul backend, e.g. "openblas 0.3.21 (2 threads)"
-// or "pure-go".
+// BLASName describes the matmul backend, e.g. "openblas (OpenBLAS 0.3.21
+// ... ; kernels Cooperlake; 2 threads)" or "pure-go". The kernel set matters:
+// OPENBLAS_CORETYPE=Haswell (exported in the reference environment) runs
+// about 2.7× slower than the Cooperlake kernels OpenBLAS picks by itself on
+// the AVX-512 AMD EPYC.
 func BLASName() string { return blasName() }
 
 // ---------------------------------------------------------------------------
@@ -152,7 +159,7 @@ func RopeBackward(dinp, dout []float32, pos []int32, N, NH, HS int, theta float3
 // Query head h uses key/value head h / (NH/NKV) (NH must be a multiple of
 // NKV), scale = 1/sqrt(HS), softmax in float32 with max subtraction.
 //
-//	out   (B, T, NH, HS)  written
+//	out   (B, T, NH, HS)  written; must not alias q, k or v
 //	lse   (B, NH, T)      written: log Σ_s exp(score[t,s]) — the only thing
 //	                      backward needs besides q, k, v, out (scores are
 //	                      recomputed, so no (T,T) buffer is kept)

@@ -15,6 +15,9 @@ import (
 // Each c[m,n] is one float32 accumulator summed over k = 0..K-1 in order,
 // started from c's old value (or the bias), so the result is bit-identical
 // to the naive loop, whatever the tiling and the number of goroutines.
+// Every product is converted to float32 explicitly: the Go spec lets the
+// compiler fuse x*y+z into an FMA (it does for GOAMD64=v3 and on arm64), and
+// an explicit conversion forbids it, so the bits do not depend on the build.
 
 func matmulForwardGo(out, inp, weight, bias []float32, B, C, OC int) {
 	gemmNT(out, inp, weight, bias, B, OC, C, false)
@@ -82,7 +85,7 @@ func matmulBackwardSmallB(dinp, dweight, dout, inp, weight []float32, B, C, OC i
 func axpy1(y []float32, a float32, x []float32) {
 	x = x[:len(y)]
 	for i := range y {
-		y[i] += a * x[i]
+		y[i] += float32(a * x[i])
 	}
 }
 
@@ -196,7 +199,7 @@ func initVal(c, bias []float32, m, n, N int, acc bool) float32 {
 func dotInit(s float32, a, b []float32) float32 {
 	b = b[:len(a)]
 	for k, x := range a {
-		s += x * b[k]
+		s += float32(x * b[k])
 	}
 	return s
 }
@@ -228,17 +231,17 @@ func kernel3x3(c, a, b, bias []float32, m, n, N, K int, acc bool) {
 	for k := range a0 {
 		y0, y1, y2 := b0[k], b1[k], b2[k]
 		x := a0[k]
-		c00 += x * y0
-		c01 += x * y1
-		c02 += x * y2
+		c00 += float32(x * y0)
+		c01 += float32(x * y1)
+		c02 += float32(x * y2)
 		x = a1[k]
-		c10 += x * y0
-		c11 += x * y1
-		c12 += x * y2
+		c10 += float32(x * y0)
+		c11 += float32(x * y1)
+		c12 += float32(x * y2)
 		x = a2[k]
-		c20 += x * y0
-		c21 += x * y1
-		c22 += x * y2
+		c20 += float32(x * y0)
+		c21 += float32(x * y1)
+		c22 += float32(x * y2)
 	}
 	r0[0], r0[1], r0[2] = c00, c01, c02
 	r1[0], r1[1], r1[2] = c10, c11, c12
@@ -268,14 +271,14 @@ func kernel1x8(c, a, b, bias []float32, m, n, N, K int, acc bool) {
 		s0, s1, s2, s3, s4, s5, s6, s7 = bs[0], bs[1], bs[2], bs[3], bs[4], bs[5], bs[6], bs[7]
 	}
 	for k, x := range a0 {
-		s0 += x * b0[k]
-		s1 += x * b1[k]
-		s2 += x * b2[k]
-		s3 += x * b3[k]
-		s4 += x * b4[k]
-		s5 += x * b5[k]
-		s6 += x * b6[k]
-		s7 += x * b7[k]
+		s0 += float32(x * b0[k])
+		s1 += float32(x * b1[k])
+		s2 += float32(x * b2[k])
+		s3 += float32(x * b3[k])
+		s4 += float32(x * b4[k])
+		s5 += float32(x * b5[k])
+		s6 += float32(x * b6[k])
+		s7 += float32(x * b7[k])
 	}
 	r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7] = s0, s1, s2, s3, s4, s5, s6, s7
 }

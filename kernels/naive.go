@@ -18,7 +18,7 @@ func naiveMatmulForward[F real](out, inp, weight, bias []F, B, C, OC int) {
 				s = bias[o]
 			}
 			for c := 0; c < C; c++ {
-				s += inp[b*C+c] * weight[o*C+c]
+				s += F(inp[b*C+c] * weight[o*C+c]) // no FMA: see matmul.go
 			}
 			out[b*OC+o] = s
 		}
@@ -34,10 +34,10 @@ func naiveMatmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, B, C
 			}
 			for c := 0; c < C; c++ {
 				if dinp != nil {
-					dinp[b*C+c] += d * weight[o*C+c]
+					dinp[b*C+c] += float32(d * weight[o*C+c])
 				}
 				if dweight != nil {
-					dweight[o*C+c] += d * inp[b*C+c]
+					dweight[o*C+c] += float32(d * inp[b*C+c])
 				}
 			}
 		}
