@@ -13,6 +13,8 @@
 // they register must all see the same one. Conn returns it for callers that
 // need database/sql directly. An Engine is not safe for concurrent use, and a
 // RecordReader from QueryArrow should be released before the next statement.
+// The connection's TimeZone is UTC, so TIMESTAMPTZ values print in UTC and
+// reach Arrow as timestamp[us, tz=UTC], the type of the lake's created_at.
 //
 // # Lake views
 //
@@ -49,5 +51,7 @@
 // After the lake views, the files sql/lib/*.sql are executed in file-name
 // order: scored, prompt_stats, pass_at_k, grpo_advantages,
 // dr_grpo_advantages, rloo_advantages, reinforce_pp_baseline_advantages,
-// overlong_penalty. Each file's header comment states its formula.
+// overlong_penalty, verl_prompts. Each file's header comment states its
+// formula; the tests in testdata/<macro>.txt check them against values worked
+// out by hand.
 package sql

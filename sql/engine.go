@@ -69,6 +69,13 @@ func Open(ctx context.Context, lakeRoot string) (*Engine, error) {
 		_ = e.Close()
 		return nil, fmt.Errorf("sql: open duckdb arrow interface: %w", err)
 	}
+	// Timestamps in UTC: lake timestamps are timestamp[us, tz=UTC], and Arrow
+	// results then carry tz "UTC" (not the host's zone), which arrowio's
+	// schemas require.
+	if err := e.Exec(ctx, "SET TimeZone = 'UTC'"); err != nil {
+		_ = e.Close()
+		return nil, err
+	}
 	if err := e.Refresh(ctx); err != nil {
 		_ = e.Close()
 		return nil, err

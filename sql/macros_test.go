@@ -31,6 +31,9 @@ import (
 //	expect                        expected rows follow, in order
 //	error SUBSTRING               the query must fail with this in its message
 //
+// The variable testdata_lake holds the case's lake folder (for macros that
+// take a path).
+//
 // Numbers match when |got - want| <= 1e-9 * max(1, |want|); other values by
 // their text (true/false, strings, lists as [1, 2]).
 const macroTol = 1e-9
@@ -167,7 +170,7 @@ func parseInputHeader(lake bool, s string) (macroInput, error) {
 		return macroInput{}, fmt.Errorf("want NAME (COL TYPE, ...), got %q", s)
 	}
 	in := macroInput{lake: lake, name: strings.TrimSpace(name)}
-	for _, c := range strings.Split(strings.TrimSuffix(cols, ")"), ",") {
+	for _, c := range splitTopLevel(strings.TrimSuffix(cols, ")")) {
 		cn, ct, ok := strings.Cut(strings.TrimSpace(c), " ")
 		if !ok {
 			return macroInput{}, fmt.Errorf("column %q: want NAME TYPE", c)
@@ -175,6 +178,26 @@ func parseInputHeader(lake bool, s string) (macroInput, error) {
 		in.cols = append(in.cols, column{cn, strings.TrimSpace(ct)})
 	}
 	return in, nil
+}
+
+// splitTopLevel splits s on commas outside parentheses (STRUCT(a INT, b INT)).
+func splitTopLevel(s string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i, r := range s {
+		switch r {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				parts = append(parts, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(parts, s[start:])
 }
 
 func splitCells(line string) []string {
@@ -235,6 +258,9 @@ func runMacroCase(t *testing.T, file string, c *macroCase) {
 		}
 	}
 	if err := e.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetVariable(ctx, "testdata_lake", filepath.ToSlash(lake)); err != nil {
 		t.Fatal(err)
 	}
 	if errs := e.TableErrors(); len(errs) > 0 {
