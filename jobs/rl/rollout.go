@@ -1,0 +1,345 @@
+package rl
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"rljob/arrowio"
+	"rljob/jobs"
+	"rljob/trainer"
+)
+
+// rolloutStage samples completions from a checkpoint.
+type rolloutStage struct{}
+
+// genChunk bounds the sequences of one Generate call (KV-cache memory);
+// the sampler is batch-invariant, so it does not change any result.
+const genChunk = 256
+
+func (rolloutStage) Spec() jobs.StageSpec {
+	return jobs.StageSpec{
+		Name: "rollout",
+		Doc: "Sample n completions per prompt from a checkpoint and commit them to the lake table rollouts: " +
+			"rollout_id, prompt_id, sample_idx, policy_step, prompt, completion, prompt_tokens, completion_tokens, " +
+			"logprobs (behaviour log π of each completion token at the sampling temperature, over the full distribution), " +
+			"finish_reason ('stop': EOS or a stop string, included in the tokens; 'length'), temperature, seed, tag, created_at, " +
+			"then the prompts' other columns (answer, task, ...). Prompt tokens are [BOS] + encode(prompt). " +
+			"Each sample's seed is DeriveSeed(--seed, step, call, fnv64a(prompt_id), sample_idx) and rollout_id a hash of " +
+			"(run, step, call, prompt_id, sample_idx), so the rows do not depend on sharding, batching or threads. " +
+			"Sharded: handles prompts with hash(prompt_id) % num_shards = shard. No prompts: nothing committed.",
+		Sharded: true,
+		Args: []jobs.ArgSpec{
+			{Name: "prompts", Type: jobs.TypeTable, Required: true, Doc: "table (or query) with prompt_id and prompt, plus columns to pass through; prompt_id must be unique"},
+			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: "'latest', 'step=K' or a checkpoint folder (see `rljob stages` intro: latest = newest checkpoint written before this call)"},
+			{Name: "n", Type: jobs.TypeInt, Default: int64(1), Doc: "samples per prompt (the GRPO group size)"},
+			{Name: "max_new_tokens", Type: jobs.TypeInt, Default: int64(64), Doc: "completion length bound (also cut at max_position_embeddings)"},
+			{Name: "temperature", Type: jobs.TypeFloat, Default: 1.0, Doc: "sampling temperature; 0 = greedy (logprobs then at temperature 1)"},
+			{Name: "top_p", Type: jobs.TypeFloat, Default: 1.0, Doc: "nucleus sampling mass in (0, 1]; 1 = off"},
+			{Name: "top_k", Type: jobs.TypeInt, Default: int64(0), Doc: "keep the k most probable tokens; 0 = off"},
+			{Name: "stop", Type: jobs.TypeString, Doc: "a stop string: the completion ends once its text contains it (kept in the completion); EOS always stops"},
+			{Name: "tag", Type: jobs.TypeString, Default: "train", Enum: []string{"train", "eval"}, Doc: "written to the tag column"},
+		},
+		Outputs: func(jobs.Args) []string { return []string{arrowio.TableRollouts} },
+		Check: func(a jobs.Args) (string, string) {
+			switch {
+			case a.Int("n") < 1:
+				return "n must be >= 1", "n := 8"
+			case a.Int("max_new_tokens") < 1:
+				return "max_new_tokens must be >= 1", "max_new_tokens := 64"
+			case a.Float("temperature") < 0:
+				return "temperature must be >= 0", "temperature := 1.0 (0 = greedy)"
+			case a.Float("top_p") <= 0 || a.Float("top_p") > 1:
+				return "top_p must be in (0, 1]", "top_p := 1.0 turns it off"
+			case a.Int("top_k") < 0:
+				return "top_k must be >= 0", "top_k := 0 turns it off"
+			case a.Has("stop") && a.String("stop") == "":
+				return "stop is empty", "remove stop, or give a non-empty string"
+			}
+			return "", ""
+		},
+	}
+}
+
+// rolloutOut are the generated columns of one rollouts row.
+type rolloutOut struct {
+	promptID   string
+	sampleIdx  int32
+	prompt     string
+	promptToks []int32
+	seed       uint64
+	sample     trainer.Sample
+}
+
+// Run samples, for every prompt of this shard in prompt_id order and every
+// sample_idx < n, one completion from the policy at the given temperature
+// (top-k, then top-p), stopping at EOS, a stop string or max_new_tokens, and
+// commits the rows ordered by (prompt_id, sample_idx).
+func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.Summary, error) {
+	t0 := time.Now()
+	created := t0.UTC()
+	n := int(a.Int("n"))
+
+	// Inputs: prompts of this shard, and the policy.
+	from, colsRef := source(a.String("prompts"))
+	if err := sc.RequireColumns(ctx, "prompts", colsRef, "prompt_id", "prompt"); err != nil {
+		return jobs.Summary{}, err
+	}
+	if err := checkUniquePromptIDs(ctx, sc, a, from); err != nil {
+		return jobs.Summary{}, err
+	}
+	q := fmt.Sprintf("SELECT CAST(prompt_id AS VARCHAR) AS prompt_id, CAST(prompt AS VARCHAR) AS prompt FROM %s WHERE %s ORDER BY 1",
+		from, sc.ShardPredicate("prompt_id"))
+	type promptRow struct{ id, text string }
+	var prompts []promptRow
+	rr, err := sc.Engine.QueryArrow(ctx, q)
+	if err != nil {
+		return jobs.Summary{}, jobs.ClassifySQL(err, a.Pos("prompts"), q)
+	}
+	err = rowsOf(rr, func(rec arrow.RecordBatch, i int) error {
+		id, ok1 := strAt(rec.Column(0), i)
+		text, ok2 := strAt(rec.Column(1), i)
+		if !ok1 || !ok2 {
+			col := "prompt_id"
+			if ok1 {
+				col = "prompt"
+			}
+			return &jobs.DataError{Pos: a.Pos("prompts"), Msg: fmt.Sprintf("rollout: prompts has a NULL %s (prompt_id %q)", col, id), Column: col,
+				Hint: "filter NULLs out of the prompts table"}
+		}
+		prompts = append(prompts, promptRow{id, text})
+		return nil
+	})
+	rr.Release()
+	if err != nil {
+		return jobs.Summary{}, jobs.ClassifySQL(err, a.Pos("prompts"), q)
+	}
+	if len(prompts) == 0 {
+		return jobs.Summary{Table: arrowio.TableRollouts, Skipped: true,
+			Note: fmt.Sprintf("rollout: no prompts for shard %d/%d: nothing committed", sc.Shard, sc.NumShards)}, nil
+	}
+	pol, err := loadPolicy(sc, a, "policy")
+	if err != nil {
+		return jobs.Summary{}, err
+	}
+
+	// Checks: sampling options against the tokenizer and the model.
+	tok, model := pol.Tok, pol.Model
+	opt := trainer.SampleOptions{
+		Temperature:  a.Float("temperature"),
+		TopK:         int(a.Int("top_k")),
+		TopP:         a.Float("top_p"),
+		MaxNewTokens: int(a.Int("max_new_tokens")),
+	}
+	if eos := tok.EOS(); eos >= 0 {
+		opt.StopTokens = []int{eos}
+	}
+	if a.Has("stop") {
+		opt.StopStrings = []string{a.String("stop")}
+		opt.Decode = tok.Decode
+	}
+
+	// Work: encode, seed and sample, in chunks of whole prompts.
+	var outs []rolloutOut
+	for _, p := range prompts {
+		toks := encodePrompt(tok.BOS(), tok.Encode(p.text))
+		if len(toks) == 0 {
+			return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("prompts"), Msg: fmt.Sprintf("rollout: prompt %q encodes to no tokens and the tokenizer has no BOS", p.id), Column: "prompt"}
+		}
+		if len(toks) >= model.Config.MaxPositionEmbeddings {
+			return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("prompts"),
+				Msg:    fmt.Sprintf("rollout: prompt %q has %d tokens, no room under max_position_embeddings %d", p.id, len(toks), model.Config.MaxPositionEmbeddings),
+				Column: "prompt", Hint: "shorten the prompt or use a model with more positions"}
+		}
+		for k := range n {
+			seed := uint64(jobs.DeriveSeed(sc.Seed, sc.Step, int64(sc.Call), promptHash(p.id), int64(k)))
+			outs = append(outs, rolloutOut{promptID: p.id, sampleIdx: int32(k), prompt: p.text, promptToks: toks, seed: seed})
+		}
+	}
+	bar := sc.Bar("rollout", int64(len(outs)))
+	for lo := 0; lo < len(outs); lo += genChunk {
+		if err := ctx.Err(); err != nil {
+			bar.Done()
+			return jobs.Summary{}, err
+		}
+		hi := min(lo+genChunk, len(outs))
+		ps := make([][]int32, 0, hi-lo)
+		seeds := make([]uint64, 0, hi-lo)
+		for _, o := range outs[lo:hi] {
+			ps = append(ps, o.promptToks)
+			seeds = append(seeds, o.seed)
+		}
+		samples, err := model.Generate(ps, seeds, opt)
+		if err != nil {
+			bar.Done()
+			return jobs.Summary{}, &jobs.UsageError{Pos: a.CallPos(), Msg: "rollout: " + err.Error()}
+		}
+		for j := range samples {
+			outs[lo+j].sample = samples[j]
+		}
+		bar.Add(int64(hi - lo))
+	}
+	bar.Done()
+
+	// Outputs: the generated columns, joined in SQL with the prompts'
+	// pass-through columns.
+	gen := rolloutRecord(sc, a, pol, tok.EOS(), tok.Decode, outs, created)
+	defer gen.Release()
+	rows, err := commitRollouts(ctx, sc, a, gen, from, colsRef)
+	if err != nil {
+		return jobs.Summary{}, err
+	}
+
+	// Summary.
+	var toks, stopped int
+	for _, o := range outs {
+		toks += len(o.sample.Tokens)
+		if o.sample.FinishReason == trainer.FinishStop {
+			stopped++
+		}
+	}
+	secs := time.Since(t0).Seconds()
+	return jobs.Summary{Table: arrowio.TableRollouts, Rows: rows, Metrics: map[string]float64{
+		"prompts":         float64(len(prompts)),
+		"mean_length":     float64(toks) / float64(len(outs)),
+		"stop_fraction":   float64(stopped) / float64(len(outs)),
+		"tokens_per_s":    float64(toks) / max(secs, 1e-9),
+		"policy_step":     float64(pol.Step),
+		"completion_toks": float64(toks),
+	}}, nil
+}
+
+// checkUniquePromptIDs rejects a prompts table whose prompt_id repeats
+// (groups, seeds and rollout ids are keyed by it).
+func checkUniquePromptIDs(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, from string) error {
+	q := "SELECT CAST(prompt_id AS VARCHAR), count(*) FROM " + from + " GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 1"
+	rr, err := sc.Engine.QueryArrow(ctx, q)
+	if err != nil {
+		return jobs.ClassifySQL(err, a.Pos("prompts"), q)
+	}
+	defer rr.Release()
+	var dup string
+	var found bool
+	err = rowsOf(rr, func(rec arrow.RecordBatch, i int) error {
+		dup, _ = strAt(rec.Column(0), i)
+		found = true
+		return nil
+	})
+	if err != nil {
+		return jobs.ClassifySQL(err, a.Pos("prompts"), q)
+	}
+	if found {
+		return &jobs.DataError{Pos: a.Pos("prompts"), Msg: fmt.Sprintf("rollout: prompt_id %q appears more than once in prompts", dup), Column: "prompt_id",
+			Hint: "use n := k for k samples per prompt instead of repeating rows; SELECT DISTINCT or dedupe by prompt_id"}
+	}
+	return nil
+}
+
+// rolloutID is the hex of the first 16 bytes of
+// sha256(run \x00 step \x00 call \x00 prompt_id \x00 sample_idx).
+func rolloutID(run string, step int64, call int, promptID string, k int32) string {
+	h := sha256.New()
+	for _, s := range []string{run, strconv.FormatInt(step, 10), strconv.Itoa(call), promptID, strconv.Itoa(int(k))} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// rolloutRecord builds the generated columns (arrowio.RolloutsSchema) of
+// outs.
+func rolloutRecord(sc *jobs.StageCtx, a jobs.Args, pol *policy, eos int, decode func([]int) string, outs []rolloutOut, created time.Time) arrow.RecordBatch {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, arrowio.RolloutsSchema())
+	defer b.Release()
+	temp, tag := a.Float("temperature"), a.String("tag")
+	ts := arrow.Timestamp(created.UnixMicro())
+	ids := make([]int, 0, 64)
+	for _, o := range outs {
+		s := o.sample
+		ids = ids[:0]
+		for j, t := range s.Tokens {
+			if j == len(s.Tokens)-1 && int(t) == eos && s.FinishReason == trainer.FinishStop {
+				break // the EOS that ended it is a token, not text
+			}
+			ids = append(ids, int(t))
+		}
+		b.Field(0).(*array.StringBuilder).Append(rolloutID(sc.Run, sc.Step, sc.Call, o.promptID, o.sampleIdx))
+		b.Field(1).(*array.StringBuilder).Append(o.promptID)
+		b.Field(2).(*array.Int32Builder).Append(o.sampleIdx)
+		if ps := pol.PolicyStep(); ps != nil {
+			b.Field(3).(*array.Int64Builder).Append(*ps)
+		} else {
+			b.Field(3).AppendNull()
+		}
+		b.Field(4).(*array.StringBuilder).Append(o.prompt)
+		b.Field(5).(*array.StringBuilder).Append(decode(ids))
+		appendList(b.Field(6).(*array.ListBuilder), o.promptToks, nil)
+		appendList(b.Field(7).(*array.ListBuilder), s.Tokens, nil)
+		appendList(b.Field(8).(*array.ListBuilder), nil, s.Logprobs)
+		b.Field(9).(*array.StringBuilder).Append(s.FinishReason)
+		b.Field(10).(*array.Float64Builder).Append(temp)
+		b.Field(11).(*array.Int64Builder).Append(int64(o.seed))
+		b.Field(12).(*array.StringBuilder).Append(tag)
+		b.Field(13).(*array.TimestampBuilder).Append(ts)
+	}
+	return b.NewRecordBatch()
+}
+
+func appendList(lb *array.ListBuilder, i32 []int32, f32 []float32) {
+	lb.Append(true)
+	switch vb := lb.ValueBuilder().(type) {
+	case *array.Int32Builder:
+		vb.AppendValues(i32, nil)
+	case *array.Float32Builder:
+		vb.AppendValues(f32, nil)
+	}
+}
+
+// commitRollouts commits gen, with the prompts' other columns appended
+// (joined on prompt_id in SQL), as this call's rollouts unit.
+func commitRollouts(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, gen arrow.RecordBatch, from, colsRef string) (int64, error) {
+	_, cols, err := columnSet(ctx, sc, "prompts", colsRef)
+	if err != nil {
+		return 0, err
+	}
+	own := map[string]bool{arrowio.KeyRun: true, arrowio.KeyStep: true}
+	for _, f := range arrowio.RolloutsSchema().Fields() {
+		own[f.Name] = true
+	}
+	var extra []string
+	for _, c := range cols {
+		if !own[strings.ToLower(c)] {
+			extra = append(extra, "p."+jobs.QuoteIdent(c))
+		}
+	}
+	genRR, err := array.NewRecordReader(gen.Schema(), []arrow.RecordBatch{gen})
+	if err != nil {
+		return 0, err
+	}
+	defer genRR.Release()
+	if len(extra) == 0 {
+		return sc.Commit(ctx, arrowio.TableRollouts, genRR)
+	}
+	const view = "__rljob_rollout_gen"
+	release, err := sc.Engine.RegisterArrowView(view, genRR)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	q := fmt.Sprintf(`SELECT g.*, %s FROM %s AS g JOIN (SELECT * FROM %s) AS p ON g.prompt_id = CAST(p.prompt_id AS VARCHAR)
+ORDER BY g.prompt_id, g.sample_idx`, strings.Join(extra, ", "), view, from)
+	rr, err := sc.Engine.QueryArrow(ctx, q)
+	if err != nil {
+		return 0, jobs.ClassifySQL(err, a.Pos("prompts"), q)
+	}
+	defer rr.Release()
+	return sc.Commit(ctx, arrowio.TableRollouts, rr)
+}

@@ -1,0 +1,265 @@
+package rl
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"rljob/arrowio"
+	"rljob/jobs"
+	"rljob/trainer"
+)
+
+// sftStage fine-tunes the policy on (prompt, completion) pairs.
+type sftStage struct{}
+
+// microBatch bounds the sequences of one forward/backward pass (memory);
+// gradients of the micro-batches of an update are summed, so it changes
+// results only by float32 summation order.
+const microBatch = 16
+
+func (sftStage) Spec() jobs.StageSpec {
+	return jobs.StageSpec{
+		Name: "sft",
+		Doc: "Supervised fine-tuning: minimise the mean cross-entropy of the completion tokens given the prompt, " +
+			"loss = Σ_{completion tokens + EOS} −log π(token | prefix) / (number of those tokens in the update); prompt tokens are " +
+			"not trained on. Sequences are [BOS] + encode(prompt) + encode(completion) + [EOS], cut at max_len. " +
+			"AdamW (decoupled weight decay, global-norm clipping), linear warm-up then constant or cosine-to-zero learning rate; " +
+			"examples shuffled every epoch from (seed, step, call, epoch). Commits this step's checkpoint (with optimizer state) " +
+			"and metrics sft/loss (mean over the last epoch), sft/tokens, sft/sequences, actor/lr, actor/grad_norm, timing_s/sft. " +
+			"Empty data: the policy is committed unchanged for this step. Runs on shard 0 only.",
+		Args: []jobs.ArgSpec{
+			{Name: "data", Type: jobs.TypeTable, Required: true, Doc: "table or query with columns prompt and completion"},
+			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: "'latest', 'step=K' or a checkpoint folder"},
+			{Name: "lr", Type: jobs.TypeFloat, Default: 1e-3, Doc: "peak learning rate"},
+			{Name: "epochs", Type: jobs.TypeInt, Default: int64(1), Doc: "passes over data"},
+			{Name: "batch_size", Type: jobs.TypeInt, Default: int64(16), Doc: "sequences per optimizer update"},
+			{Name: "max_len", Type: jobs.TypeInt, Default: int64(0), Doc: "cut sequences to this many tokens; 0 = max_position_embeddings"},
+			{Name: "warmup", Type: jobs.TypeInt, Default: int64(0), Doc: "updates of linear learning-rate warm-up"},
+			{Name: "schedule", Type: jobs.TypeString, Default: "constant", Enum: []string{"constant", "cosine"}, Doc: "after warm-up: constant, or cosine decay to 0 at the last update"},
+			{Name: "weight_decay", Type: jobs.TypeFloat, Default: 0.01, Doc: "AdamW decoupled weight decay (matrices only)"},
+			{Name: "max_grad_norm", Type: jobs.TypeFloat, Default: 1.0, Doc: "clip the global gradient norm; 0 = off"},
+			{Name: "seed", Type: jobs.TypeInt, DefaultDoc: "--seed", Doc: "seed of the shuffles"},
+		},
+		Outputs: func(jobs.Args) []string { return []string{arrowio.TableCheckpoints, arrowio.TableMetrics} },
+		Check: func(a jobs.Args) (string, string) {
+			switch {
+			case !(a.Float("lr") >= 0):
+				return "lr must be >= 0", ""
+			case a.Int("epochs") < 1:
+				return "epochs must be >= 1", ""
+			case a.Int("batch_size") < 1:
+				return "batch_size must be >= 1", ""
+			case a.Int("max_len") < 0 || a.Int("warmup") < 0:
+				return "max_len and warmup must be >= 0", ""
+			case a.Float("weight_decay") < 0 || a.Float("max_grad_norm") < 0:
+				return "weight_decay and max_grad_norm must be >= 0", ""
+			}
+			return "", ""
+		},
+	}
+}
+
+// sftExample is one tokenised training sequence; tokens[start:] are the
+// targets (completion + EOS).
+type sftExample struct {
+	tokens []int32
+	start  int
+}
+
+// Run trains for epochs over the data in shuffled batches of batch_size:
+// per update, zero the gradients, accumulate ∂loss/∂θ over micro-batches
+// (each weighted by its share of the update's target tokens, so the sum is
+// the gradient of the update's token mean), clip, AdamW step.
+func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.Summary, error) {
+	t0 := time.Now()
+
+	// Inputs.
+	from, colsRef := source(a.String("data"))
+	if err := sc.RequireColumns(ctx, "data", colsRef, "prompt", "completion"); err != nil {
+		return jobs.Summary{}, err
+	}
+	if err := checkStepFree(sc, a); err != nil {
+		return jobs.Summary{}, err
+	}
+	pol, err := loadPolicy(sc, a, "policy")
+	if err != nil {
+		return jobs.Summary{}, err
+	}
+	model, tok := pol.Model, pol.Tok
+	eos := tok.EOS()
+	if eos < 0 {
+		return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("policy"), Msg: "sft: the policy's tokenizer has no EOS token to end completions with", File: pol.Dir}
+	}
+	maxLen := model.Config.MaxPositionEmbeddings
+	if l := int(a.Int("max_len")); l > 0 {
+		maxLen = min(l, maxLen)
+	}
+	q := "SELECT CAST(prompt AS VARCHAR), CAST(completion AS VARCHAR) FROM " + from + " ORDER BY 1, 2"
+	rr, err := sc.Engine.QueryArrow(ctx, q)
+	if err != nil {
+		return jobs.Summary{}, jobs.ClassifySQL(err, a.Pos("data"), q)
+	}
+	var data []sftExample
+	var truncated, dropped int
+	err = rowsOf(rr, func(rec arrow.RecordBatch, i int) error {
+		p, ok1 := strAt(rec.Column(0), i)
+		c, ok2 := strAt(rec.Column(1), i)
+		if !ok1 || !ok2 {
+			return &jobs.DataError{Pos: a.Pos("data"), Msg: "sft: data has a row with a NULL prompt or completion", Column: "completion", Hint: "filter NULLs out"}
+		}
+		toks := encodePrompt(tok.BOS(), tok.Encode(p))
+		start := len(toks)
+		for _, id := range tok.Encode(c) {
+			toks = append(toks, int32(id))
+		}
+		toks = append(toks, int32(eos))
+		if len(toks) > maxLen {
+			toks = toks[:maxLen]
+			truncated++
+		}
+		if start >= len(toks) || start == 0 {
+			dropped++ // no completion token left to train on (or nothing to condition on)
+			return nil
+		}
+		data = append(data, sftExample{tokens: toks, start: start})
+		return nil
+	})
+	rr.Release()
+	if err != nil {
+		return jobs.Summary{}, jobs.ClassifySQL(err, a.Pos("data"), q)
+	}
+
+	// Empty data: carry the policy forward.
+	if len(data) == 0 {
+		if err := copyCheckpoint(sc, a, pol.Dir); err != nil {
+			return jobs.Summary{}, err
+		}
+		if _, err := commitMetrics(ctx, sc, map[string]float64{"sft/sequences": 0, "sft/tokens": 0, "timing_s/sft": time.Since(t0).Seconds()}, t0); err != nil {
+			return jobs.Summary{}, err
+		}
+		return jobs.Summary{Table: arrowio.TableCheckpoints, Skipped: true,
+			Note: fmt.Sprintf("sft: no trainable rows (%d dropped): policy committed unchanged", dropped)}, nil
+	}
+
+	// Optimizer: moments continue from an sft checkpoint, else fresh.
+	opt := pol.Opt
+	if opt == nil || pol.Stage != sc.Stage {
+		opt = trainer.DefaultAdamW(len(model.Params))
+	}
+	opt.WeightDecay, opt.MaxGradNorm = a.Float("weight_decay"), a.Float("max_grad_norm")
+	bs, epochs := int(a.Int("batch_size")), int(a.Int("epochs"))
+	perEpoch := (len(data) + bs - 1) / bs
+	sched := trainer.Schedule{Kind: a.String("schedule"), LR: a.Float("lr"), Warmup: int(a.Int("warmup")), Total: perEpoch * epochs}
+	if sched.Kind == "cosine" && sched.Total <= sched.Warmup {
+		sched.Total = sched.Warmup + 1
+	}
+	if err := sched.Validate(); err != nil {
+		return jobs.Summary{}, &jobs.UsageError{Pos: a.CallPos(), Msg: "sft: " + err.Error()}
+	}
+	seed := sc.Seed
+	if a.Has("seed") {
+		seed = a.Int("seed")
+	}
+
+	// Work.
+	var (
+		update              int
+		lr, gradNormSum     float64
+		lossSum             float64 // last epoch: Σ CE over tokens
+		lossTok, trainedTok int
+	)
+	bar := sc.Bar("sft", int64(perEpoch*epochs))
+	defer bar.Done()
+	for ep := range epochs {
+		rng := rand.New(rand.NewPCG(uint64(jobs.DeriveSeed(seed, sc.Step, int64(sc.Call), int64(ep))), 0))
+		order := rng.Perm(len(data))
+		lossSum, lossTok = 0, 0
+		for lo := 0; lo < len(order); lo += bs {
+			if err := ctx.Err(); err != nil {
+				return jobs.Summary{}, err
+			}
+			batch := order[lo:min(lo+bs, len(order))]
+			total := 0
+			for _, k := range batch {
+				total += len(data[k].tokens) - data[k].start
+			}
+			model.ZeroGrad()
+			for mlo := 0; mlo < len(batch); mlo += microBatch {
+				mb := batch[mlo:min(mlo+microBatch, len(batch))]
+				b, start := padBatch(len(mb), func(i int) ([]int32, int) { return data[mb[i]].tokens, data[mb[i]].start })
+				loss, count, err := model.ForwardCE(b, trainer.NextTokenTargets(b, start))
+				if err != nil {
+					return jobs.Summary{}, errf("sft: forward: %w", err)
+				}
+				if err := model.BackwardCE(float32(count) / float32(total)); err != nil {
+					return jobs.Summary{}, errf("sft: backward: %w", err)
+				}
+				lossSum += float64(loss) * float64(count)
+				lossTok += count
+			}
+			lr = sched.At(update)
+			gn, err := opt.Update(model.Table, model.Params, model.Grads, lr)
+			if err != nil {
+				return jobs.Summary{}, errf("sft: update %d: %w", update, err)
+			}
+			gradNormSum += gn
+			trainedTok += total
+			update++
+			bar.Add(1)
+		}
+	}
+	meanLoss := lossSum / float64(max(lossTok, 1))
+	if math.IsNaN(meanLoss) || math.IsInf(meanLoss, 0) {
+		return jobs.Summary{}, errf("sft: loss is %v", meanLoss)
+	}
+
+	// Outputs: checkpoint, then metrics.
+	ck := &trainer.Checkpoint{Model: model, Opt: opt, Tokenizer: tok, State: trainerState(sc, opt, sched, seed, pol.Step)}
+	if err := commitCheckpoint(sc, a, ck, pol.Dir); err != nil {
+		return jobs.Summary{}, err
+	}
+	secs := time.Since(t0).Seconds()
+	metrics := map[string]float64{
+		"sft/loss":        meanLoss,
+		"sft/tokens":      float64(trainedTok),
+		"sft/sequences":   float64(len(data)),
+		"actor/lr":        lr,
+		"actor/grad_norm": gradNormSum / float64(update),
+		"timing_s/sft":    secs,
+	}
+	if _, err := commitMetrics(ctx, sc, metrics, t0); err != nil {
+		return jobs.Summary{}, err
+	}
+
+	// Summary.
+	note := fmt.Sprintf("sft: %d updates over %d sequences", update, len(data))
+	if truncated+dropped > 0 {
+		note += fmt.Sprintf(" (%d cut at max_len %d, %d dropped)", truncated, maxLen, dropped)
+	}
+	return jobs.Summary{Table: arrowio.TableCheckpoints, Rows: 1, Note: note, Metrics: map[string]float64{
+		"loss": meanLoss, "updates": float64(update), "tokens_per_s": float64(trainedTok) / max(secs, 1e-9)}}, nil
+}
+
+// padBatch right-pads B sequences (seq(i) returns the tokens and the index
+// of the first target token) into a trainer.Batch, and returns the starts.
+func padBatch(B int, seq func(i int) ([]int32, int)) (trainer.Batch, []int) {
+	T := 1
+	for i := range B {
+		t, _ := seq(i)
+		T = max(T, len(t))
+	}
+	b := trainer.Batch{Tokens: make([]int32, B*T), Lens: make([]int, B), B: B, T: T}
+	start := make([]int, B)
+	for i := range B {
+		t, s := seq(i)
+		copy(b.Tokens[i*T:], t)
+		b.Lens[i] = len(t)
+		start[i] = s
+	}
+	return b, start
+}

@@ -1,0 +1,521 @@
+package rl
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"rljob/arrowio"
+	"rljob/jobs"
+	"rljob/trainer"
+	"rljob/trainer/loss"
+)
+
+// trainStage makes one PPO-clip policy update (RL.md "Policy loss").
+type trainStage struct{}
+
+func (trainStage) Spec() jobs.StageSpec {
+	return jobs.StageSpec{
+		Name: "train",
+		Doc: "One policy-gradient update, exactly as RL.md: per completion token, log_ρ = clamp(log π_θ − log π_old, −20, 20), " +
+			"ρ = exp(log_ρ), ℓ = max(−A·ρ, −A·clip(ρ, 1 − clip_low, 1 + clip_high)), and with clip_c > 1 (dual clip) " +
+			"ℓ = min(ℓ, −A·clip_c) where A < 0; loss = agg(ℓ) − entropy_coef·agg(H) + kl_coef·agg(KL(π_θ‖π_ref)) with one " +
+			"aggregation loss_agg for all three (token-mean | seq-mean-token-mean | seq-mean-token-sum | seq-mean-token-sum-norm " +
+			"with L = max_new_tokens) and KL estimator kl_type (k1 | k2 | k3). π_old is the behaviour logprobs column, A the " +
+			"advantage column (one per sequence); log π_θ is recomputed at the sampling temperature on prompt_tokens + completion_tokens. " +
+			"For each of epochs passes the rows are split into minibatches of minibatch_size sequences (shuffled from (--seed, step, call, " +
+			"epoch) when there are several), each one AdamW update (constant lr, global-norm clipping at max_grad_norm) whose gradient " +
+			"is the exact full-minibatch gradient (micro-batch denominators are global). With one minibatch and one epoch, ρ = 1 and this " +
+			"is the on-policy REINFORCE/GRPO gradient −A·∇log π. Optimizer moments continue from a train checkpoint. Commits this step's " +
+			"checkpoint and metrics actor/{pg_loss, pg_clipfrac, pg_clipfrac_lower, ppo_kl, entropy, kl_loss, grad_norm, lr, " +
+			"first_max_abs_log_ratio}, critic/score/{mean,max,min} (when data has reward), critic/advantages/{mean,max,min}, " +
+			"response_length/{mean,max,min,clip_ratio}, train/{sequences,tokens}, timing_s/train, perf/throughput. " +
+			"Empty data (e.g. every group filtered out by group_std > 0): the policy is committed unchanged for this step " +
+			"(so every step has a checkpoint) with train/sequences = 0. Runs on shard 0 only.",
+		Args: []jobs.ArgSpec{
+			{Name: "data", Type: jobs.TypeTable, Required: true,
+				Doc: "table or query with prompt_tokens, completion_tokens, logprobs (behaviour, one per completion token) and advantage; optional reward, finish_reason, temperature, rollout_id"},
+			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: "'latest', 'step=K' or a checkpoint folder: the policy to update (should be the one that sampled data)"},
+			{Name: "ref", Type: jobs.TypeString, Doc: "reference policy for the KL term: 'step=0', 'latest' or a checkpoint folder; none = no KL"},
+			{Name: "lr", Type: jobs.TypeFloat, Default: 1e-6, Doc: "learning rate (verl's actor default 1e-6; tiny models want ~1e-3)"},
+			{Name: "clip_low", Type: jobs.TypeFloat, Default: 0.2, Doc: "ε_low: ρ clipped below at 1 − clip_low"},
+			{Name: "clip_high", Type: jobs.TypeFloat, Default: 0.2, Doc: "ε_high: ρ clipped above at 1 + clip_high (DAPO clip-higher: 0.28)"},
+			{Name: "clip_c", Type: jobs.TypeFloat, Default: 0.0, Doc: "dual-clip constant c > 1 (verl: 3.0); 0 = off"},
+			{Name: "loss_agg", Type: jobs.TypeString, Default: "token-mean",
+				Enum: []string{"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"}, Doc: "loss aggregation (RL.md)"},
+			{Name: "kl_coef", Type: jobs.TypeFloat, Default: 0.0, Doc: "coefficient of the KL loss to ref (needs ref)"},
+			{Name: "kl_type", Type: jobs.TypeString, Default: "k3", Enum: []string{"k1", "k2", "k3", "kl", "mse", "low_var_kl"}, Doc: "KL estimator: k1 = d, k2 = d²/2, k3 = low-variance (verl names kl, mse, low_var_kl accepted)"},
+			{Name: "entropy_coef", Type: jobs.TypeFloat, Default: 0.0, Doc: "entropy bonus coefficient"},
+			{Name: "epochs", Type: jobs.TypeInt, Default: int64(1), Doc: "passes over data (PPO epochs)"},
+			{Name: "minibatch_size", Type: jobs.TypeInt, Default: int64(0), Doc: "sequences per optimizer update; 0 = all rows (one update per epoch)"},
+			{Name: "micro_batch_size", Type: jobs.TypeInt, Default: int64(microBatch), Doc: "sequences per forward/backward pass (memory only)"},
+			{Name: "max_grad_norm", Type: jobs.TypeFloat, Default: 1.0, Doc: "clip the global gradient norm; 0 = off"},
+			{Name: "weight_decay", Type: jobs.TypeFloat, Default: 0.01, Doc: "AdamW decoupled weight decay (matrices only)"},
+			{Name: "temperature", Type: jobs.TypeFloat, DefaultDoc: "the data's temperature column (0 → 1), else 1",
+				Doc: "temperature of the recomputed log π_θ; must be the sampling temperature for ρ = 1 on-policy"},
+			{Name: "max_new_tokens", Type: jobs.TypeInt, Doc: "L of seq-mean-token-sum-norm (the rollout's max_new_tokens); also response_length/clip_ratio"},
+		},
+		Outputs: func(jobs.Args) []string { return []string{arrowio.TableCheckpoints, arrowio.TableMetrics} },
+		Check: func(a jobs.Args) (string, string) {
+			cfg := lossConfig(a)
+			if err := cfg.Validate(); err != nil {
+				return err.Error(), "see RL.md for the ranges"
+			}
+			switch {
+			case a.Float("kl_coef") != 0 && !a.Has("ref"):
+				return "kl_coef needs a reference policy", "add ref := 'step=0'"
+			case !(a.Float("lr") >= 0):
+				return "lr must be >= 0", ""
+			case a.Int("epochs") < 1:
+				return "epochs must be >= 1", ""
+			case a.Int("minibatch_size") < 0 || a.Int("micro_batch_size") < 1:
+				return "minibatch_size must be >= 0 and micro_batch_size >= 1", ""
+			case a.Has("temperature") && !(a.Float("temperature") > 0):
+				return "temperature must be > 0", "use the rollout's temperature (1.0 for greedy rollouts)"
+			case a.Float("weight_decay") < 0 || a.Float("max_grad_norm") < 0:
+				return "weight_decay and max_grad_norm must be >= 0", ""
+			}
+			return "", ""
+		},
+	}
+}
+
+// lossConfig maps the stage arguments onto trainer/loss.
+func lossConfig(a jobs.Args) loss.Config {
+	kl, _ := loss.ParseKLType(a.String("kl_type"))
+	return loss.Config{
+		ClipLow: a.Float("clip_low"), ClipHigh: a.Float("clip_high"), ClipC: a.Float("clip_c"),
+		Agg: loss.Agg(a.String("loss_agg")), NormLen: int(a.Int("max_new_tokens")),
+		KLCoef: a.Float("kl_coef"), KLType: kl, EntropyCoef: a.Float("entropy_coef"),
+	}
+}
+
+// trainRow is one sequence of the update.
+type trainRow struct {
+	tokens   []int32   // prompt + completion
+	start    int       // len(prompt): index of the first completion token
+	old      []float32 // behaviour log π_old per completion token
+	ref      []float32 // log π_ref per completion token (with a reference)
+	adv      float64
+	reward   float64
+	hasR     bool
+	finished string // finish_reason
+	temp     float64
+	hasTemp  bool
+}
+
+func (r *trainRow) completion() int { return len(r.tokens) - r.start }
+
+// Run reads the rows (ordered by rollout_id when present), loads the policy
+// (and reference), then makes epochs × minibatches AdamW updates of the
+// objective in the stage doc with trainer/loss, and commits the checkpoint
+// and metrics.
+func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.Summary, error) {
+	t0 := time.Now()
+
+	// Inputs: the rows and the policy.
+	rows, err := readTrainRows(ctx, sc, a)
+	if err != nil {
+		return jobs.Summary{}, err
+	}
+	if err := checkStepFree(sc, a); err != nil {
+		return jobs.Summary{}, err
+	}
+	pol, err := loadPolicy(sc, a, "policy")
+	if err != nil {
+		return jobs.Summary{}, err
+	}
+	model := pol.Model
+
+	// Empty data: carry the policy forward unchanged.
+	if len(rows) == 0 {
+		if err := copyCheckpoint(sc, a, pol.Dir); err != nil {
+			return jobs.Summary{}, err
+		}
+		if _, err := commitMetrics(ctx, sc, map[string]float64{"train/sequences": 0, "train/tokens": 0, "timing_s/train": time.Since(t0).Seconds()}, t0); err != nil {
+			return jobs.Summary{}, err
+		}
+		return jobs.Summary{Table: arrowio.TableCheckpoints, Skipped: true,
+			Note: "train: no rows in data (every group filtered out?): policy committed unchanged for this step"}, nil
+	}
+
+	// Checks: lengths, temperature, loss config.
+	temp, err := trainTemperature(a, rows)
+	if err != nil {
+		return jobs.Summary{}, err
+	}
+	for i := range rows {
+		if len(rows[i].tokens) > model.Config.MaxPositionEmbeddings {
+			return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("data"), Column: "completion_tokens",
+				Msg: fmt.Sprintf("train: row %d has %d prompt+completion tokens, more than max_position_embeddings %d", i, len(rows[i].tokens), model.Config.MaxPositionEmbeddings)}
+		}
+		for _, t := range rows[i].tokens {
+			if t < 0 || int(t) >= model.Config.VocabSize {
+				return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("data"), Column: "completion_tokens",
+					Msg: fmt.Sprintf("train: row %d has token %d outside the policy's vocabulary [0,%d): were these rollouts sampled from another tokenizer?", i, t, model.Config.VocabSize)}
+			}
+		}
+	}
+	cfg := lossConfig(a)
+	if cfg.Agg == loss.SeqMeanTokenSumNorm && cfg.NormLen <= 0 {
+		return jobs.Summary{}, &jobs.UsageError{Pos: a.CallPos(), Msg: "train: loss_agg 'seq-mean-token-sum-norm' needs max_new_tokens (its L)",
+			Hint: "pass the rollout's max_new_tokens := ..."}
+	}
+	if a.Has("ref") {
+		ref, _, err := loadRef(sc, a, "ref")
+		if err != nil {
+			return jobs.Summary{}, err
+		}
+		if err := refLogps(ref, rows, temp, int(a.Int("micro_batch_size"))); err != nil {
+			return jobs.Summary{}, err
+		}
+	}
+
+	// Optimizer: moments continue from a train checkpoint, else fresh.
+	opt := pol.Opt
+	if opt == nil || pol.Stage != sc.Stage {
+		opt = trainer.DefaultAdamW(len(model.Params))
+	}
+	opt.WeightDecay, opt.MaxGradNorm = a.Float("weight_decay"), a.Float("max_grad_norm")
+	sched := trainer.Schedule{Kind: "constant", LR: a.Float("lr")}
+
+	// Work: epochs × minibatches, each one AdamW update.
+	mbSize := int(a.Int("minibatch_size"))
+	if mbSize <= 0 || mbSize > len(rows) {
+		mbSize = len(rows)
+	}
+	microSize := int(a.Int("micro_batch_size"))
+	var (
+		total                loss.Stats
+		firstMaxAbsLogR      float64
+		updates              int
+		gradNormSum, lr      float64
+		processedTok         int
+		dlogp, dent, lpFlat  []float32
+		entFlat, oldFlat     []float32
+		refFlat, gLogP, gEnt []float32
+	)
+	needRef := a.Has("ref")
+	bar := sc.Bar("train", int64(int(a.Int("epochs"))*((len(rows)+mbSize-1)/mbSize)))
+	defer bar.Done()
+	for ep := range int(a.Int("epochs")) {
+		order := make([]int, len(rows))
+		for i := range order {
+			order[i] = i
+		}
+		if mbSize < len(rows) {
+			rng := rand.New(rand.NewPCG(uint64(jobs.DeriveSeed(sc.Seed, sc.Step, int64(sc.Call), int64(ep))), 0))
+			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		for lo := 0; lo < len(order); lo += mbSize {
+			if err := ctx.Err(); err != nil {
+				return jobs.Summary{}, err
+			}
+			mb := order[lo:min(lo+mbSize, len(order))]
+			// The update's denominators: every micro-batch is aggregated
+			// with the totals of the whole minibatch (loss.GlobalNorm).
+			var layouts []*loss.Batch
+			for mlo := 0; mlo < len(mb); mlo += microSize {
+				layouts = append(layouts, &loss.Batch{Offsets: completionOffsets(rows, mb[mlo:min(mlo+microSize, len(mb))])})
+			}
+			norm, err := loss.GlobalNorm(layouts...)
+			if err != nil {
+				return jobs.Summary{}, errf("train: %w", err)
+			}
+			var st loss.Stats
+			model.ZeroGrad()
+			for k, mlo := 0, 0; mlo < len(mb); k, mlo = k+1, mlo+microSize {
+				micro := mb[mlo:min(mlo+microSize, len(mb))]
+				b, start := padBatch(len(micro), func(i int) ([]int32, int) { return rows[micro[i]].tokens, rows[micro[i]].start })
+				logp, ent, err := model.ForwardLogp(b, trainer.NextTokenTargets(b, start), float32(temp), true)
+				if err != nil {
+					return jobs.Summary{}, errf("train: forward: %w", err)
+				}
+				// Gather the completion positions into the flat ragged layout.
+				T := layouts[k].NumTokens()
+				lpFlat, entFlat, oldFlat = resize(lpFlat, T), resize(entFlat, T), resize(oldFlat, T)
+				refFlat, gLogP, gEnt = resize(refFlat, T), resize(gLogP, T), resize(gEnt, T)
+				for i, r := range micro {
+					row := &rows[r]
+					off := layouts[k].Offsets[i]
+					for j := range row.completion() {
+						pos := i*b.T + row.start + j - 1 // the position predicting completion token j
+						lpFlat[off+j], entFlat[off+j], oldFlat[off+j] = logp[pos], ent[pos], row.old[j]
+						if needRef {
+							refFlat[off+j] = row.ref[j]
+						}
+					}
+				}
+				lb := &loss.Batch{Offsets: layouts[k].Offsets, Adv: advs(rows, micro), LogP: lpFlat, OldLogP: oldFlat, Entropy: entFlat}
+				if needRef {
+					lb.RefLogP = refFlat
+				}
+				g := loss.Grads{LogP: gLogP}
+				if cfg.EntropyCoef != 0 {
+					g.Entropy = gEnt
+				}
+				s, err := loss.Compute(g, lb, &cfg, norm)
+				if err != nil {
+					return jobs.Summary{}, errf("train: loss: %w", err)
+				}
+				st.Add(s)
+				// Scatter ∂loss/∂logp (and ∂loss/∂H) back to (B, T) positions.
+				dlogp = resize(dlogp, b.B*b.T)
+				clear(dlogp)
+				var dH []float32
+				if g.Entropy != nil {
+					dent = resize(dent, b.B*b.T)
+					clear(dent)
+					dH = dent
+				}
+				for i, r := range micro {
+					row := &rows[r]
+					off := layouts[k].Offsets[i]
+					for j := range row.completion() {
+						pos := i*b.T + row.start + j - 1
+						dlogp[pos] = gLogP[off+j]
+						if dH != nil {
+							dH[pos] = gEnt[off+j]
+						}
+					}
+				}
+				if err := model.BackwardLogp(dlogp, dH); err != nil {
+					return jobs.Summary{}, errf("train: backward: %w", err)
+				}
+				for _, r := range micro {
+					processedTok += len(rows[r].tokens)
+				}
+			}
+			if updates == 0 {
+				firstMaxAbsLogR = st.MaxAbsLogR
+			}
+			lr = sched.At(updates)
+			gn, err := opt.Update(model.Table, model.Params, model.Grads, lr)
+			if err != nil {
+				return jobs.Summary{}, errf("train: update %d: %w", updates, err)
+			}
+			total.Add(st)
+			gradNormSum += gn
+			updates++
+			bar.Add(1)
+		}
+	}
+
+	// Outputs: checkpoint, then metrics.
+	ck := &trainer.Checkpoint{Model: model, Opt: opt, Tokenizer: pol.Tok, State: trainerState(sc, opt, sched, sc.Seed, pol.Step)}
+	if err := commitCheckpoint(sc, a, ck, pol.Dir); err != nil {
+		return jobs.Summary{}, err
+	}
+	secs := time.Since(t0).Seconds()
+	metrics := total.Metrics()
+	metrics["actor/pg_loss"] = total.PGLoss / float64(updates) // mean over updates (each a full-minibatch aggregate)
+	if total.HasKL {
+		metrics["actor/kl_loss"] = total.KLLoss / float64(updates)
+	}
+	metrics["actor/grad_norm"] = gradNormSum / float64(updates)
+	metrics["actor/lr"] = lr
+	metrics["actor/first_max_abs_log_ratio"] = firstMaxAbsLogR
+	for k, v := range rowMetrics(rows, int(a.Int("max_new_tokens"))) {
+		metrics[k] = v
+	}
+	metrics["timing_s/train"] = secs
+	metrics["perf/throughput"] = float64(processedTok) / max(secs, 1e-9)
+	if _, err := commitMetrics(ctx, sc, metrics, t0); err != nil {
+		return jobs.Summary{}, err
+	}
+
+	// Summary.
+	return jobs.Summary{Table: arrowio.TableCheckpoints, Rows: 1,
+		Note: fmt.Sprintf("train: %d updates over %d sequences from policy step %d", updates, len(rows), pol.Step),
+		Metrics: map[string]float64{
+			"pg_loss": metrics["actor/pg_loss"], "grad_norm": metrics["actor/grad_norm"],
+			"clipfrac": metrics["actor/pg_clipfrac"], "first_max_abs_log_ratio": firstMaxAbsLogR,
+		}}, nil
+}
+
+// readTrainRows reads and checks the data argument's rows.
+func readTrainRows(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) ([]trainRow, error) {
+	from, colsRef := source(a.String("data"))
+	if err := sc.RequireColumns(ctx, "data", colsRef, "prompt_tokens", "completion_tokens", "logprobs", "advantage"); err != nil {
+		return nil, err
+	}
+	have, _, err := columnSet(ctx, sc, "data", colsRef)
+	if err != nil {
+		return nil, err
+	}
+	opt := func(col, cast string) string {
+		if n, ok := have[col]; ok {
+			return fmt.Sprintf("CAST(%s AS %s)", jobs.QuoteIdent(n), cast)
+		}
+		return "CAST(NULL AS " + cast + ")"
+	}
+	order := "prompt_tokens, completion_tokens, logprobs, advantage"
+	if n, ok := have["rollout_id"]; ok {
+		order = jobs.QuoteIdent(n) + ", " + order
+	}
+	q := fmt.Sprintf(`SELECT CAST(prompt_tokens AS INTEGER[]), CAST(completion_tokens AS INTEGER[]), CAST(logprobs AS FLOAT[]),
+  CAST(advantage AS DOUBLE), %s, %s, %s
+FROM %s ORDER BY %s`, opt("reward", "DOUBLE"), opt("finish_reason", "VARCHAR"), opt("temperature", "DOUBLE"), from, order)
+	rr, err := sc.Engine.QueryArrow(ctx, q)
+	if err != nil {
+		return nil, jobs.ClassifySQL(err, a.Pos("data"), q)
+	}
+	defer rr.Release()
+	var rows []trainRow
+	n := 0
+	err = rowsOf(rr, func(rec arrow.RecordBatch, i int) error {
+		bad := func(col, msg string) error {
+			return &jobs.DataError{Pos: a.Pos("data"), Column: col, Msg: fmt.Sprintf("train: data row %d: %s", n, msg)}
+		}
+		p, ok := i32s(rec.Column(0), i)
+		if !ok {
+			return bad("prompt_tokens", "prompt_tokens is NULL or holds NULLs")
+		}
+		c, ok := i32s(rec.Column(1), i)
+		if !ok {
+			return bad("completion_tokens", "completion_tokens is NULL or holds NULLs")
+		}
+		lp, ok := f32s(rec.Column(2), i)
+		if !ok {
+			return bad("logprobs", "logprobs is NULL or holds NULLs")
+		}
+		if len(lp) != len(c) {
+			return bad("logprobs", fmt.Sprintf("%d logprobs for %d completion tokens", len(lp), len(c)))
+		}
+		if len(p) == 0 {
+			return bad("prompt_tokens", "prompt_tokens is empty (the first completion token needs a prefix)")
+		}
+		adv, ok := f64At(rec.Column(3), i)
+		if !ok || math.IsNaN(adv) || math.IsInf(adv, 0) {
+			return &jobs.DataError{Pos: a.Pos("data"), Column: "advantage", Msg: fmt.Sprintf("train: data row %d: advantage is NULL or not finite", n),
+				Hint: "rows whose reward is NULL get a NULL advantage: filter them (WHERE advantage IS NOT NULL)"}
+		}
+		r := trainRow{tokens: append(p, c...), start: len(p), old: lp, adv: adv}
+		r.reward, r.hasR = f64At(rec.Column(4), i)
+		r.finished, _ = strAt(rec.Column(5), i)
+		r.temp, r.hasTemp = f64At(rec.Column(6), i)
+		rows = append(rows, r)
+		n++
+		return nil
+	})
+	if err != nil {
+		return nil, jobs.ClassifySQL(err, a.Pos("data"), q)
+	}
+	return rows, nil
+}
+
+// trainTemperature is the temperature argument, else the data's uniform
+// temperature column (0, greedy, → 1: greedy rollouts store logprobs at
+// temperature 1), else 1.
+func trainTemperature(a jobs.Args, rows []trainRow) (float64, error) {
+	if a.Has("temperature") {
+		return a.Float("temperature"), nil
+	}
+	t, seen := 1.0, false
+	for i, r := range rows {
+		if !r.hasTemp {
+			continue
+		}
+		v := r.temp
+		if v == 0 {
+			v = 1
+		}
+		if seen && v != t {
+			return 0, &jobs.DataError{Pos: a.Pos("data"), Column: "temperature",
+				Msg:  fmt.Sprintf("train: data rows have different temperatures (%g and %g at row %d)", t, v, i),
+				Hint: "train on rollouts of one temperature, or pass temperature := ..."}
+		}
+		t, seen = v, true
+	}
+	return t, nil
+}
+
+// refLogps fills every row's ref with log π_ref of its completion tokens
+// at temperature temp.
+func refLogps(ref *trainer.Model, rows []trainRow, temp float64, micro int) error {
+	for lo := 0; lo < len(rows); lo += micro {
+		hi := min(lo+micro, len(rows))
+		b, start := padBatch(hi-lo, func(i int) ([]int32, int) { return rows[lo+i].tokens, rows[lo+i].start })
+		logp, _, err := ref.ForwardLogp(b, trainer.NextTokenTargets(b, start), float32(temp), false)
+		if err != nil {
+			return errf("train: reference forward: %w", err)
+		}
+		for i := range hi - lo {
+			r := &rows[lo+i]
+			r.ref = make([]float32, r.completion())
+			for j := range r.ref {
+				r.ref[j] = logp[i*b.T+r.start+j-1]
+			}
+		}
+	}
+	return nil
+}
+
+// completionOffsets is the ragged layout of the completions of rows idx.
+func completionOffsets(rows []trainRow, idx []int) []int {
+	off := make([]int, len(idx)+1)
+	for i, r := range idx {
+		off[i+1] = off[i] + rows[r].completion()
+	}
+	return off
+}
+
+func advs(rows []trainRow, idx []int) []float32 {
+	out := make([]float32, len(idx))
+	for i, r := range idx {
+		out[i] = float32(rows[r].adv)
+	}
+	return out
+}
+
+func resize(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// rowMetrics are the data metrics: critic/score/* (rows with a reward),
+// critic/advantages/*, response_length/* (clip_ratio = fraction of rows
+// with finish_reason 'length', or, without that column, with
+// max_new_tokens or more tokens), train/sequences and train/tokens.
+func rowMetrics(rows []trainRow, maxNew int) map[string]float64 {
+	var scores, adv, length []float64
+	clipped := 0
+	toks := 0
+	for _, r := range rows {
+		if r.hasR {
+			scores = append(scores, r.reward)
+		}
+		adv = append(adv, r.adv)
+		n := r.completion()
+		length = append(length, float64(n))
+		toks += n
+		switch {
+		case r.finished != "":
+			if r.finished == trainer.FinishLength {
+				clipped++
+			}
+		case maxNew > 0 && n >= maxNew:
+			clipped++
+		}
+	}
+	m := map[string]float64{}
+	put := func(prefix string, xs []float64) {
+		mean, hi, lo := stats3(xs)
+		m[prefix+"/mean"], m[prefix+"/max"], m[prefix+"/min"] = mean, hi, lo
+	}
+	if len(scores) > 0 {
+		put("critic/score", scores)
+	}
+	put("critic/advantages", adv)
+	put("response_length", length)
+	m["response_length/clip_ratio"] = float64(clipped) / float64(len(rows))
+	m["train/sequences"] = float64(len(rows))
+	m["train/tokens"] = float64(toks)
+	return m
+}
