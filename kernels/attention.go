@@ -66,7 +66,7 @@ func attnForward(out, lse, q, k, v []float32, valid []bool, B, Tq, Tmax, start, 
 					if valid != nil && !valid[b*Tmax+s] {
 						continue
 					}
-					e := float32(math.Exp(float64(row[s] - mx)))
+					e := expf(row[s] - mx)
 					row[s] = e
 					sum += e
 				}
@@ -116,7 +116,7 @@ func attentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []bo
 							continue
 						}
 						ko := ((b*T+s)*NKV + kh) * HS
-						p[s] = float32(math.Exp(float64(dot(qv, k[ko:ko+HS])*scale - l)))
+						p[s] = expf(dot(qv, k[ko:ko+HS])*scale - l)
 					}
 					for s := 0; s <= t; s++ {
 						if valid != nil && !valid[b*T+s] {

@@ -396,3 +396,27 @@ func bits(x []float32) []uint32 {
 	}
 	return b
 }
+
+// BenchmarkLogProbs times LogProbsForward + LogProbsBackward on the
+// lm-head output of B·T = 256 rows of a 50257 vocabulary (two exp passes
+// over 12.9M logits), the row-wise work that sits next to the lm-head
+// matmul in an RL step.
+func BenchmarkLogProbs(b *testing.B) {
+	const N, V = 256, 50257
+	r := rand.New(rand.NewSource(1))
+	logits := randSlice(r, N*V, 5)
+	targets := make([]int32, N)
+	for i := range targets {
+		targets[i] = int32(r.Intn(V))
+	}
+	logp, lse, dlogp, dlogits := make([]float32, N), make([]float32, N), randSlice(r, N, 1), make([]float32, N*V)
+	b.ResetTimer()
+	c0 := cpuSeconds()
+	for i := 0; i < b.N; i++ {
+		LogProbsForward(logp, lse, logits, targets, N, V, 1)
+		LogProbsBackward(dlogits, dlogp, logits, lse, targets, N, V, 1)
+	}
+	if cpu := cpuSeconds() - c0; cpu > 0 {
+		b.ReportMetric(cpu/float64(b.N)*1e3, "cpu-ms/op")
+	}
+}

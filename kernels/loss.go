@@ -7,11 +7,11 @@ import (
 
 // Row-wise softmax family over (N, V) logits: log-probabilities of targets,
 // cross-entropy, entropy, and the sampler's softmax. Parallel over rows; each
-// row's sums run left to right in float32 with max subtraction, except that
-// the exp-sum is accumulated in float64 (V can be 150k; this costs nothing
-// next to the exp itself and keeps lse accurate).
+// row's sums run left to right with max subtraction, exp is expf (float32),
+// and the exp-sums are accumulated in float64 (V can be 150k; this costs
+// little next to the exp itself and keeps lse accurate).
 
-// rowLSE returns max and log Σ exp(row/temp) (the full lse).
+// rowLSE returns log Σ exp(row/temp), computed as max + log Σ exp(z - max).
 func rowLSE(row []float32, temp float32) float32 {
 	inv := 1 / temp
 	mx := float32(math.Inf(-1))
@@ -20,7 +20,7 @@ func rowLSE(row []float32, temp float32) float32 {
 	}
 	var s float64
 	for _, x := range row {
-		s += math.Exp(float64(x*inv - mx))
+		s += float64(expf(x*inv - mx))
 	}
 	return mx + float32(math.Log(s))
 }
@@ -68,7 +68,7 @@ func logprobsBackward(dlogits, dlogp, logits, lse []float32, targets []int32, N,
 			g := dlogp[n] * inv
 			l := lse[n]
 			for v, x := range row {
-				p := float32(math.Exp(float64(x*inv - l)))
+				p := expf(x*inv - l)
 				d[v] -= g * p
 			}
 			d[t] += g
@@ -115,7 +115,7 @@ func crossEntropyBackward(dlogits []float32, dloss float32, logits, lse []float3
 			d := dlogits[n*V : (n+1)*V]
 			l := lse[n]
 			for v, x := range row {
-				d[v] -= g * float32(math.Exp(float64(x-l)))
+				d[v] -= g * expf(x-l)
 			}
 			d[t] += g
 		}
@@ -133,7 +133,7 @@ func entropyForward(ent, lse, logits []float32, N, V int, temp float32) {
 			var pz float64 // Σ p·z
 			for _, x := range row {
 				z := x * inv
-				pz += math.Exp(float64(z-l)) * float64(z)
+				pz += float64(expf(z-l) * z)
 			}
 			ent[n] = l - float32(pz)
 		}
@@ -151,7 +151,7 @@ func entropyBackward(dlogits, dent, logits, lse, ent []float32, N, V int, temp f
 			l, h := lse[n], ent[n]
 			for v, x := range row {
 				lp := x*inv - l
-				p := float32(math.Exp(float64(lp)))
+				p := expf(lp)
 				d[v] += g * p * (lp + h)
 			}
 		}
@@ -171,7 +171,7 @@ func softmax(probs, logits []float32, N, V int, temp float32) {
 			}
 			var s float32
 			for v, x := range row {
-				e := float32(math.Exp(float64(x*inv - mx)))
+				e := expf(x*inv - mx)
 				o[v] = e
 				s += e
 			}

@@ -4,6 +4,7 @@ package kernels
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sync"
 )
@@ -18,12 +19,15 @@ func blasName() string { return "pure-go" }
 // to warn that BLAS is missing.
 const warnFlops = 1 << 22
 
-var warnOnce sync.Once
+var (
+	warnOnce sync.Once
+	warnOut  io.Writer = os.Stderr // tests capture it
+)
 
 func warnNoBLAS(B, C, OC int) {
 	if B*C*OC >= warnFlops {
 		warnOnce.Do(func() {
-			fmt.Fprintln(os.Stderr, "rljob: OpenBLAS not built in (libopenblas-dev missing or build tag openblas unset); using pure-Go matmul")
+			fmt.Fprintln(warnOut, "rljob: OpenBLAS not built in (libopenblas-dev missing or build tag openblas unset); using pure-Go matmul")
 		})
 	}
 }
