@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -52,12 +51,20 @@ func lakeLs(e *env, l *arrowio.Lake) error {
 	if err != nil {
 		return fmt.Errorf("lake ls: %w", err)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "table\trun\tsteps\tfirst\tlast\trows\tbytes\t")
+	var rows [][]string
 	for _, t := range ts {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t\n", t.Table, t.Run, t.Steps, t.MinStep, t.MaxStep, t.Rows, t.Bytes)
+		steps, first, last := "-", "-", "-"
+		if t.Steps > 0 {
+			steps, first, last = fmt.Sprint(t.Steps), fmt.Sprint(t.MinStep), fmt.Sprint(t.MaxStep)
+		}
+		run := t.Run
+		if t.Unmanaged && run == "" {
+			run = "(user files)"
+		}
+		rows = append(rows, []string{t.Table, run, steps, first, last, fmt.Sprint(t.Rows), fmt.Sprint(t.Bytes)})
 	}
-	return tw.Flush()
+	return printAligned(e.stdout, []string{"table", "run", "steps", "first", "last", "rows", "bytes"}, rows,
+		[]bool{false, false, true, true, true, true, true})
 }
 
 func lakeVerify(e *env, l *arrowio.Lake) error {

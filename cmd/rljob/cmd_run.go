@@ -100,7 +100,8 @@ type barMaker struct{ e *env }
 func (b *barMaker) Bar(name string, total int64) jobs.Bar {
 	delay := make(chan any)
 	t := time.AfterFunc(time.Second, func() { close(delay) })
-	p := mpb.New(mpb.WithOutput(b.e.stderr), mpb.WithRenderDelay(delay), mpb.WithWidth(40))
+	p := mpb.New(mpb.WithOutput(b.e.stderr), mpb.WithRenderDelay(delay), mpb.WithWidth(40),
+		mpb.WithAutoRefresh()) // bars are made only when stderr is a terminal
 	bar := p.AddBar(total, mpb.BarRemoveOnComplete(),
 		mpb.PrependDecorators(decor.Name(name+" "), decor.CountersNoUnit("%d / %d")),
 		mpb.AppendDecorators(decor.AverageSpeed(0, " %.0f rows/s")))

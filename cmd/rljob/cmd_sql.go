@@ -5,7 +5,9 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -200,11 +202,21 @@ func writeTable(w io.Writer, rr array.RecordReader) error {
 	if err := rr.Err(); err != nil {
 		return err
 	}
-	width := make([]int, ncol)
 	right := make([]bool, ncol)
+	var head []string
 	for j, f := range sch.Fields() {
-		width[j] = utf8.RuneCountInString(f.Name)
+		head = append(head, f.Name)
 		right[j] = arrow.IsInteger(f.Type.ID()) || arrow.IsFloating(f.Type.ID()) || arrow.IsDecimal(f.Type.ID())
+	}
+	return printAligned(w, head, rows, right)
+}
+
+// printAligned prints head, a rule, and rows in aligned columns separated by
+// " | " (right-aligned where right[j]), then "(N rows)".
+func printAligned(w io.Writer, head []string, rows [][]string, right []bool) error {
+	width := make([]int, len(head))
+	for j, h := range head {
+		width[j] = utf8.RuneCountInString(h)
 	}
 	for _, r := range rows {
 		for j, c := range r {
@@ -218,19 +230,16 @@ func writeTable(w io.Writer, rr array.RecordReader) error {
 				b.WriteString(" | ")
 			}
 			pad := strings.Repeat(" ", width[j]-utf8.RuneCountInString(c))
-			if alignRight != nil && alignRight[j] {
+			switch {
+			case alignRight != nil && alignRight[j]:
 				b.WriteString(pad + c)
-			} else if j == len(cells)-1 {
+			case j == len(cells)-1:
 				b.WriteString(c)
-			} else {
+			default:
 				b.WriteString(c + pad)
 			}
 		}
 		b.WriteString("\n")
-	}
-	var head []string
-	for _, f := range sch.Fields() {
-		head = append(head, f.Name)
 	}
 	line(head, nil)
 	for j := range width {
@@ -261,12 +270,25 @@ func cellString(a arrow.Array, i int) string { return strings.Clone(cellString0(
 func cellString0(a arrow.Array, i int) string {
 	switch c := a.(type) {
 	case *array.Float64:
-		return fmt.Sprint(c.Value(i))
+		return formatFloat(c.Value(i), 64)
 	case *array.Float32:
-		return fmt.Sprint(c.Value(i))
+		return formatFloat(float64(c.Value(i)), 32)
 	case *array.Timestamp:
 		u := c.DataType().(*arrow.TimestampType)
 		return c.Value(i).ToTime(u.Unit).UTC().Format("2006-01-02 15:04:05.000000Z")
 	}
 	return a.ValueStr(i)
+}
+
+// formatFloat prints the shortest representation that round-trips, always
+// with a decimal point or exponent so a float reads as one (1.0, not 1).
+func formatFloat(v float64, bits int) string {
+	s := strconv.FormatFloat(v, 'g', -1, bits)
+	if a := math.Abs(v); a >= 1e-4 && a < 1e15 {
+		s = strconv.FormatFloat(v, 'f', -1, bits)
+	}
+	if !strings.ContainsAny(s, ".eIN") {
+		s += ".0"
+	}
+	return s
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,48 +63,55 @@ func TestCrashSafety(t *testing.T) {
 	refUnits, refRows := units(t, ref), tableDump(t, ref)
 	refRewards := rewardFiles(t, ref)
 
-	rng := rand.New(rand.NewPCG(20261124, 1))
-	inside, between := 0, 0
-	for i := 0; i < trials; i++ {
-		lake := filepath.Join(t.TempDir(), fmt.Sprintf("lake%d", i))
-		// One or two kills per trial: the second lands in a rerun that is
-		// resuming a crashed step.
-		kills := 1 + i%3/2
-		for k := 0; k < kills; k++ {
-			cmd := child(lake, true)
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			d := time.Duration(rng.Int64N(int64(full)))
-			time.Sleep(d)
-			_ = cmd.Process.Kill() // SIGKILL
-			_ = cmd.Wait()
-			if ents, _ := os.ReadDir(filepath.Join(lake, "_staging")); len(ents) > 0 {
-				inside++
-			} else {
-				between++
-			}
+	var inside, between atomic.Int64
+	// Trials run two at a time (t.Parallel, -parallel defaults to
+	// GOMAXPROCS): the children mostly sleep in the widened commit windows.
+	t.Run("trials", func(t *testing.T) {
+		for i := 0; i < trials; i++ {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				t.Parallel()
+				rng := rand.New(rand.NewPCG(20261124, uint64(i)))
+				lake := filepath.Join(t.TempDir(), "lake")
+				// One or two kills per trial: the second lands in a rerun
+				// that is resuming a crashed step.
+				kills := 1 + i%3/2
+				for k := 0; k < kills; k++ {
+					cmd := child(lake, true)
+					if err := cmd.Start(); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(time.Duration(rng.Int64N(int64(full))))
+					_ = cmd.Process.Kill() // SIGKILL
+					_ = cmd.Wait()
+					if ents, _ := os.ReadDir(filepath.Join(lake, "_staging")); len(ents) > 0 {
+						inside.Add(1)
+					} else {
+						between.Add(1)
+					}
+				}
+				if out, err := child(lake, false).CombinedOutput(); err != nil {
+					t.Fatalf("rerun: %v\n%s", err, out)
+				}
+				if code, out, stderr := rljob(t, nil, "lake", "verify", "--lake", lake); code != 0 {
+					t.Fatalf("lake verify exit %d\n%s%s", code, out, stderr)
+				}
+				if got := units(t, lake); got != refUnits {
+					t.Fatalf("units differ:\n%s\nwant\n%s", got, refUnits)
+				}
+				if got := tableDump(t, lake); got != refRows {
+					t.Fatalf("table contents differ:\n%s\nwant\n%s", got, refRows)
+				}
+				if got := rewardFiles(t, lake); got != refRewards {
+					t.Fatalf("rewards files not byte-identical:\n%s\nwant\n%s", got, refRewards)
+				}
+			})
 		}
-		if out, err := child(lake, false).CombinedOutput(); err != nil {
-			t.Fatalf("trial %d: rerun: %v\n%s", i, err, out)
-		}
-		if code, out, stderr := rljob(t, nil, "lake", "verify", "--lake", lake); code != 0 {
-			t.Fatalf("trial %d: lake verify exit %d\n%s%s", i, code, out, stderr)
-		}
-		if got := units(t, lake); got != refUnits {
-			t.Fatalf("trial %d: units differ:\n%s\nwant\n%s", i, got, refUnits)
-		}
-		if got := tableDump(t, lake); got != refRows {
-			t.Fatalf("trial %d: table contents differ:\n%s\nwant\n%s", i, got, refRows)
-		}
-		if got := rewardFiles(t, lake); got != refRewards {
-			t.Fatalf("trial %d: rewards files not byte-identical:\n%s\nwant\n%s", i, got, refRewards)
-		}
-	}
+	})
+	in, bt := inside.Load(), between.Load()
 	t.Logf("%d trials, %d kills: %d left staging debris (inside a commit), %d did not; reference run %v",
-		trials, inside+between, inside, between, full.Round(time.Millisecond))
-	if inside == 0 || between == 0 {
-		t.Errorf("kills did not cover both inside (%d) and between (%d) commits", inside, between)
+		trials, in+bt, in, bt, full.Round(time.Millisecond))
+	if in == 0 || bt == 0 {
+		t.Errorf("kills did not cover both inside (%d) and between (%d) commits", in, bt)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"rljob/jobs"
 )
@@ -111,7 +112,7 @@ func TestBadInput(t *testing.T) {
 			name: "unknown stage",
 			job:  "CALL rewrad(verifier := 'gsm8k');\n",
 			code: 2,
-			want: []string{"job.sql:1:1", `unknown stage "rewrad"`, "did you mean reward?", "stages: exec, log_metrics, reward, save"},
+			want: []string{"job.sql:1:1", `unknown stage "rewrad"`, "did you mean reward?", "stages: exec, ", "rljob stages lists them"},
 		},
 		{
 			name: "unknown argument",
@@ -427,5 +428,30 @@ func TestLakeEnvDefault(t *testing.T) {
 	code, out, _ = rljob(t, nil, "lake", "gc", "--lake", lake, "--older-than", "0s")
 	if code != 0 || !strings.Contains(out, "ok:") {
 		t.Errorf("gc: %d %s", code, out)
+	}
+}
+
+// TestProgressBar: a bar renders only after its one-second delay and Done
+// returns promptly; a short one prints nothing.
+func TestProgressBar(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sleeps over a second; skipped under -short")
+	}
+	var buf bytes.Buffer
+	m := &barMaker{e: &env{stderr: &buf}}
+	short := m.Bar("quick", 10)
+	short.Add(10)
+	short.Done()
+	if buf.Len() != 0 {
+		t.Errorf("short stage drew a bar: %q", buf.String())
+	}
+	long := m.Bar("slow", 100)
+	for i := 0; i < 12; i++ {
+		long.Add(5)
+		time.Sleep(100 * time.Millisecond)
+	}
+	long.Done()
+	if !strings.Contains(buf.String(), "slow") {
+		t.Errorf("long stage drew no bar: %q", buf.String())
 	}
 }
