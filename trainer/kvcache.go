@@ -19,27 +19,47 @@ import (
 // own sequence's cache) except the matmuls, and kernels.MatmulForward is
 // not: it switches between the pure-Go kernel and OpenBLAS on M·C·OC, and
 // OpenBLAS's per-row bits change with M and with the row's place in the
-// call (TestSampleMatmulRowInvariance measures it). So the sampler does its
+// call (TestSampleMatmulRowInvariance logs it). So the sampler does its
 // matmuls with rowMatmul, whose every output element is one float32 sum in
-// a fixed order, and the per-layer pieces of the model are re-expressed
-// here on it (decodeRows) rather than called (they use MatmulForward).
+// a fixed order, and the per-layer pieces of Model (QKVForward, MLPForward,
+// ...), which call MatmulForward, are re-expressed in decoder.pass on
+// rowMatmul with the same formulas. The price is speed: rowMatmul is
+// scalar Go, several times slower than OpenBLAS at 32 rows
+// (BenchmarkSampleMatmul). The gain besides invariance: without the
+// openblas tag both run the same arithmetic, and the sampler's logprobs
+// equal Model.ForwardLogp's bit for bit.
 
-// kvCache holds one sequence's keys and values, per layer (Tmax, KV*hd),
-// keys after RoPE. Positions < n are filled.
+// kvCache holds one sequence's keys and values, per layer (rows, KV*hd),
+// keys after RoPE; positions < n are filled. It starts with room for the
+// prompt plus a few tokens and doubles up to tmax (prompt + max new
+// tokens), so sequences that stop early use little memory. A full cache
+// takes tmax · L · 2 · KV·hd float32s.
 type kvCache struct {
 	k, v [][]float32
+	rows int // allocated positions
 	tmax int
 	n    int
 }
 
-func newKVCache(c Config, tmax int) kvCache {
-	kvd := c.NumKVHeads * c.HeadDim()
+// kvInitialExtra is the room for new tokens a cache starts with.
+const kvInitialExtra = 64
+
+func newKVCache(c Config, tmax, rows int) kvCache {
 	kc := kvCache{k: make([][]float32, c.NumLayers), v: make([][]float32, c.NumLayers), tmax: tmax}
-	for l := range kc.k {
-		kc.k[l] = make([]float32, tmax*kvd)
-		kc.v[l] = make([]float32, tmax*kvd)
-	}
+	kc.grow(c, min(rows, tmax))
 	return kc
+}
+
+// grow reallocates the cache for rows positions, keeping its content.
+func (kc *kvCache) grow(c Config, rows int) {
+	kvd := c.NumKVHeads * c.HeadDim()
+	for l := range kc.k {
+		k, v := make([]float32, rows*kvd), make([]float32, rows*kvd)
+		copy(k, kc.k[l])
+		copy(v, kc.v[l])
+		kc.k[l], kc.v[l] = k, v
+	}
+	kc.rows = rows
 }
 
 // decodeRow is one token to run through the model: token tok of sequence
@@ -73,7 +93,9 @@ type decoder struct {
 // runs in chunks of this many rows; memory ≈ maxRows·(6C + 3I + 2·H·hd + 2·KV·hd) floats).
 const decoderMaxRows = 256
 
-func newDecoder(m *Model, tmax []int, maxRows int) *decoder {
+// newDecoder makes a decoder for len(tmax) sequences; sequence i has
+// prefix[i] prompt tokens and at most tmax[i] positions in all.
+func newDecoder(m *Model, prefix, tmax []int, maxRows int) *decoder {
 	c := m.Config
 	C, I := c.HiddenSize, c.IntermediateSize
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
@@ -88,7 +110,7 @@ func newDecoder(m *Model, tmax []int, maxRows int) *decoder {
 	}
 	d.caches = make([]kvCache, len(tmax))
 	for i, t := range tmax {
-		d.caches[i] = newKVCache(c, t)
+		d.caches[i] = newKVCache(c, t, prefix[i]+kvInitialExtra)
 	}
 	return d
 }
@@ -201,6 +223,9 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 		if r.tok < 0 || int(r.tok) >= V {
 			return 0, fmt.Errorf("trainer: decode: sequence %d position %d: token %d outside vocabulary [0,%d)", r.seq, r.pos, r.tok, V)
 		}
+		if kc.n >= kc.rows {
+			kc.grow(c, min(kc.tmax, 2*kc.rows))
+		}
 		kc.n++
 		d.tok[i], d.pos[i] = r.tok, r.pos
 	}
@@ -227,7 +252,7 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 		// ones of this pass.
 		for i, r := range rows {
 			kc := &d.caches[r.seq]
-			kernels.AttentionForwardKV(att[i*qd:(i+1)*qd], q[i*qd:(i+1)*qd], kc.k[l], kc.v[l], nil, 1, 1, kc.tmax, int(r.pos), H, KV, hd)
+			kernels.AttentionForwardKV(att[i*qd:(i+1)*qd], q[i*qd:(i+1)*qd], kc.k[l], kc.v[l], nil, 1, 1, kc.rows, int(r.pos), H, KV, hd)
 		}
 		rowMatmul(tmp, att, w.Wo, nil, R, qd, C)
 		kernels.ResidualForward(x, x, tmp, R*C)
@@ -269,11 +294,12 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 // the openblas tag the sampler's logits equal Model.Forward's bit for bit.
 //
 // Work is split into tiles of rmRows rows × rmCols columns (column tiles
-// outer, so consecutive tiles share a weight panel); inside a tile 2×4
-// register blocks share each loaded value (2×4 = 8 accumulators fit the
-// SSE registers Go allocates; a 4×4 block spills), a last odd row uses
-// 1×4 blocks and leftover columns a single dot product — all in the same
-// per-element order.
+// outer, so consecutive tiles share a weight panel). Inside a tile, for
+// each group of 4 columns (4 weight rows, kept in L1) every row is a 1×4
+// register block: 4 accumulators and one shared input value per k. Larger
+// blocks (2×4, 4×4, 1×8) make Go's register allocator spill and measured
+// 40–50% slower; leftover columns use a single dot product — all in the
+// same per-element order.
 func rowMatmul(out, inp, weight, bias []float32, M, C, OC int) {
 	out, inp, weight = out[:M*OC], inp[:M*C], weight[:OC*C]
 	if bias != nil {
@@ -297,24 +323,14 @@ const (
 )
 
 func rowMatmulTile(out, inp, weight, bias []float32, m0, m1, n0, n1, C, OC int) {
-	m := m0
-	for ; m+2 <= m1; m += 2 {
-		n := n0
-		for ; n+4 <= n1; n += 4 {
-			rmKernel2x4(out, inp, weight, bias, m, n, C, OC)
-		}
-		for ; n < n1; n++ {
-			for i := m; i < m+2; i++ {
-				out[i*OC+n] = rmDot(rmInit(bias, n), inp[i*C:(i+1)*C], weight[n*C:(n+1)*C])
-			}
-		}
-	}
-	if m < m1 {
-		n := n0
-		for ; n+4 <= n1; n += 4 {
+	n := n0
+	for ; n+4 <= n1; n += 4 {
+		for m := m0; m < m1; m++ {
 			rmKernel1x4(out, inp, weight, bias, m, n, C, OC)
 		}
-		for ; n < n1; n++ {
+	}
+	for ; n < n1; n++ {
+		for m := m0; m < m1; m++ {
 			out[m*OC+n] = rmDot(rmInit(bias, n), inp[m*C:(m+1)*C], weight[n*C:(n+1)*C])
 		}
 	}
@@ -334,42 +350,6 @@ func rmDot(s float32, a, b []float32) float32 {
 		s += float32(x * b[k])
 	}
 	return s
-}
-
-// rmKernel2x4 computes out[m:m+2, n:n+4], each element in rmDot's order.
-func rmKernel2x4(out, inp, weight, bias []float32, m, n, C, OC int) {
-	a0 := inp[(m+0)*C : (m+1)*C]
-	a1 := inp[(m+1)*C : (m+2)*C][:len(a0)]
-	b0 := weight[(n+0)*C : (n+1)*C][:len(a0)]
-	b1 := weight[(n+1)*C : (n+2)*C][:len(a0)]
-	b2 := weight[(n+2)*C : (n+3)*C][:len(a0)]
-	b3 := weight[(n+3)*C : (n+4)*C][:len(a0)]
-	var c00, c01, c02, c03 float32
-	if bias != nil {
-		c00, c01, c02, c03 = bias[n], bias[n+1], bias[n+2], bias[n+3]
-	}
-	c10, c11, c12, c13 := c00, c01, c02, c03
-	for k, x0 := range a0 {
-		// one weight value at a time keeps 8 accumulators + 4 temporaries
-		// in registers (loading all four first makes the compiler spill)
-		x1 := a1[k]
-		y := b0[k]
-		c00 += float32(x0 * y)
-		c10 += float32(x1 * y)
-		y = b1[k]
-		c01 += float32(x0 * y)
-		c11 += float32(x1 * y)
-		y = b2[k]
-		c02 += float32(x0 * y)
-		c12 += float32(x1 * y)
-		y = b3[k]
-		c03 += float32(x0 * y)
-		c13 += float32(x1 * y)
-	}
-	r := out[m*OC+n : m*OC+n+4]
-	r[0], r[1], r[2], r[3] = c00, c01, c02, c03
-	r = out[(m+1)*OC+n : (m+1)*OC+n+4]
-	r[0], r[1], r[2], r[3] = c10, c11, c12, c13
 }
 
 // rmKernel1x4 computes out[m, n:n+4], each element in rmDot's order.

@@ -39,7 +39,8 @@ import (
 
 // SampleOptions configure Generate.
 type SampleOptions struct {
-	// Temperature divides the logits; 0 means greedy. Must be ≥ 0.
+	// Temperature divides the logits; 0 means greedy. Must be 0 or in
+	// [1e-6, ∞) (smaller values overflow z/T in float32).
 	Temperature float64
 	// TopK keeps the K most probable tokens; 0 (or ≥ vocab) keeps all.
 	TopK int
@@ -68,7 +69,7 @@ const (
 // Sample is one completion.
 type Sample struct {
 	Tokens       []int32   // completion tokens (prompt excluded)
-	Logprobs     []float32 // log-probability of each token, see the package doc of the sampler
+	Logprobs     []float32 // log-probability of each token (see the top of sample.go)
 	FinishReason string    // FinishStop or FinishLength
 }
 
@@ -80,8 +81,10 @@ const seedStream = 0x726c6a6f62 // "rljob"
 // all prompt tokens are run through the model once (prefill; a prompt that
 // occurs several times in the batch, as in GRPO groups, is run once and its
 // cache copied), then one token per unfinished sequence per step, each
-// attending over its own cached keys and values (after RoPE). seeds[i] seeds sequence i's
-// generator. Prompts may have different lengths (≥ 1 token each).
+// attending over its own cached keys and values (after RoPE). seeds[i]
+// seeds sequence i's generator. Prompts may have different lengths (≥ 1
+// token each). Memory: the KV caches hold up to (prompt + completion) ·
+// L · 2 · KV·hd float32s per sequence.
 //
 // Generate reads the parameters and nothing else of m (not its
 // activations); it must not run while the parameters change.
@@ -91,11 +94,11 @@ func (m *Model) Generate(prompts [][]int32, seeds []uint64, opt SampleOptions) (
 		return nil, err
 	}
 	B, V := len(prompts), m.Config.VocabSize
-	tmax := make([]int, B)
+	plen, tmax := make([]int, B), make([]int, B)
 	for i, p := range prompts {
-		tmax[i] = len(p) + s.seqs[i].maxNew
+		plen[i], tmax[i] = len(p), len(p)+s.seqs[i].maxNew
 	}
-	d := newDecoder(m, tmax, min(decoderMaxRows, max(totalLen(prompts), B)))
+	d := newDecoder(m, plen, tmax, min(decoderMaxRows, max(totalLen(prompts), B)))
 	logits := make([]float32, B*V)
 	if err := d.prefill(prompts, logits); err != nil {
 		return nil, fmt.Errorf("trainer: generate: %w", err)
@@ -240,8 +243,8 @@ func (o SampleOptions) validate(V int) error {
 	switch {
 	case !(o.Temperature >= 0) || math.IsInf(o.Temperature, 0):
 		return fmt.Errorf("trainer: generate: temperature %v must be ≥ 0 and finite", o.Temperature)
-	case o.Temperature > 0 && !(float32(o.Temperature) > 0):
-		return fmt.Errorf("trainer: generate: temperature %v is 0 in float32; use 0 for greedy", o.Temperature)
+	case o.Temperature > 0 && o.Temperature < 1e-6:
+		return fmt.Errorf("trainer: generate: temperature %v is below 1e-6; use 0 for greedy", o.Temperature)
 	case o.TopK < 0:
 		return fmt.Errorf("trainer: generate: top_k %d must be ≥ 0 (0 = off)", o.TopK)
 	case !(o.TopP >= 0 && o.TopP <= 1):

@@ -435,7 +435,7 @@ func TestSampleStop(t *testing.T) {
 
 // TestSampleDeterminism: a prompt and its seed give the same tokens and
 // the same logprob bits alone, in a batch of 32 of mixed lengths, in the
-// reversed batch, and with GOMAXPROCS 1 or 2; a different seed gives a
+// reversed batch, and with GOMAXPROCS 1, 2, 3 or 8; a different seed gives a
 // different completion.
 func TestSampleDeterminism(t *testing.T) {
 	cases := []struct {
@@ -472,7 +472,7 @@ func TestSampleDeterminism(t *testing.T) {
 			rev := generate(t, m, rp, rs, opt)
 			slices.Reverse(rev)
 			sameSamples(t, "reversed batch", rev, batch)
-			for _, procs := range []int{1, 2} {
+			for _, procs := range []int{1, 2, 3, 8} {
 				old := runtime.GOMAXPROCS(procs)
 				again := generate(t, m, prompts, seeds, opt)
 				runtime.GOMAXPROCS(old)
@@ -517,15 +517,19 @@ func TestSampleGroups(t *testing.T) {
 // token) choose the same tokens, with logprobs within 1e-5.
 func TestSampleKVCacheMatchesNoCache(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		mt   string
-		opt  SampleOptions
+		name   string
+		mt     string
+		maxPos int
+		opt    SampleOptions
 	}{
-		{"llama T1", "llama", SampleOptions{Temperature: 1, MaxNewTokens: 20}},
-		{"qwen2 T1 topk7 stop", "qwen2", SampleOptions{Temperature: 1, TopK: 7, MaxNewTokens: 20, StopTokens: []int{4}}},
+		{"llama T1", "llama", 64, SampleOptions{Temperature: 1, MaxNewTokens: 20}},
+		{"qwen2 T1 topk7 stop", "qwen2", 64, SampleOptions{Temperature: 1, TopK: 7, MaxNewTokens: 20, StopTokens: []int{4}}},
+		// past kvInitialExtra new tokens: the caches grow (twice)
+		{"llama T1 cache growth", "llama", 200, SampleOptions{Temperature: 1, MaxNewTokens: 150}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := smpConfig(tc.mt)
+			c.MaxPositionEmbeddings = tc.maxPos
 			m := smpModel(t, c, 41, 15)
 			prompts := smpPrompts(9, 10, c.VocabSize, 1, 6, 2, 11)
 			seeds := smpSeeds(10, 5)
@@ -617,6 +621,17 @@ func TestSampleMatmulRowInvariance(t *testing.T) {
 	}
 }
 
+// TestSampleEmptyBatch: no prompts, no samples, no error.
+func TestSampleEmptyBatch(t *testing.T) {
+	m := smpModel(t, smpConfig("llama"), 1, 1)
+	for _, gen := range []func([][]int32, []uint64, SampleOptions) ([]Sample, error){m.Generate, m.GenerateNoCache} {
+		out, err := gen(nil, nil, SampleOptions{MaxNewTokens: 3})
+		if err != nil || len(out) != 0 {
+			t.Fatalf("got %v, %v; want no samples and no error", out, err)
+		}
+	}
+}
+
 // TestSampleErrors: invalid options and prompts are errors naming the
 // problem.
 func TestSampleErrors(t *testing.T) {
@@ -634,6 +649,7 @@ func TestSampleErrors(t *testing.T) {
 	}{
 		{"negative temperature", ok, seeds, SampleOptions{Temperature: -1, MaxNewTokens: 1}, "temperature"},
 		{"NaN temperature", ok, seeds, SampleOptions{Temperature: math.NaN(), MaxNewTokens: 1}, "temperature"},
+		{"tiny temperature", ok, seeds, SampleOptions{Temperature: 1e-9, MaxNewTokens: 1}, "greedy"},
 		{"negative top-k", ok, seeds, SampleOptions{TopK: -1, MaxNewTokens: 1}, "top_k"},
 		{"top-p above 1", ok, seeds, SampleOptions{TopP: 1.5, MaxNewTokens: 1}, "top_p"},
 		{"no max new tokens", ok, seeds, SampleOptions{}, "max new tokens"},
