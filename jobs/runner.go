@@ -104,7 +104,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer lock.Release()
 
-	eng, err := openEngine(ctx, lake.Root)
+	eng, err := openEngine(ctx, lake.Root, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -152,11 +152,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 // openEngine opens the DuckDB engine over root and registers the verifier
 // UDFs. A lake table DuckDB cannot read (a corrupt Parquet file) does not
-// stop it: the engine turns that table's view into one raising the error.
-func openEngine(ctx context.Context, root string) (*rsql.Engine, error) {
+// stop it: the engine turns that table's view into one raising the error
+// (so a job that reads it fails naming the file, exit 3), and it is logged
+// here as a warning.
+func openEngine(ctx context.Context, root string, log zerolog.Logger) (*rsql.Engine, error) {
 	eng, err := rsql.Open(ctx, root)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: open engine on %s: %w", root, err)
+	}
+	for _, te := range eng.TableErrors() {
+		log.Warn().Str("table", te.Table).Msg(te.Error())
 	}
 	if err := RegisterUDFs(eng); err != nil {
 		eng.Close()
@@ -179,7 +184,7 @@ func dryRun(ctx context.Context, o Options, job *Job, reg *Registry, res *Result
 		defer os.RemoveAll(tmp)
 		root = tmp
 	}
-	eng, err := openEngine(ctx, root)
+	eng, err := openEngine(ctx, root, o.Log)
 	if err != nil {
 		return err
 	}

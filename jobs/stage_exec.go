@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"rljob/arrowio"
 )
 
 // execStage runs an external command with Parquet in and out.
@@ -24,7 +26,8 @@ func (execStage) Spec() StageSpec {
 			"writes to the lake table `into`. Environment: RLJOB_INPUT (the input table written as Parquet; unset " +
 			"without input), RLJOB_OUTPUT (where the command must write Parquet), RLJOB_RUN, RLJOB_STEP, RLJOB_SHARD, " +
 			"RLJOB_NUM_SHARDS, RLJOB_SEED (derived for this call), RLJOB_LAKE. A non-zero exit status or a missing " +
-			"output file is an error and commits nothing. Sharded when it has an input: the shard's rows are those " +
+			"output file is an error and commits nothing. Into a known table the output is conformed to its schema as " +
+			"save does. Sharded when it has an input: the shard's rows are those " +
 			"with hash(prompt_id) % num_shards = shard; without input it runs on shard 0 only.",
 		Sharded: true,
 		Args: []ArgSpec{
@@ -100,6 +103,13 @@ func (execStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 		return Summary{}, fmt.Errorf("%s: exec: the command exited 0 but wrote no file at $RLJOB_OUTPUT (%s); nothing committed", sc.Pos, output)
 	}
 	q := "SELECT * FROM read_parquet(" + QuoteString(output) + ")"
+	if sch, ok := arrowio.SchemaFor(into); ok {
+		cols, err := sc.Columns(ctx, "into", "("+q+")")
+		if err != nil {
+			return Summary{}, &DataError{Pos: sc.Pos, Msg: "exec: cannot read the command's output $RLJOB_OUTPUT as Parquet", File: output, Hint: firstLine(err.Error())}
+		}
+		q = conformSQL(sch, cols, q)
+	}
 	rr, err := sc.Engine.QueryArrow(ctx, q)
 	if err != nil {
 		return Summary{}, &DataError{Pos: sc.Pos, Msg: "exec: cannot read the command's output $RLJOB_OUTPUT as Parquet", File: output, Hint: firstLine(err.Error())}
