@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -91,59 +92,96 @@ func leafPath(f arrow.Field) string {
 	return f.Name
 }
 
-func arrowWriterProps() pqarrow.ArrowWriterProperties {
-	return pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())
-}
-
 // WriteParquet streams every record of rr to w as one Parquet file (zstd,
 // WriterProperties(sch)) and returns the number of rows written. Records are
-// written as they arrive and cut into row groups of up to 128Ki rows, so
-// memory stays at about one compressed row group. Each record must have
-// schema sch (nil: rr.Schema()). A reader with no records gives a valid file
-// with zero rows. WriteParquet does not close w.
+// written as they arrive and cut into row groups of about 128Ki rows, so
+// memory stays at about one row group. Each record must have schema sch
+// (nil: rr.Schema()). A reader with no records gives a valid file with zero
+// rows. WriteParquet does not close w.
+//
+// Schemas of flat columns and lists of flat columns (every lake table) are
+// encoded by writeColumnsParallel, one goroutine per column up to GOMAXPROCS;
+// other schemas by pqarrow's FileWriter, one column after another. Both give
+// the same bytes (TestParallelMatchesPqarrow).
 func WriteParquet(w io.Writer, sch *arrow.Schema, rr array.RecordReader) (rows int64, err error) {
 	if sch == nil {
 		sch = rr.Schema()
 	}
-	fw, err := pqarrow.NewFileWriter(sch, nopCloser{w}, WriterProperties(sch), arrowWriterProps())
+	if plans, ok := planColumns(sch); ok {
+		return writeParallel(w, sch, plans, rr, runtime.GOMAXPROCS(0))
+	}
+	return writePqarrow(w, sch, rr)
+}
+
+// writePqarrow is the sequential path: pqarrow's FileWriter, one serial row
+// group per group of records.
+func writePqarrow(w io.Writer, sch *arrow.Schema, rr array.RecordReader) (rows int64, err error) {
+	fw, err := pqarrow.NewFileWriter(sch, nopCloser{w}, WriterProperties(sch), pqarrow.DefaultWriterProps())
 	if err != nil {
 		return 0, fmt.Errorf("arrowio: parquet writer: %w", err)
 	}
-	rows, err = writeRecords(fw, rr)
+	rows, err = groupRecords(rr, func(group []arrow.RecordBatch, n int64) error {
+		if err := fw.NewRowGroupChecked(); err != nil {
+			return fmt.Errorf("arrowio: new row group: %w", err)
+		}
+		chunks := make([]arrow.Array, len(group))
+		for c, f := range sch.Fields() {
+			for i, rec := range group {
+				chunks[i] = rec.Column(c)
+			}
+			col := arrow.NewChunked(f.Type, chunks)
+			err := fw.WriteColumnChunked(col, 0, n)
+			col.Release()
+			if err != nil {
+				return fmt.Errorf("arrowio: write column %q: %w", f.Name, err)
+			}
+		}
+		return nil
+	})
 	if cerr := fw.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("arrowio: close parquet writer: %w", cerr)
 	}
 	return rows, err
 }
 
-// writeRecords writes rr's records into fw, one row group per rowGroupRows
-// rows (or rowGroupBytes of Arrow buffers, whichever comes first). Records
-// are retained until their row group is complete and then written column by
-// column as chunked arrays through the serial row group writer: pages go
-// straight to the sink, with no copy into a concatenated record and no
-// in-memory page buffer (pqarrow's WriteBuffered grows one per column).
-func writeRecords(fw *pqarrow.FileWriter, rr array.RecordReader) (int64, error) {
+// groupRecords reads rr and calls write with groups of records of about
+// rowGroupRows rows (or rowGroupBytes of Arrow buffers): records are
+// retained until their group is complete, so no record is copied; a record
+// larger than two row groups is sliced. It returns the rows passed to write.
+func groupRecords(rr array.RecordReader, write func(group []arrow.RecordBatch, rows int64) error) (int64, error) {
 	var (
 		rows        int64
 		pending     []arrow.RecordBatch
 		pendingRows int64
 		pendingSize int64
 	)
-	release := func() {
-		for _, rec := range pending {
+	release := func(recs []arrow.RecordBatch) {
+		for _, rec := range recs {
 			rec.Release()
 		}
-		pending, pendingRows, pendingSize = pending[:0], 0, 0
 	}
-	defer release()
+	defer func() { release(pending) }()
 	flush := func() error {
 		if pendingRows == 0 {
 			return nil
 		}
-		err := writeRowGroups(fw, pending, pendingRows)
-		rows += pendingRows
-		release()
-		return err
+		groups := int64(1)
+		if pendingRows > 2*rowGroupRows {
+			groups = (pendingRows + rowGroupRows - 1) / rowGroupRows
+		}
+		for g := range groups {
+			lo, hi := pendingRows*g/groups, pendingRows*(g+1)/groups
+			group := sliceRecords(pending, lo, hi)
+			err := write(group, hi-lo)
+			release(group)
+			if err != nil {
+				return err
+			}
+			rows += hi - lo
+		}
+		release(pending)
+		pending, pendingRows, pendingSize = pending[:0], 0, 0
+		return nil
 	}
 	for rr.Next() {
 		rec := rr.RecordBatch()
@@ -166,39 +204,25 @@ func writeRecords(fw *pqarrow.FileWriter, rr array.RecordReader) (int64, error) 
 	return rows, flush()
 }
 
-// writeRowGroups writes recs (n rows in all) as one row group, or as several
-// of about rowGroupRows rows when n is more than twice that (one huge record).
-func writeRowGroups(fw *pqarrow.FileWriter, recs []arrow.RecordBatch, n int64) error {
-	ncols := int(recs[0].NumCols())
-	cols := make([]*arrow.Chunked, ncols)
-	chunks := make([]arrow.Array, len(recs))
-	for c := range ncols {
-		for i, rec := range recs {
-			chunks[i] = rec.Column(c)
-		}
-		cols[c] = arrow.NewChunked(recs[0].Schema().Field(c).Type, chunks)
-	}
-	defer func() {
-		for _, col := range cols {
-			col.Release()
-		}
-	}()
-	groups := int64(1)
-	if n > 2*rowGroupRows {
-		groups = (n + rowGroupRows - 1) / rowGroupRows
-	}
-	for g := range groups {
-		off, end := n*g/groups, n*(g+1)/groups
-		if err := fw.NewRowGroupChecked(); err != nil {
-			return fmt.Errorf("arrowio: new row group: %w", err)
-		}
-		for c, col := range cols {
-			if err := fw.WriteColumnChunked(col, off, end-off); err != nil {
-				return fmt.Errorf("arrowio: write column %q: %w", recs[0].Schema().Field(c).Name, err)
+// sliceRecords returns rows [lo, hi) of the concatenation of recs as
+// retained records (zero-copy slices where a record is cut).
+func sliceRecords(recs []arrow.RecordBatch, lo, hi int64) []arrow.RecordBatch {
+	var out []arrow.RecordBatch
+	var start int64
+	for _, rec := range recs {
+		end := start + rec.NumRows()
+		if end > lo && start < hi {
+			a, b := max(lo, start)-start, min(hi, end)-start
+			if a == 0 && b == rec.NumRows() {
+				rec.Retain()
+				out = append(out, rec)
+			} else {
+				out = append(out, rec.NewSlice(a, b))
 			}
 		}
+		start = end
 	}
-	return nil
+	return out
 }
 
 // recordBytes is the size of rec's Arrow buffers (an upper bound for slices).
