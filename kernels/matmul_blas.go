@@ -33,29 +33,29 @@ import (
 
 // Built with the openblas tag: matmuls of at least blasMinWork
 // multiply-adds go to cblas_sgemm, smaller ones to the pure-Go kernel (a
-// cgo call and OpenBLAS's thread wake-up cost more than a tiny product).
+// cgo call costs more than a tiny product).
 //
-// Threads: OpenBLAS is set, once, to GOMAXPROCS threads (the machine's
-// cores by default; 2 on the reference machine), so Go and OpenBLAS use the
-// same cores and never both at once (matmuls are not overlapped with other
-// kernels).
+// Threads: OpenBLAS runs single-threaded (openblas_set_num_threads(1), set
+// once) and rljob cuts each product into column chunks whose width is a
+// fixed function of the shape (blasChunkWidth), computed in parallel by
+// parallelFor's goroutines, one cgo call each. Compared with OpenBLAS's own
+// pthreads this (1) leaves no OpenBLAS worker spinning after each call —
+// measured up to 37 ms of CPU per call, stolen from the Go kernels that run
+// between matmuls on a 2-core machine; (2) uses the same cores and the same
+// scheduler as every other kernel; (3) makes the bytes independent of
+// GOMAXPROCS, since the chunks and each chunk's single-threaded sgemm do not
+// depend on it (TestBLASDeterministic). Measured per CPU-second it is on par
+// with OpenBLAS's own threading (within noise, better on 2048→768).
 //
-// Determinism: the same inputs with the same thread count and kernel set
-// give the same bytes (TestBLASDeterministic). Across thread counts, and for
-// a row computed alone versus inside a larger batch, OpenBLAS 0.3.21 may
-// differ in the last bits (its edge kernels depend on how M and N are split;
-// the test logs what it sees). Callers that need results independent of
-// threads and batch composition use MatmulForwardExact.
+// A row's result may still differ in the last bits when the same row is
+// computed in a batch of a different size (OpenBLAS's edge kernels depend on
+// M); MatmulForwardExact is for callers that need batch invariance.
 //
 // Kernels: Debian's OpenBLAS is built with DYNAMIC_ARCH and picks its
 // kernels from the CPU at load time (Cooperlake, i.e. AVX-512, on the AMD
 // EPYC reference machine), unless OPENBLAS_CORETYPE forces a set: the
 // reference environment exports OPENBLAS_CORETYPE=Haswell (AVX2), which
-// halves sgemm throughput there. BLASName reports the kernels in use.
-//
-// Calls are serialised by a mutex: the goroutines of the trainer never run
-// two matmuls at once, and OpenBLAS's pthread build must not be entered
-// concurrently from several threads.
+// runs about 2× slower there. BLASName reports the kernels in use.
 
 const blasEnabled = true
 
@@ -64,37 +64,25 @@ const blasEnabled = true
 // Go kernel at 8×32×32 and 25× at 16×64×64, so only tiny products stay in Go.
 const blasMinWork = 1 << 12
 
-var (
-	blasMu      sync.Mutex
-	blasInit    sync.Once
-	blasThreads int
-)
+var blasInit sync.Once
 
 func blasSetup() {
 	blasInit.Do(func() {
-		blasThreads = runtime.GOMAXPROCS(0)
-		C.openblas_set_num_threads(C.int(blasThreads))
+		C.openblas_set_num_threads(1)
 	})
-}
-
-// setBLASThreads changes OpenBLAS's thread count (tests only).
-func setBLASThreads(n int) {
-	blasSetup()
-	blasMu.Lock()
-	defer blasMu.Unlock()
-	blasThreads = n
-	C.openblas_set_num_threads(C.int(n))
 }
 
 func blasName() string {
 	blasSetup()
 	cfg := strings.TrimSpace(C.GoString(C.openblas_get_config()))
-	return fmt.Sprintf("openblas (%s; kernels %s; %d threads)", cfg, C.GoString(C.rljob_blas_core()), blasThreads)
+	return fmt.Sprintf("openblas (%s; kernels %s; single-threaded calls on %d goroutines)",
+		cfg, C.GoString(C.rljob_blas_core()), runtime.GOMAXPROCS(0))
 }
 
 func fptr(x []float32) *C.float { return (*C.float)(unsafe.Pointer(&x[0])) }
 
-// sgemm is row-major c (M,N) = alpha·op(a)·op(b) + beta·c.
+// sgemm is row-major c (M,N) = op(a)·op(b) + beta·c, one single-threaded
+// OpenBLAS call (safe to run concurrently on distinct outputs).
 func sgemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	ta, tb := uint32(C.CblasNoTrans), uint32(C.CblasNoTrans)
 	if transA {
@@ -104,10 +92,8 @@ func sgemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, 
 		tb = C.CblasTrans
 	}
 	blasSetup()
-	blasMu.Lock()
 	C.cblas_sgemm(C.CblasRowMajor, ta, tb, C.blasint(M), C.blasint(N), C.blasint(K),
 		1, fptr(a), C.blasint(lda), fptr(b), C.blasint(ldb), C.float(beta), fptr(c), C.blasint(ldc))
-	blasMu.Unlock()
 }
 
 func useBLAS(B, C, OC int) bool { return B > 0 && C > 0 && OC > 0 && B*C*OC >= blasMinWork }
@@ -128,6 +114,26 @@ func matmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC 
 	matmulBackwardBLAS(dinp, dweight, dbias, dout, inp, weight, B, C, OC)
 }
 
+// blasChunkWidth returns the number of output columns per sgemm call for a
+// product of M rows and inner size K: at least 128 and enough for about 2M
+// multiply-adds per call (so a one-row decode step is not all call
+// overhead), a multiple of 64. It depends on the shape only.
+func blasChunkWidth(M, K int) int {
+	w := (1 << 21) / max(1, M*K)
+	w = (w + 63) / 64 * 64
+	return max(128, w)
+}
+
+// chunks runs f(j0, n) over [0, total) in pieces of width w, in parallel.
+func chunks(total, w int, f func(j0, n int)) {
+	parallelFor((total+w-1)/w, 1, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			j0 := c * w
+			f(j0, min(w, total-j0))
+		}
+	})
+}
+
 func matmulForwardBLAS(out, inp, weight, bias []float32, B, C, OC int) {
 	out, inp, weight = out[:B*OC], inp[:B*C], weight[:OC*C]
 	beta := float32(0)
@@ -138,8 +144,10 @@ func matmulForwardBLAS(out, inp, weight, bias []float32, B, C, OC int) {
 		}
 		beta = 1
 	}
-	// out (B,OC) = inp (B,C) · weightᵀ
-	sgemm(false, true, B, OC, C, inp, C, weight, C, beta, out, OC)
+	// out (B,OC) = inp (B,C) · weightᵀ, by chunks of OC (rows o0.. of weight)
+	chunks(OC, blasChunkWidth(B, C), func(o0, n int) {
+		sgemm(false, true, B, n, C, inp, C, weight[o0*C:], C, beta, out[o0:], OC)
+	})
 }
 
 func matmulBackwardBLAS(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC int) {
@@ -148,11 +156,17 @@ func matmulBackwardBLAS(dinp, dweight, dbias, dout, inp, weight []float32, B, C,
 		biasBackward(dbias, dout, B, OC)
 	}
 	if dinp != nil {
-		// dinp (B,C) += dout (B,OC) · weight (OC,C)
-		sgemm(false, false, B, C, OC, dout, OC, weight, C, 1, dinp[:B*C], C)
+		// dinp (B,C) += dout (B,OC) · weight (OC,C), by chunks of C columns
+		dinp = dinp[:B*C]
+		chunks(C, blasChunkWidth(B, OC), func(c0, n int) {
+			sgemm(false, false, B, n, OC, dout, OC, weight[c0:], C, 1, dinp[c0:], C)
+		})
 	}
 	if dweight != nil {
-		// dweight (OC,C) += doutᵀ (OC,B) · inp (B,C)
-		sgemm(true, false, OC, C, B, dout, OC, inp, C, 1, dweight[:OC*C], C)
+		// dweight (OC,C) += doutᵀ (OC,B) · inp (B,C), by chunks of OC rows
+		dweight = dweight[:OC*C]
+		chunks(OC, blasChunkWidth(C, B), func(o0, n int) {
+			sgemm(true, false, n, C, B, dout[o0:], OC, inp, C, 1, dweight[o0*C:], C)
+		})
 	}
 }
