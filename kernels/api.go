@@ -16,11 +16,11 @@
 //   - Every pure-Go kernel is deterministic: each output element is
 //     computed by exactly one goroutine in a fixed order, and reductions use
 //     a fixed chunking followed by a fixed-order sum, so the bytes do not
-//     depend on GOMAXPROCS or on scheduling. The OpenBLAS matmul (build tag
-//     openblas) gives the same bytes for the same inputs, thread count and
-//     OpenBLAS kernel set, but not necessarily across thread counts or for a
-//     row computed in a different batch; MatmulForwardExact does not depend
-//     on either.
+//     depend on GOMAXPROCS or on scheduling (TestDeterministicAcrossThreads).
+//     The OpenBLAS matmul (build tag openblas) also gives the same bytes at
+//     any GOMAXPROCS for a given OpenBLAS kernel set, but a row computed in
+//     a batch of another size may differ in the last bits;
+//     MatmulForwardExact does not.
 //   - Each fast kernel has a naive twin (naive.go) that is its specification;
 //     the tests compare the two and check every backward against central
 //     finite differences in float64.
@@ -62,8 +62,11 @@ func MatmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC 
 // each out[b,o] is bias[o] (or 0) plus Σ_c inp[b,c]·weight[o,c] summed in
 // order c = 0..C-1 in float32, bit-identical to the naive loop whatever B,
 // GOMAXPROCS or build. For the sampler, whose output must not depend on
-// batch composition or thread count (OpenBLAS guarantees neither). Slower
-// than MatmulForward with OpenBLAS. Shapes as MatmulForward.
+// batch composition or thread count (OpenBLAS does not guarantee the
+// former). Products are rounded to float32 before each add, so no FMA
+// fusion changes the bits between builds. Much slower than MatmulForward
+// with OpenBLAS (about 4 against 70–150 GFLOP per CPU-second here). Shapes
+// as MatmulForward.
 func MatmulForwardExact(out, inp, weight, bias []float32, B, C, OC int) {
 	matmulForwardGo(out, inp, weight, bias, B, C, OC)
 }
@@ -74,10 +77,10 @@ func MatmulForwardExact(out, inp, weight, bias []float32, B, C, OC int) {
 func BLAS() bool { return blasEnabled }
 
 // BLASName describes the matmul backend, e.g. "openblas (OpenBLAS 0.3.21
-// ... ; kernels Cooperlake; 2 threads)" or "pure-go". The kernel set matters:
-// OPENBLAS_CORETYPE=Haswell (exported in the reference environment) runs
-// about 2.7× slower than the Cooperlake kernels OpenBLAS picks by itself on
-// the AVX-512 AMD EPYC.
+// ...; kernels Cooperlake; single-threaded calls on 2 goroutines)" or
+// "pure-go". The kernel set matters: OPENBLAS_CORETYPE=Haswell (exported in
+// the reference environment) runs about 2× slower than the Cooperlake
+// (AVX-512) kernels OpenBLAS picks by itself on the AMD EPYC.
 func BLASName() string { return blasName() }
 
 // ---------------------------------------------------------------------------
