@@ -102,7 +102,7 @@ func strAt(col arrow.Array, i int) (string, bool) {
 	if s, ok := col.(stringArray); ok {
 		return strings.Clone(s.Value(i)), true
 	}
-	return col.ValueStr(i), true
+	return strings.Clone(col.ValueStr(i)), true
 }
 
 // f64At returns a DOUBLE column's value at row i and whether it is non-NULL.

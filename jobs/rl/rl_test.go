@@ -124,7 +124,8 @@ func query(t *testing.T, lake, q string) []string {
 		for i := 0; i < int(rec.NumRows()); i++ {
 			var cells []string
 			for c := 0; c < int(rec.NumCols()); c++ {
-				cells = append(cells, rec.Column(c).ValueStr(i))
+				// Clone: arrow-go's strings alias the record's (C) memory.
+				cells = append(cells, strings.Clone(rec.Column(c).ValueStr(i)))
 			}
 			out = append(out, strings.Join(cells, "|"))
 		}
@@ -222,7 +223,7 @@ func TestGRPOEndToEnd(t *testing.T) {
 	lake, _ := grpoRun(t, 2, 1)
 
 	// Tables and columns.
-	cols := columnsOf(t, lake, "rollouts")
+	cols := query(t, lake, "SELECT column_name FROM (DESCRIBE rollouts) ORDER BY column_name")
 	for _, want := range []string{"rollout_id", "prompt_id", "sample_idx", "policy_step", "prompt", "completion", "prompt_tokens",
 		"completion_tokens", "logprobs", "finish_reason", "temperature", "seed", "tag", "created_at", "answer", "task", "run", "step"} {
 		if !contains(cols, want) {
@@ -537,29 +538,6 @@ func TestRolloutIDAndSource(t *testing.T) {
 	}
 }
 
-// columnsOf returns the column names of a lake view.
-func columnsOf(t *testing.T, lake, view string) []string {
-	t.Helper()
-	ctx := context.Background()
-	e, err := rsql.Open(ctx, lake)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	rr, err := e.QueryArrow(ctx, "SELECT * FROM "+view+" LIMIT 0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rr.Release()
-	var out []string
-	for _, f := range rr.Schema().Fields() {
-		out = append(out, f.Name)
-	}
-	for rr.Next() {
-	}
-	return out
-}
-
 func contains(xs []string, s string) bool {
 	for _, x := range xs {
 		if x == s {
@@ -597,4 +575,68 @@ func keys2(m map[string]float64) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestEvalComposes: evaluation is rollout(tag := 'eval') + reward + SQL
+// (pass_at_k) + log_metrics; no eval stage is needed.
+func TestEvalComposes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: samples 40 rollouts")
+	}
+	lake, config := testLake(t)
+	mustRun(t, lake, config, initJob, runOpt{seed: 8})
+	const job = `
+CREATE OR REPLACE TABLE test_prompts AS
+SELECT 't' || i AS prompt_id, CAST(i AS VARCHAR) || '+0=' AS prompt, CAST(i AS VARCHAR) AS answer, 'add' AS task
+FROM range(10) t(i);
+CALL rollout(prompts := 'test_prompts', n := 4, max_new_tokens := 3, tag := 'eval');
+CALL reward(verifier := 'regex', pattern := '^(.)');
+CALL log_metrics(query := '
+  SELECT ''val/'' || task || ''/pass@'' || k AS name, avg(pass_at_k(n, c, k)) AS value
+  FROM (SELECT task, prompt_id, count(*) AS n, count_if(correct) AS c
+        FROM scored WHERE tag = ''eval'' AND run = getvariable(''run'') AND step = getvariable(''step'') GROUP BY ALL),
+       (VALUES (1), (4)) ks(k)
+  GROUP BY task, k');
+`
+	mustRun(t, lake, config, job, runOpt{seed: 8})
+	m := metricsOf(t, lake, 1)
+	p1, p4 := m["val/add/pass@1"], m["val/add/pass@4"]
+	acc := query(t, lake, "SELECT avg(correct::DOUBLE) FROM scored WHERE tag = 'eval'")
+	var want float64
+	fmt.Sscan(acc[0], &want)
+	if _, ok := m["val/add/pass@4"]; !ok || math.Abs(p1-want) > 1e-12 || p4 < p1 {
+		t.Errorf("eval metrics = %v (accuracy %v)", m, want)
+	}
+}
+
+// TestTrainKLEntropyMinibatches exercises the reference model, the entropy
+// bonus, the dual clip, seq-mean-token-sum-norm and several minibatches and
+// epochs: the first minibatch is on-policy (ρ = 1, KL to the step-0
+// reference 0 at step 1), later ones are not.
+func TestTrainKLEntropyMinibatches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs two GRPO steps with 2 epochs × 3 minibatches")
+	}
+	lake, config := testLake(t)
+	mustRun(t, lake, config, initJob, runOpt{seed: 9})
+	job := strings.Replace(grpoJob, "CALL train(data := 'train_batch', lr := 1e-2, clip_high := 0.28);",
+		`CALL train(data := 'train_batch', lr := 1e-2, ref := 'step=0', kl_coef := 0.1, kl_type := 'k3', entropy_coef := 0.01,
+  clip_c := 3, loss_agg := 'seq-mean-token-sum-norm', max_new_tokens := 6, epochs := 2, minibatch_size := 8, micro_batch_size := 3);`, 1)
+	mustRun(t, lake, config, job, runOpt{seed: 9, steps: 2})
+	for step := 1; step <= 2; step++ {
+		m := metricsOf(t, lake, step)
+		if _, ok := m["actor/kl_loss"]; !ok {
+			t.Fatalf("step %d: no actor/kl_loss in %v", step, keys2(m))
+		}
+		if r := m["actor/first_max_abs_log_ratio"]; !(r <= 1e-5) {
+			t.Errorf("step %d: first minibatch max |log ρ| = %g", step, r)
+		}
+		if m["actor/ppo_kl"] == 0 {
+			t.Errorf("step %d: ppo_kl is exactly 0 over 6 updates: later minibatches should be off-policy", step)
+		}
+	}
+	st := checkpointFiles(t, lake, 2)["trainer_state.json"]
+	if !bytes.Contains(st, []byte(`"step": 12`)) {
+		t.Errorf("trainer_state after 2 steps × 2 epochs × 3 minibatches should count 12 updates:\n%s", st)
+	}
 }

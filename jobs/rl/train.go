@@ -46,7 +46,7 @@ func (trainStage) Spec() jobs.StageSpec {
 			{Name: "clip_high", Type: jobs.TypeFloat, Default: 0.2, Doc: "ε_high: ρ clipped above at 1 + clip_high (DAPO clip-higher: 0.28)"},
 			{Name: "clip_c", Type: jobs.TypeFloat, Default: 0.0, Doc: "dual-clip constant c > 1 (verl: 3.0); 0 = off"},
 			{Name: "loss_agg", Type: jobs.TypeString, Default: "token-mean",
-				Enum: []string{"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"}, Doc: "loss aggregation (RL.md)"},
+				Enum: []string{"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"}, Doc: "token-mean | seq-mean-token-mean | seq-mean-token-sum | seq-mean-token-sum-norm (RL.md)"},
 			{Name: "kl_coef", Type: jobs.TypeFloat, Default: 0.0, Doc: "coefficient of the KL loss to ref (needs ref)"},
 			{Name: "kl_type", Type: jobs.TypeString, Default: "k3", Enum: []string{"k1", "k2", "k3", "kl", "mse", "low_var_kl"}, Doc: "KL estimator: k1 = d, k2 = d²/2, k3 = low-variance (verl names kl, mse, low_var_kl accepted)"},
 			{Name: "entropy_coef", Type: jobs.TypeFloat, Default: 0.0, Doc: "entropy bonus coefficient"},
