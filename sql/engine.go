@@ -98,8 +98,9 @@ func (e *Engine) Exec(ctx context.Context, query string, args ...any) error {
 	return nil
 }
 
-// QueryArrow runs a query and returns its result as Arrow record batches
-// (one per DuckDB data chunk, up to 2048 rows). The caller must Release the
+// QueryArrow runs a query and returns its result as Arrow record batches,
+// one per DuckDB data chunk (2048 rows); duckdb-go materialises the result
+// in DuckDB before the first batch. The caller must Release the
 // reader, and should do so before running the next statement.
 func (e *Engine) QueryArrow(ctx context.Context, query string, args ...any) (array.RecordReader, error) {
 	rr, err := e.arrow.QueryContext(ctx, query, args...)

@@ -247,6 +247,9 @@ func TestCorruptParquetNamesFileAndSparesOtherTables(t *testing.T) {
 		t.Fatalf("TableErrors = %v, want rollouts and usertable", errs)
 	}
 	for i, want := range []struct{ table, file string }{{"rollouts", bad}, {"usertable", badUser}} {
+		if !IsTableError(errs[i]) {
+			t.Errorf("IsTableError(%v) = false", errs[i])
+		}
 		if errs[i].Table != want.table || !strings.Contains(errs[i].Error(), want.file) {
 			t.Errorf("TableErrors[%d] = %q, want table %s naming %s", i, errs[i], want.table, want.file)
 		}
@@ -278,7 +281,7 @@ func TestCorruptParquetNamesFileAndSparesOtherTables(t *testing.T) {
 			t.Errorf("%s: no error", q)
 			continue
 		}
-		if !strings.Contains(err.Error(), TableErrorPrefix) || !strings.Contains(err.Error(), ".parquet") {
+		if !IsTableError(err) || !strings.Contains(err.Error(), bad[len(root):]) && !strings.Contains(err.Error(), badUser[len(root):]) {
 			t.Errorf("%s: error %q does not name the file", q, err)
 		}
 	}
@@ -451,6 +454,9 @@ func TestQueryErrorsKeepDuckDBMessage(t *testing.T) {
 	_, err := e.QueryArrow(ctx, "SELEC 1")
 	if err == nil || !strings.Contains(err.Error(), "Parser Error") {
 		t.Errorf("QueryArrow(SELEC 1) = %v, want a parser error", err)
+	}
+	if IsTableError(err) {
+		t.Errorf("IsTableError(%v) = true for a SQL error", err)
 	}
 	err = e.Exec(ctx, "SELECT nope FROM rollouts")
 	if err == nil || !strings.Contains(err.Error(), "nope") {

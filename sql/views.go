@@ -2,6 +2,7 @@ package sql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -38,6 +39,13 @@ func (e *TableError) Error() string {
 }
 
 func (e *TableError) Unwrap() error { return e.Err }
+
+// IsTableError reports whether err is a *TableError or a query error raised
+// by the view of an unreadable lake table (a data error, not a SQL error).
+func IsTableError(err error) bool {
+	var te *TableError
+	return err != nil && (errors.As(err, &te) || strings.Contains(err.Error(), TableErrorPrefix))
+}
 
 // TableErrors returns the tables the last Open or Refresh could not read.
 // Their views raise the same message when queried; other tables work.
