@@ -1,6 +1,8 @@
 package trainer
 
 import (
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"math"
@@ -392,6 +394,93 @@ func TestPaddingInvariance(t *testing.T) {
 				if !close(lp[i], wantLp[i]) || !close(ent[i], wantEnt[i]) {
 					t.Errorf("position %d (exact=%v): logp %v ent %v, alone %v %v", i, exact, lp[i], ent[i], wantLp[i], wantEnt[i])
 				}
+			}
+		})
+	}
+}
+
+// writeSafetensorsDType writes tensors in the given dtype ("BF16", "F16" or
+// "I32" for a wrong-dtype file) by hand, as HF does for half-precision
+// checkpoints (the safetensors package writes F32 only). Values are
+// converted by truncation (BF16) or round-to-nearest on exact halves (F16
+// test values are chosen exactly representable).
+func writeSafetensorsDType(t *testing.T, path string, m *Model, dtype string) {
+	t.Helper()
+	type entry struct {
+		DType   string `json:"dtype"`
+		Shape   []int  `json:"shape"`
+		Offsets [2]int `json:"data_offsets"`
+	}
+	header := map[string]any{}
+	var data []byte
+	for _, tn := range m.Table {
+		begin := len(data)
+		for _, x := range m.Params[tn.Offset : tn.Offset+tn.Size] {
+			switch dtype {
+			case "BF16":
+				b := math.Float32bits(x) >> 16
+				data = append(data, byte(b), byte(b>>8))
+			case "F16":
+				h := f32ToF16(x)
+				data = append(data, byte(h), byte(h>>8))
+			default:
+				data = binary.LittleEndian.AppendUint32(data, uint32(int32(x)))
+			}
+		}
+		header[tn.Name] = entry{dtype, tn.Shape, [2]int{begin, len(data)}}
+	}
+	hj, _ := json.Marshal(header)
+	for len(hj)%8 != 0 {
+		hj = append(hj, ' ')
+	}
+	out := binary.LittleEndian.AppendUint64(nil, uint64(len(hj)))
+	out = append(append(out, hj...), data...)
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// f32ToF16 converts a normal float32 whose value fits F16 exactly.
+func f32ToF16(x float32) uint16 {
+	b := math.Float32bits(x)
+	sign := uint16(b>>16) & 0x8000
+	if x == 0 {
+		return sign
+	}
+	exp := int((b>>23)&0xff) - 127 + 15
+	return sign | uint16(exp)<<10 | uint16((b>>13)&0x3ff)
+}
+
+// TestLoadHalfPrecision: BF16 and F16 model.safetensors load converted to
+// float32; an integer dtype is refused naming the tensor.
+func TestLoadHalfPrecision(t *testing.T) {
+	c := testConfig("qwen2", false)
+	m, _ := NewModel(c, 2)
+	for i := range m.Params {
+		// exactly representable in F16 and BF16: k/64 for small k
+		m.Params[i] = float32((i%61)-30) / 64
+	}
+	for _, tc := range []struct {
+		dtype, wantErr string
+	}{{"BF16", ""}, {"F16", ""}, {"I32", `tensor "model.embed_tokens.weight" has dtype I32`}} {
+		t.Run(tc.dtype, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := c.WriteConfig(dir); err != nil {
+				t.Fatal(err)
+			}
+			writeSafetensorsDType(t, filepath.Join(dir, ModelFile), m, tc.dtype)
+			got, err := LoadModel(dir)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got.Params, m.Params) {
+				t.Errorf("%s parameters differ after conversion", tc.dtype)
 			}
 		})
 	}
