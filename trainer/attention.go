@@ -41,40 +41,54 @@ func attentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []bo
 	kernels.AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, valid, B, T, NH, NKV, HS)
 }
 
-// attnScratch holds the per-goroutine (T, ·) buffers.
+// attnScratch holds one goroutine's buffers for a group of g query heads
+// sharing a kv head: the g heads' rows are stacked, so each product is one
+// matmul call of g·T rows instead of g calls of T.
 type attnScratch struct {
-	qh, kh, vh, vt, oh, doh []float32 // (T, HS); vt is (HS, T)
-	dqh, dkh, dvh           []float32 // (T, HS)
-	s, dp                   []float32 // (T, T)
-	d                       []float32 // (T)
+	qh, oh, doh, dqh []float32 // (g·T, HS) stacked query heads
+	kh, vh, vt       []float32 // (T, HS); vt is (HS, T)
+	dkh, dvh         []float32 // (T, HS)
+	s, dp            []float32 // (g·T, T)
 }
 
 var attnPool sync.Pool
 
-func getAttnScratch(T, HS int) *attnScratch {
-	if x, ok := attnPool.Get().(*attnScratch); ok && len(x.s) == T*T && len(x.qh) == T*HS {
+func getAttnScratch(g, T, HS int) *attnScratch {
+	if x, ok := attnPool.Get().(*attnScratch); ok && len(x.s) == g*T*T && len(x.kh) == T*HS {
 		return x
 	}
 	f := func(n int) []float32 { return make([]float32, n) }
-	return &attnScratch{qh: f(T * HS), kh: f(T * HS), vh: f(T * HS), vt: f(T * HS), oh: f(T * HS), doh: f(T * HS),
-		dqh: f(T * HS), dkh: f(T * HS), dvh: f(T * HS), s: f(T * T), dp: f(T * T), d: f(T)}
+	return &attnScratch{qh: f(g * T * HS), oh: f(g * T * HS), doh: f(g * T * HS), dqh: f(g * T * HS),
+		kh: f(T * HS), vh: f(T * HS), vt: f(T * HS), dkh: f(T * HS), dvh: f(T * HS),
+		s: f(g * T * T), dp: f(g * T * T)}
 }
 
-// gatherHead copies head h of x (B, T, NH, HS) for sequence b into dst (T, HS).
-func gatherHead(dst, x []float32, b, h, T, NH, HS int) {
-	for t := range T {
-		o := ((b*T+t)*NH + h) * HS
-		copy(dst[t*HS:(t+1)*HS], x[o:o+HS])
+// gatherHeads copies heads h0..h0+g−1 of x (B, T, NH, HS) for sequence b
+// into dst (g·T, HS), head-major: row j·T + t is head h0+j at position t.
+func gatherHeads(dst, x []float32, b, h0, g, T, NH, HS int) {
+	for j := range g {
+		for t := range T {
+			o := ((b*T+t)*NH + h0 + j) * HS
+			r := (j*T + t) * HS
+			copy(dst[r:r+HS], x[o:o+HS])
+		}
 	}
 }
 
-// addHead adds src (T, HS) into head h of x (B, T, NH, HS) for sequence b.
-func addHead(x, src []float32, b, h, T, NH, HS int) {
-	for t := range T {
-		o := ((b*T+t)*NH + h) * HS
-		dst := x[o : o+HS]
-		for i, v := range src[t*HS : (t+1)*HS] {
-			dst[i] += v
+// scatterHeads is gatherHeads' inverse; with add it accumulates (+=).
+func scatterHeads(x, src []float32, b, h0, g, T, NH, HS int, add bool) {
+	for j := range g {
+		for t := range T {
+			o := ((b*T+t)*NH + h0 + j) * HS
+			r := (j*T + t) * HS
+			if !add {
+				copy(x[o:o+HS], src[r:r+HS])
+				continue
+			}
+			dst := x[o : o+HS]
+			for i, v := range src[r : r+HS] {
+				dst[i] += v
+			}
 		}
 	}
 }
@@ -141,23 +155,22 @@ func attentionForwardMM(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV
 	g := NH / NKV
 	scale := float32(1 / math.Sqrt(float64(HS)))
 	parallelFor(B*NKV, 1, func(lo, hi int) {
-		sc := getAttnScratch(T, HS)
+		sc := getAttnScratch(g, T, HS)
 		defer attnPool.Put(sc)
 		for bk := lo; bk < hi; bk++ {
 			b, kh := bk/NKV, bk%NKV
-			gatherHead(sc.kh, k, b, kh, T, NKV, HS)
-			gatherHead(sc.vh, v, b, kh, T, NKV, HS)
+			h0 := kh * g
+			gatherHeads(sc.kh, k, b, kh, 1, T, NKV, HS)
+			gatherHeads(sc.vh, v, b, kh, 1, T, NKV, HS)
 			transpose(sc.vt, sc.vh, T, HS)
-			for h := kh * g; h < (kh+1)*g; h++ {
-				gatherHead(sc.qh, q, b, h, T, NH, HS)
-				kernels.MatmulForward(sc.s, sc.qh, sc.kh, nil, T, HS, T)
-				attnProbs(sc.s, valid, b, T, scale, nil, lse[(b*NH+h)*T:(b*NH+h+1)*T])
-				kernels.MatmulForward(sc.oh, sc.s, sc.vt, nil, T, T, HS)
-				for t := range T {
-					o := ((b*T+t)*NH + h) * HS
-					copy(out[o:o+HS], sc.oh[t*HS:(t+1)*HS])
-				}
+			gatherHeads(sc.qh, q, b, h0, g, T, NH, HS)
+			kernels.MatmulForward(sc.s, sc.qh, sc.kh, nil, g*T, HS, T)
+			for j := range g {
+				h := h0 + j
+				attnProbs(sc.s[j*T*T:(j+1)*T*T], valid, b, T, scale, nil, lse[(b*NH+h)*T:(b*NH+h+1)*T])
 			}
+			kernels.MatmulForward(sc.oh, sc.s, sc.vt, nil, g*T, T, HS)
+			scatterHeads(out, sc.oh, b, h0, g, T, NH, HS, false)
 		}
 	})
 }
@@ -168,39 +181,42 @@ func attentionBackwardMM(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []
 	g := NH / NKV
 	scale := float32(1 / math.Sqrt(float64(HS)))
 	parallelFor(B*NKV, 1, func(lo, hi int) {
-		sc := getAttnScratch(T, HS)
+		sc := getAttnScratch(g, T, HS)
 		defer attnPool.Put(sc)
 		for bk := lo; bk < hi; bk++ {
 			b, kh := bk/NKV, bk%NKV
-			gatherHead(sc.kh, k, b, kh, T, NKV, HS)
-			gatherHead(sc.vh, v, b, kh, T, NKV, HS)
+			h0 := kh * g
+			gatherHeads(sc.kh, k, b, kh, 1, T, NKV, HS)
+			gatherHeads(sc.vh, v, b, kh, 1, T, NKV, HS)
+			gatherHeads(sc.qh, q, b, h0, g, T, NH, HS)
+			gatherHeads(sc.doh, dout, b, h0, g, T, NH, HS)
+			gatherHeads(sc.oh, out, b, h0, g, T, NH, HS)
+			kernels.MatmulForward(sc.s, sc.qh, sc.kh, nil, g*T, HS, T)
+			for j := range g {
+				h := h0 + j
+				attnProbs(sc.s[j*T*T:(j+1)*T*T], valid, b, T, scale, lse[(b*NH+h)*T:(b*NH+h+1)*T], nil)
+			}
+			kernels.MatmulForward(sc.dp, sc.doh, sc.vh, nil, g*T, HS, T)
+			for r := range g * T {
+				var d float32
+				do, o := sc.doh[r*HS:(r+1)*HS], sc.oh[r*HS:(r+1)*HS]
+				for i := range do {
+					d += do[i] * o[i]
+				}
+				p, dp := sc.s[r*T:(r+1)*T], sc.dp[r*T:(r+1)*T]
+				for u := range dp {
+					dp[u] = p[u] * (dp[u] - d) * scale
+				}
+			}
+			clear(sc.dqh)
 			clear(sc.dkh)
 			clear(sc.dvh)
-			for h := kh * g; h < (kh+1)*g; h++ {
-				gatherHead(sc.qh, q, b, h, T, NH, HS)
-				gatherHead(sc.doh, dout, b, h, T, NH, HS)
-				gatherHead(sc.oh, out, b, h, T, NH, HS)
-				kernels.MatmulForward(sc.s, sc.qh, sc.kh, nil, T, HS, T)
-				attnProbs(sc.s, valid, b, T, scale, lse[(b*NH+h)*T:(b*NH+h+1)*T], nil)
-				kernels.MatmulForward(sc.dp, sc.doh, sc.vh, nil, T, HS, T)
-				for t := range T {
-					var d float32
-					do, o := sc.doh[t*HS:(t+1)*HS], sc.oh[t*HS:(t+1)*HS]
-					for i := range do {
-						d += do[i] * o[i]
-					}
-					p, dp := sc.s[t*T:(t+1)*T], sc.dp[t*T:(t+1)*T]
-					for u := range dp {
-						dp[u] = p[u] * (dp[u] - d) * scale
-					}
-				}
-				clear(sc.dqh)
-				kernels.MatmulBackward(sc.dqh, sc.dkh, nil, sc.dp, sc.qh, sc.kh, T, HS, T)
-				kernels.MatmulBackward(nil, sc.dvh, nil, sc.s, sc.doh, sc.vh, T, HS, T)
-				addHead(dq, sc.dqh, b, h, T, NH, HS)
-			}
-			addHead(dk, sc.dkh, b, kh, T, NKV, HS)
-			addHead(dv, sc.dvh, b, kh, T, NKV, HS)
+			// dQ = dS·K; dK = dSᵀ·Q summed over the group's rows; dV = Pᵀ·dO likewise
+			kernels.MatmulBackward(sc.dqh, sc.dkh, nil, sc.dp, sc.qh, sc.kh, g*T, HS, T)
+			kernels.MatmulBackward(nil, sc.dvh, nil, sc.s, sc.doh, sc.vh, g*T, HS, T)
+			scatterHeads(dq, sc.dqh, b, h0, g, T, NH, HS, true)
+			scatterHeads(dk, sc.dkh, b, kh, 1, T, NKV, HS, true)
+			scatterHeads(dv, sc.dvh, b, kh, 1, T, NKV, HS, true)
 		}
 	})
 }
