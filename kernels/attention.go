@@ -6,9 +6,12 @@ import (
 )
 
 // Causal self-attention with grouped-query heads. Nothing of size (T,T) is
-// stored: the forward saves the log-sum-exp of each score row and the
-// backward recomputes the probabilities from it (as flash-attention does),
-// so memory stays O(B·NH·T).
+// kept between forward and backward: the forward saves the log-sum-exp of
+// each score row and the backward recomputes the probabilities from it (as
+// flash-attention does), so saved memory stays O(B·NH·T). With OpenBLAS,
+// sequences of attnGEMMMinT tokens or more go through attention_blas.go
+// (per-head matrix products in a per-goroutine (T,T) scratch); the scalar
+// loops here are the path without BLAS and for the KV-cache decode.
 
 func checkGQA(NH, NKV, HS int) {
 	if NKV <= 0 || NH%NKV != 0 || HS <= 0 {
@@ -17,6 +20,10 @@ func checkGQA(NH, NKV, HS int) {
 }
 
 func attentionForward(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
+	if attnUseGEMM(T) {
+		attnForwardGEMM(out, lse, q, k, v, valid, B, T, NH, NKV, HS)
+		return
+	}
 	attnForward(out, lse, q, k, v, valid, B, T, T, 0, NH, NKV, HS)
 }
 
@@ -93,6 +100,15 @@ func attnForward(out, lse, q, k, v []float32, valid []bool, B, Tq, Tmax, start, 
 // With P = exp(S - lse), dP = dout·vᵀ and Dᵢ = Σⱼ Pᵢⱼ dPᵢⱼ = doutᵢ·outᵢ:
 // dS = P ∘ (dP - D), dq = scale·dS·k, dk = scale·dSᵀ·q, dv = Pᵀ·dout.
 func attentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []bool, B, T, NH, NKV, HS int) {
+	if attnUseGEMM(T) {
+		attnBackwardGEMM(dq, dk, dv, dout, q, k, v, out, lse, valid, B, T, NH, NKV, HS)
+		return
+	}
+	attnBackwardLoops(dq, dk, dv, dout, q, k, v, out, lse, valid, B, T, NH, NKV, HS)
+}
+
+// attnBackwardLoops is the scalar backward (no BLAS, or short sequences).
+func attnBackwardLoops(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []bool, B, T, NH, NKV, HS int) {
 	checkGQA(NH, NKV, HS)
 	g := NH / NKV
 	scale := float32(1 / math.Sqrt(float64(HS)))

@@ -109,6 +109,7 @@ func TestGradFiniteDifference(t *testing.T) {
 	targets := []int32{2, -1, 10, 0, 5, -1}
 	pos := []int32{0, 1, 2, 7, 100, 4095}
 	valid := []bool{true, true, true, true, true, false, false, true, true, true}
+	valid10 := []bool{false, true, true, false, true, true, true, true, true, false}
 	attIn := func() [][]float32 {
 		return [][]float32{randSlice(r, aB*aT*aNH*aHS, 1), randSlice(r, aB*aT*aNKV*aHS, 1), randSlice(r, aB*aT*aNKV*aHS, 1)}
 	}
@@ -175,6 +176,16 @@ func TestGradFiniteDifference(t *testing.T) {
 				lv := []bool{false, false, true, true, true, true, true, true, true, true}
 				out, lse := make([]float64, aB*aT*2*aHS), make([]float64, aB*2*aT)
 				naiveAttentionForward(out, lse, in[0], in[1], in[2], lv, aB, aT, 2, 2, aHS)
+				return out
+			},
+		},
+		{
+			// T = 10 >= attnGEMMMinT: the matrix-product path with OpenBLAS
+			name:   "attention-gqa-padded-T10",
+			inputs: [][]float32{randSlice(r, 10*4*aHS, 1), randSlice(r, 10*2*aHS, 1), randSlice(r, 10*2*aHS, 1)},
+			forward64: func(in [][]float64) []float64 {
+				out, lse := make([]float64, 10*4*aHS), make([]float64, 4*10)
+				naiveAttentionForward(out, lse, in[0], in[1], in[2], valid10, 1, 10, 4, 2, aHS)
 				return out
 			},
 		},
@@ -250,6 +261,9 @@ func TestGradFiniteDifference(t *testing.T) {
 		"attention-mha-left-padded": func(c gradCase, din [][]float32, dout []float32) {
 			lv := []bool{false, false, true, true, true, true, true, true, true, true}
 			attBackward(c, din, dout, lv, aB, aT, 2, 2, aHS)
+		},
+		"attention-gqa-padded-T10": func(c gradCase, din [][]float32, dout []float32) {
+			attBackward(c, din, dout, valid10, 1, 10, 4, 2, aHS)
 		},
 		"swiglu": func(c gradCase, din [][]float32, dout []float32) {
 			SwiGLUBackward(din[0], din[1], dout, c.inputs[0], c.inputs[1], 40)

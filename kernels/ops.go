@@ -101,9 +101,12 @@ func rmsnormBackward(dinp, dweight, dout, inp, weight, rstd []float32, N, C int)
 	})
 }
 
-// ropeInvFreq returns HF's inv_freq[i] = 1/theta^(2i/HS) rounded to float32.
+// ropeInvFreq returns HF's inv_freq[i] = 1/theta^(2i/HS) computed as HF
+// does in float32: the exponent 2i/HS in float32, theta^e rounded to
+// float32, then a float32 division.
 func ropeInvFreq(i, HS int, theta float32) float32 {
-	return float32(1 / math.Pow(float64(theta), float64(float32(2*i)/float32(HS))))
+	p := float32(math.Pow(float64(theta), float64(float32(2*i)/float32(HS))))
+	return 1 / p
 }
 
 // ropeAngle returns cos and sin of pos*inv_freq[i]; the product is a
@@ -175,9 +178,10 @@ func ropeBackward(dinp, dout []float32, pos []int32, N, NH, HS int, theta float3
 	})
 }
 
-// sigmoid is computed in float64 to stay accurate for large |x|.
+// sigmoid is 1/(1+exp(-x)) with expf; for x < -87 expf(-x) overflows to
+// +Inf and the result is 0, as it should be.
 func sigmoid(x float32) float32 {
-	return float32(1 / (1 + math.Exp(-float64(x))))
+	return 1 / (1 + expf(-x))
 }
 
 func swigluForward(out, gate, up []float32, N int) {

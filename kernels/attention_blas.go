@@ -1,0 +1,134 @@
+//go:build openblas
+
+package kernels
+
+import "math"
+
+// With OpenBLAS, attention over a whole sequence is done per head as
+// matrix products (flash-attention's math, materialised one head at a time
+// in a (T,T) scratch): S = Q·Kᵀ and O = P·V forward; dP = dO·Vᵀ, dV += Pᵀ·dO,
+// dQ += dS·K, dK += dSᵀ·Q backward, each one single-threaded cblas_sgemm
+// inside the goroutine that owns the head. The causal half of S is computed
+// and thrown away, which still leaves it more than 10× faster than the
+// scalar loops at T >= 64. Masking, max subtraction and the softmax stay in
+// Go (float32, expf), exactly as in attention.go; only the dot products
+// move to BLAS. Deterministic: fixed work per goroutine, single-threaded
+// sgemm, same bytes at any GOMAXPROCS.
+
+// attnGEMMMinT is the sequence length from which the GEMM path is used.
+const attnGEMMMinT = 8
+
+func attnUseGEMM(T int) bool { return T >= attnGEMMMinT }
+
+// attnForwardGEMM is attnForward for Tq = Tmax = T, start = 0.
+func attnForwardGEMM(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
+	checkGQA(NH, NKV, HS)
+	g := NH / NKV
+	scale := float32(1 / math.Sqrt(float64(HS)))
+	parallelFor(B*NH, 1, func(lo, hi int) {
+		sc := getScratch(T * T)
+		defer putScratch(sc)
+		P := sc.buf
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/NH, bh%NH
+			kh := h / g
+			qh := q[(b*T*NH+h)*HS:]
+			kk := k[(b*T*NKV+kh)*HS:]
+			vv := v[(b*T*NKV+kh)*HS:]
+			// S (T,T) = Q_h (T,HS; ld NH·HS) · K_khᵀ
+			sgemm(false, true, T, T, HS, qh, NH*HS, kk, NKV*HS, 0, P, T)
+			for t := 0; t < T; t++ {
+				row := P[t*T : (t+1)*T]
+				if valid != nil && !valid[b*T+t] {
+					clear(row)
+					lse[(b*NH+h)*T+t] = 0
+					continue
+				}
+				mx := float32(math.Inf(-1))
+				for s := 0; s <= t; s++ {
+					if valid != nil && !valid[b*T+s] {
+						continue
+					}
+					row[s] *= scale
+					mx = max(mx, row[s])
+				}
+				var sum float32
+				for s := 0; s <= t; s++ {
+					if valid != nil && !valid[b*T+s] {
+						row[s] = 0
+						continue
+					}
+					e := expf(row[s] - mx)
+					row[s] = e
+					sum += e
+				}
+				inv := 1 / sum
+				for s := 0; s <= t; s++ {
+					row[s] *= inv
+				}
+				clear(row[t+1:])
+				lse[(b*NH+h)*T+t] = mx + float32(math.Log(float64(sum)))
+			}
+			// O_h (T,HS; ld NH·HS) = P (T,T) · V_kh
+			sgemm(false, false, T, HS, T, P, T, vv, NKV*HS, 0, out[(b*T*NH+h)*HS:], NH*HS)
+		}
+	})
+}
+
+// attnBackwardGEMM is attentionBackward through matrix products, parallel
+// over (b, kv head) so that one goroutine owns dk, dv of its head and dq of
+// the NH/NKV query heads of the group, visited in ascending order.
+func attnBackwardGEMM(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []bool, B, T, NH, NKV, HS int) {
+	checkGQA(NH, NKV, HS)
+	g := NH / NKV
+	scale := float32(1 / math.Sqrt(float64(HS)))
+	parallelFor(B*NKV, 1, func(lo, hi int) {
+		sc := getScratch(2 * T * T)
+		defer putScratch(sc)
+		P, dP := sc.buf[:T*T], sc.buf[T*T:]
+		for bk := lo; bk < hi; bk++ {
+			b, kh := bk/NKV, bk%NKV
+			kk := k[(b*T*NKV+kh)*HS:]
+			vv := v[(b*T*NKV+kh)*HS:]
+			dkk := dk[(b*T*NKV+kh)*HS:]
+			dvv := dv[(b*T*NKV+kh)*HS:]
+			for h := kh * g; h < (kh+1)*g; h++ {
+				qh := q[(b*T*NH+h)*HS:]
+				doh := dout[(b*T*NH+h)*HS:]
+				// P = exp(scale·Q·Kᵀ - lse), zero where masked
+				sgemm(false, true, T, T, HS, qh, NH*HS, kk, NKV*HS, 0, P, T)
+				for t := 0; t < T; t++ {
+					row := P[t*T : (t+1)*T]
+					if valid != nil && !valid[b*T+t] {
+						clear(row)
+						continue
+					}
+					l := lse[(b*NH+h)*T+t]
+					for s := 0; s <= t; s++ {
+						if valid != nil && !valid[b*T+s] {
+							row[s] = 0
+							continue
+						}
+						row[s] = expf(row[s]*scale - l)
+					}
+					clear(row[t+1:])
+				}
+				// dV_kh += Pᵀ · dO_h
+				sgemm(true, false, T, HS, T, P, T, doh, NH*HS, 1, dvv, NKV*HS)
+				// dP = dO_h · V_khᵀ;  dS = P ∘ (dP - D) · scale (into P)
+				sgemm(false, true, T, T, HS, doh, NH*HS, vv, NKV*HS, 0, dP, T)
+				for t := 0; t < T; t++ {
+					o := (b*T+t)*NH*HS + h*HS
+					D := dot(dout[o:o+HS], out[o:o+HS])
+					row, drow := P[t*T:(t+1)*T], dP[t*T:(t+1)*T]
+					for s := 0; s <= t; s++ {
+						row[s] *= (drow[s] - D) * scale
+					}
+				}
+				// dQ_h += dS · K_kh;  dK_kh += dSᵀ · Q_h
+				sgemm(false, false, T, HS, T, P, T, kk, NKV*HS, 1, dq[(b*T*NH+h)*HS:], NH*HS)
+				sgemm(true, false, T, HS, T, P, T, qh, NH*HS, 1, dkk, NKV*HS)
+			}
+		}
+	})
+}
