@@ -19,9 +19,10 @@ type Model struct {
 	W      Weights // views of Params
 	G      Weights // views of Grads
 
-	acts  activations
-	ropeT float32 // rope theta as float32
-	eps   float32 // rms_norm_eps as float32
+	acts      activations
+	gradsZero bool    // Grads known to be all 0 (after ZeroGrad or Step)
+	ropeT     float32 // rope theta as float32
+	eps       float32 // rms_norm_eps as float32
 
 	// what the last forward computed, for the matching backward
 	fw struct {
@@ -73,7 +74,13 @@ func newModelZero(c Config) (*Model, error) {
 
 // ZeroGrad sets every gradient to 0. Backward accumulates (+=) into Grads,
 // so several backward passes (micro-batches) add up between ZeroGrad calls.
-func (m *Model) ZeroGrad() { parallelClear(m.Grads) }
+// It costs nothing right after Step, which leaves the gradients zeroed.
+func (m *Model) ZeroGrad() {
+	if !m.gradsZero {
+		parallelClear(m.Grads)
+		m.gradsZero = true
+	}
+}
 
 // Tensor returns the parameter tensor called name (a view into Params).
 func (m *Model) Tensor(name string) ([]float32, Tensor, bool) {
@@ -486,6 +493,7 @@ func (m *Model) checkTargets(b Batch, targets []int32) error {
 // backward propagates dlogits (N, V) through the whole model, accumulating
 // the parameter gradients into Grads.
 func (m *Model) backward(dlogits []float32) {
+	m.gradsZero = false
 	c := m.Config
 	a := &m.acts
 	b := m.fw.batch

@@ -87,10 +87,17 @@ func DefaultAdamW(n int) *AdamW {
 
 // Update applies one AdamW step with learning rate lr to params using grads
 // (both following table). When MaxGradNorm > 0 and the global norm exceeds
-// it, grads are first scaled in place by MaxGradNorm/(norm+1e-6) (as
-// torch.nn.utils.clip_grad_norm_). It returns the norm before clipping. A
-// non-finite norm is an error and leaves params and state untouched.
+// it, the gradient is scaled by MaxGradNorm/(norm+1e-6) inside the update
+// (as torch.nn.utils.clip_grad_norm_; grads itself is not modified). It
+// returns the norm before clipping. A non-finite norm is an error and
+// leaves params and state untouched.
 func (o *AdamW) Update(table []Tensor, params, grads []float32, lr float64) (gradNorm float64, err error) {
+	return o.update(table, params, grads, lr, false)
+}
+
+// update is Update; with zero it also sets grads to 0 as it goes (saving
+// the separate pass of ZeroGrad before the next step).
+func (o *AdamW) update(table []Tensor, params, grads []float32, lr float64, zero bool) (gradNorm float64, err error) {
 	if len(o.M) != len(params) || len(o.V) != len(params) || len(grads) != len(params) {
 		return 0, fmt.Errorf("trainer: adamw: sizes params %d grads %d m %d v %d differ", len(params), len(grads), len(o.M), len(o.V))
 	}
@@ -98,8 +105,9 @@ func (o *AdamW) Update(table []Tensor, params, grads []float32, lr float64) (gra
 	if math.IsNaN(gradNorm) || math.IsInf(gradNorm, 0) {
 		return gradNorm, fmt.Errorf("trainer: adamw: gradient norm is %v; update skipped", gradNorm)
 	}
+	sc := float32(1)
 	if o.MaxGradNorm > 0 && gradNorm > o.MaxGradNorm {
-		kernels.Scale(grads, float32(o.MaxGradNorm/(gradNorm+1e-6)))
+		sc = float32(o.MaxGradNorm / (gradNorm + 1e-6))
 	}
 	o.Step++
 	cfg := kernels.AdamWConfig{LR: float32(lr), Beta1: float32(o.Beta1), Beta2: float32(o.Beta2), Eps: float32(o.Eps)}
@@ -109,17 +117,50 @@ func (o *AdamW) Update(table []Tensor, params, grads []float32, lr float64) (gra
 			cfg.WeightDecay = float32(o.WeightDecay)
 		}
 		e := t.Offset + t.Size
-		kernels.AdamWUpdate(params[t.Offset:e], o.M[t.Offset:e], o.V[t.Offset:e], grads[t.Offset:e], t.Size, cfg, o.Step)
+		adamwFused(params[t.Offset:e], o.M[t.Offset:e], o.V[t.Offset:e], grads[t.Offset:e], sc, cfg, o.Step, zero)
 	}
 	return gradNorm, nil
 }
 
+// adamwFused is kernels.Scale(grads, sc) followed by kernels.AdamWUpdate
+// (step t), in one pass and without writing grads — bit-identical to that
+// pair (TestAdamWFused) — and, with zero, sets grads to 0 afterwards.
+func adamwFused(p, m, v, g []float32, sc float32, cfg kernels.AdamWConfig, t int, zero bool) {
+	bc1 := 1 - math.Pow(float64(cfg.Beta1), float64(t))
+	bc2 := 1 - math.Pow(float64(cfg.Beta2), float64(t))
+	stepSize := float32(float64(cfg.LR) / bc1)
+	bc2sqrt := float32(math.Sqrt(bc2))
+	decay := 1 - cfg.LR*cfg.WeightDecay
+	b1, b2, eps := cfg.Beta1, cfg.Beta2, cfg.Eps
+	parallelFor(len(p), 1<<15, func(lo, hi int) {
+		p, m, v, g := p[lo:hi], m[lo:hi], v[lo:hi], g[lo:hi]
+		m, v, g = m[:len(p)], v[:len(p)], g[:len(p)]
+		for i := range p {
+			gi := g[i]
+			if sc != 1 {
+				gi *= sc
+			}
+			mi := b1*m[i] + (1-b1)*gi
+			vi := b2*v[i] + (1-b2)*gi*gi
+			m[i], v[i] = mi, vi
+			denom := float32(math.Sqrt(float64(vi)))/bc2sqrt + eps
+			p[i] = p[i]*decay - stepSize*mi/denom
+		}
+		if zero {
+			clear(g)
+		}
+	})
+}
+
 // Step applies one AdamW update to m with the accumulated m.Grads at the
 // learning rate sched.At(o.Step) and returns the pre-clip gradient norm
-// and the learning rate used. The gradients are left in place (scaled when
-// clipped); call m.ZeroGrad before the next accumulation.
+// and the learning rate used. It leaves m.Grads at zero, ready for the
+// next accumulation (ZeroGrad is then free).
 func (m *Model) Step(o *AdamW, sched Schedule) (gradNorm, lr float64, err error) {
 	lr = sched.At(o.Step)
-	gradNorm, err = o.Update(m.Table, m.Params, m.Grads, lr)
+	gradNorm, err = o.update(m.Table, m.Params, m.Grads, lr, true)
+	if err == nil {
+		m.gradsZero = true
+	}
 	return gradNorm, lr, err
 }
