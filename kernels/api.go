@@ -173,6 +173,11 @@ func RopeBackward(dinp, dout []float32, pos []int32, N, NH, HS int, theta float3
 //	      false) gets out = 0, lse = 0 and receives no gradient, and padded
 //	      keys get none either, so padding (left or right) never affects
 //	      the valid positions.
+//
+// With OpenBLAS and T >= 8 the dot products run as per-head cblas_sgemm
+// (attention_blas.go), so the result can differ from AttentionForwardKV's
+// scalar loops in the last bits (about 1e-7 relative); without OpenBLAS the
+// two are bit-identical.
 func AttentionForward(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
 	attentionForward(out, lse, q, k, v, valid, B, T, NH, NKV, HS)
 }
