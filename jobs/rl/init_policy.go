@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"rljob/arrowio"
 	"rljob/jobs"
@@ -30,22 +32,36 @@ func (initPolicyStage) Spec() jobs.StageSpec {
 		Doc: "Create a fresh policy — a Llama-family model with every matrix ~ N(0, 0.02²), norm gains 1 — from a named " +
 			"config or an HF config.json, with a tokenizer, and commit it as this step's checkpoint " +
 			"checkpoints/run=R/step=S (config.json, model.safetensors, tokenizer.json, tokenizer_config.json, trainer_state.json). " +
+			"With from, the weights and tokenizer of an existing checkpoint are used instead (another run's, e.g. an SFT run " +
+			"shared by several RL seeds, or an HF model folder; F16/BF16 weights are converted to F32), without its optimizer state. " +
 			"Named configs (vocab_size = the tokenizer's): tiny = 2 layers, hidden 64, 4 heads (2 kv), MLP 192, 256 positions; " +
 			"small = 4 layers, hidden 128, 4 heads (2 kv), MLP 384, 512 positions; both tied embeddings. " +
 			"A run starts with init_policy: it is an error when the run already has a checkpoint before this step, and a " +
-			"step holds one checkpoint, so put sft in a later step. Runs on shard 0 only.",
+			"step holds one checkpoint, so put sft in a later step. Also commits metrics policy/params and timing_s/init_policy. " +
+			"Runs on shard 0 only.",
 		Args: []jobs.ArgSpec{
 			{Name: "config", Type: jobs.TypeString, Default: "tiny",
 				Doc: "'tiny', 'small', or the path of an HF config.json (or of a folder holding one) of a llama/qwen2 model; its vocab_size must cover the tokenizer"},
-			{Name: "tokenizer", Type: jobs.TypeString, Required: true,
-				Doc: "'chars:<symbols>' for a character tokenizer over those symbols (plus <|pad|> <|bos|> <|eos|> <|unk|>), or the path of an HF tokenizer.json (or of a folder holding one)"},
+			{Name: "tokenizer", Type: jobs.TypeString,
+				Doc: "'chars:<symbols>' for a character tokenizer over those symbols (plus <|pad|> <|bos|> <|eos|> <|unk|>), or the path of an HF tokenizer.json (or of a folder holding one); required unless from is given"},
+			{Name: "from", Type: jobs.TypeString,
+				Doc: "start from an existing checkpoint instead: 'run=NAME' (that run's newest checkpoint in this lake), 'run=NAME/step=K', or a folder with config.json, model.safetensors and tokenizer.json"},
 			{Name: "seed", Type: jobs.TypeInt, DefaultDoc: "derived from --seed, step and call",
 				Doc: "seed of the weight initialisation"},
 		},
-		Outputs: func(jobs.Args) []string { return []string{arrowio.TableCheckpoints} },
+		// metrics too: the checkpoint unit is the whole step folder, so only
+		// this call's own metrics unit tells the runner that it (and not
+		// another call of the step) has run.
+		Outputs: func(jobs.Args) []string { return []string{arrowio.TableCheckpoints, arrowio.TableMetrics} },
 		Check: func(a jobs.Args) (string, string) {
+			if a.Has("from") {
+				if a.Given("tokenizer") || a.Given("config") || a.Given("seed") {
+					return "from takes the model, tokenizer and weights of a checkpoint: drop config, tokenizer and seed", ""
+				}
+				return "", ""
+			}
 			if t := a.String("tokenizer"); strings.TrimSpace(t) == "" || t == "chars:" {
-				return "tokenizer is empty", "tokenizer := 'chars:0123456789+-=' or a path to tokenizer.json"
+				return "init_policy needs a tokenizer (or from)", "tokenizer := 'chars:0123456789+-=' or a path to tokenizer.json"
 			}
 			return "", ""
 		},
@@ -54,9 +70,13 @@ func (initPolicyStage) Spec() jobs.StageSpec {
 
 // Run builds the tokenizer, then the config (vocab_size from the tokenizer
 // for named configs), initialises the weights with the seed and commits the
-// checkpoint. No optimizer state is written: sft and train start fresh
-// AdamW moments from it.
+// checkpoint; or, with from, loads a checkpoint's weights and tokenizer. No
+// optimizer state is written: sft and train start fresh AdamW moments.
 func (initPolicyStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.Summary, error) {
+	t0 := time.Now()
+	if a.Has("from") {
+		return initFrom(ctx, sc, a, t0)
+	}
 	// Inputs.
 	tok, err := makeTokenizer(a.String("tokenizer"))
 	if err != nil {
@@ -74,16 +94,7 @@ func (initPolicyStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) 
 	}
 
 	// Checks: init_policy starts a run.
-	steps, err := checkpointSteps(sc.Lake, sc.Run)
-	if err != nil {
-		return jobs.Summary{}, err
-	}
-	if len(steps) > 0 && steps[0] < sc.Step {
-		return jobs.Summary{}, &jobs.UsageError{Pos: a.CallPos(),
-			Msg:  fmt.Sprintf("init_policy: run %q already has checkpoints (first at step %d); init_policy starts a run", sc.Run, steps[0]),
-			Hint: "use a new --run name, or drop init_policy from this job"}
-	}
-	if err := checkStepFree(sc, a); err != nil {
+	if err := checkRunStart(sc, a); err != nil {
 		return jobs.Summary{}, err
 	}
 
@@ -98,11 +109,115 @@ func (initPolicyStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) 
 	if err := commitCheckpoint(sc, a, ck, ""); err != nil {
 		return jobs.Summary{}, err
 	}
+	if _, err := commitMetrics(ctx, sc, map[string]float64{"policy/params": float64(len(model.Params)), "timing_s/init_policy": time.Since(t0).Seconds()}, t0); err != nil {
+		return jobs.Summary{}, err
+	}
 
 	// Summary.
 	return jobs.Summary{Table: arrowio.TableCheckpoints, Rows: 1,
 		Note:    fmt.Sprintf("init_policy: %s model, %d layers, hidden %d, vocab %d", cfg.ModelType, cfg.NumLayers, cfg.HiddenSize, cfg.VocabSize),
 		Metrics: map[string]float64{"params": float64(len(model.Params)), "vocab": float64(cfg.VocabSize)}}, nil
+}
+
+// checkRunStart: init_policy starts a run, so the run may have no
+// checkpoint before this step, and this step's must be free.
+func checkRunStart(sc *jobs.StageCtx, a jobs.Args) error {
+	steps, err := checkpointSteps(sc.Lake, sc.Run)
+	if err != nil {
+		return err
+	}
+	if len(steps) > 0 && steps[0] < sc.Step {
+		return &jobs.UsageError{Pos: a.CallPos(),
+			Msg:  fmt.Sprintf("init_policy: run %q already has checkpoints (first at step %d); init_policy starts a run", sc.Run, steps[0]),
+			Hint: "use a new --run name, or drop init_policy from this job"}
+	}
+	return checkStepFree(sc, a)
+}
+
+// initFrom commits the weights and tokenizer of the checkpoint named by
+// from as this run's first checkpoint.
+func initFrom(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, t0 time.Time) (jobs.Summary, error) {
+	// Inputs.
+	dir, err := resolveFrom(sc, a)
+	if err != nil {
+		return jobs.Summary{}, err
+	}
+	ck, err := trainer.LoadCheckpoint(dir)
+	if err != nil {
+		return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("from"), Msg: "init_policy: load " + dir, File: dir, Err: err}
+	}
+	if ck.Tokenizer == nil {
+		return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("from"), Msg: fmt.Sprintf("init_policy: %s has no %s", dir, trainer.TokenizerFile), File: dir}
+	}
+
+	// Checks.
+	if err := checkRunStart(sc, a); err != nil {
+		return jobs.Summary{}, err
+	}
+
+	// Outputs: weights and tokenizer only (fresh optimizer downstream).
+	seed := int64(0)
+	if ck.State != nil {
+		seed = int64(ck.State.Seed)
+	}
+	out := &trainer.Checkpoint{Model: ck.Model, Tokenizer: ck.Tokenizer, State: trainerState(sc, nil, trainer.Schedule{Kind: "constant"}, seed, -1)}
+	out.State.Extra["from"] = dir
+	if err := commitCheckpoint(sc, a, out, dir); err != nil {
+		return jobs.Summary{}, err
+	}
+	if _, err := commitMetrics(ctx, sc, map[string]float64{"policy/params": float64(len(ck.Model.Params)), "timing_s/init_policy": time.Since(t0).Seconds()}, t0); err != nil {
+		return jobs.Summary{}, err
+	}
+	c := ck.Model.Config
+	return jobs.Summary{Table: arrowio.TableCheckpoints, Rows: 1,
+		Note:    fmt.Sprintf("init_policy: from %s (%s, %d layers, hidden %d)", dir, c.ModelType, c.NumLayers, c.HiddenSize),
+		Metrics: map[string]float64{"params": float64(len(ck.Model.Params))}}, nil
+}
+
+// resolveFrom turns from ('run=NAME', 'run=NAME/step=K' or a folder) into
+// a checkpoint folder.
+func resolveFrom(sc *jobs.StageCtx, a jobs.Args) (string, error) {
+	v := strings.TrimSpace(a.String("from"))
+	bad := func(msg string) error {
+		return &jobs.UsageError{Pos: a.Pos("from"), Msg: fmt.Sprintf("init_policy: from := '%s': %s", v, msg),
+			Hint: "from := 'run=NAME', 'run=NAME/step=K' or a folder with config.json, model.safetensors and tokenizer.json"}
+	}
+	if rest, ok := strings.CutPrefix(v, "run="); ok {
+		run, stepStr, hasStep := strings.Cut(rest, "/")
+		if err := arrowio.ValidatePartitionValue(run); err != nil {
+			return "", bad(err.Error())
+		}
+		if run == sc.Run {
+			return "", bad("a run cannot start from itself")
+		}
+		steps, err := checkpointSteps(sc.Lake, run)
+		if err != nil {
+			return "", err
+		}
+		for i := len(steps) - 1; i >= 0; i-- {
+			k := steps[i]
+			if hasStep && "step="+strconv.FormatInt(k, 10) != stepStr {
+				continue
+			}
+			u := checkpointUnit(run, k, 0)
+			if ok, err := sc.Lake.IsCommitted(u); err != nil {
+				return "", err
+			} else if ok {
+				return sc.Lake.Path(u.Dir()), nil
+			}
+		}
+		return "", bad(fmt.Sprintf("run %q has no such committed checkpoint in lake %s", run, sc.Lake.Root))
+	}
+	abs, err := filepath.Abs(v)
+	if err != nil {
+		return "", bad(err.Error())
+	}
+	for _, f := range []string{trainer.ConfigFile, trainer.ModelFile, trainer.TokenizerFile} {
+		if st, err := os.Stat(filepath.Join(abs, f)); err != nil || st.IsDir() {
+			return "", bad(fmt.Sprintf("no checkpoint at %s (%s missing)", abs, f))
+		}
+	}
+	return abs, nil
 }
 
 // makeTokenizer builds 'chars:<symbols>' or loads a tokenizer.json (a file,

@@ -73,6 +73,7 @@ func testLake(t *testing.T) (lake, config string) {
 }
 
 type runOpt struct {
+	run           string // default "r"
 	steps         int
 	seed          int64
 	shard, shards int
@@ -89,8 +90,11 @@ func runJob(t *testing.T, lake, config, src string, o runOpt) (*jobs.Result, err
 	if o.steps == 0 {
 		o.steps = 1
 	}
+	if o.run == "" {
+		o.run = "r"
+	}
 	return jobs.Run(context.Background(), jobs.Options{
-		JobFile: job, Lake: lake, Run: "r", Steps: o.steps, Seed: o.seed,
+		JobFile: job, Lake: lake, Run: o.run, Steps: o.steps, Seed: o.seed,
 		Shard: o.shard, NumShards: o.shards, Log: zerolog.Nop(),
 	})
 }
@@ -434,6 +438,51 @@ CALL rollout(prompts := 'SELECT prompt_id, prompt, completion AS answer FROM ex'
 	if !equal(got, want) {
 		t.Errorf("greedy rollouts after sft = %v, want %v", got, want)
 	}
+
+	// Another run starts from the SFT checkpoint and samples the same.
+	const fork = `CALL init_policy(from := 'run=r');
+CREATE OR REPLACE TABLE ex AS
+SELECT * FROM (VALUES ('p1', '1+1=', '2'), ('p2', '2+3=', '5'), ('p3', '4+4=', '8'), ('p4', '9+9=', '18')) t(prompt_id, prompt, completion);
+CALL rollout(prompts := 'SELECT prompt_id, prompt FROM ex', temperature := 0, max_new_tokens := 4, tag := 'eval');`
+	mustRun(t, lake, config, fork, runOpt{run: "rl"})
+	got = query(t, lake, "SELECT prompt_id, completion, finish_reason, policy_step, tag FROM rollouts WHERE run = 'rl' ORDER BY prompt_id")
+	want = []string{"p1|2|stop|0|eval", "p2|5|stop|0|eval", "p3|8|stop|0|eval", "p4|18|stop|0|eval"}
+	if !equal(got, want) {
+		t.Errorf("greedy rollouts of a run started from the sft checkpoint = %v, want %v", got, want)
+	}
+	a := checkpointFiles(t, lake, 1)
+	rl := filepath.Join(lake, "checkpoints", "run=rl", "step=0", "model.safetensors")
+	if m, err := os.ReadFile(rl); err != nil || !bytes.Equal(m, a["model.safetensors"]) {
+		t.Errorf("run rl's step-0 weights differ from run r's step-1 weights (err %v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(lake, "checkpoints", "run=rl", "step=0", "optimizer.safetensors")); err == nil {
+		t.Error("init_policy(from) copied optimizer state")
+	}
+}
+
+// TestMicroBatchInvariance: the micro-batch size changes only float32
+// summation order (micro-batches share the minibatch's denominators).
+func TestMicroBatchInvariance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs two GRPO steps")
+	}
+	var ms []map[string]float64
+	for _, mbs := range []string{"1", "24"} {
+		lake, config := testLake(t)
+		mustRun(t, lake, config, initJob, runOpt{seed: 12})
+		job := strings.Replace(grpoJob, "clip_high := 0.28);", "clip_high := 0.28, entropy_coef := 0.01, loss_agg := 'seq-mean-token-mean', micro_batch_size := "+mbs+");", 1)
+		mustRun(t, lake, config, job, runOpt{seed: 12})
+		ms = append(ms, metricsOf(t, lake, 1))
+	}
+	for _, n := range []string{"actor/pg_loss", "actor/grad_norm", "actor/entropy", "actor/ppo_kl", "critic/advantages/max"} {
+		a, b := ms[0][n], ms[1][n]
+		if math.Abs(a-b) > 1e-5*math.Max(1, math.Abs(b)) {
+			t.Errorf("%s: micro_batch_size 1 gives %v, 24 gives %v", n, a, b)
+		}
+	}
+	if ms[0]["actor/grad_norm"] == 0 {
+		t.Error("zero gradient: the test data has no signal")
+	}
 }
 
 // TestEmptyTrainCarriesPolicy: train on no rows commits the policy
@@ -477,6 +526,9 @@ CALL rollout(prompts := 'b');`, "data", []string{`prompt_id "a"`}, "prompt_id"},
 CALL sft(data := 'ex');
 CALL train(data := 'SELECT [1]::INTEGER[] AS prompt_tokens, [5]::INTEGER[] AS completion_tokens, [-1.0]::FLOAT[] AS logprobs, 1.0 AS advantage');`,
 			"usage", []string{"already has a checkpoint", "statement 2 (sft)"}, ""},
+		{"init from unknown run", `CALL init_policy(from := 'run=nosuch');`, "usage", []string{"run=nosuch", "no such committed checkpoint"}, ""},
+		{"init from and tokenizer", `CALL init_policy(from := 'run=x', tokenizer := 'chars:ab');`, "usage", []string{"drop config, tokenizer and seed"}, ""},
+		{"init twice", `CALL init_policy(tokenizer := 'chars:ab');`, "usage", []string{"already has checkpoints"}, ""},
 		{"kl without ref", `CALL train(data := 'x', kl_coef := 0.1);`, "usage", []string{"kl_coef needs a reference"}, ""},
 		{"sum-norm without L", `CALL train(data := 'x', loss_agg := 'seq-mean-token-sum-norm');`, "usage", []string{"max_new_tokens"}, ""},
 	}
