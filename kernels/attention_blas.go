@@ -15,10 +15,16 @@ import "math"
 // move to BLAS. Deterministic: fixed work per goroutine, single-threaded
 // sgemm, same bytes at any GOMAXPROCS.
 
-// attnGEMMMinT is the sequence length from which the GEMM path is used.
-const attnGEMMMinT = 8
+// attnGEMMMinT and attnGEMMMaxT bound the sequence lengths that use the
+// GEMM path: below, the scalar loops cost less than the calls; above, the
+// per-goroutine scratch (2·T² floats in the backward, 128 MiB at 4096)
+// would grow too large.
+const (
+	attnGEMMMinT = 8
+	attnGEMMMaxT = 4096
+)
 
-func attnUseGEMM(T int) bool { return T >= attnGEMMMinT }
+func attnUseGEMM(T int) bool { return T >= attnGEMMMinT && T <= attnGEMMMaxT }
 
 // attnForwardGEMM is attnForward for Tq = Tmax = T, start = 0.
 func attnForwardGEMM(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
