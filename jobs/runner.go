@@ -238,7 +238,7 @@ func runStep(ctx context.Context, o Options, job *Job, eng *rsql.Engine, lake *a
 				}
 				return skipped, ClassifySQL(err, s.Pos, s.Text)
 			}
-			log.Debug().Str("at", s.Pos.String()).Dur("took", time.Since(t0)).Msg("sql")
+			log.Debug().Str("at", s.Pos.String()).Str("took", time.Since(t0).Round(time.Microsecond).String()).Msg("sql")
 			continue
 		}
 		didSkip, err := runCall(ctx, o, eng, lake, step, s, log)

@@ -27,7 +27,8 @@ import (
 //     files, which hold no timestamp, are byte-identical.
 //
 // RLJOB_TEST_SLOW_COMMIT widens the windows inside a commit (files staged,
-// rename pending) and between commits, so kills land in both.
+// rename pending) and between commits; each kill waits for a random number
+// of committed units, then up to 70 ms, so kills land in both.
 func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test: 20+ child processes killed and rerun, ~1 minute; skipped under -short")
@@ -61,6 +62,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	full := time.Since(t0)
 	refUnits, refRows := units(t, ref), tableDump(t, ref)
+	total := countUnits(ref)
 	refRewards := rewardFiles(t, ref)
 
 	var inside, between atomic.Int64
@@ -76,14 +78,50 @@ func TestCrashSafety(t *testing.T) {
 				// that is resuming a crashed step.
 				kills := 1 + i%3/2
 				for k := 0; k < kills; k++ {
+					// Kill once the child has committed a random number of
+					// units, plus up to 70 ms: the 30 ms windows after the
+					// staged files are written and after the rename make
+					// the kill land inside or between commits.
+					have := countUnits(lake)
+					debris := len(readDir(filepath.Join(lake, "_staging")))
+					if have >= total {
+						break
+					}
+					target := have + rng.IntN(total-have)
 					cmd := child(lake, true)
 					if err := cmd.Start(); err != nil {
 						t.Fatal(err)
 					}
-					time.Sleep(time.Duration(rng.Int64N(int64(full))))
+					exited := make(chan struct{})
+					go func() { _ = cmd.Wait(); close(exited) }()
+					// Every other trial aims inside a commit: it also waits for
+					// a staged unit to appear (the child then sleeps 30 ms
+					// before its rename).
+					aimInside := i%2 == 1
+					ready := func() bool {
+						if countUnits(lake) < target {
+							return false
+						}
+						if !aimInside {
+							return true
+						}
+						return len(readDir(filepath.Join(lake, "_staging"))) > debris
+					}
+					deadline := time.Now().Add(60 * time.Second)
+				wait:
+					for !ready() && time.Now().Before(deadline) {
+						select {
+						case <-exited:
+							break wait
+						case <-time.After(2 * time.Millisecond):
+						}
+					}
+					if !aimInside {
+						time.Sleep(time.Duration(rng.Int64N(int64(70 * time.Millisecond))))
+					}
 					_ = cmd.Process.Kill() // SIGKILL
-					_ = cmd.Wait()
-					if ents, _ := os.ReadDir(filepath.Join(lake, "_staging")); len(ents) > 0 {
+					<-exited
+					if len(readDir(filepath.Join(lake, "_staging"))) > debris {
 						inside.Add(1)
 					} else {
 						between.Add(1)
@@ -113,6 +151,17 @@ func TestCrashSafety(t *testing.T) {
 	if in == 0 || bt == 0 {
 		t.Errorf("kills did not cover both inside (%d) and between (%d) commits", in, bt)
 	}
+}
+
+func readDir(dir string) []os.DirEntry {
+	ents, _ := os.ReadDir(dir)
+	return ents
+}
+
+// countUnits counts the committed units of run c.
+func countUnits(lake string) int {
+	m, _ := filepath.Glob(filepath.Join(lake, "*", "run=c", "step=*", "part-*", "_commit.json"))
+	return len(m)
 }
 
 // units lists every commit unit folder (holding _commit.json) with its

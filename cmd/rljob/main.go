@@ -58,7 +58,7 @@ func addGlobals(fs *pflag.FlagSet, g *globals, getenv func(string) string) {
 	if def == "" {
 		def = "./lake"
 	}
-	fs.StringVar(&g.lake, "lake", def, "lake directory (default $RLJOB_LAKE or ./lake)")
+	fs.StringVar(&g.lake, "lake", def, "lake directory (env RLJOB_LAKE, else ./lake)")
 	fs.StringVar(&g.logFormat, "log-format", "auto", "log format: auto (console on a terminal, else json), console, json")
 	fs.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
