@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -395,6 +396,8 @@ FROM range(10) t(i);
 CALL rollout(prompts := 'batch', n := 3, max_new_tokens := 5, temperature := 0.9, top_k := 8);
 `
 
+// TestShardedRolloutsEqualUnsharded: --shard 0/2 + 1/2 write the rows of an
+// unsharded run, and so does a run on one thread.
 func TestShardedRolloutsEqualUnsharded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: samples 30 rollouts three times")
@@ -407,6 +410,17 @@ func TestShardedRolloutsEqualUnsharded(t *testing.T) {
 	w, p := rolloutContent(t, whole), rolloutContent(t, parts)
 	if len(w) != 30 || !equal(w, p) {
 		t.Errorf("sharded rollouts (%d rows) differ from unsharded (%d rows)", len(p), len(w))
+	}
+	// One thread samples the same bytes as several.
+	single, _ := testLake(t)
+	procs := runtime.GOMAXPROCS(1)
+	_, err := runJob(t, single, config, shardJob, runOpt{seed: 11})
+	runtime.GOMAXPROCS(procs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rolloutContent(t, single); !equal(w, s) {
+		t.Errorf("rollouts with GOMAXPROCS=1 differ from GOMAXPROCS=%d", procs)
 	}
 	if got := query(t, parts, "SELECT count(DISTINCT filename) FROM read_parquet('"+parts+"/rollouts/**/*.parquet', filename = true)"); !equal(got, []string{"2"}) {
 		t.Errorf("sharded run wrote %v rollouts files, want 2", got)

@@ -15,7 +15,19 @@ import (
 	"rljob/trainer/loss"
 )
 
-// trainStage makes one PPO-clip policy update (RL.md "Policy loss").
+// trainStage makes one PPO-clip policy update (RL.md "Policy loss"), via
+// trainer/loss. Per completion token t of row i, A = advantage_i:
+//
+//	log_ρ = clamp(log π_θ(t) − log π_old(t), −20, 20);  ρ = exp(log_ρ)
+//	ℓ     = max(−A·ρ, −A·clip(ρ, 1 − clip_low, 1 + clip_high))
+//	ℓ     = min(ℓ, −A·clip_c)  where A < 0, when clip_c > 1 (dual clip)
+//	loss  = agg(ℓ) − entropy_coef·agg(H) + kl_coef·agg(KL_kl_type(log π_θ, log π_ref))
+//
+// log π_θ is recomputed on prompt_tokens + completion_tokens at the sampling
+// temperature; π_old is rollouts.logprobs; agg is loss_agg over the whole
+// minibatch (micro-batches share its denominators). One AdamW update per
+// minibatch; with one minibatch and one epoch (the defaults) ρ = 1 and the
+// gradient is −A·∇log π_θ aggregated — GRPO/REINFORCE on-policy.
 type trainStage struct{}
 
 func (trainStage) Spec() jobs.StageSpec {
@@ -188,18 +200,14 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 	if mbSize <= 0 || mbSize > len(rows) {
 		mbSize = len(rows)
 	}
-	microSize := int(a.Int("micro_batch_size"))
+	acc := &gradAccumulator{model: model, rows: rows, cfg: cfg, temp: float32(temp),
+		micro: int(a.Int("micro_batch_size")), withRef: a.Has("ref")}
 	var (
-		total                loss.Stats
-		firstMaxAbsLogR      float64
-		updates              int
-		gradNormSum, lr      float64
-		processedTok         int
-		dlogp, dent, lpFlat  []float32
-		entFlat, oldFlat     []float32
-		refFlat, gLogP, gEnt []float32
+		total           loss.Stats
+		firstMaxAbsLogR float64
+		updates         int
+		gradNormSum, lr float64
 	)
-	needRef := a.Has("ref")
 	bar := sc.Bar("train", int64(int(a.Int("epochs"))*((len(rows)+mbSize-1)/mbSize)))
 	defer bar.Done()
 	for ep := range int(a.Int("epochs")) {
@@ -215,80 +223,10 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 			if err := ctx.Err(); err != nil {
 				return jobs.Summary{}, err
 			}
-			mb := order[lo:min(lo+mbSize, len(order))]
-			// The update's denominators: every micro-batch is aggregated
-			// with the totals of the whole minibatch (loss.GlobalNorm).
-			var layouts []*loss.Batch
-			for mlo := 0; mlo < len(mb); mlo += microSize {
-				layouts = append(layouts, &loss.Batch{Offsets: completionOffsets(rows, mb[mlo:min(mlo+microSize, len(mb))])})
-			}
-			norm, err := loss.GlobalNorm(layouts...)
-			if err != nil {
-				return jobs.Summary{}, errf("train: %w", err)
-			}
-			var st loss.Stats
 			model.ZeroGrad()
-			for k, mlo := 0, 0; mlo < len(mb); k, mlo = k+1, mlo+microSize {
-				micro := mb[mlo:min(mlo+microSize, len(mb))]
-				b, start := padBatch(len(micro), func(i int) ([]int32, int) { return rows[micro[i]].tokens, rows[micro[i]].start })
-				logp, ent, err := model.ForwardLogp(b, trainer.NextTokenTargets(b, start), float32(temp), true)
-				if err != nil {
-					return jobs.Summary{}, errf("train: forward: %w", err)
-				}
-				// Gather the completion positions into the flat ragged layout.
-				T := layouts[k].NumTokens()
-				lpFlat, entFlat, oldFlat = resize(lpFlat, T), resize(entFlat, T), resize(oldFlat, T)
-				refFlat, gLogP, gEnt = resize(refFlat, T), resize(gLogP, T), resize(gEnt, T)
-				for i, r := range micro {
-					row := &rows[r]
-					off := layouts[k].Offsets[i]
-					for j := range row.completion() {
-						pos := i*b.T + row.start + j - 1 // the position predicting completion token j
-						lpFlat[off+j], entFlat[off+j], oldFlat[off+j] = logp[pos], ent[pos], row.old[j]
-						if needRef {
-							refFlat[off+j] = row.ref[j]
-						}
-					}
-				}
-				lb := &loss.Batch{Offsets: layouts[k].Offsets, Adv: advs(rows, micro), LogP: lpFlat, OldLogP: oldFlat, Entropy: entFlat}
-				if needRef {
-					lb.RefLogP = refFlat
-				}
-				g := loss.Grads{LogP: gLogP}
-				if cfg.EntropyCoef != 0 {
-					g.Entropy = gEnt
-				}
-				s, err := loss.Compute(g, lb, &cfg, norm)
-				if err != nil {
-					return jobs.Summary{}, errf("train: loss: %w", err)
-				}
-				st.Add(s)
-				// Scatter ∂loss/∂logp (and ∂loss/∂H) back to (B, T) positions.
-				dlogp = resize(dlogp, b.B*b.T)
-				clear(dlogp)
-				var dH []float32
-				if g.Entropy != nil {
-					dent = resize(dent, b.B*b.T)
-					clear(dent)
-					dH = dent
-				}
-				for i, r := range micro {
-					row := &rows[r]
-					off := layouts[k].Offsets[i]
-					for j := range row.completion() {
-						pos := i*b.T + row.start + j - 1
-						dlogp[pos] = gLogP[off+j]
-						if dH != nil {
-							dH[pos] = gEnt[off+j]
-						}
-					}
-				}
-				if err := model.BackwardLogp(dlogp, dH); err != nil {
-					return jobs.Summary{}, errf("train: backward: %w", err)
-				}
-				for _, r := range micro {
-					processedTok += len(rows[r].tokens)
-				}
+			st, err := acc.minibatch(order[lo:min(lo+mbSize, len(order))])
+			if err != nil {
+				return jobs.Summary{}, err
 			}
 			if updates == 0 {
 				firstMaxAbsLogR = st.MaxAbsLogR
@@ -323,7 +261,7 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 		metrics[k] = v
 	}
 	metrics["timing_s/train"] = secs
-	metrics["perf/throughput"] = float64(processedTok) / max(secs, 1e-9)
+	metrics["perf/throughput"] = float64(acc.tokens) / max(secs, 1e-9)
 	if _, err := commitMetrics(ctx, sc, metrics, t0); err != nil {
 		return jobs.Summary{}, err
 	}
@@ -335,6 +273,100 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 			"pg_loss": metrics["actor/pg_loss"], "grad_norm": metrics["actor/grad_norm"],
 			"clipfrac": metrics["actor/pg_clipfrac"], "first_max_abs_log_ratio": firstMaxAbsLogR,
 		}}, nil
+}
+
+// gradAccumulator computes the gradient of one minibatch, micro-batch by
+// micro-batch, into model.Grads (accumulated: call ZeroGrad first).
+type gradAccumulator struct {
+	model   *trainer.Model
+	rows    []trainRow
+	cfg     loss.Config
+	temp    float32
+	micro   int  // sequences per forward/backward
+	withRef bool // rows carry ref log-probabilities
+	tokens  int  // prompt+completion tokens run through forward/backward so far
+
+	// scratch, reused across micro-batches
+	lp, ent, old, ref, gLogP, gEnt []float32 // (T) flat ragged completion tokens
+	dlogp, dent                    []float32 // (B, T) padded positions
+}
+
+// minibatch accumulates ∂loss/∂θ of the minibatch mb (row indices) into
+// model.Grads and returns its loss.Stats. Every micro-batch is aggregated
+// with the denominators of the whole minibatch (loss.GlobalNorm), so the
+// sum of the micro-batch gradients is the minibatch gradient. Completion
+// token j of a row whose prompt has s tokens is predicted at position
+// s + j − 1: that is where its log π_θ is read and ∂loss/∂log π_θ written.
+func (g *gradAccumulator) minibatch(mb []int) (loss.Stats, error) {
+	var layouts []*loss.Batch
+	for lo := 0; lo < len(mb); lo += g.micro {
+		layouts = append(layouts, &loss.Batch{Offsets: completionOffsets(g.rows, mb[lo:min(lo+g.micro, len(mb))])})
+	}
+	norm, err := loss.GlobalNorm(layouts...)
+	if err != nil {
+		return loss.Stats{}, errf("train: %w", err)
+	}
+	var st loss.Stats
+	for k, lo := 0, 0; lo < len(mb); k, lo = k+1, lo+g.micro {
+		micro := mb[lo:min(lo+g.micro, len(mb))]
+		offsets := layouts[k].Offsets
+		b, start := padBatch(len(micro), func(i int) ([]int32, int) { return g.rows[micro[i]].tokens, g.rows[micro[i]].start })
+		logp, ent, err := g.model.ForwardLogp(b, trainer.NextTokenTargets(b, start), g.temp, true)
+		if err != nil {
+			return loss.Stats{}, errf("train: forward: %w", err)
+		}
+		// Gather the completion positions into the flat ragged layout.
+		T := layouts[k].NumTokens()
+		g.lp, g.ent, g.old = resize(g.lp, T), resize(g.ent, T), resize(g.old, T)
+		g.ref, g.gLogP, g.gEnt = resize(g.ref, T), resize(g.gLogP, T), resize(g.gEnt, T)
+		for i, r := range micro {
+			row := &g.rows[r]
+			for j := range row.completion() {
+				pos, t := i*b.T+row.start+j-1, offsets[i]+j
+				g.lp[t], g.ent[t], g.old[t] = logp[pos], ent[pos], row.old[j]
+				if g.withRef {
+					g.ref[t] = row.ref[j]
+				}
+			}
+			g.tokens += len(row.tokens)
+		}
+		lb := &loss.Batch{Offsets: offsets, Adv: advs(g.rows, micro), LogP: g.lp, OldLogP: g.old, Entropy: g.ent}
+		if g.withRef {
+			lb.RefLogP = g.ref
+		}
+		grads := loss.Grads{LogP: g.gLogP}
+		if g.cfg.EntropyCoef != 0 {
+			grads.Entropy = g.gEnt
+		}
+		s, err := loss.Compute(grads, lb, &g.cfg, norm)
+		if err != nil {
+			return loss.Stats{}, errf("train: loss: %w", err)
+		}
+		st.Add(s)
+		// Scatter ∂loss/∂logp (and ∂loss/∂H) back to the (B, T) positions.
+		g.dlogp = resize(g.dlogp, b.B*b.T)
+		clear(g.dlogp)
+		var dH []float32
+		if grads.Entropy != nil {
+			g.dent = resize(g.dent, b.B*b.T)
+			clear(g.dent)
+			dH = g.dent
+		}
+		for i, r := range micro {
+			row := &g.rows[r]
+			for j := range row.completion() {
+				pos, t := i*b.T+row.start+j-1, offsets[i]+j
+				g.dlogp[pos] = g.gLogP[t]
+				if dH != nil {
+					dH[pos] = g.gEnt[t]
+				}
+			}
+		}
+		if err := g.model.BackwardLogp(g.dlogp, dH); err != nil {
+			return loss.Stats{}, errf("train: backward: %w", err)
+		}
+	}
+	return st, nil
 }
 
 // readTrainRows reads and checks the data argument's rows.
