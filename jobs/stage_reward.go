@@ -28,7 +28,7 @@ func (rewardStage) Spec() StageSpec {
 		Sharded: true,
 		Args: []ArgSpec{
 			{Name: "verifier", Type: TypeString, Default: "exact", Enum: Verifiers,
-				Doc: "exact: whitespace-normalised equality; gsm8k: last '#### N'; gsm8k_flexible: last number; math: \\boxed{} / Answer: / last number, math-equivalence; regex: first match of pattern (group 1 if any) equals answer"},
+				Doc: "exact: whitespace-normalised equality; gsm8k: last '#### N'; gsm8k_flexible: last number; math: \\boxed{} / Answer: / last number, math-equivalence; regex: the last match of pattern (its first group, if any) equals answer"},
 			{Name: "pattern", Type: TypeString, Doc: "regular expression (Go RE2 syntax) for verifier 'regex'"},
 			{Name: "rollouts", Type: TypeTable, DefaultDoc: "this step's rows of the lake table rollouts",
 				Doc: "table of completions to score; all of its rows are scored"},
