@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"rljob/arrowio"
 	"rljob/jobs"
+	"rljob/trainer/tokenizer"
 )
 
 // queryStart recognises a data argument holding a query rather than a
@@ -194,6 +196,47 @@ func encodePrompt(bos int, ids []int) []int32 {
 		out = append(out, int32(id))
 	}
 	return out
+}
+
+// unknownChars collects the characters a character tokenizer cannot encode
+// (they become <|unk|>), for one warning per call instead of silence.
+type unknownChars struct {
+	tok  tokenizer.Tokenizer
+	seen map[rune]bool
+	rows int
+}
+
+// check records the unknown characters of text.
+func (u *unknownChars) check(text string) {
+	c, ok := u.tok.(*tokenizer.Chars)
+	if !ok {
+		return
+	}
+	bad := c.Unknown(text)
+	if len(bad) == 0 {
+		return
+	}
+	if u.seen == nil {
+		u.seen = map[rune]bool{}
+	}
+	for _, r := range bad {
+		u.seen[r] = true
+	}
+	u.rows++
+}
+
+// warn logs what check found.
+func (u *unknownChars) warn(sc *jobs.StageCtx, what string) {
+	if u.rows == 0 {
+		return
+	}
+	var rs []rune
+	for r := range u.seen {
+		rs = append(rs, r)
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i] < rs[j] })
+	sc.Log.Warn().Int("rows", u.rows).Str("characters", strconv.Quote(string(rs))).
+		Msgf("%s: characters outside the tokenizer's symbols encode to <|unk|>", what)
 }
 
 // stats3 returns mean, max and min of xs (zeros when empty).

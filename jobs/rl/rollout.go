@@ -149,7 +149,9 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 
 	// Work: encode, seed and sample, in chunks of whole prompts.
 	var outs []rolloutOut
+	unk := unknownChars{tok: tok}
 	for _, p := range prompts {
+		unk.check(p.text)
 		toks := encodePrompt(tok.BOS(), tok.Encode(p.text))
 		if len(toks) == 0 {
 			return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("prompts"), Msg: fmt.Sprintf("rollout: prompt %q encodes to no tokens and the tokenizer has no BOS", p.id), Column: "prompt"}
@@ -164,6 +166,7 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 			outs = append(outs, rolloutOut{promptID: p.id, sampleIdx: int32(k), prompt: p.text, promptToks: toks, seed: seed})
 		}
 	}
+	unk.warn(sc, "rollout: prompts")
 	bar := sc.Bar("rollout", int64(len(outs)))
 	for lo := 0; lo < len(outs); lo += genChunk {
 		if err := ctx.Err(); err != nil {

@@ -106,12 +106,14 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	}
 	var data []sftExample
 	var truncated, dropped int
+	unk := unknownChars{tok: tok}
 	err = rowsOf(rr, func(rec arrow.RecordBatch, i int) error {
 		p, ok1 := strAt(rec.Column(0), i)
 		c, ok2 := strAt(rec.Column(1), i)
 		if !ok1 || !ok2 {
 			return &jobs.DataError{Pos: a.Pos("data"), Msg: "sft: data has a row with a NULL prompt or completion", Column: "completion", Hint: "filter NULLs out"}
 		}
+		unk.check(p + c)
 		toks := encodePrompt(tok.BOS(), tok.Encode(p))
 		start := len(toks)
 		for _, id := range tok.Encode(c) {
@@ -133,6 +135,7 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	if err != nil {
 		return jobs.Summary{}, jobs.ClassifySQL(err, a.Pos("data"), q)
 	}
+	unk.warn(sc, "sft: data")
 
 	// Empty data: carry the policy forward.
 	if len(data) == 0 {
