@@ -294,8 +294,9 @@ func TestWriteFiles(t *testing.T) {
 	}
 }
 
-// TestAdamWFused: the fused update is bit-identical to kernels.Scale +
-// kernels.AdamWUpdate, leaves the gradient alone unless asked to zero it.
+// TestAdamWFused: the fused update equals kernels.Scale +
+// kernels.AdamWUpdate to |Δ| ≤ 1e-6·(|ref| + |lr|) (it multiplies where
+// kernels divides), and leaves the gradient alone unless asked to zero it.
 func TestAdamWFused(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	const n = 100_003
@@ -319,8 +320,13 @@ func TestAdamWFused(t *testing.T) {
 		kernels.AdamWUpdate(pr, mr, vr, gr, n, cfg, 7)
 		pf, mf, vf, gf := slices.Clone(p), slices.Clone(m), slices.Clone(v), slices.Clone(g)
 		adamwFused(pf, mf, vf, gf, sc, cfg, 7, false)
-		if !slices.Equal(pf, pr) || !slices.Equal(mf, mr) || !slices.Equal(vf, vr) {
-			t.Errorf("scale %v: fused update differs from kernels", sc)
+		if !slices.Equal(mf, mr) || !slices.Equal(vf, vr) {
+			t.Errorf("scale %v: moments differ from kernels", sc)
+		}
+		for i := range pf {
+			if d := math.Abs(float64(pf[i] - pr[i])); d > 1e-6*(math.Abs(float64(pr[i]))+3e-3) {
+				t.Fatalf("scale %v: p[%d] = %v, kernels %v", sc, i, pf[i], pr[i])
+			}
 		}
 		if !slices.Equal(gf, g) {
 			t.Errorf("scale %v: gradient modified", sc)

@@ -123,13 +123,16 @@ func (o *AdamW) update(table []Tensor, params, grads []float32, lr float64, zero
 }
 
 // adamwFused is kernels.Scale(grads, sc) followed by kernels.AdamWUpdate
-// (step t), in one pass and without writing grads — bit-identical to that
-// pair (TestAdamWFused) — and, with zero, sets grads to 0 afterwards.
+// (step t), in one pass and without writing grads, and, with zero, sets
+// grads to 0 afterwards. It multiplies by 1/sqrt(1−β2ᵗ) where kernels
+// divides (one division per element instead of two: the loop is bound by
+// divisions and square roots), so it agrees with kernels to float32
+// rounding, not bit for bit (TestAdamWFused).
 func adamwFused(p, m, v, g []float32, sc float32, cfg kernels.AdamWConfig, t int, zero bool) {
 	bc1 := 1 - math.Pow(float64(cfg.Beta1), float64(t))
 	bc2 := 1 - math.Pow(float64(cfg.Beta2), float64(t))
 	stepSize := float32(float64(cfg.LR) / bc1)
-	bc2sqrt := float32(math.Sqrt(bc2))
+	invBc2 := float32(1 / math.Sqrt(bc2))
 	decay := 1 - cfg.LR*cfg.WeightDecay
 	b1, b2, eps := cfg.Beta1, cfg.Beta2, cfg.Eps
 	parallelFor(len(p), 1<<15, func(lo, hi int) {
@@ -143,7 +146,7 @@ func adamwFused(p, m, v, g []float32, sc float32, cfg kernels.AdamWConfig, t int
 			mi := b1*m[i] + (1-b1)*gi
 			vi := b2*v[i] + (1-b2)*gi*gi
 			m[i], v[i] = mi, vi
-			denom := float32(math.Sqrt(float64(vi)))/bc2sqrt + eps
+			denom := float32(math.Sqrt(float64(vi)))*invBc2 + eps
 			p[i] = p[i]*decay - stepSize*mi/denom
 		}
 		if zero {
