@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -335,5 +336,24 @@ func TestAdamWFused(t *testing.T) {
 		if slices.ContainsFunc(gf, func(x float32) bool { return x != 0 }) {
 			t.Errorf("zero: gradient not cleared")
 		}
+	}
+}
+
+// TestInitThreads: the seeded init gives the same bytes with 1 thread and
+// with several, and different bytes for another seed.
+func TestInitThreads(t *testing.T) {
+	c := testConfig("qwen2", false)
+	c.VocabSize = 5000 // > initChunk values in the embedding, so it spans chunks
+	prev := runtime.GOMAXPROCS(1)
+	m1, _ := NewModel(c, 11)
+	runtime.GOMAXPROCS(max(prev, 4))
+	m2, _ := NewModel(c, 11)
+	m3, _ := NewModel(c, 12)
+	runtime.GOMAXPROCS(prev)
+	if !slices.Equal(m1.Params, m2.Params) {
+		t.Errorf("init depends on the thread count")
+	}
+	if slices.Equal(m1.Params, m3.Params) {
+		t.Errorf("seeds 11 and 12 give the same init")
 	}
 }

@@ -154,13 +154,17 @@ func bindWeights(c Config, table []Tensor, buf []float32) Weights {
 	return w
 }
 
+// initChunk is the number of values drawn from one random stream in
+// initParams.
+const initChunk = 1 << 16
+
 // initParams fills buf following table: RMSNorm gains = 1, biases = 0,
-// every other tensor ~ N(0, std²), drawn from one PCG stream seeded by
-// seed, tensor by tensor in table order (so the values do not depend on
-// thread count).
+// every other tensor ~ N(0, std²). Tensor i's values are drawn in chunks of
+// initChunk, chunk j from its own PCG stream seeded (seed, i<<32 | j), so
+// the chunks fill in parallel and the values do not depend on the number
+// of threads.
 func initParams(table []Tensor, buf []float32, seed uint64, std float64) {
-	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	for _, t := range table {
+	for ti, t := range table {
 		v := buf[t.Offset : t.Offset+t.Size]
 		switch {
 		case isNorm(t.Name):
@@ -170,9 +174,15 @@ func initParams(table []Tensor, buf []float32, seed uint64, std float64) {
 		case isBias(t.Name):
 			clear(v)
 		default:
-			for i := range v {
-				v[i] = float32(rng.NormFloat64() * std)
-			}
+			nc := (len(v) + initChunk - 1) / initChunk
+			parallelFor(nc, 1, func(lo, hi int) {
+				for c := lo; c < hi; c++ {
+					rng := rand.New(rand.NewPCG(seed, uint64(ti)<<32|uint64(c)))
+					for i := range v[c*initChunk : min((c+1)*initChunk, len(v))] {
+						v[c*initChunk+i] = float32(rng.NormFloat64() * std)
+					}
+				}
+			})
 		}
 	}
 }
