@@ -41,6 +41,19 @@
 // another stage starts fresh AdamW moments (as verl and TRL start RL with a
 // new optimizer after SFT).
 //
+// A typical run is three job files over one --run: init.sql (init_policy)
+// run once as step 0, sft.sql as step 1, then grpo.sql (rollout, reward,
+// SQL advantages, train) for the remaining steps, with eval.sql steps
+// (rollout tag 'eval' + reward + pass_at_k + log_metrics) in between —
+// evaluation writes no checkpoint, so 'latest' still names the policy
+// being trained. init_policy(from := 'run=NAME') starts several runs (RL
+// seeds) from one SFT run's checkpoint.
+//
+// Under --shard i/n only rollout (and reward) are sharded; 'latest' on a
+// shard i > 0 sees the checkpoints shard 0 has committed so far, so shards
+// must run after shard 0 finished the previous step (a warning says when
+// not).
+//
 // # Token layout
 //
 // A prompt is encoded as [BOS] + Encode(prompt) (BOS only when the

@@ -113,6 +113,7 @@ func resolvePolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (dir string, step
 				return "", 0, err
 			}
 			if ok {
+				warnStaleShard(sc, steps[i])
 				return sc.Lake.Path(checkpointUnit(sc.Run, steps[i], 0).Dir()), steps[i], nil
 			}
 		}
@@ -149,6 +150,20 @@ func resolvePolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (dir string, step
 		}
 	}
 	return abs, lakeStepOf(sc, abs), nil
+}
+
+// warnStaleShard warns when a shard other than 0 resolves 'latest' before
+// shard 0 (which runs the unsharded train) has completed the previous step:
+// the policy it found may be older than the one shard 0 is about to write.
+func warnStaleShard(sc *jobs.StageCtx, found int64) {
+	if sc.NumShards <= 1 || sc.Shard == 0 || sc.Step == 0 || found >= sc.Step-1 {
+		return
+	}
+	last, ok, err := jobs.LastCompletedStep(sc.Lake, sc.Run, 0)
+	if err == nil && (!ok || last < sc.Step-1) {
+		sc.Log.Warn().Int64("latest", found).Int64("step", sc.Step).
+			Msg("shard 0 has not completed the previous step: 'latest' may be older than the policy it is training; run shards after it (Slurm --dependency=afterok)")
+	}
 }
 
 // lakeStepOf returns K when dir is checkpoints/run=<this run>/step=K of the
