@@ -23,7 +23,6 @@ type policy struct {
 	Opt   *trainer.AdamW        // nil when the checkpoint has no optimizer state
 	State *trainer.TrainerState // nil when it has no trainer_state.json
 	Tok   tokenizer.Tokenizer   // from tokenizer.json (+ tokenizer_config.json)
-	Files map[string][]byte     // tokenizer.json and tokenizer_config.json as found, copied into new checkpoints
 	Dir   string                // where it was loaded from
 	Step  int64                 // its step in this run; -1 for a folder outside the run
 	Stage string                // stage that wrote it (trainer_state extra "stage"); "" if unknown
