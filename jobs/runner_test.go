@@ -30,7 +30,7 @@ SELECT prompt_id || '/' || getvariable('step') AS rollout_id, prompt_id, 0 AS sa
        CASE WHEN CAST(answer AS INT) % 3 = 0 THEN answer ELSE 'wrong' END AS completion, answer
 FROM batch ORDER BY prompt_id;
 
-CALL save(table := 'samples', into := 'rollouts');
+CALL save(source := 'samples', output := 'rollouts');
 CALL reward(verifier := 'exact');
 CALL log_metrics(query := 'SELECT ''accuracy'' AS name, avg(correct::DOUBLE) AS value FROM rewards WHERE run = getvariable(''run'') AND step = getvariable(''step'')');
 `
@@ -275,7 +275,7 @@ func TestExecStage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			lake := t.TempDir()
 			src := "CREATE TABLE t AS SELECT 'p' || i AS prompt_id, i FROM range(3) r(i);\n" +
-				"CALL exec(input := 't', command := " + QuoteString(tc.command) + ", into := 'out');\n"
+				"CALL exec(input := 't', command := " + QuoteString(tc.command) + ", output := 'out');\n"
 			_, err := Run(ctx, runOpts(writeJob(t, src), lake))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {

@@ -23,7 +23,7 @@ func (execStage) Spec() StageSpec {
 	return StageSpec{
 		Name: "exec",
 		Doc: "Run an external command (sh -c) — a vLLM or PyTorch job, a code sandbox — and commit the Parquet file it " +
-			"writes to the lake table `into`. Environment: RLJOB_INPUT (the input table written as Parquet; unset " +
+			"writes to the lake table `output`. Environment: RLJOB_INPUT (the input table written as Parquet; unset " +
 			"without input), RLJOB_OUTPUT (where the command must write Parquet), RLJOB_RUN, RLJOB_STEP, RLJOB_SHARD, " +
 			"RLJOB_NUM_SHARDS, RLJOB_SEED (derived for this call), RLJOB_LAKE. A non-zero exit status or a missing " +
 			"output file is an error and commits nothing. Into a known table the output is conformed to its schema as " +
@@ -33,16 +33,16 @@ func (execStage) Spec() StageSpec {
 		Args: []ArgSpec{
 			{Name: "input", Type: TypeTable, Doc: "table written to RLJOB_INPUT (optional)"},
 			{Name: "command", Type: TypeString, Required: true, Doc: "shell command, run with sh -c"},
-			{Name: "into", Type: TypeString, Required: true, Doc: "lake table to commit RLJOB_OUTPUT to"},
+			{Name: "output", Type: TypeString, Required: true, Doc: "lake table to commit RLJOB_OUTPUT to"},
 		},
-		Outputs: func(a Args) []string { return []string{a.String("into")} },
-		Check:   func(a Args) (string, string) { return checkOutputTable(a.String("into")) },
+		Outputs: func(a Args) []string { return []string{a.String("output")} },
+		Check:   func(a Args) (string, string) { return checkOutputTable(a.String("output")) },
 	}
 }
 
 // Run writes the input, runs the command, and commits its output.
 func (execStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error) {
-	into := a.String("into")
+	into := a.String("output")
 	if !a.Has("input") && sc.NumShards > 1 && sc.Shard != 0 {
 		return Summary{Table: into, Skipped: true, Note: "exec without input runs on shard 0 only"}, nil
 	}
@@ -104,7 +104,7 @@ func (execStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 	}
 	q := "SELECT * FROM read_parquet(" + QuoteString(output) + ")"
 	if sch, ok := arrowio.SchemaFor(into); ok {
-		cols, err := sc.Columns(ctx, "into", "("+q+")")
+		cols, err := sc.Columns(ctx, "output", "("+q+")")
 		if err != nil {
 			return Summary{}, &DataError{Pos: sc.Pos, Msg: "exec: cannot read the command's output $RLJOB_OUTPUT as Parquet", File: output, Hint: firstLine(err.Error())}
 		}

@@ -22,7 +22,7 @@ func (rewardStage) Spec() StageSpec {
 	return StageSpec{
 		Name: "reward",
 		Doc: "Score completions against their ground-truth answers with a verifier (jobs/verify) and commit one " +
-			"row per rollout to `into` (rewards: run, step, rollout_id, verifier, reward, correct, extracted). " +
+			"row per rollout to `output` (rewards: run, step, rollout_id, verifier, reward, correct, extracted). " +
 			"Reads columns rollout_id, completion, answer (and prompt_id when sharded). Sharded: handles rows with " +
 			"hash(prompt_id) % num_shards = shard. An empty input commits nothing.",
 		Sharded: true,
@@ -32,9 +32,9 @@ func (rewardStage) Spec() StageSpec {
 			{Name: "pattern", Type: TypeString, Doc: "regular expression (Go RE2 syntax) for verifier 'regex'"},
 			{Name: "rollouts", Type: TypeTable, DefaultDoc: "this step's rows of the lake table rollouts",
 				Doc: "table of completions to score; all of its rows are scored"},
-			{Name: "into", Type: TypeString, Default: arrowio.TableRewards, Doc: "lake table to write"},
+			{Name: "output", Type: TypeString, Default: arrowio.TableRewards, Doc: "lake table to write"},
 		},
-		Outputs: func(a Args) []string { return []string{a.String("into")} },
+		Outputs: func(a Args) []string { return []string{a.String("output")} },
 		Check: func(a Args) (string, string) {
 			if a.String("verifier") == "regex" && a.String("pattern") == "" {
 				return "verifier 'regex' needs pattern", "add pattern := '...'"
@@ -42,7 +42,7 @@ func (rewardStage) Spec() StageSpec {
 			if a.String("verifier") != "regex" && a.Has("pattern") {
 				return "pattern is only used by verifier 'regex'", "remove pattern, or use verifier := 'regex'"
 			}
-			return checkOutputTable(a.String("into"))
+			return checkOutputTable(a.String("output"))
 		},
 	}
 }
@@ -51,7 +51,7 @@ func (rewardStage) Spec() StageSpec {
 // row with verify.Score and commits the rewards. Summary metrics: accuracy
 // (fraction correct) and mean_reward.
 func (rewardStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error) {
-	verifier, into := a.String("verifier"), a.String("into")
+	verifier, into := a.String("verifier"), a.String("output")
 	score, err := verify.Compile(verifier, verify.Options{Pattern: a.String("pattern")})
 	if err != nil {
 		return Summary{}, &UsageError{Pos: a.Pos("pattern"), Msg: "reward: " + err.Error()}

@@ -26,34 +26,34 @@ type saveStage struct{}
 func (saveStage) Spec() StageSpec {
 	return StageSpec{
 		Name: "save",
-		Doc: "Commit the result of a query (or all rows of a table) to the lake table `into`, as this step's unit " +
-			"into/run=R/step=S/part-<call>-<shard>/. Columns named run or step are dropped (they come from the path). " +
+		Doc: "Commit the result of a query (or all rows of a table, source) to the lake table `output`, as this step's unit " +
+			"output/run=R/step=S/part-<call>-<shard>/. Columns named run or step are dropped (they come from the path). " +
 			"Into a known table (prompts, rollouts, rewards, metrics) the rows are conformed to its schema: its columns " +
 			"first, cast to their types, missing ones NULL (created_at: now), then any extra columns. " +
 			"An empty result commits nothing. Runs on shard 0 only.",
 		Args: []ArgSpec{
-			{Name: "query", Type: TypeQuery, Doc: "SELECT whose rows to save (give query or table)"},
-			{Name: "table", Type: TypeTable, Doc: "table or view whose rows to save (give query or table)"},
-			{Name: "into", Type: TypeString, Required: true, Doc: "lake table to write (lower-case name, e.g. 'prompts', 'rollouts', 'eval_set')"},
+			{Name: "query", Type: TypeQuery, Doc: "SELECT whose rows to save (give query or source)"},
+			{Name: "source", Type: TypeTable, Doc: "table or view whose rows to save (give query or source; named source, not table, because TABLE is a reserved word DuckDB rejects as an argument name)"},
+			{Name: "output", Type: TypeString, Required: true, Doc: "lake table to write (lower-case name, e.g. 'prompts', 'rollouts', 'eval_set')"},
 		},
-		Outputs: func(a Args) []string { return []string{a.String("into")} },
+		Outputs: func(a Args) []string { return []string{a.String("output")} },
 		Check: func(a Args) (string, string) {
-			if a.Has("query") == a.Has("table") {
-				return "give exactly one of query and table", "save(query := 'SELECT ...', into := 't') or save(table := 'batch', into := 't')"
+			if a.Has("query") == a.Has("source") {
+				return "give exactly one of query and source", "save(query := 'SELECT ...', output := 't') or save(source := 'batch', output := 't')"
 			}
-			return checkOutputTable(a.String("into"))
+			return checkOutputTable(a.String("output"))
 		},
 	}
 }
 
 func (saveStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error) {
-	into := a.String("into")
+	into := a.String("output")
 	src, arg := a.String("query"), "query"
-	if a.Has("table") {
-		if _, err := sc.Columns(ctx, "table", a.String("table")); err != nil {
+	if a.Has("source") {
+		if _, err := sc.Columns(ctx, "source", a.String("source")); err != nil {
 			return Summary{}, err
 		}
-		src, arg = "SELECT * FROM "+TableRef(a.String("table")), "table"
+		src, arg = "SELECT * FROM "+TableRef(a.String("source")), "source"
 	}
 	if sch, ok := arrowio.SchemaFor(into); ok {
 		cols, err := sc.Columns(ctx, arg, "("+src+")")

@@ -87,7 +87,7 @@ func baseLake(t *testing.T) string {
 }
 
 func TestBadInput(t *testing.T) {
-	syntaxJob := "CALL save(query := 'SELECT 1 AS x', into := 'early');\n\n" +
+	syntaxJob := "CALL save(query := 'SELECT 1 AS x', output := 'early');\n\n" +
 		"CREATE TABLE t AS\n  SELECT 1 FROM WHERE x;\n"
 	tests := []struct {
 		name string
@@ -118,7 +118,7 @@ func TestBadInput(t *testing.T) {
 			name: "unknown argument",
 			job:  "SELECT 1;\nCALL reward(verfier := 'gsm8k');\n",
 			code: 2,
-			want: []string{"job.sql:2:13", `unknown argument "verfier" for stage reward`, `did you mean "verifier"?`, "valid arguments of reward: verifier, pattern, rollouts, into"},
+			want: []string{"job.sql:2:13", `unknown argument "verfier" for stage reward`, `did you mean "verifier"?`, "valid arguments of reward: verifier, pattern, rollouts, output"},
 		},
 		{
 			name: "ill-typed argument",
@@ -134,7 +134,7 @@ func TestBadInput(t *testing.T) {
 		},
 		{
 			name: "output table outside the lake",
-			job:  "CALL save(query := 'SELECT 1 AS x', into := '../x');\n",
+			job:  "CALL save(query := 'SELECT 1 AS x', output := '../x');\n",
 			code: 2,
 			want: []string{`cannot write lake table "../x"`},
 		},
@@ -309,7 +309,7 @@ func TestDryRun(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, w := range []string{"testdata/toy.sql:10:1:", "stage CALL save(table := 'samples', into := 'rollouts') -> rollouts",
+	for _, w := range []string{"testdata/toy.sql:10:1:", "stage CALL save(source := 'samples', output := 'rollouts') -> rollouts",
 		"ok: 4 statements, 3 stage calls checked; run \"main\" would start at step 0"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("plan lacks %q:\n%s", w, out)
@@ -400,7 +400,7 @@ func TestStagesAndVersion(t *testing.T) {
 	if code != 0 {
 		t.Fatal(code)
 	}
-	for _, w := range []string{"CALL save(query := query, table := table, into := string)", "CALL reward(", "CALL exec(", "CALL log_metrics(",
+	for _, w := range []string{"CALL save(query := query, source := table, output := string)", "CALL reward(", "CALL exec(", "CALL log_metrics(",
 		"verifier  string  default 'exact'", "rollouts  table   default this step's rows of the lake table rollouts"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("stages lacks %q:\n%s", w, out)

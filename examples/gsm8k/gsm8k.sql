@@ -33,7 +33,7 @@ FROM read_json(getvariable('data'), format = 'newline_delimited',
 ORDER BY prompt_id;
 
 -- Commit the prompts once, at step 0 (later steps select no rows: a no-op).
-CALL save(query := 'SELECT * FROM gsm8k WHERE getvariable(''step'') = 0', into := 'prompts');
+CALL save(query := 'SELECT * FROM gsm8k WHERE getvariable(''step'') = 0', output := 'prompts');
 
 -- 2. "Rollouts": one per prompt, the reference solution as the completion.
 CREATE OR REPLACE TABLE reference_rollouts AS
@@ -52,7 +52,7 @@ FROM prompts
 WHERE run = getvariable('run')
 ORDER BY prompt_id;
 
-CALL save(table := 'reference_rollouts', into := 'rollouts');
+CALL save(source := 'reference_rollouts', output := 'rollouts');
 
 -- 3. Score this step's rollouts: the last '#### N' in the completion against answer.
 CALL reward(verifier := 'gsm8k');

@@ -46,7 +46,7 @@
 // SQL advantages, train) for the remaining steps, with eval.sql steps
 // (rollout tag 'eval' + reward + pass_at_k + log_metrics) in between —
 // evaluation writes no checkpoint, so 'latest' still names the policy
-// being trained. init_policy(from := 'run=NAME') starts several runs (RL
+// being trained. init_policy(policy := 'run=NAME') starts several runs (RL
 // seeds) from one SFT run's checkpoint.
 //
 // Under --shard i/n only rollout (and reward) are sharded; 'latest' on a

@@ -32,7 +32,7 @@ func (initPolicyStage) Spec() jobs.StageSpec {
 		Doc: "Create a fresh policy — a Llama-family model with every matrix ~ N(0, 0.02²), norm gains 1 — from a named " +
 			"config or an HF config.json, with a tokenizer, and commit it as this step's checkpoint " +
 			"checkpoints/run=R/step=S (config.json, model.safetensors, tokenizer.json, tokenizer_config.json, trainer_state.json). " +
-			"With from, the weights and tokenizer of an existing checkpoint are used instead (another run's, e.g. an SFT run " +
+			"With policy, the weights and tokenizer of an existing checkpoint are used instead (another run's, e.g. an SFT run " +
 			"shared by several RL seeds, or an HF model folder; F16/BF16 weights are converted to F32), without its optimizer state. " +
 			"Named configs (vocab_size = the tokenizer's): tiny = 2 layers, hidden 64, 4 heads (2 kv), MLP 192, 256 positions; " +
 			"small = 4 layers, hidden 128, 4 heads (2 kv), MLP 384, 512 positions; both tied embeddings. " +
@@ -43,8 +43,8 @@ func (initPolicyStage) Spec() jobs.StageSpec {
 			{Name: "config", Type: jobs.TypeString, Default: "tiny",
 				Doc: "'tiny', 'small', or the path of an HF config.json (or of a folder holding one) of a llama/qwen2 model; its vocab_size must cover the tokenizer"},
 			{Name: "tokenizer", Type: jobs.TypeString,
-				Doc: "'chars:<symbols>' for a character tokenizer over those symbols (plus <|pad|> <|bos|> <|eos|> <|unk|>), or the path of an HF tokenizer.json (or of a folder holding one); required unless from is given"},
-			{Name: "from", Type: jobs.TypeString,
+				Doc: "'chars:<symbols>' for a character tokenizer over those symbols (plus <|pad|> <|bos|> <|eos|> <|unk|>), or the path of an HF tokenizer.json (or of a folder holding one); required unless policy is given"},
+			{Name: "policy", Type: jobs.TypeString,
 				Doc: "start from an existing checkpoint instead: 'run=NAME' (that run's newest checkpoint in this lake), 'run=NAME/step=K', or a folder with config.json, model.safetensors and tokenizer.json"},
 			{Name: "seed", Type: jobs.TypeInt, DefaultDoc: "derived from --seed, step and call",
 				Doc: "seed of the weight initialisation"},
@@ -54,14 +54,14 @@ func (initPolicyStage) Spec() jobs.StageSpec {
 		// another call of the step) has run.
 		Outputs: func(jobs.Args) []string { return []string{arrowio.TableCheckpoints, arrowio.TableMetrics} },
 		Check: func(a jobs.Args) (string, string) {
-			if a.Has("from") {
+			if a.Has("policy") {
 				if a.Given("tokenizer") || a.Given("config") || a.Given("seed") {
-					return "from takes the model, tokenizer and weights of a checkpoint: drop config, tokenizer and seed", ""
+					return "policy takes the model, tokenizer and weights of a checkpoint: drop config, tokenizer and seed", ""
 				}
 				return "", ""
 			}
 			if t := a.String("tokenizer"); strings.TrimSpace(t) == "" || t == "chars:" {
-				return "init_policy needs a tokenizer (or from)", "tokenizer := 'chars:0123456789+-=' or a path to tokenizer.json"
+				return "init_policy needs a tokenizer (or policy)", "tokenizer := 'chars:0123456789+-=' or a path to tokenizer.json"
 			}
 			return "", ""
 		},
@@ -74,7 +74,7 @@ func (initPolicyStage) Spec() jobs.StageSpec {
 // optimizer state is written: sft and train start fresh AdamW moments.
 func (initPolicyStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.Summary, error) {
 	t0 := time.Now()
-	if a.Has("from") {
+	if a.Has("policy") {
 		return initFrom(ctx, sc, a, t0)
 	}
 	// Inputs.
@@ -144,10 +144,10 @@ func initFrom(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, t0 time.Time)
 	}
 	ck, err := trainer.LoadCheckpoint(dir)
 	if err != nil {
-		return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("from"), Msg: "init_policy: load " + dir, File: dir, Err: err}
+		return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("policy"), Msg: "init_policy: load " + dir, File: dir, Err: err}
 	}
 	if ck.Tokenizer == nil {
-		return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("from"), Msg: fmt.Sprintf("init_policy: %s has no %s", dir, trainer.TokenizerFile), File: dir}
+		return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("policy"), Msg: fmt.Sprintf("init_policy: %s has no %s", dir, trainer.TokenizerFile), File: dir}
 	}
 
 	// Checks.
@@ -177,10 +177,10 @@ func initFrom(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, t0 time.Time)
 // resolveFrom turns from ('run=NAME', 'run=NAME/step=K' or a folder) into
 // a checkpoint folder.
 func resolveFrom(sc *jobs.StageCtx, a jobs.Args) (string, error) {
-	v := strings.TrimSpace(a.String("from"))
+	v := strings.TrimSpace(a.String("policy"))
 	bad := func(msg string) error {
-		return &jobs.UsageError{Pos: a.Pos("from"), Msg: fmt.Sprintf("init_policy: from := '%s': %s", v, msg),
-			Hint: "from := 'run=NAME', 'run=NAME/step=K' or a folder with config.json, model.safetensors and tokenizer.json"}
+		return &jobs.UsageError{Pos: a.Pos("policy"), Msg: fmt.Sprintf("init_policy: policy := '%s': %s", v, msg),
+			Hint: "policy := 'run=NAME', 'run=NAME/step=K' or a folder with config.json, model.safetensors and tokenizer.json"}
 	}
 	if rest, ok := strings.CutPrefix(v, "run="); ok {
 		run, stepStr, hasStep := strings.Cut(rest, "/")

@@ -454,7 +454,7 @@ CALL rollout(prompts := 'SELECT prompt_id, prompt, completion AS answer FROM ex'
 	}
 
 	// Another run starts from the SFT checkpoint and samples the same.
-	const fork = `CALL init_policy(from := 'run=r');
+	const fork = `CALL init_policy(policy := 'run=r');
 CREATE OR REPLACE TABLE ex AS
 SELECT * FROM (VALUES ('p1', '1+1=', '2'), ('p2', '2+3=', '5'), ('p3', '4+4=', '8'), ('p4', '9+9=', '18')) t(prompt_id, prompt, completion);
 CALL rollout(prompts := 'SELECT prompt_id, prompt FROM ex', temperature := 0, max_new_tokens := 4, tag := 'eval');`
@@ -540,8 +540,8 @@ CALL rollout(prompts := 'b');`, "data", []string{`prompt_id "a"`}, "prompt_id"},
 CALL sft(data := 'ex');
 CALL train(data := 'SELECT [1]::INTEGER[] AS prompt_tokens, [5]::INTEGER[] AS completion_tokens, [-1.0]::FLOAT[] AS logprobs, 1.0 AS advantage');`,
 			"usage", []string{"already has a checkpoint", "statement 2 (sft)"}, ""},
-		{"init from unknown run", `CALL init_policy(from := 'run=nosuch');`, "usage", []string{"run=nosuch", "no such committed checkpoint"}, ""},
-		{"init from and tokenizer", `CALL init_policy(from := 'run=x', tokenizer := 'chars:ab');`, "usage", []string{"drop config, tokenizer and seed"}, ""},
+		{"init from unknown run", `CALL init_policy(policy := 'run=nosuch');`, "usage", []string{"run=nosuch", "no such committed checkpoint"}, ""},
+		{"init from and tokenizer", `CALL init_policy(policy := 'run=x', tokenizer := 'chars:ab');`, "usage", []string{"drop config, tokenizer and seed"}, ""},
 		{"init twice", `CALL init_policy(tokenizer := 'chars:ab');`, "usage", []string{"already has checkpoints"}, ""},
 		{"kl without ref", `CALL train(data := 'x', kl_coef := 0.1);`, "usage", []string{"kl_coef needs a reference"}, ""},
 		{"sum-norm without L", `CALL train(data := 'x', loss_agg := 'seq-mean-token-sum-norm');`, "usage", []string{"max_new_tokens"}, ""},

@@ -7,6 +7,6 @@ SELECT 'p' || i || '/' || getvariable('step') AS rollout_id, 'p' || i AS prompt_
 FROM range(6) t(i)
 ORDER BY rollout_id;
 
-CALL save(table := 'samples', into := 'rollouts');
+CALL save(source := 'samples', output := 'rollouts');
 CALL reward(verifier := 'exact');
 CALL log_metrics(query := 'SELECT ''accuracy'' AS name, avg(correct::DOUBLE) AS value FROM rewards WHERE run = getvariable(''run'') AND step = getvariable(''step'')');
