@@ -39,6 +39,10 @@ func (s benchShape) config() Config {
 // the lm_head; attention's own FLOPs are not counted, as in llm.c).
 //
 //	go test -tags "$(sh scripts/buildtags.sh)" -run '^$' -bench TrainStep -benchtime 5x ./trainer/
+//
+// OpenBLAS picks its kernels at load time; OPENBLAS_CORETYPE=Haswell (set in
+// the reference environment) forces AVX2 ones, about 2× slower on the AVX-512
+// machine than those it picks itself (env -u OPENBLAS_CORETYPE).
 func BenchmarkTrainStep(b *testing.B) {
 	for _, s := range benchShapes {
 		b.Run(s.name, func(b *testing.B) {
@@ -119,10 +123,11 @@ func benchTrain(b *testing.B, s benchShape, path string) {
 	b.ReportMetric(sec*1e3, "ms/step")
 	b.ReportMetric(tokens/sec, "tok/s")
 	b.ReportMetric(6*float64(MatmulParams(c))*tokens/sec/1e9, "GFLOP/s")
-	// cpu-ms/step is the process's user+system CPU time (all threads, BLAS's
+	// cpu-ms/step (and GFLOP/cpu-s) use the process's user+system CPU time (all threads, BLAS's
 	// too): on a shared, oversubscribed machine it shows the work done when
 	// wall time mostly shows the wait.
 	b.ReportMetric(cpu*1e3, "cpu-ms/step")
+	b.ReportMetric(6*float64(MatmulParams(c))*tokens/cpu/1e9, "GFLOP/cpu-s")
 	b.ReportMetric(0, "ns/op")
 	if b.N > 1 {
 		b.Logf("%s: %s, %d params (%d in matmuls), backend %s", s.name, fmt.Sprintf("%+v", c), NumParams(c), MatmulParams(c), kernels.BLASName())
