@@ -113,7 +113,7 @@ func attnProbs(s []float32, valid []bool, b, T int, scale float32, lse, lseOut [
 			l := lse[t]
 			for u := 0; u <= t; u++ {
 				if ok(u) {
-					row[u] = float32(math.Exp(float64(row[u]*scale - l)))
+					row[u] = expf(row[u]*scale - l)
 				} else {
 					row[u] = 0
 				}
@@ -131,7 +131,7 @@ func attnProbs(s []float32, valid []bool, b, T int, scale float32, lse, lseOut [
 		var sum float32
 		for u := 0; u <= t; u++ {
 			if ok(u) {
-				e := float32(math.Exp(float64(row[u] - mx)))
+				e := expf(row[u] - mx)
 				row[u] = e
 				sum += e
 			} else {
