@@ -1,0 +1,26 @@
+// Package trainer is rljob's policy model: a decoder-only transformer of
+// the Llama/Qwen2 family (RMSNorm, RoPE, SwiGLU, grouped-query attention,
+// optional tied embeddings and Qwen2 q/k/v biases), fp32 on CPU, with
+// forward and backward written out layer by layer on package kernels in
+// the style of llm.c; AdamW with a warm-up + cosine/constant schedule; and
+// checkpoints in Hugging Face layout.
+//
+// Parameters live in one flat []float32 (Model.Params) with a table of
+// named views (ParamTable: HF tensor names and shapes); the gradients and
+// the AdamW moments use the same layout, so checkpoint I/O, the optimizer
+// and the tests all walk one table.
+//
+// A training step reads top to bottom:
+//
+//	m.ZeroGrad()                                   // free right after Step
+//	logp, ent, _ := m.ForwardLogp(batch, targets, temperature, true)
+//	dlogp, dent := loss(logp, ent)                 // ∂L/∂logp, ∂L/∂H per token (trainer/loss)
+//	m.BackwardLogp(dlogp, dent)                    // accumulates into m.Grads
+//	gradNorm, lr, _ := m.Step(opt, schedule)       // clip, AdamW, zero grads
+//
+// and for SFT, ForwardCE/BackwardCE in place of the logp pair.
+// Checkpoints: SaveCheckpoint (into an existing folder, e.g. the lake's
+// staging folder), SaveCheckpointAtomic (temp dir, fsync, rename), or
+// Checkpoint.WriteFiles through any writer; LoadCheckpoint validates every
+// tensor's name, shape and dtype.
+package trainer
