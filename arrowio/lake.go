@@ -71,7 +71,8 @@ type FileEntry struct {
 }
 
 // Manifest is the content of a unit's _commit.json: the unit, its files,
-// the rljob version, the stage arguments given to Begin, and the commit time.
+// the rljob version, the stage arguments given to Begin, and the commit time
+// (UTC). Read back, numbers in Args are json.Number (exact for int64 seeds).
 type Manifest struct {
 	Unit
 	Files        []FileEntry    `json:"files"`
@@ -471,7 +472,7 @@ func (l *Lake) LastStep(table, run string) (int64, bool, error) {
 			continue
 		}
 		n, err := strconv.ParseInt(step, 10, 64)
-		if err != nil || (found && n <= last) {
+		if err != nil || strconv.FormatInt(n, 10) != step || (found && n <= last) {
 			continue
 		}
 		u.Step = n
