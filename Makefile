@@ -5,7 +5,7 @@ TAGS      = $$(sh scripts/buildtags.sh)
 BIN      ?= bin/rljob
 PKGS      = ./...
 
-.PHONY: all deps build test test-short race bench demo fuzz clean fmt vet
+.PHONY: all deps build test test-short bench bench-all demo fuzz clean fmt vet
 
 all: build
 
@@ -30,8 +30,17 @@ test: deps
 test-short: deps
 	$(GO) test -tags "$(TAGS)" -short $(PKGS)
 
+# The benchmarks the README quotes: lake writes vs DuckDB COPY, prompt_stats
+# over 1M rollouts, training steps (shapes a, b, c) and sampling. One run each
+# (-benchtime 1x after a warm-up inside each benchmark); `make bench-all` runs
+# every benchmark of every package.
 bench: deps
-	$(GO) test -tags "$(TAGS)" -run '^$$' -bench . -benchtime 1x -timeout 60m $(PKGS)
+	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'LakeWriteVsCopy|PromptStats1M' -benchtime 1x -timeout 60m ./sql/
+	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'TrainStep$$|Sample$$' -benchtime 3x -timeout 60m ./trainer/
+	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'SgemmPeak' -benchtime 3x ./kernels/
+
+bench-all: deps
+	$(GO) test -tags "$(TAGS)" -run '^$$' -bench . -benchtime 1x -timeout 120m $(PKGS)
 
 fuzz: deps
 	$(GO) test -tags "$(TAGS)" -run '^$$' -fuzz FuzzSplit -fuzztime 60s ./jobs/script
