@@ -1,15 +1,21 @@
 -- examples/arith/prepare.sql — step 0 of an arith run: the data set and a fresh policy.
 --
--- The task: 2–3 digit addition and subtraction written as a prompt like
--- '47+38=' whose ground-truth answer is the digits of the result ('85').
--- Subtraction puts the larger operand first, so every answer is a
--- non-negative integer. A completion is graded by the exact verifier
+-- The task: 2-digit addition and subtraction written as a prompt like
+-- '47+38=' whose ground-truth answer is the result as three digits, zero-padded
+-- ('085'; 91-37= → '054'). Subtraction puts the larger operand first, so every
+-- answer is in 000..198. A completion is graded by the exact verifier
 -- (whitespace-normalised string equality), so the reward is 1 or 0.
+--
+-- Why zero-padded: with a fixed-width answer, every answer digit sits at a
+-- fixed distance from the operand digits it depends on, which a 2-layer
+-- model finds by relative (RoPE) position. With the natural '85' (and with
+-- 3-digit operands) the tiny CPU model did not learn the units digit in the
+-- time budget at all (it stayed at chance, 1 in 10: see README.md).
 --
 --   rljob run examples/arith/prepare.sql --lake ./lake --run arith --seed 1
 --
 -- Generation is hash-based, not random(): operand i of problem k is
--- drawn from the bits of md5_number('arith/<k>/<i>'), so the same problems come out on
+-- md5_number('arith/<k>/<i>') mod 90 + 10, so the same problems come out on
 -- any machine, DuckDB version or thread count, whatever --seed is (the seed
 -- only changes the model's initialisation and sampling). Problems are
 -- deduplicated by their text and split by a hash of the text, so a problem
@@ -21,7 +27,7 @@
 -- at step 1. Run it once: init_policy refuses a run that already has
 -- checkpoints.
 
--- 1. Problems: 4400 candidates, deduplicated → about 3,500 train and 400 test.
+-- 1. Problems: 4400 candidates, deduplicated → 3,286 train and 363 test.
 CREATE OR REPLACE TABLE arith_problems AS
 WITH raw AS (
     SELECT k,

@@ -1,10 +1,16 @@
 -- examples/arith/sft.sql — step 1 of an arith run: a short SFT warm-up.
 --
 -- Cross-entropy on the answer digits (the sft stage appends EOS) of a SMALL
--- subset of the train split: the first 500 train prompts in prompt_id (hash)
--- order. The aim is a policy that has learned the format and part of the
--- arithmetic — partial accuracy — so that RL (grpo.sql) has rewards to work
--- with and room to improve.
+-- subset of the train split: the first 1000 of its 3,286 prompts in
+-- prompt_id (hash) order, 40 epochs of batches of 32 (1,250 AdamW updates,
+-- lr 3e-3 after 10 warm-up updates). The aim is a policy that has learned
+-- the format and part of the arithmetic — partial accuracy (about 19%
+-- pass@1, 26% greedy on the test split with --seed 1) — so that RL
+-- (grpo.sql) has rewards to work with and room to improve. The number of
+-- updates matters more than the number of examples: below about 800 the
+-- model has not yet learned the units digit (it sits at chance, see
+-- README.md); with 2,000 examples × 20 epochs it reaches 76% and leaves RL
+-- little to do.
 --
 --   rljob run examples/arith/sft.sql --lake ./lake --run arith --seed 1
 CREATE OR REPLACE TABLE sft_data AS
