@@ -1,9 +1,10 @@
 #!/bin/sh
-# examples/demo.sh — what `make demo` runs after `make build`: the GSM8K
-# example (examples/gsm8k) with bin/rljob into a fresh lake, then its
-# accuracy. The reference solutions are scored as completions, so the
-# expected accuracy is 1.0; any row that fails is listed with its extracted
-# answer.
+# examples/demo.sh — what `make demo` runs after `make build`: first the GSM8K
+# example (examples/gsm8k, the data plane without a model) with bin/rljob into
+# a fresh lake, then its accuracy; then the arithmetic GRPO demo
+# (examples/arith/demo.sh: SFT warm-up, pass@k, GRPO, pass@k again).
+# GSM8K's reference solutions are scored as completions, so the expected
+# accuracy is 1.0; any row that fails is listed with its extracted answer.
 set -eu
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/rljob}
@@ -37,3 +38,7 @@ fi
 acc=$("$BIN" sql --lake "$LAKE" --format csv "SELECT value FROM metrics WHERE name = 'accuracy'" | tail -n 1)
 echo
 echo "accuracy: $acc"
+
+echo
+echo "== examples/arith: SFT, then GRPO; held-out pass@k before and after RL =="
+sh examples/arith/demo.sh
