@@ -47,6 +47,20 @@ import (
 // depend on it (TestBLASDeterministic). Measured per CPU-second it is on par
 // with OpenBLAS's own threading (within noise, better on 2048→768).
 //
+// Concurrency: OpenBLAS 0.3.21 does not serialise concurrent
+// single-threaded calls. A C test (2 pthreads, cblas_sgemm 256×768×768 each,
+// openblas_set_num_threads(1) or OPENBLAS_NUM_THREADS=1 alike) runs them in
+// half the wall time of two back-to-back calls (≈ 330 vs 165 GFLOP/s, same
+// CPU time) whenever the host has two cores free; OpenBLAS's own 2 threads
+// got 235–315 GFLOP/s and leave a worker spinning afterwards (the next
+// single-threaded calls then cost 2× their wall time in CPU). When two
+// MatmulForward calls from separate goroutines take as long as back to back,
+// with the same CPU time, it is the shared host: Linux's autogroup
+// scheduling (sched_autogroup_enabled=1) gives each busy session an equal
+// share of the 2 CPUs, so while one other session is busy, this process gets
+// one core however many threads it runs — a pure Go spin on 2 goroutines
+// measured 1.00 core then too. Nothing in cgo, GOMAXPROCS or OpenBLAS.
+//
 // A row's result may still differ in the last bits when the same row is
 // computed in a batch of a different size (OpenBLAS's edge kernels depend on
 // M); MatmulForwardExact is for callers that need batch invariance.
@@ -114,15 +128,30 @@ func matmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC 
 	matmulBackwardBLAS(dinp, dweight, dbias, dout, inp, weight, B, C, OC)
 }
 
-// blasChunkWidth returns the number of output columns per sgemm call for a
-// product of M rows and inner size K: at least 128 and enough for about 2M
-// multiply-adds per call (so a one-row decode step is not all call
-// overhead), a multiple of 64. It depends on the shape only.
-func blasChunkWidth(M, K int) int {
-	w := (1 << 21) / max(1, M*K)
+// blasChunkWidth returns the number of output columns per sgemm call when
+// total columns of a product of M rows and inner size K are cut into chunks.
+// It depends on the shape only (never on GOMAXPROCS), so the bytes do not
+// either. The chunks aim at blasChunkTarget columns, in an even number so
+// that two cores get equal shares; each call does at least about 2M
+// multiply-adds (a one-row decode step is not all call overhead); widths are
+// multiples of 64 and at least 128. Measured single-threaded (cblas_sgemm,
+// Cooperlake kernels, this repo's shapes): 128-column chunks run 5–12% below
+// one whole call (up to 25% for the dweight product, whose A panel is
+// re-packed per call), 384–512-column ones within 0–3% of it.
+func blasChunkWidth(total, M, K int) int {
+	wmin := (1 << 21) / max(1, M*K)
+	wmin = max(128, (wmin+63)/64*64)
+	n := (total + blasChunkTarget - 1) / blasChunkTarget
+	if n > 1 && n%2 == 1 {
+		n++
+	}
+	w := (total + n - 1) / n
 	w = (w + 63) / 64 * 64
-	return max(128, w)
+	return max(wmin, w)
 }
+
+// blasChunkTarget is the preferred chunk width of blasChunkWidth.
+const blasChunkTarget = 512
 
 // chunks runs f(j0, n) over [0, total) in pieces of width w, in parallel.
 func chunks(total, w int, f func(j0, n int)) {
@@ -145,7 +174,7 @@ func matmulForwardBLAS(out, inp, weight, bias []float32, B, C, OC int) {
 		beta = 1
 	}
 	// out (B,OC) = inp (B,C) · weightᵀ, by chunks of OC (rows o0.. of weight)
-	chunks(OC, blasChunkWidth(B, C), func(o0, n int) {
+	chunks(OC, blasChunkWidth(OC, B, C), func(o0, n int) {
 		sgemm(false, true, B, n, C, inp, C, weight[o0*C:], C, beta, out[o0:], OC)
 	})
 }
@@ -158,14 +187,14 @@ func matmulBackwardBLAS(dinp, dweight, dbias, dout, inp, weight []float32, B, C,
 	if dinp != nil {
 		// dinp (B,C) += dout (B,OC) · weight (OC,C), by chunks of C columns
 		dinp = dinp[:B*C]
-		chunks(C, blasChunkWidth(B, OC), func(c0, n int) {
+		chunks(C, blasChunkWidth(C, B, OC), func(c0, n int) {
 			sgemm(false, false, B, n, OC, dout, OC, weight[c0:], C, 1, dinp[c0:], C)
 		})
 	}
 	if dweight != nil {
 		// dweight (OC,C) += doutᵀ (OC,B) · inp (B,C), by chunks of OC rows
 		dweight = dweight[:OC*C]
-		chunks(OC, blasChunkWidth(C, B), func(o0, n int) {
+		chunks(OC, blasChunkWidth(OC, C, B), func(o0, n int) {
 			sgemm(true, false, n, C, B, dout[o0:], OC, inp, C, 1, dweight[o0*C:], C)
 		})
 	}

@@ -52,3 +52,8 @@ func attnForwardGEMM(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, H
 func attnBackwardGEMM(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []bool, B, T, NH, NKV, HS int) {
 	panic("kernels: attnBackwardGEMM without openblas")
 }
+
+func swigluFwdRange(out, gate, up []float32) { swigluFwdRangeGo(out, gate, up) }
+func swigluBwdRange(dgate, dup, dout, gate, up []float32) {
+	swigluBwdRangeGo(dgate, dup, dout, gate, up)
+}

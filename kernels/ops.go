@@ -186,22 +186,35 @@ func sigmoid(x float32) float32 {
 
 func swigluForward(out, gate, up []float32, N int) {
 	parallelFor(N, grainElems/8, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			g := gate[i]
-			out[i] = g * sigmoid(g) * up[i]
-		}
+		swigluFwdRange(out[lo:hi], gate[lo:hi], up[lo:hi])
 	})
 }
 
 func swigluBackward(dgate, dup, dout, gate, up []float32, N int) {
 	parallelFor(N, grainElems/8, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			g := gate[i]
-			s := sigmoid(g)
-			dgate[i] += dout[i] * up[i] * s * (1 + g*(1-s))
-			dup[i] += dout[i] * g * s
-		}
+		swigluBwdRange(dgate[lo:hi], dup[lo:hi], dout[lo:hi], gate[lo:hi], up[lo:hi])
 	})
+}
+
+// swigluFwdRangeGo is out[i] = g·sigmoid(g)·up[i] for g = gate[i], i < len(out)
+// (the pure-Go build's swigluFwdRange).
+func swigluFwdRangeGo(out, gate, up []float32) {
+	for i := range out {
+		g := gate[i]
+		out[i] = g * sigmoid(g) * up[i]
+	}
+}
+
+// swigluBwdRangeGo accumulates dgate[i] += dout·up·s·(1 + g·(1−s)) and
+// dup[i] += dout·g·s, s = sigmoid(g), for i < len(dgate) (the pure-Go
+// build's swigluBwdRange).
+func swigluBwdRangeGo(dgate, dup, dout, gate, up []float32) {
+	for i := range dgate {
+		g := gate[i]
+		s := sigmoid(g)
+		dgate[i] += dout[i] * up[i] * s * (1 + g*(1-s))
+		dup[i] += dout[i] * g * s
+	}
 }
 
 func residualForward(out, a, b []float32, N int) {
