@@ -144,16 +144,17 @@ type ColumnError struct {
 func (e *ColumnError) Error() string {
 	if e.Got == nil {
 		return fmt.Sprintf("missing column %q (%s): add it to the query (SELECT ..., NULL::%s AS %s if unknown)",
-			e.Column, e.Want, duckType(e.Want), e.Column)
+			e.Column, e.Want, DuckType(e.Want), e.Column)
 	}
 	return fmt.Sprintf("column %q has type %s, want %s: cast it (%s::%s)",
-		e.Column, e.Got, e.Want, e.Column, duckType(e.Want))
+		e.Column, e.Got, e.Want, e.Column, DuckType(e.Want))
 }
 
-// duckType names an Arrow type in DuckDB's spelling, for error messages.
-func duckType(t arrow.DataType) string {
+// DuckType names an Arrow type of the lake schemas in DuckDB's spelling, for
+// casts and error messages; other types get Arrow's own name.
+func DuckType(t arrow.DataType) string {
 	switch t.ID() {
-	case arrow.STRING, arrow.LARGE_STRING:
+	case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW:
 		return "VARCHAR"
 	case arrow.INT32:
 		return "INTEGER"
@@ -168,7 +169,7 @@ func duckType(t arrow.DataType) string {
 	case arrow.TIMESTAMP:
 		return "TIMESTAMPTZ"
 	case arrow.LIST:
-		return duckType(t.(*arrow.ListType).Elem()) + "[]"
+		return DuckType(t.(*arrow.ListType).Elem()) + "[]"
 	}
 	return t.String()
 }

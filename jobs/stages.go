@@ -94,7 +94,7 @@ func conformSQL(sch *arrow.Schema, have []string, src string) string {
 	known := map[string]bool{"run": true, "step": true}
 	for _, f := range sch.Fields() {
 		known[f.Name] = true
-		typ := duckTypeOf(f.Type)
+		typ := arrowio.DuckType(f.Type)
 		switch {
 		case got[f.Name]:
 			sel = append(sel, fmt.Sprintf("CAST(q.%s AS %s) AS %s", QuoteIdent(f.Name), typ, QuoteIdent(f.Name)))
@@ -110,29 +110,6 @@ func conformSQL(sch *arrow.Schema, have []string, src string) string {
 		}
 	}
 	return "SELECT " + strings.Join(sel, ", ") + " FROM (" + src + ") AS q"
-}
-
-// duckTypeOf spells the Arrow types of the lake schemas in DuckDB.
-func duckTypeOf(t arrow.DataType) string {
-	switch t.ID() {
-	case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW:
-		return "VARCHAR"
-	case arrow.INT32:
-		return "INTEGER"
-	case arrow.INT64:
-		return "BIGINT"
-	case arrow.FLOAT32:
-		return "FLOAT"
-	case arrow.FLOAT64:
-		return "DOUBLE"
-	case arrow.BOOL:
-		return "BOOLEAN"
-	case arrow.TIMESTAMP:
-		return "TIMESTAMPTZ"
-	case arrow.LIST:
-		return duckTypeOf(t.(*arrow.ListType).Elem()) + "[]"
-	}
-	panic("jobs: no DuckDB spelling for " + t.String())
 }
 
 // logMetricsStage commits (name, value) rows computed in SQL to metrics.
