@@ -54,9 +54,9 @@ func runOpts(job, lake string) Options {
 func lakeSnapshot(t *testing.T, root string) map[string]string {
 	t.Helper()
 	snap := map[string]string{}
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return nil
+			return err
 		}
 		rel, _ := filepath.Rel(root, p)
 		if d.IsDir() {
@@ -67,12 +67,15 @@ func lakeSnapshot(t *testing.T, root string) map[string]string {
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		h := sha256.Sum256(b)
 		snap[rel] = hex.EncodeToString(h[:])
 		return nil
 	})
+	if err != nil {
+		t.Fatalf("snapshot %s: %v", root, err)
+	}
 	return snap
 }
 
