@@ -71,6 +71,35 @@ func MatmulForwardExact(out, inp, weight, bias []float32, B, C, OC int) {
 	matmulForwardGo(out, inp, weight, bias, B, C, OC)
 }
 
+// MatmulForwardBI computes out (M, N) = inp (M, K) · wᵀ + bias for a
+// packed weight w (PackWeight) and bias (N) or nil, batch-invariantly:
+// every out[m,n] is bias[n] (or +0) followed by float32 fused
+// multiply-adds of inp[m,k]·w[n,k] for k = 0..K-1 in order, the same bits
+// whatever M, the row's place, the other rows, GOMAXPROCS or the
+// instruction set (AVX-512, AVX2+FMA or Go; bigemm.go). Every
+// log-probability (sampler prefill and decode, the trainer's forward) is
+// computed with it.
+func MatmulForwardBI(out, inp []float32, w *PackedWeight, bias []float32, M int) {
+	matmulForwardBI(out, inp, w, bias, M)
+}
+
+// MatmulForwardInvariant is MatmulForwardBI on an unpacked weight (OC, C)
+// (MatmulForward's shapes): it packs weight into a scratch buffer first,
+// which costs O(OC·C) against the product's O(B·OC·C).
+func MatmulForwardInvariant(out, inp, weight, bias []float32, B, C, OC int) {
+	if B <= 0 {
+		return
+	}
+	pw := getPacked()
+	PackWeight(pw, weight, OC, C)
+	matmulForwardBI(out, inp, pw, bias, B)
+	putPacked(pw)
+}
+
+// BIGemmISA names the kernel set of MatmulForwardBI on this machine:
+// "avx512", "avx2" or "go".
+func BIGemmISA() string { return [...]string{"go", "avx2", "avx512"}[biLevel(-1)] }
+
 // BLAS reports whether matmuls use OpenBLAS (binary built with the openblas
 // tag). Without it the pure-Go kernel is used and a one-line warning is
 // printed to stderr the first time a large matmul runs.

@@ -25,6 +25,23 @@ func naiveMatmulForward[F real](out, inp, weight, bias []F, B, C, OC int) {
 	}
 }
 
+// naiveMatmulForwardBI is MatmulForwardBI's specification on the unpacked
+// weight (OC, C): one float32 FMA chain per element, k in order.
+func naiveMatmulForwardBI(out, inp, weight, bias []float32, B, C, OC int) {
+	for b := 0; b < B; b++ {
+		for o := 0; o < OC; o++ {
+			var s float32
+			if bias != nil {
+				s = bias[o]
+			}
+			for c := 0; c < C; c++ {
+				s = fma32(inp[b*C+c], weight[o*C+c], s)
+			}
+			out[b*OC+o] = s
+		}
+	}
+}
+
 func naiveMatmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC int) {
 	for b := 0; b < B; b++ {
 		for o := 0; o < OC; o++ {

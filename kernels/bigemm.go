@@ -1,0 +1,224 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"sync"
+)
+
+// Batch-invariant matmul (issue 8). Every output element of
+//
+//	out (M, N) = inp (M, K) · wᵀ + bias,   w (N, K), bias (N) or nil
+//
+// is computed as
+//
+//	acc = bias[n] (or +0)
+//	for k = 0 .. K-1:  acc = fma32(inp[m,k], w[n,k], acc)
+//	out[m,n] = acc
+//
+// where fma32 is a float32 fused multiply-add (one rounding). That order
+// depends on K only: not on M, on the row's index, on the other rows, on
+// the thread count, on the blocking, nor on the instruction set. The C
+// kernels (AVX-512 or AVX2+FMA, picked by CPUID at run time,
+// bigemm_cgo.go) and the Go loop (fma32 below) give the same bits
+// (TestBIGemm), so the sampler's KV-cache decode and the trainer's
+// full-sequence forward, which both go through it, agree bit for bit.
+//
+// Why a sequential chain and not 16 partial sums and a tree: with w packed
+// in panels of 16 columns, 16 consecutive outputs of one row are one
+// vector register and k is the loop of the classic outer-product
+// micro-kernel (broadcast inp[m,k], FMA into MR×NP accumulators). Nothing
+// has to be reduced horizontally at the end, which at K = 256 would cost as
+// much as a quarter of the FMAs. Each element's sum is one FMA chain, whose
+// error is bounded like a plain float32 dot product's (TestBIGemm checks
+// it against a float64 twin).
+
+// biPanel is the number of columns of w per packed panel.
+const biPanel = 16
+
+// PackedWeight is a weight matrix w (N, K) laid out for MatmulForwardBI:
+// ceil(N/16) panels, panel p holding columns 16p..16p+15 as (K, 16)
+// (data[(p·K + k)·16 + j] = w[16p+j, k]), zero past N. It is a copy: pack
+// again after w changes.
+type PackedWeight struct {
+	N, K int
+	data []float32
+}
+
+func (pw *PackedWeight) panels() int { return (pw.N + biPanel - 1) / biPanel }
+
+func (pw *PackedWeight) reset(N, K int) {
+	if N <= 0 || K <= 0 {
+		panic(fmt.Sprintf("kernels: pack weight: N=%d K=%d must be > 0", N, K))
+	}
+	pw.N, pw.K = N, K
+	n := pw.panels() * biPanel * K
+	if cap(pw.data) < n {
+		pw.data = make([]float32, n)
+	}
+	pw.data = pw.data[:n]
+}
+
+// PackWeight packs w (N, K) (nn.Linear layout) into pw, reusing its
+// memory, and returns pw (a new one when pw is nil).
+func PackWeight(pw *PackedWeight, w []float32, N, K int) *PackedWeight {
+	if pw == nil {
+		pw = &PackedWeight{}
+	}
+	pw.reset(N, K)
+	w = w[:N*K]
+	parallelFor(pw.panels(), max(1, grainElems/(biPanel*K)), func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			dst := pw.data[p*biPanel*K : (p+1)*biPanel*K]
+			for j := range biPanel {
+				n := p*biPanel + j
+				if n >= N {
+					for k := range K {
+						dst[k*biPanel+j] = 0
+					}
+					continue
+				}
+				for k, x := range w[n*K : (n+1)*K] {
+					dst[k*biPanel+j] = x
+				}
+			}
+		}
+	})
+	return pw
+}
+
+// PackWeightT packs the weight whose transpose wt (K, N) is given (so
+// out = inp·wt; e.g. attention's values) into pw, as PackWeight does for
+// w = wtᵀ, and returns pw.
+func PackWeightT(pw *PackedWeight, wt []float32, K, N int) *PackedWeight {
+	if pw == nil {
+		pw = &PackedWeight{}
+	}
+	pw.reset(N, K)
+	wt = wt[:K*N]
+	for p := range pw.panels() {
+		dst := pw.data[p*biPanel*K : (p+1)*biPanel*K]
+		n0 := p * biPanel
+		w := min(biPanel, N-n0)
+		for k := range K {
+			d := dst[k*biPanel : (k+1)*biPanel]
+			copy(d, wt[k*N+n0:k*N+n0+w])
+			clear(d[w:])
+		}
+	}
+	return pw
+}
+
+// Work split: tiles of biRowBlock rows × biPanelGroup panels, each one
+// call of biGemmRange on one goroutine.
+const (
+	biRowBlock   = 96
+	biPanelGroup = 8
+)
+
+// matmulForwardBI is MatmulForwardBI.
+func matmulForwardBI(out, inp []float32, pw *PackedWeight, bias []float32, M int) {
+	if M <= 0 {
+		return
+	}
+	N, K := pw.N, pw.K
+	out, inp = out[:M*N], inp[:M*K]
+	if bias != nil {
+		bias = bias[:N]
+	}
+	P := pw.panels()
+	mt := (M + biRowBlock - 1) / biRowBlock
+	pt := (P + biPanelGroup - 1) / biPanelGroup
+	tileWork := min(M, biRowBlock) * biPanelGroup * biPanel * K
+	parallelFor(mt*pt, max(1, (1<<17)/max(1, tileWork)), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			m0 := (t % mt) * biRowBlock
+			p0 := (t / mt) * biPanelGroup
+			biGemmRange(out, inp, pw, bias, m0, min(M, m0+biRowBlock), p0, min(P, p0+biPanelGroup))
+		}
+	})
+}
+
+// biGemmRangeGo computes out[m, 16p0 .. min(N, 16p1)) for m in [m0, m1)
+// in the order of the contract above, with fma32.
+func biGemmRangeGo(out, inp []float32, pw *PackedWeight, bias []float32, m0, m1, p0, p1 int) {
+	N, K := pw.N, pw.K
+	var acc [biPanel]float32
+	for p := p0; p < p1; p++ {
+		panel := pw.data[p*biPanel*K : (p+1)*biPanel*K]
+		n0 := p * biPanel
+		w := min(biPanel, N-n0)
+		for m := m0; m < m1; m++ {
+			if bias != nil {
+				copy(acc[:w], bias[n0:n0+w])
+				clear(acc[w:])
+			} else {
+				acc = [biPanel]float32{}
+			}
+			for k, x := range inp[m*K : (m+1)*K] {
+				wk := panel[k*biPanel : (k+1)*biPanel : (k+1)*biPanel]
+				for j := range acc {
+					acc[j] = fma32(x, wk[j], acc[j])
+				}
+			}
+			copy(out[m*N+n0:m*N+n0+w], acc[:w])
+		}
+	}
+}
+
+// fma32 returns a·b + c rounded once to float32, as the FMA instructions
+// do. math.FMA works in float64: a·b is exact there (48 significant bits)
+// but a·b + c is rounded to float64 first, and rounding that to float32
+// again can differ from one rounding when the float64 result lands exactly
+// on a midpoint between two float32s. Everywhere else the two roundings
+// agree (no float32 value or midpoint lies between the exact sum and its
+// nearest float64), so only that case, and results in float32's subnormal
+// range, take fma32Exact.
+func fma32(a, b, c float32) float32 {
+	s := math.FMA(float64(a), float64(b), float64(c))
+	u := math.Float64bits(s)
+	if u&(1<<29-1) != 1<<28 && (u>>52)&0x7ff >= 1023-126 {
+		return float32(s)
+	}
+	return fma32Exact(a, b, c)
+}
+
+// fma32Exact is fma32 by rounding to odd: s = a·b + c in float64 with its
+// exact error e (TwoSum; a·b is exact), then, when e ≠ 0, s moved to its
+// neighbour toward the exact value if its last bit is even. Rounding that
+// to float32 gives the correctly rounded result, since float64 has more
+// than 24+2 bits (Boldo & Melquiond, "Emulation of FMA and correctly
+// rounded sums: proved algorithms using rounding to odd", IEEE TC 2008).
+func fma32Exact(a, b, c float32) float32 {
+	p := float64(float64(a) * float64(b))
+	z := float64(c)
+	s := p + z
+	if math.IsInf(s, 0) || math.IsNaN(s) {
+		return float32(s)
+	}
+	bv := s - p
+	e := (p - (s - bv)) + (z - bv)
+	if e != 0 {
+		u := math.Float64bits(s)
+		if u&1 == 0 {
+			if (e > 0) == (s > 0) {
+				u++
+			} else {
+				u--
+			}
+			s = math.Float64frombits(u)
+		}
+	}
+	return float32(s)
+}
+
+var packedPool sync.Pool
+
+func getPacked() *PackedWeight {
+	if pw, ok := packedPool.Get().(*PackedWeight); ok {
+		return pw
+	}
+	return &PackedWeight{}
+}
+
+func putPacked(pw *PackedWeight) { packedPool.Put(pw) }

@@ -1,0 +1,63 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+)
+
+// BenchmarkBIGemm compares the batch-invariant matmul (MatmulForwardBI on a
+// packed weight; "bi+pack" packs the weight inside every call, as
+// MatmulForwardInvariant does) with MatmulForward (OpenBLAS with the
+// openblas tag, not batch-invariant) in the same run, at the decode shapes
+// of shape b (M = 1, 8, 32 rows) and the training shapes of shapes b
+// (M = 8·128) and c (M = 4·64). GFLOP/s is wall time, GFLOP/cpu-s CPU time
+// of the whole process (stable on a shared machine).
+//
+//	go test -tags "$(sh scripts/buildtags.sh)" -run '^$' -bench BIGemm ./kernels/
+//	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE go test ... (OpenBLAS's own kernel choice)
+func BenchmarkBIGemm(b *testing.B) {
+	type shape struct {
+		name    string
+		M, K, N int
+	}
+	var shapes []shape
+	for _, M := range []int{1, 8, 32} {
+		for _, kn := range [][2]int{{256, 256}, {256, 704}, {704, 256}, {256, 512}} {
+			shapes = append(shapes, shape{"decode-b", M, kn[0], kn[1]})
+		}
+	}
+	for _, kn := range [][2]int{{256, 256}, {256, 704}, {704, 256}, {256, 512}} {
+		shapes = append(shapes, shape{"train-b", 1024, kn[0], kn[1]})
+	}
+	for _, kn := range [][2]int{{768, 768}, {768, 2048}, {2048, 768}, {768, 50257}} {
+		shapes = append(shapes, shape{"train-c", 256, kn[0], kn[1]})
+	}
+	r := rand.New(rand.NewSource(1))
+	b.Logf("bi kernels: %s; MatmulForward: %s", BIGemmISA(), BLASName())
+	for _, s := range shapes {
+		inp, w, out := randSlice(r, s.M*s.K, 1), randSlice(r, s.N*s.K, 1), make([]float32, s.M*s.N)
+		pw := PackWeight(nil, w, s.N, s.K)
+		for _, impl := range []struct {
+			name string
+			f    func()
+		}{
+			{"bi", func() { MatmulForwardBI(out, inp, pw, nil, s.M) }},
+			{"bi+pack", func() { MatmulForwardInvariant(out, inp, w, nil, s.M, s.K, s.N) }},
+			{"blas", func() { MatmulForward(out, inp, w, nil, s.M, s.K, s.N) }},
+		} {
+			b.Run(fmt.Sprintf("%s/%dx%dx%d/%s", s.name, s.M, s.K, s.N, impl.name), func(b *testing.B) {
+				impl.f()
+				c0 := cpuSeconds()
+				for b.Loop() {
+					impl.f()
+				}
+				flop := float64(2*s.M*s.K*s.N) * float64(b.N)
+				b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				if cpu := cpuSeconds() - c0; cpu > 0 {
+					b.ReportMetric(flop/cpu/1e9, "GFLOP/cpu-s")
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,188 @@
+//go:build cgo && amd64
+
+package kernels
+
+/*
+#cgo CFLAGS: -O3
+#include <immintrin.h>
+
+// The batch-invariant GEMM's C kernels (see bigemm.go for the contract):
+// every out[m,n] is acc = bias[n] (or +0), then acc = fma(inp[m,k],
+// w[n,k], acc) for k = 0..K-1 in order, each fma a single-rounding float32
+// fused multiply-add (_mm512_fmadd_ps / _mm256_fmadd_ps lane by lane). The
+// register blocking (MR rows × NP panels of 16 columns) only decides which
+// elements are computed together, never the order of one element's sum.
+//
+// w is packed (bigemm.go): panel p holds columns 16p..16p+15 as (K, 16),
+// zero-padded past N. Each kernel broadcasts inp[m,k] and multiplies it
+// into NP panel rows, the classic outer-product micro-kernel.
+
+#define RJ_MRMAX 6
+
+// RJ_KERN512 defines k512_MR_NP: rows m..m+MR-1 × panels p..p+NP-1.
+// nv[i] is the number of valid columns of panel i (1..16).
+#define RJ_KERN512(MR, NP) \
+__attribute__((target("avx512f"))) static void k512_##MR##_##NP(float *out, long ldo, const float *a, long lda, const float *w, long K, const float *bias, const int *nv) { \
+	__m512 acc[MR][NP]; \
+	__mmask16 mk[NP]; \
+	_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) { \
+		mk[i] = nv[i] >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nv[i]) - 1); \
+		__m512 b0 = bias ? _mm512_maskz_loadu_ps(mk[i], bias + 16 * i) : _mm512_setzero_ps(); \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = b0; \
+	} \
+	for (long k = 0; k < K; k++) { \
+		__m512 wv[NP]; \
+		_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) wv[i] = _mm512_loadu_ps(w + (i * K + k) * 16); \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) { \
+			__m512 x = _mm512_set1_ps(a[r * lda + k]); \
+			_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) acc[r][i] = _mm512_fmadd_ps(x, wv[i], acc[r][i]); \
+		} \
+	} \
+	_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) \
+		_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) _mm512_mask_storeu_ps(out + r * ldo + 16 * i, mk[i], acc[r][i]); \
+}
+
+// RJ_KERN256 is the AVX2 twin: a panel is two ymm halves.
+#define RJ_KERN256(MR, NP) \
+__attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, long ldo, const float *a, long lda, const float *w, long K, const float *bias, const int *nv) { \
+	__m256 acc[MR][2 * NP]; \
+	__m256i mk[2 * NP]; \
+	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); \
+	_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) { \
+		int v = nv[i / 2] - 8 * (i % 2); \
+		mk[i] = _mm256_cmpgt_epi32(_mm256_set1_epi32(v), lane); \
+		__m256 b0 = bias ? _mm256_maskload_ps(bias + 8 * i, mk[i]) : _mm256_setzero_ps(); \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = b0; \
+	} \
+	for (long k = 0; k < K; k++) { \
+		__m256 wv[2 * NP]; \
+		_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) wv[i] = _mm256_loadu_ps(w + ((i / 2) * K + k) * 16 + 8 * (i % 2)); \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) { \
+			__m256 x = _mm256_broadcast_ss(a + r * lda + k); \
+			_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) acc[r][i] = _mm256_fmadd_ps(x, wv[i], acc[r][i]); \
+		} \
+	} \
+	_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) \
+		_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) _mm256_maskstore_ps(out + r * ldo + 8 * i, mk[i], acc[r][i]); \
+}
+
+typedef void (*rj_kern)(float *, long, const float *, long, const float *, long, const float *, const int *);
+
+// Blockings: AVX-512 has 32 zmm registers, MR·NP ≤ 12 accumulators plus NP
+// weights and a broadcast; AVX2 has 16 ymm, MR·2NP ≤ 12. One row (a decode
+// step) takes the widest block so that enough independent FMAs are in
+// flight to cover the FMA latency.
+RJ_KERN512(1, 1) RJ_KERN512(1, 2) RJ_KERN512(1, 3) RJ_KERN512(1, 4) RJ_KERN512(1, 5) RJ_KERN512(1, 6) RJ_KERN512(1, 7) RJ_KERN512(1, 8)
+RJ_KERN512(2, 1) RJ_KERN512(2, 2) RJ_KERN512(2, 3) RJ_KERN512(2, 4) RJ_KERN512(2, 5) RJ_KERN512(2, 6)
+RJ_KERN512(3, 1) RJ_KERN512(3, 2) RJ_KERN512(3, 3) RJ_KERN512(3, 4)
+RJ_KERN512(4, 1) RJ_KERN512(4, 2) RJ_KERN512(4, 3)
+RJ_KERN512(5, 1) RJ_KERN512(5, 2)
+RJ_KERN512(6, 1) RJ_KERN512(6, 2)
+
+RJ_KERN256(1, 1) RJ_KERN256(1, 2) RJ_KERN256(1, 3) RJ_KERN256(1, 4)
+RJ_KERN256(2, 1) RJ_KERN256(2, 2) RJ_KERN256(2, 3)
+RJ_KERN256(3, 1) RJ_KERN256(3, 2)
+RJ_KERN256(4, 1)
+RJ_KERN256(5, 1)
+RJ_KERN256(6, 1)
+
+// rj_tab512[mr][np], rj_np512[mr]: the kernel and panel width per row count.
+static const rj_kern rj_tab512[RJ_MRMAX + 1][9] = {
+	{0},
+	{0, k512_1_1, k512_1_2, k512_1_3, k512_1_4, k512_1_5, k512_1_6, k512_1_7, k512_1_8},
+	{0, k512_2_1, k512_2_2, k512_2_3, k512_2_4, k512_2_5, k512_2_6},
+	{0, k512_3_1, k512_3_2, k512_3_3, k512_3_4},
+	{0, k512_4_1, k512_4_2, k512_4_3},
+	{0, k512_5_1, k512_5_2},
+	{0, k512_6_1, k512_6_2},
+};
+static const int rj_np512[RJ_MRMAX + 1] = {0, 8, 6, 4, 3, 2, 2};
+
+static const rj_kern rj_tab256[RJ_MRMAX + 1][9] = {
+	{0},
+	{0, k256_1_1, k256_1_2, k256_1_3, k256_1_4},
+	{0, k256_2_1, k256_2_2, k256_2_3},
+	{0, k256_3_1, k256_3_2},
+	{0, k256_4_1},
+	{0, k256_5_1},
+	{0, k256_6_1},
+};
+static const int rj_np256[RJ_MRMAX + 1] = {0, 4, 3, 2, 1, 1, 1};
+
+// RJ_MC is the number of rows whose inputs stay in cache while the panels
+// of the range stream past them.
+#define RJ_MC 48
+
+// rljob_bigemm computes out[m, 16p0 .. min(N, 16p1)) for m in [m0, m1)
+// with the kernels of level (2 AVX-512, 1 AVX2+FMA). out (M, N) row-major,
+// inp (M, K), w packed (ceil(N/16), K, 16), bias (N) or NULL.
+static void rljob_bigemm(int level, float *out, const float *inp, const float *w, const float *bias, long N, long K, long m0, long m1, long p0, long p1) {
+	const rj_kern (*tab)[9] = level == 2 ? rj_tab512 : rj_tab256;
+	const int *npw = level == 2 ? rj_np512 : rj_np256;
+	int nv[8];
+	for (long mc = m0; mc < m1; mc += RJ_MC) {
+		long me = mc + RJ_MC < m1 ? mc + RJ_MC : m1;
+		long m = mc;
+		while (m < me) {
+			int mr = me - m < RJ_MRMAX ? (int)(me - m) : RJ_MRMAX;
+			int npmax = npw[mr];
+			for (long p = p0; p < p1; p += npmax) {
+				int np = p1 - p < npmax ? (int)(p1 - p) : npmax;
+				for (int i = 0; i < np; i++) {
+					long v = N - 16 * (p + i);
+					nv[i] = v < 16 ? (int)v : 16;
+				}
+				tab[mr][np](out + m * N + 16 * p, N, inp + m * K, K, w + p * 16 * K, K, bias ? bias + 16 * p : 0, nv);
+			}
+			m += mr;
+		}
+	}
+}
+
+static int rj_detected = -1, rj_level = -1;
+
+// rljob_bigemm_level selects kernel set want (2 AVX-512, 1 AVX2+FMA, 0
+// none: the Go loop) when the CPU has it (want < 0 keeps the current one)
+// and returns the one in use.
+static int rljob_bigemm_level(int want) {
+	if (rj_detected < 0) {
+		__builtin_cpu_init();
+		rj_detected = __builtin_cpu_supports("avx512f") ? 2 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
+		rj_level = rj_detected;
+	}
+	if (want >= 0 && want <= rj_detected) {
+		rj_level = want;
+	}
+	return rj_level;
+}
+*/
+import "C"
+
+import "unsafe"
+
+// biDetectedLevel is the best kernel set of this CPU: 2 AVX-512, 1
+// AVX2+FMA, 0 none (Go loop).
+var biDetectedLevel = int(C.rljob_bigemm_level(-1))
+
+// biLevel selects the kernel set (when the CPU has it; want < 0 keeps it)
+// and returns the one in use. For tests and benchmarks; not safe to call
+// while a product runs.
+func biLevel(want int) int { return int(C.rljob_bigemm_level(C.int(want))) }
+
+func cf(x []float32) *C.float { return (*C.float)(unsafe.Pointer(&x[0])) }
+
+// biGemmRange computes out rows [m0, m1) × panels [p0, p1) (see bigemm.go),
+// in C when the CPU has AVX2+FMA or AVX-512, in Go otherwise.
+func biGemmRange(out, inp []float32, pw *PackedWeight, bias []float32, m0, m1, p0, p1 int) {
+	level := int(C.rljob_bigemm_level(-1))
+	if level == 0 {
+		biGemmRangeGo(out, inp, pw, bias, m0, m1, p0, p1)
+		return
+	}
+	var bp *C.float
+	if bias != nil {
+		bp = cf(bias)
+	}
+	C.rljob_bigemm(C.int(level), cf(out), cf(inp), cf(pw.data), bp, C.long(pw.N), C.long(pw.K),
+		C.long(m0), C.long(m1), C.long(p0), C.long(p1))
+}
