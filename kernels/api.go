@@ -222,6 +222,16 @@ func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []bo
 	attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, valid, B, T, NH, NKV, HS)
 }
 
+// AttentionForwardBI is AttentionForward (same shapes, masks and outputs)
+// computed batch-invariantly (attention_bi.go): the scores and the
+// weighted sum of values are FMA chains in a fixed order, so the row of a
+// token has the bits AttentionDecodeBI gives for it from a KV cache, and
+// does not depend on B, on T beyond the token's position, or on threads.
+// It is the trainer's forward; AttentionBackward is its backward.
+func AttentionForwardBI(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
+	attentionForwardBI(out, lse, q, k, v, valid, B, T, NH, NKV, HS)
+}
+
 // AttentionForwardKV is the sampler's attention against a KV cache: Tq new
 // queries per sequence whose keys/values were already written into the
 // cache at positions start .. start+Tq-1.

@@ -38,10 +38,12 @@ const biPanel = 16
 
 // PackedWeight is a weight matrix w (N, K) laid out for MatmulForwardBI:
 // ceil(N/16) panels, panel p holding columns 16p..16p+15 as (K, 16)
-// (data[(p·K + k)·16 + j] = w[16p+j, k]), zero past N. It is a copy: pack
-// again after w changes.
+// (data[p·ps + k·16 + j] = w[16p+j, k], ps = 16·K for a packed matrix,
+// larger for a cache with room for more k), zero past N. It is a copy:
+// pack again after w changes.
 type PackedWeight struct {
 	N, K int
+	ps   int // floats from one panel to the next
 	data []float32
 }
 
@@ -51,7 +53,7 @@ func (pw *PackedWeight) reset(N, K int) {
 	if N <= 0 || K <= 0 {
 		panic(fmt.Sprintf("kernels: pack weight: N=%d K=%d must be > 0", N, K))
 	}
-	pw.N, pw.K = N, K
+	pw.N, pw.K, pw.ps = N, K, biPanel*K
 	n := pw.panels() * biPanel * K
 	if cap(pw.data) < n {
 		pw.data = make([]float32, n)
@@ -145,7 +147,7 @@ func biGemmRangeGo(out, inp []float32, pw *PackedWeight, bias []float32, m0, m1,
 	N, K := pw.N, pw.K
 	var acc [biPanel]float32
 	for p := p0; p < p1; p++ {
-		panel := pw.data[p*biPanel*K : (p+1)*biPanel*K]
+		panel := pw.data[p*pw.ps : p*pw.ps+biPanel*K]
 		n0 := p * biPanel
 		w := min(biPanel, N-n0)
 		for m := m0; m < m1; m++ {

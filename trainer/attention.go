@@ -7,10 +7,12 @@ import (
 	"rljob/kernels"
 )
 
-// Causal self-attention computed as matrix products, so the work goes
-// through kernels' matmul (OpenBLAS when built with it): per sequence b and
-// query head h, S = Q_h·K_hᵀ (T, T), P = softmax(scale·S) under the causal
-// and padding masks, O_h = P·V_h. The backward recomputes P from the saved
+// The backward of causal self-attention computed as matrix products, so the
+// work goes through kernels' matmul (OpenBLAS when built with it). The
+// forward is kernels.AttentionForwardBI (batch-invariant: the sampler's
+// KV-cache decode gives the same bits). Per sequence b and query head h,
+// S = Q_h·K_hᵀ (T, T), P = softmax(scale·S) under the causal and padding
+// masks, O_h = P·V_h; the backward recomputes P from the forward's saved
 // log-sum-exp (nothing of size (T, T) is kept between passes):
 //
 //	dP = dO·Vᵀ,  D_t = Σ_d dO[t,d]·O[t,d],  dS = P∘(dP − D)·scale
@@ -21,18 +23,9 @@ import (
 // Semantics, shapes and masks are exactly kernels.AttentionForward's and
 // kernels.AttentionBackward's, which are the reference (TestAttentionMatmul).
 
-// attentionForward is kernels.AttentionForward, through matmuls when
+// attentionBackward is kernels.AttentionBackward, through matmuls when
 // OpenBLAS is linked (8× faster at T = 128 on the reference machine) and
 // the kernels' direct loop otherwise (the pure-Go matmul does not beat it).
-func attentionForward(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
-	if kernels.BLAS() {
-		attentionForwardMM(out, lse, q, k, v, valid, B, T, NH, NKV, HS)
-		return
-	}
-	kernels.AttentionForward(out, lse, q, k, v, valid, B, T, NH, NKV, HS)
-}
-
-// attentionBackward is kernels.AttentionBackward, dispatched as attentionForward.
 func attentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []bool, B, T, NH, NKV, HS int) {
 	if kernels.BLAS() {
 		attentionBackwardMM(dq, dk, dv, dout, q, k, v, out, lse, valid, B, T, NH, NKV, HS)
@@ -145,34 +138,6 @@ func attnProbs(s []float32, valid []bool, b, T int, scale float32, lse, lseOut [
 		clear(row[t+1:])
 		lseOut[t] = mx + float32(math.Log(float64(sum)))
 	}
-}
-
-// attentionForwardMM is kernels.AttentionForward computed with matmuls.
-//
-//	out (B, T, NH, HS) written; lse (B, NH, T) written
-//	q (B, T, NH, HS), k, v (B, T, NKV, HS), valid (B, T) or nil
-func attentionForwardMM(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
-	g := NH / NKV
-	scale := float32(1 / math.Sqrt(float64(HS)))
-	parallelFor(B*NKV, 1, func(lo, hi int) {
-		sc := getAttnScratch(g, T, HS)
-		defer attnPool.Put(sc)
-		for bk := lo; bk < hi; bk++ {
-			b, kh := bk/NKV, bk%NKV
-			h0 := kh * g
-			gatherHeads(sc.kh, k, b, kh, 1, T, NKV, HS)
-			gatherHeads(sc.vh, v, b, kh, 1, T, NKV, HS)
-			transpose(sc.vt, sc.vh, T, HS)
-			gatherHeads(sc.qh, q, b, h0, g, T, NH, HS)
-			kernels.MatmulForward(sc.s, sc.qh, sc.kh, nil, g*T, HS, T)
-			for j := range g {
-				h := h0 + j
-				attnProbs(sc.s[j*T*T:(j+1)*T*T], valid, b, T, scale, nil, lse[(b*NH+h)*T:(b*NH+h+1)*T])
-			}
-			kernels.MatmulForward(sc.oh, sc.s, sc.vt, nil, g*T, T, HS)
-			scatterHeads(out, sc.oh, b, h0, g, T, NH, HS, false)
-		}
-	})
 }
 
 // attentionBackwardMM is kernels.AttentionBackward computed with matmuls;

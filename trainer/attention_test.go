@@ -8,7 +8,8 @@ import (
 	"rljob/kernels"
 )
 
-// TestAttentionMatmul: the matmul formulation of attention equals
+// TestAttentionMatmul: the matmul formulation of attention's backward, on
+// the outputs of the trainer's forward (kernels.AttentionForwardBI), equals
 // kernels.AttentionForward/Backward (the reference) on random inputs with
 // GQA and padding, to |got−ref| ≤ 1e-5 + 1e-4·|ref|.
 func TestAttentionMatmul(t *testing.T) {
@@ -44,7 +45,7 @@ func TestAttentionMatmul(t *testing.T) {
 			nl := tc.B * tc.NH * tc.T
 			outR, lseR, out, lse := make([]float32, nq), make([]float32, nl), make([]float32, nq), make([]float32, nl)
 			kernels.AttentionForward(outR, lseR, q, k, v, valid, tc.B, tc.T, tc.NH, tc.NKV, tc.HS)
-			attentionForwardMM(out, lse, q, k, v, valid, tc.B, tc.T, tc.NH, tc.NKV, tc.HS)
+			kernels.AttentionForwardBI(out, lse, q, k, v, valid, tc.B, tc.T, tc.NH, tc.NKV, tc.HS)
 			cmp(t, "out", out, outR)
 			cmp(t, "lse", lse, lseR)
 			dqR, dkR, dvR := rnd(nq), rnd(nk), rnd(nk) // non-zero: checks accumulation

@@ -12,9 +12,9 @@ import (
 //
 // Reference (what these must equal, and what TestHeadFused compares
 // against): kernels.LogProbsForward, EntropyForward, CrossEntropyForward
-// and their backwards. lse and logp are bit-identical to kernels'
-// (same loops and float64 exp-sum); ent and the gradients agree to float
-// rounding.
+// and their backwards, which they agree with to float rounding (kernels
+// sums expf in float64, these math.Exp). The sampler's logprobs use
+// logProbRow, which is headForward's logp bit for bit.
 
 // headGrain is the number of rows a goroutine takes at least.
 func headGrain(V int) int { return max(1, (1<<15)/V) }
@@ -36,12 +36,12 @@ func headForward(e, r, lse, logp, ent, logits []float32, targets []int32, N, V i
 			er := e[n*V : (n+1)*V]
 			mx := float32(math.Inf(-1))
 			for _, x := range row {
-				mx = max(mx, x*inv)
+				mx = max(mx, float32(x*inv))
 			}
 			var s, sz float64
 			if ent != nil {
 				for v, x := range row {
-					z := x * inv
+					z := float32(x * inv)
 					ex := math.Exp(float64(z - mx))
 					er[v] = float32(ex)
 					s += ex
@@ -49,7 +49,7 @@ func headForward(e, r, lse, logp, ent, logits []float32, targets []int32, N, V i
 				}
 			} else {
 				for v, x := range row {
-					ex := math.Exp(float64(x*inv - mx))
+					ex := math.Exp(float64(float32(x*inv) - mx))
 					er[v] = float32(ex)
 					s += ex
 				}
@@ -66,6 +66,22 @@ func headForward(e, r, lse, logp, ent, logits []float32, targets []int32, N, V i
 			}
 		}
 	})
+}
+
+// logProbRow is headForward's logp for one row of logits (V) and target
+// t ≥ 0, computed with the same operations in the same order, so the
+// sampler's logprob of a token has the bits ForwardLogp gives it.
+func logProbRow(row []float32, t int32, temp float32) float32 {
+	inv := 1 / temp
+	mx := float32(math.Inf(-1))
+	for _, x := range row {
+		mx = max(mx, float32(x*inv))
+	}
+	var s float64
+	for _, x := range row {
+		s += math.Exp(float64(float32(x*inv) - mx))
+	}
+	return row[t]/temp - (mx + float32(math.Log(s)))
 }
 
 // headBackwardLogp overwrites e (N, V) from headForward with dlogits for

@@ -240,9 +240,13 @@ func (m *Model) ensure(B, T int) {
 }
 
 // ---------------------------------------------------------------------------
-// Per-layer pieces. The full-sequence forward below and an incremental
-// (KV-cache) sampler share them; each works on N rows and takes explicit
-// buffers (outputs first, as kernels does).
+// Per-layer pieces of the full-sequence forward; each works on N rows and
+// takes explicit buffers (outputs first, as kernels does). Every matmul and
+// the attention are the batch-invariant kernels (kernels.MatmulForwardBI's
+// order), so a token's logits have the bits the sampler's KV-cache decode
+// (kvcache.go) computes for it, whatever the batch: a rollout's logprobs
+// and ForwardLogp's are equal (PPO ratio exactly 1 on the first update).
+// The backward uses MatmulBackward (OpenBLAS when built with it).
 
 // EmbedForward writes out (N, C) = embed_tokens[tokens].
 func (m *Model) EmbedForward(out []float32, tokens []int32, N int) {
@@ -264,9 +268,9 @@ func (m *Model) QKVForward(l int, q, k, v, ln1, rstd, x []float32, pos []int32, 
 	C, hd := c.HiddenSize, c.HeadDim()
 	qd, kvd := c.NumHeads*hd, c.NumKVHeads*hd
 	kernels.RMSNormForward(ln1, rstd, x, w.InputNorm, N, C, m.eps)
-	kernels.MatmulForward(q, ln1, w.Wq, w.Bq, N, C, qd)
-	kernels.MatmulForward(k, ln1, w.Wk, w.Bk, N, C, kvd)
-	kernels.MatmulForward(v, ln1, w.Wv, w.Bv, N, C, kvd)
+	kernels.MatmulForwardInvariant(q, ln1, w.Wq, w.Bq, N, C, qd)
+	kernels.MatmulForwardInvariant(k, ln1, w.Wk, w.Bk, N, C, kvd)
+	kernels.MatmulForwardInvariant(v, ln1, w.Wv, w.Bv, N, C, kvd)
 	kernels.RopeForward(q, q, pos, N, c.NumHeads, hd, m.ropeT)
 	kernels.RopeForward(k, k, pos, N, c.NumKVHeads, hd, m.ropeT)
 }
@@ -277,7 +281,7 @@ func (m *Model) AttnOutForward(l int, xout, att, x []float32, N int) {
 	c := m.Config
 	C := c.HiddenSize
 	tmp := m.scratchNC(N)
-	kernels.MatmulForward(tmp, att, m.W.Layers[l].Wo, nil, N, c.NumHeads*c.HeadDim(), C)
+	kernels.MatmulForwardInvariant(tmp, att, m.W.Layers[l].Wo, nil, N, c.NumHeads*c.HeadDim(), C)
 	kernels.ResidualForward(xout, x, tmp, N*C)
 }
 
@@ -292,11 +296,11 @@ func (m *Model) MLPForward(l int, xout, ln2, rstd, gate, up, h, x []float32, N i
 	w := &m.W.Layers[l]
 	C, I := c.HiddenSize, c.IntermediateSize
 	kernels.RMSNormForward(ln2, rstd, x, w.PostNorm, N, C, m.eps)
-	kernels.MatmulForward(gate, ln2, w.Wgate, nil, N, C, I)
-	kernels.MatmulForward(up, ln2, w.Wup, nil, N, C, I)
+	kernels.MatmulForwardInvariant(gate, ln2, w.Wgate, nil, N, C, I)
+	kernels.MatmulForwardInvariant(up, ln2, w.Wup, nil, N, C, I)
 	kernels.SwiGLUForward(h, gate, up, N*I)
 	tmp := m.scratchNC(N)
-	kernels.MatmulForward(tmp, h, w.Wdown, nil, N, I, C)
+	kernels.MatmulForwardInvariant(tmp, h, w.Wdown, nil, N, I, C)
 	kernels.ResidualForward(xout, x, tmp, N*C)
 }
 
@@ -305,7 +309,7 @@ func (m *Model) MLPForward(l int, xout, ln2, rstd, gate, up, h, x []float32, N i
 func (m *Model) HeadForward(logits, lnf, rstd, x []float32, N int) {
 	c := m.Config
 	kernels.RMSNormForward(lnf, rstd, x, m.W.Norm, N, c.HiddenSize, m.eps)
-	kernels.MatmulForward(logits, lnf, m.W.LMHead, nil, N, c.HiddenSize, c.VocabSize)
+	kernels.MatmulForwardInvariant(logits, lnf, m.W.LMHead, nil, N, c.HiddenSize, c.VocabSize)
 }
 
 // scratchNC is an (N, C) temporary for the branch outputs (the backward
@@ -351,7 +355,7 @@ func (m *Model) forward(b Batch) error {
 		la := &a.layers[l]
 		x := a.resid[l]
 		m.QKVForward(l, la.q, la.k, la.v, la.ln1, la.rstd1, x, a.pos, N)
-		attentionForward(la.att, la.lse, la.q, la.k, la.v, a.valid, b.B, b.T, c.NumHeads, c.NumKVHeads, hd)
+		kernels.AttentionForwardBI(la.att, la.lse, la.q, la.k, la.v, a.valid, b.B, b.T, c.NumHeads, c.NumKVHeads, hd)
 		m.AttnOutForward(l, la.x2, la.att, x, N)
 		m.MLPForward(l, a.resid[l+1], la.ln2, la.rstd2, la.gate, la.up, la.h, la.x2, N)
 	}

@@ -24,10 +24,11 @@ import (
 //	                    nothing is truncated).
 //	                    logprob = log softmax(z/T)[token]  — the FULL
 //	                    distribution, not the truncated one (as verl and TRL
-//	                    compute it), with kernels.LogProbsForward at
+//	                    compute it), with logProbRow (head.go) at
 //	                    float32(T), so that Model.ForwardLogp at the same
-//	                    temperature on prompt+completion reproduces it (PPO
-//	                    ratio 1 at the start of an on-policy update).
+//	                    temperature on prompt+completion reproduces it bit
+//	                    for bit (PPO ratio exactly 1 at the start of an
+//	                    on-policy update).
 //	temperature 0:      greedy, token = argmax z (lowest id on ties), no
 //	                    draw; logprob = log softmax(z)[token] (temperature 1).
 //
@@ -305,11 +306,9 @@ func (s *sampler) stopString(toks []int32) bool {
 func (s *sampler) pick(logits []float32, rng *rand.Rand) (int32, float32) {
 	V := s.V
 	logits = logits[:V]
-	var lp, lse [1]float32
 	if s.temp == 0 {
 		tok := int32(kernels.Argmax(logits))
-		kernels.LogProbsForward(lp[:], lse[:], logits, []int32{tok}, 1, V, 1)
-		return tok, lp[0]
+		return tok, logProbRow(logits, tok, 1)
 	}
 	// w[v] ∝ softmax(z/T)[v], in float64 from the float32 z/T (as kernels
 	// computes z).
@@ -361,8 +360,7 @@ func (s *sampler) pick(logits []float32, rng *rand.Rand) (int32, float32) {
 		}
 		tok = drawOrdered(w, order[:k], mass, rng.Float64())
 	}
-	kernels.LogProbsForward(lp[:], lse[:], logits, []int32{tok}, 1, V, s.temp)
-	return tok, lp[0]
+	return tok, logProbRow(logits, tok, s.temp)
 }
 
 // drawIndexOrder returns the first v (in id order) whose cumulative weight

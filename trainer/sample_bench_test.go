@@ -1,10 +1,7 @@
 package trainer
 
 import (
-	"fmt"
 	"testing"
-
-	"rljob/kernels"
 )
 
 // smpBenchConfig is shape b of issue 3: 6 layers, hidden 256, 8 heads,
@@ -60,40 +57,5 @@ func BenchmarkSample(b *testing.B) {
 			b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/batch")
 			b.ReportMetric(cpu*1e3/float64(b.N), "cpu-ms/batch")
 		})
-	}
-}
-
-// BenchmarkSampleMatmul compares the sampler's batch-invariant rowMatmul
-// with kernels.MatmulForwardExact (same bits, pure Go) and
-// kernels.MatmulForward (OpenBLAS when built with it, not batch-invariant)
-// on shape b's decode matmuls (32 rows).
-//
-//	go test -tags "$(sh scripts/buildtags.sh)" -run '^$' -bench SampleMatmul ./trainer/
-func BenchmarkSampleMatmul(b *testing.B) {
-	for _, s := range [][3]int{{32, 256, 256}, {32, 256, 704}, {32, 704, 256}, {32, 256, 512}} {
-		M, C, OC := s[0], s[1], s[2]
-		inp := make([]float32, M*C)
-		w := make([]float32, OC*C)
-		out := make([]float32, M*OC)
-		for i := range inp {
-			inp[i] = float32(i%7) * 0.1
-		}
-		for i := range w {
-			w[i] = float32(i%5) * 0.1
-		}
-		for _, impl := range []struct {
-			name string
-			f    func(out, inp, weight, bias []float32, M, C, OC int)
-		}{{"row", rowMatmul}, {"exact", kernels.MatmulForwardExact}, {"kernels", kernels.MatmulForward}} {
-			b.Run(fmt.Sprintf("%dx%dx%d/%s", M, C, OC, impl.name), func(b *testing.B) {
-				cpu0 := cpuTime()
-				for b.Loop() {
-					impl.f(out, inp, w, nil, M, C, OC)
-				}
-				flop := float64(2*M*C*OC) * float64(b.N)
-				b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-				b.ReportMetric(flop/(cpuTime()-cpu0).Seconds()/1e9, "GFLOP/cpu-s")
-			})
-		}
 	}
 }

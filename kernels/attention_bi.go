@@ -1,0 +1,253 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"sync"
+)
+
+// Batch-invariant causal attention (issue 8): the full-sequence forward
+// (AttentionForwardBI, the trainer's) and the one-query-at-a-time decode
+// over a KV cache (AttentionDecodeBI, the sampler's) compute every query
+// row with the same operations in the same order, so a token's attention
+// output has the same bits in both. For a query at position t of head h
+// (kv head kh), over the keys u ≤ t that are not padding:
+//
+//	s_u  = Σ_d q[d]·k_u[d]      one FMA chain, d = 0..HS-1 (MatmulForwardBI)
+//	x_u  = s_u·scale,  scale = float32(1/√HS)
+//	mx   = max_u x_u
+//	e_u  = expf(x_u − mx);  sum = e_0 + e_1 + … (u ascending, float32)
+//	p_u  = e_u·(1/sum)
+//	o[d] = Σ_u p_u·v_u[d]        one FMA chain, u ascending (MatmulForwardBI)
+//	lse  = mx + float32(log(float64(sum)))
+//
+// The forward computes S = Q·Kᵀ and O = P·V per (sequence, kv head) as
+// batch-invariant matrix products over all T keys, with p_u = 0 for the
+// masked keys: an FMA with a zero product leaves the chain's value as it
+// is (it never holds −0, starting from +0), so the sum over T keys equals
+// the decode's sum over the t+1 keys it has. The backward stays
+// AttentionBackward (it recomputes P from lse).
+
+// attnScale is the softmax scale of head size HS.
+func attnScale(HS int) float32 { return float32(1 / math.Sqrt(float64(HS))) }
+
+// attnProbsBI turns the scores s[0:n] of one query into probabilities in
+// place (formulas above) and returns lse. Key u takes part when ok is nil
+// or ok[u]; the others get p = 0. At least one key must take part.
+func attnProbsBI(s []float32, ok []bool, scale float32) float32 {
+	mx := float32(math.Inf(-1))
+	for u, x := range s {
+		if ok == nil || ok[u] {
+			x *= scale
+			s[u] = x
+			mx = max(mx, x)
+		}
+	}
+	var sum float32
+	for u, x := range s {
+		if ok == nil || ok[u] {
+			e := expf(x - mx)
+			s[u] = e
+			sum += e
+		} else {
+			s[u] = 0
+		}
+	}
+	inv := 1 / sum
+	for u := range s {
+		s[u] *= inv
+	}
+	return mx + float32(math.Log(float64(sum)))
+}
+
+// attnBIScratch is one goroutine's buffers for AttentionForwardBI.
+type attnBIScratch struct {
+	qh, oh, kh, vh []float32 // (g·T, HS), (g·T, HS), (T, HS), (T, HS)
+	s              []float32 // (g·T, T)
+	ok             []bool    // (T)
+	pk, pv         PackedWeight
+}
+
+var attnBIPool sync.Pool
+
+func getAttnBIScratch(g, T, HS int) *attnBIScratch {
+	sc, _ := attnBIPool.Get().(*attnBIScratch)
+	if sc == nil {
+		sc = &attnBIScratch{}
+	}
+	grow := func(x []float32, n int) []float32 {
+		if cap(x) < n {
+			return make([]float32, n)
+		}
+		return x[:n]
+	}
+	sc.qh, sc.oh = grow(sc.qh, g*T*HS), grow(sc.oh, g*T*HS)
+	sc.kh, sc.vh = grow(sc.kh, T*HS), grow(sc.vh, T*HS)
+	sc.s = grow(sc.s, g*T*T)
+	if cap(sc.ok) < T {
+		sc.ok = make([]bool, T)
+	}
+	sc.ok = sc.ok[:T]
+	return sc
+}
+
+// attentionForwardBI is AttentionForwardBI.
+func attentionForwardBI(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
+	checkGQA(NH, NKV, HS)
+	g := NH / NKV
+	scale := attnScale(HS)
+	parallelFor(B*NKV, 1, func(lo, hi int) {
+		sc := getAttnBIScratch(g, T, HS)
+		defer attnBIPool.Put(sc)
+		for bk := lo; bk < hi; bk++ {
+			b, kh := bk/NKV, bk%NKV
+			h0 := kh * g
+			for t := range T {
+				ko := ((b*T+t)*NKV + kh) * HS
+				copy(sc.kh[t*HS:(t+1)*HS], k[ko:ko+HS])
+				copy(sc.vh[t*HS:(t+1)*HS], v[ko:ko+HS])
+				for j := range g {
+					qo := ((b*T+t)*NH + h0 + j) * HS
+					copy(sc.qh[(j*T+t)*HS:(j*T+t+1)*HS], q[qo:qo+HS])
+				}
+			}
+			PackWeight(&sc.pk, sc.kh, T, HS)  // keys as the weight's rows
+			PackWeightT(&sc.pv, sc.vh, T, HS) // values as the weight's columns
+			biGemmSerial(sc.s, sc.qh, &sc.pk, g*T)
+			for j := range g {
+				h := h0 + j
+				for t := range T {
+					row := sc.s[(j*T+t)*T : (j*T+t+1)*T]
+					if valid != nil && !valid[b*T+t] {
+						clear(row)
+						lse[(b*NH+h)*T+t] = 0
+						continue
+					}
+					ok := sc.ok
+					for u := range ok {
+						ok[u] = u <= t && (valid == nil || valid[b*T+u])
+					}
+					lse[(b*NH+h)*T+t] = attnProbsBI(row, ok, scale)
+				}
+			}
+			biGemmSerial(sc.oh, sc.s, &sc.pv, g*T)
+			for t := range T {
+				for j := range g {
+					qo := ((b*T+t)*NH + h0 + j) * HS
+					copy(out[qo:qo+HS], sc.oh[(j*T+t)*HS:(j*T+t+1)*HS])
+				}
+			}
+		}
+	})
+}
+
+// biGemmSerial is MatmulForwardBI without bias on the calling goroutine.
+func biGemmSerial(out, inp []float32, pw *PackedWeight, M int) {
+	biGemmRange(out[:M*pw.N], inp[:M*pw.K], pw, nil, 0, M, 0, pw.panels())
+}
+
+// KVCacheBI is one sequence's keys and values for one layer, packed for
+// AttentionDecodeBI: per kv head, the keys as the rows of a PackedWeight
+// (N = keys, K = HS) and the values as its columns (N = HS, K = keys, with
+// room for Cap keys). Keys are stored after RoPE.
+type KVCacheBI struct {
+	NKV, HS int
+	n, cap  int
+	k, v    []PackedWeight // (NKV)
+}
+
+// NewKVCacheBI returns an empty cache with room for capacity keys (it
+// grows as needed).
+func NewKVCacheBI(NKV, HS, capacity int) *KVCacheBI {
+	c := &KVCacheBI{NKV: NKV, HS: HS, k: make([]PackedWeight, NKV), v: make([]PackedWeight, NKV)}
+	c.grow(max(capacity, 1))
+	return c
+}
+
+// Len is the number of keys in the cache.
+func (c *KVCacheBI) Len() int { return c.n }
+
+// grow reallocates for capacity keys, keeping the content.
+func (c *KVCacheBI) grow(capacity int) {
+	HS := c.HS
+	kp := (capacity + biPanel - 1) / biPanel
+	capacity = kp * biPanel
+	vp := (HS + biPanel - 1) / biPanel
+	for h := range c.NKV {
+		k := make([]float32, kp*biPanel*HS)
+		copy(k, c.k[h].data)
+		c.k[h] = PackedWeight{N: c.n, K: HS, ps: biPanel * HS, data: k}
+		v := make([]float32, vp*biPanel*capacity)
+		for p := range vp {
+			if c.cap > 0 {
+				copy(v[p*biPanel*capacity:p*biPanel*capacity+biPanel*c.n], c.v[h].data[p*c.v[h].ps:])
+			}
+		}
+		c.v[h] = PackedWeight{N: HS, K: c.n, ps: biPanel * capacity, data: v}
+	}
+	c.cap = capacity
+}
+
+// Append adds the key and value of the next position: k, v (NKV·HS), the
+// key after RoPE.
+func (c *KVCacheBI) Append(k, v []float32) {
+	HS := c.HS
+	if c.n == c.cap {
+		c.grow(2 * c.cap)
+	}
+	u := c.n
+	for h := range c.NKV {
+		kd := c.k[h].data[(u/biPanel)*biPanel*HS:]
+		for d, x := range k[h*HS : (h+1)*HS] {
+			kd[d*biPanel+u%biPanel] = x
+		}
+		vw := &c.v[h]
+		for p := 0; p*biPanel < HS; p++ {
+			w := min(biPanel, HS-p*biPanel)
+			copy(vw.data[p*vw.ps+u*biPanel:p*vw.ps+u*biPanel+w], v[h*HS+p*biPanel:h*HS+p*biPanel+w])
+		}
+	}
+	c.n++
+}
+
+// CopyPrefix makes c hold the first n keys of src (same NKV and HS).
+func (c *KVCacheBI) CopyPrefix(src *KVCacheBI, n int) {
+	if src.NKV != c.NKV || src.HS != c.HS || n > src.n {
+		panic(fmt.Sprintf("kernels: kv cache copy: %d keys of a %d-key cache (%dx%d into %dx%d)", n, src.n, src.NKV, src.HS, c.NKV, c.HS))
+	}
+	if c.cap < n {
+		c.grow(n)
+	}
+	HS := c.HS
+	for h := range c.NKV {
+		copy(c.k[h].data[:((n+biPanel-1)/biPanel)*biPanel*HS], src.k[h].data)
+		for p := 0; p*biPanel < HS; p++ {
+			copy(c.v[h].data[p*c.v[h].ps:p*c.v[h].ps+n*biPanel], src.v[h].data[p*src.v[h].ps:])
+		}
+	}
+	c.n = n
+}
+
+// AttentionDecodeBI writes out (NH·HS), the attention output of one query
+// q (NH·HS, after RoPE) at position n−1 over the first n keys of c, with
+// AttentionForwardBI's operations (same bits as the forward's row for that
+// position). s is scratch of at least (NH/NKV)·n floats.
+func AttentionDecodeBI(out, q []float32, c *KVCacheBI, n, NH int, s []float32) {
+	NKV, HS := c.NKV, c.HS
+	checkGQA(NH, NKV, HS)
+	if n < 1 || n > c.n {
+		panic(fmt.Sprintf("kernels: attention decode: %d keys of a %d-key cache", n, c.n))
+	}
+	g := NH / NKV
+	scale := attnScale(HS)
+	s = s[:g*n]
+	for kh := range NKV {
+		pk, pv := c.k[kh], c.v[kh]
+		pk.N, pv.K = n, n
+		biGemmSerial(s, q[kh*g*HS:(kh+1)*g*HS], &pk, g)
+		for j := range g {
+			attnProbsBI(s[j*n:(j+1)*n], nil, scale)
+		}
+		biGemmSerial(out[kh*g*HS:(kh+1)*g*HS], s, &pv, g)
+	}
+}
