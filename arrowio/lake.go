@@ -2,6 +2,7 @@ package arrowio
 
 import (
 	"bufio"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -107,6 +108,7 @@ type Staged struct {
 	unit  Unit
 	args  map[string]any
 	dir   string
+	lock  *os.File             // dir + ".lock", flocked while the writer lives (see GC)
 	files map[string]FileEntry // written through WriteRecords/WriteFile, already fsynced
 	done  bool
 }
@@ -130,11 +132,75 @@ func (l *Lake) Begin(u Unit, args map[string]any) (*Staged, error) {
 		run = run[:64]
 	}
 	prefix := fmt.Sprintf("%s.%s.%d.%d.%d.", u.Table, run, u.Step, u.Call, u.Shard)
-	dir, err := os.MkdirTemp(staging, prefix)
+	dir, lock, err := newStagingDir(staging, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("arrowio: begin %s: %w", u, err)
 	}
-	return &Staged{lake: l, unit: u, args: args, dir: dir, files: map[string]FileEntry{}}, nil
+	return &Staged{lake: l, unit: u, args: args, dir: dir, lock: lock, files: map[string]FileEntry{}}, nil
+}
+
+// LockSuffix names the lock file beside each staging folder:
+// _staging/<unique>.lock holds an exclusive flock for as long as the writer
+// of _staging/<unique>/ lives (the kernel drops it when the process dies).
+// GC never removes a folder whose lock it cannot take.
+const LockSuffix = ".lock"
+
+// newStagingDir creates staging/<prefix><random>/ (mode 0777 less the umask)
+// after creating and flocking its lock file, so that the folder never exists
+// without a held lock while its writer lives.
+func newStagingDir(staging, prefix string) (dir string, lock *os.File, err error) {
+	for try := 0; try < 100; try++ {
+		var rnd [8]byte
+		if _, err := rand.Read(rnd[:]); err != nil {
+			return "", nil, err
+		}
+		dir = filepath.Join(staging, prefix+hex.EncodeToString(rnd[:]))
+		f, err := os.OpenFile(dir+LockSuffix, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		if !tryLock(f) || !samePath(f, dir+LockSuffix) {
+			// gc took the fresh lock file for an orphan (or removed it)
+			// between our create and flock: leave it to gc, pick another name.
+			f.Close()
+			continue
+		}
+		if err := os.Mkdir(dir, 0o777); err != nil {
+			unlockRemove(f, dir+LockSuffix)
+			if errors.Is(err, fs.ErrExist) {
+				continue
+			}
+			return "", nil, err
+		}
+		return dir, f, nil
+	}
+	return "", nil, fmt.Errorf("cannot create a staging folder in %s", staging)
+}
+
+// tryLock takes f's exclusive flock without waiting.
+func tryLock(f *os.File) bool {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+}
+
+// samePath reports whether p still names the file f has open (it was not
+// removed or replaced since f was opened).
+func samePath(f *os.File, p string) bool {
+	a, err1 := f.Stat()
+	b, err2 := os.Stat(p)
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
+}
+
+// unlockRemove removes the lock file at p while holding its flock, then
+// closes it (which drops the flock).
+func unlockRemove(f *os.File, p string) {
+	if f == nil {
+		return
+	}
+	_ = os.Remove(p)
+	_ = f.Close()
 }
 
 // Unit is the unit being written.
@@ -158,6 +224,9 @@ func (s *Staged) WriteRecords(name string, sch *arrow.Schema, rr array.RecordRea
 		sch = rr.Schema()
 	}
 	sch = withoutKeys(sch)
+	if err := distinctNames(sch); err != nil {
+		return 0, fmt.Errorf("arrowio: write %s/%s: %w", s.unit, name, err)
+	}
 	proj, err := newProjection(sch, rr)
 	if err != nil {
 		return 0, fmt.Errorf("arrowio: write %s/%s: %w", s.unit, name, err)
@@ -168,6 +237,20 @@ func (s *Staged) WriteRecords(name string, sch *arrow.Schema, rr array.RecordRea
 		return err
 	}, &rows)
 	return rows, err
+}
+
+// distinctNames refuses a schema with two fields of the same name,
+// compared without case as DuckDB compares identifiers.
+func distinctNames(sch *arrow.Schema) error {
+	seen := map[string]int{}
+	for i, f := range sch.Fields() {
+		k := strings.ToLower(f.Name)
+		if j, ok := seen[k]; ok {
+			return fmt.Errorf("two columns named %q (columns %d and %d): a lake file needs distinct column names", f.Name, j+1, i+1)
+		}
+		seen[k] = i
+	}
+	return nil
 }
 
 // WriteFile writes one file of the unit through write (buffered, hashed on
@@ -191,7 +274,7 @@ func (s *Staged) writeFile(name string, write func(w io.Writer) error, rows *int
 	if err := mkdirAllSync(filepath.Dir(p)); err != nil {
 		return fmt.Errorf("arrowio: write %s/%s: %w", s.unit, name, err)
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if err != nil {
 		return fmt.Errorf("arrowio: write %s/%s: %w", s.unit, name, err)
 	}
@@ -260,6 +343,7 @@ func (s *Staged) Commit() (*Manifest, error) {
 		return nil, fmt.Errorf("arrowio: commit %s: unit already committed or aborted", s.unit)
 	}
 	s.done = true
+	defer unlockRemove(s.lock, s.dir+LockSuffix)
 	m, err := s.commit()
 	if err != nil {
 		if rmErr := os.RemoveAll(s.dir); rmErr != nil && !errors.Is(err, ErrAlreadyCommitted) {
@@ -291,6 +375,11 @@ func (s *Staged) commit() (*Manifest, error) {
 	}
 	final := s.lake.Path(s.unit.Dir())
 	if err := mkdirAllSync(filepath.Dir(final)); err != nil {
+		return nil, wrap(err)
+	}
+	// Last look before the rename: every file the manifest names is still
+	// there with its size (a folder emptied under us must not commit).
+	if err := s.checkPresent(append(entries, FileEntry{Name: ManifestName, Bytes: int64(len(buf) + 1)})); err != nil {
 		return nil, wrap(err)
 	}
 	for attempt := 0; ; attempt++ {
@@ -365,8 +454,38 @@ func (s *Staged) collect() ([]FileEntry, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		seen[e.Name] = true
+	}
+	for name := range s.files {
+		if !seen[name] {
+			return nil, nil, fmt.Errorf("%s was written to the staging folder %s but is gone (removed by hand, or by a gc that did not honour the writer's lock); nothing committed: rerun the step", name, s.dir)
+		}
+	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	if err := s.checkPresent(entries); err != nil {
+		return nil, nil, err
+	}
 	return entries, dirs, nil
+}
+
+// checkPresent checks that every entry is a regular file in the staging
+// folder with its recorded size.
+func (s *Staged) checkPresent(entries []FileEntry) error {
+	for _, e := range entries {
+		p := filepath.Join(s.dir, filepath.FromSlash(e.Name))
+		fi, err := os.Stat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("%s is missing from the staging folder %s (removed by hand, or by a gc that did not honour the writer's lock); nothing committed: rerun the step", e.Name, s.dir)
+		case err != nil:
+			return err
+		case !fi.Mode().IsRegular() || fi.Size() != e.Bytes:
+			return fmt.Errorf("%s in the staging folder %s has %d bytes, %d were written; nothing committed: rerun the step", e.Name, s.dir, fi.Size(), e.Bytes)
+		}
+	}
+	return nil
 }
 
 // hashFile returns size, sha256 and (for .parquet files) the footer row count
@@ -403,6 +522,7 @@ func (s *Staged) Abort() error {
 		return nil
 	}
 	s.done = true
+	defer unlockRemove(s.lock, s.dir+LockSuffix)
 	if err := os.RemoveAll(s.dir); err != nil {
 		return fmt.Errorf("arrowio: abort %s: %w", s.unit, err)
 	}
@@ -521,7 +641,7 @@ func parseKey(name, key string) (string, bool) {
 
 // writeFileSync creates p (which must not exist), writes buf and fsyncs.
 func writeFileSync(p string, buf []byte) error {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if err != nil {
 		return err
 	}
@@ -565,7 +685,7 @@ func mkdirAllSync(dir string) error {
 			return err
 		}
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	if err := os.Mkdir(dir, 0o777); err != nil { // less the umask, like every lake folder
 		if errors.Is(err, fs.ErrExist) {
 			return nil // created concurrently
 		}

@@ -28,7 +28,7 @@ func (p Problem) String() string { return p.Path + ": " + p.Msg }
 type Report struct {
 	Checked   int       // commit units checked
 	Problems  []Problem // failures: lake verify must exit non-zero when any
-	Unmanaged []string  // user-placed Parquet files outside units in unmanaged tables (information only)
+	Unmanaged []string  // files outside commit units in user tables (warnings: read by the views, not checked)
 }
 
 // Verify checks every commit unit of the lake and returns how many were
@@ -50,9 +50,9 @@ func (l *Lake) Verify() (checked int, problems []Problem, err error) {
 //   - no file lies in the unit that the manifest does not list.
 //
 // A file outside any unit is a problem in the tables rljob writes (rollouts,
-// rewards, metrics, checkpoints) and, when it is Parquet, listed as unmanaged
-// user data elsewhere (prompts and other user tables). Hidden files (".x")
-// are ignored.
+// rewards, metrics, checkpoints) and is listed in Unmanaged elsewhere
+// (prompts and other user tables: user-placed data, a warning). Hidden files
+// (".x") are ignored.
 func (l *Lake) VerifyReport() (*Report, error) {
 	r := &Report{}
 	err := l.walk(func(table, rel string) {
@@ -62,7 +62,7 @@ func (l *Lake) VerifyReport() (*Report, error) {
 		switch {
 		case managedTables[table]:
 			r.Problems = append(r.Problems, Problem{rel, "file outside a commit unit (no " + ManifestName + " in its folder): remove it or move it to a user table"})
-		case strings.HasSuffix(rel, ".parquet"):
+		default:
 			r.Unmanaged = append(r.Unmanaged, rel)
 		}
 	})
@@ -293,8 +293,13 @@ func hiveKeys(rel string) (run string, step int64, hasStep bool) {
 
 // GC removes the entries of _staging whose newest modification (of the
 // entry or anything inside it) is older than olderThan, and returns their
-// lake-relative paths. Using the newest time inside keeps a long-running
-// writer's folder alive as long as it keeps writing.
+// lake-relative paths. A folder whose writer is alive is never removed,
+// whatever its age: its lock file (<folder>.lock, see LockSuffix) is
+// flocked by the writer, and GC removes a folder only while holding that
+// lock itself. Folders without a lock file (left by an older rljob) fall
+// under the age rule alone; using the newest time inside keeps a writer's
+// folder alive as long as it keeps writing. Lock files whose folder is gone
+// are removed once unlocked and older than olderThan.
 func (l *Lake) GC(olderThan time.Duration) ([]string, error) {
 	if olderThan < 0 {
 		return nil, fmt.Errorf("arrowio: gc: negative age %v", olderThan)
@@ -311,20 +316,23 @@ func (l *Lake) GC(olderThan time.Duration) ([]string, error) {
 	var removed []string
 	for _, e := range ents {
 		p := filepath.Join(dir, e.Name())
-		newest, err := newestModTime(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed meanwhile (committed or aborted)
+		isLock := strings.HasSuffix(e.Name(), LockSuffix) && e.Type().IsRegular()
+		if isLock {
+			if ok, err := exists(strings.TrimSuffix(p, LockSuffix)); ok || err != nil {
+				continue // handled with its folder
+			}
+		} else if _, err := os.Lstat(p + LockSuffix); err == nil {
+			// A lock file: the folder is removable only while we hold it.
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("arrowio: gc %s: %w", e.Name(), err)
 		}
+		ok, err := l.gcEntry(p, isLock, cutoff)
 		if err != nil {
 			return removed, fmt.Errorf("arrowio: gc %s: %w", e.Name(), err)
 		}
-		if !newest.Before(cutoff) {
-			continue
+		if ok {
+			removed = append(removed, StagingDir+"/"+e.Name())
 		}
-		if err := os.RemoveAll(p); err != nil {
-			return removed, fmt.Errorf("arrowio: gc %s: %w", e.Name(), err)
-		}
-		removed = append(removed, StagingDir+"/"+e.Name())
 	}
 	if len(removed) > 0 {
 		if err := syncDir(dir); err != nil {
@@ -332,6 +340,56 @@ func (l *Lake) GC(olderThan time.Duration) ([]string, error) {
 		}
 	}
 	return removed, nil
+}
+
+// gcEntry removes the staging entry p (a folder, a stray file, or an
+// orphan lock file when isLock) if it is older than cutoff and, when it has
+// a lock file, that lock can be taken; it reports whether it removed it.
+func (l *Lake) gcEntry(p string, isLock bool, cutoff time.Time) (bool, error) {
+	lockPath := p + LockSuffix
+	if isLock {
+		lockPath = p
+	}
+	lock, err := os.OpenFile(lockPath, os.O_RDONLY, 0)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if isLock {
+			return false, nil // removed meanwhile
+		}
+		lock = nil // no lock file: the age rule alone
+	case err != nil:
+		return false, err
+	default:
+		defer lock.Close()
+		if !tryLock(lock) {
+			return false, nil // a live writer
+		}
+		if !samePath(lock, lockPath) {
+			return false, nil // its writer finished and removed it meanwhile
+		}
+	}
+	newest, err := newestModTime(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		if lock != nil {
+			_ = os.Remove(lockPath)
+		}
+		return false, nil // removed meanwhile (committed or aborted)
+	}
+	if err != nil {
+		return false, err
+	}
+	if !newest.Before(cutoff) {
+		return false, nil
+	}
+	if err := os.RemoveAll(p); err != nil {
+		return false, err
+	}
+	if lock != nil && !isLock {
+		if err := os.Remove(lockPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return true, err
+		}
+	}
+	return true, nil
 }
 
 func newestModTime(root string) (time.Time, error) {

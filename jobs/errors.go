@@ -3,7 +3,11 @@ package jobs
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
+	"syscall"
+	"unicode/utf8"
 
 	"github.com/duckdb/duckdb-go/v2"
 )
@@ -75,24 +79,196 @@ func (e *LockError) Error() string {
 	return fmt.Sprintf("run %q is locked by another runner (%s); lock file %s\n  hint: wait for it to finish, or use another --run", e.Run, strings.ReplaceAll(h, "\n", ", "), e.Lock)
 }
 
+// IOError is a failure of the storage rather than of the job or the data:
+// a full disk (ENOSPC), a quota (EDQUOT), a read-only file system (EROFS), a
+// file over the size limit (EFBIG) or a device error (EIO). cmd/rljob maps
+// it to exit code 1, like any other error that is not the user's. Path
+// names the file or folder being read or written when it is known.
+type IOError struct {
+	Path string
+	Err  error
+}
+
+func (e *IOError) Error() string {
+	where := e.Path
+	if where == "" {
+		where = "the lake's file system"
+	}
+	return fmt.Sprintf("I/O error on %s: %v\n  hint: free space on (or repair) the file system holding %s, then rerun the same command: it resumes from the last complete step", where, e.Err, where)
+}
+
+func (e *IOError) Unwrap() error { return e.Err }
+
+// ioErrnos are the errors that make an error an I/O error wherever they are
+// wrapped.
+var ioErrnos = []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EIO, syscall.EROFS, syscall.EFBIG}
+
+// ioMessages are how DuckDB (which does not wrap errnos) spells them.
+var ioMessages = []string{"No space left on device", "Disk quota exceeded", "Input/output error", "Read-only file system", "File too large"}
+
+// IsIOError reports whether err is, or wraps, a storage failure (see
+// IOError), including one DuckDB reported as text.
+func IsIOError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ie *IOError
+	if errors.As(err, &ie) {
+		return true
+	}
+	for _, e := range ioErrnos {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var dk *duckdb.Error
+	if errors.As(err, &dk) {
+		for _, m := range ioMessages {
+			if strings.Contains(dk.Msg, m) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// AsIOError returns err as an *IOError (naming the path from the innermost
+// *fs.PathError or *os.LinkError, else a quoted path in DuckDB's message)
+// when it is a storage failure that is not one already; otherwise err.
+func AsIOError(err error) error {
+	var ie *IOError
+	if !IsIOError(err) || errors.As(err, &ie) {
+		return err
+	}
+	var (
+		pe *fs.PathError
+		le *os.LinkError
+		dk *duckdb.Error
+	)
+	switch {
+	case errors.As(err, &pe):
+		return &IOError{Path: pe.Path, Err: err}
+	case errors.As(err, &le):
+		return &IOError{Path: le.New, Err: err}
+	case errors.As(err, &dk):
+		return &IOError{Path: quotedPath(dk.Msg), Err: err}
+	}
+	return &IOError{Err: err}
+}
+
+// quotedPath returns the first "..." or '...' quoted text containing a '/'.
+func quotedPath(msg string) string {
+	for _, q := range []string{`"`, "'"} {
+		rest := msg
+		for {
+			i := strings.Index(rest, q)
+			if i < 0 {
+				break
+			}
+			j := strings.Index(rest[i+1:], q)
+			if j < 0 {
+				break
+			}
+			if f := rest[i+1 : i+1+j]; strings.Contains(f, "/") {
+				return f
+			}
+			rest = rest[i+1+j+1:]
+		}
+	}
+	return ""
+}
+
+// InterruptedError says the run was stopped by a signal (SIGINT, SIGTERM):
+// the statement in progress was abandoned (a stage commits nothing of it)
+// and the lake holds every step completed before. cmd/rljob maps it to exit
+// code 128 + the signal number (130 for SIGINT, 143 for SIGTERM), as a shell
+// does. Step, when HasStep, is the step that was in progress.
+type InterruptedError struct {
+	Signal  os.Signal
+	Step    int64
+	HasStep bool
+}
+
+func (e *InterruptedError) Error() string {
+	name := "a signal"
+	if e.Signal != nil {
+		name = signalName(e.Signal)
+	}
+	msg := "interrupted by " + name + ": the statement in progress was stopped and nothing of it was committed"
+	if e.HasStep {
+		msg += fmt.Sprintf("; step %d is incomplete", e.Step)
+	}
+	return msg + "\n  hint: rerun the same command to resume from the last complete step (calls already committed in the incomplete step are skipped)"
+}
+
+// Code is the exit code for the signal: 128 + its number, else 1.
+func (e *InterruptedError) Code() int {
+	if s, ok := e.Signal.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 1
+}
+
+// signalName renders SIGTERM, SIGINT, ... with the number.
+func signalName(s os.Signal) string {
+	if n, ok := s.(syscall.Signal); ok {
+		if name := unixSignalNames[n]; name != "" {
+			return fmt.Sprintf("%s (signal %d)", name, int(n))
+		}
+		return fmt.Sprintf("signal %d (%v)", int(n), n)
+	}
+	return s.String()
+}
+
+// SignalName names a signal the way a user looks it up: "SIGKILL (signal 9)".
+func SignalName(s os.Signal) string { return signalName(s) }
+
+var unixSignalNames = map[syscall.Signal]string{
+	syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT", syscall.SIGQUIT: "SIGQUIT", syscall.SIGILL: "SIGILL",
+	syscall.SIGTRAP: "SIGTRAP", syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS", syscall.SIGFPE: "SIGFPE",
+	syscall.SIGKILL: "SIGKILL", syscall.SIGUSR1: "SIGUSR1", syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2",
+	syscall.SIGPIPE: "SIGPIPE", syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM", syscall.SIGXCPU: "SIGXCPU",
+	syscall.SIGXFSZ: "SIGXFSZ",
+}
+
+// maxEcho bounds how much of a statement an error message repeats: a
+// generated 10 MB statement is named by its position, not printed whole.
+const maxEcho = 300
+
+// clip shortens s to about maxEcho characters (on a rune boundary), saying
+// how much was left out.
+func clip(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	cut := maxEcho
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("… (%d more bytes)", len(s)-cut)
+}
+
 // formatError renders
 //
 //	file:line:col: msg
 //	    <statement, indented>
 //	  hint: ...
 //	  cause: ...
+//
+// The statement, the message and the cause are each clipped to about
+// maxEcho bytes (a message's first line is kept whole up to 4 maxEcho).
 func formatError(p Pos, msg, stmt, hint string, err error) string {
 	var b strings.Builder
 	if s := p.String(); s != "" {
 		b.WriteString(s)
 		b.WriteString(": ")
 	}
-	b.WriteString(msg)
+	b.WriteString(clipMsg(msg))
 	if err != nil && !strings.Contains(msg, err.Error()) {
 		b.WriteString(": ")
-		b.WriteString(err.Error())
+		b.WriteString(clipMsg(err.Error()))
 	}
-	if stmt = strings.TrimSpace(stmt); stmt != "" {
+	if stmt = clip(strings.TrimSpace(stmt)); stmt != "" {
 		b.WriteString("\n  in statement:\n")
 		for _, l := range strings.Split(stmt, "\n") {
 			b.WriteString("    ")
@@ -110,13 +286,41 @@ func formatError(p Pos, msg, stmt, hint string, err error) string {
 	return b.String()
 }
 
+// clipMsg keeps a message readable when it quotes a huge statement: each
+// line is clipped to 4*maxEcho bytes, and at most 20 lines are kept.
+func clipMsg(msg string) string {
+	if len(msg) <= 4*maxEcho {
+		return msg
+	}
+	lines := strings.Split(msg, "\n")
+	if len(lines) > 20 {
+		lines = append(lines[:20], fmt.Sprintf("… (%d more lines)", len(lines)-20))
+	}
+	for i, l := range lines {
+		if len(l) > 4*maxEcho {
+			cut := 4 * maxEcho
+			for cut > 0 && !utf8.RuneStart(l[cut]) {
+				cut--
+			}
+			lines[i] = l[:cut] + fmt.Sprintf("… (%d more bytes)", len(l)-cut)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 // ExitCode maps an error to rljob's exit code. It is the one switch the CLI
 // uses (and documents in --help):
 //
-//	0 ok, 1 internal error, 2 usage or job-file error, 3 data error, 4 lock held.
+//	0 ok, 1 internal error or I/O error (full disk, EIO: see IOError),
+//	2 usage or job-file error, 3 data error, 4 lock held,
+//	128+N interrupted by signal N (130 SIGINT, 143 SIGTERM).
+//
+// An I/O error is 1 whatever wraps it: a full disk is never the job file's
+// fault nor the data's.
 func ExitCode(err error) int {
 	var (
 		le *LockError
+		ie *InterruptedError
 		ue *UsageError
 		de *DataError
 	)
@@ -125,6 +329,10 @@ func ExitCode(err error) int {
 		return 0
 	case errors.As(err, &le):
 		return 4
+	case errors.As(err, &ie):
+		return ie.Code()
+	case IsIOError(err):
+		return 1
 	case errors.As(err, &ue):
 		return 2
 	case errors.As(err, &de):
@@ -140,7 +348,9 @@ func ExitCode(err error) int {
 // Parser, binder and catalog errors are the job's fault (UsageError); I/O,
 // invalid-input (a corrupt Parquet file), conversion and range errors are the
 // data's (DataError). Anything else stays a UsageError too: the statement is
-// the user's. Interruptions (context cancelled) are returned unchanged.
+// the user's. Interruptions (context cancelled) are returned unchanged, and
+// storage failures (a full disk, EIO: see IOError) become an *IOError, exit
+// code 1, whether DuckDB or the commit that follows reported them.
 func ClassifySQL(err error, pos Pos, stmt string) error {
 	if err == nil {
 		return nil
@@ -156,6 +366,9 @@ func ClassifySQL(err error, pos Pos, stmt string) error {
 	if errors.As(err, &dk) {
 		kind = dk.Type
 		msg = dk.Msg
+	}
+	if IsIOError(err) {
+		return AsIOError(err)
 	}
 	head, _, _ := strings.Cut(msg, "\n")
 	at := errorPos(pos, stmt, msg)

@@ -9,31 +9,63 @@ import (
 )
 
 // ParseShard parses "--shard i/n" (0 <= i < n). An empty string means no
-// flag: then SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT are used when
-// both are set (getenv is os.Getenv outside tests), else shard 0 of 1.
-// Slurm task ids must start at 0 (sbatch --array=0-<n-1>).
+// flag: then Slurm's job-array variables are used when SLURM_ARRAY_TASK_ID
+// and SLURM_ARRAY_TASK_COUNT are set (getenv is os.Getenv outside tests),
+// else shard 0 of 1. The shard is SLURM_ARRAY_TASK_ID minus
+// SLURM_ARRAY_TASK_MIN (0 when unset), so --array=0-3 and --array=1-4 both
+// give shards 0..3 of 4. Arrays with a step or holes (--array=0-6:2,
+// --array=1,5) are refused: the shards must be exactly min..min+count-1.
 func ParseShard(flag string, getenv func(string) string) (shard, n int, err error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	src := "--shard"
 	if flag == "" {
-		id, cnt := getenv("SLURM_ARRAY_TASK_ID"), getenv("SLURM_ARRAY_TASK_COUNT")
-		if id == "" || cnt == "" {
-			return 0, 1, nil
-		}
-		flag, src = id+"/"+cnt, "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT"
+		return slurmShard(getenv)
 	}
 	is, ns, ok := strings.Cut(flag, "/")
 	i, err1 := strconv.Atoi(strings.TrimSpace(is))
 	k, err2 := strconv.Atoi(strings.TrimSpace(ns))
 	if !ok || err1 != nil || err2 != nil || k < 1 || i < 0 || i >= k {
 		return 0, 0, &UsageError{
-			Msg:  fmt.Sprintf("bad %s %q", src, flag),
-			Hint: "want i/n with 0 <= i < n, e.g. --shard 0/4 (Slurm: --array=0-3)",
+			Msg:  fmt.Sprintf("bad --shard %q", flag),
+			Hint: "want i/n with 0 <= i < n, e.g. --shard 0/4",
 		}
 	}
 	return i, k, nil
+}
+
+// slurmShard reads the shard from a Slurm job array's environment.
+func slurmShard(getenv func(string) string) (shard, n int, err error) {
+	id, cnt, lo := getenv("SLURM_ARRAY_TASK_ID"), getenv("SLURM_ARRAY_TASK_COUNT"), getenv("SLURM_ARRAY_TASK_MIN")
+	if id == "" || cnt == "" {
+		return 0, 1, nil
+	}
+	env := fmt.Sprintf("SLURM_ARRAY_TASK_ID=%s SLURM_ARRAY_TASK_COUNT=%s", id, cnt)
+	if lo != "" {
+		env += " SLURM_ARRAY_TASK_MIN=" + lo
+	}
+	bad := func(why string) (int, int, error) {
+		return 0, 0, &UsageError{
+			Msg:  "cannot take the shard from Slurm's job array (" + env + "): " + why,
+			Hint: "submit a contiguous array (sbatch --array=0-3 or --array=1-4, no :step or lists), or give --shard i/n",
+		}
+	}
+	i, err1 := strconv.Atoi(strings.TrimSpace(id))
+	k, err2 := strconv.Atoi(strings.TrimSpace(cnt))
+	m := 0
+	var err3 error
+	if lo != "" {
+		m, err3 = strconv.Atoi(strings.TrimSpace(lo))
+	}
+	switch {
+	case err1 != nil || err2 != nil || err3 != nil:
+		return bad("not integers")
+	case k < 1:
+		return bad("the count must be >= 1")
+	case i-m < 0 || i-m >= k:
+		return bad(fmt.Sprintf("task %d is not one of %d..%d", i, m, m+k-1))
+	}
+	return i - m, k, nil
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -8,17 +8,20 @@ import (
 )
 
 func TestParseShard(t *testing.T) {
-	env := func(id, n string) func(string) string {
+	env3 := func(id, n, lo string) func(string) string {
 		return func(k string) string {
 			switch k {
 			case "SLURM_ARRAY_TASK_ID":
 				return id
 			case "SLURM_ARRAY_TASK_COUNT":
 				return n
+			case "SLURM_ARRAY_TASK_MIN":
+				return lo
 			}
 			return ""
 		}
 	}
+	env := func(id, n string) func(string) string { return env3(id, n, "") }
 	tests := []struct {
 		name     string
 		flag     string
@@ -35,7 +38,14 @@ func TestParseShard(t *testing.T) {
 		{name: "negative", flag: "-1/4", env: env("", ""), wantErr: "bad --shard"},
 		{name: "zero shards", flag: "0/0", env: env("", ""), wantErr: "bad --shard"},
 		{name: "garbage", flag: "a/b", env: env("", ""), wantErr: "want i/n"},
-		{name: "bad slurm", env: env("8", "8"), wantErr: "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT"},
+		{name: "bad slurm", env: env("8", "8"), wantErr: "SLURM_ARRAY_TASK_ID=8 SLURM_ARRAY_TASK_COUNT=8): task 8 is not one of 0..7"},
+		{name: "slurm 0-based with min", env: env3("0", "2", "0"), shard: 0, n: 2},
+		{name: "slurm 1-based first", env: env3("1", "2", "1"), shard: 0, n: 2},
+		{name: "slurm 1-based last", env: env3("2", "2", "1"), shard: 1, n: 2},
+		{name: "slurm 1-based past the end", env: env3("3", "2", "1"), wantErr: "task 3 is not one of 1..2"},
+		{name: "slurm id below min", env: env3("0", "2", "1"), wantErr: "SLURM_ARRAY_TASK_MIN=1"},
+		{name: "slurm garbage", env: env3("x", "2", "1"), wantErr: "not integers"},
+		{name: "flag hint is not slurm's", flag: "5/2", env: env("", ""), wantErr: "e.g. --shard 0/4"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

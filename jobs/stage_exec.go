@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"rljob/arrowio"
 )
@@ -79,6 +81,13 @@ func (execStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 	}
 
 	cmd := exec.CommandContext(ctx, "sh", "-c", a.String("command"))
+	// The command runs in its own process group so that, when the run is
+	// interrupted, the whole group (sh and what it started) gets SIGTERM,
+	// then SIGKILL after execGrace, and Run returns instead of waiting for
+	// a grandchild that still holds the output pipe.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = execGrace
 	cmd.Env = env
 	cmd.Dir, _ = os.Getwd()
 	tail := &tailBuffer{max: 4096}
@@ -89,11 +98,7 @@ func (execStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 		if ctx.Err() != nil {
 			return Summary{}, ctx.Err()
 		}
-		var ee *exec.ExitError
-		msg := fmt.Sprintf("exec: command failed: %v", err)
-		if errors.As(err, &ee) {
-			msg = fmt.Sprintf("exec: command exited with status %d", ee.ExitCode())
-		}
+		msg := "exec: " + exitDescription(err)
 		if t := strings.TrimSpace(tail.String()); t != "" {
 			msg += "; its output ends with:\n" + indent(t, "    ")
 		}
@@ -115,6 +120,10 @@ func (execStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 		return Summary{}, &DataError{Pos: sc.Pos, Msg: "exec: cannot read the command's output $RLJOB_OUTPUT as Parquet", File: output, Hint: firstLine(err.Error())}
 	}
 	defer rr.Release()
+	if name, i, j, dup := duplicateColumn(fieldNames(rr.Schema())); dup {
+		return Summary{}, &DataError{Pos: sc.Pos, Msg: fmt.Sprintf("exec: the command's output has two columns named %q (columns %d and %d); nothing committed", name, i, j),
+			File: output, Column: name, Hint: "write each column once, under distinct names"}
+	}
 	body, empty, err := peekNonEmpty(rr)
 	if err != nil {
 		return Summary{}, &DataError{Pos: sc.Pos, Msg: "exec: cannot read the command's output", File: output, Hint: firstLine(err.Error())}
@@ -128,6 +137,33 @@ func (execStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 		return Summary{}, err
 	}
 	return Summary{Table: into, Rows: rows}, nil
+}
+
+// execGrace is how long an interrupted exec command has between SIGTERM
+// and SIGKILL.
+const execGrace = 10 * time.Second
+
+// exitDescription says how a command ended: its exit status, or the signal
+// that killed it ("killed by SIGKILL (signal 9)"), with the reading of a
+// shell's 128+N status for a child the shell saw killed.
+func exitDescription(err error) string {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return fmt.Sprintf("command failed: %v", err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		msg := "command was killed by " + SignalName(ws.Signal())
+		if ws.Signal() == syscall.SIGKILL {
+			msg += " (out of memory, a time limit, or kill -9?)"
+		}
+		return msg
+	}
+	code := ee.ExitCode()
+	msg := fmt.Sprintf("command exited with status %d", code)
+	if code > 128 && code < 128+65 {
+		msg += fmt.Sprintf(" (a shell's way of saying that a process it ran was killed by %s)", SignalName(syscall.Signal(code-128)))
+	}
+	return msg
 }
 
 // tailBuffer keeps the last max bytes written to it.

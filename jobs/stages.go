@@ -55,6 +55,13 @@ func (saveStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 		}
 		src, arg = "SELECT * FROM "+TableRef(a.String("source")), "source"
 	}
+	// SELECT * over a subquery renames duplicate columns (a, a_1): look at
+	// the query's own names first.
+	if raw, err := describeColumns(ctx, sc, src); err == nil {
+		if err := checkDistinctColumns(a, arg, raw); err != nil {
+			return Summary{}, err
+		}
+	}
 	if sch, ok := arrowio.SchemaFor(into); ok {
 		cols, err := sc.Columns(ctx, arg, "("+src+")")
 		if err != nil {
@@ -67,6 +74,9 @@ func (saveStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 		return Summary{}, ClassifySQL(err, a.Pos(arg), src)
 	}
 	defer rr.Release()
+	if err := checkDistinctColumns(a, arg, fieldNames(rr.Schema())); err != nil {
+		return Summary{}, err
+	}
 	body, empty, err := peekNonEmpty(rr)
 	if err != nil {
 		return Summary{}, ClassifySQL(err, a.Pos(arg), src)
@@ -80,6 +90,62 @@ func (saveStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 		return Summary{}, ClassifySQL(err, a.Pos(arg), src)
 	}
 	return Summary{Table: into, Rows: rows}, nil
+}
+
+// checkDistinctColumns refuses a result with two columns of the same name
+// (compared without case, as DuckDB compares identifiers): the Parquet file
+// would hold both, and no reader could tell them apart.
+func checkDistinctColumns(a Args, arg string, cols []string) error {
+	name, i, j, dup := duplicateColumn(cols)
+	if !dup {
+		return nil
+	}
+	return &UsageError{Pos: a.Pos(arg), Msg: fmt.Sprintf("save: the %s's result has two columns named %q (columns %d and %d); nothing committed", arg, name, i, j),
+		Hint: "give each column its own name (SELECT x AS a, y AS b ...), or select only one of them"}
+}
+
+// describeColumns returns the column names of query's result as DuckDB's
+// DESCRIBE gives them (duplicates kept).
+func describeColumns(ctx context.Context, sc *StageCtx, query string) ([]string, error) {
+	rr, err := sc.Engine.QueryArrow(ctx, "DESCRIBE "+query)
+	if err != nil {
+		return nil, err
+	}
+	defer rr.Release()
+	var names []string
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		col, ok := rec.Column(0).(stringArray)
+		if !ok {
+			return nil, fmt.Errorf("jobs: DESCRIBE gave %s column names", rec.Column(0).DataType())
+		}
+		for i := 0; i < col.Len(); i++ {
+			names = append(names, strings.Clone(col.Value(i)))
+		}
+	}
+	return names, rr.Err()
+}
+
+func fieldNames(sch *arrow.Schema) []string {
+	names := make([]string, sch.NumFields())
+	for i, f := range sch.Fields() {
+		names[i] = f.Name
+	}
+	return names
+}
+
+// duplicateColumn returns the first name that occurs twice in names,
+// compared without case, and the 1-based positions of both occurrences.
+func duplicateColumn(names []string) (name string, first, second int, dup bool) {
+	seen := map[string]int{}
+	for i, n := range names {
+		k := strings.ToLower(n)
+		if j, ok := seen[k]; ok {
+			return n, j + 1, i + 1, true
+		}
+		seen[k] = i
+	}
+	return "", 0, 0, false
 }
 
 // conformSQL wraps src in a SELECT giving sch's columns in order — cast to

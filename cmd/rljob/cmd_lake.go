@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -26,8 +25,8 @@ func init() {
 			if len(args) != 1 {
 				return &jobs.UsageError{Msg: "lake needs one subcommand", Hint: "rljob lake ls | verify | gc [--older-than 24h]"}
 			}
-			if st, err := os.Stat(e.g.lake); err != nil || !st.IsDir() {
-				return &jobs.UsageError{Msg: fmt.Sprintf("lake %s does not exist", e.g.lake), Hint: "give --lake DIR or set RLJOB_LAKE"}
+			if err := checkLakeFlag(e.g.lake, true); err != nil {
+				return err
 			}
 			l := &arrowio.Lake{Root: e.g.lake}
 			switch args[0] {
@@ -68,25 +67,32 @@ func lakeLs(e *env, l *arrowio.Lake) error {
 }
 
 func lakeVerify(e *env, l *arrowio.Lake) error {
-	checked, problems, err := l.Verify()
+	r, err := l.VerifyReport()
 	if err != nil {
 		return fmt.Errorf("lake verify: %w", err)
 	}
-	for _, p := range problems {
+	for _, p := range r.Problems {
 		fmt.Fprintf(e.stdout, "PROBLEM %s\n", p)
 	}
-	if len(problems) > 0 {
+	for _, u := range r.Unmanaged {
+		fmt.Fprintf(e.stdout, "unmanaged %s: not in any commit unit (user data: read by the views, not checked)\n", u)
+	}
+	if len(r.Problems) > 0 {
 		var files []string
-		for _, p := range problems {
+		for _, p := range r.Problems {
 			files = append(files, p.Path)
 		}
 		return &jobs.DataError{
-			Msg:  fmt.Sprintf("lake verify: %d problem(s) in %d commit units: %s", len(problems), checked, strings.Join(files, ", ")),
+			Msg:  fmt.Sprintf("lake verify: %d problem(s) in %d commit units: %s", len(r.Problems), r.Checked, strings.Join(files, ", ")),
 			File: files[0],
 			Hint: "restore the files from a copy, or remove the damaged unit folder and rerun its step",
 		}
 	}
-	fmt.Fprintf(e.stdout, "ok: %d commit units verified\n", checked)
+	if len(r.Unmanaged) > 0 {
+		fmt.Fprintf(e.stdout, "ok: %d commit units verified; %d unmanaged file(s) listed above (not an error)\n", r.Checked, len(r.Unmanaged))
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "ok: %d commit units verified\n", r.Checked)
 	return nil
 }
 

@@ -25,7 +25,7 @@ func init() {
 			fs.Int64Var(&o.until, "until-step", 0, "stop before this step (0 = no limit): with a large --steps, run until steps 0..S-1 are complete")
 			fs.Int64Var(&o.seed, "seed", 0, "run seed (stage seeds derive from it, the step, the call and the shard)")
 			fs.StringArrayVar(&o.sets, "set", nil, "set a DuckDB variable before each iteration: key=value (typed int, float, bool, else string); repeatable")
-			fs.StringVar(&o.shard, "shard", "", "this runner's shard i/n (default: SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, else 0/1)")
+			fs.StringVar(&o.shard, "shard", "", "this runner's shard i/n (default: SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN / SLURM_ARRAY_TASK_COUNT, else 0/1)")
 			fs.BoolVar(&o.dryRun, "dry-run", false, "check the job (statements, stage names and arguments, SQL syntax) without running or writing anything")
 		},
 		run: o.runCmd,
@@ -42,12 +42,29 @@ type runFlags struct {
 	dryRun bool
 }
 
-func (o *runFlags) runCmd(ctx context.Context, e *env, args []string) error {
-	if len(args) != 1 {
+// check validates the flags that need no file system: one job file, and
+// --steps and --until-step not negative.
+func (o *runFlags) check(args []string) error {
+	switch {
+	case len(args) != 1:
 		return &jobs.UsageError{Msg: fmt.Sprintf("run takes one job file, got %d arguments", len(args)), Hint: "rljob run JOB.sql [flags]"}
+	case o.steps < 0:
+		return &jobs.UsageError{Msg: fmt.Sprintf("--steps %d: must be >= 0", o.steps), Hint: "--steps N runs N iterations from the resume point"}
+	case o.until < 0:
+		return &jobs.UsageError{Msg: fmt.Sprintf("--until-step %d: must be >= 0", o.until), Hint: "--until-step S stops before step S (0 = no limit)"}
+	}
+	return nil
+}
+
+func (o *runFlags) runCmd(ctx context.Context, e *env, args []string) error {
+	if err := o.check(args); err != nil {
+		return err
 	}
 	shard, n, err := jobs.ParseShard(o.shard, e.getenv)
 	if err != nil {
+		return err
+	}
+	if err := checkLakeFlag(e.g.lake, false); err != nil {
 		return err
 	}
 	opts := jobs.Options{
@@ -59,6 +76,13 @@ func (o *runFlags) runCmd(ctx context.Context, e *env, args []string) error {
 	}
 	t0 := time.Now()
 	res, err := jobs.Run(ctx, opts)
+	if sig := interrupted(ctx); err != nil && sig != nil {
+		ie := *sig
+		if res != nil && !o.dryRun {
+			ie.Step, ie.HasStep = res.FirstStep+int64(res.Steps), true
+		}
+		return &ie
+	}
 	if err != nil {
 		return err
 	}

@@ -86,8 +86,8 @@ func (o *sqlFlags) runCmd(ctx context.Context, e *env, args []string) error {
 	if len(stmts) == 0 {
 		return &jobs.UsageError{Msg: "no SQL statement in " + name}
 	}
-	if st, err := os.Stat(e.g.lake); err != nil || !st.IsDir() {
-		return &jobs.UsageError{Msg: fmt.Sprintf("lake %s does not exist", e.g.lake), Hint: "give --lake DIR or set RLJOB_LAKE"}
+	if err := checkLakeFlag(e.g.lake, true); err != nil {
+		return err
 	}
 	eng, err := rsql.Open(ctx, e.g.lake)
 	if err != nil {

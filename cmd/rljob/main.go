@@ -5,8 +5,9 @@
 // cmd_version.go. Errors are typed in package jobs and mapped to exit codes
 // in one place, jobs.ExitCode:
 //
-//	0 ok, 1 internal error (or a failed exec command), 2 usage or job-file
-//	error, 3 data error (missing column, corrupt file), 4 run locked.
+//	0 ok, 1 internal error, I/O error (full disk) or a failed exec command,
+//	2 usage or job-file error, 3 data error (missing column, corrupt file),
+//	4 run locked, 130/143 interrupted by SIGINT/SIGTERM (rerun to resume).
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -28,10 +30,47 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background())
 	code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
+}
+
+// signalContext returns a context cancelled, with a *jobs.InterruptedError
+// as its cause, on the first SIGINT or SIGTERM. The statement in progress
+// then stops (a stage commits nothing of it) and Main exits 128+signal. A
+// second signal gets the default action (the process dies at once), for a
+// user who does not want to wait.
+func signalContext(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-ch:
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+			cancel(&jobs.InterruptedError{Signal: sig})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(nil)
+	}
+}
+
+// interrupted returns the *jobs.InterruptedError that cancelled ctx, or nil.
+func interrupted(ctx context.Context) *jobs.InterruptedError {
+	if ctx.Err() == nil {
+		return nil
+	}
+	var ie *jobs.InterruptedError
+	if errors.As(context.Cause(ctx), &ie) {
+		return ie
+	}
+	return nil
 }
 
 // env is what a command sees of the process: streams, environment, whether
@@ -78,11 +117,12 @@ var commands = map[string]*command{}
 func register(c *command) { commands[c.name] = c }
 
 const exitCodes = `Exit codes:
-  0  ok
-  1  internal error, or an exec stage's command failed
-  2  usage or job-file error (bad flag, unknown stage or argument, SQL error)
-  3  data error (missing column, corrupt Parquet file, lake verify problem)
-  4  the run is locked by another runner
+  0    ok
+  1    internal error, I/O error (disk full, EIO; the path is named), or an exec stage's command failed
+  2    usage or job-file error (bad flag, unknown stage or argument, SQL error, estimated memory too large)
+  3    data error (missing column, NaN or corrupt input, corrupt Parquet file, lake verify problem)
+  4    the run is locked by another runner
+  130  interrupted by SIGINT (143: SIGTERM): rerun the same command to resume from the last complete step
 `
 
 func usage(w io.Writer) {
@@ -106,6 +146,13 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv,
 		stderrTTY: isTTY(stderr), stdoutTTY: isTTY(stdout)}
 	err := dispatch(ctx, e, args)
+	if err != nil && !errors.Is(err, errHelp) {
+		var ie *jobs.InterruptedError
+		if sig := interrupted(ctx); sig != nil && !errors.As(err, &ie) {
+			err = sig
+		}
+		err = jobs.AsIOError(err)
+	}
 	code := jobs.ExitCode(err)
 	if err != nil && !errors.Is(err, errHelp) {
 		fmt.Fprintf(stderr, "rljob: %v\n", err)
@@ -162,6 +209,45 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	}
 	e.log, e.g = log, g
 	return c.run(ctx, e, fs.Args())
+}
+
+// checkLakeFlag checks the --lake path before a command uses it: a path
+// that exists must be a folder, and one that does not must lie under a
+// folder (run creates it); with mustExist, a missing lake is an error too.
+// Every command reports these the same way: a usage error, exit 2.
+func checkLakeFlag(p string, mustExist bool) error {
+	hint := "give the lake's folder with --lake DIR (or set RLJOB_LAKE)"
+	st, err := os.Stat(p)
+	switch {
+	case err == nil && !st.IsDir():
+		return &jobs.UsageError{Msg: fmt.Sprintf("--lake %s is a %s, not a folder", p, fileKind(st.Mode())), Hint: hint}
+	case err == nil:
+		return nil
+	case !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+		return &jobs.UsageError{Msg: fmt.Sprintf("--lake %s cannot be used", p), Err: err, Hint: hint}
+	case mustExist:
+		return &jobs.UsageError{Msg: fmt.Sprintf("lake %s does not exist", p), Hint: hint}
+	}
+	// Missing: the nearest existing ancestor must be a folder.
+	for dir := filepath.Dir(filepath.Clean(p)); ; dir = filepath.Dir(dir) {
+		st, err := os.Stat(dir)
+		if err == nil {
+			if !st.IsDir() {
+				return &jobs.UsageError{Msg: fmt.Sprintf("--lake %s lies under %s, which is a %s, not a folder", p, dir, fileKind(st.Mode())), Hint: hint}
+			}
+			return nil
+		}
+		if dir == filepath.Dir(dir) {
+			return nil
+		}
+	}
+}
+
+func fileKind(m os.FileMode) string {
+	if m.IsRegular() {
+		return "regular file"
+	}
+	return "file of type " + m.Type().String()
 }
 
 // newLogger builds the zerolog logger: console (human-readable, coloured)

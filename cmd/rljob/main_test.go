@@ -19,7 +19,10 @@ import (
 // Main on its arguments (the crash test re-executes itself this way).
 func TestMain(m *testing.M) {
 	if os.Getenv("RLJOB_TEST_MAIN") == "1" {
-		os.Exit(Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+		ctx, stop := signalContext(context.Background())
+		code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
@@ -101,6 +104,7 @@ func TestBadInput(t *testing.T) {
 		// newFiles: the command may add files under these prefixes (a
 		// successful no-op run adds its step marker).
 		newFiles []string
+		env      map[string]string // the command's environment
 	}{
 		{
 			name: "sql syntax error",
@@ -203,6 +207,25 @@ func TestBadInput(t *testing.T) {
 			code: 2,
 			want: []string{"unknown flag: --stesp"},
 		},
+		{
+			name: "negative --until-step",
+			args: []string{"--until-step", "-5"},
+			code: 2,
+			want: []string{"--until-step -5: must be >= 0"},
+		},
+		{
+			name: "unclosed CALL",
+			job:  "SELECT 1;\nCALL save(\n  query := 'SELECT 1 AS x', output := 't';\nSELECT 2;\n",
+			code: 2,
+			want: []string{"job.sql:2:10: unclosed parenthesis: the ( of CALL save is never closed"},
+		},
+		{
+			name: "1-based Slurm array task out of range",
+			args: []string{"--dry-run"},
+			env:  map[string]string{"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "2", "SLURM_ARRAY_TASK_MIN": "1"},
+			code: 2,
+			want: []string{"task 3 is not one of 1..2"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -225,7 +248,7 @@ func TestBadInput(t *testing.T) {
 			} else {
 				args = append(args, tc.args...)
 			}
-			code, _, stderr := rljob(t, nil, args...)
+			code, _, stderr := rljob(t, tc.env, args...)
 			if code != tc.code {
 				t.Errorf("exit code %d, want %d; stderr:\n%s", code, tc.code, stderr)
 			}

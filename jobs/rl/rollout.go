@@ -69,6 +69,27 @@ func (rolloutStage) Spec() jobs.StageSpec {
 	}
 }
 
+// rolloutRowBytes is the memory of one rollouts row apart from its tokens:
+// the Go row, its ids, its Arrow copy and DuckDB's copy for the join with
+// the prompts' columns (generous: the estimate only has to catch a plan
+// that cannot fit, such as n := 1000000000).
+const rolloutRowBytes = 512
+
+// checkRolloutMemory refuses, before anything is allocated per sample, a
+// rollout whose rows cannot fit in memory: n samples of each of prompts
+// prompts (promptBytes: their total length), each with up to max_new_tokens
+// completion tokens held as token, logprob and text in the Go rows, the
+// Arrow record and DuckDB (about 24 bytes a token), and its prompt's
+// tokens copied into its row (12 bytes a prompt byte).
+func checkRolloutMemory(a jobs.Args, prompts int, promptBytes float64) error {
+	n, maxNew := float64(a.Int("n")), float64(a.Int("max_new_tokens"))
+	rows := n * float64(prompts)
+	need := rows*(rolloutRowBytes+24*maxNew) + n*12*promptBytes
+	what := fmt.Sprintf("n := %d samples × %d prompts = %.0f completions of up to max_new_tokens := %d tokens", a.Int("n"), prompts, rows, a.Int("max_new_tokens"))
+	return jobs.CheckMemory(a.Pos("n"), "rollout", what, need,
+		"lower n or max_new_tokens, or spread the prompts over several steps or shards (--shard i/n)")
+}
+
 // rolloutOut are the generated columns of one rollouts row.
 type rolloutOut struct {
 	promptID   string
@@ -125,6 +146,13 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 	if len(prompts) == 0 {
 		return jobs.Summary{Table: arrowio.TableRollouts, Skipped: true,
 			Note: fmt.Sprintf("rollout: no prompts for shard %d/%d: nothing committed", sc.Shard, sc.NumShards)}, nil
+	}
+	var textBytes float64
+	for _, p := range prompts {
+		textBytes += float64(len(p.text) + 1)
+	}
+	if err := checkRolloutMemory(a, len(prompts), textBytes); err != nil {
+		return jobs.Summary{}, err
 	}
 	pol, err := loadPolicy(sc, a, "policy")
 	if err != nil {

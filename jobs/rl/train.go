@@ -390,8 +390,12 @@ func readTrainRows(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) ([]train
 		order = jobs.QuoteIdent(n) + ", " + order
 	}
 	q := fmt.Sprintf(`SELECT CAST(prompt_tokens AS INTEGER[]), CAST(completion_tokens AS INTEGER[]), CAST(logprobs AS FLOAT[]),
-  CAST(advantage AS DOUBLE), %s, %s, %s
-FROM %s ORDER BY %s`, opt("reward", "DOUBLE"), opt("finish_reason", "VARCHAR"), opt("temperature", "DOUBLE"), from, order)
+  CAST(advantage AS DOUBLE), %s, %s, %s, %s
+FROM %s ORDER BY %s`, opt("reward", "DOUBLE"), opt("finish_reason", "VARCHAR"), opt("temperature", "DOUBLE"), opt("rollout_id", "VARCHAR"), from, order)
+	table := a.String("data")
+	if queryStart.MatchString(table) {
+		table = "(the data query)"
+	}
 	rr, err := sc.Engine.QueryArrow(ctx, q)
 	if err != nil {
 		return nil, jobs.ClassifySQL(err, a.Pos("data"), q)
@@ -400,8 +404,14 @@ FROM %s ORDER BY %s`, opt("reward", "DOUBLE"), opt("finish_reason", "VARCHAR"), 
 	var rows []trainRow
 	n := 0
 	err = rowsOf(rr, func(rec arrow.RecordBatch, i int) error {
-		bad := func(col, msg string) error {
-			return &jobs.DataError{Pos: a.Pos("data"), Column: col, Msg: fmt.Sprintf("train: data row %d: %s", n, msg)}
+		// A bad row is named by table, row number (in the stage's order:
+		// rollout_id, then the tokens) and rollout_id when there is one.
+		row := fmt.Sprintf("row %d", n)
+		if id, ok := strAt(rec.Column(7), i); ok {
+			row += fmt.Sprintf(" (rollout_id %q)", id)
+		}
+		bad := func(col, msg string) *jobs.DataError {
+			return &jobs.DataError{Pos: a.Pos("data"), Table: table, Column: col, Msg: fmt.Sprintf("train: data %s %s: %s", table, row, msg)}
 		}
 		p, ok := i32s(rec.Column(0), i)
 		if !ok {
@@ -418,12 +428,19 @@ FROM %s ORDER BY %s`, opt("reward", "DOUBLE"), opt("finish_reason", "VARCHAR"), 
 		if len(lp) != len(c) {
 			return bad("logprobs", fmt.Sprintf("%d logprobs for %d completion tokens", len(lp), len(c)))
 		}
+		for k, v := range lp {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				e := bad("logprobs", fmt.Sprintf("logprobs[%d] is %v (the behaviour log-probabilities must be finite)", k, v))
+				e.Hint = "drop or recompute such rows: WHERE list_bool_and(list_transform(logprobs, x -> isfinite(x)))"
+				return e
+			}
+		}
 		if len(p) == 0 {
 			return bad("prompt_tokens", "prompt_tokens is empty (the first completion token needs a prefix)")
 		}
 		adv, ok := f64At(rec.Column(3), i)
 		if !ok || math.IsNaN(adv) || math.IsInf(adv, 0) {
-			return &jobs.DataError{Pos: a.Pos("data"), Column: "advantage", Msg: fmt.Sprintf("train: data row %d: advantage is NULL or not finite", n),
+			return &jobs.DataError{Pos: a.Pos("data"), Table: table, Column: "advantage", Msg: fmt.Sprintf("train: data %s %s: advantage is NULL or not finite", table, row),
 				Hint: "rows whose reward is NULL get a NULL advantage: filter them (WHERE advantage IS NOT NULL)"}
 		}
 		r := trainRow{tokens: append(p, c...), start: len(p), old: lp, adv: adv}

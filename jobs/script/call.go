@@ -110,7 +110,8 @@ type Arg struct {
 //     if name is a stage, report that stages take named literals only;
 //   - err is non-nil (with call.Name set, ok false) when the statement is a
 //     CALL of this form that cannot be represented: an integer outside int64
-//     or an argument given twice; or when Text has an unterminated quote.
+//     or an argument given twice; or (a *SyntaxError, call nil) when Text
+//     has an unterminated quote or a '(' that is never closed.
 func ParseCall(st Statement) (call *Call, ok bool, err error) {
 	toks, lerr := significantTokens(st.Text)
 	if lerr != nil {
@@ -126,6 +127,11 @@ func ParseCall(st Statement) (call *Call, ok bool, err error) {
 	name, nameOK := p.name()
 	if !nameOK || !p.punct("(") {
 		return nil, false, nil
+	}
+	if open, ok := unclosedParen(p); ok {
+		line, col := st.Position(open.start)
+		return nil, false, &SyntaxError{Line: line, Col: col, Offset: st.Offset + open.start,
+			Msg: fmt.Sprintf("unclosed parenthesis: the ( of CALL %s is never closed (a ')' is missing before the statement's end)", name)}
 	}
 	p.i++
 	line, col := st.Position(callTok.start)
@@ -172,6 +178,29 @@ func ParseCall(st Statement) (call *Call, ok bool, err error) {
 		return partial, false, nil
 	}
 	return call, true, nil
+}
+
+// unclosedParen reports the innermost '(' left open at the end of the
+// statement, scanning from the current token (the CALL's '(').
+func unclosedParen(p *callParser) (token, bool) {
+	var open []token
+	for _, t := range p.toks[p.i:] {
+		if t.kind != tokOther {
+			continue
+		}
+		switch p.text(t) {
+		case "(":
+			open = append(open, t)
+		case ")":
+			if len(open) > 0 {
+				open = open[:len(open)-1]
+			}
+		}
+	}
+	if len(open) == 0 {
+		return token{}, false
+	}
+	return open[len(open)-1], true
 }
 
 // significantTokens lexes text and drops whitespace and comments.

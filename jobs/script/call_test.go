@@ -76,7 +76,11 @@ func TestParseCallNotOK(t *testing.T) {
 		{"spaced assignment", "CALL f(a : = 1)", "f", ""},
 		{"equals", "CALL f(a = 1)", "f", ""},
 		{"trailing comma", "CALL f(a := 1,)", "f", ""},
-		{"missing close", "CALL f(a := 1", "f", ""},
+		{"missing close", "CALL f(a := 1", "", "1:7: unclosed parenthesis: the ( of CALL f is never closed"},
+		{"unclosed call", "CALL save(", "", "1:10: unclosed parenthesis: the ( of CALL save is never closed"},
+		{"unclosed inner", "CALL save(query := 'x',\n  output := lower('T')", "", "1:10: unclosed parenthesis"},
+		{"unclosed nested", "CALL f(a := (1 + 2)", "", "1:7: unclosed parenthesis"},
+		{"extra close", "CALL f(a := 1))", "f", ""},
 		{"trailing tokens", "CALL f(a := 1) x", "f", ""},
 		{"two statements", "CALL f(a := 1); SELECT 1", "f", ""},
 		{"double sign", "CALL f(a := --1\n)", "f", ""},
@@ -105,6 +109,15 @@ func TestParseCallNotOK(t *testing.T) {
 				t.Fatalf("ParseCall(%q) call = %+v, want name %q and no args", tc.text, call, tc.wantName)
 			}
 		})
+	}
+}
+
+// A parenthesis inside a string or a comment does not count as unclosed.
+func TestParseCallParenInString(t *testing.T) {
+	for _, text := range []string{"CALL f(a := '(')", "CALL f(a := 1 /* ( */)", "CALL f(a := $$($$)"} {
+		if _, ok, err := ParseCall(Statement{Text: text, Line: 1, Col: 1}); !ok || err != nil {
+			t.Errorf("ParseCall(%q) = %v, %v; want ok", text, ok, err)
+		}
 	}
 }
 
