@@ -348,9 +348,11 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 		if ck.Tokenizer, err = tokenizer.LoadDir(dir); err != nil {
 			return nil, fmt.Errorf("trainer: load checkpoint %s: %w", dir, err)
 		}
-		if v := ck.Tokenizer.VocabSize(); v > m.Config.VocabSize {
+		v := ck.Tokenizer.VocabSize()
+		if v > m.Config.VocabSize {
 			return nil, fmt.Errorf("trainer: load checkpoint %s: tokenizer has %d tokens, model vocab_size %d", dir, v, m.Config.VocabSize)
 		}
+		m.VocabLimit = v // a padded vocabulary's extra ids are masked
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("trainer: load checkpoint %s: %w", dir, err)
 	}

@@ -19,21 +19,24 @@ import (
 // headGrain is the number of rows a goroutine takes at least.
 func headGrain(V int) int { return max(1, (1<<15)/V) }
 
-// headForward computes, for each row n of logits (N, V), with z = logits·(1/temp):
+// headForward computes, for each row n of logits (N, V), with z = logits·(1/temp),
+// over the first VL ids only (v < VL; the ids past the tokenizer's
+// vocabulary, a padded embedding's rows, have probability 0):
 //
-//	lse[n]  = log Σ_v exp(z[n,v])                                     written
+//	lse[n]  = log Σ_{v<VL} exp(z[n,v])                                written
 //	logp[n] = logits[n,t]/temp − lse[n]  (t = targets[n] ≥ 0; else 0)   written
 //	ent[n]  = lse[n] − Σ_v p z,  p = softmax(z)   (only when ent != nil) written
-//	e[n,v]  = exp(z[n,v] − max_v z[n,v])  (N, V)                        written
+//	e[n,v]  = exp(z[n,v] − max_v z[n,v])  (N, V); 0 for v ≥ VL          written
 //	r[n]    = 1 / Σ_v e[n,v]                                            written
 //
 // so that p[n,v] = e[n,v]·r[n].
-func headForward(e, r, lse, logp, ent, logits []float32, targets []int32, N, V int, temp float32) {
+func headForward(e, r, lse, logp, ent, logits []float32, targets []int32, N, V, VL int, temp float32) {
 	inv := 1 / temp
 	parallelFor(N, headGrain(V), func(lo, hi int) {
 		for n := lo; n < hi; n++ {
-			row := logits[n*V : (n+1)*V]
-			er := e[n*V : (n+1)*V]
+			row := logits[n*V : n*V+VL]
+			er := e[n*V : n*V+VL]
+			clear(e[n*V+VL : (n+1)*V])
 			mx := float32(math.Inf(-1))
 			for _, x := range row {
 				mx = max(mx, float32(x*inv))
@@ -68,8 +71,8 @@ func headForward(e, r, lse, logp, ent, logits []float32, targets []int32, N, V i
 	})
 }
 
-// logProbRow is headForward's logp for one row of logits (V) and target
-// t ≥ 0, computed with the same operations in the same order, so the
+// logProbRow is headForward's logp for one row of logits (VL: the
+// sampleable ids only) and target t ≥ 0, computed with the same operations in the same order, so the
 // sampler's logprob of a token has the bits ForwardLogp gives it.
 func logProbRow(row []float32, t int32, temp float32) float32 {
 	inv := 1 / temp
@@ -89,8 +92,9 @@ func logProbRow(row []float32, t int32, temp float32) float32 {
 //
 //	dlogits[n,v] = dlogp[n]/temp·(1[v=t] − p) − dent[n]/temp·p·(log p + ent[n])
 //
-// with log p = z − lse; rows with a negative target take no dlogp.
-func headBackwardLogp(e, r, dlogp, dent, logits, lse, ent []float32, targets []int32, N, V int, temp float32) {
+// with log p = z − lse; rows with a negative target take no dlogp. Ids
+// v ≥ VL (p = 0) get 0.
+func headBackwardLogp(e, r, dlogp, dent, logits, lse, ent []float32, targets []int32, N, V, VL int, temp float32) {
 	inv := 1 / temp
 	parallelFor(N, headGrain(V), func(lo, hi int) {
 		for n := lo; n < hi; n++ {
@@ -113,7 +117,7 @@ func headBackwardLogp(e, r, dlogp, dent, logits, lse, ent []float32, targets []i
 					d[v] = -g * (d[v] * rn)
 				}
 			} else {
-				row := logits[n*V : (n+1)*V]
+				row := logits[n*V : n*V+VL]
 				l, h := lse[n], ent[n]
 				for v, x := range row {
 					p := d[v] * rn

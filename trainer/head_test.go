@@ -56,7 +56,7 @@ func TestHeadFused(t *testing.T) {
 			if tc.entropy {
 				entArg = ent
 			}
-			headForward(e, r, lse, lp, entArg, logits, targets, N, V, tc.temp)
+			headForward(e, r, lse, lp, entArg, logits, targets, N, V, V, tc.temp)
 			for n := range N {
 				if math.Float32bits(lse[n]) != math.Float32bits(lseR[n]) || math.Float32bits(lp[n]) != math.Float32bits(lpR[n]) {
 					t.Errorf("row %d: lse %v logp %v, reference %v %v", n, lse[n], lp[n], lseR[n], lpR[n])
@@ -65,7 +65,7 @@ func TestHeadFused(t *testing.T) {
 			if tc.entropy {
 				cmp(t, "ent", ent, entR)
 			}
-			headBackwardLogp(e, r, dlogp, dentArg, logits, lse, ent, targets, N, V, tc.temp)
+			headBackwardLogp(e, r, dlogp, dentArg, logits, lse, ent, targets, N, V, V, tc.temp)
 			cmp(t, "dlogits", e, dR)
 
 			// cross-entropy at temperature 1
@@ -73,7 +73,7 @@ func TestHeadFused(t *testing.T) {
 			meanR, count := kernels.CrossEntropyForward(losses, lseC, logits, targets, N, V)
 			dC := f(N * V)
 			kernels.CrossEntropyBackward(dC, 0.7, logits, lseC, targets, N, V)
-			headForward(e, r, lse, lp, nil, logits, targets, N, V, 1)
+			headForward(e, r, lse, lp, nil, logits, targets, N, V, V, 1)
 			var sum float64
 			for n := range N {
 				if targets[n] >= 0 {

@@ -19,6 +19,14 @@ type Model struct {
 	W      Weights // views of Params
 	G      Weights // views of Grads
 
+	// VocabLimit is the number of token ids the model may produce: ids
+	// ≥ VocabLimit (an embedding padded past the tokenizer's vocabulary,
+	// as real Qwen2 checkpoints have) are never sampled and log-probs,
+	// entropy and cross-entropy are normalised over ids < VocabLimit only
+	// (their logits are masked to −∞). 0 means Config.VocabSize.
+	// LoadCheckpoint sets it to the tokenizer's size.
+	VocabLimit int
+
 	acts      activations
 	gradsZero bool    // Grads known to be all 0 (after ZeroGrad or Step)
 	ropeT     float32 // rope theta as float32
@@ -399,7 +407,7 @@ func (m *Model) ForwardLogp(b Batch, targets []int32, temp float32, entropy bool
 	if entropy {
 		ent = a.ent[:N]
 	}
-	headForward(a.dlogits[:N*V], a.rinv, a.lse, a.logp, ent, a.logits, a.targets[:N], N, V, temp)
+	headForward(a.dlogits[:N*V], a.rinv, a.lse, a.logp, ent, a.logits, a.targets[:N], N, V, m.vocabLimit(), temp)
 	m.fw.mode, m.fw.temp, m.fw.entropy = fwLogp, temp, entropy
 	return a.logp[:N], ent, nil
 }
@@ -424,7 +432,7 @@ func (m *Model) BackwardLogp(dlogp, dent []float32) error {
 	}
 	a := &m.acts
 	dl := a.dlogits[:N*V]
-	headBackwardLogp(dl, a.rinv, dlogp, dent, a.logits, a.lse, a.ent, a.targets[:N], N, V, m.fw.temp)
+	headBackwardLogp(dl, a.rinv, dlogp, dent, a.logits, a.lse, a.ent, a.targets[:N], N, V, m.vocabLimit(), m.fw.temp)
 	m.fw.mode = fwNone
 	m.backward(dl)
 	return nil
@@ -447,7 +455,7 @@ func (m *Model) ForwardCE(b Batch, targets []int32) (loss float32, count int, er
 	N := b.B * b.T
 	copy(a.targets, targets)
 	V := m.Config.VocabSize
-	headForward(a.dlogits[:N*V], a.rinv, a.lse, a.logp, nil, a.logits, a.targets[:N], N, V, 1)
+	headForward(a.dlogits[:N*V], a.rinv, a.lse, a.logp, nil, a.logits, a.targets[:N], N, V, m.vocabLimit(), 1)
 	var sum float64 // in row order, as kernels.CrossEntropyForward
 	for n, t := range a.targets[:N] {
 		if t >= 0 {
@@ -479,12 +487,25 @@ func (m *Model) BackwardCE(dloss float32) error {
 	return nil
 }
 
+// vocabLimit is VocabLimit, or the config's vocabulary when it is 0 (or
+// out of range).
+func (m *Model) vocabLimit() int {
+	if m.VocabLimit > 0 && m.VocabLimit < m.Config.VocabSize {
+		return m.VocabLimit
+	}
+	return m.Config.VocabSize
+}
+
 func (m *Model) checkTargets(b Batch, targets []int32) error {
 	if len(targets) != b.B*b.T {
 		return fmt.Errorf("trainer: %d targets for a %dx%d batch", len(targets), b.B, b.T)
 	}
+	VL := m.vocabLimit()
 	for n, t := range targets {
-		if int(t) >= m.Config.VocabSize {
+		if int(t) >= VL {
+			if VL < m.Config.VocabSize {
+				return fmt.Errorf("trainer: target %d at row %d is a padded id: the tokenizer has %d tokens (vocab_size %d)", t, n, VL, m.Config.VocabSize)
+			}
 			return fmt.Errorf("trainer: target %d at row %d outside vocabulary [0,%d)", t, n, m.Config.VocabSize)
 		}
 		if t >= 0 && n%b.T >= b.Lens[n/b.T] {

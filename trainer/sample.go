@@ -203,7 +203,7 @@ type seqState struct {
 
 func (m *Model) newSampler(prompts [][]int32, seeds []uint64, opt SampleOptions) (*sampler, error) {
 	c := m.Config
-	V := c.VocabSize
+	V := m.vocabLimit() // ids ≥ V (padding past the tokenizer) are never sampled
 	if err := opt.validate(V); err != nil {
 		return nil, err
 	}
@@ -228,8 +228,8 @@ func (m *Model) newSampler(prompts [][]int32, seeds []uint64, opt SampleOptions)
 			return nil, fmt.Errorf("trainer: generate: prompt %d has %d tokens, which leaves no room under max_position_embeddings %d", i, len(p), c.MaxPositionEmbeddings)
 		}
 		for t, id := range p {
-			if id < 0 || int(id) >= V {
-				return nil, fmt.Errorf("trainer: generate: prompt %d position %d: token %d outside vocabulary [0,%d)", i, t, id, V)
+			if id < 0 || int(id) >= c.VocabSize {
+				return nil, fmt.Errorf("trainer: generate: prompt %d position %d: token %d outside vocabulary [0,%d)", i, t, id, c.VocabSize)
 			}
 		}
 		s.seqs[i] = seqState{
