@@ -94,7 +94,7 @@ func (e *IOError) Error() string {
 	if where == "" {
 		where = "the lake's file system"
 	}
-	return fmt.Sprintf("I/O error on %s: %v\n  hint: free space on (or repair) the file system holding %s, then rerun the same command: it resumes from the last complete step", where, e.Err, where)
+	return fmt.Sprintf("I/O error on %s: %v\n  hint: make room on the file system holding %s (free space, raise the quota or file-size limit) or repair it, then rerun the same command: it resumes from the last complete step", where, e.Err, where)
 }
 
 func (e *IOError) Unwrap() error { return e.Err }
@@ -187,6 +187,7 @@ type InterruptedError struct {
 	Signal  os.Signal
 	Step    int64
 	HasStep bool
+	Hint    string // "" = how to resume a run
 }
 
 func (e *InterruptedError) Error() string {
@@ -198,7 +199,11 @@ func (e *InterruptedError) Error() string {
 	if e.HasStep {
 		msg += fmt.Sprintf("; step %d is incomplete", e.Step)
 	}
-	return msg + "\n  hint: rerun the same command to resume from the last complete step (calls already committed in the incomplete step are skipped)"
+	hint := e.Hint
+	if hint == "" {
+		hint = "rerun the same command to resume from the last complete step (calls already committed in the incomplete step are skipped)"
+	}
+	return msg + "\n  hint: " + hint
 }
 
 // Code is the exit code for the signal: 128 + its number, else 1.

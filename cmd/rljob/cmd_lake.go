@@ -17,9 +17,9 @@ func init() {
 	register(&command{
 		name:  "lake",
 		usage: "ls | verify | gc [--older-than 24h] [--lake DIR]",
-		short: "inspect the lake: ls (tables, runs, steps, rows, bytes), verify (every checksum), gc (staging leftovers)",
+		short: "inspect the lake: ls (tables, runs, steps, rows, bytes), verify (every checksum; lists unmanaged files), gc (staging leftovers of dead writers)",
 		flags: func(fs *pflag.FlagSet) {
-			fs.DurationVar(&olderThan, "older-than", 24*time.Hour, "gc: remove _staging entries older than this")
+			fs.DurationVar(&olderThan, "older-than", 24*time.Hour, "gc: remove _staging entries older than this (never one whose writer is still running: it holds a lock)")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 1 {

@@ -149,7 +149,11 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if err != nil && !errors.Is(err, errHelp) {
 		var ie *jobs.InterruptedError
 		if sig := interrupted(ctx); sig != nil && !errors.As(err, &ie) {
-			err = sig
+			stopped := *sig
+			if len(args) == 0 || args[0] != "run" {
+				stopped.Hint = "the command stopped early; rerun it"
+			}
+			err = &stopped
 		}
 		err = jobs.AsIOError(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -160,5 +161,57 @@ func TestSIGTERMSaysHowToResume(t *testing.T) {
 	}
 	if code, out, serr := rljob(t, nil, "lake", "verify", "--lake", lake); code != 0 {
 		t.Errorf("lake verify: exit %d\n%s%s", code, out, serr)
+	}
+}
+
+// Issue 7: a full disk during save exited 2, as if the job file were wrong.
+// A file-size limit (ulimit -f, SIGXFSZ ignored) makes the Parquet write
+// fail with EFBIG, as a full disk fails with ENOSPC: exit 1, naming the
+// file, nothing committed.
+func TestWriteFailureIsAnIOError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a child process under a file-size limit; skipped under -short")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	lake := filepath.Join(dir, "lake")
+	job := writeFile(t, dir, "job.sql", "CALL save(query := 'SELECT md5(CAST(i AS VARCHAR)) AS h FROM range(200000) t(i)', output := 'big');\n")
+	// ulimit -f counts 512-byte blocks in dash, 1024 in bash: 400 is at
+	// most 400 KB, and the file is about 6 MB.
+	cmd := exec.Command("sh", "-c", `trap "" XFSZ; ulimit -f 400 && exec "$0" "$@"`, self, "run", job, "--lake", lake, "--log-format", "json")
+	cmd.Env = append(os.Environ(), "RLJOB_TEST_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1\n%s", err, stderr.String())
+	}
+	for _, w := range []string{"I/O error on " + filepath.Join(lake, "_staging"), "part-0-0.parquet", "file too large", "rerun the same command"} {
+		if !strings.Contains(stderr.String(), w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(lake, "big")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("table big committed")
+	}
+	if code, out, serr := rljob(t, nil, "lake", "verify", "--lake", lake); code != 0 {
+		t.Errorf("lake verify: exit %d\n%s%s", code, out, serr)
+	}
+}
+
+// A command other than run, interrupted, exits 128+signal without talking
+// about resuming a run.
+func TestInterruptedSQL(t *testing.T) {
+	lake := t.TempDir()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(&jobs.InterruptedError{Signal: syscall.SIGINT})
+	var out, errb bytes.Buffer
+	code := Main(ctx, []string{"sql", "--lake", lake, "SELECT 1"}, strings.NewReader(""), &out, &errb, func(string) string { return "" })
+	if code != 130 || !strings.Contains(errb.String(), "interrupted by SIGINT (signal 2)") || !strings.Contains(errb.String(), "the command stopped early; rerun it") {
+		t.Errorf("exit %d, stderr:\n%s", code, errb.String())
 	}
 }
