@@ -162,7 +162,13 @@ func newStagingDir(staging, prefix string) (dir string, lock *os.File, err error
 		if err != nil {
 			return "", nil, err
 		}
-		if !tryLock(f) || !samePath(f, dir+LockSuffix) {
+		locked, err := tryLock(f)
+		if err != nil {
+			f.Close()
+			os.Remove(dir + LockSuffix)
+			return "", nil, err
+		}
+		if !locked || !samePath(f, dir+LockSuffix) {
 			// gc took the fresh lock file for an orphan (or removed it)
 			// between our create and flock: leave it to gc, pick another name.
 			f.Close()
@@ -180,9 +186,18 @@ func newStagingDir(staging, prefix string) (dir string, lock *os.File, err error
 	return "", nil, fmt.Errorf("cannot create a staging folder in %s", staging)
 }
 
-// tryLock takes f's exclusive flock without waiting.
-func tryLock(f *os.File) bool {
-	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+// tryLock takes f's exclusive flock without waiting: false when another
+// open file holds it, an error when the file system cannot lock (a network
+// file system mounted without flock support).
+func tryLock(f *os.File) (bool, error) {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN):
+		return false, nil
+	}
+	return false, fmt.Errorf("flock %s: %w (the lake must be on a file system with flock support; on Lustre mount with -o flock)", f.Name(), err)
 }
 
 // samePath reports whether p still names the file f has open (it was not

@@ -361,8 +361,8 @@ func (l *Lake) gcEntry(p string, isLock bool, cutoff time.Time) (bool, error) {
 		return false, err
 	default:
 		defer lock.Close()
-		if !tryLock(lock) {
-			return false, nil // a live writer
+		if locked, err := tryLock(lock); err != nil || !locked {
+			return false, err // a live writer, or no locks on this file system
 		}
 		if !samePath(lock, lockPath) {
 			return false, nil // its writer finished and removed it meanwhile
