@@ -434,7 +434,7 @@ func TestStagesAndVersion(t *testing.T) {
 		t.Errorf("version: %d %q", code, out)
 	}
 	code, out, _ = rljob(t, nil, "--help")
-	if code != 0 || !strings.Contains(out, "4  the run is locked by another runner") {
+	if code != 0 || !strings.Contains(out, "4    the run is locked by another runner") || !strings.Contains(out, "130  interrupted by SIGINT (143: SIGTERM)") {
 		t.Errorf("help: %d %q", code, out)
 	}
 	if code, _, _ := rljob(t, nil, "frobnicate"); code != 2 {
