@@ -31,13 +31,17 @@ test-short: deps
 	$(GO) test -tags "$(TAGS)" -short $(PKGS)
 
 # The benchmarks the README quotes: lake writes vs DuckDB COPY, prompt_stats
-# over 1M rollouts, training steps (shapes a, b, c) and sampling. One run each
+# over 1M rollouts, training steps (shapes a, b, c), sampling (shapes b, c)
+# and the batch-invariant GEMM against OpenBLAS (with OpenBLAS's kernels as
+# the environment sets them, then as it picks them itself). One run each
 # (-benchtime 1x after a warm-up inside each benchmark); `make bench-all` runs
 # every benchmark of every package.
 bench: deps
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'LakeWriteVsCopy|PromptStats1M' -benchtime 1x -timeout 60m ./sql/
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'TrainStep$$|Sample$$' -benchtime 3x -timeout 60m ./trainer/
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'SgemmPeak' -benchtime 3x ./kernels/
+	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'BIGemm' -benchtime 200ms ./kernels/
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'BIGemm' -benchtime 200ms ./kernels/
 
 bench-all: deps
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench . -benchtime 1x -timeout 120m $(PKGS)

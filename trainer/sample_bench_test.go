@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -13,21 +14,39 @@ func smpBenchConfig() Config {
 		RMSNormEps: 1e-5, RopeTheta: 10000, TieWordEmbeddings: true}
 }
 
-// BenchmarkSample measures sampling throughput on shape b: a batch of 32
-// prompts of 16 tokens, 64 new tokens each (no stop tokens, temperature 1),
-// with the KV cache (Generate) and re-running the full prefix every token
-// (GenerateNoCache). tokens/s counts new tokens (32·64 per op); the
-// prefill is included in the time. cpu-ms/batch is the process's CPU time
-// (less sensitive to other load on a shared machine than wall time).
+// BenchmarkSample measures sampling throughput: shape b (6 layers, hidden
+// 256, vocab 512) with a batch of 32 prompts and shape c (12 layers,
+// hidden 768, vocab 50257) with 8, 16-token prompts, 64 new tokens each
+// (no stop tokens, temperature 1), with the KV cache (Generate).
+// BenchmarkSampleNoCache is the baseline without the cache.
+// tokens/s counts new tokens; the prefill is in the time. GFLOP/s is
+// 2·MatmulParams per token over prompt and new tokens (attention not
+// counted, as in BenchmarkTrainStep; "train" runs BenchmarkTrainStepLogp's
+// step on the same shape in the same run, to compare FLOP rates).
+// cpu-ms/batch is the process's CPU time (less sensitive to other load on
+// a shared machine).
 //
-//	go test -tags "$(sh scripts/buildtags.sh)" -run '^$' -bench Sample/ -benchtime 3x ./trainer/
+//	go test -tags "$(sh scripts/buildtags.sh)" -run '^$' -bench 'Sample$' -benchtime 3x ./trainer/
 func BenchmarkSample(b *testing.B) {
+	for _, sh := range []struct {
+		shape benchShape
+		batch int
+	}{{benchShapes[1], 32}, {benchShapes[2], 8}} {
+		benchSample(b, sh.shape, sh.batch, false)
+		b.Run(fmt.Sprintf("%s/train", sh.shape.name), func(b *testing.B) { benchTrain(b, sh.shape, "logp") })
+	}
+}
+
+// BenchmarkSampleNoCache is BenchmarkSample's shape b re-running the full
+// prefix every token (GenerateNoCache), the sampler's reference twin.
+func BenchmarkSampleNoCache(b *testing.B) { benchSample(b, benchShapes[1], 32, true) }
+
+func benchSample(b *testing.B, shape benchShape, batch int, nocache bool) {
 	const (
-		batch  = 32
 		newTok = 64
 		plen   = 16
 	)
-	c := smpBenchConfig()
+	c := shape.config()
 	m, err := NewModel(c, 1)
 	if err != nil {
 		b.Fatal(err)
@@ -35,27 +54,28 @@ func BenchmarkSample(b *testing.B) {
 	prompts := smpPrompts(1, batch, c.VocabSize, plen)
 	seeds := smpSeeds(batch, 1)
 	opt := SampleOptions{Temperature: 1, MaxNewTokens: newTok}
-	for _, tc := range []struct {
-		name string
-		gen  func([][]int32, []uint64, SampleOptions) ([]Sample, error)
-	}{{"kvcache", m.Generate}, {"nocache", m.GenerateNoCache}} {
-		b.Run(tc.name, func(b *testing.B) {
-			cpu0 := cpuTime() // bench_test.go: process CPU time
-			for b.Loop() {
-				out, err := tc.gen(prompts, seeds, opt)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, s := range out {
-					if len(s.Tokens) != newTok {
-						b.Fatalf("%d new tokens, want %d", len(s.Tokens), newTok)
-					}
+	name, gen := "kvcache", m.Generate
+	if nocache {
+		name, gen = "nocache", m.GenerateNoCache
+	}
+	b.Run(fmt.Sprintf("%s/batch%d/%s", shape.name, batch, name), func(b *testing.B) {
+		cpu0 := cpuTime() // bench_test.go: process CPU time
+		for b.Loop() {
+			out, err := gen(prompts, seeds, opt)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, s := range out {
+				if len(s.Tokens) != newTok {
+					b.Fatalf("%d new tokens, want %d", len(s.Tokens), newTok)
 				}
 			}
-			cpu := (cpuTime() - cpu0).Seconds()
-			b.ReportMetric(float64(batch*newTok)*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
-			b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/batch")
-			b.ReportMetric(cpu*1e3/float64(b.N), "cpu-ms/batch")
-		})
-	}
+		}
+		cpu := (cpuTime() - cpu0).Seconds()
+		sec := b.Elapsed().Seconds()
+		b.ReportMetric(float64(batch*newTok)*float64(b.N)/sec, "tokens/s")
+		b.ReportMetric(2*float64(MatmulParams(c))*float64(batch*(newTok+plen))*float64(b.N)/sec/1e9, "GFLOP/s")
+		b.ReportMetric(sec*1e3/float64(b.N), "ms/batch")
+		b.ReportMetric(cpu*1e3/float64(b.N), "cpu-ms/batch")
+	})
 }
