@@ -108,9 +108,10 @@ type decoder struct {
 // runs in chunks of this many rows; memory ≈ maxRows·(6C + 3I + 2·H·hd + 2·KV·hd) floats).
 const decoderMaxRows = 256
 
-// newDecoder makes a decoder for len(tmax) sequences; sequence i has
-// prefix[i] prompt tokens and at most tmax[i] positions in all.
-func newDecoder(m *Model, prefix, tmax []int, maxRows int) *decoder {
+// newDecoder makes a decoder for n sequences of at most tmax positions
+// each (prompt and completion); a sequence's cache exists between start
+// and release.
+func newDecoder(m *Model, n, tmax, maxRows int) *decoder {
 	c := m.Config
 	C, I := c.HiddenSize, c.IntermediateSize
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
@@ -123,18 +124,42 @@ func newDecoder(m *Model, prefix, tmax []int, maxRows int) *decoder {
 		gate: f(R * I), up: f(R * I), h: f(R * I),
 		xs: f(R * C), lns: f(R * C), rstds: f(R),
 	}
-	d.caches = make([]kvCache, len(tmax))
-	tm := 0
-	for i, t := range tmax {
-		d.caches[i] = newKVCache(c, t, prefix[i]+kvInitialExtra)
-		tm = max(tm, t)
-	}
+	d.caches = make([]kvCache, n)
 	d.scratch = make([][]float32, R)
 	g := c.NumHeads / c.NumKVHeads
 	for i := range d.scratch {
-		d.scratch[i] = make([]float32, g*tm)
+		d.scratch[i] = make([]float32, g*tmax)
 	}
 	return d
+}
+
+// start gives sequence i an empty cache for a prompt of plen tokens and at
+// most tmax positions in all.
+func (d *decoder) start(i, plen, tmax int) {
+	d.caches[i] = newKVCache(d.m.Config, tmax, plen+kvInitialExtra)
+}
+
+// release frees sequence i's cache.
+func (d *decoder) release(i int) { d.caches[i] = kvCache{} }
+
+// snapshot copies the first n positions of sequence i's cache.
+func (d *decoder) snapshot(i, n int) kvCache {
+	src := &d.caches[i]
+	kc := kvCache{layers: make([]*kernels.KVCacheBI, len(src.layers)), tmax: n, n: n}
+	for l, c := range src.layers {
+		kc.layers[l] = kernels.NewKVCacheBI(c.NKV, c.HS, n)
+		kc.layers[l].CopyPrefix(c, n)
+	}
+	return kc
+}
+
+// restore fills sequence i's (started, empty) cache with a snapshot.
+func (d *decoder) restore(i int, snap kvCache) {
+	dst := &d.caches[i]
+	for l := range dst.layers {
+		dst.layers[l].CopyPrefix(snap.layers[l], snap.n)
+	}
+	dst.n = snap.n
 }
 
 // run passes rows through the model, in chunks of maxRows. want[i] says
@@ -155,50 +180,6 @@ func (d *decoder) run(rows []decodeRow, want []bool, logits []float32) error {
 	return nil
 }
 
-// prefill runs the prompts through the model, filling the caches, and
-// writes each sequence's next-token logits to logits (B, V). A prompt
-// equal to an earlier one is not run again: its cache rows and logits are
-// copied from the first (the same bytes, since a row's result depends only
-// on its own sequence).
-func (d *decoder) prefill(prompts [][]int32, logits []float32) error {
-	V := d.m.Config.VocabSize
-	first := make([]int, len(prompts)) // index of the first equal prompt
-	slot := make([]int, len(prompts))  // its logits row among the unique prompts
-	seen := make(map[string]int, len(prompts))
-	var rows []decodeRow
-	var want []bool
-	nu := 0
-	for i, p := range prompts {
-		key := tokensKey(p)
-		if j, ok := seen[key]; ok {
-			first[i], slot[i] = j, slot[j]
-			continue
-		}
-		seen[key] = i
-		first[i], slot[i] = i, nu
-		nu++
-		for t, tok := range p {
-			rows = append(rows, decodeRow{seq: i, pos: int32(t), tok: tok})
-			want = append(want, t == len(p)-1)
-		}
-	}
-	uniq := make([]float32, nu*V)
-	if err := d.run(rows, want, uniq); err != nil {
-		return err
-	}
-	for i, p := range prompts {
-		copy(logits[i*V:(i+1)*V], uniq[slot[i]*V:(slot[i]+1)*V])
-		if j := first[i]; j != i {
-			src, dst := &d.caches[j], &d.caches[i]
-			for l := range dst.layers {
-				dst.layers[l].CopyPrefix(src.layers[l], len(p))
-			}
-			dst.n = len(p)
-		}
-	}
-	return nil
-}
-
 // tokensKey is a map key equal for equal token sequences.
 func tokensKey(toks []int32) string {
 	b := make([]byte, 4*len(toks))
@@ -206,14 +187,6 @@ func tokensKey(toks []int32) string {
 		binary.LittleEndian.PutUint32(b[4*i:], uint32(t))
 	}
 	return string(b)
-}
-
-func totalLen(prompts [][]int32) int {
-	n := 0
-	for _, p := range prompts {
-		n += len(p)
-	}
-	return n
 }
 
 // pass is one chunk of run; it returns how many logit rows it wrote.

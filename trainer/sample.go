@@ -59,6 +59,12 @@ type SampleOptions struct {
 	StopStrings []string
 	// Decode turns completion token ids into text (for StopStrings).
 	Decode func([]int) string
+	// MaxBatch bounds the sequences Generate runs at once (their KV
+	// caches are what takes memory); 0 runs all. When a sequence finishes,
+	// its slot takes the next one, in order, so the batch stays full. The
+	// results do not depend on it (nor on the order of the prompts or the
+	// thread count): every sequence's logits are computed batch-invariantly.
+	MaxBatch int
 }
 
 // Finish reasons of a Sample.
@@ -79,13 +85,17 @@ type Sample struct {
 const seedStream = 0x726c6a6f62 // "rljob"
 
 // Generate samples one completion per prompt, in a batch, with a KV cache:
-// all prompt tokens are run through the model once (prefill; a prompt that
-// occurs several times in the batch, as in GRPO groups, is run once and its
-// cache copied), then one token per unfinished sequence per step, each
-// attending over its own cached keys and values (after RoPE). seeds[i]
-// seeds sequence i's generator. Prompts may have different lengths (≥ 1
-// token each). Memory: the KV caches hold up to (prompt + completion) ·
-// L · 2 · KV·hd float32s per sequence.
+// each step runs one token per unfinished sequence, each attending over its
+// own cached keys and values (after RoPE), together with the prompts
+// (prefill) of the sequences that start in that step. At most
+// opt.MaxBatch sequences run at once (all when 0); a finished sequence's
+// slot goes to the next prompt in order, so the batch stays full. A prompt
+// that occurs several times (GRPO groups) is prefilled once: its cache and
+// logits are kept until its last sequence has started. seeds[i] seeds
+// sequence i's generator. Prompts may have different lengths (≥ 1 token
+// each). Memory: the KV caches hold up to (prompt + completion) · L · 2 ·
+// KV·hd float32s per running sequence, and the weights are packed once (a
+// copy of the matrices).
 //
 // Generate reads the parameters and nothing else of m (not its
 // activations); it must not run while the parameters change.
@@ -95,40 +105,88 @@ func (m *Model) Generate(prompts [][]int32, seeds []uint64, opt SampleOptions) (
 		return nil, err
 	}
 	B, V := len(prompts), m.Config.VocabSize
-	plen, tmax := make([]int, B), make([]int, B)
+	slots := B
+	if opt.MaxBatch > 0 {
+		slots = min(B, opt.MaxBatch)
+	}
+	tmax := 0
+	keys := make([]string, B)
+	left := make(map[string]int) // sequences not yet started, per prompt
 	for i, p := range prompts {
-		plen[i], tmax[i] = len(p), len(p)+s.seqs[i].maxNew
+		tmax = max(tmax, len(p)+s.seqs[i].maxNew)
+		keys[i] = tokensKey(p)
+		left[keys[i]]++
 	}
-	d := newDecoder(m, plen, tmax, min(decoderMaxRows, max(totalLen(prompts), B)))
-	logits := make([]float32, B*V)
-	if err := d.prefill(prompts, logits); err != nil {
-		return nil, fmt.Errorf("trainer: generate: %w", err)
+	type prefix struct {
+		cache  kvCache
+		logits []float32
 	}
-	active := make([]int, B) // sequences whose logits are in logits, in order
-	for i := range active {
-		active[i] = i
+	stored := make(map[string]*prefix) // prefilled prompts that later sequences share
+	type ready struct {
+		seq    int
+		logits []float32 // (V) next-token logits
 	}
+	d := newDecoder(m, B, tmax, decoderMaxRows)
+	logits := make([]float32, slots*V) // one row per sequence at most per pass
+	var cur, nxt []ready
 	var rows []decodeRow
 	var want []bool
+	var wantSeq, fresh []int
+	pending, active := 0, 0
 	for {
-		rows, want = rows[:0], want[:0]
-		next := active[:0]
-		for j, i := range active {
-			tok, done := s.step(i, logits[j*V:(j+1)*V])
-			if !done {
-				q := &s.seqs[i]
-				rows = append(rows, decodeRow{seq: i, pos: int32(len(prompts[i]) + len(q.out.Tokens) - 1), tok: tok})
-				want = append(want, true)
-				next = append(next, i)
+		rows, want, wantSeq, fresh, nxt = rows[:0], want[:0], wantSeq[:0], fresh[:0], nxt[:0]
+		for _, r := range cur {
+			tok, done := s.step(r.seq, r.logits)
+			if done {
+				d.release(r.seq)
+				active--
+				continue
+			}
+			q := &s.seqs[r.seq]
+			rows = append(rows, decodeRow{seq: r.seq, pos: int32(len(prompts[r.seq]) + len(q.out.Tokens) - 1), tok: tok})
+			want = append(want, true)
+			wantSeq = append(wantSeq, r.seq)
+		}
+		// Refill the free slots with the next sequences, in order.
+		for ; active < slots && pending < B; pending++ {
+			i, p := pending, prompts[pending]
+			k := keys[i]
+			left[k]--
+			active++
+			d.start(i, len(p), len(p)+s.seqs[i].maxNew)
+			if st := stored[k]; st != nil {
+				d.restore(i, st.cache)
+				nxt = append(nxt, ready{i, st.logits})
+				if left[k] == 0 {
+					delete(stored, k)
+				}
+				continue
+			}
+			for t, tok := range p {
+				rows = append(rows, decodeRow{seq: i, pos: int32(t), tok: tok})
+				want = append(want, t == len(p)-1)
+			}
+			wantSeq = append(wantSeq, i)
+			if left[k] > 0 {
+				fresh = append(fresh, i)
 			}
 		}
-		active = next
-		if len(active) == 0 {
+		if len(rows) == 0 && len(nxt) == 0 {
 			break
 		}
 		if err := d.run(rows, want, logits); err != nil {
 			return nil, fmt.Errorf("trainer: generate: %w", err)
 		}
+		for j, i := range wantSeq {
+			nxt = append(nxt, ready{i, logits[j*V : (j+1)*V]})
+		}
+		for j, i := range wantSeq {
+			if len(fresh) > 0 && fresh[0] == i {
+				fresh = fresh[1:]
+				stored[keys[i]] = &prefix{cache: d.snapshot(i, len(prompts[i])), logits: slices.Clone(logits[j*V : (j+1)*V])}
+			}
+		}
+		cur, nxt = nxt, cur
 	}
 	return s.samples(), nil
 }

@@ -605,3 +605,43 @@ func TestSampleErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSampleRefill: with at most 1, 5 or 32 sequences at once (finished
+// slots refilled from the queue), on 1 or 2 threads, and with the prompts
+// reversed, Generate returns the same bytes as with every sequence at once,
+// over GRPO-style groups and stop tokens that end sequences at different
+// steps.
+func TestSampleRefill(t *testing.T) {
+	c := smpConfig("qwen2")
+	m := smpModel(t, c, 31, 10)
+	uniq := smpPrompts(12, 7, c.VocabSize, 4, 1, 9, 2)
+	var prompts [][]int32
+	for i := range 40 {
+		prompts = append(prompts, uniq[i%len(uniq)])
+	}
+	seeds := smpSeeds(len(prompts), 300)
+	opt := SampleOptions{Temperature: 1, MaxNewTokens: 30, StopTokens: []int{3, 7}}
+	all := generate(t, m, prompts, seeds, opt)
+	lens := map[int]bool{}
+	for _, s := range all {
+		lens[len(s.Tokens)] = true
+	}
+	if len(lens) < 3 {
+		t.Fatalf("completion lengths %v: want sequences ending at different steps", lens)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{1, 2} {
+		runtime.GOMAXPROCS(procs)
+		for _, mb := range []int{1, 5, 32} {
+			o := opt
+			o.MaxBatch = mb
+			sameSamples(t, fmt.Sprintf("MaxBatch %d, %d threads", mb, procs), generate(t, m, prompts, seeds, o), all)
+			rp, rs := slices.Clone(prompts), slices.Clone(seeds)
+			slices.Reverse(rp)
+			slices.Reverse(rs)
+			rev := generate(t, m, rp, rs, o)
+			slices.Reverse(rev)
+			sameSamples(t, fmt.Sprintf("reversed, MaxBatch %d, %d threads", mb, procs), rev, all)
+		}
+	}
+}

@@ -21,9 +21,14 @@ import (
 // rolloutStage samples completions from a checkpoint.
 type rolloutStage struct{}
 
-// genChunk bounds the sequences of one Generate call (KV-cache memory);
-// the sampler is batch-invariant, so it does not change any result.
-const genChunk = 256
+// genBatch bounds the sequences Generate runs at once (KV-cache memory;
+// a finished sequence's slot takes the next one, so the batch stays full)
+// and genChunk those of one call (progress and cancellation between
+// calls). The sampler is batch-invariant: neither changes any result.
+const (
+	genBatch = 256
+	genChunk = 16 * genBatch
+)
 
 func (rolloutStage) Spec() jobs.StageSpec {
 	return jobs.StageSpec{
@@ -166,6 +171,7 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 		TopK:         int(a.Int("top_k")),
 		TopP:         a.Float("top_p"),
 		MaxNewTokens: int(a.Int("max_new_tokens")),
+		MaxBatch:     genBatch,
 	}
 	if eos := tok.EOS(); eos >= 0 {
 		opt.StopTokens = []int{eos}
