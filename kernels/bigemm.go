@@ -70,23 +70,29 @@ func PackWeight(pw *PackedWeight, w []float32, N, K int) *PackedWeight {
 	pw.reset(N, K)
 	w = w[:N*K]
 	parallelFor(pw.panels(), max(1, grainElems/(biPanel*K)), func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			dst := pw.data[p*biPanel*K : (p+1)*biPanel*K]
-			for j := range biPanel {
-				n := p*biPanel + j
-				if n >= N {
-					for k := range K {
-						dst[k*biPanel+j] = 0
-					}
-					continue
-				}
-				for k, x := range w[n*K : (n+1)*K] {
-					dst[k*biPanel+j] = x
-				}
-			}
-		}
+		packRange(pw, w, lo, hi)
 	})
 	return pw
+}
+
+// packRangeGo packs panels [p0, p1) of w (pw.N, pw.K) into pw.
+func packRangeGo(pw *PackedWeight, w []float32, p0, p1 int) {
+	N, K := pw.N, pw.K
+	for p := p0; p < p1; p++ {
+		dst := pw.data[p*biPanel*K : (p+1)*biPanel*K]
+		for j := range biPanel {
+			n := p*biPanel + j
+			if n >= N {
+				for k := range K {
+					dst[k*biPanel+j] = 0
+				}
+				continue
+			}
+			for k, x := range w[n*K : (n+1)*K] {
+				dst[k*biPanel+j] = x
+			}
+		}
+	}
 }
 
 // PackWeightT packs the weight whose transpose wt (K, N) is given (so

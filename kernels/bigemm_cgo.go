@@ -140,6 +140,45 @@ static void rljob_bigemm(int level, float *out, long ldo, const float *inp, long
 	}
 }
 
+// rljob_pack writes panels [p0, p1) of w (N, K) packed (see bigemm.go):
+// dst[p·16K + k·16 + j] = w[16p+j, k], 0 past N. Full panels are copied as
+// 8×8 transposes in AVX registers.
+__attribute__((target("avx2"))) static void rljob_pack(float *dst, const float *w, long N, long K, long p0, long p1) {
+	for (long p = p0; p < p1; p++) {
+		float *d = dst + p * 16 * K;
+		long n0 = p * 16;
+		long rows = N - n0 < 16 ? N - n0 : 16;
+		long k = 0;
+		if (rows == 16) {
+			for (; k + 8 <= K; k += 8) {
+				for (int h = 0; h < 2; h++) {
+					const float *s = w + (n0 + 8 * h) * K + k;
+					__m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + K), r2 = _mm256_loadu_ps(s + 2 * K), r3 = _mm256_loadu_ps(s + 3 * K);
+					__m256 r4 = _mm256_loadu_ps(s + 4 * K), r5 = _mm256_loadu_ps(s + 5 * K), r6 = _mm256_loadu_ps(s + 6 * K), r7 = _mm256_loadu_ps(s + 7 * K);
+					__m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+					__m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5), t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+					__m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+					__m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE), u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+					float *o = d + k * 16 + 8 * h;
+					_mm256_storeu_ps(o + 0 * 16, _mm256_permute2f128_ps(u0, u4, 0x20));
+					_mm256_storeu_ps(o + 1 * 16, _mm256_permute2f128_ps(u1, u5, 0x20));
+					_mm256_storeu_ps(o + 2 * 16, _mm256_permute2f128_ps(u2, u6, 0x20));
+					_mm256_storeu_ps(o + 3 * 16, _mm256_permute2f128_ps(u3, u7, 0x20));
+					_mm256_storeu_ps(o + 4 * 16, _mm256_permute2f128_ps(u0, u4, 0x31));
+					_mm256_storeu_ps(o + 5 * 16, _mm256_permute2f128_ps(u1, u5, 0x31));
+					_mm256_storeu_ps(o + 6 * 16, _mm256_permute2f128_ps(u2, u6, 0x31));
+					_mm256_storeu_ps(o + 7 * 16, _mm256_permute2f128_ps(u3, u7, 0x31));
+				}
+			}
+		}
+		for (; k < K; k++) {
+			for (long j = 0; j < 16; j++) {
+				d[k * 16 + j] = j < rows ? w[(n0 + j) * K + k] : 0;
+			}
+		}
+	}
+}
+
 static int rj_detected = -1, rj_level = -1;
 
 // rljob_bigemm_level selects kernel set want (2 AVX-512, 1 AVX2+FMA, 0
@@ -186,4 +225,14 @@ func biGemmRange(out, inp []float32, pw *PackedWeight, bias []float32, m0, m1, p
 	}
 	C.rljob_bigemm(C.int(level), cf(out), C.long(pw.N), cf(inp), C.long(pw.K), cf(pw.data), C.long(pw.ps), bp,
 		C.long(pw.N), C.long(pw.K), C.long(m0), C.long(m1), C.long(p0), C.long(p1))
+}
+
+// packRange packs panels [p0, p1) of w into pw (see PackWeight), with AVX
+// transposes when the CPU has AVX2.
+func packRange(pw *PackedWeight, w []float32, p0, p1 int) {
+	if int(C.rljob_bigemm_level(-1)) == 0 {
+		packRangeGo(pw, w, p0, p1)
+		return
+	}
+	C.rljob_pack(cf(pw.data), cf(w), C.long(pw.N), C.long(pw.K), C.long(p0), C.long(p1))
 }

@@ -12,3 +12,5 @@ func biLevel(want int) int { return 0 }
 func biGemmRange(out, inp []float32, pw *PackedWeight, bias []float32, m0, m1, p0, p1 int) {
 	biGemmRangeGo(out, inp, pw, bias, m0, m1, p0, p1)
 }
+
+func packRange(pw *PackedWeight, w []float32, p0, p1 int) { packRangeGo(pw, w, p0, p1) }

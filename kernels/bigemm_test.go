@@ -186,6 +186,38 @@ func TestMatmulForwardInvariant(t *testing.T) {
 	}
 }
 
+// TestPackWeight: the C packer (AVX transposes) and the Go loop write the
+// same layout, on shapes with row and column tails.
+func TestPackWeight(t *testing.T) {
+	defer biLevel(biDetectedLevel)
+	r := rand.New(rand.NewSource(6))
+	for _, sh := range [][2]int{{1, 1}, {16, 8}, {33, 17}, {50, 64}, {7, 100}} {
+		N, K := sh[0], sh[1]
+		w := randSlice(r, N*K, 1)
+		var want *PackedWeight
+		for _, level := range biLevels() {
+			biLevel(level)
+			pw := &PackedWeight{data: randSlice(r, 2*N*K+64, 1)} // stale content must not leak
+			PackWeight(pw, w, N, K)
+			for p := range pw.panels() {
+				for k := range K {
+					for j := range biPanel {
+						n, x := p*biPanel+j, pw.data[p*pw.ps+k*biPanel+j]
+						if (n < N && x != w[n*K+k]) || (n >= N && x != 0) {
+							t.Fatalf("%s N=%d K=%d: panel %d k %d j %d = %v", biLevelName[level], N, K, p, k, j, x)
+						}
+					}
+				}
+			}
+			if want == nil {
+				want = pw
+			} else if err := sameBits(pw.data, want.data); err != nil {
+				t.Fatalf("%s N=%d K=%d: %v", biLevelName[level], N, K, err)
+			}
+		}
+	}
+}
+
 func TestPackWeightT(t *testing.T) {
 	r := rand.New(rand.NewSource(4))
 	K, N := 23, 37
