@@ -222,7 +222,29 @@ var ignoredTensor = regexp.MustCompile(`\.rotary_emb\.inv_freq$`)
 // BF16 or F16 (converted to float32); a missing, misshapen, unknown or
 // unreadable tensor is an error naming it. With tied embeddings an
 // lm_head.weight in the file is ignored (HF writes it in some versions).
+// When dir also holds a tokenizer.json with fewer tokens than vocab_size,
+// VocabLimit is set to its size (as LoadCheckpoint does), so that a
+// reference model normalises its log-probs over the same ids as the
+// policy.
 func LoadModel(dir string) (*Model, error) {
+	m, err := loadModel(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, TokenizerFile)); err == nil {
+		tok, err := tokenizer.LoadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("trainer: load model %s: %w", dir, err)
+		}
+		if v := tok.VocabSize(); v < m.Config.VocabSize {
+			m.VocabLimit = v
+		}
+	}
+	return m, nil
+}
+
+// loadModel is LoadModel without the tokenizer.
+func loadModel(dir string) (*Model, error) {
 	cfg, err := LoadConfig(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return nil, err
@@ -324,7 +346,7 @@ func LoadOptimizer(dir string, m *Model, state *TrainerState) (*AdamW, error) {
 // document when present. When both exist, the optimizer's step must equal
 // the trainer state's.
 func LoadCheckpoint(dir string) (*Checkpoint, error) {
-	m, err := LoadModel(dir)
+	m, err := loadModel(dir)
 	if err != nil {
 		return nil, err
 	}

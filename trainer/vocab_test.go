@@ -88,7 +88,8 @@ func TestSamplePaddedVocab(t *testing.T) {
 }
 
 // TestLoadCheckpointVocabLimit: a checkpoint whose tokenizer has fewer
-// tokens than vocab_size loads with VocabLimit = the tokenizer's size.
+// tokens than vocab_size loads with VocabLimit = the tokenizer's size, by
+// LoadCheckpoint and by LoadModel.
 func TestLoadCheckpointVocabLimit(t *testing.T) {
 	c := smpConfig("llama")
 	c.VocabSize = 40
@@ -107,5 +108,13 @@ func TestLoadCheckpointVocabLimit(t *testing.T) {
 	}
 	if got, want := ck.Model.VocabLimit, tok.VocabSize(); got != want || want >= c.VocabSize {
 		t.Errorf("VocabLimit = %d, want the tokenizer's %d (< vocab_size %d)", got, want, c.VocabSize)
+	}
+	// a reference model loaded alone normalises over the same ids
+	ref, err := LoadModel(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.VocabLimit != tok.VocabSize() {
+		t.Errorf("LoadModel: VocabLimit = %d, want %d", ref.VocabLimit, tok.VocabSize())
 	}
 }
