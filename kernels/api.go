@@ -20,7 +20,7 @@
 //     The OpenBLAS matmul (build tag openblas) also gives the same bytes at
 //     any GOMAXPROCS for a given OpenBLAS kernel set, but a row computed in
 //     a batch of another size may differ in the last bits;
-//     MatmulForwardExact does not.
+//     MatmulForwardBI does not (nor does any log-probability: issue 8).
 //   - Each fast kernel has a naive twin (naive.go) that is its specification;
 //     the tests compare the two and check every backward against central
 //     finite differences in float64.
@@ -56,19 +56,6 @@ func MatmulForward(out, inp, weight, bias []float32, B, C, OC int) {
 //	weight  (OC, C)
 func MatmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC int) {
 	matmulBackward(dinp, dweight, dbias, dout, inp, weight, B, C, OC)
-}
-
-// MatmulForwardExact is MatmulForward computed by the pure-Go kernel only:
-// each out[b,o] is bias[o] (or 0) plus Σ_c inp[b,c]·weight[o,c] summed in
-// order c = 0..C-1 in float32, bit-identical to the naive loop whatever B,
-// GOMAXPROCS or build. For the sampler, whose output must not depend on
-// batch composition or thread count (OpenBLAS does not guarantee the
-// former). Products are rounded to float32 before each add, so no FMA
-// fusion changes the bits between builds. Much slower than MatmulForward
-// with OpenBLAS (about 4 against 70–150 GFLOP per CPU-second here). Shapes
-// as MatmulForward.
-func MatmulForwardExact(out, inp, weight, bias []float32, B, C, OC int) {
-	matmulForwardGo(out, inp, weight, bias, B, C, OC)
 }
 
 // MatmulForwardBI computes out (M, N) = inp (M, K) · wᵀ + bias for a
@@ -187,9 +174,10 @@ func RopeBackward(dinp, dout []float32, pos []int32, N, NH, HS int, theta float3
 // ---------------------------------------------------------------------------
 // Causal self-attention with grouped-query heads (attention.go)
 
-// AttentionForward is causal scaled-dot-product attention with GQA.
-// Query head h uses key/value head h / (NH/NKV) (NH must be a multiple of
-// NKV), scale = 1/sqrt(HS), softmax in float32 with max subtraction.
+// AttentionForward is causal scaled-dot-product attention with GQA,
+// computed batch-invariantly (attention_bi.go). Query head h uses key/value
+// head h / (NH/NKV) (NH must be a multiple of NKV), scale = 1/sqrt(HS),
+// softmax in float32 with max subtraction.
 //
 //	out   (B, T, NH, HS)  written; must not alias q, k or v
 //	lse   (B, NH, T)      written: log Σ_s exp(score[t,s]) — the only thing
@@ -203,12 +191,12 @@ func RopeBackward(dinp, dout []float32, pos []int32, N, NH, HS int, theta float3
 //	      keys get none either, so padding (left or right) never affects
 //	      the valid positions.
 //
-// With OpenBLAS and T >= 8 the dot products run as per-head cblas_sgemm
-// (attention_blas.go), so the result can differ from AttentionForwardKV's
-// scalar loops in the last bits (about 1e-7 relative); without OpenBLAS the
-// two are bit-identical.
+// The scores and the weighted sum of values are FMA chains in a fixed
+// order (MatmulForwardBI's), so the row of a token has the bits
+// AttentionDecodeBI gives it from a KV cache, whatever B, T beyond the
+// token's position, or the thread count. It is the trainer's forward.
 func AttentionForward(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
-	attentionForward(out, lse, q, k, v, valid, B, T, NH, NKV, HS)
+	attentionForwardBI(out, lse, q, k, v, valid, B, T, NH, NKV, HS)
 }
 
 // AttentionBackward accumulates the gradients of AttentionForward
@@ -220,31 +208,6 @@ func AttentionForward(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, 
 //	q, k, v, out, lse, valid as given to / returned by AttentionForward.
 func AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []bool, B, T, NH, NKV, HS int) {
 	attentionBackward(dq, dk, dv, dout, q, k, v, out, lse, valid, B, T, NH, NKV, HS)
-}
-
-// AttentionForwardBI is AttentionForward (same shapes, masks and outputs)
-// computed batch-invariantly (attention_bi.go): the scores and the
-// weighted sum of values are FMA chains in a fixed order, so the row of a
-// token has the bits AttentionDecodeBI gives for it from a KV cache, and
-// does not depend on B, on T beyond the token's position, or on threads.
-// It is the trainer's forward; AttentionBackward is its backward.
-func AttentionForwardBI(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
-	attentionForwardBI(out, lse, q, k, v, valid, B, T, NH, NKV, HS)
-}
-
-// AttentionForwardKV is the sampler's attention against a KV cache: Tq new
-// queries per sequence whose keys/values were already written into the
-// cache at positions start .. start+Tq-1.
-//
-//	out    (B, Tq, NH, HS)    written
-//	q      (B, Tq, NH, HS)
-//	kc, vc (B, Tmax, NKV, HS) cache; positions >= start+Tq are not read
-//	valid  (B, Tmax) or nil: query i sits at position start+i and attends
-//	       positions s <= start+i with valid[b,s]; a padded query gets 0.
-//
-// With Tq = Tmax = T and start = 0 it equals AttentionForward's out.
-func AttentionForwardKV(out, q, kc, vc []float32, valid []bool, B, Tq, Tmax, start, NH, NKV, HS int) {
-	attentionForwardKV(out, q, kc, vc, valid, B, Tq, Tmax, start, NH, NKV, HS)
 }
 
 // ---------------------------------------------------------------------------
@@ -293,6 +256,46 @@ func ResidualBackward(da, db, dout []float32, N int) {
 func LogProbsForward(logp, lse, logits []float32, targets []int32, N, V int, temp float32) {
 	logprobsForward(logp, lse, logits, targets, N, V, temp)
 }
+
+// HeadForward is the trainer's fused loss head (head.go): one exp per
+// logit for forward and backward together. For each row n of logits
+// (N, V), z = logits·(1/temp), over the first VL ids only (ids ≥ VL, a
+// vocabulary padded past the tokenizer, have probability 0):
+//
+//	lse[n]  = log Σ_{v<VL} exp(z[n,v])                                written
+//	logp[n] = logits[n,t]/temp − lse[n]  (t = targets[n] ≥ 0; else 0)   written
+//	ent[n]  = lse[n] − Σ_v p z           (only when ent != nil)        written
+//	e[n,v]  = exp(z[n,v] − max z[n,:])   (N, V), 0 for v ≥ VL            written
+//	r[n]    = 1 / Σ_v e[n,v]                                            written
+//
+// so that p[n,v] = e[n,v]·r[n]; HeadBackwardLogp and HeadBackwardCE turn e
+// into dlogits in place. logp has the bits of LogProbRow.
+func HeadForward(e, r, lse, logp, ent, logits []float32, targets []int32, N, V, VL int, temp float32) {
+	headFwd(e, r, lse, logp, ent, logits, targets, N, V, VL, temp)
+}
+
+// HeadBackwardLogp overwrites e (N, V) from HeadForward with
+//
+//	dlogits[n,v] = dlogp[n]/temp·(1[v=t] − p) − dent[n]/temp·p·(log p + ent[n])
+//
+// (dent may be nil; rows with a negative target take no dlogp; ids ≥ VL
+// get 0).
+func HeadBackwardLogp(e, r, dlogp, dent, logits, lse, ent []float32, targets []int32, N, V, VL int, temp float32) {
+	headBwdLogp(e, r, dlogp, dent, logits, lse, ent, targets, N, V, VL, temp)
+}
+
+// HeadBackwardCE overwrites e (N, V) from HeadForward (temperature 1) with
+// the gradient of dloss·(mean cross-entropy over the count rows whose
+// target is not negative): dlogits[n,v] = dloss/count·(p − 1[v=t]).
+func HeadBackwardCE(e, r []float32, dloss float32, targets []int32, count, N, V int) {
+	headBwdCE(e, r, dloss, targets, count, N, V)
+}
+
+// LogProbRow is HeadForward's logp for one row of logits (VL, the
+// sampleable ids) and a target t ≥ 0, with the same operations in the same
+// order: the sampler's logprob of a token has the bits the trainer's
+// forward gives it.
+func LogProbRow(row []float32, t int32, temp float32) float32 { return logProbRow(row, t, temp) }
 
 // LogProbsBackward accumulates the gradient from dlogp:
 //

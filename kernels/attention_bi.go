@@ -7,7 +7,7 @@ import (
 )
 
 // Batch-invariant causal attention (issue 8): the full-sequence forward
-// (AttentionForwardBI, the trainer's) and the one-query-at-a-time decode
+// (AttentionForward, the trainer's) and the one-query-at-a-time decode
 // over a KV cache (AttentionDecodeBI, the sampler's) compute every query
 // row with the same operations in the same order, so a token's attention
 // output has the same bits in both. For a query at position t of head h
@@ -60,7 +60,7 @@ func attnProbsBI(s []float32, ok []bool, scale float32) float32 {
 	return mx + float32(math.Log(float64(sum)))
 }
 
-// attnBIScratch is one goroutine's buffers for AttentionForwardBI.
+// attnBIScratch is one goroutine's buffers for AttentionForward.
 type attnBIScratch struct {
 	qh, oh, kh, vh []float32 // (g·T, HS), (g·T, HS), (T, HS), (T, HS)
 	s              []float32 // (g·T, T)
@@ -91,7 +91,7 @@ func getAttnBIScratch(g, T, HS int) *attnBIScratch {
 	return sc
 }
 
-// attentionForwardBI is AttentionForwardBI.
+// attentionForwardBI is AttentionForward.
 func attentionForwardBI(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
 	checkGQA(NH, NKV, HS)
 	g := NH / NKV
@@ -230,7 +230,7 @@ func (c *KVCacheBI) CopyPrefix(src *KVCacheBI, n int) {
 
 // AttentionDecodeBI writes out (NH·HS), the attention output of one query
 // q (NH·HS, after RoPE) at position n−1 over the first n keys of c, with
-// AttentionForwardBI's operations (same bits as the forward's row for that
+// AttentionForward's operations (same bits as the forward's row for that
 // position). s is scratch of at least (NH/NKV)·n floats.
 func AttentionDecodeBI(out, q []float32, c *KVCacheBI, n, NH int, s []float32) {
 	NKV, HS := c.NKV, c.HS

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestAttentionBI: AttentionForwardBI agrees with the naive attention to
+// TestAttentionBI: AttentionForward agrees with the naive attention to
 // float rounding; each row equals AttentionDecodeBI's from a KV cache
 // filled one position at a time, bit for bit, on every kernel set and
 // thread count; and a sequence's rows do not change with the batch it is
@@ -33,7 +33,7 @@ func TestAttentionBI(t *testing.T) {
 			}
 		}
 		out, lse := make([]float32, B*T*NH*HS), make([]float32, B*NH*T)
-		AttentionForwardBI(out, lse, q, k, v, valid, B, T, NH, NKV, HS)
+		AttentionForward(out, lse, q, k, v, valid, B, T, NH, NKV, HS)
 		ref, refLse := make([]float32, len(out)), make([]float32, len(lse))
 		naiveAttentionForward(ref, refLse, q, k, v, valid, B, T, NH, NKV, HS)
 		assertClose(t, name+" out", out, ref, 1e-5, 1e-4)
@@ -43,7 +43,7 @@ func TestAttentionBI(t *testing.T) {
 			for _, threads := range []int{1, 2, 4} {
 				runtime.GOMAXPROCS(threads)
 				got, gotLse := make([]float32, len(out)), make([]float32, len(lse))
-				AttentionForwardBI(got, gotLse, q, k, v, valid, B, T, NH, NKV, HS)
+				AttentionForward(got, gotLse, q, k, v, valid, B, T, NH, NKV, HS)
 				if err := sameBits(got, out); err != nil {
 					t.Fatalf("%s %s threads=%d forward: %v", name, biLevelName[level], threads, err)
 				}
@@ -82,7 +82,7 @@ func TestAttentionBI(t *testing.T) {
 		L := lens[0]
 		q0, k0, v0 := q[:L*NH*HS], k[:L*NKV*HS], v[:L*NKV*HS]
 		o0, l0 := make([]float32, L*NH*HS), make([]float32, NH*L)
-		AttentionForwardBI(o0, l0, q0, k0, v0, nil, 1, L, NH, NKV, HS)
+		AttentionForward(o0, l0, q0, k0, v0, nil, 1, L, NH, NKV, HS)
 		if err := sameBits(o0, out[:L*NH*HS]); err != nil {
 			t.Fatalf("%s: sequence 0 alone: %v", name, err)
 		}

@@ -4,10 +4,10 @@ package kernels
 
 import "math"
 
-// With OpenBLAS, attention over a whole sequence is done per head as
-// matrix products (flash-attention's math, materialised one head at a time
-// in a (T,T) scratch): S = Q·Kᵀ and O = P·V forward; dP = dO·Vᵀ, dV += Pᵀ·dO,
-// dQ += dS·K, dK += dSᵀ·Q backward, each one single-threaded cblas_sgemm
+// With OpenBLAS, attention's backward over a whole sequence is done per
+// head as matrix products (flash-attention's math, materialised one head at
+// a time in a (T,T) scratch): S = Q·Kᵀ, dP = dO·Vᵀ, dV += Pᵀ·dO,
+// dQ += dS·K, dK += dSᵀ·Q, each one single-threaded cblas_sgemm
 // inside the goroutine that owns the head. The causal half of S is computed
 // and thrown away, which still leaves it more than 10× faster than the
 // scalar loops at T >= 64. Masking, max subtraction and the softmax stay in
@@ -25,61 +25,6 @@ const (
 )
 
 func attnUseGEMM(T int) bool { return T >= attnGEMMMinT && T <= attnGEMMMaxT }
-
-// attnForwardGEMM is attnForward for Tq = Tmax = T, start = 0.
-func attnForwardGEMM(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
-	checkGQA(NH, NKV, HS)
-	g := NH / NKV
-	scale := float32(1 / math.Sqrt(float64(HS)))
-	parallelFor(B*NH, 1, func(lo, hi int) {
-		sc := getScratch(T * T)
-		defer putScratch(sc)
-		P := sc.buf
-		for bh := lo; bh < hi; bh++ {
-			b, h := bh/NH, bh%NH
-			kh := h / g
-			qh := q[(b*T*NH+h)*HS:]
-			kk := k[(b*T*NKV+kh)*HS:]
-			vv := v[(b*T*NKV+kh)*HS:]
-			// S (T,T) = Q_h (T,HS; ld NH·HS) · K_khᵀ
-			sgemm(false, true, T, T, HS, qh, NH*HS, kk, NKV*HS, 0, P, T)
-			for t := 0; t < T; t++ {
-				row := P[t*T : (t+1)*T]
-				if valid != nil && !valid[b*T+t] {
-					clear(row)
-					lse[(b*NH+h)*T+t] = 0
-					continue
-				}
-				mx := float32(math.Inf(-1))
-				for s := 0; s <= t; s++ {
-					if valid != nil && !valid[b*T+s] {
-						continue
-					}
-					row[s] *= scale
-					mx = max(mx, row[s])
-				}
-				var sum float32
-				for s := 0; s <= t; s++ {
-					if valid != nil && !valid[b*T+s] {
-						row[s] = 0
-						continue
-					}
-					e := expf(row[s] - mx)
-					row[s] = e
-					sum += e
-				}
-				inv := 1 / sum
-				for s := 0; s <= t; s++ {
-					row[s] *= inv
-				}
-				clear(row[t+1:])
-				lse[(b*NH+h)*T+t] = mx + float32(math.Log(float64(sum)))
-			}
-			// O_h (T,HS; ld NH·HS) = P (T,T) · V_kh
-			sgemm(false, false, T, HS, T, P, T, vv, NKV*HS, 0, out[(b*T*NH+h)*HS:], NH*HS)
-		}
-	})
-}
 
 // attnBackwardGEMM is attentionBackward through matrix products, parallel
 // over (b, kv head) so that one goroutine owns dk, dv of its head and dq of

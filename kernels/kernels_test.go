@@ -292,43 +292,6 @@ func TestArgmax(t *testing.T) {
 	}
 }
 
-// TestAttentionKVCache checks that decoding one token at a time (and a
-// chunked prefill) against a cache reproduces the full causal forward.
-func TestAttentionKVCache(t *testing.T) {
-	r := rand.New(rand.NewSource(5))
-	B, T, NH, NKV, HS := 2, 11, 4, 1, 8
-	q, k, v := randSlice(r, B*T*NH*HS, 1), randSlice(r, B*T*NKV*HS, 1), randSlice(r, B*T*NKV*HS, 1)
-	valid := make([]bool, B*T)
-	for i := range valid {
-		valid[i] = !(i >= T && i < T+3) // sequence 1 left-padded by 3
-	}
-	full, lse := make([]float32, len(q)), make([]float32, B*NH*T)
-	AttentionForward(full, lse, q, k, v, valid, B, T, NH, NKV, HS)
-
-	kv := make([]float32, len(full))
-	AttentionForwardKV(kv, q, k, v, valid, B, T, T, 0, NH, NKV, HS)
-	tol := 0.0 // same scalar loops without BLAS
-	if BLAS() {
-		tol = 1e-6 // AttentionForward uses matrix products (attention_blas.go)
-	}
-	assertClose(t, "kv-full", kv, full, tol, tol)
-
-	// prefill 4, then one token at a time
-	row := NH * HS
-	for _, step := range [][2]int{{0, 4}, {4, 5}, {5, 6}, {6, 9}, {9, 10}, {10, 11}} {
-		start, end := step[0], step[1]
-		Tq := end - start
-		qs, os := make([]float32, B*Tq*row), make([]float32, B*Tq*row)
-		for b := 0; b < B; b++ {
-			copy(qs[b*Tq*row:(b+1)*Tq*row], q[(b*T+start)*row:(b*T+end)*row])
-		}
-		AttentionForwardKV(os, qs, k, v, valid, B, Tq, T, start, NH, NKV, HS)
-		for b := 0; b < B; b++ {
-			assertClose(t, "kv-step", os[b*Tq*row:(b+1)*Tq*row], full[(b*T+start)*row:(b*T+end)*row], 1e-6, 1e-6)
-		}
-	}
-}
-
 // TestDeterministicAcrossThreads runs every parallel kernel at several
 // GOMAXPROCS values and requires identical bytes.
 func TestDeterministicAcrossThreads(t *testing.T) {

@@ -63,7 +63,7 @@ import (
 //
 // A row's result may still differ in the last bits when the same row is
 // computed in a batch of a different size (OpenBLAS's edge kernels depend on
-// M); MatmulForwardExact is for callers that need batch invariance.
+// M); MatmulForwardBI is for callers that need batch invariance.
 //
 // Kernels: Debian's OpenBLAS is built with DYNAMIC_ARCH and picks its
 // kernels from the CPU at load time (Cooperlake, i.e. AVX-512, on the AMD

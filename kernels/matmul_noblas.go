@@ -42,12 +42,8 @@ func matmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC 
 	matmulBackwardGo(dinp, dweight, dbias, dout, inp, weight, B, C, OC)
 }
 
-// Without OpenBLAS attention always runs the scalar loops of attention.go.
+// Without OpenBLAS attention's backward always runs the scalar loops of attention.go.
 func attnUseGEMM(T int) bool { return false }
-
-func attnForwardGEMM(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
-	panic("kernels: attnForwardGEMM without openblas")
-}
 
 func attnBackwardGEMM(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []bool, B, T, NH, NKV, HS int) {
 	panic("kernels: attnBackwardGEMM without openblas")

@@ -18,7 +18,6 @@ type matmulPath struct {
 var matmulPaths = []matmulPath{
 	{"go", matmulForwardGo, matmulBackwardGo},
 	{"dispatch", MatmulForward, MatmulBackward}, // what the trainer calls
-	{"exact", MatmulForwardExact, matmulBackwardGo},
 }
 
 var matmulShapes = []struct{ B, C, OC int }{

@@ -21,7 +21,8 @@ import (
 // kernels' batch-invariant ones: MatmulForwardBI on weights packed once
 // per Generate (Model.forward packs them per call: same bits), and
 // AttentionDecodeBI over a kernels.KVCacheBI, which gives the bits of
-// AttentionForwardBI's row for the token (TestSampleKVCacheMatchesForward).
+// AttentionForward's row for the token (TestSampleKVCacheMatchesNoCache,
+// TestSampleLogprobsMatchForwardLogp).
 
 // kvCache holds one sequence's keys and values, one kernels.KVCacheBI per
 // layer; positions < n are filled. It starts with room for the prompt

@@ -165,7 +165,7 @@ type activations struct {
 	rstdf   []float32 // (N)
 	logits  []float32 // (N, V)
 	lse     []float32 // (N)
-	rinv    []float32 // (N) 1/Σ exp(z − max) per row (see headForward)
+	rinv    []float32 // (N) 1/Σ exp(z − max) per row (see kernels.HeadForward)
 	logp    []float32 // (N)
 	ent     []float32 // (N)
 	targets []int32   // (N)
@@ -363,7 +363,7 @@ func (m *Model) forward(b Batch) error {
 		la := &a.layers[l]
 		x := a.resid[l]
 		m.QKVForward(l, la.q, la.k, la.v, la.ln1, la.rstd1, x, a.pos, N)
-		kernels.AttentionForwardBI(la.att, la.lse, la.q, la.k, la.v, a.valid, b.B, b.T, c.NumHeads, c.NumKVHeads, hd)
+		kernels.AttentionForward(la.att, la.lse, la.q, la.k, la.v, a.valid, b.B, b.T, c.NumHeads, c.NumKVHeads, hd)
 		m.AttnOutForward(l, la.x2, la.att, x, N)
 		m.MLPForward(l, a.resid[l+1], la.ln2, la.rstd2, la.gate, la.up, la.h, la.x2, N)
 	}
@@ -407,7 +407,7 @@ func (m *Model) ForwardLogp(b Batch, targets []int32, temp float32, entropy bool
 	if entropy {
 		ent = a.ent[:N]
 	}
-	headForward(a.dlogits[:N*V], a.rinv, a.lse, a.logp, ent, a.logits, a.targets[:N], N, V, m.vocabLimit(), temp)
+	kernels.HeadForward(a.dlogits[:N*V], a.rinv, a.lse, a.logp, ent, a.logits, a.targets[:N], N, V, m.vocabLimit(), temp)
 	m.fw.mode, m.fw.temp, m.fw.entropy = fwLogp, temp, entropy
 	return a.logp[:N], ent, nil
 }
@@ -432,7 +432,7 @@ func (m *Model) BackwardLogp(dlogp, dent []float32) error {
 	}
 	a := &m.acts
 	dl := a.dlogits[:N*V]
-	headBackwardLogp(dl, a.rinv, dlogp, dent, a.logits, a.lse, a.ent, a.targets[:N], N, V, m.vocabLimit(), m.fw.temp)
+	kernels.HeadBackwardLogp(dl, a.rinv, dlogp, dent, a.logits, a.lse, a.ent, a.targets[:N], N, V, m.vocabLimit(), m.fw.temp)
 	m.fw.mode = fwNone
 	m.backward(dl)
 	return nil
@@ -455,7 +455,7 @@ func (m *Model) ForwardCE(b Batch, targets []int32) (loss float32, count int, er
 	N := b.B * b.T
 	copy(a.targets, targets)
 	V := m.Config.VocabSize
-	headForward(a.dlogits[:N*V], a.rinv, a.lse, a.logp, nil, a.logits, a.targets[:N], N, V, m.vocabLimit(), 1)
+	kernels.HeadForward(a.dlogits[:N*V], a.rinv, a.lse, a.logp, nil, a.logits, a.targets[:N], N, V, m.vocabLimit(), 1)
 	var sum float64 // in row order, as kernels.CrossEntropyForward
 	for n, t := range a.targets[:N] {
 		if t >= 0 {
@@ -481,7 +481,7 @@ func (m *Model) BackwardCE(dloss float32) error {
 	N, V := b.B*b.T, m.Config.VocabSize
 	a := &m.acts
 	dl := a.dlogits[:N*V]
-	headBackwardCE(dl, a.rinv, dloss, a.targets[:N], m.fw.ceCount, N, V)
+	kernels.HeadBackwardCE(dl, a.rinv, dloss, a.targets[:N], m.fw.ceCount, N, V)
 	m.fw.mode = fwNone
 	m.backward(dl)
 	return nil
@@ -559,7 +559,7 @@ func (m *Model) backward(dlogits []float32) {
 		parallelClear(dq)
 		parallelClear(dk)
 		parallelClear(dv)
-		attentionBackward(dq, dk, dv, datt, la.q, la.k, la.v, la.att, la.lse, a.valid, b.B, b.T, H, KV, hd)
+		kernels.AttentionBackward(dq, dk, dv, datt, la.q, la.k, la.v, la.att, la.lse, a.valid, b.B, b.T, H, KV, hd)
 		dqr, dkr := a.dqr[:N*qd], a.dkr[:N*kvd]
 		parallelClear(dqr)
 		parallelClear(dkr)

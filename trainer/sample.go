@@ -24,7 +24,7 @@ import (
 //	                    nothing is truncated).
 //	                    logprob = log softmax(z/T)[token]  — the FULL
 //	                    distribution, not the truncated one (as verl and TRL
-//	                    compute it), with logProbRow (head.go) at
+//	                    compute it), with kernels.LogProbRow at
 //	                    float32(T), so that Model.ForwardLogp at the same
 //	                    temperature on prompt+completion reproduces it bit
 //	                    for bit (PPO ratio exactly 1 at the start of an
@@ -366,7 +366,7 @@ func (s *sampler) pick(logits []float32, rng *rand.Rand) (int32, float32) {
 	logits = logits[:V]
 	if s.temp == 0 {
 		tok := int32(kernels.Argmax(logits))
-		return tok, logProbRow(logits, tok, 1)
+		return tok, kernels.LogProbRow(logits, tok, 1)
 	}
 	// w[v] ∝ softmax(z/T)[v], in float64 from the float32 z/T (as kernels
 	// computes z).
@@ -418,7 +418,7 @@ func (s *sampler) pick(logits []float32, rng *rand.Rand) (int32, float32) {
 		}
 		tok = drawOrdered(w, order[:k], mass, rng.Float64())
 	}
-	return tok, logProbRow(logits, tok, s.temp)
+	return tok, kernels.LogProbRow(logits, tok, s.temp)
 }
 
 // drawIndexOrder returns the first v (in id order) whose cumulative weight

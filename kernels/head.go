@@ -1,18 +1,19 @@
-package trainer
+package kernels
 
 import (
 	"math"
 )
 
-// The loss head: log-probabilities, entropy and cross-entropy over the
+// The fused loss head (the trainer's): log-probabilities, entropy and
+// cross-entropy over the
 // (N, V) logits, fused so that each pass over a 50k-wide vocabulary takes
 // one exp per logit in total (forward and backward together) instead of
 // one per kernel call. The forward keeps e = exp(z − max) in the buffer
 // that the backward then overwrites with dlogits.
 //
 // Reference (what these must equal, and what TestHeadFused compares
-// against): kernels.LogProbsForward, EntropyForward, CrossEntropyForward
-// and their backwards, which they agree with to float rounding (kernels
+// against): LogProbsForward, EntropyForward, CrossEntropyForward and
+// their backwards, which they agree with to float rounding (kernels
 // sums expf in float64, these math.Exp). The sampler's logprobs use
 // logProbRow, which is headForward's logp bit for bit.
 
@@ -30,7 +31,7 @@ func headGrain(V int) int { return max(1, (1<<15)/V) }
 //	r[n]    = 1 / Σ_v e[n,v]                                            written
 //
 // so that p[n,v] = e[n,v]·r[n].
-func headForward(e, r, lse, logp, ent, logits []float32, targets []int32, N, V, VL int, temp float32) {
+func headFwd(e, r, lse, logp, ent, logits []float32, targets []int32, N, V, VL int, temp float32) {
 	inv := 1 / temp
 	parallelFor(N, headGrain(V), func(lo, hi int) {
 		for n := lo; n < hi; n++ {
@@ -94,7 +95,7 @@ func logProbRow(row []float32, t int32, temp float32) float32 {
 //
 // with log p = z − lse; rows with a negative target take no dlogp. Ids
 // v ≥ VL (p = 0) get 0.
-func headBackwardLogp(e, r, dlogp, dent, logits, lse, ent []float32, targets []int32, N, V, VL int, temp float32) {
+func headBwdLogp(e, r, dlogp, dent, logits, lse, ent []float32, targets []int32, N, V, VL int, temp float32) {
 	inv := 1 / temp
 	parallelFor(N, headGrain(V), func(lo, hi int) {
 		for n := lo; n < hi; n++ {
@@ -134,7 +135,7 @@ func headBackwardLogp(e, r, dlogp, dent, logits, lse, ent []float32, targets []i
 // headBackwardCE overwrites e (N, V) from headForward (temperature 1) with
 // the gradient of dloss·mean cross-entropy over the count rows whose
 // target is not negative: dlogits[n,v] = dloss/count·(p − 1[v=t]).
-func headBackwardCE(e, r []float32, dloss float32, targets []int32, count, N, V int) {
+func headBwdCE(e, r []float32, dloss float32, targets []int32, count, N, V int) {
 	parallelFor(N, headGrain(V), func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			d := e[n*V : (n+1)*V]

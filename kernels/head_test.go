@@ -1,11 +1,9 @@
-package trainer
+package kernels
 
 import (
 	"math"
 	"math/rand/v2"
 	"testing"
-
-	"rljob/kernels"
 )
 
 // TestHeadFused: the fused loss head equals the kernels' reference ops:
@@ -41,14 +39,14 @@ func TestHeadFused(t *testing.T) {
 			f := func(n int) []float32 { return make([]float32, n) }
 			// reference
 			lseR, lpR, entR, lse2R := f(N), f(N), f(N), f(N)
-			kernels.LogProbsForward(lpR, lseR, logits, targets, N, V, tc.temp)
-			kernels.EntropyForward(entR, lse2R, logits, N, V, tc.temp)
+			LogProbsForward(lpR, lseR, logits, targets, N, V, tc.temp)
+			EntropyForward(entR, lse2R, logits, N, V, tc.temp)
 			dR := f(N * V)
-			kernels.LogProbsBackward(dR, dlogp, logits, lseR, targets, N, V, tc.temp)
+			LogProbsBackward(dR, dlogp, logits, lseR, targets, N, V, tc.temp)
 			var dentArg []float32
 			if tc.entropy {
 				dentArg = dent
-				kernels.EntropyBackward(dR, dent, logits, lse2R, entR, N, V, tc.temp)
+				EntropyBackward(dR, dent, logits, lse2R, entR, N, V, tc.temp)
 			}
 			// fused
 			e, r, lse, lp, ent := f(N*V), f(N), f(N), f(N), f(N)
@@ -56,24 +54,30 @@ func TestHeadFused(t *testing.T) {
 			if tc.entropy {
 				entArg = ent
 			}
-			headForward(e, r, lse, lp, entArg, logits, targets, N, V, V, tc.temp)
+			headFwd(e, r, lse, lp, entArg, logits, targets, N, V, V, tc.temp)
 			for n := range N {
 				if math.Float32bits(lse[n]) != math.Float32bits(lseR[n]) || math.Float32bits(lp[n]) != math.Float32bits(lpR[n]) {
 					t.Errorf("row %d: lse %v logp %v, reference %v %v", n, lse[n], lp[n], lseR[n], lpR[n])
 				}
+				// the sampler's logprob of the row's target: same bits
+				if tg := targets[n]; tg >= 0 {
+					if got := logProbRow(logits[n*V:(n+1)*V], tg, tc.temp); math.Float32bits(got) != math.Float32bits(lp[n]) {
+						t.Errorf("row %d: LogProbRow %v, head %v", n, got, lp[n])
+					}
+				}
 			}
 			if tc.entropy {
-				cmp(t, "ent", ent, entR)
+				assertClose(t, "ent", ent, entR, 1e-5, 1e-4)
 			}
-			headBackwardLogp(e, r, dlogp, dentArg, logits, lse, ent, targets, N, V, V, tc.temp)
-			cmp(t, "dlogits", e, dR)
+			headBwdLogp(e, r, dlogp, dentArg, logits, lse, ent, targets, N, V, V, tc.temp)
+			assertClose(t, "dlogits", e, dR, 1e-5, 1e-4)
 
 			// cross-entropy at temperature 1
 			losses, lseC := f(N), f(N)
-			meanR, count := kernels.CrossEntropyForward(losses, lseC, logits, targets, N, V)
+			meanR, count := CrossEntropyForward(losses, lseC, logits, targets, N, V)
 			dC := f(N * V)
-			kernels.CrossEntropyBackward(dC, 0.7, logits, lseC, targets, N, V)
-			headForward(e, r, lse, lp, nil, logits, targets, N, V, V, 1)
+			CrossEntropyBackward(dC, 0.7, logits, lseC, targets, N, V)
+			headFwd(e, r, lse, lp, nil, logits, targets, N, V, V, 1)
 			var sum float64
 			for n := range N {
 				if targets[n] >= 0 {
@@ -83,8 +87,8 @@ func TestHeadFused(t *testing.T) {
 			if mean := float32(sum / float64(count)); mean != meanR {
 				t.Errorf("CE mean %v, reference %v", mean, meanR)
 			}
-			headBackwardCE(e, r, 0.7, targets, count, N, V)
-			cmp(t, "dlogits CE", e, dC)
+			headBwdCE(e, r, 0.7, targets, count, N, V)
+			assertClose(t, "dlogits CE", e, dC, 1e-5, 1e-4)
 		})
 	}
 }
