@@ -384,6 +384,16 @@ func AdamWUpdate(params, m, v, grads []float32, N int, cfg AdamWConfig, t int) {
 	adamwUpdate(params, m, v, grads, N, cfg, t)
 }
 
+// AdamWStep is the trainer's update: Scale(grads, gradScale) then
+// AdamWUpdate (step t) over len(params) elements, fused in one pass that
+// leaves grads unchanged, or zeroes them when zeroGrads (sparing
+// ZeroGrad's pass). It multiplies by 1/sqrt(1−β2ᵗ) where AdamWUpdate
+// divides, so the parameters agree with Scale+AdamWUpdate to float32
+// rounding (moments bit for bit).
+func AdamWStep(params, m, v, grads []float32, gradScale float32, cfg AdamWConfig, t int, zeroGrads bool) {
+	adamwStep(params, m, v, grads, gradScale, cfg, t, zeroGrads)
+}
+
 // GradNorm returns sqrt(Σ g²) accumulated in float64 over fixed chunks
 // summed in a fixed order (independent of GOMAXPROCS).
 func GradNorm(g []float32) float64 { return gradNorm(g) }

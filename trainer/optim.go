@@ -117,42 +117,9 @@ func (o *AdamW) update(table []Tensor, params, grads []float32, lr float64, zero
 			cfg.WeightDecay = float32(o.WeightDecay)
 		}
 		e := t.Offset + t.Size
-		adamwFused(params[t.Offset:e], o.M[t.Offset:e], o.V[t.Offset:e], grads[t.Offset:e], sc, cfg, o.Step, zero)
+		kernels.AdamWStep(params[t.Offset:e], o.M[t.Offset:e], o.V[t.Offset:e], grads[t.Offset:e], sc, cfg, o.Step, zero)
 	}
 	return gradNorm, nil
-}
-
-// adamwFused is kernels.Scale(grads, sc) followed by kernels.AdamWUpdate
-// (step t), in one pass and without writing grads, and, with zero, sets
-// grads to 0 afterwards. It multiplies by 1/sqrt(1−β2ᵗ) where kernels
-// divides (one division per element instead of two: the loop is bound by
-// divisions and square roots), so it agrees with kernels to float32
-// rounding, not bit for bit (TestAdamWFused).
-func adamwFused(p, m, v, g []float32, sc float32, cfg kernels.AdamWConfig, t int, zero bool) {
-	bc1 := 1 - math.Pow(float64(cfg.Beta1), float64(t))
-	bc2 := 1 - math.Pow(float64(cfg.Beta2), float64(t))
-	stepSize := float32(float64(cfg.LR) / bc1)
-	invBc2 := float32(1 / math.Sqrt(bc2))
-	decay := 1 - cfg.LR*cfg.WeightDecay
-	b1, b2, eps := cfg.Beta1, cfg.Beta2, cfg.Eps
-	parallelFor(len(p), 1<<15, func(lo, hi int) {
-		p, m, v, g := p[lo:hi], m[lo:hi], v[lo:hi], g[lo:hi]
-		m, v, g = m[:len(p)], v[:len(p)], g[:len(p)]
-		for i := range p {
-			gi := g[i]
-			if sc != 1 {
-				gi *= sc
-			}
-			mi := b1*m[i] + (1-b1)*gi
-			vi := b2*v[i] + (1-b2)*gi*gi
-			m[i], v[i] = mi, vi
-			denom := float32(math.Sqrt(float64(vi)))*invBc2 + eps
-			p[i] = p[i]*decay - stepSize*mi/denom
-		}
-		if zero {
-			clear(g)
-		}
-	})
 }
 
 // Step applies one AdamW update to m with the accumulated m.Grads at the
