@@ -201,20 +201,27 @@ import "C"
 import "unsafe"
 
 // biDetectedLevel is the best kernel set of this CPU: 2 AVX-512, 1
-// AVX2+FMA, 0 none (Go loop).
-var biDetectedLevel = int(C.rljob_bigemm_level(-1))
+// AVX2+FMA, 0 none (Go loop); biCurLevel the one in use (kept on the Go
+// side: a cgo call to ask costs as much as a small product).
+var (
+	biDetectedLevel = int(C.rljob_bigemm_level(-1))
+	biCurLevel      = biDetectedLevel
+)
 
 // biLevel selects the kernel set (when the CPU has it; want < 0 keeps it)
 // and returns the one in use. For tests and benchmarks; not safe to call
 // while a product runs.
-func biLevel(want int) int { return int(C.rljob_bigemm_level(C.int(want))) }
+func biLevel(want int) int {
+	biCurLevel = int(C.rljob_bigemm_level(C.int(want)))
+	return biCurLevel
+}
 
 func cf(x []float32) *C.float { return (*C.float)(unsafe.Pointer(&x[0])) }
 
 // biGemmRange computes out rows [m0, m1) × panels [p0, p1) (see bigemm.go),
 // in C when the CPU has AVX2+FMA or AVX-512, in Go otherwise.
 func biGemmRange(out, inp []float32, pw *PackedWeight, bias []float32, m0, m1, p0, p1 int) {
-	level := int(C.rljob_bigemm_level(-1))
+	level := biCurLevel
 	if level == 0 {
 		biGemmRangeGo(out, inp, pw, bias, m0, m1, p0, p1)
 		return
@@ -230,7 +237,7 @@ func biGemmRange(out, inp []float32, pw *PackedWeight, bias []float32, m0, m1, p
 // packRange packs panels [p0, p1) of w into pw (see PackWeight), with AVX
 // transposes when the CPU has AVX2.
 func packRange(pw *PackedWeight, w []float32, p0, p1 int) {
-	if int(C.rljob_bigemm_level(-1)) == 0 {
+	if biCurLevel == 0 {
 		packRangeGo(pw, w, p0, p1)
 		return
 	}
