@@ -151,9 +151,11 @@ func biGemmSerial(out, inp []float32, pw *PackedWeight, M int) {
 // (N = keys, K = HS) and the values as its columns (N = HS, K = keys, with
 // room for Cap keys). Keys are stored after RoPE.
 type KVCacheBI struct {
-	NKV, HS int
-	n, cap  int
-	k, v    []PackedWeight // (NKV)
+	NKV, HS    int
+	n, cap     int
+	k, v       []PackedWeight // (NKV) views of kall, vall
+	kall, vall []float32      // every head's panels, ks and vs floats apart
+	ks, vs     int
 }
 
 // NewKVCacheBI returns an empty cache with room for capacity keys (it
@@ -173,11 +175,13 @@ func (c *KVCacheBI) grow(capacity int) {
 	kp := (capacity + biPanel - 1) / biPanel
 	capacity = kp * biPanel
 	vp := (HS + biPanel - 1) / biPanel
+	ks, vs := kp*biPanel*HS, vp*biPanel*capacity
+	kall, vall := make([]float32, c.NKV*ks), make([]float32, c.NKV*vs)
 	for h := range c.NKV {
-		k := make([]float32, kp*biPanel*HS)
+		k := kall[h*ks : (h+1)*ks : (h+1)*ks]
 		copy(k, c.k[h].data)
 		c.k[h] = PackedWeight{N: c.n, K: HS, ps: biPanel * HS, data: k}
-		v := make([]float32, vp*biPanel*capacity)
+		v := vall[h*vs : (h+1)*vs : (h+1)*vs]
 		for p := range vp {
 			if c.cap > 0 {
 				copy(v[p*biPanel*capacity:p*biPanel*capacity+biPanel*c.n], c.v[h].data[p*c.v[h].ps:])
@@ -185,6 +189,7 @@ func (c *KVCacheBI) grow(capacity int) {
 		}
 		c.v[h] = PackedWeight{N: HS, K: c.n, ps: biPanel * capacity, data: v}
 	}
+	c.kall, c.vall, c.ks, c.vs = kall, vall, ks, vs
 	c.cap = capacity
 }
 
@@ -231,7 +236,7 @@ func (c *KVCacheBI) CopyPrefix(src *KVCacheBI, n int) {
 // AttentionDecodeBI writes out (NH·HS), the attention output of one query
 // q (NH·HS, after RoPE) at position n−1 over the first n keys of c, with
 // AttentionForward's operations (same bits as the forward's row for that
-// position). s is scratch of at least (NH/NKV)·n floats.
+// position). s is scratch of at least NH·n floats.
 func AttentionDecodeBI(out, q []float32, c *KVCacheBI, n, NH int, s []float32) {
 	NKV, HS := c.NKV, c.HS
 	checkGQA(NH, NKV, HS)
@@ -240,14 +245,14 @@ func AttentionDecodeBI(out, q []float32, c *KVCacheBI, n, NH int, s []float32) {
 	}
 	g := NH / NKV
 	scale := attnScale(HS)
-	s = s[:g*n]
-	for kh := range NKV {
-		pk, pv := c.k[kh], c.v[kh]
-		pk.N, pv.K = n, n
-		biGemmSerial(s, q[kh*g*HS:(kh+1)*g*HS], &pk, g)
-		for j := range g {
-			attnProbsBI(s[j*n:(j+1)*n], nil, scale)
-		}
-		biGemmSerial(out[kh*g*HS:(kh+1)*g*HS], s, &pv, g)
+	s = s[:NH*n]
+	// s (NH, n): per kv head, its g query rows times its keys; one call
+	// for all heads (the calls, not the FLOPs, are the cost at decode sizes)
+	pk := PackedWeight{N: n, K: HS, ps: biPanel * HS, data: c.kall}
+	biGemmHeads(s, q[:NH*HS], &pk, c.ks, NKV, g)
+	for j := range NH {
+		attnProbsBI(s[j*n:(j+1)*n], nil, scale)
 	}
+	pv := PackedWeight{N: HS, K: n, ps: c.v[0].ps, data: c.vall}
+	biGemmHeads(out[:NH*HS], s, &pv, c.vs, NKV, g)
 }

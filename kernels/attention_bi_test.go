@@ -54,7 +54,7 @@ func TestAttentionBI(t *testing.T) {
 				for b := range B {
 					kc := NewKVCacheBI(NKV, HS, 3) // grows several times
 					o := make([]float32, NH*HS)
-					s := make([]float32, (NH/NKV)*T)
+					s := make([]float32, NH*T)
 					for tt := range lens[b] {
 						kvo := (b*T + tt) * NKV * HS
 						kc.Append(k[kvo:kvo+NKV*HS], v[kvo:kvo+NKV*HS])

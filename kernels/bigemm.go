@@ -147,6 +147,16 @@ func matmulForwardBI(out, inp []float32, pw *PackedWeight, bias []float32, M int
 	})
 }
 
+// biGemmHeadsGo is biGemmHeads in Go.
+func biGemmHeadsGo(out, inp []float32, pw *PackedWeight, wstride, heads, M int) {
+	N, K := pw.N, pw.K
+	for h := range heads {
+		ph := *pw
+		ph.data = pw.data[h*wstride:]
+		biGemmRangeGo(out[h*M*N:(h+1)*M*N], inp[h*M*K:(h+1)*M*K], &ph, nil, 0, M, 0, ph.panels())
+	}
+}
+
 // biGemmRangeGo computes out[m, 16p0 .. min(N, 16p1)) for m in [m0, m1)
 // in the order of the contract above, with fma32.
 func biGemmRangeGo(out, inp []float32, pw *PackedWeight, bias []float32, m0, m1, p0, p1 int) {

@@ -179,6 +179,16 @@ __attribute__((target("avx2"))) static void rljob_pack(float *dst, const float *
 	}
 }
 
+// rljob_bigemm_heads runs rljob_bigemm (no bias, all rows and panels) for
+// heads products: head h multiplies inp + h·M·K by the packed weight at
+// w + h·ws into out + h·M·N.
+static void rljob_bigemm_heads(int level, float *out, const float *inp, const float *w, long ws, long ps, long N, long K, long M, long heads) {
+	long P = (N + 15) / 16;
+	for (long h = 0; h < heads; h++) {
+		rljob_bigemm(level, out + h * M * N, N, inp + h * M * K, K, w + h * ws, ps, 0, N, K, 0, M, 0, P);
+	}
+}
+
 static int rj_detected = -1, rj_level = -1;
 
 // rljob_bigemm_level selects kernel set want (2 AVX-512, 1 AVX2+FMA, 0
@@ -242,4 +252,20 @@ func packRange(pw *PackedWeight, w []float32, p0, p1 int) {
 		return
 	}
 	C.rljob_pack(cf(pw.data), cf(w), C.long(pw.N), C.long(pw.K), C.long(p0), C.long(p1))
+}
+
+// biGemmHeads computes heads products without bias, each of M rows:
+// out[h] (M, N) = inp[h] (M, K) · (weight at pw.data[h·wstride:])ᵀ, with
+// out and inp holding the heads one after another and pw giving N, K and
+// the panel stride. One cgo call for all heads (attention decoding).
+func biGemmHeads(out, inp []float32, pw *PackedWeight, wstride, heads, M int) {
+	if biCurLevel == 0 {
+		biGemmHeadsGo(out, inp, pw, wstride, heads, M)
+		return
+	}
+	N, K := pw.N, pw.K
+	out, inp = out[:heads*M*N], inp[:heads*M*K]
+	_ = pw.data[(heads-1)*wstride+(pw.panels()-1)*pw.ps+biPanel*K-1] // bounds
+	C.rljob_bigemm_heads(C.int(biCurLevel), cf(out), cf(inp), cf(pw.data), C.long(wstride), C.long(pw.ps),
+		C.long(N), C.long(K), C.long(M), C.long(heads))
 }

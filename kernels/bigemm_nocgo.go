@@ -14,3 +14,7 @@ func biGemmRange(out, inp []float32, pw *PackedWeight, bias []float32, m0, m1, p
 }
 
 func packRange(pw *PackedWeight, w []float32, p0, p1 int) { packRangeGo(pw, w, p0, p1) }
+
+func biGemmHeads(out, inp []float32, pw *PackedWeight, wstride, heads, M int) {
+	biGemmHeadsGo(out, inp, pw, wstride, heads, M)
+}

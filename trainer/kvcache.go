@@ -93,7 +93,7 @@ type decoder struct {
 	pm      *packedModel
 	caches  []kvCache
 	maxRows int
-	scratch [][]float32 // per row: attention scores (H/KV · tmax)
+	scratch [][]float32 // per row: attention scores (H · tmax)
 
 	tok            []int32   // (R)
 	pos            []int32   // (R)
@@ -127,9 +127,8 @@ func newDecoder(m *Model, n, tmax, maxRows int) *decoder {
 	}
 	d.caches = make([]kvCache, n)
 	d.scratch = make([][]float32, R)
-	g := c.NumHeads / c.NumKVHeads
 	for i := range d.scratch {
-		d.scratch[i] = make([]float32, g*tmax)
+		d.scratch[i] = make([]float32, c.NumHeads*tmax)
 	}
 	return d
 }
