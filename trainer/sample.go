@@ -34,9 +34,15 @@ import (
 //
 // Determinism: one *rand.Rand (PCG) per sequence from its seed, one draw
 // per sampled token; the logits of a sequence do not depend on the other
-// sequences of the batch nor on GOMAXPROCS (kvcache.go explains why the
-// sampler has its own matmul for that), so a prompt and seed give the same
-// tokens and logprob bytes alone, in any batch, on any number of threads.
+// sequences of the batch nor on GOMAXPROCS (every matmul and the attention
+// are kernels' batch-invariant ones: kvcache.go), so a prompt and seed give
+// the same tokens and logprob bytes alone, in any batch, with any MaxBatch,
+// on any number of threads, and the same logprobs as ForwardLogp.
+//
+// Padded vocabularies: ids ≥ Model.VocabLimit (the tokenizer's size, when
+// the embedding has more rows) are never sampled, and every log-probability
+// (here and in ForwardLogp) is normalised over the ids below it: their
+// logits count as −∞.
 
 // SampleOptions configure Generate.
 type SampleOptions struct {
@@ -195,8 +201,9 @@ func (m *Model) Generate(prompts [][]int32, seeds []uint64, opt SampleOptions) (
 // Model.Forward over the whole prompt+completion of the unfinished
 // sequences (right-padded) and samples from the last position's logits.
 // It is the reference twin of Generate (same sampling, same draws; its
-// logits come from the training forward, so they agree with Generate's to
-// float32 rounding, not bit for bit) and the baseline of the sampling
+// logits come from the training forward, whose batch-invariant kernels give
+// the bits of Generate's, so the samples are identical:
+// TestSampleKVCacheMatchesNoCache) and the baseline of the sampling
 // benchmark. It uses m's activations.
 func (m *Model) GenerateNoCache(prompts [][]int32, seeds []uint64, opt SampleOptions) ([]Sample, error) {
 	s, err := m.newSampler(prompts, seeds, opt)
