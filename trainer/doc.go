@@ -19,6 +19,13 @@
 //	gradNorm, lr, _ := m.Step(opt, schedule)       // clip, AdamW, zero grads
 //
 // and for SFT, ForwardCE/BackwardCE in place of the logp pair.
+//
+// Every forward (Forward, ForwardLogp, ForwardCE) and the sampler
+// (Generate, with its KV cache) run kernels' batch-invariant matmul and
+// attention, so the log-probabilities a rollout stores and those
+// ForwardLogp recomputes are equal bit for bit, whatever the batch, its
+// padding or the thread count (the first PPO ratio is exactly 1). The
+// backward uses OpenBLAS when built with it.
 // Checkpoints: SaveCheckpoint (into an existing folder, e.g. the lake's
 // staging folder), SaveCheckpointAtomic (temp dir, fsync, rename), or
 // Checkpoint.WriteFiles through any writer; LoadCheckpoint validates every
