@@ -57,3 +57,10 @@ fmt:
 
 clean:
 	rm -rf bin lake
+
+# Headless Chromium (Debian's chromium) for the report test
+# (report.TestChromiumRendersReport installs it the same way when missing)
+# and for the README's report screenshot.
+.PHONY: chromium
+chromium:
+	@sh scripts/chromium.sh

@@ -1,0 +1,461 @@
+// Package report draws the training curves of one or more runs of a lake —
+// the charts a verl or TRL user looks at — into one self-contained HTML file
+// (PNG charts embedded as base64, no network at view time) or into PNG files.
+//
+// Everything is read through the sql package's engine, from the views
+// rljob sql sees: metrics (the train stage's actor/*, critic/*,
+// response_length/*, train/*, and the val/<task>/pass@k an eval job logs),
+// scored (rollouts joined with rewards) for the training reward and the
+// curriculum. Build queries, Draw renders with gonum.org/v1/plot, and
+// WriteHTML / WritePNGs write the result. Each run is one colour on every
+// chart; a chart with no data for a run says so in its legend and caption
+// rather than failing, and a chart with no data at all is still drawn (empty
+// axes and a "no data" label), so a report always holds the same charts.
+package report
+
+import (
+	"context"
+	stdsql "database/sql"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	rsql "rljob/sql"
+)
+
+// Series is one curve: a run's values of one quantity against step (or
+// checkpoint step for eval charts). X is increasing.
+type Series struct {
+	Run  string    `json:"run"`
+	Name string    `json:"name"` // the metric or quantity, e.g. actor/entropy
+	X    []float64 `json:"x"`
+	Y    []float64 `json:"y"`
+}
+
+// Chart kinds: curves against step (KindLines, the default), or a heat map
+// of one run whose series are its rows (KindHeatmap).
+const (
+	KindLines   = ""
+	KindHeatmap = "heatmap"
+)
+
+// Chart is one chart of the report. Notes say which runs have no data for
+// it; PNG holds the drawn image after Draw.
+type Chart struct {
+	ID     string `json:"id"`
+	Kind   string `json:"kind,omitempty"`
+	Title  string `json:"title"`
+	XLabel string `json:"xlabel"`
+	YLabel string `json:"ylabel"`
+	// Metrics are the metrics a metric chart draws (legends name the
+	// metric when there are several).
+	Metrics []string `json:"metrics,omitempty"`
+	Series  []Series `json:"series"`
+	Notes   []string `json:"notes,omitempty"`
+	PNG     []byte   `json:"-"`
+}
+
+// Report is every chart for a list of runs of one lake.
+type Report struct {
+	Lake      string    `json:"lake"`
+	Runs      []string  `json:"runs"`
+	Generated time.Time `json:"generated"`
+	Charts    []*Chart  `json:"charts"`
+}
+
+// UnknownRunError is returned by Build for a requested run that has no
+// metrics and no rollouts in the lake.
+type UnknownRunError struct {
+	Run   string
+	Lake  string
+	Known []string // runs that do have data
+}
+
+func (e *UnknownRunError) Error() string {
+	known := "none"
+	if len(e.Known) > 0 {
+		known = strings.Join(e.Known, ", ")
+	}
+	return fmt.Sprintf("run %q has no metrics and no rollouts in lake %s (runs with data: %s)", e.Run, e.Lake, known)
+}
+
+// metricChart is a chart of one or more metrics of the metrics table, one
+// series per (run, metric).
+type metricChart struct {
+	id, title, ylabel string
+	metrics           []string
+}
+
+// metricCharts are the per-step training charts, in report order (after the
+// reward chart). The names are those the train stage commits
+// (jobs/rl/train.go) and grpo.sql logs.
+var metricCharts = []metricChart{
+	{"entropy", "Policy entropy", "nats per token", []string{"actor/entropy"}},
+	{"kl", "KL divergence", "KL", []string{"actor/kl_loss", "actor/ppo_kl"}},
+	{"clipfrac", "PPO clip fraction", "fraction of tokens", []string{"actor/pg_clipfrac", "actor/pg_clipfrac_lower"}},
+	{"grad_norm", "Gradient norm", "global L2 norm", []string{"actor/grad_norm"}},
+	{"response_length", "Response length", "tokens", []string{"response_length/mean"}},
+	{"groups_kept", "Groups kept by dynamic sampling", "fraction of prompt groups", []string{"train/groups_kept"}},
+}
+
+// rewardFallbacks are the metrics the reward chart uses for a run without
+// train-tagged scored rows.
+var rewardFallbacks = []string{"train/reward_mean", "critic/score/mean"}
+
+// Build queries eng for the charts of runs (at least one, in legend order).
+func Build(ctx context.Context, eng *rsql.Engine, runs []string) (*Report, error) {
+	if len(runs) == 0 {
+		return nil, fmt.Errorf("report: no run given")
+	}
+	if err := checkRuns(ctx, eng, runs); err != nil {
+		return nil, err
+	}
+	metrics, err := loadMetrics(ctx, eng, runs)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{Lake: eng.Lake(), Runs: slices.Clone(runs), Generated: time.Now().UTC()}
+	reward, err := rewardChart(ctx, eng, runs, metrics)
+	if err != nil {
+		return nil, err
+	}
+	r.Charts = append(r.Charts, reward)
+	for _, mc := range metricCharts {
+		r.Charts = append(r.Charts, mc.build(runs, metrics))
+	}
+	r.Charts = append(r.Charts, evalCharts(runs, metrics)...)
+	cur, err := curriculumCharts(ctx, eng, runs)
+	if err != nil {
+		return nil, err
+	}
+	r.Charts = append(r.Charts, cur...)
+	return r, nil
+}
+
+// runList renders runs as a SQL list of string literals.
+func runList(runs []string) string {
+	q := make([]string, len(runs))
+	for i, r := range runs {
+		q[i] = rsql.QuoteString(r)
+	}
+	return "(" + strings.Join(q, ", ") + ")"
+}
+
+// query runs a query on eng's connection and calls scan for each row.
+func query(ctx context.Context, eng *rsql.Engine, what, q string, scan func(*stdsql.Rows) error) error {
+	rows, err := eng.Conn().QueryContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("report: query %s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("report: read %s: %w", what, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("report: read %s: %w", what, err)
+	}
+	return nil
+}
+
+// checkRuns returns an *UnknownRunError for the first run with neither
+// metrics nor rollouts.
+func checkRuns(ctx context.Context, eng *rsql.Engine, runs []string) error {
+	var known []string
+	err := query(ctx, eng, "runs", `SELECT DISTINCT run FROM (SELECT run FROM metrics UNION ALL SELECT run FROM rollouts) ORDER BY run`,
+		func(r *stdsql.Rows) error {
+			var s string
+			err := r.Scan(&s)
+			known = append(known, s)
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	for _, run := range runs {
+		if !slices.Contains(known, run) {
+			return &UnknownRunError{Run: run, Lake: eng.Lake(), Known: known}
+		}
+	}
+	return nil
+}
+
+// point is one (step, value) of a metric.
+type point struct{ x, y float64 }
+
+// metricData is run → metric name → points in step order.
+type metricData map[string]map[string][]point
+
+// loadMetrics reads every finite metric value of runs, averaged over the
+// calls of a step that log the same name.
+func loadMetrics(ctx context.Context, eng *rsql.Engine, runs []string) (metricData, error) {
+	md := metricData{}
+	q := `SELECT run, name, step, avg(value) FROM metrics
+WHERE run IN ` + runList(runs) + ` AND name IS NOT NULL AND value IS NOT NULL AND isfinite(value)
+GROUP BY run, name, step ORDER BY run, name, step`
+	err := query(ctx, eng, "metrics", q, func(r *stdsql.Rows) error {
+		var run, name string
+		var step int64
+		var v float64
+		if err := r.Scan(&run, &name, &step, &v); err != nil {
+			return err
+		}
+		if md[run] == nil {
+			md[run] = map[string][]point{}
+		}
+		md[run][name] = append(md[run][name], point{float64(step), v})
+		return nil
+	})
+	return md, err
+}
+
+func seriesOf(run, name string, pts []point) Series {
+	s := Series{Run: run, Name: name, X: make([]float64, len(pts)), Y: make([]float64, len(pts))}
+	for i, p := range pts {
+		s.X[i], s.Y[i] = p.x, p.y
+	}
+	return s
+}
+
+func (mc metricChart) build(runs []string, md metricData) *Chart {
+	c := &Chart{ID: mc.id, Title: mc.title, XLabel: "step", YLabel: mc.ylabel, Metrics: slices.Clone(mc.metrics)}
+	for _, run := range runs {
+		n := 0
+		for _, m := range mc.metrics {
+			if pts := md[run][m]; len(pts) > 0 {
+				c.Series = append(c.Series, seriesOf(run, m, pts))
+				n++
+			}
+		}
+		if n == 0 {
+			c.Notes = append(c.Notes, fmt.Sprintf("no data for run %s (no %s in metrics)", run, strings.Join(mc.metrics, " or ")))
+		}
+	}
+	return c
+}
+
+// rewardChart is the mean reward of each step's train-tagged rollouts
+// (scored, tag = 'train'), or for a run without those the first of
+// rewardFallbacks it logged.
+func rewardChart(ctx context.Context, eng *rsql.Engine, runs []string, md metricData) (*Chart, error) {
+	c := &Chart{ID: "reward", Title: "Training reward (mean over the step's train rollouts)", XLabel: "step", YLabel: "reward"}
+	fromScored := map[string][]point{}
+	q := `SELECT run, step, avg(reward) FROM scored
+WHERE run IN ` + runList(runs) + ` AND tag = 'train' AND reward IS NOT NULL AND isfinite(reward)
+GROUP BY run, step ORDER BY run, step`
+	err := query(ctx, eng, "train reward", q, func(r *stdsql.Rows) error {
+		var run string
+		var step int64
+		var v float64
+		if err := r.Scan(&run, &step, &v); err != nil {
+			return err
+		}
+		fromScored[run] = append(fromScored[run], point{float64(step), v})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, run := range runs {
+		if pts := fromScored[run]; len(pts) > 0 {
+			c.Series = append(c.Series, seriesOf(run, "reward (scored)", pts))
+			continue
+		}
+		found := false
+		for _, m := range rewardFallbacks {
+			if pts := md[run][m]; len(pts) > 0 {
+				c.Series = append(c.Series, seriesOf(run, m, pts))
+				found = true
+				break
+			}
+		}
+		if !found {
+			c.Notes = append(c.Notes, fmt.Sprintf("no data for run %s (no train-tagged rows in scored, no %s in metrics)", run, strings.Join(rewardFallbacks, " or ")))
+		}
+	}
+	return c, nil
+}
+
+// evalName matches the metrics an eval job logs: val/<task>/<metric>.
+var evalName = regexp.MustCompile(`^val/(.+)/([^/]+)$`)
+
+// evalCharts draws one chart per eval task found (val/<task>/<metric>), one
+// series per run and metric against the evaluated checkpoint
+// (val/<task>/policy_step of the same step, else the step). With no eval
+// metric in any run, one empty "Eval pass@k" chart says so.
+func evalCharts(runs []string, md metricData) []*Chart {
+	tasks := map[string]bool{}
+	for _, run := range runs {
+		for name := range md[run] {
+			if m := evalName.FindStringSubmatch(name); m != nil && m[2] != "policy_step" {
+				tasks[m[1]] = true
+			}
+		}
+	}
+	if len(tasks) == 0 {
+		c := &Chart{ID: "eval", Title: "Eval pass@k per checkpoint", XLabel: "checkpoint step", YLabel: "pass@k"}
+		for _, run := range runs {
+			c.Notes = append(c.Notes, fmt.Sprintf("no data for run %s (no val/<task>/pass@k in metrics)", run))
+		}
+		return []*Chart{c}
+	}
+	var names []string
+	for t := range tasks {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	var charts []*Chart
+	for _, task := range names {
+		c := &Chart{ID: "eval-" + slug(task), Title: "Eval " + task + ": pass@k per checkpoint", XLabel: "checkpoint step", YLabel: "score"}
+		prefix := "val/" + task + "/"
+		for _, run := range runs {
+			ckpt := map[float64]float64{}
+			for _, p := range md[run][prefix+"policy_step"] {
+				ckpt[p.x] = p.y
+			}
+			var ms []string
+			for name := range md[run] {
+				if m := evalName.FindStringSubmatch(name); m != nil && m[1] == task && m[2] != "policy_step" {
+					ms = append(ms, m[2])
+				}
+			}
+			sortEvalMetrics(ms)
+			for _, m := range ms {
+				var pts []point
+				for _, p := range md[run][prefix+m] {
+					x := p.x
+					if k, ok := ckpt[p.x]; ok {
+						x = k
+					}
+					pts = append(pts, point{x, p.y})
+				}
+				sort.SliceStable(pts, func(i, j int) bool { return pts[i].x < pts[j].x })
+				c.Series = append(c.Series, seriesOf(run, m, pts))
+			}
+			if len(ms) == 0 {
+				c.Notes = append(c.Notes, fmt.Sprintf("no data for run %s (no %s* in metrics)", run, prefix))
+			}
+		}
+		charts = append(charts, c)
+	}
+	return charts
+}
+
+// sortEvalMetrics orders pass@1, pass@4, pass@16 by k, then the rest
+// (greedy_acc, mean@16) by name.
+func sortEvalMetrics(ms []string) {
+	key := func(s string) (int, int, string) {
+		if k, ok := strings.CutPrefix(s, "pass@"); ok {
+			if n, err := strconv.Atoi(k); err == nil {
+				return 0, n, s
+			}
+		}
+		return 1, 0, s
+	}
+	sort.Slice(ms, func(i, j int) bool {
+		a1, a2, a3 := key(ms[i])
+		b1, b2, b3 := key(ms[j])
+		if a1 != b1 {
+			return a1 < b1
+		}
+		if a2 != b2 {
+			return a2 < b2
+		}
+		return a3 < b3
+	})
+}
+
+var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
+
+func slug(s string) string {
+	s = strings.Trim(nonSlug.ReplaceAllString(strings.ToLower(s), "-"), "-")
+	if s == "" {
+		return "task"
+	}
+	return s
+}
+
+// CurriculumBins are the rows of a curriculum chart: where a prompt's pass
+// rate within the step that chose it (correct samples / samples, the GRPO
+// group's success rate) falls. The two ends are the groups that carry no
+// signal for group-normalised advantages (DAPO's dynamic sampling drops them).
+var CurriculumBins = []string{"0 (all wrong)", "(0, 1/4]", "(1/4, 1/2]", "(1/2, 3/4]", "(3/4, 1)", "1 (all right)"}
+
+// curriculumQuery computes, per run and step, the share of the step's
+// train prompts in each CurriculumBins bin.
+const curriculumQuery = `WITH g AS (
+    SELECT run, step, prompt_id, count_if(correct) / count(*) AS pass_rate
+    FROM scored WHERE run IN %s AND tag = 'train'
+    GROUP BY run, step, prompt_id
+), b AS (
+    SELECT run, step,
+           CASE WHEN pass_rate = 0 THEN 0 WHEN pass_rate <= 0.25 THEN 1 WHEN pass_rate <= 0.5 THEN 2
+                WHEN pass_rate <= 0.75 THEN 3 WHEN pass_rate < 1 THEN 4 ELSE 5 END AS bin
+    FROM g
+)
+SELECT run, step, bin, count(*) / sum(count(*)) OVER (PARTITION BY run, step) AS share
+FROM b GROUP BY run, step, bin ORDER BY run, step, bin`
+
+// curriculumCharts draws one heat map per run (heat maps do not overlay):
+// x = step, y = CurriculumBins, colour = share of the step's train prompts.
+// Its series are one per bin, with a share for every step of the run.
+func curriculumCharts(ctx context.Context, eng *rsql.Engine, runs []string) ([]*Chart, error) {
+	type cell struct {
+		step int64
+		bin  int
+	}
+	shares := map[string]map[cell]float64{}
+	stepsOf := map[string][]int64{}
+	err := query(ctx, eng, "curriculum", fmt.Sprintf(curriculumQuery, runList(runs)), func(r *stdsql.Rows) error {
+		var run string
+		var c cell
+		var v float64
+		if err := r.Scan(&run, &c.step, &c.bin, &v); err != nil {
+			return err
+		}
+		if shares[run] == nil {
+			shares[run] = map[cell]float64{}
+		}
+		shares[run][c] = v
+		if st := stepsOf[run]; len(st) == 0 || st[len(st)-1] != c.step {
+			stepsOf[run] = append(st, c.step)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var charts []*Chart
+	ids := map[string]bool{}
+	for i, run := range runs {
+		id := "curriculum-" + slug(run)
+		if ids[id] {
+			id = fmt.Sprintf("curriculum-%d", i+1)
+		}
+		ids[id] = true
+		c := &Chart{ID: id, Kind: KindHeatmap, Title: "Curriculum, run " + run + ": pass rate of the chosen prompts within their step",
+			XLabel: "step", YLabel: "pass rate in step"}
+		st := stepsOf[run]
+		if len(st) == 0 {
+			c.Notes = append(c.Notes, fmt.Sprintf("no data for run %s (no train-tagged rows in scored)", run))
+		}
+		for b, name := range CurriculumBins {
+			if len(st) == 0 {
+				break
+			}
+			s := Series{Run: run, Name: name}
+			for _, step := range st {
+				s.X = append(s.X, float64(step))
+				s.Y = append(s.Y, shares[run][cell{step, b}])
+			}
+			c.Series = append(c.Series, s)
+		}
+		charts = append(charts, c)
+	}
+	return charts, nil
+}
