@@ -27,6 +27,7 @@ func init() {
 			fs.StringArrayVar(&o.sets, "set", nil, "set a DuckDB variable before each iteration: key=value (typed int, float, bool, else string); repeatable")
 			fs.StringVar(&o.shard, "shard", "", "this runner's shard i/n (default: SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN / SLURM_ARRAY_TASK_COUNT, else 0/1)")
 			fs.BoolVar(&o.dryRun, "dry-run", false, "check the job (statements, stage names and arguments, SQL syntax) without running or writing anything")
+			fs.DurationVar(&o.progressEvery, "progress-interval", defaultProgressInterval, "when stderr is not a terminal (Slurm, cron), log a long stage's progress (done/total, rate, ETA) this often; 0 = never")
 		},
 		run: o.runCmd,
 	})
@@ -40,6 +41,8 @@ type runFlags struct {
 	sets   []string
 	shard  string
 	dryRun bool
+	// progressEvery: interval of the progress lines in batch logs.
+	progressEvery time.Duration
 }
 
 // check validates the flags that need no file system: one job file, and
@@ -52,6 +55,8 @@ func (o *runFlags) check(args []string) error {
 		return &jobs.UsageError{Msg: fmt.Sprintf("--steps %d: must be >= 0", o.steps), Hint: "--steps N runs N iterations from the resume point"}
 	case o.until < 0:
 		return &jobs.UsageError{Msg: fmt.Sprintf("--until-step %d: must be >= 0", o.until), Hint: "--until-step S stops before step S (0 = no limit)"}
+	case o.progressEvery < 0:
+		return &jobs.UsageError{Msg: fmt.Sprintf("--progress-interval %s: must be >= 0", o.progressEvery), Hint: "e.g. --progress-interval 30s; 0 turns the progress lines off"}
 	}
 	return nil
 }
@@ -71,8 +76,11 @@ func (o *runFlags) runCmd(ctx context.Context, e *env, args []string) error {
 		JobFile: args[0], Lake: e.g.lake, Run: o.run, Steps: o.steps, UntilStep: o.until, Seed: o.seed,
 		Sets: o.sets, Shard: shard, NumShards: n, DryRun: o.dryRun, Log: e.log,
 	}
-	if e.stderrTTY {
+	switch {
+	case e.stderrTTY:
 		opts.Progress = &barMaker{e: e}
+	case o.progressEvery > 0:
+		opts.Progress = &logProgress{log: e.log, every: o.progressEvery}
 	}
 	t0 := time.Now()
 	res, err := jobs.Run(ctx, opts)
@@ -128,7 +136,7 @@ func (b *barMaker) Bar(name string, total int64) jobs.Bar {
 		mpb.WithAutoRefresh()) // bars are made only when stderr is a terminal
 	bar := p.AddBar(total, mpb.BarRemoveOnComplete(),
 		mpb.PrependDecorators(decor.Name(name+" "), decor.CountersNoUnit("%d / %d")),
-		mpb.AppendDecorators(decor.AverageSpeed(0, " %.0f rows/s")))
+		mpb.AppendDecorators(decor.AverageSpeed(0, " %.1f "+unitOf(name)+"/s")))
 	return &mpbBar{p: p, bar: bar, t: t}
 }
 
