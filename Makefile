@@ -64,3 +64,11 @@ clean:
 .PHONY: chromium
 chromium:
 	@sh scripts/chromium.sh
+
+# rljob slurm on a real single-node Slurm (munged, slurmctld, slurmd on
+# localhost, installed with apt-get when missing, stopped by their PIDs):
+# the arith pipeline with 2 shards equals an unsharded run, and after a
+# scancel of one array task a resubmit finishes it. Needs root. About 1 min.
+.PHONY: test-slurm
+test-slurm: deps
+	sh scripts/test-slurm.sh
