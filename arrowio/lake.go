@@ -623,9 +623,6 @@ func (l *Lake) LastStep(table, run string) (int64, bool, error) {
 // stepCommitted reports whether any unit of u's step folder is committed.
 func (l *Lake) stepCommitted(u Unit) (bool, error) {
 	dir := l.Path(u.PartDir())
-	if u.Table == TableCheckpoints {
-		return exists(filepath.Join(dir, ManifestName))
-	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return false, fmt.Errorf("arrowio: %s: %w", u.PartDir(), err)

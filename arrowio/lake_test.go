@@ -447,7 +447,7 @@ func TestCommitOverEmptyOrForeignFolder(t *testing.T) {
 func TestCheckpointUnit(t *testing.T) {
 	l := newLake(t)
 	u := Unit{Table: TableCheckpoints, Run: "r", Step: 4, Call: 9, Shard: 9}
-	if got := u.Dir(); got != "checkpoints/run=r/step=4" || got != u.CheckpointDir() {
+	if got := u.Dir(); got != "checkpoints/run=r/step=4/part-9-9" {
 		t.Fatalf("Dir = %q", got)
 	}
 	s, err := l.Begin(u, nil)
@@ -703,8 +703,8 @@ func TestVerify(t *testing.T) {
 			writeOver(t, l.Path("rewards/run=a/step=1/stray.parquet"), []byte("PAR1"))
 		}, "rewards/run=a/step=1/stray.parquet", "outside a commit unit"},
 		{"checkpoint file changed", func(t *testing.T, l *Lake, file string) {
-			writeOver(t, l.Path("checkpoints/run=a/step=2/config.json"), []byte("[]"))
-		}, "checkpoints/run=a/step=2/config.json", "sha256"},
+			writeOver(t, l.Path("checkpoints/run=a/step=2/part-0-0/config.json"), []byte("[]"))
+		}, "checkpoints/run=a/step=2/part-0-0/config.json", "sha256"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -135,19 +135,11 @@ func (u Unit) PartDir() string {
 }
 
 // Dir is the unit folder relative to the lake root, slash-separated:
-// <table>/run=<R>/step=<S>/part-<call>-<shard> for data tables and, for Table
-// "checkpoints", the step folder itself (CheckpointDir).
+// <table>/run=<R>/step=<S>/part-<call>-<shard>. A checkpoint is a unit like
+// any other (checkpoints/run=R/step=S/part-<call>-0/), so one step may hold
+// the checkpoints of several calls (sft then train).
 func (u Unit) Dir() string {
-	if u.Table == TableCheckpoints {
-		return u.CheckpointDir()
-	}
 	return u.PartDir() + "/" + u.partName()
-}
-
-// CheckpointDir is checkpoints/run=<R>/step=<S> (the unit is the step folder;
-// Call and Shard are ignored).
-func (u Unit) CheckpointDir() string {
-	return TableCheckpoints + "/" + KeyRun + "=" + u.Run + "/" + KeyStep + "=" + strconv.FormatInt(u.Step, 10)
 }
 
 func (u Unit) partName() string {

@@ -3,7 +3,6 @@ package jobs
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 )
 
@@ -16,17 +15,8 @@ type Args struct {
 	given map[string]bool
 	pos   map[string]Pos
 	call  Pos
-}
-
-// NewArgs builds Args from Go values, checking them against spec as a job
-// file's call would be checked. It is meant for tests and Go callers.
-func NewArgs(spec StageSpec, vals map[string]any) (Args, error) {
-	var raw []RawArg
-	for k, v := range vals {
-		raw = append(raw, RawArg{Name: k, Value: v})
-	}
-	sort.Slice(raw, func(i, j int) bool { return raw[i].Name < raw[j].Name })
-	return BindArgs(spec, raw, Pos{})
+	// fromExpr marks arguments whose value an expression computed.
+	fromExpr map[string]bool
 }
 
 func (a Args) get(name string) any {
@@ -91,6 +81,28 @@ func (a Args) Map() map[string]any {
 	return m
 }
 
+// HasExpr reports whether an argument is an expression not evaluated yet.
+func (a Args) HasExpr() bool {
+	for _, v := range a.vals {
+		if _, ok := v.(Expr); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Exprs lists the arguments that are expressions evaluated at run time.
+func (a Args) Exprs() []string {
+	var out []string
+	for k, v := range a.vals {
+		if _, ok := v.(Expr); ok {
+			out = append(out, k)
+		}
+	}
+	sortStrings(out)
+	return out
+}
+
 // Ident is a bare identifier written as an argument value
 // (`rollouts := my_table`); only table arguments accept one.
 type Ident string
@@ -151,7 +163,7 @@ func BindArgs(spec StageSpec, raw []RawArg, call Pos) (Args, error) {
 		}
 		a.vals[s.Name] = s.Default
 	}
-	if spec.Check != nil {
+	if spec.Check != nil && !a.HasExpr() {
 		if msg, hint := spec.Check(a); msg != "" {
 			return Args{}, &UsageError{Pos: call, Msg: fmt.Sprintf("stage %s: %s", spec.Name, msg), Hint: hint}
 		}
@@ -168,6 +180,9 @@ func pick(p, def Pos) Pos {
 
 // convertArg checks v against s and returns the Go value, or a message.
 func convertArg(s ArgSpec, v any) (any, string) {
+	if e, ok := v.(Expr); ok {
+		return e, "" // checked once evaluated (EvalArgs)
+	}
 	if v == nil {
 		if s.Required {
 			return nil, "is required and cannot be NULL"

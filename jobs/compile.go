@@ -34,6 +34,10 @@ type Stmt struct {
 	// CallName is set for a CALL of a name that is not a stage: it must be a
 	// DuckDB table function or pragma (checked by CheckCatalog).
 	CallName string
+	// Raw are the stage call's arguments as written (expressions
+	// unevaluated), When its when := argument (nil: always runs).
+	Raw  []RawArg
+	When *RawArg
 }
 
 // LoadJob reads and compiles a job file. A missing file is a UsageError.
@@ -84,11 +88,20 @@ func CompileJob(file, src string, reg *Registry) (*Job, error) {
 				var raw []RawArg
 				for _, a := range call.Args {
 					var v any = a.Value.Any()
-					if a.Value.Kind == script.Ident {
+					switch a.Value.Kind {
+					case script.Ident:
 						v = Ident(a.Value.Str)
+					case script.Expr:
+						v = Expr(a.Value.Str)
 					}
-					raw = append(raw, RawArg{Name: a.Name, Value: v, Pos: Pos{File: file, Line: a.Line, Col: a.Col}})
+					r := RawArg{Name: a.Name, Value: v, Pos: Pos{File: file, Line: a.Line, Col: a.Col}}
+					if strings.EqualFold(a.Name, WhenArg) {
+						s.When = &r
+						continue
+					}
+					raw = append(raw, r)
 				}
+				s.Raw = raw
 				args, err := BindArgs(stage.Spec(), raw, Pos{File: file, Line: call.Line, Col: call.Col})
 				if err != nil {
 					var ue *UsageError

@@ -29,11 +29,17 @@ type Options struct {
 	Shard     int
 	NumShards int // 0 or 1: unsharded
 	DryRun    bool
+	// WaitTimeout bounds each wait for other shards (their calls of this
+	// step, or the previous step's markers); 0 = DefaultWaitTimeout.
+	WaitTimeout time.Duration
 
 	Log      zerolog.Logger
 	Registry *Registry // nil: DefaultRegistry
 	Progress Progress  // nil: no progress bars
 }
+
+// DefaultWaitTimeout is how long a shard waits for the others by default.
+const DefaultWaitTimeout = time.Hour
 
 // Result says what a run did.
 type Result struct {
@@ -104,7 +110,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer lock.Release()
 
-	eng, err := openEngine(ctx, lake.Root, o.Log)
+	eng, err := openEngine(ctx, lake.Root, o.JobFile, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -113,24 +119,25 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 
-	last, any, err := LastCompletedStep(lake, o.Run, o.Shard)
+	status, err := lake.ReadStepStatus(o.Run)
 	if err != nil {
-		return nil, err
+		return nil, markerError(err)
 	}
-	next := int64(0)
-	if any {
-		next = last + 1
-	}
+	next := status.Next
 	res.FirstStep = next
 	log := o.Log.With().Str("run", o.Run).Logger()
 	if o.NumShards > 1 {
 		log = log.With().Int("shard", o.Shard).Int("num_shards", o.NumShards).Logger()
 	}
-	if any {
-		log.Info().Int64("last_complete_step", last).Int64("next_step", next).Msg("resuming")
+	if next > 0 {
+		log.Info().Int64("last_complete_step", next-1).Int64("next_step", next).Msg("resuming")
 	}
-	steps := o.Steps
-	for it := 0; it < steps; it++ {
+	timeout := o.WaitTimeout
+	if timeout == 0 {
+		timeout = DefaultWaitTimeout
+	}
+	r := &stepper{o: o, job: job, eng: eng, lake: lake, vars: vars, order: order, wait: waiter{timeout: timeout, log: log}}
+	for it := 0; it < o.Steps; it++ {
 		step := next + int64(it)
 		if o.UntilStep > 0 && step >= o.UntilStep {
 			log.Info().Int64("until_step", o.UntilStep).Msg("run complete up to --until-step")
@@ -140,7 +147,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return res, err
 		}
 		slog := log.With().Int64("step", step).Logger()
-		skipped, err := runStep(ctx, o, job, eng, lake, step, vars, order, slog)
+		skipped, err := r.runStep(ctx, step, slog)
 		res.Skipped += skipped
 		if err != nil {
 			return res, err
@@ -150,15 +157,36 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
-// openEngine opens the DuckDB engine over root and registers the verifier
-// UDFs. A lake table DuckDB cannot read (a corrupt Parquet file) does not
+// markerError makes an untrustworthy step marker a data error (exit 3).
+func markerError(err error) error {
+	var me *arrowio.MarkerError
+	if errors.As(err, &me) {
+		return &DataError{Msg: me.Error(), File: me.Dir,
+			Hint: "rljob lake verify lists the lake's problems; fix the marker as said, then rerun"}
+	}
+	return err
+}
+
+// openEngine opens the DuckDB engine over root, sets its file search path
+// and registers the verifier UDFs. A lake table DuckDB cannot read (a corrupt Parquet file) does not
 // stop it: the engine turns that table's view into one raising the error
 // (so a job that reads it fails naming the file, exit 3), and it is logged
 // here as a warning.
-func openEngine(ctx context.Context, root string, log zerolog.Logger) (*rsql.Engine, error) {
+func openEngine(ctx context.Context, root, jobFile string, log zerolog.Logger) (*rsql.Engine, error) {
 	eng, err := rsql.Open(ctx, root)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: open engine on %s: %w", root, err)
+	}
+	// Relative file names in the job's SQL (read_json('data.jsonl')) are
+	// looked up in the job file's folder, then in the current directory
+	// (where --set values given on the command line point).
+	search := jobDir(jobFile)
+	if wd, err := os.Getwd(); err == nil {
+		search += "," + wd
+	}
+	if err := eng.Exec(ctx, "SET file_search_path = "+QuoteString(search)); err != nil {
+		eng.Close()
+		return nil, err
 	}
 	for _, te := range eng.TableErrors() {
 		log.Warn().Str("table", te.Table).Msg(te.Error())
@@ -184,7 +212,7 @@ func dryRun(ctx context.Context, o Options, job *Job, reg *Registry, res *Result
 		defer os.RemoveAll(tmp)
 		root = tmp
 	}
-	eng, err := openEngine(ctx, root, o.Log)
+	eng, err := openEngine(ctx, root, o.JobFile, o.Log)
 	if err != nil {
 		return err
 	}
@@ -192,163 +220,26 @@ func dryRun(ctx context.Context, o Options, job *Job, reg *Registry, res *Result
 	if err := CheckCatalog(ctx, eng, job, reg); err != nil {
 		return err
 	}
+	for _, s := range job.Stmts {
+		if s.Stage == nil {
+			continue
+		}
+		names := s.Args.Exprs()
+		if s.When != nil {
+			names = append(names, WhenArg)
+		}
+		if len(names) > 0 {
+			o.Log.Info().Str("at", s.Pos.String()).Str("stage", s.Stage.Spec().Name).Strs("arguments", names).
+				Msg("arguments evaluated at run time, checked then")
+		}
+	}
 	if root == o.Lake {
 		lake := &arrowio.Lake{Root: filepath.Clean(root)}
-		if last, ok, err := LastCompletedStep(lake, o.Run, o.Shard); err == nil && ok {
-			res.FirstStep = last + 1
+		st, err := lake.ReadStepStatus(o.Run)
+		if err != nil {
+			return markerError(err)
 		}
+		res.FirstStep = st.Next
 	}
 	return nil
 }
-
-// runStep runs every statement of the job once for step and commits the
-// step marker. It returns how many stage calls it skipped.
-func runStep(ctx context.Context, o Options, job *Job, eng *rsql.Engine, lake *arrowio.Lake, step int64, vars map[string]any, order []string, log zerolog.Logger) (int, error) {
-	started := time.Now()
-	set := func(k string, v any) error {
-		if err := eng.SetVariable(ctx, k, v); err != nil {
-			return fmt.Errorf("jobs: set variable %s: %w", k, err)
-		}
-		return nil
-	}
-	for _, kv := range []struct {
-		k string
-		v any
-	}{{"step", step}, {"run", o.Run}, {"seed", o.Seed}, {"shard", int64(o.Shard)}, {"num_shards", int64(o.NumShards)}} {
-		if err := set(kv.k, kv.v); err != nil {
-			return 0, err
-		}
-	}
-	for _, k := range order {
-		if err := set(k, vars[k]); err != nil {
-			return 0, err
-		}
-	}
-	log.Info().Msg("step started")
-	skipped := 0
-	for _, s := range job.Stmts {
-		if err := ctx.Err(); err != nil {
-			return skipped, err
-		}
-		if s.Stage == nil {
-			t0 := time.Now()
-			if err := eng.Exec(ctx, s.Text); err != nil {
-				if ctx.Err() != nil {
-					return skipped, ctx.Err()
-				}
-				return skipped, ClassifySQL(err, s.Pos, s.Text)
-			}
-			log.Debug().Str("at", s.Pos.String()).Str("took", time.Since(t0).Round(time.Microsecond).String()).Msg("sql")
-			continue
-		}
-		didSkip, err := runCall(ctx, o, eng, lake, step, s, log)
-		if err != nil {
-			return skipped, err
-		}
-		if didSkip {
-			skipped++
-		}
-	}
-	u := stepUnit(o.Run, step, o.Shard)
-	st, err := lake.Begin(u, map[string]any{"job_file": job.File, "job_sha256": job.SHA256})
-	if err != nil {
-		return skipped, fmt.Errorf("jobs: step marker %s: %w", u.Dir(), err)
-	}
-	rr := stepMarker(o.Shard, o.NumShards, started, time.Now(), job.File, job.SHA256)
-	defer rr.Release()
-	if _, err := st.WriteRecords(u.FileName(), nil, rr); err != nil {
-		_ = st.Abort()
-		return skipped, fmt.Errorf("jobs: step marker %s: %w", u.Dir(), err)
-	}
-	slowCommit()
-	if _, err := st.Commit(); err != nil && !errors.Is(err, arrowio.ErrAlreadyCommitted) {
-		return skipped, fmt.Errorf("jobs: step marker %s: %w", u.Dir(), err)
-	}
-	if err := eng.Refresh(ctx); err != nil {
-		return skipped, fmt.Errorf("jobs: refresh lake views: %w", err)
-	}
-	log.Info().Str("took", time.Since(started).Round(time.Millisecond).String()).Msg("step complete")
-	return skipped, nil
-}
-
-// runCall runs one stage call, or skips it when it is already done (every
-// output unit committed) or belongs to shard 0 only. It returns whether it
-// skipped it for one of those reasons (a stage's own no-op on empty input
-// is logged, not counted).
-func runCall(ctx context.Context, o Options, eng *rsql.Engine, lake *arrowio.Lake, step int64, s Stmt, log zerolog.Logger) (bool, error) {
-	spec := s.Stage.Spec()
-	sc := &StageCtx{
-		Engine: eng, Lake: lake, Stage: spec.Name, Run: o.Run, Step: step, Call: s.Index,
-		Shard: o.Shard, NumShards: o.NumShards, Seed: o.Seed, Pos: s.Pos,
-		Log:  log.With().Str("stage", spec.Name).Int("call", s.Index).Logger(),
-		args: s.Args, progress: o.Progress,
-	}
-	if !spec.Sharded && o.NumShards > 1 && o.Shard != 0 {
-		sc.Log.Info().Msg("not a sharded stage: runs on shard 0 only; skipped")
-		return true, nil
-	}
-	outs := spec.Outputs(s.Args)
-	done := len(outs) > 0
-	for _, t := range outs {
-		ok, err := lake.IsCommitted(sc.Unit(t))
-		if err != nil {
-			return false, err
-		}
-		done = done && ok
-	}
-	if done {
-		sc.Log.Info().Strs("outputs", outs).Msg("already committed: skipped, outputs exposed")
-		return true, sc.Expose(ctx)
-	}
-	t0 := time.Now()
-	sum, err := s.Stage.Run(ctx, sc, s.Args)
-	if err != nil {
-		return false, stageError(err, s)
-	}
-	sum.Seconds = time.Since(t0).Seconds()
-	ev := sc.Log.Info()
-	if sum.Skipped {
-		ev = sc.Log.Warn()
-	}
-	ev = ev.Str("at", s.Pos.String()).Str("table", sum.Table).Int64("rows", sum.Rows).Float64("seconds", round3(sum.Seconds))
-	for k, v := range sum.Metrics {
-		ev = ev.Float64(k, v)
-	}
-	msg := "stage done"
-	if sum.Note != "" {
-		msg = sum.Note
-	}
-	ev.Msg(msg)
-	return false, nil
-}
-
-// stageError adds the call's position and statement to a stage's typed
-// error, and wraps an untyped one with them.
-func stageError(err error, s Stmt) error {
-	var ue *UsageError
-	var de *DataError
-	switch {
-	case errors.As(err, &ue):
-		if ue.Pos.Line == 0 {
-			ue.Pos = s.Pos
-		}
-		if ue.Stmt == "" {
-			ue.Stmt = s.Text
-		}
-		return err
-	case errors.As(err, &de):
-		if de.Pos.Line == 0 {
-			de.Pos = s.Pos
-		}
-		if de.Stmt == "" {
-			de.Stmt = s.Text
-		}
-		return err
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return fmt.Errorf("%s: stage %s: %w", s.Pos, s.Stage.Spec().Name, err)
-}
-
-func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -32,7 +35,7 @@ FROM batch ORDER BY prompt_id;
 
 CALL save(source := 'samples', output := 'rollouts');
 CALL reward(verifier := 'exact');
-CALL log_metrics(query := 'SELECT ''accuracy'' AS name, avg(correct::DOUBLE) AS value FROM rewards WHERE run = getvariable(''run'') AND step = getvariable(''step'')');
+CALL log_metrics(query := 'SELECT ''accuracy'' AS name, avg(correct::DOUBLE) AS value FROM this_step_rewards');
 `
 
 // writeJob writes src to a job file in a fresh temporary folder.
@@ -155,8 +158,8 @@ func TestRunStepsAndResume(t *testing.T) {
 	if res, err = Run(ctx, o); err != nil || res.Steps != 0 {
 		t.Fatalf("until-step: %+v %v", res, err)
 	}
-	if n := mustVerify(t, lake); n != 3*4 {
-		t.Errorf("verified %d units, want 12 (3 steps x rollouts, rewards, metrics, steps)", n)
+	if n := mustVerify(t, lake); n != 3*7 {
+		t.Errorf("verified %d units, want 21 (3 steps x rollouts, rewards, metrics, steps, 3 call records)", n)
 	}
 	got := query(t, lake, `SELECT step, value FROM metrics WHERE name = 'accuracy' ORDER BY step`)
 	want := []string{"0|0.3333333333333333", "1|0.3333333333333333", "2|0.3333333333333333"}
@@ -173,9 +176,10 @@ func TestRunStepsAndResume(t *testing.T) {
 	}
 }
 
-// TestResumeSkipsCommittedCalls simulates a crash after the save of step 0:
-// the rerun skips save (its unit exists), runs reward and log_metrics, and
-// the result equals an uninterrupted run's.
+// TestResumeSkipsCommittedCalls simulates a crash after the save of step 0
+// (its outputs and call record committed, nothing after): the rerun skips
+// save, runs reward and log_metrics, and the result equals an uninterrupted
+// run's.
 func TestResumeSkipsCommittedCalls(t *testing.T) {
 	ctx := context.Background()
 	job := writeJob(t, toyJob)
@@ -184,18 +188,13 @@ func TestResumeSkipsCommittedCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	part := t.TempDir()
-	// Only the save statement (same call index: statements 0..2 kept, the
-	// rest commented out keeps the indexes of the first three).
-	cut := strings.Index(toyJob, "CALL reward")
-	partial := writeJob(t, toyJob[:cut])
-	o := runOpts(partial, part)
-	if _, err := Run(ctx, o); err != nil {
+	if _, err := Run(ctx, runOpts(job, part)); err != nil {
 		t.Fatal(err)
 	}
-	// That run completed step 0 with only rollouts: remove its marker to
-	// model a crash before the marker.
-	if err := os.RemoveAll(filepath.Join(part, StepsTable)); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"steps", "rewards", "metrics", "calls/run=r/step=0/part-3-0", "calls/run=r/step=0/part-4-0"} {
+		if err := os.RemoveAll(filepath.Join(part, d)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	res, err := Run(ctx, runOpts(job, part))
 	if err != nil {
@@ -217,29 +216,99 @@ func TestResumeSkipsCommittedCalls(t *testing.T) {
 	}
 }
 
-func TestShards(t *testing.T) {
+// A step interrupted under one job file is not resumed with another: the
+// rerun is refused (exit 2) naming both hashes, and changes nothing.
+func TestResumeRefusesChangedJob(t *testing.T) {
 	ctx := context.Background()
 	lake := t.TempDir()
 	job := writeJob(t, toyJob)
-	for i := 0; i < 2; i++ {
-		o := runOpts(job, lake)
-		o.Shard, o.NumShards = i, 2
-		if _, err := Run(ctx, o); err != nil {
-			t.Fatalf("shard %d: %v", i, err)
+	if _, err := Run(ctx, runOpts(job, lake)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(lake, "steps")); err != nil { // the crash: no marker
+		t.Fatal(err)
+	}
+	before := lakeSnapshot(t, lake)
+	changed := writeJob(t, strings.Replace(toyJob, "range(6)", "range(7)", 1))
+	_, err := Run(ctx, runOpts(changed, lake))
+	var ue *UsageError
+	if !errors.As(err, &ue) || ExitCode(err) != 2 || !strings.Contains(err.Error(), "sha256") || !strings.Contains(err.Error(), "--run") {
+		t.Fatalf("changed job on an interrupted step: %v, want a usage error naming the hashes", err)
+	}
+	if after := lakeSnapshot(t, lake); !maps.Equal(before, after) {
+		t.Errorf("the refused rerun changed the lake")
+	}
+	// The original job file finishes the step.
+	if res, err := Run(ctx, runOpts(job, lake)); err != nil || res.FirstStep != 0 || res.Skipped != 3 {
+		t.Fatalf("rerun with the original job: %+v %v", res, err)
+	}
+}
+
+// runShards runs n shards of o concurrently (as a Slurm array would) and
+// returns the first error.
+func runShards(t *testing.T, o Options, n int) error {
+	t.Helper()
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		oi := o
+		oi.Shard, oi.NumShards = i, n
+		go func() {
+			_, err := Run(context.Background(), oi)
+			errs <- err
+		}()
+	}
+	var first error
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
+	}
+	return first
+}
+
+func TestShards(t *testing.T) {
+	lake := t.TempDir()
+	job := writeJob(t, toyJob)
+	o := runOpts(job, lake)
+	o.Steps = 2
+	if err := runShards(t, o, 2); err != nil {
+		t.Fatal(err)
 	}
 	mustVerify(t, lake)
 	// save and log_metrics run on shard 0 only; reward splits the rollouts.
 	got := query(t, lake, `SELECT count(*), count(DISTINCT rollout_id) FROM rewards`)
-	if got[0] != "6|6" {
-		t.Errorf("rewards over both shards = %v, want 6 distinct", got)
+	if got[0] != "12|12" {
+		t.Errorf("rewards over both shards = %v, want 12 distinct", got)
 	}
 	parts := query(t, lake, `SELECT count(DISTINCT filename) FROM read_parquet('`+lake+`/rewards/**/*.parquet', filename = true)`)
-	if parts[0] != "2" {
-		t.Errorf("reward part files = %v, want 2", parts)
+	if parts[0] != "4" {
+		t.Errorf("reward part files = %v, want 4", parts)
 	}
-	if got := query(t, lake, `SELECT count(*) FROM steps`); got[0] != "2" {
-		t.Errorf("step markers = %v, want 2 (one per shard)", got)
+	if got := query(t, lake, `SELECT count(*) FROM steps`); got[0] != "4" {
+		t.Errorf("step markers = %v, want 4 (one per shard and step)", got)
+	}
+	// log_metrics on shard 0 saw both shards' rewards of the step.
+	got = query(t, lake, `SELECT step, value FROM metrics WHERE name = 'accuracy' ORDER BY step`)
+	if strings.Join(got, ",") != "0|0.3333333333333333,1|0.3333333333333333" {
+		t.Errorf("metrics = %v", got)
+	}
+	// One step number per run: an unsharded runner continues at step 2.
+	res, err := Run(context.Background(), runOpts(job, lake))
+	if err != nil || res.FirstStep != 2 {
+		t.Fatalf("unsharded after shards: %+v %v", res, err)
+	}
+}
+
+// A shard that waits for one that never comes gives up after the wait
+// timeout with a data error naming the missing shard.
+func TestShardWaitTimeout(t *testing.T) {
+	lake := t.TempDir()
+	o := runOpts(writeJob(t, toyJob), lake)
+	o.Shard, o.NumShards, o.WaitTimeout = 0, 2, 300*time.Millisecond
+	_, err := Run(context.Background(), o)
+	var de *DataError
+	if !errors.As(err, &de) || ExitCode(err) != 3 || !strings.Contains(err.Error(), "shards 1 ") {
+		t.Fatalf("err = %v, want a data error naming shard 1", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"rljob/arrowio"
 	"rljob/jobs/verify"
+	rsql "rljob/sql"
 )
 
 // Verifiers accepted by reward(verifier := ...).
@@ -23,14 +24,17 @@ func (rewardStage) Spec() StageSpec {
 		Name: "reward",
 		Doc: "Score completions against their ground-truth answers with a verifier (jobs/verify) and commit one " +
 			"row per rollout to `output` (rewards: run, step, rollout_id, verifier, reward, correct, extracted). " +
-			"Reads columns rollout_id, completion, answer (and prompt_id when sharded). Sharded: handles rows with " +
+			"Reads columns rollout_id, completion, answer (and prompt_id when sharded). By default it scores this step's " +
+			"rollouts (this_step_rollouts) that this verifier has not scored yet in this step, so a second reward call, or a " +
+			"refill round, scores only the new ones. A (run, step, rollout_id, verifier) is scored once: an explicit rollouts " +
+			"table holding rows this verifier already scored in this step is an error naming them. Sharded: handles rows with " +
 			"hash(prompt_id) % num_shards = shard. An empty input commits nothing.",
 		Sharded: true,
 		Args: []ArgSpec{
 			{Name: "verifier", Type: TypeString, Default: "exact", Enum: Verifiers,
 				Doc: "exact: whitespace-normalised equality; gsm8k: last '#### N'; gsm8k_flexible: last number; math: \\boxed{} / Answer: / last number, math-equivalence; regex: the last match of pattern (its first group, if any) equals answer"},
 			{Name: "pattern", Type: TypeString, Doc: "regular expression (Go RE2 syntax) for verifier 'regex'"},
-			{Name: "rollouts", Type: TypeTable, DefaultDoc: "this step's rows of the lake table rollouts",
+			{Name: "rollouts", Type: TypeTable, DefaultDoc: "this step's rollouts not yet scored by this verifier",
 				Doc: "table of completions to score; all of its rows are scored"},
 			{Name: "output", Type: TypeString, Default: arrowio.TableRewards, Doc: "lake table to write"},
 		},
@@ -56,15 +60,19 @@ func (rewardStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, erro
 	if err != nil {
 		return Summary{}, &UsageError{Pos: a.Pos("pattern"), Msg: "reward: " + err.Error()}
 	}
-	src, where, arg := arrowio.TableRollouts, "run = getvariable('run') AND step = getvariable('step')", "rollouts"
+	src, arg := rsql.ThisStepPrefix+arrowio.TableRollouts, "rollouts"
 	if a.Has("rollouts") {
-		src, where = a.String("rollouts"), "TRUE"
+		src = a.String("rollouts")
 	}
 	need := []string{"rollout_id", "completion", "answer"}
 	if sc.NumShards > 1 {
 		need = append(need, "prompt_id")
 	}
 	if err := sc.RequireColumns(ctx, arg, src, need...); err != nil {
+		return Summary{}, err
+	}
+	where, err := unscored(ctx, sc, a, src, verifier, into)
+	if err != nil {
 		return Summary{}, err
 	}
 	q := fmt.Sprintf(`SELECT CAST(rollout_id AS VARCHAR) AS rollout_id, CAST(completion AS VARCHAR) AS completion,
@@ -122,7 +130,7 @@ func (rewardStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, erro
 	if n == 0 {
 		what := src
 		if !a.Has("rollouts") {
-			what = fmt.Sprintf("rollouts of run %s step %d", sc.Run, sc.Step)
+			what = fmt.Sprintf("rollouts of run %s step %d not yet scored by %s", sc.Run, sc.Step, verifier)
 		}
 		return Summary{Table: into, Skipped: true, Note: fmt.Sprintf("reward: no rows in %s (shard %d/%d): nothing to score", what, sc.Shard, sc.NumShards)}, nil
 	}
@@ -140,4 +148,39 @@ func (rewardStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, erro
 	return Summary{Table: into, Rows: rows, Metrics: map[string]float64{
 		"accuracy": float64(correct) / float64(n), "mean_reward": sum / float64(n),
 	}}, nil
+}
+
+// unscored returns the WHERE condition that keeps the rows of src that
+// verifier has not scored in this step (this_step_<into>). For an explicit
+// rollouts table such rows, or a rollout_id twice, are an error naming them;
+// for the default (this step's rollouts) they are left out.
+func unscored(ctx context.Context, sc *StageCtx, a Args, src, verifier, into string) (string, error) {
+	done := rsql.ThisStepPrefix + into
+	var n int
+	if err := sc.Engine.Conn().QueryRowContext(ctx, "SELECT count(*) FROM duckdb_views() WHERE view_name = ?", done).Scan(&n); err != nil {
+		return "", fmt.Errorf("jobs: reward: look up %s: %w", done, err)
+	}
+	cond := "TRUE"
+	if n > 0 {
+		cond = fmt.Sprintf("CAST(rollout_id AS VARCHAR) NOT IN (SELECT CAST(rollout_id AS VARCHAR) FROM %s WHERE verifier = %s)", QuoteIdent(done), QuoteString(verifier))
+	}
+	if !a.Has("rollouts") {
+		return cond, nil
+	}
+	q := fmt.Sprintf(`SELECT string_agg(id, ', ' ORDER BY id) FROM (
+  SELECT CAST(rollout_id AS VARCHAR) AS id FROM %[1]s WHERE NOT (%[2]s) AND %[3]s
+  UNION ALL
+  SELECT id FROM (SELECT CAST(rollout_id AS VARCHAR) AS id FROM %[1]s WHERE %[3]s) GROUP BY id HAVING count(*) > 1
+  ORDER BY id LIMIT 5)`, TableRef(src), cond, sc.ShardPredicate("prompt_id"))
+	var dup *string
+	if err := sc.Engine.Conn().QueryRowContext(ctx, q).Scan(&dup); err != nil {
+		return "", ClassifySQL(err, a.Pos("rollouts"), q)
+	}
+	if dup != nil && *dup != "" {
+		return "", &DataError{Pos: a.Pos("rollouts"), Table: src, Column: "rollout_id",
+			Msg: fmt.Sprintf("reward: %s holds rollouts that verifier %s has already scored in step %d, or holds twice: rollout_id %s",
+				src, verifier, sc.Step, *dup),
+			Hint: "score each (rollout, verifier) once per step: leave rollouts := out to score only this step's new rollouts, or filter the table"}
+	}
+	return cond, nil
 }

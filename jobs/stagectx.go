@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -33,17 +34,41 @@ type StageCtx struct {
 	NumShards int
 	Seed      int64 // the run's --seed; derive per-use seeds with SeedFor
 	Pos       Pos   // where the CALL is
-	Log       zerolog.Logger
+	JobSHA256 string
+	// JobDir is the job file's folder: relative paths written in the job
+	// file resolve against it (Path).
+	JobDir string
+	Log    zerolog.Logger
 
 	args     Args
 	progress Progress
 }
 
-// SeedFor derives a seed for this call from the run seed, step, call index,
-// shard and any further parts (prompt, sample ...), via DeriveSeed.
+// SeedFor derives a seed for this call from the run seed, step, call index
+// and any further parts (prompt, sample ...), via DeriveSeed. It does not
+// depend on the shard: a sharded run draws what an unsharded one does.
 func (sc *StageCtx) SeedFor(parts ...int64) int64 {
-	all := append([]int64{sc.Step, int64(sc.Call), int64(sc.Shard)}, parts...)
+	all := append([]int64{sc.Step, int64(sc.Call)}, parts...)
 	return DeriveSeed(sc.Seed, all...)
+}
+
+// Path resolves a path argument: a path written literally in the job file
+// is relative to the job file's folder; an absolute path, and a value that
+// came from an expression (a --set variable), are used as given.
+func (sc *StageCtx) Path(arg, p string) string {
+	if p == "" || filepath.IsAbs(p) || sc.JobDir == "" || sc.args.fromExpr[arg] {
+		return p
+	}
+	return filepath.Join(sc.JobDir, p)
+}
+
+// jobDir is the folder of a job file.
+func jobDir(file string) string {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return filepath.Dir(file)
+	}
+	return filepath.Dir(abs)
 }
 
 // Unit is the commit unit of this call for table.
@@ -71,7 +96,7 @@ func slowCommit() {
 // discarded and the committed row count is returned: commits are idempotent.
 func (sc *StageCtx) Commit(ctx context.Context, table string, rr array.RecordReader) (rows int64, err error) {
 	u := sc.Unit(table)
-	meta := map[string]any{"stage": sc.Stage, "args": sc.args.Map(), "num_shards": sc.NumShards, "seed": sc.Seed}
+	meta := map[string]any{"stage": sc.Stage, "args": sc.args.Map(), "num_shards": sc.NumShards, "seed": sc.Seed, "job_sha256": sc.JobSHA256}
 	st, err := sc.Lake.Begin(u, meta)
 	if err != nil {
 		return 0, fmt.Errorf("jobs: %s: begin %s: %w", sc.Stage, u.Dir(), err)

@@ -1,12 +1,6 @@
 package jobs
 
 import (
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -25,7 +19,11 @@ import (
 //
 //	shard INTEGER, num_shards INTEGER, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
 //	job_file VARCHAR, job_sha256 VARCHAR (hex sha256 of the job file), rljob_version VARCHAR
-const StepsTable = "steps"
+//
+// Its manifest records shard, num_shards and job_sha256: step S of a run is
+// complete when the markers of all num_shards shards are committed
+// (arrowio.ReadStepStatus), and the run resumes at its first incomplete step.
+const StepsTable = arrowio.TableSteps
 
 // StepsSchema is the file schema of the steps table.
 func StepsSchema() *arrow.Schema {
@@ -65,36 +63,4 @@ func stepMarker(shard, numShards int, started, finished time.Time, jobFile, sha 
 // stepUnit is the marker unit of (run, step, shard).
 func stepUnit(run string, step int64, shard int) arrowio.Unit {
 	return arrowio.Unit{Table: StepsTable, Run: run, Step: step, Call: 0, Shard: shard}
-}
-
-// LastCompletedStep returns the highest step of run whose marker for shard
-// is committed, and false when there is none.
-func LastCompletedStep(l *arrowio.Lake, run string, shard int) (int64, bool, error) {
-	dir := filepath.Join(l.Root, StepsTable, "run="+run)
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("jobs: list %s: %w", dir, err)
-	}
-	var last int64 = -1
-	for _, e := range ents {
-		v, ok := strings.CutPrefix(e.Name(), "step=")
-		if !ok || !e.IsDir() {
-			continue
-		}
-		s, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || s <= last {
-			continue
-		}
-		done, err := l.IsCommitted(stepUnit(run, s, shard))
-		if err != nil {
-			return 0, false, err
-		}
-		if done {
-			last = s
-		}
-	}
-	return last, last >= 0, nil
 }

@@ -27,6 +27,7 @@ type Engine struct {
 
 	lakeViews   map[string]bool // views created from lake folders by the last Refresh
 	tableErrors []*TableError
+	snap        *Snapshot // what the views show; nil: every file
 }
 
 // Open starts an in-memory DuckDB on one connection, creates a view per lake

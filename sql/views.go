@@ -52,11 +52,13 @@ func IsTableError(err error) bool {
 func (e *Engine) TableErrors() []*TableError { return slices.Clone(e.tableErrors) }
 
 // Refresh re-creates the lake views (new partitions, new columns, tables that
-// appeared or got their first files) and reloads the macro library.
+// appeared or got their first files), the this_step_<table> views and the
+// macro library. Without a snapshot (SetSnapshot) a view reads every Parquet
+// file of its folder; with one it reads the files the snapshot shows.
 // Only a failure of DuckDB itself or of the library is returned; unreadable
 // tables are reported by TableErrors.
 func (e *Engine) Refresh(ctx context.Context) error {
-	tables, err := scanLake(e.lake)
+	tables, err := e.scanTables()
 	if err != nil {
 		return err
 	}
@@ -64,31 +66,12 @@ func (e *Engine) Refresh(ctx context.Context) error {
 	e.tableErrors = nil
 	for _, t := range tables {
 		views[t.name] = true
-		_, err := e.conn.ExecContext(ctx, "CREATE OR REPLACE VIEW "+QuoteIdent(t.name)+" AS "+t.selectSQL())
-		if err == nil {
-			continue
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("sql: refresh: %w", ctx.Err())
-		}
-		te := &TableError{Table: t.name, Dir: t.dir, Err: err}
-		e.tableErrors = append(e.tableErrors, te)
-		if err := e.Exec(ctx, "CREATE OR REPLACE VIEW "+QuoteIdent(t.name)+" AS "+errorViewSQL(t.name, te.Error())); err != nil {
-			return fmt.Errorf("sql: refresh: error view for %s: %w", t.name, err)
+		if err := e.createView(ctx, t.name, t, t.selectSQL()); err != nil {
+			return err
 		}
 	}
-	for _, name := range knownTables {
-		if views[name] {
-			continue
-		}
-		views[name] = true
-		sel, err := emptyViewSQL(name)
-		if err != nil {
-			return fmt.Errorf("sql: refresh: empty view %s: %w", name, err)
-		}
-		if err := e.Exec(ctx, "CREATE OR REPLACE VIEW "+QuoteIdent(name)+" AS "+sel); err != nil {
-			return fmt.Errorf("sql: refresh: empty view %s: %w", name, err)
-		}
+	if err := e.emptyKnownViews(ctx, "", views); err != nil {
+		return err
 	}
 	for name := range e.lakeViews {
 		if !views[name] {
@@ -98,7 +81,47 @@ func (e *Engine) Refresh(ctx context.Context) error {
 		}
 	}
 	e.lakeViews = views
+	if err := e.refreshThisStep(ctx, tables); err != nil {
+		return err
+	}
 	return e.loadLib(ctx)
+}
+
+// createView creates view name over t's files with sel; a table DuckDB cannot
+// read becomes a view raising the error, recorded in TableErrors.
+func (e *Engine) createView(ctx context.Context, name string, t lakeTable, sel string) error {
+	_, err := e.conn.ExecContext(ctx, "CREATE OR REPLACE VIEW "+QuoteIdent(name)+" AS "+sel)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("sql: refresh: %w", ctx.Err())
+	}
+	te := &TableError{Table: t.name, Dir: t.dir, Err: err}
+	e.tableErrors = append(e.tableErrors, te)
+	if err := e.Exec(ctx, "CREATE OR REPLACE VIEW "+QuoteIdent(name)+" AS "+errorViewSQL(t.name, te.Error())); err != nil {
+		return fmt.Errorf("sql: refresh: error view for %s: %w", name, err)
+	}
+	return nil
+}
+
+// emptyKnownViews gives each known table without a view in have an empty
+// typed view named prefix+table.
+func (e *Engine) emptyKnownViews(ctx context.Context, prefix string, have map[string]bool) error {
+	for _, name := range knownTables {
+		if have[name] {
+			continue
+		}
+		have[name] = true
+		sel, err := emptyViewSQL(name)
+		if err != nil {
+			return fmt.Errorf("sql: refresh: empty view %s: %w", name, err)
+		}
+		if err := e.Exec(ctx, "CREATE OR REPLACE VIEW "+QuoteIdent(prefix+name)+" AS "+sel); err != nil {
+			return fmt.Errorf("sql: refresh: empty view %s: %w", prefix+name, err)
+		}
+	}
+	return nil
 }
 
 // lakeTable is one table folder with at least one Parquet file.
@@ -106,10 +129,29 @@ type lakeTable struct {
 	name string
 	dir  string          // absolute folder
 	keys map[string]bool // Hive keys (k=v path components) seen in file paths
+	// With a snapshot: the files the view reads (files), this step's files
+	// (thisStep), and every file (all, for the schema of an empty view).
+	snap     bool
+	files    []string
+	thisStep []string
+	all      []string
 }
 
-// selectSQL reads every Parquet file of the table, run and step first.
+// selectSQL reads the table's files (every one, or the snapshot's), run and
+// step first. A snapshot that shows none of them gives an empty view with
+// the columns of all of them.
 func (t lakeTable) selectSQL() string {
+	if !t.snap {
+		return t.readSQL(QuoteString(filepath.ToSlash(t.dir)+"/**/*.parquet"), false)
+	}
+	if len(t.files) == 0 {
+		return t.readSQL(fileList(t.all), true)
+	}
+	return t.readSQL(fileList(t.files), false)
+}
+
+// readSQL is the SELECT over read_parquet(src), empty when none.
+func (t lakeTable) readSQL(src string, none bool) string {
 	var types, lead []string
 	for _, k := range hiveKeys {
 		if t.keys[k.name] {
@@ -117,16 +159,27 @@ func (t lakeTable) selectSQL() string {
 			lead = append(lead, QuoteIdent(k.name))
 		}
 	}
-	src := "read_parquet(" + QuoteString(filepath.ToSlash(t.dir)+"/**/*.parquet") +
-		", hive_partitioning = true, union_by_name = true"
+	from := "read_parquet(" + src + ", hive_partitioning = true, union_by_name = true"
 	if len(types) > 0 {
-		src += ", hive_types = {" + strings.Join(types, ", ") + "}"
+		from += ", hive_types = {" + strings.Join(types, ", ") + "}"
 	}
-	src += ")"
+	from += ")"
+	where := ""
+	if none {
+		where = " WHERE false"
+	}
 	if len(lead) == 0 {
-		return "SELECT * FROM " + src
+		return "SELECT * FROM " + from + where
 	}
-	return "SELECT " + strings.Join(lead, ", ") + ", * EXCLUDE (" + strings.Join(lead, ", ") + ") FROM " + src
+	return "SELECT " + strings.Join(lead, ", ") + ", * EXCLUDE (" + strings.Join(lead, ", ") + ") FROM " + from + where
+}
+
+func fileList(paths []string) string {
+	q := make([]string, len(paths))
+	for i, p := range paths {
+		q[i] = QuoteString(filepath.ToSlash(p))
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // scanLake lists the table folders of root that hold Parquet files. A root of

@@ -152,8 +152,8 @@ func TestBadInput(t *testing.T) {
 			name:     "empty input table",
 			job:      "CALL reward(verifier := 'exact');\nCREATE TABLE e AS SELECT 'x' AS rollout_id, 'a' AS completion, 'a' AS answer WHERE false;\nCALL reward(rollouts := 'e');\n",
 			code:     0,
-			want:     []string{"reward: no rows in rollouts of run x step 0 (shard 0/1): nothing to score", "reward: no rows in e"},
-			newFiles: []string{"steps/run=x/"},
+			want:     []string{"reward: no rows in rollouts of run x step 0 not yet scored by exact (shard 0/1): nothing to score", "reward: no rows in e"},
+			newFiles: []string{"steps/run=x/", "calls/run=x/"},
 		},
 		{
 			name: "corrupt parquet file",
@@ -424,7 +424,7 @@ func TestStagesAndVersion(t *testing.T) {
 		t.Fatal(code)
 	}
 	for _, w := range []string{"CALL save(query := query, source := table, output := string)", "CALL reward(", "CALL exec(", "CALL log_metrics(",
-		"verifier  string  default 'exact'", "rollouts  table   default this step's rows of the lake table rollouts"} {
+		"verifier  string  default 'exact'", "rollouts  table   default this step's rollouts not yet scored by this verifier"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("stages lacks %q:\n%s", w, out)
 		}

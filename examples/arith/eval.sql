@@ -25,8 +25,8 @@ CALL reward(verifier := 'exact');
 -- Per prompt: n samples at temperature 1, c of them correct.
 CREATE OR REPLACE TABLE eval_groups AS
 SELECT prompt_id, count(*) AS n, count_if(correct) AS c, any_value(policy_step) AS policy_step
-FROM scored
-WHERE run = getvariable('run') AND step = getvariable('step') AND tag = 'eval' AND temperature > 0
+FROM this_step_scored
+WHERE tag = 'eval' AND temperature > 0
 GROUP BY prompt_id;
 
 CREATE OR REPLACE TABLE eval_metrics AS
@@ -36,7 +36,7 @@ UNION ALL SELECT 'val/arith/pass@16', avg(pass_at_k(n, c, 16)) FROM eval_groups
 UNION ALL SELECT 'val/arith/mean@16', avg(c / n) FROM eval_groups
 UNION ALL SELECT 'val/arith/policy_step', max(policy_step) FROM eval_groups
 UNION ALL SELECT 'val/arith/greedy_acc', avg(correct::DOUBLE)
-    FROM scored
-    WHERE run = getvariable('run') AND step = getvariable('step') AND tag = 'eval' AND temperature = 0;
+    FROM this_step_scored
+    WHERE tag = 'eval' AND temperature = 0;
 
 CALL log_metrics(query := 'SELECT name, value FROM eval_metrics');

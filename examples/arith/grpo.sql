@@ -34,8 +34,8 @@ CALL rollout(prompts := 'batch', policy := 'latest', n := 8, max_new_tokens := 8
 CALL reward(verifier := 'exact');
 
 CREATE OR REPLACE TABLE this_step AS
-SELECT * FROM scored
-WHERE run = getvariable('run') AND step = getvariable('step') AND tag = 'train';
+SELECT * FROM this_step_scored
+WHERE tag = 'train';
 
 CREATE OR REPLACE TABLE train_batch AS
 SELECT * FROM grpo_advantages('this_step')

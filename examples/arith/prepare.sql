@@ -63,4 +63,4 @@ CALL save(query := 'SELECT * FROM arith_problems', output := 'prompts');
 -- 2. A fresh policy with a character tokenizer over the task's symbols
 --    (digits, '+', '-', '='; the stage adds <|pad|> <|bos|> <|eos|> <|unk|>).
 --    The model: examples/arith/config.json (see the README for why that size).
-CALL init_policy(config := 'examples/arith/config.json', tokenizer := 'chars:0123456789+-=');
+CALL init_policy(config := 'config.json', tokenizer := 'chars:0123456789+-=');

@@ -48,8 +48,7 @@ SELECT
     'eval'                AS tag,
     answer,
     task
-FROM prompts
-WHERE run = getvariable('run')
+FROM this_step_prompts
 ORDER BY prompt_id;
 
 CALL save(source := 'reference_rollouts', output := 'rollouts');
@@ -59,10 +58,8 @@ CALL reward(verifier := 'gsm8k');
 
 -- 4. Accuracy and counts of this step, long format.
 CREATE OR REPLACE TABLE step_metrics AS
-SELECT 'accuracy' AS name, avg(correct::DOUBLE) AS value FROM rewards
-WHERE run = getvariable('run') AND step = getvariable('step')
+SELECT 'accuracy' AS name, avg(correct::DOUBLE) AS value FROM this_step_rewards
 UNION ALL
-SELECT 'scored', count(*)::DOUBLE FROM rewards
-WHERE run = getvariable('run') AND step = getvariable('step');
+SELECT 'scored', count(*)::DOUBLE FROM this_step_rewards;
 
 CALL log_metrics(query := 'SELECT name, value FROM step_metrics');

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,12 +79,16 @@ func (initPolicyStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) 
 		return initFrom(ctx, sc, a, t0)
 	}
 	// Inputs.
-	tok, err := makeTokenizer(a.String("tokenizer"))
+	tok, err := makeTokenizer(sc, a)
 	if err != nil {
 		return jobs.Summary{}, &jobs.UsageError{Pos: a.Pos("tokenizer"), Msg: "init_policy: " + err.Error(),
 			Hint: "tokenizer := 'chars:<symbols>' or the path of a tokenizer.json"}
 	}
-	cfg, err := makeConfig(a.String("config"), tok.VocabSize())
+	cfgSpec := a.String("config")
+	if !slices.Contains(trainer.NamedConfigs, cfgSpec) {
+		cfgSpec = sc.Path("config", cfgSpec)
+	}
+	cfg, err := makeConfig(cfgSpec, tok.VocabSize())
 	if err != nil {
 		return jobs.Summary{}, &jobs.UsageError{Pos: a.Pos("config"), Msg: "init_policy: " + err.Error(),
 			Hint: fmt.Sprintf("config := one of %s, or the path of an HF config.json", strings.Join(trainer.NamedConfigs, ", "))}
@@ -120,18 +125,18 @@ func (initPolicyStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) 
 }
 
 // checkRunStart: init_policy starts a run, so the run may have no
-// checkpoint before this step, and this step's must be free.
+// checkpoint before this call.
 func checkRunStart(sc *jobs.StageCtx, a jobs.Args) error {
-	steps, err := checkpointSteps(sc.Lake, sc.Run)
+	units, err := visibleCheckpoints(sc)
 	if err != nil {
 		return err
 	}
-	if len(steps) > 0 && steps[0] < sc.Step {
+	if len(units) > 0 {
 		return &jobs.UsageError{Pos: a.CallPos(),
-			Msg:  fmt.Sprintf("init_policy: run %q already has checkpoints (first at step %d); init_policy starts a run", sc.Run, steps[0]),
-			Hint: "use a new --run name, or drop init_policy from this job"}
+			Msg:  fmt.Sprintf("init_policy: run %q already has checkpoints (first at step %d); init_policy starts a run", sc.Run, units[0].Step),
+			Hint: "use a new --run name, or drop init_policy from this job (when := can make it conditional)"}
 	}
-	return checkStepFree(sc, a)
+	return nil
 }
 
 // initFrom commits the weights and tokenizer of the checkpoint named by
@@ -190,25 +195,24 @@ func resolveFrom(sc *jobs.StageCtx, a jobs.Args) (string, error) {
 		if run == sc.Run {
 			return "", bad("a run cannot start from itself")
 		}
-		steps, err := checkpointSteps(sc.Lake, run)
+		units, err := sc.Lake.Units(arrowio.TableCheckpoints, run)
 		if err != nil {
 			return "", err
 		}
-		for i := len(steps) - 1; i >= 0; i-- {
-			k := steps[i]
-			if hasStep && "step="+strconv.FormatInt(k, 10) != stepStr {
-				continue
-			}
-			u := checkpointUnit(run, k, 0)
-			if ok, err := sc.Lake.IsCommitted(u); err != nil {
-				return "", err
-			} else if ok {
-				return sc.Lake.Path(u.Dir()), nil
-			}
+		status, err := sc.Lake.ReadStepStatus(run)
+		if err != nil {
+			return "", bad(err.Error())
 		}
-		return "", bad(fmt.Sprintf("run %q has no such committed checkpoint in lake %s", run, sc.Lake.Root))
+		for i := len(units) - 1; i >= 0; i-- {
+			u := units[i]
+			if !status.Complete[u.Step] || hasStep && "step="+strconv.FormatInt(u.Step, 10) != stepStr {
+				continue // other runs are seen at their complete steps only
+			}
+			return sc.Lake.Path(u.Dir()), nil
+		}
+		return "", bad(fmt.Sprintf("run %q has no such checkpoint in a complete step in lake %s", run, sc.Lake.Root))
 	}
-	abs, err := filepath.Abs(v)
+	abs, err := filepath.Abs(sc.Path("policy", v))
 	if err != nil {
 		return "", bad(err.Error())
 	}
@@ -222,10 +226,12 @@ func resolveFrom(sc *jobs.StageCtx, a jobs.Args) (string, error) {
 
 // makeTokenizer builds 'chars:<symbols>' or loads a tokenizer.json (a file,
 // or a folder with tokenizer.json and optionally tokenizer_config.json).
-func makeTokenizer(spec string) (tokenizer.Tokenizer, error) {
+func makeTokenizer(sc *jobs.StageCtx, a jobs.Args) (tokenizer.Tokenizer, error) {
+	spec := a.String("tokenizer")
 	if syms, ok := strings.CutPrefix(spec, "chars:"); ok {
 		return tokenizer.NewChars(syms)
 	}
+	spec = sc.Path("tokenizer", spec)
 	if st, err := os.Stat(spec); err == nil && st.IsDir() {
 		return tokenizer.LoadDir(spec)
 	}

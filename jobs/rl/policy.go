@@ -1,13 +1,12 @@
 package rl
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -38,63 +37,34 @@ func (p *policy) PolicyStep() *int64 {
 	return &s
 }
 
-// checkpointUnit is the checkpoint unit of run at step.
+// checkpointUnit is the checkpoint unit of a call of run at step.
 func checkpointUnit(run string, step int64, call int) arrowio.Unit {
 	return arrowio.Unit{Table: arrowio.TableCheckpoints, Run: run, Step: step, Call: call}
 }
 
-// visibleCheckpoint reports whether checkpoint step k of the run is
-// committed and visible to the call (see the package doc: step < S, or
-// step S written by an earlier call of the step). It returns the writing
-// call's index as well.
-func visibleCheckpoint(sc *jobs.StageCtx, k int64) (ok bool, call int, err error) {
-	u := checkpointUnit(sc.Run, k, 0)
-	committed, err := sc.Lake.IsCommitted(u)
-	if err != nil || !committed {
-		return false, 0, err
-	}
-	m, err := sc.Lake.ReadManifest(u)
-	if err != nil {
-		return false, 0, err
-	}
-	switch {
-	case k < sc.Step:
-		return true, m.Call, nil
-	case k == sc.Step:
-		return m.Call < sc.Call, m.Call, nil
-	}
-	return false, m.Call, nil
-}
-
-// checkpointSteps lists the steps of the run that have a checkpoint folder
-// (committed or not), ascending.
-func checkpointSteps(l *arrowio.Lake, run string) ([]int64, error) {
-	dir := filepath.Join(l.Root, arrowio.TableCheckpoints, arrowio.KeyRun+"="+run)
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+// visibleCheckpoints lists the run's committed checkpoints that the call
+// sees, oldest first: those of earlier steps, and those written by earlier
+// calls of this step. A step may hold several (sft, then train).
+func visibleCheckpoints(sc *jobs.StageCtx) ([]arrowio.Unit, error) {
+	units, err := sc.Lake.Units(arrowio.TableCheckpoints, sc.Run)
 	if err != nil {
 		return nil, fmt.Errorf("rl: list checkpoints: %w", err)
 	}
-	var steps []int64
-	for _, e := range ents {
-		v, ok := strings.CutPrefix(e.Name(), arrowio.KeyStep+"=")
-		if !ok || !e.IsDir() {
-			continue
-		}
-		if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
-			steps = append(steps, s)
+	var out []arrowio.Unit
+	for _, u := range units {
+		if u.Step < sc.Step || u.Step == sc.Step && u.Call < sc.Call {
+			out = append(out, u)
 		}
 	}
-	sort.Slice(steps, func(i, j int) bool { return steps[i] < steps[j] })
-	return steps, nil
+	return out, nil
 }
 
 // resolvePolicy turns the value of policy argument arg ('latest', 'step=K'
 // or a folder) into a checkpoint folder and its step in this run (-1 for a
-// folder outside the run). A name that resolves to nothing is a UsageError
-// at the argument.
+// folder outside the run). 'latest' is the newest checkpoint committed
+// before this call (an earlier step, or an earlier call of this step);
+// 'step=K' the newest of step K. A name that resolves to nothing is a
+// UsageError at the argument.
 func resolvePolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (dir string, step int64, err error) {
 	v := strings.TrimSpace(a.String(arg))
 	bad := func(msg, hint string) error {
@@ -102,43 +72,39 @@ func resolvePolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (dir string, step
 	}
 	switch {
 	case v == "latest":
-		steps, err := checkpointSteps(sc.Lake, sc.Run)
+		units, err := visibleCheckpoints(sc)
 		if err != nil {
 			return "", 0, err
 		}
-		for i := len(steps) - 1; i >= 0; i-- {
-			ok, _, err := visibleCheckpoint(sc, steps[i])
-			if err != nil {
-				return "", 0, err
-			}
-			if ok {
-				warnStaleShard(sc, steps[i])
-				return sc.Lake.Path(checkpointUnit(sc.Run, steps[i], 0).Dir()), steps[i], nil
-			}
+		if len(units) > 0 {
+			u := units[len(units)-1]
+			return sc.Lake.Path(u.Dir()), u.Step, nil
 		}
-		return "", 0, bad(fmt.Sprintf("run %q has no checkpoint at or before step %d", sc.Run, sc.Step),
-			"start the run with CALL init_policy(...) in an earlier step (or earlier in this step), or give policy := '<checkpoint folder>'")
+		return "", 0, bad(fmt.Sprintf("run %q has no checkpoint before step %d, statement %d%s", sc.Run, sc.Step, sc.Call+1, otherRuns(sc)),
+			"start the run with CALL init_policy(...) in an earlier step (or earlier in this step), pick a run with --run NAME, or give policy := '<checkpoint folder>'")
 	case strings.HasPrefix(v, "step="):
 		k, perr := strconv.ParseInt(strings.TrimPrefix(v, "step="), 10, 64)
 		if perr != nil || k < 0 {
 			return "", 0, bad("bad step number", "write step=K with K a step of this run, e.g. 'step=0'")
 		}
-		ok, call, err := visibleCheckpoint(sc, k)
+		units, err := visibleCheckpoints(sc)
 		if err != nil {
 			return "", 0, err
 		}
-		if !ok {
-			msg := fmt.Sprintf("run %q has no committed checkpoint at step %d", sc.Run, k)
-			if k > sc.Step || (k == sc.Step && call >= sc.Call) {
-				msg = fmt.Sprintf("checkpoint %d of run %q is not written yet at step %d, statement %d", k, sc.Run, sc.Step, sc.Call+1)
+		for i := len(units) - 1; i >= 0; i-- {
+			if units[i].Step == k {
+				return sc.Lake.Path(units[i].Dir()), k, nil
 			}
-			return "", 0, bad(msg, "list the run's checkpoints with: rljob lake list")
 		}
-		return sc.Lake.Path(checkpointUnit(sc.Run, k, 0).Dir()), k, nil
+		msg := fmt.Sprintf("run %q has no committed checkpoint at step %d", sc.Run, k)
+		if k >= sc.Step {
+			msg = fmt.Sprintf("checkpoint %d of run %q is not written before step %d, statement %d", k, sc.Run, sc.Step, sc.Call+1)
+		}
+		return "", 0, bad(msg, "list the run's checkpoints with: rljob lake ls")
 	case v == "" || v == "none":
 		return "", 0, bad("no policy given", "use 'latest', 'step=K' or a checkpoint folder")
 	}
-	abs, err := filepath.Abs(v)
+	abs, err := filepath.Abs(sc.Path(arg, v))
 	if err != nil {
 		return "", 0, bad(err.Error(), "")
 	}
@@ -151,18 +117,14 @@ func resolvePolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (dir string, step
 	return abs, lakeStepOf(sc, abs), nil
 }
 
-// warnStaleShard warns when a shard other than 0 resolves 'latest' before
-// shard 0 (which runs the unsharded train) has completed the previous step:
-// the policy it found may be older than the one shard 0 is about to write.
-func warnStaleShard(sc *jobs.StageCtx, found int64) {
-	if sc.NumShards <= 1 || sc.Shard == 0 || sc.Step == 0 || found >= sc.Step-1 {
-		return
+// otherRuns names the runs of the lake that have checkpoints, for the
+// message of a run that has none.
+func otherRuns(sc *jobs.StageCtx) string {
+	runs, err := sc.Lake.Runs(arrowio.TableCheckpoints)
+	if err != nil || len(runs) == 0 {
+		return " (the lake has no checkpoints)"
 	}
-	last, ok, err := jobs.LastCompletedStep(sc.Lake, sc.Run, 0)
-	if err == nil && (!ok || last < sc.Step-1) {
-		sc.Log.Warn().Int64("latest", found).Int64("step", sc.Step).
-			Msg("shard 0 has not completed the previous step: 'latest' may be older than the policy it is training; run shards after it (Slurm --dependency=afterok)")
-	}
+	return " (runs with checkpoints in this lake: " + strings.Join(runs, ", ") + ")"
 }
 
 // lakeStepOf returns K when dir is checkpoints/run=<this run>/step=K of the
@@ -173,7 +135,7 @@ func lakeStepOf(sc *jobs.StageCtx, dir string) int64 {
 		return -1
 	}
 	parts := strings.Split(filepath.ToSlash(rel), "/")
-	if len(parts) != 3 || parts[0] != arrowio.TableCheckpoints || parts[1] != arrowio.KeyRun+"="+sc.Run {
+	if len(parts) != 4 || parts[0] != arrowio.TableCheckpoints || parts[1] != arrowio.KeyRun+"="+sc.Run {
 		return -1
 	}
 	k, err := strconv.ParseInt(strings.TrimPrefix(parts[2], arrowio.KeyStep+"="), 10, 64)
@@ -221,34 +183,9 @@ func loadRef(sc *jobs.StageCtx, a jobs.Args, arg string) (*trainer.Model, int64,
 	return m, step, nil
 }
 
-// checkStepFree makes sure the call may write this step's checkpoint: the
-// unit must be free, or committed by this very call (an earlier attempt that
-// crashed before its other outputs; the rerun then reproduces it).
-func checkStepFree(sc *jobs.StageCtx, a jobs.Args) error {
-	u := checkpointUnit(sc.Run, sc.Step, sc.Call)
-	ok, err := sc.Lake.IsCommitted(u)
-	if err != nil || !ok {
-		return err
-	}
-	m, err := sc.Lake.ReadManifest(u)
-	if err != nil {
-		return err
-	}
-	if m.Call == sc.Call {
-		return nil
-	}
-	stage, _ := m.Args["stage"].(string)
-	return &jobs.UsageError{
-		Pos: a.CallPos(),
-		Msg: fmt.Sprintf("%s: step %d of run %q already has a checkpoint, written by statement %d (%s); a step holds one checkpoint",
-			sc.Stage, sc.Step, sc.Run, m.Call+1, stage),
-		Hint: "run each checkpoint-writing stage (init_policy, sft, train) in its own step: e.g. init_policy in one job run once, sft in the next",
-	}
-}
-
 // ckMeta is the manifest's argument record of a checkpoint.
 func ckMeta(sc *jobs.StageCtx, a jobs.Args, from string) map[string]any {
-	m := map[string]any{"stage": sc.Stage, "args": a.Map(), "seed": sc.Seed}
+	m := map[string]any{"stage": sc.Stage, "args": a.Map(), "seed": sc.Seed, "job_sha256": sc.JobSHA256}
 	if from != "" {
 		m["policy"] = from
 	}
@@ -313,9 +250,6 @@ func finishCommit(sc *jobs.StageCtx, a jobs.Args, st *arrowio.Staged) error {
 		if !errors.Is(err, arrowio.ErrAlreadyCommitted) {
 			return fmt.Errorf("rl: %s: commit %s: %w", sc.Stage, u.Dir(), err)
 		}
-		if err := checkStepFree(sc, a); err != nil {
-			return err
-		}
 		sc.Log.Warn().Str("unit", u.Dir()).Msg("checkpoint already committed by this call; kept the committed copy")
 	}
 	return nil
@@ -334,4 +268,55 @@ func trainerState(sc *jobs.StageCtx, opt *trainer.AdamW, sched trainer.Schedule,
 		st.Extra["policy_step"] = from
 	}
 	return st
+}
+
+// stageOptimizer returns the AdamW state the call continues: that of the
+// newest checkpoint of this run visible to the call that its own stage
+// wrote (train continues train's moments, sft continues sft's), or fresh
+// moments when there is none. Each objective so keeps its own optimizer
+// state, as if two optimizers shared one model: an sft between two train
+// calls (ReLIFT) does not reset train's moments, nor mix SFT gradients
+// into them.
+func stageOptimizer(sc *jobs.StageCtx, pol *policy) (*trainer.AdamW, error) {
+	if pol.Opt != nil && pol.Stage == sc.Stage {
+		return pol.Opt, nil
+	}
+	units, err := visibleCheckpoints(sc)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(units) - 1; i >= 0; i-- {
+		dir := sc.Lake.Path(units[i].Dir())
+		st, err := readTrainerState(dir)
+		if err != nil || st == nil {
+			continue
+		}
+		if stage, _ := st.Extra["stage"].(string); stage != sc.Stage {
+			continue
+		}
+		opt, err := trainer.LoadOptimizer(dir, pol.Model, st)
+		if err != nil {
+			return nil, &jobs.DataError{Msg: fmt.Sprintf("%s: optimizer state of %s", sc.Stage, dir), File: dir, Err: err}
+		}
+		if opt != nil {
+			return opt, nil
+		}
+	}
+	return trainer.DefaultAdamW(len(pol.Model.Params)), nil
+}
+
+// readTrainerState reads dir/trainer_state.json (nil when absent).
+func readTrainerState(dir string) (*trainer.TrainerState, error) {
+	b, err := os.ReadFile(filepath.Join(dir, trainer.TrainerStateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st trainer.TrainerState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
 }

@@ -55,7 +55,7 @@ CALL rollout(prompts := 'batch', n := 4, max_new_tokens := 6, temperature := 1.0
 CALL reward(verifier := 'regex', pattern := '^(.)');
 
 CREATE OR REPLACE TABLE this_step AS
-SELECT * FROM scored WHERE run = getvariable('run') AND step = getvariable('step');
+SELECT * FROM this_step_scored;
 
 CREATE OR REPLACE TABLE train_batch AS SELECT * FROM grpo_advantages('this_step');
 
@@ -98,6 +98,26 @@ func runJob(t *testing.T, lake, config, src string, o runOpt) (*jobs.Result, err
 		JobFile: job, Lake: lake, Run: o.run, Steps: o.steps, Seed: o.seed,
 		Shard: o.shard, NumShards: o.shards, Log: zerolog.Nop(),
 	})
+}
+
+// mustRunShards runs n shards of the job concurrently, as a Slurm array
+// does (shards run in lockstep and wait for each other).
+func mustRunShards(t *testing.T, lake, config, src string, o runOpt, n int) {
+	t.Helper()
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		oi := o
+		oi.shard, oi.shards = i, n
+		go func() {
+			_, err := runJob(t, lake, config, src, oi)
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("shard run: %v", err)
+		}
+	}
 }
 
 func mustRun(t *testing.T, lake, config, src string, o runOpt) *jobs.Result {
@@ -155,9 +175,23 @@ func metricsOf(t *testing.T, lake string, step int) map[string]float64 {
 }
 
 // checkpointFiles reads every file of checkpoint step but the manifest.
+// ckDir is the newest checkpoint of run at step (a step may hold one per
+// checkpoint-writing call: checkpoints/run=R/step=S/part-<call>-0).
+func ckDir(t *testing.T, lake, run string, step int) string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(lake, "checkpoints", "run="+run, fmt.Sprintf("step=%d", step), "part-*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no checkpoint of run %s at step %d: %v", run, step, err)
+	}
+	sort.Slice(dirs, func(i, j int) bool {
+		return len(dirs[i]) < len(dirs[j]) || len(dirs[i]) == len(dirs[j]) && dirs[i] < dirs[j]
+	})
+	return dirs[len(dirs)-1]
+}
+
 func checkpointFiles(t *testing.T, lake string, step int) map[string][]byte {
 	t.Helper()
-	dir := filepath.Join(lake, "checkpoints", "run=r", fmt.Sprintf("step=%d", step))
+	dir := ckDir(t, lake, "r", step)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +319,7 @@ func TestOnPolicyRatio(t *testing.T) {
 		t.Skip("-short: needs a GRPO step of a tiny model")
 	}
 	lake, _ := grpoRun(t, 1, 3)
-	ck, err := trainer.LoadCheckpoint(filepath.Join(lake, "checkpoints", "run=r", "step=0"))
+	ck, err := trainer.LoadCheckpoint(ckDir(t, lake, "r", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +400,15 @@ func TestDeterminismAndResume(t *testing.T) {
 	// and the step marker: the rerun must load step 1 (not its own step-2
 	// checkpoint) and reproduce the same update.
 	want := metricsOf(t, lake, 2)
-	for _, d := range []string{"metrics/run=r/step=2", "steps/run=r/step=2"} {
+	records, _ := filepath.Glob(filepath.Join(lake, "calls/run=r/step=2/part-*"))
+	sort.Slice(records, func(i, j int) bool {
+		return len(records[i]) < len(records[j]) || len(records[i]) == len(records[j]) && records[i] < records[j]
+	})
+	if len(records) != 3 {
+		t.Fatalf("call records of step 2: %v, want 3 (rollout, reward, train)", records)
+	}
+	trainRecord, _ := filepath.Rel(lake, records[2])
+	for _, d := range []string{"metrics/run=r/step=2", "steps/run=r/step=2", trainRecord} {
 		if err := os.RemoveAll(filepath.Join(lake, d)); err != nil {
 			t.Fatal(err)
 		}
@@ -405,8 +447,7 @@ func TestShardedRolloutsEqualUnsharded(t *testing.T) {
 	whole, config := testLake(t)
 	mustRun(t, whole, config, shardJob, runOpt{seed: 11})
 	parts, _ := testLake(t)
-	mustRun(t, parts, config, shardJob, runOpt{seed: 11, shard: 0, shards: 2})
-	mustRun(t, parts, config, shardJob, runOpt{seed: 11, shard: 1, shards: 2})
+	mustRunShards(t, parts, config, shardJob, runOpt{seed: 11}, 2)
 	w, p := rolloutContent(t, whole), rolloutContent(t, parts)
 	if len(w) != 30 || !equal(w, p) {
 		t.Errorf("sharded rollouts (%d rows) differ from unsharded (%d rows)", len(p), len(w))
@@ -465,11 +506,11 @@ CALL rollout(prompts := 'SELECT prompt_id, prompt FROM ex', temperature := 0, ma
 		t.Errorf("greedy rollouts of a run started from the sft checkpoint = %v, want %v", got, want)
 	}
 	a := checkpointFiles(t, lake, 1)
-	rl := filepath.Join(lake, "checkpoints", "run=rl", "step=0", "model.safetensors")
+	rl := filepath.Join(ckDir(t, lake, "rl", 0), "model.safetensors")
 	if m, err := os.ReadFile(rl); err != nil || !bytes.Equal(m, a["model.safetensors"]) {
 		t.Errorf("run rl's step-0 weights differ from run r's step-1 weights (err %v)", err)
 	}
-	if _, err := os.Stat(filepath.Join(lake, "checkpoints", "run=rl", "step=0", "optimizer.safetensors")); err == nil {
+	if _, err := os.Stat(filepath.Join(ckDir(t, lake, "rl", 0), "optimizer.safetensors")); err == nil {
 		t.Error("init_policy(from) copied optimizer state")
 	}
 }
@@ -527,7 +568,7 @@ func TestBadArguments(t *testing.T) {
 		{"unknown policy path", `CREATE TABLE b AS SELECT 'a' AS prompt_id, '1+1=' AS prompt;
 CALL rollout(prompts := 'b', policy := '/no/such/checkpoint');`, "usage", []string{"/no/such/checkpoint", "no checkpoint"}, ""},
 		{"unknown step", `CREATE TABLE b AS SELECT 'a' AS prompt_id, '1+1=' AS prompt;
-CALL rollout(prompts := 'b', policy := 'step=7');`, "usage", []string{"step=7", "not written yet"}, ""},
+CALL rollout(prompts := 'b', policy := 'step=7');`, "usage", []string{"step=7", "not written before step"}, ""},
 		{"missing advantage column", `CREATE TABLE d AS SELECT [1, 5]::INTEGER[] AS prompt_tokens, [6]::INTEGER[] AS completion_tokens, [-1.0]::FLOAT[] AS logprobs;
 CALL train(data := 'd');`, "data", []string{`"advantage"`}, "advantage"},
 		{"logprobs length", `CREATE TABLE d AS SELECT [1, 5]::INTEGER[] AS prompt_tokens, [6, 7]::INTEGER[] AS completion_tokens, [-1.0]::FLOAT[] AS logprobs, 1.0 AS advantage;
@@ -536,11 +577,7 @@ CALL train(data := 'd');`, "data", []string{"1 logprobs for 2 completion tokens"
 CALL rollout(prompts := 'b');`, "data", []string{`"prompt"`}, "prompt"},
 		{"duplicate prompt ids", `CREATE TABLE b AS SELECT 'a' AS prompt_id, '1+1=' AS prompt FROM range(2);
 CALL rollout(prompts := 'b');`, "data", []string{`prompt_id "a"`}, "prompt_id"},
-		{"second checkpoint in a step", `CREATE TABLE ex AS SELECT '1+1=' AS prompt, '2' AS completion;
-CALL sft(data := 'ex');
-CALL train(data := 'SELECT [1]::INTEGER[] AS prompt_tokens, [5]::INTEGER[] AS completion_tokens, [-1.0]::FLOAT[] AS logprobs, 1.0 AS advantage');`,
-			"usage", []string{"already has a checkpoint", "statement 2 (sft)"}, ""},
-		{"init from unknown run", `CALL init_policy(policy := 'run=nosuch');`, "usage", []string{"run=nosuch", "no such committed checkpoint"}, ""},
+		{"init from unknown run", `CALL init_policy(policy := 'run=nosuch');`, "usage", []string{"run=nosuch", "no such checkpoint"}, ""},
 		{"init from and tokenizer", `CALL init_policy(policy := 'run=x', tokenizer := 'chars:ab');`, "usage", []string{"drop config, tokenizer and seed"}, ""},
 		{"init twice", `CALL init_policy(tokenizer := 'chars:ab');`, "usage", []string{"already has checkpoints"}, ""},
 		{"kl without ref", `CALL train(data := 'x', kl_coef := 0.1);`, "usage", []string{"kl_coef needs a reference"}, ""},
@@ -581,7 +618,7 @@ func TestLatestWithoutCheckpoint(t *testing.T) {
 	_, err := runJob(t, lake, config, `CREATE TABLE b AS SELECT 'a' AS prompt_id, '1+1=' AS prompt;
 CALL rollout(prompts := 'b');`, runOpt{})
 	var ue *jobs.UsageError
-	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "no checkpoint at or before step 0") || !strings.Contains(err.Error(), "init_policy") {
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "no checkpoint before step 0") || !strings.Contains(err.Error(), "init_policy") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -660,7 +697,7 @@ CALL reward(verifier := 'regex', pattern := '^(.)');
 CALL log_metrics(query := '
   SELECT ''val/'' || task || ''/pass@'' || k AS name, avg(pass_at_k(n, c, k)) AS value
   FROM (SELECT task, prompt_id, count(*) AS n, count_if(correct) AS c
-        FROM scored WHERE tag = ''eval'' AND run = getvariable(''run'') AND step = getvariable(''step'') GROUP BY ALL),
+        FROM this_step_scored WHERE tag = ''eval'' GROUP BY ALL),
        (VALUES (1), (4)) ks(k)
   GROUP BY task, k');
 `

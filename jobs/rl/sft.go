@@ -83,9 +83,6 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	if err := sc.RequireColumns(ctx, "data", colsRef, "prompt", "completion"); err != nil {
 		return jobs.Summary{}, err
 	}
-	if err := checkStepFree(sc, a); err != nil {
-		return jobs.Summary{}, err
-	}
 	pol, err := loadPolicy(sc, a, "policy")
 	if err != nil {
 		return jobs.Summary{}, err
@@ -149,10 +146,10 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 			Note: fmt.Sprintf("sft: no trainable rows (%d dropped): policy committed unchanged", dropped)}, nil
 	}
 
-	// Optimizer: moments continue from an sft checkpoint, else fresh.
-	opt := pol.Opt
-	if opt == nil || pol.Stage != sc.Stage {
-		opt = trainer.DefaultAdamW(len(model.Params))
+	// Optimizer: moments continue from the newest sft checkpoint, else fresh.
+	opt, err := stageOptimizer(sc, pol)
+	if err != nil {
+		return jobs.Summary{}, err
 	}
 	opt.WeightDecay, opt.MaxGradNorm = a.Float("weight_decay"), a.Float("max_grad_norm")
 	bs, epochs := int(a.Int("batch_size")), int(a.Int("epochs"))

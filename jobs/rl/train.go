@@ -42,7 +42,7 @@ func (trainStage) Spec() jobs.StageSpec {
 			"For each of epochs passes the rows are split into minibatches of minibatch_size sequences (shuffled from (--seed, step, call, " +
 			"epoch) when there are several), each one AdamW update (constant lr, global-norm clipping at max_grad_norm) whose gradient " +
 			"is the exact full-minibatch gradient (micro-batch denominators are global). With one minibatch and one epoch, ρ = 1 and this " +
-			"is the on-policy REINFORCE/GRPO gradient −A·∇log π. Optimizer moments continue from a train checkpoint. Commits this step's " +
+			"is the on-policy REINFORCE/GRPO gradient −A·∇log π. Optimizer moments continue from the run's newest train checkpoint (an sft in between keeps its own). Commits this step's " +
 			"checkpoint and metrics actor/{pg_loss, pg_clipfrac, pg_clipfrac_lower, ppo_kl, entropy, kl_loss, grad_norm, lr, " +
 			"first_max_abs_log_ratio}, critic/score/{mean,max,min} (when data has reward), critic/advantages/{mean,max,min}, " +
 			"response_length/{mean,max,min,clip_ratio}, train/{sequences,tokens}, timing_s/train, perf/throughput. " +
@@ -134,9 +134,6 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 	if err != nil {
 		return jobs.Summary{}, err
 	}
-	if err := checkStepFree(sc, a); err != nil {
-		return jobs.Summary{}, err
-	}
 	pol, err := loadPolicy(sc, a, "policy")
 	if err != nil {
 		return jobs.Summary{}, err
@@ -187,10 +184,10 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 		}
 	}
 
-	// Optimizer: moments continue from a train checkpoint, else fresh.
-	opt := pol.Opt
-	if opt == nil || pol.Stage != sc.Stage {
-		opt = trainer.DefaultAdamW(len(model.Params))
+	// Optimizer: moments continue from the newest train checkpoint, else fresh.
+	opt, err := stageOptimizer(sc, pol)
+	if err != nil {
+		return jobs.Summary{}, err
 	}
 	opt.WeightDecay, opt.MaxGradNorm = a.Float("weight_decay"), a.Float("max_grad_norm")
 	sched := trainer.Schedule{Kind: "constant", LR: a.Float("lr")}

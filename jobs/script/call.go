@@ -17,6 +17,7 @@ const (
 	Bool                    // true, false, any case (Value.Bool)
 	Null                    // NULL, any case
 	Ident                   // a bare or "double-quoted" identifier (Value.Str); the caller decides whether it is acceptable
+	Expr                    // any other SQL expression, as written (Value.Str): evaluated by DuckDB when the call runs
 )
 
 func (k ValueKind) String() string {
@@ -33,6 +34,8 @@ func (k ValueKind) String() string {
 		return "null"
 	case Ident:
 		return "identifier"
+	case Expr:
+		return "expression"
 	}
 	return fmt.Sprintf("ValueKind(%d)", int(k))
 }
@@ -49,7 +52,7 @@ type Value struct {
 // Any returns the value as a Go value: string, int64, float64, bool or nil.
 func (v Value) Any() any {
 	switch v.Kind {
-	case String, Ident:
+	case String, Ident, Expr:
 		return v.Str
 	case Int:
 		return v.Int
@@ -74,7 +77,7 @@ func (v Value) String() string {
 		return strconv.FormatBool(v.Bool)
 	case Null:
 		return "NULL"
-	case Ident:
+	case Ident, Expr:
 		return v.Str
 	}
 	return "?"
@@ -98,7 +101,9 @@ type Arg struct {
 // `=>` accepted for `:=`, zero or more arguments, an optional trailing ';'
 // and comments). Values are literals: '...' (also E'...', N'...', $$...$$)
 // strings, integers, floats (1.5, .5, 2., 1e-3) with an optional sign,
-// true/false, NULL, and bare or double-quoted identifiers (Kind Ident).
+// true/false, NULL, and bare or double-quoted identifiers (Kind Ident); any
+// other balanced run of tokens up to the argument's ',' or ')' is an
+// expression (Kind Expr, its text as written) for DuckDB to evaluate.
 //
 // Results:
 //   - ok is true and call holds the parsed statement when it has that form;
@@ -147,12 +152,16 @@ func ParseCall(st Statement) (call *Call, ok bool, err error) {
 			if !ok || !p.assign() {
 				return partial, false, nil
 			}
+			start := p.i
 			v, ok, err := p.value()
 			if err != nil {
 				return partial, false, err
 			}
-			if !ok {
-				return partial, false, nil
+			if !ok || !(p.punct(",") || p.punct(")")) {
+				p.i = start
+				if v, ok = p.expr(); !ok {
+					return partial, false, nil
+				}
 			}
 			aline, acol := st.Position(nameTok.start)
 			if seen[argName] {
@@ -317,6 +326,46 @@ func (p *callParser) value() (v Value, ok bool, err error) {
 		}
 	}
 	return Value{}, false, nil
+}
+
+// expr consumes an expression argument: every token up to the ',' or ')'
+// that ends the argument at nesting depth 0. ok is false for an empty
+// expression, a ';' inside it, or unbalanced brackets.
+func (p *callParser) expr() (Value, bool) {
+	first, depth := p.i, 0
+	for ; p.i < len(p.toks); p.i++ {
+		t := p.toks[p.i]
+		if t.kind == tokSemicolon {
+			return Value{}, false
+		}
+		if t.kind != tokOther {
+			continue
+		}
+		switch p.text(t) {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			if depth == 0 {
+				if p.text(t) != ")" || p.i == first {
+					return Value{}, false
+				}
+				return p.exprValue(first), true
+			}
+			depth--
+		case ",":
+			if depth == 0 {
+				if p.i == first {
+					return Value{}, false
+				}
+				return p.exprValue(first), true
+			}
+		}
+	}
+	return Value{}, false
+}
+
+func (p *callParser) exprValue(first int) Value {
+	return Value{Kind: Expr, Str: p.st.Text[p.toks[first].start:p.toks[p.i-1].end]}
 }
 
 // number converts a tokNumber (with sign "-", "+" or "") to Int or Float.

@@ -9,4 +9,4 @@ ORDER BY rollout_id;
 
 CALL save(source := 'samples', output := 'rollouts');
 CALL reward(verifier := 'exact');
-CALL log_metrics(query := 'SELECT ''accuracy'' AS name, avg(correct::DOUBLE) AS value FROM rewards WHERE run = getvariable(''run'') AND step = getvariable(''step'')');
+CALL log_metrics(query := 'SELECT ''accuracy'' AS name, avg(correct::DOUBLE) AS value FROM this_step_rewards');

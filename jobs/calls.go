@@ -1,0 +1,224 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+
+	"rljob/arrowio"
+)
+
+// CallsTable is the lake table of call records: the runner commits one unit
+// calls/run=R/step=S/part-<call>-<shard>/ after each stage call of a step,
+// once the call's outputs are committed, whether it ran or was skipped by
+// when :=. A call with a record is skipped on a rerun of the step, the other
+// shards wait for these records (shards in lockstep), and each record names
+// the job file, so a step is never resumed with another job file.
+//
+// File columns (run and step come from the path):
+//
+//	shard INTEGER, num_shards INTEGER, call INTEGER, stage VARCHAR,
+//	status VARCHAR ('done' | 'skipped'), args VARCHAR (the evaluated
+//	arguments as JSON), rows BIGINT, job_sha256 VARCHAR
+const CallsTable = arrowio.TableCalls
+
+// Call statuses.
+const (
+	StatusDone    = "done"
+	StatusSkipped = "skipped" // when := was false or NULL
+)
+
+// CallsSchema is the file schema of the calls table.
+func CallsSchema() *arrow.Schema {
+	return arrow.NewSchema([]arrow.Field{
+		{Name: "shard", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "num_shards", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "call", Type: arrow.PrimitiveTypes.Int32},
+		{Name: "stage", Type: arrow.BinaryTypes.String},
+		{Name: "status", Type: arrow.BinaryTypes.String},
+		{Name: "args", Type: arrow.BinaryTypes.String},
+		{Name: "rows", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "job_sha256", Type: arrow.BinaryTypes.String},
+	}, nil)
+}
+
+// callRecord is one row of the calls table.
+type callRecord struct {
+	shard, numShards, call int
+	stage, status          string
+	args                   map[string]any
+	rows                   int64
+	sha                    string
+}
+
+// commitCallRecord commits rec for (run, step) and returns nil when the unit
+// was committed already (a rerun).
+func commitCallRecord(l *arrowio.Lake, run string, step int64, rec callRecord) error {
+	u := arrowio.Unit{Table: CallsTable, Run: run, Step: step, Call: rec.call, Shard: rec.shard}
+	args, err := json.Marshal(rec.args)
+	if err != nil {
+		return fmt.Errorf("jobs: call record %s: %w", u.Dir(), err)
+	}
+	meta := map[string]any{"stage": rec.stage, "status": rec.status, "num_shards": rec.numShards, "job_sha256": rec.sha}
+	st, err := l.Begin(u, meta)
+	if err != nil {
+		return fmt.Errorf("jobs: call record %s: %w", u.Dir(), err)
+	}
+	sch := CallsSchema()
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sch)
+	defer b.Release()
+	b.Field(0).(*array.Int32Builder).Append(int32(rec.shard))
+	b.Field(1).(*array.Int32Builder).Append(int32(rec.numShards))
+	b.Field(2).(*array.Int32Builder).Append(int32(rec.call))
+	b.Field(3).(*array.StringBuilder).Append(rec.stage)
+	b.Field(4).(*array.StringBuilder).Append(rec.status)
+	b.Field(5).(*array.StringBuilder).Append(string(args))
+	b.Field(6).(*array.Int64Builder).Append(rec.rows)
+	b.Field(7).(*array.StringBuilder).Append(rec.sha)
+	r := b.NewRecordBatch()
+	defer r.Release()
+	rr, err := array.NewRecordReader(sch, []arrow.RecordBatch{r})
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	if _, err := st.WriteRecords(u.FileName(), nil, rr); err != nil {
+		_ = st.Abort()
+		return fmt.Errorf("jobs: call record %s: %w", u.Dir(), err)
+	}
+	if _, err := st.Commit(); err != nil && !errors.Is(err, arrowio.ErrAlreadyCommitted) {
+		return fmt.Errorf("jobs: call record %s: %w", u.Dir(), err)
+	}
+	return nil
+}
+
+// stepRecord is what the lake says about one (run, step): the call records
+// and step markers of every shard, with the job file and shard count each
+// recorded.
+type stepRecord struct {
+	calls   map[[2]int]*arrowio.Manifest // (call, shard) → manifest
+	markers map[int]*arrowio.Manifest    // shard → manifest
+}
+
+func readStepRecord(l *arrowio.Lake, run string, step int64) (*stepRecord, error) {
+	r := &stepRecord{calls: map[[2]int]*arrowio.Manifest{}, markers: map[int]*arrowio.Manifest{}}
+	for _, table := range []string{CallsTable, StepsTable} {
+		us, err := l.StepUnits(table, run, step)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range us {
+			m, err := l.ReadManifest(u)
+			if err != nil {
+				return nil, &DataError{Msg: fmt.Sprintf("unreadable record %s", u.Dir()), File: l.Path(u.Dir()), Err: err,
+					Hint: "lake verify names the damage; delete that folder to redo the call"}
+			}
+			if table == CallsTable {
+				r.calls[[2]int{u.Call, u.Shard}] = m
+			} else {
+				r.markers[u.Shard] = m
+			}
+		}
+	}
+	return r, nil
+}
+
+// checkIdentity refuses to go on with a step that another job file, or
+// another shard count, started.
+func (r *stepRecord) checkIdentity(run string, step int64, job *Job, numShards int) error {
+	var all []*arrowio.Manifest
+	for _, m := range r.calls {
+		all = append(all, m)
+	}
+	for _, m := range r.markers {
+		all = append(all, m)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Unit.Dir() < all[j].Unit.Dir() })
+	for _, m := range all {
+		if sha, _ := m.Args["job_sha256"].(string); sha != "" && sha != job.SHA256 {
+			return &UsageError{
+				Msg: fmt.Sprintf("step %d of run %q was started by a job file with sha256 %s (%s); %s has sha256 %s",
+					step, run, short(sha), m.Unit.Dir(), job.File, short(job.SHA256)),
+				Hint: "finish the step with the job file that started it (rerun it unchanged), or start a new run with --run NAME",
+			}
+		}
+		if n, ok := manifestInt(m, "num_shards"); ok && n != numShards {
+			return &UsageError{
+				Msg:  fmt.Sprintf("step %d of run %q is being run with %d shards (%s); this runner has %d", step, run, n, m.Unit.Dir(), numShards),
+				Hint: fmt.Sprintf("give every shard of a step the same count: --shard i/%d", n),
+			}
+		}
+	}
+	return nil
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+func manifestInt(m *arrowio.Manifest, k string) (int, bool) {
+	if v, ok := m.Args[k].(json.Number); ok {
+		n, err := v.Int64()
+		return int(n), err == nil
+	}
+	return 0, false
+}
+
+// waiter polls the lake until a condition holds, logging progress and
+// giving up after timeout with a DataError naming what is missing.
+type waiter struct {
+	timeout time.Duration
+	log     zerolog.Logger
+}
+
+// waitFor polls missing() until it returns no shard; what describes the
+// wait ("shard 0's train call", "step 4 markers") for logs and errors.
+func (w waiter) waitFor(ctx context.Context, what string, missing func() ([]int, error)) error {
+	start := time.Now()
+	lastLog := start
+	delay := 50 * time.Millisecond
+	for {
+		m, err := missing()
+		if err != nil || len(m) == 0 {
+			return err
+		}
+		if w.timeout > 0 && time.Since(start) > w.timeout {
+			return &DataError{
+				Msg:  fmt.Sprintf("gave up after %s waiting for %s: shards %s have not committed", w.timeout, what, joinInts(m)),
+				Hint: "start the missing shards (same job file, --run and --shard i/n), or raise --wait-timeout; a rerun resumes where this one stopped",
+			}
+		}
+		if time.Since(lastLog) >= 30*time.Second {
+			w.log.Info().Str("waiting_for", what).Str("missing_shards", joinInts(m)).Str("waited", time.Since(start).Round(time.Second).String()).Msg("waiting for other shards")
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		if delay < time.Second {
+			delay *= 2
+		}
+	}
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
+}
