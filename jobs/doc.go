@@ -27,37 +27,56 @@
 // built-in stages are save, exec, reward and log_metrics; the model stages
 // live in jobs/rl.
 //
-// # Steps, resume and skipping
+// # Steps, snapshot reads, resume and skipping
 //
 // `--steps N` runs the whole script N times. Before each iteration the
 // runner sets DuckDB variables step (BIGINT), run (VARCHAR), seed (BIGINT),
 // shard and num_shards (BIGINT) and every --set key=value (typed as int,
 // float, bool, else string); read them with getvariable('step').
 //
-// A step is complete when its marker unit steps/run=R/step=S/part-0-<shard>/
-// is committed (table StepsTable, written after every other unit of the
-// step; columns shard, num_shards, started_at, finished_at, job_file,
-// job_sha256, rljob_version). A run resumes at one past its last complete
-// step, the first step being 0. Within a step being redone after a crash, a
-// stage call whose output units (table, run, step, call index, shard) are
-// all committed is skipped; its outputs are already in the lake views.
-// Plain SQL statements are re-executed, so they must be deterministic
-// (ORDER BY, hash(..., getvariable('step')) rather than random()).
-// --until-step S stops before step S, so `--steps 1000 --until-step 40`
-// finishes a run however often it was interrupted.
+// What a statement of step S sees (sql.Snapshot): the lake views (rollouts,
+// rewards, scored, prompt_stats, ...) show the run's history up to the end
+// of step S−1, all shards, plus other runs' complete steps; the outputs of
+// this step's earlier calls are seen only through the this_step_<table>
+// views (this_step_rollouts, this_step_scored, ...). The view is the same
+// on a first attempt, on every rerun of the step and on every shard, so
+// deterministic SQL (ORDER BY, hash(..., getvariable('step'))) computes the
+// same thing however often a step is interrupted.
 //
-// # Locks and shards
+// After each stage call the runner commits a call record (CallsTable:
+// calls/run=R/step=S/part-<call>-<shard>/) naming the stage, its evaluated
+// arguments, 'done' or 'skipped' (when := false) and the job file's sha256.
+// A step is complete when the markers (StepsTable) of all its shards are
+// committed; a run resumes at its first incomplete step. Within a step
+// being redone after a crash, a call with a record is skipped; plain SQL is
+// re-executed. A step is never resumed with a different job file (a
+// UsageError naming both hashes). --until-step S stops before step S.
 //
-// One runner per (lake, run): an exclusive flock on
-// <lake>/_locks/run=<R>.lock, holding "pid=... host=... started=...". A
-// second runner fails at once with a *LockError naming the holder (exit 4)
-// and changes nothing. The kernel drops the lock when its holder dies.
+// # Arguments
 //
-// `--shard i/n` (or SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT) makes the
-// sharded stages (reward, exec with an input) handle the rows with
-// hash(prompt_id) % n = i and write their own part files; stages that are
-// not sharded (save, log_metrics) run on shard 0 only. Each shard has its
-// own lock (run=<R>.shard=<i>-of-<n>.lock) and its own step markers.
+// A stage argument is a literal or a constant SQL expression that DuckDB
+// evaluates just before the call (`lr := getvariable('lr')`,
+// `n := (SELECT count(*) FROM hard)`); every stage takes
+// `when := <boolean>` (EvalArgs). Relative paths written in the job file
+// resolve against its folder (StageCtx.Path; DuckDB's file_search_path for
+// SQL); values that come from an expression (--set) are used as given.
+//
+// # Locks and shards in lockstep
+//
+// One runner per (lake, run, shard): an exclusive flock on
+// <lake>/_locks/run=<R>.lock (run=<R>.shard=<i>-of-<n>.lock for a shard),
+// holding "pid=... host=... started=...". A second runner fails at once
+// with a *LockError naming the holder (exit 4) and changes nothing.
+//
+// `--shard i/n` (or SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of
+// SLURM_ARRAY_TASK_COUNT) makes the sharded stages (rollout, reward,
+// logprobs, exec with an input) handle the rows with hash(prompt_id) % n = i
+// and write their own part files; after a sharded call every shard waits
+// for all shards' records of it. A stage that is not sharded (init_policy,
+// sft, train, save, log_metrics) runs on shard 0; the others wait for its
+// record. Step S+1 starts when every shard's marker of step S is committed.
+// There is one step number per run. A wait gives up after --wait-timeout
+// (DataError naming the missing shards).
 //
 // # Errors
 //

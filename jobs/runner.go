@@ -73,6 +73,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Steps < 0 {
 		return nil, &UsageError{Msg: fmt.Sprintf("--steps %d: must be >= 0", o.Steps)}
 	}
+	if o.UntilStep < 0 {
+		return nil, &UsageError{Msg: fmt.Sprintf("--until-step %d: must be >= 0", o.UntilStep)}
+	}
 	if err := arrowio.ValidatePartitionValue(o.Run); err != nil {
 		return nil, &UsageError{Msg: fmt.Sprintf("bad run name %q", o.Run), Err: err, Hint: "a run name is a folder name: no '/', '\\', '..', '=', leading '.' or control characters"}
 	}

@@ -259,6 +259,11 @@ func (r *stepper) callUnit(step int64, call, shard int) arrowio.Unit {
 func (r *stepper) commitMarker(step int64, started time.Time) error {
 	u := stepUnit(r.o.Run, step, r.o.Shard)
 	meta := map[string]any{"job_file": r.job.File, "job_sha256": r.job.SHA256, "shard": r.o.Shard, "num_shards": r.o.NumShards}
+	for _, k := range []string{"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"} {
+		if v := os.Getenv(k); v != "" {
+			meta[strings.ToLower(k)] = v // which Slurm task wrote the step
+		}
+	}
 	st, err := r.lake.Begin(u, meta)
 	if err != nil {
 		return fmt.Errorf("jobs: step marker %s: %w", u.Dir(), err)

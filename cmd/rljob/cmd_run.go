@@ -17,15 +17,16 @@ func init() {
 	o := &runFlags{}
 	register(&command{
 		name:  "run",
-		usage: "JOB.sql [--lake DIR] [--run NAME] [--steps N] [--until-step S] [--seed S] [--set k=v]... [--shard i/n] [--dry-run]",
+		usage: "JOB.sql [--lake DIR] [--run NAME] [--steps N] [--until-step S] [--seed S] [--set k=v]... [--shard i/n] [--wait-timeout D] [--dry-run]",
 		short: "run a job file: N iterations of its statements, resuming after the last complete step",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.run, "run", "main", "run name (a partition value: no '/', '..', '=')")
 			fs.IntVar(&o.steps, "steps", 1, "iterations to run from the resume point")
 			fs.Int64Var(&o.until, "until-step", 0, "stop before this step (0 = no limit): with a large --steps, run until steps 0..S-1 are complete")
-			fs.Int64Var(&o.seed, "seed", 0, "run seed (stage seeds derive from it, the step, the call and the shard)")
+			fs.Int64Var(&o.seed, "seed", 0, "run seed (stage seeds derive from it, the step and the call, never the shard)")
 			fs.StringArrayVar(&o.sets, "set", nil, "set a DuckDB variable before each iteration: key=value (typed int, float, bool, else string); repeatable")
 			fs.StringVar(&o.shard, "shard", "", "this runner's shard i/n (default: SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN / SLURM_ARRAY_TASK_COUNT, else 0/1)")
+			fs.DurationVar(&o.waitTimeout, "wait-timeout", jobs.DefaultWaitTimeout, "a shard waits this long for the other shards (their calls of a step, the previous step's markers) before giving up with exit 3")
 			fs.BoolVar(&o.dryRun, "dry-run", false, "check the job (statements, stage names and arguments, SQL syntax) without running or writing anything")
 			fs.DurationVar(&o.progressEvery, "progress-interval", defaultProgressInterval, "when stderr is not a terminal (Slurm, cron), log a long stage's progress (done/total, rate, ETA) this often; 0 = never")
 		},
@@ -41,6 +42,8 @@ type runFlags struct {
 	sets   []string
 	shard  string
 	dryRun bool
+	// waitTimeout bounds each wait for other shards.
+	waitTimeout time.Duration
 	// progressEvery: interval of the progress lines in batch logs.
 	progressEvery time.Duration
 }
@@ -74,7 +77,7 @@ func (o *runFlags) runCmd(ctx context.Context, e *env, args []string) error {
 	}
 	opts := jobs.Options{
 		JobFile: args[0], Lake: e.g.lake, Run: o.run, Steps: o.steps, UntilStep: o.until, Seed: o.seed,
-		Sets: o.sets, Shard: shard, NumShards: n, DryRun: o.dryRun, Log: e.log,
+		Sets: o.sets, Shard: shard, NumShards: n, DryRun: o.dryRun, Log: e.log, WaitTimeout: o.waitTimeout,
 	}
 	switch {
 	case e.stderrTTY:

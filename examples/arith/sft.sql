@@ -20,4 +20,7 @@ WHERE run = getvariable('run') AND split = 'train'
 ORDER BY prompt_id
 LIMIT 1000;
 
-CALL sft(data := 'sft_data', lr := 3e-3, epochs := 40, batch_size := 32, warmup := 10, schedule := 'constant');
+-- epochs and lr are expressions, so a sweep needs no edited copies:
+--   rljob run examples/arith/sft.sql ... --set sft_epochs=20 --set sft_lr=1e-3
+CALL sft(data := 'sft_data', lr := coalesce(getvariable('sft_lr'), 3e-3), epochs := coalesce(getvariable('sft_epochs'), 40),
+         batch_size := 32, warmup := 10, schedule := 'constant');
