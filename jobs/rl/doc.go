@@ -5,7 +5,7 @@
 //	init_policy  a fresh model + tokenizer       → checkpoints/run=R/step=S
 //	sft          cross-entropy on completions    → checkpoints, metrics
 //	rollout      n samples per prompt            → rollouts   (sharded)
-//	train        one PPO-clip update (RL.md)     → checkpoints, metrics
+//	train        one PPO-clip update (docs/RL.md) → checkpoints, metrics
 //
 // Each stage is one Run function that reads top to bottom: inputs, checks,
 // work, outputs, summary. Its doc comment states the objective exactly.

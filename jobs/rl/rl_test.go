@@ -290,7 +290,7 @@ func TestGRPOEndToEnd(t *testing.T) {
 		t.Errorf("train checkpoint lacks optimizer state: %v", keys(fs))
 	}
 
-	// Metrics of RL.md.
+	// Metrics of docs/RL.md.
 	m := metricsOf(t, lake, 2)
 	for _, n := range []string{"actor/pg_loss", "actor/pg_clipfrac", "actor/pg_clipfrac_lower", "actor/ppo_kl", "actor/entropy",
 		"actor/grad_norm", "actor/lr", "critic/score/mean", "critic/score/max", "critic/score/min", "critic/advantages/mean",

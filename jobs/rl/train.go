@@ -15,16 +15,20 @@ import (
 	"rljob/trainer/loss"
 )
 
-// trainStage makes one PPO-clip policy update (RL.md "Policy loss"), via
-// trainer/loss. Per completion token t of row i, A = advantage_i:
+// trainStage makes one PPO-clip policy update (docs/RL.md "Policy loss"),
+// via trainer/loss. Per completion token t of row i, A = advantage_i:
 //
 //	log_ρ = clamp(log π_θ(t) − log π_old(t), −20, 20);  ρ = exp(log_ρ)
 //	ℓ     = max(−A·ρ, −A·clip(ρ, 1 − clip_low, 1 + clip_high))
 //	ℓ     = min(ℓ, −A·clip_c)  where A < 0, when clip_c > 1 (dual clip)
+//	ℓ     = w·ℓ, w = min(exp(log π_old(t) − log π_behav(t)), tis_cap)   with old_logprobs only (TIS)
 //	loss  = agg(ℓ) − entropy_coef·agg(H) + kl_coef·agg(KL_kl_type(log π_θ, log π_ref))
 //
 // log π_θ is recomputed on prompt_tokens + completion_tokens at the sampling
-// temperature; π_old is rollouts.logprobs; agg is loss_agg over the whole
+// temperature; π_old is the logprobs column (the behaviour policy's, or, with
+// an old_logprobs column, a recomputed proximal policy, and π_behav is
+// old_logprobs: truncated importance sampling as verl's tis_imp_ratio_cap and
+// TRL's vllm_importance_sampling_cap); agg is loss_agg over the whole
 // minibatch (micro-batches share its denominators). One AdamW update per
 // minibatch; with one minibatch and one epoch (the defaults) ρ = 1 and the
 // gradient is −A·∇log π_θ aggregated — GRPO/REINFORCE on-policy.
@@ -33,9 +37,13 @@ type trainStage struct{}
 func (trainStage) Spec() jobs.StageSpec {
 	return jobs.StageSpec{
 		Name: "train",
-		Doc: "One policy-gradient update, exactly as RL.md: per completion token, log_ρ = clamp(log π_θ − log π_old, −20, 20), " +
+		Doc: "One policy-gradient update, exactly as docs/RL.md: per completion token, log_ρ = clamp(log π_θ − log π_old, −20, 20), " +
 			"ρ = exp(log_ρ), ℓ = max(−A·ρ, −A·clip(ρ, 1 − clip_low, 1 + clip_high)), and with clip_c > 1 (dual clip) " +
-			"ℓ = min(ℓ, −A·clip_c) where A < 0; loss = agg(ℓ) − entropy_coef·agg(H) + kl_coef·agg(KL(π_θ‖π_ref)) with one " +
+			"ℓ = min(ℓ, −A·clip_c) where A < 0; with an old_logprobs column (truncated importance sampling, TIS) " +
+			"ℓ = w·ℓ with w = min(exp(log π_old − log π_behav), tis_cap), π_old = logprobs (a recomputed proximal policy, e.g. " +
+			"the logprobs stage's), π_behav = old_logprobs (the policy that sampled the tokens: an external engine, a stale replay row); " +
+			"w is a constant to the gradient and weights the policy-gradient term only (verl tis_imp_ratio_cap, TRL " +
+			"vllm_importance_sampling_cap). loss = agg(ℓ) − entropy_coef·agg(H) + kl_coef·agg(KL(π_θ‖π_ref)) with one " +
 			"aggregation loss_agg for all three (token-mean | seq-mean-token-mean | seq-mean-token-sum | seq-mean-token-sum-norm " +
 			"with L = max_new_tokens) and KL estimator kl_type (k1 | k2 | k3). π_old is the behaviour logprobs column, A the " +
 			"advantage column (one per sequence); log π_θ is recomputed at the sampling temperature on prompt_tokens + completion_tokens. " +
@@ -44,13 +52,14 @@ func (trainStage) Spec() jobs.StageSpec {
 			"is the exact full-minibatch gradient (micro-batch denominators are global). With one minibatch and one epoch, ρ = 1 and this " +
 			"is the on-policy REINFORCE/GRPO gradient −A·∇log π. Optimizer moments continue from the run's newest train checkpoint (an sft in between keeps its own). Commits this step's " +
 			"checkpoint and metrics actor/{pg_loss, pg_clipfrac, pg_clipfrac_lower, ppo_kl, entropy, kl_loss, grad_norm, lr, " +
-			"first_max_abs_log_ratio}, critic/score/{mean,max,min} (when data has reward), critic/advantages/{mean,max,min}, " +
+			"first_max_abs_log_ratio} (with old_logprobs also actor/{tis_weight_mean, tis_clipfrac, tis_behav_kl}: mean w, fraction " +
+			"of tokens truncated, mean log π_behav − log π_old), critic/score/{mean,max,min} (when data has reward), critic/advantages/{mean,max,min}, " +
 			"response_length/{mean,max,min,clip_ratio}, train/{sequences,tokens}, timing_s/train, perf/throughput. " +
 			"Empty data (e.g. every group filtered out by group_std > 0): the policy is committed unchanged for this step " +
 			"(so every step has a checkpoint) with train/sequences = 0. Runs on shard 0 only.",
 		Args: []jobs.ArgSpec{
 			{Name: "data", Type: jobs.TypeTable, Required: true,
-				Doc: "table or query with prompt_tokens, completion_tokens, logprobs (behaviour, one per completion token) and advantage; optional reward, finish_reason, temperature, rollout_id"},
+				Doc: "table or query with prompt_tokens, completion_tokens, logprobs (π_old, one per completion token) and advantage; optional reward, finish_reason, temperature, rollout_id, and old_logprobs (behaviour log-probs, one per completion token: turns on TIS)"},
 			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: "'latest', 'step=K' or a checkpoint folder: the policy to update (should be the one that sampled data)"},
 			{Name: "ref", Type: jobs.TypeString, Doc: "reference policy for the KL term: 'step=0', 'latest' or a checkpoint folder; none = no KL"},
 			{Name: "lr", Type: jobs.TypeFloat, Default: 1e-6, Doc: "learning rate (verl's actor default 1e-6; tiny models want ~1e-3)"},
@@ -58,7 +67,7 @@ func (trainStage) Spec() jobs.StageSpec {
 			{Name: "clip_high", Type: jobs.TypeFloat, Default: 0.2, Doc: "ε_high: ρ clipped above at 1 + clip_high (DAPO clip-higher: 0.28)"},
 			{Name: "clip_c", Type: jobs.TypeFloat, Default: 0.0, Doc: "dual-clip constant c > 1 (verl: 3.0); 0 = off"},
 			{Name: "loss_agg", Type: jobs.TypeString, Default: "token-mean",
-				Enum: []string{"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"}, Doc: "token-mean | seq-mean-token-mean | seq-mean-token-sum | seq-mean-token-sum-norm (RL.md)"},
+				Enum: []string{"token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"}, Doc: "token-mean | seq-mean-token-mean | seq-mean-token-sum | seq-mean-token-sum-norm (docs/RL.md)"},
 			{Name: "kl_coef", Type: jobs.TypeFloat, Default: 0.0, Doc: "coefficient of the KL loss to ref (needs ref)"},
 			{Name: "kl_type", Type: jobs.TypeString, Default: "k3", Enum: []string{"k1", "k2", "k3", "kl", "mse", "low_var_kl"}, Doc: "KL estimator: k1 = d, k2 = d²/2, k3 = low-variance (verl names kl, mse, low_var_kl accepted)"},
 			{Name: "entropy_coef", Type: jobs.TypeFloat, Default: 0.0, Doc: "entropy bonus coefficient"},
@@ -70,12 +79,13 @@ func (trainStage) Spec() jobs.StageSpec {
 			{Name: "temperature", Type: jobs.TypeFloat, DefaultDoc: "the data's temperature column (0 → 1), else 1",
 				Doc: "temperature of the recomputed log π_θ; must be the sampling temperature for ρ = 1 on-policy"},
 			{Name: "max_new_tokens", Type: jobs.TypeInt, Doc: "L of seq-mean-token-sum-norm (the rollout's max_new_tokens); also response_length/clip_ratio"},
+			{Name: "tis_cap", Type: jobs.TypeFloat, Default: 2.0, Doc: "C of the TIS weight min(exp(logprobs − old_logprobs), C), used when data has old_logprobs (verl, TRL: 2)"},
 		},
 		Outputs: func(jobs.Args) []string { return []string{arrowio.TableCheckpoints, arrowio.TableMetrics} },
 		Check: func(a jobs.Args) (string, string) {
 			cfg := lossConfig(a)
 			if err := cfg.Validate(); err != nil {
-				return err.Error(), "see RL.md for the ranges"
+				return err.Error(), "see docs/RL.md for the ranges"
 			}
 			switch {
 			case a.Float("kl_coef") != 0 && !a.Has("ref"):
@@ -90,6 +100,8 @@ func (trainStage) Spec() jobs.StageSpec {
 				return "temperature must be > 0", "use the rollout's temperature (1.0 for greedy rollouts)"
 			case a.Float("weight_decay") < 0 || a.Float("max_grad_norm") < 0:
 				return "weight_decay and max_grad_norm must be >= 0", ""
+			case !(a.Float("tis_cap") > 0):
+				return "tis_cap must be > 0", "tis_cap := 2.0 (verl and TRL recommend 2)"
 			}
 			return "", ""
 		},
@@ -103,6 +115,7 @@ func lossConfig(a jobs.Args) loss.Config {
 		ClipLow: a.Float("clip_low"), ClipHigh: a.Float("clip_high"), ClipC: a.Float("clip_c"),
 		Agg: loss.Agg(a.String("loss_agg")), NormLen: int(a.Int("max_new_tokens")),
 		KLCoef: a.Float("kl_coef"), KLType: kl, EntropyCoef: a.Float("entropy_coef"),
+		TISCap: a.Float("tis_cap"),
 	}
 }
 
@@ -110,7 +123,8 @@ func lossConfig(a jobs.Args) loss.Config {
 type trainRow struct {
 	tokens   []int32   // prompt + completion
 	start    int       // len(prompt): index of the first completion token
-	old      []float32 // behaviour log π_old per completion token
+	old      []float32 // log π_old per completion token (the logprobs column)
+	behav    []float32 // log π_behav per completion token (the old_logprobs column), or nil: no TIS
 	ref      []float32 // log π_ref per completion token (with a reference)
 	adv      float64
 	reward   float64
@@ -198,7 +212,7 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 		mbSize = len(rows)
 	}
 	acc := &gradAccumulator{model: model, rows: rows, cfg: cfg, temp: float32(temp),
-		micro: int(a.Int("micro_batch_size")), withRef: a.Has("ref")}
+		micro: int(a.Int("micro_batch_size")), withRef: a.Has("ref"), withTIS: rows[0].behav != nil}
 	var (
 		total           loss.Stats
 		firstMaxAbsLogR float64
@@ -281,11 +295,12 @@ type gradAccumulator struct {
 	temp    float32
 	micro   int  // sequences per forward/backward
 	withRef bool // rows carry ref log-probabilities
+	withTIS bool // rows carry behaviour log-probabilities (old_logprobs)
 	tokens  int  // prompt+completion tokens run through forward/backward so far
 
 	// scratch, reused across micro-batches
-	lp, ent, old, ref, gLogP, gEnt []float32 // (T) flat ragged completion tokens
-	dlogp, dent                    []float32 // (B, T) padded positions
+	lp, ent, old, behav, ref, gLogP, gEnt []float32 // (T) flat ragged completion tokens
+	dlogp, dent                           []float32 // (B, T) padded positions
 }
 
 // minibatch accumulates ∂loss/∂θ of the minibatch mb (row indices) into
@@ -316,6 +331,7 @@ func (g *gradAccumulator) minibatch(mb []int) (loss.Stats, error) {
 		T := layouts[k].NumTokens()
 		g.lp, g.ent, g.old = resize(g.lp, T), resize(g.ent, T), resize(g.old, T)
 		g.ref, g.gLogP, g.gEnt = resize(g.ref, T), resize(g.gLogP, T), resize(g.gEnt, T)
+		g.behav = resize(g.behav, T)
 		for i, r := range micro {
 			row := &g.rows[r]
 			for j := range row.completion() {
@@ -324,12 +340,18 @@ func (g *gradAccumulator) minibatch(mb []int) (loss.Stats, error) {
 				if g.withRef {
 					g.ref[t] = row.ref[j]
 				}
+				if g.withTIS {
+					g.behav[t] = row.behav[j]
+				}
 			}
 			g.tokens += len(row.tokens)
 		}
 		lb := &loss.Batch{Offsets: offsets, Adv: advs(g.rows, micro), LogP: g.lp, OldLogP: g.old, Entropy: g.ent}
 		if g.withRef {
 			lb.RefLogP = g.ref
+		}
+		if g.withTIS {
+			lb.BehavLogP = g.behav
 		}
 		grads := loss.Grads{LogP: g.gLogP}
 		if g.cfg.EntropyCoef != 0 {
@@ -382,13 +404,15 @@ func readTrainRows(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) ([]train
 		}
 		return "CAST(NULL AS " + cast + ")"
 	}
+	_, withTIS := have["old_logprobs"]
 	order := "prompt_tokens, completion_tokens, logprobs, advantage"
 	if n, ok := have["rollout_id"]; ok {
 		order = jobs.QuoteIdent(n) + ", " + order
 	}
 	q := fmt.Sprintf(`SELECT CAST(prompt_tokens AS INTEGER[]), CAST(completion_tokens AS INTEGER[]), CAST(logprobs AS FLOAT[]),
-  CAST(advantage AS DOUBLE), %s, %s, %s, %s
-FROM %s ORDER BY %s`, opt("reward", "DOUBLE"), opt("finish_reason", "VARCHAR"), opt("temperature", "DOUBLE"), opt("rollout_id", "VARCHAR"), from, order)
+  CAST(advantage AS DOUBLE), %s, %s, %s, %s, %s
+FROM %s ORDER BY %s`, opt("reward", "DOUBLE"), opt("finish_reason", "VARCHAR"), opt("temperature", "DOUBLE"), opt("rollout_id", "VARCHAR"),
+		opt("old_logprobs", "FLOAT[]"), from, order)
 	table := a.String("data")
 	if queryStart.MatchString(table) {
 		table = "(the data query)"
@@ -418,18 +442,39 @@ FROM %s ORDER BY %s`, opt("reward", "DOUBLE"), opt("finish_reason", "VARCHAR"), 
 		if !ok {
 			return bad("completion_tokens", "completion_tokens is NULL or holds NULLs")
 		}
-		lp, ok := f32s(rec.Column(2), i)
-		if !ok {
-			return bad("logprobs", "logprobs is NULL or holds NULLs")
+		// logprobs, and old_logprobs when data has it: one finite value per completion token.
+		perToken := func(col string, k int) ([]float32, error) {
+			lp, ok := f32s(rec.Column(k), i)
+			if !ok {
+				e := bad(col, col+" is NULL or holds NULLs")
+				if col == "old_logprobs" {
+					e.Hint = "rows sampled by the policy of logprobs itself can take old_logprobs := coalesce(old_logprobs, logprobs) (w = 1)"
+				}
+				return nil, e
+			}
+			if len(lp) != len(c) {
+				return nil, bad(col, fmt.Sprintf("%d %s for %d completion tokens", len(lp), col, len(c)))
+			}
+			for k, v := range lp {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					e := bad(col, fmt.Sprintf("%s[%d] is %v (the behaviour log-probabilities must be finite)", col, k, v))
+					e.Hint = fmt.Sprintf("drop or recompute such rows: WHERE list_bool_and(list_transform(%s, x -> isfinite(x)))", col)
+					return nil, e
+				}
+			}
+			return lp, nil
 		}
-		if len(lp) != len(c) {
-			return bad("logprobs", fmt.Sprintf("%d logprobs for %d completion tokens", len(lp), len(c)))
+		lp, err := perToken("logprobs", 2)
+		if err != nil {
+			return err
 		}
-		for k, v := range lp {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				e := bad("logprobs", fmt.Sprintf("logprobs[%d] is %v (the behaviour log-probabilities must be finite)", k, v))
-				e.Hint = "drop or recompute such rows: WHERE list_bool_and(list_transform(logprobs, x -> isfinite(x)))"
-				return e
+		var behav []float32
+		if withTIS {
+			if behav, err = perToken("old_logprobs", 8); err != nil {
+				return err
+			}
+			if behav == nil {
+				behav = []float32{} // non-nil marks "data has old_logprobs" even for an empty completion
 			}
 		}
 		if len(p) == 0 {
@@ -440,7 +485,7 @@ FROM %s ORDER BY %s`, opt("reward", "DOUBLE"), opt("finish_reason", "VARCHAR"), 
 			return &jobs.DataError{Pos: a.Pos("data"), Table: table, Column: "advantage", Msg: fmt.Sprintf("train: data %s %s: advantage is NULL or not finite", table, row),
 				Hint: "rows whose reward is NULL get a NULL advantage: filter them (WHERE advantage IS NOT NULL)"}
 		}
-		r := trainRow{tokens: append(p, c...), start: len(p), old: lp, adv: adv}
+		r := trainRow{tokens: append(p, c...), start: len(p), old: lp, behav: behav, adv: adv}
 		r.reward, r.hasR = f64At(rec.Column(4), i)
 		r.finished, _ = strAt(rec.Column(5), i)
 		r.temp, r.hasTemp = f64At(rec.Column(6), i)

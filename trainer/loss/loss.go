@@ -1,4 +1,4 @@
-// Package loss computes rljob's RL objective (../shared/RL.md, "Policy
+// Package loss computes rljob's RL objective (docs/RL.md, "Policy
 // loss") and its gradient with respect to the per-token quantities the model
 // produces. It knows nothing about the model: the trainer runs the forward
 // pass, hands over per-token log-probabilities (and entropies), and
@@ -21,6 +21,18 @@
 //	L2 = −A·clip(ρ, 1 − ClipLow, 1 + ClipHigh)
 //	Lc = max(L1, L2)
 //	ℓ  = min(Lc, −A·ClipC) if ClipC > 0 and A < 0, else Lc   (dual clip)
+//	ℓ ← w·ℓ,  w = min(exp(logπ_old − logπ_behav), TISCap)   only with BehavLogP (TIS)
+//
+// The last line is truncated importance sampling (TIS; verl
+// compute_policy_loss_vanilla with tis_imp_ratio_cap, TRL
+// vllm_importance_sampling_cap): when OldLogP is a recomputed proximal
+// policy (the logprobs stage) and BehavLogP the log-probabilities of the
+// policy that actually sampled the tokens (an external engine, a stale
+// replay row), the PPO term of each token is weighted by the behaviour
+// importance ratio, truncated above at TISCap. w depends on no parameter
+// (both inputs are data), so ∂(w·ℓ)/∂logπ_θ = w·∂ℓ/∂logπ_θ; it multiplies
+// the policy-gradient term only, not the entropy or KL terms, as in verl
+// and TRL. Without BehavLogP the code path is the one without the weight.
 //
 // and the minibatch loss is
 //
@@ -28,7 +40,7 @@
 //
 // with one aggregation agg(x) = Σ_t w_t·x_t for all three terms (weights in
 // Weights). This is verl's compute_policy_loss_vanilla + agg_loss +
-// dp_actor.update_policy, with RL.md's pinned choices (see Agg for the one
+// dp_actor.update_policy, with docs/RL.md's pinned choices (see Agg for the one
 // place rljob departs from current verl).
 //
 // # Gradients at kinks
@@ -93,17 +105,17 @@ import (
 	"math"
 )
 
-// Agg is the loss aggregation mode (RL.md "loss_agg"). With m the mask,
+// Agg is the loss aggregation mode (docs/RL.md "loss_agg"). With m the mask,
 // n_i = Σ_{t∈i} m_t the masked length of sequence i, N the number of
 // sequences with n_i > 0 and L = Config.NormLen, agg(x) = Σ_t w_t·x_t with
 //
 //	token-mean               w_t = m_t / Σ m            verl default; TRL dapo/bnpo
 //	seq-mean-token-mean      w_t = m_t / (n_i · N)      original GRPO; TRL grpo
 //	seq-mean-token-sum       w_t = m_t / N              verl
-//	seq-mean-token-sum-norm  w_t = m_t / L              Dr. GRPO (RL.md: Σ ℓ·m / L)
+//	seq-mean-token-sum-norm  w_t = m_t / L              Dr. GRPO (docs/RL.md: Σ ℓ·m / L)
 //
 // Sequences with no masked token are left out of N, as verl's agg_loss does.
-// seq-mean-token-sum-norm follows RL.md, Σ ℓ·m / L, and not current verl,
+// seq-mean-token-sum-norm follows docs/RL.md, Σ ℓ·m / L, and not current verl,
 // which also divides by the number of sequences (Σ ℓ·m / (N·L), the form TRL
 // dr_grpo uses); the two differ by the constant N, i.e. by the learning rate.
 // An empty denominator (no masked token) gives weight 0, not NaN.
@@ -158,7 +170,7 @@ func ParseAgg(s string) (Agg, error) {
 	return "", fmt.Errorf("loss: loss_agg %q: want token-mean, seq-mean-token-mean, seq-mean-token-sum or seq-mean-token-sum-norm", s)
 }
 
-// Config holds the train stage's loss arguments (names as in RL.md).
+// Config holds the train stage's loss arguments (names as in docs/RL.md).
 type Config struct {
 	ClipLow  float64 // ε_low: ρ is clipped below at 1 − ClipLow; in [0, 1)
 	ClipHigh float64 // ε_high: ρ is clipped above at 1 + ClipHigh; ≥ 0 (DAPO clip-higher: 0.28)
@@ -171,13 +183,15 @@ type Config struct {
 	KLType KLType  // estimator; ignored when there is no reference
 
 	EntropyCoef float64 // coefficient of the entropy bonus −EntropyCoef·agg(H); needs Batch.Entropy when ≠ 0
+
+	TISCap float64 // C of the TIS weight min(exp(logπ_old − logπ_behav), C); > 0 when the batch has BehavLogP, else unused (train: tis_cap, default 2)
 }
 
-// DefaultConfig returns RL.md's defaults: clip 0.2/0.2, no dual clip,
+// DefaultConfig returns docs/RL.md's defaults: clip 0.2/0.2, no dual clip,
 // token-mean, no KL (k3 when enabled, as verl's default kl_loss_type), no
 // entropy bonus.
 func DefaultConfig() Config {
-	return Config{ClipLow: 0.2, ClipHigh: 0.2, Agg: TokenMean, KLType: K3}
+	return Config{ClipLow: 0.2, ClipHigh: 0.2, Agg: TokenMean, KLType: K3, TISCap: 2}
 }
 
 // Validate reports the first bad field, named as the train stage argument.
@@ -191,7 +205,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"clip_low", c.ClipLow}, {"clip_high", c.ClipHigh}, {"clip_c", c.ClipC}, {"kl_coef", c.KLCoef}, {"entropy_coef", c.EntropyCoef}} {
+	}{{"clip_low", c.ClipLow}, {"clip_high", c.ClipHigh}, {"clip_c", c.ClipC}, {"kl_coef", c.KLCoef}, {"entropy_coef", c.EntropyCoef}, {"tis_cap", c.TISCap}} {
 		if err := finite(f.name, f.v); err != nil {
 			return err
 		}
@@ -201,6 +215,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ClipHigh < 0 {
 		return fmt.Errorf("loss: clip_high = %v: must be ≥ 0", c.ClipHigh)
+	}
+	if c.TISCap < 0 {
+		return fmt.Errorf("loss: tis_cap = %v: must be > 0", c.TISCap)
 	}
 	if c.ClipC != 0 && c.ClipC <= 1 {
 		// verl asserts clip_ratio_c > 1: the dual clip bounds −A·ρ for A < 0
@@ -227,10 +244,14 @@ type Batch struct {
 	Offsets []int     // (N+1) nondecreasing, Offsets[0] = 0: sequence i is tokens [Offsets[i], Offsets[i+1])
 	Adv     []float32 // (N) advantage A of each sequence, broadcast over its tokens
 	LogP    []float32 // (T) logπ_θ of each completion token under the current policy, at the train temperature
-	OldLogP []float32 // (T) behaviour logπ_old (rollouts.logprobs)
-	RefLogP []float32 // (T) logπ_ref, or nil: no KL term and no kl_loss metric
-	Entropy []float32 // (T) entropy H of the full next-token distribution, or nil: no bonus, no entropy metric
-	Mask    []float32 // (T) 1 = in the loss, 0 = ignored; nil = all ones
+	OldLogP []float32 // (T) logπ_old of the PPO ratio: the behaviour log-probs (rollouts.logprobs), or a recomputed proximal policy when BehavLogP is set
+	// BehavLogP (T) is the log-probs of the policy that sampled the tokens,
+	// when it differs from OldLogP's (train's old_logprobs column), or nil:
+	// no TIS weight (see the package doc).
+	BehavLogP []float32
+	RefLogP   []float32 // (T) logπ_ref, or nil: no KL term and no kl_loss metric
+	Entropy   []float32 // (T) entropy H of the full next-token distribution, or nil: no bonus, no entropy metric
+	Mask      []float32 // (T) 1 = in the loss, 0 = ignored; nil = all ones
 }
 
 // NumSeqs returns N.
@@ -265,7 +286,7 @@ func (b *Batch) check(cfg *Config) error {
 		name     string
 		s        []float32
 		optional bool
-	}{{"logp", b.LogP, false}, {"old_logp", b.OldLogP, false}, {"ref_logp", b.RefLogP, true}, {"entropy", b.Entropy, true}} {
+	}{{"logp", b.LogP, false}, {"old_logp", b.OldLogP, false}, {"behav_logp", b.BehavLogP, true}, {"ref_logp", b.RefLogP, true}, {"entropy", b.Entropy, true}} {
 		if len(f.s) != T && !(f.optional && f.s == nil) {
 			return fmt.Errorf("loss: batch: %s has %d values for %d tokens", f.name, len(f.s), T)
 		}
@@ -280,6 +301,9 @@ func (b *Batch) check(cfg *Config) error {
 	}
 	if cfg.EntropyCoef != 0 && b.Entropy == nil {
 		return fmt.Errorf("loss: entropy_coef = %v but the batch has no entropies", cfg.EntropyCoef)
+	}
+	if b.BehavLogP != nil && !(cfg.TISCap > 0) {
+		return fmt.Errorf("loss: the batch has behaviour log-probabilities but tis_cap = %v: want a cap > 0 (verl, TRL: 2)", cfg.TISCap)
 	}
 	return nil
 }
@@ -451,7 +475,7 @@ type Grads struct {
 
 // Stats are the metrics of one Compute. Sums and counts, so that the Stats
 // of the micro-batches of a step (or of a whole update) combine exactly
-// with Add; Metrics turns them into RL.md's names.
+// with Add; Metrics turns them into docs/RL.md's names.
 type Stats struct {
 	Loss        float64 // the objective whose gradient Compute wrote: PGLoss − EntropyCoef·EntropyAgg + KLCoef·KLLoss
 	PGLoss      float64 // Scale·agg(ℓ)
@@ -464,8 +488,12 @@ type Stats struct {
 	NegLogRatio float64 // Σ −log_ρ·m with the clamped log_ρ, verl ppo_kl
 	EntropySum  float64 // Σ H·m
 	MaxAbsLogR  float64 // max |logπ_θ − logπ_old| over masked tokens (unclamped): 0 on the first on-policy minibatch
+	TISWeight   float64 // Σ w·m, the TIS weights (with BehavLogP)
+	TISCapped   int     // masked tokens with exp(logπ_old − logπ_behav) > TISCap: truncated
+	BehavLogR   float64 // Σ (logπ_behav − logπ_old)·m (verl mismatch_kl's sum)
 	HasEntropy  bool
 	HasKL       bool
+	HasTIS      bool
 }
 
 // Add accumulates o into s: sums add, MaxAbsLogR takes the max.
@@ -481,11 +509,15 @@ func (s *Stats) Add(o Stats) {
 	s.NegLogRatio += o.NegLogRatio
 	s.EntropySum += o.EntropySum
 	s.MaxAbsLogR = math.Max(s.MaxAbsLogR, o.MaxAbsLogR)
+	s.TISWeight += o.TISWeight
+	s.TISCapped += o.TISCapped
+	s.BehavLogR += o.BehavLogR
 	s.HasEntropy = s.HasEntropy || o.HasEntropy
 	s.HasKL = s.HasKL || o.HasKL
+	s.HasTIS = s.HasTIS || o.HasTIS
 }
 
-// Metrics returns the metrics named in RL.md:
+// Metrics returns the metrics named in docs/RL.md:
 //
 //	actor/pg_loss           PGLoss (aggregated with the configured mode)
 //	actor/pg_clipfrac       Clipped / Tokens
@@ -493,6 +525,9 @@ func (s *Stats) Add(o Stats) {
 //	actor/ppo_kl            NegLogRatio / Tokens  (mean of −log_ρ)
 //	actor/entropy           EntropySum / Tokens   (masked token mean, whatever the mode), with entropies only
 //	actor/kl_loss           KLLoss (aggregated with the configured mode), with a reference only
+//	actor/tis_weight_mean   TISWeight / Tokens    (mean TIS weight w as applied), with BehavLogP only
+//	actor/tis_clipfrac      TISCapped / Tokens    (tokens whose weight was truncated at TISCap), with BehavLogP only
+//	actor/tis_behav_kl      BehavLogR / Tokens    (mean logπ_behav − logπ_old, verl mismatch/mismatch_kl), with BehavLogP only
 //
 // The token means are over all tokens added together, i.e. the full-batch
 // masked mean (verl averages per-micro-batch means; the two agree when the
@@ -515,6 +550,11 @@ func (s Stats) Metrics() map[string]float64 {
 	}
 	if s.HasKL {
 		m["actor/kl_loss"] = s.KLLoss
+	}
+	if s.HasTIS {
+		m["actor/tis_weight_mean"] = frac(s.TISWeight)
+		m["actor/tis_clipfrac"] = frac(float64(s.TISCapped))
+		m["actor/tis_behav_kl"] = frac(s.BehavLogR)
 	}
 	return m
 }
@@ -549,7 +589,7 @@ func Compute(g Grads, b *Batch, cfg *Config, n Norm) (Stats, error) {
 
 	klType, _ := ParseKLType(string(cfg.KLType)) // checked by b.check when there is a reference
 
-	st := Stats{HasEntropy: b.Entropy != nil, HasKL: b.RefLogP != nil}
+	st := Stats{HasEntropy: b.Entropy != nil, HasKL: b.RefLogP != nil, HasTIS: b.BehavLogP != nil}
 	st.Tokens, st.Seqs = counts(b.Offsets, b.Mask)
 	for i := 0; i < b.NumSeqs(); i++ {
 		A := float64(b.Adv[i])
@@ -561,6 +601,17 @@ func Compute(g Grads, b *Batch, cfg *Config, n Norm) (Stats, error) {
 				}
 				logp, old := float64(b.LogP[t]), float64(b.OldLogP[t])
 				tok := policyToken(logp, old, A, cfg)
+				if b.BehavLogP != nil {
+					behav := float64(b.BehavLogP[t])
+					is, capped := tisWeight(old, behav, cfg.TISCap)
+					tok.loss *= is
+					tok.dLogP *= is
+					st.TISWeight += is
+					if capped {
+						st.TISCapped++
+					}
+					st.BehavLogR += behav - old
+				}
 				st.PGLoss += w[t] * tok.loss
 				dLogP = w[t] * tok.dLogP
 				if tok.clipped {
@@ -605,6 +656,8 @@ func finiteInputs(b *Batch, i, t int) error {
 		return fmt.Errorf("loss: token %d (sequence %d): logp is %v", t, i, b.LogP[t])
 	case bad(b.OldLogP[t]):
 		return fmt.Errorf("loss: token %d (sequence %d): old_logp is %v", t, i, b.OldLogP[t])
+	case b.BehavLogP != nil && bad(b.BehavLogP[t]):
+		return fmt.Errorf("loss: token %d (sequence %d): behav_logp is %v", t, i, b.BehavLogP[t])
 	case b.RefLogP != nil && bad(b.RefLogP[t]):
 		return fmt.Errorf("loss: token %d (sequence %d): ref_logp is %v", t, i, b.RefLogP[t])
 	case b.Entropy != nil && bad(b.Entropy[t]):

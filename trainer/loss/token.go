@@ -58,6 +58,24 @@ func policyToken(logp, old, A float64, cfg *Config) tokenPG {
 	return out
 }
 
+// tisWeight is the truncated importance-sampling weight of one token (verl
+// compute_policy_loss_vanilla, tis_imp_ratio_cap; TRL
+// vllm_importance_sampling_cap):
+//
+//	w = min(exp(old − behav), capW)
+//
+// and whether the cap was applied (exp(old − behav) > capW). No clamp of
+// the exponent is needed: exp of a large float64 is +Inf and min(+Inf,
+// capW) = capW, exp of a very negative one is 0. w is data to the
+// optimizer: neither input depends on θ.
+func tisWeight(old, behav, capW float64) (w float64, capped bool) {
+	r := math.Exp(old - behav)
+	if r > capW {
+		return capW, true
+	}
+	return r, false
+}
+
 // klToken returns the KL estimate of one token and its derivative with
 // respect to logp (see KLType), d = logp − ref.
 func klToken(kind KLType, logp, ref float64) (v, dv float64) {
