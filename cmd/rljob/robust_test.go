@@ -27,6 +27,7 @@ func TestRunFlagChecks(t *testing.T) {
 		{"no job", runFlags{steps: 1}, nil, "run takes one job file, got 0 arguments"},
 		{"negative until", runFlags{steps: 1, until: -5}, []string{"j.sql"}, "--until-step -5: must be >= 0"},
 		{"negative steps", runFlags{steps: -1}, []string{"j.sql"}, "--steps -1: must be >= 0"},
+		{"negative wait", runFlags{steps: 1, waitTimeout: -time.Second}, []string{"j.sql"}, "--wait-timeout -1s: must be >= 0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
