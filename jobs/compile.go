@@ -144,6 +144,9 @@ func CheckCatalog(ctx context.Context, e *rsql.Engine, job *Job, reg *Registry) 
 	}
 	for _, s := range job.Stmts {
 		if s.Stage != nil {
+			if err := checkExprs(ctx, e, s); err != nil {
+				return err
+			}
 			continue
 		}
 		if s.CallName != "" {
@@ -167,6 +170,27 @@ func CheckCatalog(ctx context.Context, e *rsql.Engine, job *Job, reg *Registry) 
 		}
 		if err := parseOnly(ctx, e, s.Text); err != nil {
 			return ClassifySQL(err, s.Pos, s.Text)
+		}
+	}
+	return nil
+}
+
+// checkExprs checks the grammar of a call's expression arguments (their
+// values are known only when the call runs).
+func checkExprs(ctx context.Context, e *rsql.Engine, s Stmt) error {
+	raw := s.Raw
+	if s.When != nil {
+		raw = append(raw[:len(raw):len(raw)], *s.When)
+	}
+	for _, r := range raw {
+		x, ok := r.Value.(Expr)
+		if !ok {
+			continue
+		}
+		if err := parseOnly(ctx, e, "SELECT ("+string(x)+"\n)"); err != nil {
+			return &UsageError{Pos: r.Pos, Stmt: s.Text,
+				Msg:  fmt.Sprintf("argument %s of stage %s: %s is not a valid expression", r.Name, s.Stage.Spec().Name, string(x)),
+				Hint: firstLine(strings.TrimPrefix(err.Error(), "sql: "))}
 		}
 	}
 	return nil

@@ -110,7 +110,7 @@ func evalValue(ctx context.Context, eng *rsql.Engine, s Stmt, r RawArg) (any, er
 		return nil, nil
 	case typ == "BOOLEAN":
 		return b.Bool, nil
-	case strings.HasSuffix(typ, "INT") || typ == "HUGEINT" || typ == "UHUGEINT":
+	case intTypes[typ]:
 		if !i.Valid {
 			return nil, &UsageError{Pos: r.Pos, Stmt: s.Text, Msg: fmt.Sprintf("argument %s: %s = %s does not fit in 64 bits", r.Name, string(e), str.String)}
 		}
@@ -123,6 +123,11 @@ func evalValue(ctx context.Context, eng *rsql.Engine, s Stmt, r RawArg) (any, er
 	return nil, &UsageError{Pos: r.Pos, Stmt: s.Text,
 		Msg:  fmt.Sprintf("argument %s of stage %s: %s is a %s", r.Name, s.Stage.Spec().Name, string(e), typ),
 		Hint: "an argument evaluates to a string, a number, a boolean or NULL; cast it, e.g. CAST(x AS VARCHAR)"}
+}
+
+var intTypes = map[string]bool{
+	"TINYINT": true, "SMALLINT": true, "INTEGER": true, "BIGINT": true, "HUGEINT": true,
+	"UTINYINT": true, "USMALLINT": true, "UINTEGER": true, "UBIGINT": true, "UHUGEINT": true,
 }
 
 // evalNote renders the evaluated arguments of a call for its log line.

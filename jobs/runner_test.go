@@ -400,3 +400,38 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(ks)
 	return ks
 }
+
+// Expression arguments: their grammar is checked by --dry-run, their value
+// when the call runs (then typed like a literal), and when := decides.
+func TestExpressionArguments(t *testing.T) {
+	ctx := context.Background()
+	lake := t.TempDir()
+	o := runOpts(writeJob(t, "CALL log_metrics(query := 'SELECT 1 AS value', when := getvariable('step') > );\n"), lake)
+	o.DryRun = true
+	_, err := Run(ctx, o)
+	if ExitCode(err) != 2 || !strings.Contains(err.Error(), "job.sql:1:48: argument when of stage log_metrics") {
+		t.Fatalf("bad expression: %v", err)
+	}
+	job := `CREATE TABLE m AS SELECT 'k' AS name, 2.5 AS value;
+CALL log_metrics(query := 'SELECT name, value * ' || getvariable('mult') || ' AS value FROM m', when := getvariable('mult') > 0);
+`
+	o = runOpts(writeJob(t, job), lake)
+	o.Sets = []string{"mult=4"}
+	if _, err := Run(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	o.Sets = []string{"mult=0"}
+	if _, err := Run(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	got := query(t, lake, `SELECT c.step, c.status, m.value FROM calls c LEFT JOIN metrics m USING (run, step) ORDER BY 1`)
+	if strings.Join(got, ",") != "0|done|10,1|skipped|NULL" {
+		t.Errorf("calls and metrics = %v", got)
+	}
+	// A value of the wrong type is named with its argument.
+	o = runOpts(writeJob(t, "CALL reward(verifier := 'ex' || 'act', rollouts := 42 + 1);\n"), lake)
+	_, err = Run(ctx, o)
+	if ExitCode(err) != 2 || !strings.Contains(err.Error(), "argument rollouts of stage reward: want a table name, got int 43") {
+		t.Errorf("wrong type: %v", err)
+	}
+}
