@@ -21,13 +21,24 @@ import (
 // execStage runs an external command with Parquet in and out.
 type execStage struct{}
 
+// CurrentPolicy, when set, returns the checkpoint folder and tokenizer file
+// of the policy that policy := 'latest' resolves to for the call sc, or
+// dir = "" when the run has none yet; exec passes them to its command as
+// RLJOB_POLICY_DIR and RLJOB_TOKENIZER. Checkpoints are jobs/rl's (which
+// this package cannot import), so jobs/rl sets it at init, from the same
+// function its stages resolve 'latest' with; in a binary without jobs/rl it
+// stays nil and exec sets neither variable.
+var CurrentPolicy func(sc *StageCtx) (dir, tokenizer string, err error)
+
 func (execStage) Spec() StageSpec {
 	return StageSpec{
 		Name: "exec",
 		Doc: "Run an external command (sh -c) — a vLLM or PyTorch job, a code sandbox — and commit the Parquet file it " +
 			"writes to the lake table `output`. Environment: RLJOB_INPUT (the input table written as Parquet; unset " +
 			"without input), RLJOB_OUTPUT (where the command must write Parquet), RLJOB_RUN, RLJOB_STEP, RLJOB_SHARD, " +
-			"RLJOB_NUM_SHARDS, RLJOB_SEED (derived for this call), RLJOB_LAKE. A non-zero exit status or a missing " +
+			"RLJOB_NUM_SHARDS, RLJOB_SEED (derived for this call), RLJOB_LAKE, and the current policy: RLJOB_POLICY_DIR (the " +
+			"checkpoint folder that policy := 'latest' names for this call: the run's newest checkpoint of an earlier step or of an " +
+			"earlier statement of this step) and RLJOB_TOKENIZER (its tokenizer.json); both unset while the run has no checkpoint. A non-zero exit status or a missing " +
 			"output file is an error and commits nothing. Into a known table the output is conformed to its schema as " +
 			"save does. Sharded when it has an input: the shard's rows are those " +
 			"with hash(prompt_id) % num_shards = shard; without input it runs on shard 0 only.",
@@ -64,6 +75,15 @@ func (execStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 		"RLJOB_SEED="+strconv.FormatInt(sc.SeedFor(), 10),
 		"RLJOB_LAKE="+sc.Lake.Root,
 	)
+	if CurrentPolicy != nil {
+		pdir, tok, err := CurrentPolicy(sc)
+		if err != nil {
+			return Summary{}, fmt.Errorf("jobs: exec: current policy: %w", err)
+		}
+		if pdir != "" {
+			env = append(env, "RLJOB_POLICY_DIR="+pdir, "RLJOB_TOKENIZER="+tok)
+		}
+	}
 	if a.Has("input") {
 		t := a.String("input")
 		if sc.NumShards > 1 {

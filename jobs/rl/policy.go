@@ -59,6 +59,24 @@ func visibleCheckpoints(sc *jobs.StageCtx) ([]arrowio.Unit, error) {
 	return out, nil
 }
 
+func init() { jobs.CurrentPolicy = latestPolicy }
+
+// latestPolicy returns the folder that policy := 'latest' resolves to for
+// the call sc (see resolvePolicy) and its tokenizer.json, or dir = "" when
+// no checkpoint of the run is visible to the call. It is exec's
+// RLJOB_POLICY_DIR and RLJOB_TOKENIZER (jobs.CurrentPolicy).
+func latestPolicy(sc *jobs.StageCtx) (dir, tok string, err error) {
+	units, err := visibleCheckpoints(sc)
+	if err != nil || len(units) == 0 {
+		return "", "", err
+	}
+	// absolute, so that a command that changes directory can still use it
+	if dir, err = filepath.Abs(sc.Lake.Path(units[len(units)-1].Dir())); err != nil {
+		return "", "", err
+	}
+	return dir, filepath.Join(dir, trainer.TokenizerFile), nil
+}
+
 // resolvePolicy turns the value of policy argument arg ('latest', 'step=K'
 // or a folder) into a checkpoint folder and its step in this run (-1 for a
 // folder outside the run). 'latest' is the newest checkpoint committed
