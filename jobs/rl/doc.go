@@ -12,47 +12,44 @@
 //
 // # Checkpoints and policy resolution
 //
-// A checkpoint is the lake unit checkpoints/run=R/step=S/ (HF layout:
-// config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
-// and, after sft or train, optimizer.safetensors and trainer_state.json),
-// committed through the lake's commit protocol. The unit is the step folder,
-// so a step holds at most ONE checkpoint: init_policy, sft and train each
-// write the checkpoint of the step they run in, and a second
-// checkpoint-writing call in the same step is an error (put init_policy and
-// sft in separate steps, e.g. an init job run once before the sft job).
+// A checkpoint is the lake unit checkpoints/run=R/step=S/part-<call>-0/ (HF
+// layout: config.json, model.safetensors, tokenizer.json,
+// tokenizer_config.json, and, after sft or train, optimizer.safetensors and
+// trainer_state.json), committed through the lake's commit protocol. It is
+// keyed by (step, call), so one step may hold several: sft after train
+// (ReLIFT), or init_policy then sft.
 //
 // A policy argument names a checkpoint:
 //
-//	'latest'  the newest committed checkpoint of this run that is visible
-//	          at this point of the step: any step < S, or step S itself
-//	          when an earlier call of this step (a smaller statement index)
-//	          wrote it. A checkpoint of step S written by this call or a
-//	          later one (left by an interrupted earlier attempt of the step)
-//	          is not visible, so a rerun sees exactly what the first attempt
-//	          saw.
-//	'step=K'  checkpoint K of this run (with the same visibility rule).
+//	'latest'  the newest committed checkpoint of this run visible to the
+//	          call: any step < S, or step S itself when an earlier call of
+//	          this step (a smaller statement index) wrote it. One written by
+//	          this call or a later one (left by an interrupted attempt of
+//	          the step) is not visible, so a rerun sees exactly what the
+//	          first attempt saw.
+//	'step=K'  the newest checkpoint of step K (same visibility rule).
 //	a path    a folder with config.json, model.safetensors, tokenizer.json
-//	          (e.g. another run's checkpoint or an HF model folder).
+//	          (e.g. an HF model folder), relative to the job file's folder.
 //
-// Every call loads its policy (weights, optimizer moments, tokenizer) from
-// the lake: no state lives between calls, so a crashed run that resumes
-// reproduces the same bytes. Optimizer moments carry over between calls of
-// the same stage (train → train, sft → sft); a checkpoint written by
-// another stage starts fresh AdamW moments (as verl and TRL start RL with a
-// new optimizer after SFT).
+// Every call loads its policy (weights, tokenizer) from the lake: no state
+// lives between calls, so a crashed run that resumes reproduces the same
+// bytes. Each objective keeps its own AdamW moments (stageOptimizer): train
+// continues those of the run's newest train checkpoint, sft those of its
+// newest sft checkpoint, fresh when there is none (as verl and TRL start RL
+// with a new optimizer after SFT) — so an sft between two train calls
+// neither resets nor pollutes train's moments.
 //
-// A typical run is three job files over one --run: init.sql (init_policy)
-// run once as step 0, sft.sql as step 1, then grpo.sql (rollout, reward,
-// SQL advantages, train) for the remaining steps, with eval.sql steps
-// (rollout tag 'eval' + reward + pass_at_k + log_metrics) in between —
-// evaluation writes no checkpoint, so 'latest' still names the policy
-// being trained. init_policy(policy := 'run=NAME') starts several runs (RL
-// seeds) from one SFT run's checkpoint.
+// A typical run is several job files over one --run: prepare.sql
+// (init_policy) run once as step 0, sft.sql as step 1, then grpo.sql
+// (rollout, reward, SQL advantages, train) for the remaining steps, with
+// eval.sql steps in between — evaluation writes no checkpoint, so 'latest'
+// still names the policy being trained. init_policy(policy := 'run=NAME')
+// starts several runs (RL seeds) from one SFT run's checkpoint (at a
+// complete step of that run).
 //
-// Under --shard i/n only rollout (and reward) are sharded; 'latest' on a
-// shard i > 0 sees the checkpoints shard 0 has committed so far, so shards
-// must run after shard 0 finished the previous step (a warning says when
-// not).
+// Under --shard i/n, rollout, reward and logprobs are sharded; the other
+// stages run on shard 0, and the runner keeps the shards in lockstep (see
+// package jobs), so every shard resolves 'latest' to the same checkpoint.
 //
 // # Token layout
 //

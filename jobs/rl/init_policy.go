@@ -31,14 +31,14 @@ func (initPolicyStage) Spec() jobs.StageSpec {
 	return jobs.StageSpec{
 		Name: "init_policy",
 		Doc: "Create a fresh policy — a Llama-family model with every matrix ~ N(0, 0.02²), norm gains 1 — from a named " +
-			"config or an HF config.json, with a tokenizer, and commit it as this step's checkpoint " +
-			"checkpoints/run=R/step=S (config.json, model.safetensors, tokenizer.json, tokenizer_config.json, trainer_state.json). " +
+			"config or an HF config.json, with a tokenizer, and commit it as a checkpoint " +
+			"checkpoints/run=R/step=S/part-<call>-0 (config.json, model.safetensors, tokenizer.json, tokenizer_config.json, trainer_state.json). " +
 			"With policy, the weights and tokenizer of an existing checkpoint are used instead (another run's, e.g. an SFT run " +
 			"shared by several RL seeds, or an HF model folder; F16/BF16 weights are converted to F32), without its optimizer state. " +
 			"Named configs (vocab_size = the tokenizer's): tiny = 2 layers, hidden 64, 4 heads (2 kv), MLP 192, 256 positions; " +
 			"small = 4 layers, hidden 128, 4 heads (2 kv), MLP 384, 512 positions; both tied embeddings. " +
-			"A run starts with init_policy: it is an error when the run already has a checkpoint before this step, and a " +
-			"step holds one checkpoint, so put sft in a later step. Also commits metrics policy/params and timing_s/init_policy. " +
+			"A run starts with init_policy: it is an error when the run already has a checkpoint before this call " +
+			"(use when := to make it conditional). Also commits metrics policy/params and timing_s/init_policy. " +
 			"Runs on shard 0 only.",
 		Args: []jobs.ArgSpec{
 			{Name: "config", Type: jobs.TypeString, Default: "tiny",
@@ -46,7 +46,7 @@ func (initPolicyStage) Spec() jobs.StageSpec {
 			{Name: "tokenizer", Type: jobs.TypeString,
 				Doc: "'chars:<symbols>' for a character tokenizer over those symbols (plus <|pad|> <|bos|> <|eos|> <|unk|>), or the path of an HF tokenizer.json (or of a folder holding one); required unless policy is given"},
 			{Name: "policy", Type: jobs.TypeString,
-				Doc: "start from an existing checkpoint instead: 'run=NAME' (that run's newest checkpoint in this lake), 'run=NAME/step=K', or a folder with config.json, model.safetensors and tokenizer.json"},
+				Doc: "start from an existing checkpoint instead: 'run=NAME' (that run's newest checkpoint in a complete step), 'run=NAME/step=K', or a folder (relative to the job file) with config.json, model.safetensors and tokenizer.json"},
 			{Name: "seed", Type: jobs.TypeInt, DefaultDoc: "derived from --seed, step and call",
 				Doc: "seed of the weight initialisation"},
 		},

@@ -29,7 +29,8 @@ func (sftStage) Spec() jobs.StageSpec {
 			"loss = Σ_{completion tokens + EOS} −log π(token | prefix) / (number of those tokens in the update); prompt tokens are " +
 			"not trained on. Sequences are [BOS] + encode(prompt) + encode(completion) + [EOS], cut at max_len. " +
 			"AdamW (decoupled weight decay, global-norm clipping), linear warm-up then constant or cosine-to-zero learning rate; " +
-			"examples shuffled every epoch from (seed, step, call, epoch). Commits this step's checkpoint (with optimizer state) " +
+			"examples shuffled every epoch from (seed, step, call, epoch); AdamW moments continue from the run's newest sft checkpoint " +
+			"(a train in between keeps its own). Commits a checkpoint (with optimizer state) " +
 			"and metrics sft/loss (mean over the last epoch), sft/tokens, sft/sequences, actor/lr, actor/grad_norm, timing_s/sft. " +
 			"Empty data: the policy is committed unchanged for this step. Runs on shard 0 only.",
 		Args: []jobs.ArgSpec{
