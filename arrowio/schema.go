@@ -174,18 +174,3 @@ func DuckType(t arrow.DataType) string {
 	return t.String()
 }
 
-// CheckColumns reports the first column of want that got lacks or holds with
-// a different type (a *ColumnError), or nil. Nullability and metadata are
-// ignored; extra columns in got are allowed.
-func CheckColumns(want, got *arrow.Schema) error {
-	for _, f := range want.Fields() {
-		idx := got.FieldIndices(f.Name)
-		if len(idx) == 0 {
-			return &ColumnError{Column: f.Name, Want: f.Type}
-		}
-		if g := got.Field(idx[0]).Type; !arrow.TypeEqual(g, f.Type) {
-			return &ColumnError{Column: f.Name, Want: f.Type, Got: g}
-		}
-	}
-	return nil
-}

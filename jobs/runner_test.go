@@ -9,7 +9,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -390,15 +389,6 @@ func TestUDFs(t *testing.T) {
 	if a != "7" || b != "1234" || !eq || null != nil {
 		t.Errorf("got %q %q %v %v", a, b, eq, null)
 	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // Expression arguments: their grammar is checked by --dry-run, their value
