@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -30,7 +32,9 @@ func (logprobsStage) Spec() jobs.StageSpec {
 		Name: "logprobs",
 		Doc: "Recompute log π of each completion token of stored (prompt_tokens, completion_tokens) rows under a checkpoint and commit " +
 			"them to the lake table output: rollout_id, logprobs (FLOAT[], one per completion token), policy_step (the checkpoint's step " +
-			"in this run, NULL for a folder elsewhere), temperature, created_at. For rollouts from an external engine (exec), KL against a " +
+			"in this run, NULL for another run's or a folder elsewhere), temperature, created_at. policy: 'latest', 'step=K', 'ref' (the run's " +
+			"first checkpoint, the reference policy of KL: log π_ref computed once), 'run=X/step=K' (another run's checkpoint at a complete " +
+			"step) or a folder. For rollouts from an external engine (exec), KL against a " +
 			"reference model computed once, and replay rows whose behaviour policy is stale. The forward is the sampler's batch-invariant " +
 			"one, so for the checkpoint and temperature that sampled a rollout the values equal its logprobs bit for bit. Temperature: " +
 			"the argument, else each row's temperature column (0, greedy, counts as 1), else 1. Sharded like rollout: rows with " +
@@ -38,7 +42,8 @@ func (logprobsStage) Spec() jobs.StageSpec {
 		Sharded: true,
 		Args: []jobs.ArgSpec{
 			{Name: "data", Type: jobs.TypeTable, Required: true, Doc: "table (or query) with rollout_id (unique), prompt_tokens and completion_tokens (INTEGER[])"},
-			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: "'latest', 'step=K' (checkpoint K of this run) or a checkpoint folder (a reference model)"},
+			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: "'latest', 'step=K' (checkpoint K of this run), 'ref' (this run's first checkpoint: the reference policy of KL), " +
+				"'run=X' or 'run=X/step=K' (another run's newest checkpoint in a complete step, or at complete step K), or a checkpoint folder"},
 			{Name: "output", Type: jobs.TypeString, Default: "logprobs", Doc: "lake table to commit to"},
 			{Name: "temperature", Type: jobs.TypeFloat, Doc: "softmax temperature (> 0); default: the rows' temperature column, else 1"},
 		},
@@ -100,7 +105,11 @@ func (logprobsStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (j
 		return jobs.Summary{Table: out, Skipped: true,
 			Note: fmt.Sprintf("logprobs: no rows for shard %d/%d: nothing committed", sc.Shard, sc.NumShards)}, nil
 	}
-	pol, err := loadPolicy(sc, a, "policy")
+	dir, step, err := resolveScoringPolicy(sc, a, "policy")
+	if err != nil {
+		return jobs.Summary{}, err
+	}
+	pol, err := loadPolicyDir(sc, a, "policy", dir, step)
 	if err != nil {
 		return jobs.Summary{}, err
 	}
@@ -184,6 +193,58 @@ func (logprobsStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (j
 	return jobs.Summary{Table: out, Rows: n,
 		Note:    fmt.Sprintf("logprobs: %d rows, %d completion tokens under %s", n, toks, pol.Dir),
 		Metrics: map[string]float64{"rows": float64(n), "tokens": float64(toks)}}, nil
+}
+
+// resolveScoringPolicy resolves logprobs' policy argument: 'ref' is the
+// run's first checkpoint (the reference policy of KL, usually init_policy's
+// at step 0), 'run=X' and 'run=X/step=K' another run's newest checkpoint in
+// a complete step (at step K) with step -1 (policy_step NULL), and anything
+// else as resolvePolicy ('latest', 'step=K', a folder). A name that
+// resolves to nothing is a UsageError at the argument.
+func resolveScoringPolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (dir string, step int64, err error) {
+	v := strings.TrimSpace(a.String(arg))
+	bad := func(msg, hint string) error {
+		return &jobs.UsageError{Pos: a.Pos(arg), Msg: fmt.Sprintf("%s: %s := '%s': %s", sc.Stage, arg, v, msg), Hint: hint}
+	}
+	if v == "ref" {
+		u, ok, err := firstCheckpoint(sc)
+		if err != nil {
+			return "", 0, err
+		}
+		if !ok {
+			return "", 0, bad(fmt.Sprintf("run %q has no checkpoint before step %d, statement %d", sc.Run, sc.Step, sc.Call+1),
+				"'ref' is the run's first checkpoint: start the run with CALL init_policy(...)")
+		}
+		return sc.Lake.Path(u.Dir()), u.Step, nil
+	}
+	rest, ok := strings.CutPrefix(v, "run=")
+	if !ok {
+		return resolvePolicy(sc, a, arg)
+	}
+	const hint = "write 'run=NAME' or 'run=NAME/step=K' with K a complete step of run NAME (rljob lake ls lists them)"
+	run, stepStr, hasStep := strings.Cut(rest, "/")
+	if err := arrowio.ValidatePartitionValue(run); err != nil {
+		return "", 0, bad(err.Error(), hint)
+	}
+	if run == sc.Run {
+		return "", 0, bad("that is this run", "name this run's checkpoints with 'latest', 'step=K' or 'ref'")
+	}
+	k := int64(-1)
+	if hasStep {
+		n, perr := strconv.ParseInt(strings.TrimPrefix(stepStr, "step="), 10, 64)
+		if perr != nil || n < 0 || !strings.HasPrefix(stepStr, "step=") {
+			return "", 0, bad("bad step", hint)
+		}
+		k = n
+	}
+	u, ok, err := otherRunCheckpoint(sc, run, k)
+	if err != nil {
+		return "", 0, bad(err.Error(), hint)
+	}
+	if !ok {
+		return "", 0, bad(fmt.Sprintf("run %q has no such checkpoint in a complete step in lake %s", run, sc.Lake.Root), hint)
+	}
+	return sc.Lake.Path(u.Dir()), -1, nil
 }
 
 // readLogprobsRows reads rollout_id, prompt_tokens, completion_tokens (and

@@ -135,6 +135,37 @@ func resolvePolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (dir string, step
 	return abs, lakeStepOf(sc, abs), nil
 }
 
+// firstCheckpoint is the run's first checkpoint visible to the call (in
+// (step, call) order; init_policy's at step 0 in a run that starts with
+// one): the reference policy of the KL term.
+func firstCheckpoint(sc *jobs.StageCtx) (arrowio.Unit, bool, error) {
+	units, err := visibleCheckpoints(sc)
+	if err != nil || len(units) == 0 {
+		return arrowio.Unit{}, false, err
+	}
+	return units[0], true, nil
+}
+
+// otherRunCheckpoint is the newest checkpoint of another run in a complete
+// step (step k, or any step when k < 0): other runs are seen at their
+// complete steps only, as init_policy's policy := 'run=X/step=K' sees them.
+func otherRunCheckpoint(sc *jobs.StageCtx, run string, k int64) (arrowio.Unit, bool, error) {
+	units, err := sc.Lake.Units(arrowio.TableCheckpoints, run)
+	if err != nil {
+		return arrowio.Unit{}, false, fmt.Errorf("rl: list checkpoints of run %q: %w", run, err)
+	}
+	status, err := sc.Lake.ReadStepStatus(run)
+	if err != nil {
+		return arrowio.Unit{}, false, err
+	}
+	for i := len(units) - 1; i >= 0; i-- {
+		if u := units[i]; status.Complete[u.Step] && (k < 0 || u.Step == k) {
+			return u, true, nil
+		}
+	}
+	return arrowio.Unit{}, false, nil
+}
+
 // otherRuns names the runs of the lake that have checkpoints, for the
 // message of a run that has none.
 func otherRuns(sc *jobs.StageCtx) string {
@@ -171,6 +202,12 @@ func loadPolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (*policy, error) {
 	if err != nil {
 		return nil, err
 	}
+	return loadPolicyDir(sc, a, arg, dir, step)
+}
+
+// loadPolicyDir loads the checkpoint folder dir, resolved from argument arg,
+// whose step in this run is step (-1 outside it), as loadPolicy does.
+func loadPolicyDir(sc *jobs.StageCtx, a jobs.Args, arg, dir string, step int64) (*policy, error) {
 	ck, err := trainer.LoadCheckpoint(dir)
 	if err != nil {
 		return nil, &jobs.DataError{Pos: a.Pos(arg), Msg: fmt.Sprintf("%s: load policy %s", sc.Stage, dir), File: dir, Err: err}
