@@ -9,8 +9,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/duckdb/duckdb-go/v2"
-
 	"rljob/jobs/script"
 	rsql "rljob/sql"
 )
@@ -216,9 +214,7 @@ func parseOnly(ctx context.Context, e *rsql.Engine, stmt string) error {
 	if err == nil {
 		return p.Close()
 	}
-	var dk *duckdb.Error
-	if errors.As(err, &dk) && (dk.Type == duckdb.ErrorTypeParser || dk.Type == duckdb.ErrorTypeSyntax) &&
-		(strings.Contains(dk.Msg, "syntax error") || strings.Contains(dk.Msg, "unterminated")) {
+	if kind, _ := rsql.Classify(err); kind == rsql.KindSyntax {
 		return err
 	}
 	return nil

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"unicode/utf8"
 
-	"github.com/duckdb/duckdb-go/v2"
+	rsql "rljob/sql"
 )
 
 // Pos is a position in a job file: 1-based line and column. A zero Line
@@ -121,10 +121,10 @@ func IsIOError(err error) bool {
 			return true
 		}
 	}
-	var dk *duckdb.Error
-	if errors.As(err, &dk) {
+	if rsql.IsDuckDBError(err) {
+		_, msg := rsql.Classify(err)
 		for _, m := range ioMessages {
-			if strings.Contains(dk.Msg, m) {
+			if strings.Contains(msg, m) {
 				return true
 			}
 		}
@@ -143,15 +143,15 @@ func AsIOError(err error) error {
 	var (
 		pe *fs.PathError
 		le *os.LinkError
-		dk *duckdb.Error
 	)
 	switch {
 	case errors.As(err, &pe):
 		return &IOError{Path: pe.Path, Err: err}
 	case errors.As(err, &le):
 		return &IOError{Path: le.New, Err: err}
-	case errors.As(err, &dk):
-		return &IOError{Path: quotedPath(dk.Msg), Err: err}
+	case rsql.IsDuckDBError(err):
+		_, msg := rsql.Classify(err)
+		return &IOError{Path: quotedPath(msg), Err: err}
 	}
 	return &IOError{Err: err}
 }
@@ -365,26 +365,19 @@ func ClassifySQL(err error, pos Pos, stmt string) error {
 	if errors.As(err, &ue) || errors.As(err, &de) {
 		return err
 	}
-	var dk *duckdb.Error
-	kind := duckdb.ErrorTypeInvalid
-	msg := err.Error()
-	if errors.As(err, &dk) {
-		kind = dk.Type
-		msg = dk.Msg
-	}
+	kind, msg := rsql.Classify(err)
 	if IsIOError(err) {
 		return AsIOError(err)
 	}
 	head, _, _ := strings.Cut(msg, "\n")
 	at := errorPos(pos, stmt, msg)
 	switch kind {
-	case duckdb.ErrorTypeIO, duckdb.ErrorTypeInvalidInput, duckdb.ErrorTypeConversion,
-		duckdb.ErrorTypeOutOfRange, duckdb.ErrorTypeSerialization, duckdb.ErrorTypeConstraint:
+	case rsql.KindData:
 		return &DataError{Pos: at, Msg: head, Stmt: stmt, File: quotedFile(head)}
-	case duckdb.ErrorTypeInterrupt:
+	case rsql.KindInterrupt:
 		return err
 	}
-	if kind == duckdb.ErrorTypeInvalid && strings.Contains(msg, "context canceled") {
+	if kind == rsql.KindOther && strings.Contains(msg, "context canceled") {
 		return err
 	}
 	hint := ""
