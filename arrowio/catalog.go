@@ -257,3 +257,14 @@ func (l *Lake) Runs(table string) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// RunLockPath is the lock file of a run's runner: _locks/run=<R>.lock, or
+// run=<R>.shard=<i>-of-<n>.lock for shard i of n (the shards of a job
+// array run side by side, each writing only its own part files).
+func RunLockPath(root, run string, shard, numShards int) string {
+	name := KeyRun + "=" + run
+	if numShards > 1 {
+		name += fmt.Sprintf(".shard=%d-of-%d", shard, numShards)
+	}
+	return filepath.Join(root, LocksDir, name+".lock")
+}

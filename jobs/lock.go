@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"rljob/arrowio"
 	"syscall"
 	"time"
 )
@@ -18,15 +19,10 @@ type RunLock struct {
 	path string
 }
 
-// LockPath is the lock file of a run: <lake>/_locks/run=<R>.lock, or
-// run=<R>.shard=<i>-of-<n>.lock for a sharded runner (the shards of a Slurm
-// array run side by side; each writes only its own part files).
+// LockPath is the lock file of a run (arrowio.RunLockPath):
+// <lake>/_locks/run=<R>.lock, or run=<R>.shard=<i>-of-<n>.lock for a shard.
 func LockPath(lakeRoot, run string, shard, numShards int) string {
-	name := "run=" + run
-	if numShards > 1 {
-		name += fmt.Sprintf(".shard=%d-of-%d", shard, numShards)
-	}
-	return filepath.Join(lakeRoot, "_locks", name+".lock")
+	return arrowio.RunLockPath(lakeRoot, run, shard, numShards)
 }
 
 // AcquireRunLock takes the exclusive, non-blocking flock on path and writes
