@@ -6,9 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"rljob/arrowio"
 	"syscall"
 	"time"
+
+	"rljob/arrowio"
 )
 
 // RunLock is a held flock on a run's lock file. One runner per (lake, run)
