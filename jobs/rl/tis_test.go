@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"rljob/jobs"
+	"rljob/trainer/loss"
 )
 
 // trainCall is grpoJob's train call, which tisRun replaces.
@@ -98,5 +99,48 @@ func TestTrainTISBadColumn(t *testing.T) {
 	_, err := runJob(t, lake, config, "CREATE TABLE d AS "+row+"logprobs AS old_logprobs;\nCALL train(data := 'd', tis_cap := 0);\n", runOpt{})
 	if err == nil || !strings.Contains(err.Error(), "tis_cap must be > 0") {
 		t.Errorf("tis_cap := 0: err = %v", err)
+	}
+}
+
+// TestEntropyMetricAggregation: actor/entropy is the batch's entropies
+// aggregated with loss_agg (verl's agg_loss of the pre-update entropies).
+// Same data and policy under token-mean (ΣH/T), seq-mean-token-sum-norm
+// with L = 6 (ΣH/6) and seq-mean-token-sum (ΣH/N): so entropy_norm·6 =
+// entropy_sum·N = entropy_mean·T, with T = train/tokens and N =
+// train/sequences (every sequence here has at least one token).
+func TestEntropyMetricAggregation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs init + one GRPO step of a tiny model three times")
+	}
+	agg := func(mode string) map[string]float64 {
+		return metricsOf(t, tisRun(t, strings.Replace(trainCall, ");", ", loss_agg := '"+mode+"', max_new_tokens := 6);", 1)), 1)
+	}
+	mean, norm, sum := agg("token-mean"), agg("seq-mean-token-sum-norm"), agg("seq-mean-token-sum")
+	T, N := mean["train/tokens"], mean["train/sequences"]
+	if T == 0 || N == 0 || T == N || norm["train/tokens"] != T {
+		t.Fatalf("tokens %v, sequences %v, tokens under sum-norm %v: want the same non-trivial batch", T, N, norm["train/tokens"])
+	}
+	sumH := mean["actor/entropy"] * T
+	rel := func(got, want float64) bool { return math.Abs(got-want) <= 1e-9*math.Abs(want) }
+	if !(sumH > 0) || !rel(norm["actor/entropy"]*6, sumH) || !rel(sum["actor/entropy"]*N, sumH) {
+		t.Errorf("ΣH from token-mean %v, from sum-norm·6 %v, from seq-mean-token-sum·N %v: want equal", sumH, norm["actor/entropy"]*6, sum["actor/entropy"]*N)
+	}
+}
+
+// TestBatchEntropy: batchEntropy aggregates the rows' epoch-0 entropies
+// over the whole batch: rows of completions [1 | 2 3] (entropies), prompt of 1 token.
+func TestBatchEntropy(t *testing.T) {
+	rows := []trainRow{
+		{tokens: []int32{0, 1}, start: 1, ent: []float32{1}},
+		{tokens: []int32{0, 1, 2}, start: 1, ent: []float32{2, 3}},
+	}
+	for _, tc := range []struct {
+		agg  string
+		want float64
+	}{{"token-mean", 2}, {"seq-mean-token-mean", 1.75}, {"seq-mean-token-sum", 3}, {"seq-mean-token-sum-norm", 1.5}} {
+		got, err := batchEntropy(rows, loss.Config{Agg: loss.Agg(tc.agg), NormLen: 4})
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %v, %v; want %v", tc.agg, got, err, tc.want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -54,7 +55,10 @@ func (trainStage) Spec() jobs.StageSpec {
 			"checkpoint and metrics actor/{pg_loss, pg_clipfrac, pg_clipfrac_lower, ppo_kl, entropy, kl_loss, grad_norm, lr, " +
 			"first_max_abs_log_ratio} (with old_logprobs also actor/{tis_weight_mean, tis_clipfrac, tis_behav_kl}: mean w, fraction " +
 			"of tokens truncated, mean log π_behav − log π_old), critic/score/{mean,max,min} (when data has reward), critic/advantages/{mean,max,min}, " +
-			"response_length/{mean,max,min,clip_ratio}, train/{sequences,tokens}, timing_s/train, perf/throughput. " +
+			"response_length/{mean,max,min,clip_ratio}, train/{sequences,tokens}, timing_s/train, perf/throughput. Aggregation of " +
+			"the metrics as in verl: actor/entropy is the batch's entropies aggregated with loss_agg (from each row's epoch-0 forward: " +
+			"the pre-update policy when an epoch is one minibatch); pg_loss and kl_loss are loss_agg aggregates, averaged over updates; " +
+			"pg_clipfrac, pg_clipfrac_lower and ppo_kl are token means whatever loss_agg. " +
 			"Empty data (e.g. every group filtered out by group_std > 0): the policy is committed unchanged for this step " +
 			"(so every step has a checkpoint) with train/sequences = 0. Runs on shard 0 only.",
 		Args: []jobs.ArgSpec{
@@ -126,6 +130,7 @@ type trainRow struct {
 	old      []float32 // log π_old per completion token (the logprobs column)
 	behav    []float32 // log π_behav per completion token (the old_logprobs column), or nil: no TIS
 	ref      []float32 // log π_ref per completion token (with a reference)
+	ent      []float32 // entropy H per completion token at the row's first forward (epoch 0), for actor/entropy
 	adv      float64
 	reward   float64
 	hasR     bool
@@ -261,6 +266,9 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 	}
 	secs := time.Since(t0).Seconds()
 	metrics := total.Metrics()
+	if metrics["actor/entropy"], err = batchEntropy(rows, cfg); err != nil {
+		return jobs.Summary{}, errf("train: %w", err)
+	}
 	metrics["actor/pg_loss"] = total.PGLoss / float64(updates) // mean over updates (each a full-minibatch aggregate)
 	if total.HasKL {
 		metrics["actor/kl_loss"] = total.KLLoss / float64(updates)
@@ -343,6 +351,9 @@ func (g *gradAccumulator) minibatch(mb []int) (loss.Stats, error) {
 				if g.withTIS {
 					g.behav[t] = row.behav[j]
 				}
+			}
+			if row.ent == nil { // first forward of the row: epoch 0
+				row.ent = slices.Clone(g.ent[offsets[i] : offsets[i]+row.completion()])
 			}
 			g.tokens += len(row.tokens)
 		}
@@ -523,6 +534,23 @@ func trainTemperature(a jobs.Args, rows []trainRow) (float64, error) {
 		t, seen = v, true
 	}
 	return t, nil
+}
+
+// batchEntropy is actor/entropy as verl reports it: the entropies of the
+// whole batch aggregated with loss_agg (loss.Aggregate, whole-batch
+// denominators). verl measures them under the policy before the update (its
+// old_log_prob pass); here they come from each row's forward in epoch 0,
+// which is that policy when an epoch is one minibatch (the default); with
+// several minibatches, rows of later minibatches are measured after the
+// earlier updates of the epoch (no extra forward pass is run for a metric).
+func batchEntropy(rows []trainRow, cfg loss.Config) (float64, error) {
+	idx := make([]int, len(rows))
+	var h []float32
+	for i, r := range rows {
+		idx[i] = i
+		h = append(h, r.ent...)
+	}
+	return loss.Aggregate(h, completionOffsets(rows, idx), nil, cfg.Agg, cfg.NormLen)
 }
 
 // refLogps fills every row's ref with log π_ref of its completion tokens

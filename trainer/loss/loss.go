@@ -465,6 +465,29 @@ func Weights(w []float64, offsets []int, mask []float32, agg Agg, normLen int, n
 	return nil
 }
 
+// Aggregate returns agg(x) = Σ_t w_t·x_t with the weights of Weights for
+// the batch layout (offsets, mask) alone (Norm{}): the value verl's agg_loss
+// gives a per-token metric, e.g. actor/entropy.
+func Aggregate(x []float32, offsets []int, mask []float32, agg Agg, normLen int) (float64, error) {
+	if err := checkLayout(offsets, mask); err != nil {
+		return 0, err
+	}
+	if len(x) != offsets[len(offsets)-1] {
+		return 0, fmt.Errorf("loss: aggregate: %d values for %d tokens", len(x), offsets[len(offsets)-1])
+	}
+	w := make([]float64, len(x))
+	if err := Weights(w, offsets, mask, agg, normLen, Norm{}); err != nil {
+		return 0, err
+	}
+	var s float64
+	for t, v := range x {
+		if w[t] != 0 {
+			s += w[t] * float64(v)
+		}
+	}
+	return s, nil
+}
+
 // Grads receives the gradients Compute writes (=, not +=), for every token
 // of the batch (0 on masked-out tokens). Either slice may be nil to skip it;
 // otherwise its length is T.
@@ -523,7 +546,8 @@ func (s *Stats) Add(o Stats) {
 //	actor/pg_clipfrac       Clipped / Tokens
 //	actor/pg_clipfrac_lower DualClipped / Tokens
 //	actor/ppo_kl            NegLogRatio / Tokens  (mean of −log_ρ)
-//	actor/entropy           EntropySum / Tokens   (masked token mean, whatever the mode), with entropies only
+//	actor/entropy           EntropySum / Tokens   (masked token mean, whatever the mode), with entropies only;
+//	                        the train stage reports verl's value instead: Aggregate of the entropies over the batch
 //	actor/kl_loss           KLLoss (aggregated with the configured mode), with a reference only
 //	actor/tis_weight_mean   TISWeight / Tokens    (mean TIS weight w as applied), with BehavLogP only
 //	actor/tis_clipfrac      TISCapped / Tokens    (tokens whose weight was truncated at TISCap), with BehavLogP only

@@ -133,3 +133,30 @@ func TestTISErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestAggregate: agg(x) by hand for x = [3 | 1 2 3] (two sequences of 1
+// and 3 tokens), and with the last token masked out.
+func TestAggregate(t *testing.T) {
+	x, off := []float32{3, 1, 2, 3}, []int{0, 1, 4}
+	mask := []float32{1, 1, 1, 0}
+	for _, tc := range []struct {
+		agg          Agg
+		want, masked float64
+	}{
+		{TokenMean, 9.0 / 4, 6.0 / 3},                    // Σx/T
+		{SeqMeanTokenMean, (3 + 2.0) / 2, (3 + 1.5) / 2}, // mean_i of the sequence means
+		{SeqMeanTokenSum, (3 + 6.0) / 2, (3 + 3.0) / 2},  // mean_i of the sequence sums
+		{SeqMeanTokenSumNorm, 9.0 / 3, 6.0 / 3},          // Σx/L, L = 3
+	} {
+		got, err := Aggregate(x, off, nil, tc.agg, 3)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %v, %v; want %v", tc.agg, got, err, tc.want)
+		}
+		if got, err := Aggregate(x, off, mask, tc.agg, 3); err != nil || !near(got, tc.masked, 1e-15, 1e-15) {
+			t.Errorf("%s masked: %v, %v; want %v", tc.agg, got, err, tc.masked)
+		}
+	}
+	if _, err := Aggregate(x[:3], off, nil, TokenMean, 0); err == nil {
+		t.Error("3 values for 4 tokens: no error")
+	}
+}
