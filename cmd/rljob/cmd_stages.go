@@ -26,6 +26,9 @@ func init() {
 // writeStages prints, for each stage, its call signature, its doc wrapped
 // at 78 columns, and one line per argument: name, type, default, doc.
 func writeStages(e *env, reg *jobs.Registry) {
+	fmt.Fprintln(e.stdout, "Every stage also takes when := <boolean expression> (false or NULL: the call is skipped and")
+	fmt.Fprintln(e.stdout, "recorded), and every argument may be a constant SQL expression evaluated when the call runs.")
+	fmt.Fprintln(e.stdout)
 	for i, s := range reg.Stages() {
 		sp := s.Spec()
 		if i > 0 {
