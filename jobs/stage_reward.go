@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -68,7 +69,21 @@ func (rewardStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, erro
 	if sc.NumShards > 1 {
 		need = append(need, "prompt_id")
 	}
+	if !a.Has("rollouts") {
+		var n int64
+		if err := sc.Engine.Conn().QueryRowContext(ctx, "SELECT count(*) FROM "+src).Scan(&n); err != nil {
+			return Summary{}, fmt.Errorf("jobs: reward: count %s: %w", src, err)
+		}
+		if n == 0 {
+			return Summary{Table: into, Skipped: true, Note: fmt.Sprintf(
+				"reward: no rollouts in step %d of run %s yet (call rollout, save or exec into rollouts earlier in the step): nothing to score", sc.Step, sc.Run)}, nil
+		}
+	}
 	if err := sc.RequireColumns(ctx, arg, src, need...); err != nil {
+		var de *DataError
+		if errors.As(err, &de) && de.Column == "answer" && !a.Has("rollouts") {
+			de.Hint = "rollouts carry the prompts' extra columns: give rollout a prompts table with an answer column (the ground truth), or pass rollouts := a table joining one in"
+		}
 		return Summary{}, err
 	}
 	where, err := unscored(ctx, sc, a, src, verifier, into)

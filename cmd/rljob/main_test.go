@@ -152,7 +152,7 @@ func TestBadInput(t *testing.T) {
 			name:     "empty input table",
 			job:      "CALL reward(verifier := 'exact');\nCREATE TABLE e AS SELECT 'x' AS rollout_id, 'a' AS completion, 'a' AS answer WHERE false;\nCALL reward(rollouts := 'e');\n",
 			code:     0,
-			want:     []string{"reward: no rows in rollouts of run x step 0 not yet scored by exact (shard 0/1): nothing to score", "reward: no rows in e"},
+			want:     []string{"reward: no rollouts in step 0 of run x yet", "reward: no rows in e"},
 			newFiles: []string{"steps/run=x/", "calls/run=x/"},
 		},
 		{
