@@ -173,4 +173,3 @@ func DuckType(t arrow.DataType) string {
 	}
 	return t.String()
 }
-
