@@ -42,6 +42,8 @@ bench: deps
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'SgemmPeak' -benchtime 3x ./kernels/
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'BIGemm' -benchtime 200ms ./kernels/
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'BIGemm' -benchtime 200ms ./kernels/
+	RLJOB_BENCH_STEPS=10,1000,10000 $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'StepOverhead' -benchtime 5x -timeout 60m ./jobs/
+	RLJOB_BENCH_STEPS=10,1000,10000 $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'SQLStartup' -benchtime 3x -timeout 60m ./sql/
 
 bench-all: deps
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench . -benchtime 1x -timeout 120m $(PKGS)
@@ -72,3 +74,10 @@ chromium:
 .PHONY: test-slurm
 test-slurm: deps
 	sh scripts/test-slurm.sh
+
+# Baseline GRPO and every recipe of examples/recipes on the arith task, same
+# budget of sampled rollouts, 3 seeds; held-out pass@1/pass@16 against
+# rollouts spent in examples/recipes/out/results.md (about 20 min on 2 cores).
+.PHONY: compare
+compare: build
+	sh examples/recipes/compare.sh
