@@ -1,4 +1,4 @@
--- replay(max_age := 8, max_pass_rate := 0.25, per_prompt := 1): a replay
+-- replay(max_age := 8, max_pass_rate := 0.25, per_prompt := 1, src := 'scored'): a replay
 -- buffer read straight from the lake (ExGRPO, Zhan et al. 2025,
 -- arXiv:2510.02245: replay correct trajectories of prompts the policy still
 -- finds hard; RoRecomp, 2025, arXiv:2510.10694: prefer short correct
@@ -12,7 +12,9 @@
 --   per prompt, the per_prompt first by (len(completion_tokens) ASC — short
 --   correct first —, age ASC — freshest behaviour policy —, rollout_id)
 --
--- Output: every column of scored (its logprobs are the BEHAVIOUR log-probs
+-- src names the table read instead of scored (a string, read with
+-- query_table, so the macro binds when it is called, not when the library
+-- loads). Output: every column of src (its logprobs are the BEHAVIOUR log-probs
 -- of the policy that sampled the row: train takes them as old_logprobs, and
 -- a logprobs call recomputes log π under the current checkpoint), then
 --   replay_age      BIGINT  age above
@@ -20,14 +22,14 @@
 --   ema_pass_rate   DOUBLE  the prompt's current EMA pass rate
 --   replay_priority DOUBLE  ema_pass_rate + 0.01 * replay_age: hardest, then
 --                           freshest first (ORDER BY it, LIMIT a budget)
-CREATE OR REPLACE MACRO replay(max_age := 8, max_pass_rate := 0.25, per_prompt := 1) AS TABLE
+CREATE OR REPLACE MACRO replay(max_age := 8, max_pass_rate := 0.25, per_prompt := 1, src := 'scored') AS TABLE
 WITH now AS (
     SELECT coalesce(CAST(getvariable('step') AS BIGINT),
-                    (SELECT max(step) + 1 FROM scored)) AS step
+                    (SELECT max(step) + 1 FROM query_table(src))) AS step
 ),
 cand AS (
     SELECT s.*, now.step - s.step AS replay_age, ps.ema_pass_rate AS __rl_ema
-    FROM scored AS s
+    FROM query_table(src) AS s
     JOIN prompt_stats AS ps ON ps.prompt_id = s.prompt_id
     CROSS JOIN now
     WHERE s.tag = 'train' AND s.correct
