@@ -13,7 +13,7 @@ deps:
 	@sh scripts/deps.sh
 
 build: deps
-	$(GO) build -tags "$(TAGS)" -o $(BIN) ./cmd/rljob
+	$(GO) build -buildvcs=auto -tags "$(TAGS)" -o $(BIN) ./cmd/rljob
 
 vet: deps
 	$(GO) vet -tags "$(TAGS)" $(PKGS)

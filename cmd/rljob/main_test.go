@@ -430,7 +430,7 @@ func TestStagesAndVersion(t *testing.T) {
 		}
 	}
 	code, out, _ = rljob(t, nil, "version")
-	if code != 0 || !strings.HasPrefix(out, "rljob ") || !strings.Contains(out, "duckdb v") {
+	if code != 0 || !strings.HasPrefix(out, "rljob ") || !strings.Contains(out, "duckdb v") || !strings.Contains(out, "\nmodule ") {
 		t.Errorf("version: %d %q", code, out)
 	}
 	code, out, _ = rljob(t, nil, "--help")
