@@ -1,0 +1,155 @@
+package main
+
+import (
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The recipe smoke test: every job file of examples/recipes passes
+// --dry-run, then runs 2 steps on a tiny arith lake (prepare.sql + a
+// 3-epoch sft.sql, 4 prompts per step) started from a shared SFT run with
+// fork.sql, as make compare does; each recipe's own mechanism is checked in
+// the lake it wrote (the refill rounds ran, the replayed rows carry their
+// behaviour log-probs, NSR trains on the wrong rollouts only, ...).
+
+var recipesDir, _ = filepath.Abs("../../examples/recipes")
+
+// recipeRun runs rljob in-process and fails the test on a non-zero exit.
+func recipeRun(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, stderr := rljob(t, nil, append(args, "--log-format", "json")...)
+	if code != 0 {
+		t.Fatalf("rljob %s: exit %d\n%s", strings.Join(args, " "), code, tail(stderr, 3000))
+	}
+	return out
+}
+
+// scalar runs a one-value query over the lake.
+func scalar(t *testing.T, lake, q string) string {
+	t.Helper()
+	return strings.TrimSpace(query(t, lake, q))
+}
+
+func TestRecipesSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs every recipe for 2 steps (about 20 s)")
+	}
+	base := filepath.Join(t.TempDir(), "lake")
+	recipeRun(t, "run", arith+"/prepare.sql", "--lake", base, "--run", "sft", "--seed", "5")
+	recipeRun(t, "run", arith+"/sft.sql", "--lake", base, "--run", "sft", "--seed", "5", "--set", "sft_epochs=3")
+
+	small := []string{"--set", "prompts_per_step=4", "--set", "n_one=16", "--set", "replay_prompts=2"}
+	cases := []struct {
+		name  string
+		check func(t *testing.T, lake, run string)
+	}{
+		{"baseline", func(t *testing.T, lake, run string) {
+			// uniform: 4 prompts × 8 samples per step, all trained on
+			if got := scalar(t, lake, "SELECT sum(value) FROM metrics WHERE run = '"+run+"' AND name = 'train/sequences'"); got != "64.0" {
+				t.Errorf("train/sequences over 2 steps = %s, want 64", got)
+			}
+		}},
+		{"curriculum", func(t *testing.T, lake, run string) {
+			// step 1 has no history (level 0.5, band [0.25, 0.75]); step 2's level is step 1's pass rate
+			want := scalar(t, lake, "SELECT avg(CASE WHEN correct THEN 1.0 ELSE 0.0 END) FROM scored WHERE run = '"+run+"' AND step = 1 AND tag = 'train'")
+			got := scalar(t, lake, "SELECT value FROM metrics WHERE run = '"+run+"' AND step = 2 AND name = 'curriculum/level'")
+			if !sameFloat(got, want) {
+				t.Errorf("curriculum/level at step 2 = %s, want step 1's pass rate %s", got, want)
+			}
+		}},
+		{"dapo", func(t *testing.T, lake, run string) {
+			// a step whose first round kept all 4 groups ran no refill round, and no
+			// step trained on more than 4 groups
+			if got := scalar(t, lake, `SELECT count(*) FROM (SELECT step, max(value) FILTER (name = 'dapo/rounds') AS r, max(value) FILTER (name = 'train/groups_informative') AS g
+				FROM metrics WHERE run = '`+run+`' GROUP BY step) WHERE g > 4 OR (r = 1 AND g < 4)`); got != "0" {
+				t.Errorf("%s steps trained on more than 4 groups, or stopped short of 4 without a refill round", got)
+			}
+			rounds := scalar(t, lake, "SELECT sum(value) FROM metrics WHERE run = '"+run+"' AND name = 'dapo/rounds'")
+			calls := scalar(t, lake, "SELECT count(*) FROM calls WHERE run = '"+run+"' AND stage = 'rollout' AND status = 'done'")
+			if rounds == "" || int(mustFloat(t, rounds)) != int(mustFloat(t, calls)) || mustFloat(t, rounds) < 2 {
+				t.Errorf("dapo/rounds sum %q, rollout calls done %q: want equal and >= 2", rounds, calls)
+			}
+		}},
+		{"replay", func(t *testing.T, lake, run string) {
+			// the logprobs call recomputed this step's rollouts bit for bit
+			if got := scalar(t, lake, "SELECT count(*) FROM replay_logprobs lp JOIN rollouts r USING (run, step, rollout_id) WHERE r.run = '"+run+"' AND lp.logprobs IS DISTINCT FROM r.logprobs"); got != "0" {
+				t.Errorf("%s of this step's rollouts have recomputed logprobs != behaviour logprobs", got)
+			}
+			if got := scalar(t, lake, "SELECT count(*) FROM replay_logprobs WHERE run = '"+run+"'"); got == "0" {
+				t.Errorf("no logprobs recomputed")
+			}
+		}},
+		{"nsr", func(t *testing.T, lake, run string) {
+			want := scalar(t, lake, "SELECT count(*)::DOUBLE FROM scored WHERE run = '"+run+"' AND tag = 'train' AND NOT correct")
+			got := scalar(t, lake, "SELECT sum(value) FROM metrics WHERE run = '"+run+"' AND name = 'train/sequences'")
+			if !sameFloat(got, want) {
+				t.Errorf("NSR trained on %s sequences, want the %s incorrect rollouts", got, want)
+			}
+		}},
+		{"wreinforce", func(t *testing.T, lake, run string) {
+			// advantages +0.1 / -1: critic/advantages/max is 0.1 in a step with a correct rollout, else -1
+			bad := scalar(t, lake, `SELECT count(*) FROM metrics AS m
+				JOIN (SELECT step, bool_or(correct) AS any_correct FROM scored WHERE run = '`+run+`' AND tag = 'train' GROUP BY step) USING (step)
+				WHERE m.run = '`+run+`' AND m.name = 'critic/advantages/max'
+				  AND abs(m.value - CASE WHEN any_correct THEN 0.1 ELSE -1 END) > 1e-6`)
+			if bad != "0" {
+				t.Errorf("%s steps with critic/advantages/max other than 0.1 (a correct rollout) or -1 (none)", bad)
+			}
+		}},
+		{"passk", func(t *testing.T, lake, run string) {
+			if got := scalar(t, lake, "SELECT count(*) FROM metrics WHERE run = '"+run+"' AND name = 'passk/group_pass_at_k_mean'"); got != "2" {
+				t.Errorf("%s passk metrics, want 2", got)
+			}
+		}},
+		{"oneshot", func(t *testing.T, lake, run string) {
+			// step 1 probes 4 prompts × 8; step 2 samples one prompt 16 times
+			got := scalar(t, lake, "SELECT string_agg(p || 'x' || n, ' ' ORDER BY step) FROM (SELECT step, count(DISTINCT prompt_id) AS p, count(*) AS n FROM rollouts WHERE run = '"+run+"' AND tag = 'train' GROUP BY step)")
+			if got != "4x32 1x16" {
+				t.Errorf("prompts x rollouts per step = %q, want \"4x32 1x16\"", got)
+			}
+		}},
+		{"lowlik", func(t *testing.T, lake, run string) {
+			// step 2 focuses on the prompts step 1 solved at least once but not at >= 95%, at most
+			// half the batch (2)
+			want := scalar(t, lake, `SELECT least(2, count(*))::DOUBLE FROM (SELECT prompt_id, count_if(correct) AS c, avg(CASE WHEN correct THEN 1.0 ELSE 0.0 END) AS p
+				FROM scored WHERE run = '`+run+`' AND step = 1 AND tag = 'train' GROUP BY prompt_id) WHERE c > 0 AND p < 0.95`)
+			got := scalar(t, lake, "SELECT value FROM metrics WHERE run = '"+run+"' AND step = 2 AND name = 'lowlik/focused'")
+			if !sameFloat(got, want) {
+				t.Errorf("lowlik/focused at step 2 = %s, want %s", got, want)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			job := filepath.Join(recipesDir, c.name+".sql")
+			lake := copyLake(t, base)
+			run := c.name
+			if out := recipeRun(t, "run", job, "--lake", lake, "--run", run, "--dry-run"); !strings.Contains(out, "ok: ") {
+				t.Fatalf("dry run: %s", out)
+			}
+			recipeRun(t, "run", filepath.Join(recipesDir, "fork.sql"), "--lake", lake, "--run", run, "--seed", "5", "--set", "from=sft")
+			recipeRun(t, append([]string{"run", job, "--lake", lake, "--run", run, "--seed", "5", "--steps", "2"}, small...)...)
+			if got := scalar(t, lake, "SELECT string_agg(DISTINCT step::VARCHAR, '-' ORDER BY step::VARCHAR) FROM calls WHERE run = '"+run+"' AND stage = 'train' AND status = 'done'"); got != "1-2" {
+				t.Errorf("train done at steps %q, want 1-2", got)
+			}
+			c.check(t, lake, run)
+		})
+	}
+}
+
+func mustFloat(t *testing.T, s string) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		t.Fatalf("not a number: %q", s)
+	}
+	return f
+}
+
+func sameFloat(a, b string) bool {
+	x, err1 := strconv.ParseFloat(strings.TrimSpace(a), 64)
+	y, err2 := strconv.ParseFloat(strings.TrimSpace(b), 64)
+	return err1 == nil && err2 == nil && (x-y < 1e-9 && y-x < 1e-9)
+}
