@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"rljob/jobs"
 	rsql "rljob/sql"
@@ -327,5 +328,39 @@ CALL reward(verifier := 'exact', rollouts := old, when := getvariable('dup') = 1
 	cmd.Env = append(os.Environ(), "RLJOB_TEST_MAIN=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("prepare.sql from another directory: %v\n%s", err, tail(string(out), 1500))
+	}
+}
+
+// TestCronOverlap: cron fires `rljob run JOB --steps 1` while the previous
+// invocation still runs. The second exits 4 at once (the run's own flock,
+// no flock(1) wrapper needed) and does nothing; each invocation that gets
+// the lock makes exactly one step of progress.
+func TestCronOverlap(t *testing.T) {
+	lake := filepath.Join(t.TempDir(), "lake")
+	job, _ := filepath.Abs("testdata/toy.sql")
+	args := []string{"run", job, "--lake", lake, "--run", "c", "--steps", "1"}
+	self, _ := os.Executable()
+	slow := exec.Command(self, append(args, "--log-format", "json")...)
+	slow.Env = append(os.Environ(), "RLJOB_TEST_MAIN=1", "RLJOB_TEST_SLOW_COMMIT=400")
+	if err := slow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the first invocation holds the lock and has started the step.
+	for i := 0; i < 200; i++ {
+		if m, _ := filepath.Glob(filepath.Join(lake, "_staging", "*")); len(m) > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out, err := child(t, nil, args...)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 4 || !strings.Contains(out, `run "c" is locked by another runner`) {
+		t.Fatalf("overlapping invocation: %v\n%s", err, tail(out, 1000))
+	}
+	if err := slow.Wait(); err != nil {
+		t.Fatalf("first invocation: %v", err)
+	}
+	mustChild(t, nil, args...)
+	if got := query(t, lake, "SELECT count(*), max(step) FROM steps"); got != "2,1\n" {
+		t.Errorf("after two invocations that got the lock and one that did not: steps %q, want 2 steps (0 and 1)", got)
 	}
 }
