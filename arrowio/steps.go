@@ -2,8 +2,13 @@ package arrowio
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 )
 
 // StepMarker is one committed marker of TableSteps: shard Shard of NumShards
@@ -31,8 +36,10 @@ func (e *MarkerError) Error() string {
 
 // StepMarkers reads every committed marker of run, sorted by (step, shard),
 // each checked against its folder.
+// A marker folder that holds files but no _commit.json (its manifest
+// deleted) is a *MarkerError too: whether that step finished cannot be told.
 func (l *Lake) StepMarkers(run string) ([]StepMarker, error) {
-	units, err := l.Units(TableSteps, run)
+	units, err := l.markerUnits(run)
 	if err != nil {
 		return nil, err
 	}
@@ -126,4 +133,58 @@ func argInt(args map[string]any, k string) (int, bool) {
 		return int(v), true
 	}
 	return 0, false
+}
+
+// markerUnits is Units(TableSteps, run) in one pass over the run's step
+// folders that also refuses a marker folder left without its manifest.
+func (l *Lake) markerUnits(run string) ([]Unit, error) {
+	if err := (Unit{Table: TableSteps, Run: run}).Validate(); err != nil {
+		return nil, err
+	}
+	runDir := filepath.Join(l.Root, TableSteps, KeyRun+"="+run)
+	steps, err := os.ReadDir(runDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("arrowio: list %s: %w", runDir, err)
+	}
+	var out []Unit
+	for _, se := range steps {
+		v, ok := parseKey(se.Name(), KeyStep)
+		if !ok || !se.IsDir() {
+			continue
+		}
+		step, ok := canonicalStep(v)
+		if !ok {
+			continue
+		}
+		dir := filepath.Join(runDir, se.Name())
+		parts, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("arrowio: list %s: %w", dir, err)
+		}
+		for _, pe := range parts {
+			if pe.Name() == ManifestName {
+				return nil, &MarkerError{Dir: Unit{Table: TableSteps, Run: run, Step: step}.PartDir(),
+					Msg: "holds a " + ManifestName + " outside any part-<call>-<shard> folder (a marker copied by hand?); delete it"}
+			}
+			call, shard, ok := parsePart(pe.Name())
+			if !ok || !pe.IsDir() {
+				continue
+			}
+			u := Unit{Table: TableSteps, Run: run, Step: step, Call: call, Shard: shard}
+			if ok, err := exists(filepath.Join(dir, pe.Name(), ManifestName)); err != nil {
+				return nil, err
+			} else if ok {
+				out = append(out, u)
+				continue
+			}
+			if files, err := os.ReadDir(filepath.Join(dir, pe.Name())); err == nil && len(files) > 0 {
+				return nil, &MarkerError{Dir: u.Dir(), Msg: "its " + ManifestName + " is missing (deleted?), so whether step " + strconv.FormatInt(step, 10) + " finished cannot be told; delete the folder to redo the step"}
+			}
+		}
+	}
+	sortUnits(out)
+	return out, nil
 }

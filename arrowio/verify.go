@@ -69,6 +69,12 @@ func (l *Lake) VerifyReport() (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := l.verifySegments(r); err != nil {
+		return nil, err
+	}
+	if err := l.verifyMarkers(r); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -422,4 +428,158 @@ func fileSHA256(p string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// verifySegments checks every folder under _compacted: its manifest, its
+// data file (size, sha256, rows = the sum of its sources), and that it still
+// covers exactly its sources: each listed unit is committed with the rows
+// and checksums recorded, and every committed unit of its steps is listed,
+// with nothing else in those step folders (a file there would be hidden
+// from rljob's views by the segment).
+func (l *Lake) verifySegments(r *Report) error {
+	root := filepath.Join(l.Root, CompactedDir)
+	tables, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("arrowio: read %s: %w", CompactedDir, err)
+	}
+	for _, t := range tables {
+		if !t.IsDir() {
+			r.Problems = append(r.Problems, Problem{CompactedDir + "/" + t.Name(), "not a segment folder"})
+			continue
+		}
+		runs, err := os.ReadDir(filepath.Join(root, t.Name()))
+		if err != nil {
+			return fmt.Errorf("arrowio: read %s: %w", CompactedDir, err)
+		}
+		for _, run := range runs {
+			segs, err := os.ReadDir(filepath.Join(root, t.Name(), run.Name()))
+			if err != nil {
+				r.Problems = append(r.Problems, Problem{CompactedDir + "/" + t.Name() + "/" + run.Name(), "not a segment folder"})
+				continue
+			}
+			for _, s := range segs {
+				rel := CompactedDir + "/" + t.Name() + "/" + run.Name() + "/" + s.Name()
+				r.Checked++
+				r.Problems = append(r.Problems, l.checkSegment(rel, t.Name(), run.Name())...)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Lake) checkSegment(rel, table, run string) []Problem {
+	var ps []Problem
+	add := func(p, format string, args ...any) { ps = append(ps, Problem{p, fmt.Sprintf(format, args...)}) }
+	mpath := rel + "/" + ManifestName
+	m, err := readSegmentManifest(l.Path(mpath))
+	if err != nil {
+		add(mpath, "corrupt or missing segment manifest: %v", err)
+		return ps
+	}
+	if err := m.Segment.Validate(); err != nil {
+		add(mpath, "names an invalid segment: %v", err)
+		return ps
+	}
+	if m.Dir() != rel || m.Table != table || m.Run != run {
+		add(mpath, "describes segment %s but lies in %s", m.Dir(), rel)
+		return ps
+	}
+	listed := map[string]bool{ManifestName: true}
+	var dataRows int64
+	for _, f := range m.Files {
+		listed[f.Name] = true
+		fp := rel + "/" + f.Name
+		got, err := hashFile(l.Path(fp), false)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			add(fp, "missing (listed in %s)", ManifestName)
+		case got.SHA256 == "":
+			add(fp, "unreadable: %v", err)
+		case got.Bytes != f.Bytes || got.SHA256 != f.SHA256:
+			add(fp, "size %d sha256 %s, manifest says %d %s (corrupted)", got.Bytes, got.SHA256, f.Bytes, f.SHA256)
+		case err != nil:
+			add(fp, "unreadable Parquet: %v", err)
+		case got.Rows != f.Rows:
+			add(fp, "%d rows in the Parquet footer, manifest says %d", got.Rows, f.Rows)
+		}
+		dataRows += f.Rows
+	}
+	if ents, err := os.ReadDir(l.Path(rel)); err == nil {
+		for _, e := range ents {
+			if !listed[e.Name()] {
+				add(rel+"/"+e.Name(), "not listed in %s", ManifestName)
+			}
+		}
+	}
+	if err := m.LoadSources(l); err != nil {
+		add(rel+"/"+SegmentSourcesFile, "%v", err)
+		return ps
+	}
+	var srcRows int64
+	sources := map[string]SegmentSource{}
+	for _, src := range m.Sources {
+		srcRows += src.Rows
+		sources[src.Dir] = src
+	}
+	if srcRows != dataRows {
+		add(mpath, "%s holds %d rows, its sources %d", SegmentFile, dataRows, srcRows)
+	}
+	for step := m.First; step <= m.Last; step++ {
+		units, err := l.StepUnits(table, run, step)
+		if err != nil {
+			add(rel, "cannot list step %d: %v", step, err)
+			continue
+		}
+		for _, u := range units {
+			src, ok := sources[u.Dir()]
+			if !ok {
+				add(u.Dir(), "committed in step %d, which segment %s covers, but not in it (rljob's views would not see it): remove the segment folder", step, rel)
+				continue
+			}
+			delete(sources, u.Dir())
+			now, err := l.SegmentSourceOf(u)
+			if err != nil {
+				add(u.Dir(), "unreadable manifest: %v", err)
+				continue
+			}
+			if now.Rows != src.Rows || strings.Join(now.SHA256, ",") != strings.Join(src.SHA256, ",") {
+				add(u.Dir(), "differs from the copy in segment %s (%d rows, it recorded %d): remove the segment folder", rel, now.Rows, src.Rows)
+			}
+		}
+		if clean, err := l.StepFolderClean(table, run, step); err == nil && !clean {
+			add(Unit{Table: table, Run: run, Step: step}.PartDir(), "holds files outside committed units, hidden from rljob's views by segment %s: remove the segment folder", rel)
+		}
+	}
+	for dir := range sources {
+		add(dir, "listed in segment %s but no longer committed: remove the segment folder", rel)
+	}
+	return ps
+}
+
+// verifyMarkers reads every run's step markers as the runner does
+// (ReadStepStatus) and reports the marker it refuses: copied or moved to
+// another step, deleted before a complete step, or left without its
+// manifest. So lake verify and rljob run agree on every marker.
+func (l *Lake) verifyMarkers(r *Report) error {
+	runs, err := l.Runs(TableSteps)
+	if err != nil {
+		return err
+	}
+	for _, run := range runs {
+		if ValidatePartitionValue(run) != nil {
+			continue
+		}
+		_, err := l.ReadStepStatus(run)
+		var me *MarkerError
+		switch {
+		case errors.As(err, &me):
+			r.Problems = append(r.Problems, Problem{Path: me.Dir, Msg: "step marker: " + me.Msg})
+		case err != nil:
+			return err
+		}
+	}
+	return nil
 }

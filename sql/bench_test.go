@@ -172,10 +172,12 @@ func BenchmarkLakeWriteVsCopy(b *testing.B) {
 
 // BenchmarkPromptStats1M times prompt_stats — the scored join (rollouts ⋈
 // rewards on run, step, rollout_id) and the per-prompt GROUP BY with the EMA —
-// over 1M train rollouts: 8 steps x 125,000 rows (15,625 prompts x 8 samples,
+// over 1M train rollouts: 10 steps x 100,000 rows (12,500 prompts x 8 samples,
 // every prompt at every step), written before timing.
 //
 //   - lake: through the lake views, reading the Parquet files arrowio wrote;
+//   - lake_compacted: the same after rljob lake compact (one segment of the
+//     10 steps per table);
 //   - table: the same query over in-memory DuckDB tables.
 //
 // Reports rows/s (input rollouts per second) and the number of prompts.
@@ -184,7 +186,7 @@ func BenchmarkPromptStats1M(b *testing.B) {
 		b.Skip("-short: builds a 1M-row lake")
 	}
 	ctx := context.Background()
-	const steps, perStep = 8, benchRows / 8
+	const steps, perStep = 10, benchRows / 10
 	root := filepath.Join(b.TempDir(), "lake")
 	lake, err := arrowio.OpenLake(root)
 	if err != nil {
@@ -227,6 +229,9 @@ func BenchmarkPromptStats1M(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	if err := lake.GenerateMarkers("bench", 0, steps, ""); err != nil {
+		b.Fatal(err)
+	}
 	e := openEngine(b, root)
 	if errs := e.TableErrors(); len(errs) != 0 {
 		b.Fatal(errs)
@@ -254,6 +259,15 @@ func BenchmarkPromptStats1M(b *testing.B) {
 		b.ReportMetric(float64(prompts), "prompts")
 	}
 	b.Run("lake", func(b *testing.B) { run(b, "SELECT * FROM prompt_stats") })
+	b.Run("lake_compacted", func(b *testing.B) {
+		if err := benchCompact(ctx, root); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Refresh(ctx); err != nil {
+			b.Fatal(err)
+		}
+		run(b, "SELECT * FROM prompt_stats")
+	})
 	b.Run("table", func(b *testing.B) {
 		// The view's query over a materialised scored table: the GROUP BY alone.
 		src, err := LibSource("10_prompt_stats.sql")
@@ -275,4 +289,69 @@ func BenchmarkPromptStats1M(b *testing.B) {
 		}
 		run(b, "SELECT * FROM prompt_stats_t")
 	})
+}
+
+// benchSteps are the history lengths of BenchmarkSQLStartup; set
+// RLJOB_BENCH_STEPS=10,1000,10000 for the issue's full range.
+func benchSteps(b *testing.B) []int64 {
+	v := os.Getenv("RLJOB_BENCH_STEPS")
+	if v == "" {
+		return []int64{10, 1000}
+	}
+	var out []int64
+	for _, s := range strings.Split(v, ",") {
+		var n int64
+		if _, err := fmt.Sscan(strings.TrimSpace(s), &n); err != nil || n < 1 {
+			b.Fatalf("RLJOB_BENCH_STEPS=%q: want a comma-separated list of step counts", v)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// BenchmarkSQLStartup is `rljob sql "SELECT count(*) FROM rollouts WHERE
+// step = N/2"` in process on a lake holding a history of N steps of 256
+// rollouts (arrowio.GenerateHistory, written before timing): open the
+// engine (views over every table, the macro library), run the query,
+// close. With compacted=1 the lake is compacted first (CompactLake).
+func BenchmarkSQLStartup(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range benchSteps(b) {
+		for _, compacted := range []bool{false, true} {
+			b.Run(fmt.Sprintf("N=%d/compacted=%v", n, compacted), func(b *testing.B) {
+				root := filepath.Join(b.TempDir(), "lake")
+				lake, err := arrowio.OpenLake(root)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := lake.GenerateHistory(arrowio.HistoryOptions{Run: "bench", Steps: n}); err != nil {
+					b.Fatal(err)
+				}
+				if compacted {
+					if err := benchCompact(ctx, root); err != nil {
+						b.Fatal(err)
+					}
+				}
+				q := fmt.Sprintf("SELECT count(*) FROM rollouts WHERE step = %d", n/2)
+				for b.Loop() {
+					e, err := Open(ctx, root)
+					if err != nil {
+						b.Fatal(err)
+					}
+					var got int64
+					if err := e.Conn().QueryRowContext(ctx, q).Scan(&got); err != nil || got != 256 {
+						b.Fatalf("%s: %d rows, %v", q, got, err)
+					}
+					e.Close()
+				}
+				b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
+}
+
+func benchCompact(ctx context.Context, root string) error {
+	_, err := CompactLake(ctx, root, CompactOptions{})
+	return err
 }

@@ -51,10 +51,13 @@ func (s *Snapshot) thisStep(f arrowio.DataFile) bool {
 // RefreshThisStep applies.
 func (e *Engine) SetSnapshot(s *Snapshot) { e.snap = s }
 
-// scanTables lists the lake's tables with their files under the snapshot.
+// scanTables lists the lake's tables with the files and segments the views
+// read (arrowio.ListTable): under a snapshot those it shows, else all. A
+// segment is used only when the snapshot shows every step it holds, so a
+// view reads the same rows with or without segments.
 func (e *Engine) scanTables() ([]lakeTable, error) {
-	if e.snap == nil {
-		return scanLake(e.lake)
+	if e.lake == "" {
+		return nil, nil
 	}
 	l := &arrowio.Lake{Root: e.lake}
 	names, err := l.Tables()
@@ -66,32 +69,60 @@ func (e *Engine) scanTables() ([]lakeTable, error) {
 		if skipFolder(name) {
 			continue
 		}
-		files, err := l.DataFiles(name)
+		files, segs, err := l.ListTable(name, e.segmentVisible, e.snap == nil)
 		if err != nil {
 			return nil, fmt.Errorf("sql: scan lake table %s: %w", name, err)
 		}
-		if len(files) == 0 {
+		if len(files) == 0 && len(segs) == 0 {
 			continue
 		}
 		t := lakeTable{name: name, dir: filepath.Join(e.lake, name), keys: map[string]bool{}, snap: true}
 		for _, f := range files {
 			t.all = append(t.all, f.Path)
-			if f.HasRun {
-				t.keys[arrowio.KeyRun] = true
+			rel, err := filepath.Rel(t.dir, filepath.Dir(f.Path))
+			if err != nil {
+				return nil, fmt.Errorf("sql: scan lake table %s: %w", name, err)
 			}
-			if f.HasStep {
-				t.keys[arrowio.KeyStep] = true
+			for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
+				if k, _, ok := strings.Cut(part, "="); ok {
+					t.keys[k] = true
+				}
 			}
-			if e.snap.visible(f) {
+			if e.snap == nil || e.snap.visible(f) {
 				t.files = append(t.files, f.Path)
 			}
-			if e.snap.thisStep(f) {
+			if e.snap != nil && e.snap.thisStep(f) {
 				t.thisStep = append(t.thisStep, f.Path)
 			}
+		}
+		for _, s := range segs {
+			t.segs = append(t.segs, s.Path(l))
+			t.allSegs = append(t.allSegs, s.Path(l))
+			t.keys[arrowio.KeyRun], t.keys[arrowio.KeyStep] = true, true
 		}
 		tables = append(tables, t)
 	}
 	return tables, nil
+}
+
+// segmentVisible reports whether the snapshot (if any) shows every step of
+// segment s.
+func (e *Engine) segmentVisible(s *arrowio.SegmentManifest) bool {
+	if e.snap == nil {
+		return true
+	}
+	if s.Run == e.snap.Run {
+		return s.Last < e.snap.Step
+	}
+	if e.snap.Complete == nil {
+		return false
+	}
+	for step := s.First; step <= s.Last; step++ {
+		if !e.snap.Complete(s.Run, step) {
+			return false
+		}
+	}
+	return true
 }
 
 // RefreshThisStep re-creates only the this_step_<table> views, for a

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -135,35 +133,53 @@ type lakeTable struct {
 	files    []string
 	thisStep []string
 	all      []string
+	// Segments (arrowio.ListTable) the view reads in place of the step
+	// folders they cover: segs visible, allSegs for the schema.
+	segs    []string
+	allSegs []string
 }
 
-// selectSQL reads the table's files (every one, or the snapshot's), run and
-// step first. A snapshot that shows none of them gives an empty view with
-// the columns of all of them.
+// selectSQL reads the table's files (every one, or the snapshot's) and
+// segments, run and step first. A snapshot that shows none of them gives an
+// empty view with the columns of all of them.
 func (t lakeTable) selectSQL() string {
 	if !t.snap {
 		return t.readSQL(QuoteString(filepath.ToSlash(t.dir)+"/**/*.parquet"), false)
 	}
-	if len(t.files) == 0 {
-		return t.readSQL(fileList(t.all), true)
+	if len(t.files) == 0 && len(t.segs) == 0 {
+		return t.viewSQL(t.all, t.allSegs, true)
 	}
-	return t.readSQL(fileList(t.files), false)
+	return t.viewSQL(t.files, t.segs, false)
+}
+
+// viewSQL reads the Parquet files raw (Hive-partitioned) and the segment
+// files segs (run and step are columns there), UNION ALL BY NAME; empty
+// when none is set.
+func (t lakeTable) viewSQL(raw, segs []string, none bool) string {
+	if len(segs) == 0 {
+		return t.readSQL(fileList(raw), none)
+	}
+	where := ""
+	if none {
+		where = " WHERE false"
+	}
+	from := "read_parquet(" + fileList(segs) + ", union_by_name = true)"
+	if len(raw) > 0 {
+		from = "(SELECT * FROM " + t.rawFrom(fileList(raw)) + " UNION ALL BY NAME SELECT * FROM " + from + ")"
+	}
+	return "SELECT " + QuoteIdent(arrowio.KeyRun) + ", " + QuoteIdent(arrowio.KeyStep) + ", * EXCLUDE (" +
+		QuoteIdent(arrowio.KeyRun) + ", " + QuoteIdent(arrowio.KeyStep) + ") FROM " + from + where
 }
 
 // readSQL is the SELECT over read_parquet(src), empty when none.
 func (t lakeTable) readSQL(src string, none bool) string {
-	var types, lead []string
+	var lead []string
 	for _, k := range hiveKeys {
 		if t.keys[k.name] {
-			types = append(types, QuoteString(k.name)+": "+k.typ)
 			lead = append(lead, QuoteIdent(k.name))
 		}
 	}
-	from := "read_parquet(" + src + ", hive_partitioning = true, union_by_name = true"
-	if len(types) > 0 {
-		from += ", hive_types = {" + strings.Join(types, ", ") + "}"
-	}
-	from += ")"
+	from := t.rawFrom(src)
 	where := ""
 	if none {
 		where = " WHERE false"
@@ -174,59 +190,27 @@ func (t lakeTable) readSQL(src string, none bool) string {
 	return "SELECT " + strings.Join(lead, ", ") + ", * EXCLUDE (" + strings.Join(lead, ", ") + ") FROM " + from + where
 }
 
+// rawFrom is read_parquet over src, Hive-partitioned, run and step typed.
+func (t lakeTable) rawFrom(src string) string {
+	var types []string
+	for _, k := range hiveKeys {
+		if t.keys[k.name] {
+			types = append(types, QuoteString(k.name)+": "+k.typ)
+		}
+	}
+	from := "read_parquet(" + src + ", hive_partitioning = true, union_by_name = true"
+	if len(types) > 0 {
+		from += ", hive_types = {" + strings.Join(types, ", ") + "}"
+	}
+	return from + ")"
+}
+
 func fileList(paths []string) string {
 	q := make([]string, len(paths))
 	for i, p := range paths {
 		q[i] = QuoteString(filepath.ToSlash(p))
 	}
 	return "[" + strings.Join(q, ", ") + "]"
-}
-
-// scanLake lists the table folders of root that hold Parquet files. A root of
-// "" is an empty lake.
-func scanLake(root string) ([]lakeTable, error) {
-	if root == "" {
-		return nil, nil
-	}
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return nil, fmt.Errorf("sql: open lake %s: %w", root, err)
-	}
-	var tables []lakeTable
-	for _, ent := range entries {
-		name := ent.Name()
-		if !ent.IsDir() || skipFolder(name) {
-			continue
-		}
-		t := lakeTable{name: name, dir: filepath.Join(root, name), keys: map[string]bool{}}
-		files := 0
-		err := filepath.WalkDir(t.dir, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() || !strings.HasSuffix(d.Name(), ".parquet") {
-				return nil
-			}
-			files++
-			rel, err := filepath.Rel(t.dir, filepath.Dir(path))
-			if err != nil {
-				return err
-			}
-			for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
-				if k, _, ok := strings.Cut(part, "="); ok {
-					t.keys[k] = true
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("sql: scan lake table %s: %w", t.dir, err)
-		}
-		if files > 0 {
-			tables = append(tables, t)
-		}
-	}
-	return tables, nil
 }
 
 // skipFolder reports folders under the lake root that are not tables:

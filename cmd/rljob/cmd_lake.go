@@ -13,17 +13,23 @@ import (
 )
 
 func init() {
-	var olderThan time.Duration
+	var (
+		olderThan time.Duration
+		keep      string
+		run       string
+	)
 	register(&command{
 		name:  "lake",
-		usage: "ls | verify | gc [--older-than 24h] [--lake DIR]",
-		short: "inspect the lake: ls (tables, runs, steps, rows, bytes), verify (every checksum; lists unmanaged files), gc (staging leftovers of dead writers)",
+		usage: "ls | verify | compact [--run R] | gc [--older-than 24h] [--keep-checkpoints last=K,every=M] [--lake DIR]",
+		short: "inspect and maintain the lake: ls (tables, runs, steps, rows, bytes), verify (every checksum and segment; lists unmanaged files), compact (segments of complete steps for fast reads), gc (staging leftovers of dead writers, superseded segments, old checkpoints)",
 		flags: func(fs *pflag.FlagSet) {
-			fs.DurationVar(&olderThan, "older-than", 24*time.Hour, "gc: remove _staging entries older than this (never one whose writer is still running: it holds a lock)")
+			fs.DurationVar(&olderThan, "older-than", 24*time.Hour, "gc: remove _staging entries older than this (never one whose writer is still running: it holds a lock), and segments superseded for longer")
+			fs.StringVar(&keep, "keep-checkpoints", "", "gc: keep the last K checkpoints of each run and those of every M-th step (last=K,every=M), plus every checkpoint a later step or another run refers to; remove the others")
+			fs.StringVar(&run, "run", "", "compact, gc --keep-checkpoints: only this run")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 1 {
-				return &jobs.UsageError{Msg: "lake needs one subcommand", Hint: "rljob lake ls | verify | gc [--older-than 24h]"}
+				return &jobs.UsageError{Msg: "lake needs one subcommand", Hint: "rljob lake ls | verify | compact | gc [--older-than 24h]"}
 			}
 			if err := checkLakeFlag(e.g.lake, true); err != nil {
 				return err
@@ -34,13 +40,23 @@ func init() {
 				return lakeLs(e, l)
 			case "verify":
 				return lakeVerify(e, l)
+			case "compact":
+				return lakeCompact(ctx, e, l, run)
 			case "gc":
 				if olderThan < 0 {
 					return &jobs.UsageError{Msg: "--older-than must be >= 0"}
 				}
-				return lakeGC(e, l, olderThan)
+				var ret *arrowio.Retention
+				if keep != "" {
+					r, err := arrowio.ParseRetention(keep)
+					if err != nil {
+						return &jobs.UsageError{Msg: "--keep-checkpoints " + keep + ": " + err.Error(), Hint: "e.g. --keep-checkpoints last=3,every=100"}
+					}
+					ret = &r
+				}
+				return lakeGC(ctx, e, l, olderThan, ret, run)
 			}
-			return &jobs.UsageError{Msg: fmt.Sprintf("unknown lake subcommand %q", args[0]), Hint: "rljob lake ls | verify | gc"}
+			return &jobs.UsageError{Msg: fmt.Sprintf("unknown lake subcommand %q", args[0]), Hint: "rljob lake ls | verify | compact | gc"}
 		},
 	})
 }
@@ -96,7 +112,7 @@ func lakeVerify(e *env, l *arrowio.Lake) error {
 	return nil
 }
 
-func lakeGC(e *env, l *arrowio.Lake, olderThan time.Duration) error {
+func lakeGC(ctx context.Context, e *env, l *arrowio.Lake, olderThan time.Duration, keep *arrowio.Retention, run string) error {
 	removed, err := l.GC(olderThan)
 	if err != nil {
 		return fmt.Errorf("lake gc: %w", err)
@@ -104,6 +120,31 @@ func lakeGC(e *env, l *arrowio.Lake, olderThan time.Duration) error {
 	for _, r := range removed {
 		fmt.Fprintf(e.stdout, "removed %s\n", r)
 	}
-	fmt.Fprintf(e.stdout, "ok: %d staging entries older than %s removed\n", len(removed), olderThan)
+	segs, err := l.GCSegments(olderThan)
+	if err != nil {
+		return fmt.Errorf("lake gc: %w", err)
+	}
+	for _, r := range segs {
+		fmt.Fprintf(e.stdout, "removed %s (superseded)\n", r)
+	}
+	fmt.Fprintf(e.stdout, "ok: %d staging entries and %d superseded segments older than %s removed\n", len(removed), len(segs), olderThan)
+	if keep == nil {
+		return nil
+	}
+	args, rollouts, err := checkpointRefs(ctx, l)
+	if err != nil {
+		return fmt.Errorf("lake gc: %w", err)
+	}
+	plan, err := l.PlanRetention(*keep, run, args, rollouts)
+	if err != nil {
+		return fmt.Errorf("lake gc: %w", err)
+	}
+	for _, u := range plan.Remove {
+		if err := l.RemoveUnit(u); err != nil {
+			return fmt.Errorf("lake gc: %w", err)
+		}
+		fmt.Fprintf(e.stdout, "removed %s (checkpoint)\n", u.Dir())
+	}
+	fmt.Fprintf(e.stdout, "ok: %d checkpoints removed, %d kept (%s)\n", len(plan.Remove), len(plan.Keep), keep)
 	return nil
 }

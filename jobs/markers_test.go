@@ -1,0 +1,94 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"rljob/arrowio"
+)
+
+// TestTamperedMarkersRunAndVerifyAgree damages the step markers of a
+// 3-step run in every way the issue lists and checks that rljob run
+// (jobs.Run) refuses exactly when lake verify reports a problem, and that
+// both name the same marker folder.
+func TestTamperedMarkersRunAndVerifyAgree(t *testing.T) {
+	ctx := context.Background()
+	job := writeJob(t, toyJob)
+	base := filepath.Join(t.TempDir(), "base")
+	o := runOpts(job, base)
+	o.Steps = 3
+	if _, err := Run(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	marker := func(step string) string { return "steps/run=r/step=" + step + "/part-0-0" }
+	for _, tc := range []struct {
+		name   string
+		damage func(l *arrowio.Lake) error
+		names  string // the marker both must name; "" = both accept the lake
+	}{
+		{"copied to a later step", func(l *arrowio.Lake) error { return copyMarker(l, marker("1"), marker("9")) }, marker("9")},
+		{"copied onto the next step", func(l *arrowio.Lake) error { return copyMarker(l, marker("1"), marker("3")) }, marker("3")},
+		{"copied as a step folder", func(l *arrowio.Lake) error {
+			return exec.Command("cp", "-a", l.Path(marker("1")), l.Path("steps/run=r/step=9")).Run()
+		}, "steps/run=r/step=9"},
+		{"step 0 deleted", func(l *arrowio.Lake) error { return os.RemoveAll(l.Path(marker("0"))) }, marker("1")},
+		{"middle step deleted", func(l *arrowio.Lake) error { return os.RemoveAll(l.Path(marker("1"))) }, marker("2")},
+		{"manifest removed", func(l *arrowio.Lake) error {
+			return os.Remove(l.Path(marker("1") + "/" + arrowio.ManifestName))
+		}, marker("1")},
+		{"last step's manifest removed", func(l *arrowio.Lake) error {
+			return os.Remove(l.Path(marker("2") + "/" + arrowio.ManifestName))
+		}, marker("2")},
+		{"last step's marker deleted (the step is redone)", func(l *arrowio.Lake) error {
+			return os.RemoveAll(l.Path(marker("2")))
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := filepath.Join(t.TempDir(), "lake")
+			if err := exec.Command("cp", "-a", base, root).Run(); err != nil {
+				t.Fatal(err)
+			}
+			l := &arrowio.Lake{Root: root}
+			if err := os.MkdirAll(l.Path("steps/run=r"), 0o777); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.damage(l); err != nil {
+				t.Fatal(err)
+			}
+			r, err := l.VerifyReport()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, runErr := Run(ctx, runOpts(job, root))
+			if tc.names == "" {
+				if len(r.Problems) > 0 || runErr != nil {
+					t.Fatalf("verify %v, run %v: want both to accept the lake", r.Problems, runErr)
+				}
+				return
+			}
+			verifyNames := false
+			for _, p := range r.Problems {
+				verifyNames = verifyNames || strings.HasPrefix(p.Path, tc.names)
+			}
+			if !verifyNames {
+				t.Errorf("verify problems %v: none names %s", r.Problems, tc.names)
+			}
+			var de *DataError
+			if !errors.As(runErr, &de) || !strings.Contains(runErr.Error(), tc.names) {
+				t.Errorf("run: %v; want a data error naming %s", runErr, tc.names)
+			}
+		})
+	}
+}
+
+func copyMarker(l *arrowio.Lake, from, to string) error {
+	if err := os.MkdirAll(filepath.Dir(l.Path(to)), 0o777); err != nil {
+		return err
+	}
+	return exec.Command("cp", "-a", l.Path(from), l.Path(to)).Run()
+}
