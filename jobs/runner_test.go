@@ -425,3 +425,21 @@ CALL log_metrics(query := 'SELECT name, value * ' || getvariable('mult') || ' AS
 		t.Errorf("wrong type: %v", err)
 	}
 }
+
+// exec runs its command in the job file's folder: a script next to the job
+// is found whatever the current directory.
+func TestExecRunsInJobFolder(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "gen.sh"), []byte("echo ok > ran.txt\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	job := filepath.Join(dir, "job.sql")
+	src := `CALL exec(command := 'sh gen.sh', output := 'x');`
+	if err := os.WriteFile(job, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = Run(context.Background(), runOpts(job, t.TempDir())) // fails later: no Parquet output
+	if _, err := os.Stat(filepath.Join(dir, "ran.txt")); err != nil {
+		t.Errorf("the command did not run in the job file's folder: %v", err)
+	}
+}

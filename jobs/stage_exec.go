@@ -34,7 +34,9 @@ func (execStage) Spec() StageSpec {
 	return StageSpec{
 		Name: "exec",
 		Doc: "Run an external command (sh -c) — a vLLM or PyTorch job, a code sandbox — and commit the Parquet file it " +
-			"writes to the lake table `output`. Environment: RLJOB_INPUT (the input table written as Parquet; unset " +
+			"writes to the lake table `output`. It runs in the job file's folder (relative paths resolve as the job file's " +
+			"do), its output goes to rljob's stderr, and batch logs get a progress line (seconds running) every " +
+			"--progress-interval. Environment: RLJOB_INPUT (the input table written as Parquet; unset " +
 			"without input), RLJOB_OUTPUT (where the command must write Parquet), RLJOB_RUN, RLJOB_STEP, RLJOB_SHARD, " +
 			"RLJOB_NUM_SHARDS, RLJOB_SEED (derived for this call), RLJOB_LAKE, and the current policy: RLJOB_POLICY_DIR (the " +
 			"checkpoint folder that policy := 'latest' names for this call: the run's newest checkpoint of an earlier step or of an " +
@@ -109,12 +111,15 @@ func (execStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = execGrace
 	cmd.Env = env
-	cmd.Dir, _ = os.Getwd()
+	cmd.Dir = sc.JobDir // relative paths in the command resolve as the job file's do
+	if cmd.Dir == "" {
+		cmd.Dir, _ = os.Getwd()
+	}
 	tail := &tailBuffer{max: 4096}
 	cmd.Stdout = io.MultiWriter(os.Stderr, tail)
 	cmd.Stderr = io.MultiWriter(os.Stderr, tail)
 	sc.Log.Info().Str("command", a.String("command")).Msg("exec: running")
-	if err := cmd.Run(); err != nil {
+	if err := runWithHeartbeat(cmd, sc.Bar("exec", 0)); err != nil {
 		if ctx.Err() != nil {
 			return Summary{}, ctx.Err()
 		}
@@ -211,4 +216,26 @@ func (t *tailBuffer) String() string {
 
 func indent(s, pre string) string {
 	return pre + strings.ReplaceAll(s, "\n", "\n"+pre)
+}
+
+// runWithHeartbeat runs cmd, counting each second it runs on bar (so batch
+// logs get a progress line every --progress-interval while a long external
+// job runs); the counting happens on the stage's own goroutine.
+func runWithHeartbeat(cmd *exec.Cmd, bar Bar) error {
+	defer bar.Done()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			bar.Add(1)
+		}
+	}
 }

@@ -18,6 +18,7 @@ var stageUnits = map[string]string{
 	"sft":      "updates",
 	"train":    "updates",
 	"reward":   "rows",
+	"exec":     "seconds",
 }
 
 // unitOf returns the unit of a stage's progress ("items" for a stage not in
