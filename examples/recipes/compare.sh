@@ -13,10 +13,17 @@
 # one more when short, so it may overshoot a slice by less than a step; the
 # table reports what was actually spent.
 #
+# Each run has a lake of its own (OUT/lakes/RUN, starting from a copy of
+# the seed's SFT run folders): a job's statements read the lake views, which
+# list and scan every run's files, so in one shared lake every step got
+# slower as the comparison went on (2 steps of nsr.sql: 0.8 s in a lake with
+# the SFT run only, 11 s after 8 recipe runs). At the end the runs' metrics,
+# rollouts and rewards folders are copied into OUT/lake for the report.
+#
 # Environment: BIN (default bin/rljob), OUT (default examples/recipes/out;
 # deleted first: lake, logs, results.md, charts), SEEDS (default "1 2 3"),
-# BUDGET (sampled train rollouts per run, default 6144 = 24 steps of 256),
-# EVALS (evaluations per run, default 3), RECIPES (default: all below),
+# BUDGET (sampled train rollouts per run, default 8192 = 32 steps of 256),
+# EVALS (evaluations per run, default 4), RECIPES (default: all below),
 # CHARTS (1: rljob report --format png of the first seed's runs of
 # CHART_RECIPES, default "baseline curriculum dapo nsr oneshot"; default 1).
 set -eu
@@ -24,11 +31,12 @@ cd "$(dirname "$0")/../.."
 BIN=${BIN:-bin/rljob}
 OUT=${OUT:-examples/recipes/out}
 SEEDS=${SEEDS:-1 2 3}
-BUDGET=${BUDGET:-6144}
-EVALS=${EVALS:-3}
+BUDGET=${BUDGET:-8192}
+EVALS=${EVALS:-4}
 RECIPES=${RECIPES:-baseline curriculum dapo replay nsr wreinforce passk oneshot relift lowlik}
 CHARTS=${CHARTS:-1}
 CHART_RECIPES=${CHART_RECIPES:-baseline curriculum dapo nsr oneshot}
+LAKES=$OUT/lakes
 LAKE=$OUT/lake
 LOG=$OUT/compare.log
 
@@ -49,18 +57,19 @@ job() {
 	esac
 }
 
-# run JOB RUN SEED STEPS [--set k=v ...]: one rljob run, logged.
+# run JOB RUN SEED STEPS [--set k=v ...]: one rljob run in the run's lake, logged.
 run() {
 	j=$1 r=$2 s=$3 n=$4
 	shift 4
-	if ! "$BIN" run "$j" --lake "$LAKE" --run "$r" --seed "$s" --steps "$n" --log-format json "$@" >> "$LOG" 2>&1; then
+	if ! "$BIN" run "$j" --lake "$LAKES/$r" --run "$r" --seed "$s" --steps "$n" --log-format json "$@" >> "$LOG" 2>&1; then
 		echo "compare: $j (run $r) failed; the last lines of $LOG:" >&2
 		tail -n 5 "$LOG" >&2
 		exit 1
 	fi
 }
 
-q() { "$BIN" sql --lake "$LAKE" --format csv "$1" | tail -n +2; }
+# q RUN QUERY: one value from the run's lake.
+q() { "$BIN" sql --lake "$LAKES/$1" --format csv "$2" | tail -n +2; }
 
 # md QUERY: the query's rows as a Markdown table (from rljob sql's table format).
 md() {
@@ -68,18 +77,22 @@ md() {
 }
 
 # spent RUN: sampled train rollouts of the run so far.
-spent() { q "SELECT count(*) FROM rollouts WHERE run = '$1' AND tag = 'train'"; }
+spent() { q "$1" "SELECT count(*) FROM rollouts WHERE run = '$1' AND tag = 'train'"; }
 
 # train_until JOB RUN SEED TARGET: train steps until RUN has sampled TARGET
-# train rollouts; each invocation runs as many steps as the run's mean
-# rollouts per step says still fit (at least one).
+# train rollouts; the first invocation runs one step, each later one as many
+# steps as the run's mean rollouts per step says still fit (at least one).
 train_until() {
 	while :; do
 		have=$(spent "$2")
 		[ "$have" -ge "$4" ] && return 0
-		per=$(q "SELECT CASE WHEN count(*) = 0 THEN 256 ELSE CAST(round(count(*) / count(DISTINCT step)) AS BIGINT) END FROM rollouts WHERE run = '$2' AND tag = 'train'")
-		steps=$(( ($4 - have) / per ))
-		[ "$steps" -lt 1 ] && steps=1
+		if [ "$have" -eq 0 ]; then
+			steps=1
+		else
+			per=$(q "$2" "SELECT CAST(round(count(*) / count(DISTINCT step)) AS BIGINT) FROM rollouts WHERE run = '$2' AND tag = 'train'")
+			steps=$(( ($4 - have) / per ))
+			[ "$steps" -lt 1 ] && steps=1
+		fi
 		run "$1" "$2" "$3" "$steps"
 	done
 }
@@ -93,6 +106,10 @@ for seed in $SEEDS; do
 	for rec in $RECIPES; do
 		t0=$(date +%s)
 		r="$rec-s$seed"
+		for t in prompts checkpoints steps calls; do
+			mkdir -p "$LAKES/$r/$t"
+			cp -r "$LAKES/sft-s$seed/$t/run=sft-s$seed" "$LAKES/$r/$t/"
+		done
 		run examples/recipes/fork.sql "$r" "$seed" 1 --set "from=sft-s$seed"
 		i=1
 		while [ "$i" -le "$EVALS" ]; do
@@ -104,6 +121,15 @@ for seed in $SEEDS; do
 	done
 done
 wall=$(( $(date +%s) - start ))
+
+# One lake for the report: every run's own metrics, rollouts and rewards.
+for l in "$LAKES"/*; do
+	r=$(basename "$l")
+	for t in metrics rollouts rewards; do
+		mkdir -p "$LAKE/$t"
+		cp -r "$l/$t/run=$r" "$LAKE/$t/"
+	done
+done
 
 # The evaluations: per run and eval step, pass@1/16 and greedy accuracy, the
 # train rollouts sampled before it; recipe and seed from the run name.
@@ -176,7 +202,9 @@ GROUP BY lg.recipe ORDER BY lg.recipe <> 'baseline', lg.recipe"
 if [ "$CHARTS" = 1 ]; then
 	first=$(echo "$SEEDS" | cut -d' ' -f1)
 	set --
-	for rec in $CHART_RECIPES; do set -- "$@" --run "$rec-s$first"; done
+	for rec in $CHART_RECIPES; do
+		[ -d "$LAKES/$rec-s$first" ] && set -- "$@" --run "$rec-s$first"
+	done
 	"$BIN" report --lake "$LAKE" --format png -o "$OUT/charts" "$@" >> "$LOG" 2>&1 || echo "compare: rljob report failed (see $LOG)" >&2
 fi
 cat "$OUT/results.md"
