@@ -15,6 +15,9 @@
 //	      config.json, model.safetensors, …, _commit.json
 //	  _staging/<unique>/                       units being written, never read
 //	  _locks/                                  flock files (owned by package jobs)
+//	  _compacted/<table>/<run>/<first>-<last>/ a segment: a read-optimised copy of
+//	      data.parquet, sources.json,          complete steps first..last (see
+//	      _commit.json                         segments.go; rljob lake compact)
 //
 // A commit unit is a folder, so a single rename(2) publishes it whole even when
 // several calls or shards write the same step. DuckDB, Polars, pyarrow and
@@ -46,7 +49,9 @@
 // ErrAlreadyCommitted and its staged copy is deleted. A committed unit is never
 // overwritten.
 //
-// Lake.Verify re-checks every _commit.json against the files beside it.
+// Lake.Verify re-checks every _commit.json against the files beside it,
+// every segment against its files and the units it copies, and every run's
+// step markers as the runner reads them (ReadStepStatus).
 package arrowio
 
 // Version is the rljob version written into every _commit.json.

@@ -2,8 +2,12 @@ package jobs
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,4 +126,71 @@ func TestMaintenanceDuringRun(t *testing.T) {
 		}
 	}
 	t.Logf("%d maintenance loops during the run", loops)
+}
+
+// TestCompactKilledChild is the child of TestRunAfterKilledCompaction: it
+// compacts RLJOB_TEST_COMPACT_LAKE and SIGKILLs itself at hook call
+// RLJOB_TEST_COMPACT_KILL.
+func TestCompactKilledChild(t *testing.T) {
+	root := os.Getenv("RLJOB_TEST_COMPACT_LAKE")
+	if root == "" {
+		t.Skip("child process of TestRunAfterKilledCompaction")
+	}
+	killAt, _ := strconv.Atoi(os.Getenv("RLJOB_TEST_COMPACT_KILL"))
+	calls := 0
+	hook := func(string) {
+		if calls++; calls == killAt {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Minute)
+		}
+	}
+	if _, err := rsql.CompactLake(context.Background(), root, rsql.CompactOptions{Hook: hook}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRunAfterKilledCompaction: a compaction SIGKILLed at points inside its
+// segment writes leaves a lake that verifies and a run that resumes, and
+// the finished run equals an undisturbed one.
+func TestRunAfterKilledCompaction(t *testing.T) {
+	ctx := context.Background()
+	job := writeJob(t, toyJob)
+	quiet := filepath.Join(t.TempDir(), "quiet")
+	o := runOpts(job, quiet)
+	o.Steps = 14
+	if _, err := Run(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	want := lakeRows(t, quiet)
+	kills := []int{1, 2, 3, 5, 8, 13}
+	if testing.Short() {
+		kills = []int{2, 8}
+	}
+	for _, kill := range kills {
+		root := filepath.Join(t.TempDir(), "lake")
+		o := runOpts(job, root)
+		o.Steps = 11
+		if _, err := Run(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCompactKilledChild$")
+		cmd.Env = append(os.Environ(), "RLJOB_TEST_COMPACT_LAKE="+root, "RLJOB_TEST_COMPACT_KILL="+strconv.Itoa(kill))
+		if err := cmd.Run(); err == nil {
+			t.Fatalf("kill at hook %d: the compaction was not killed", kill)
+		}
+		l := &arrowio.Lake{Root: root}
+		if _, problems, err := l.Verify(); err != nil || len(problems) > 0 {
+			t.Fatalf("kill at hook %d: verify: %v %v", kill, problems, err)
+		}
+		o.Steps = 3
+		if res, err := Run(ctx, o); err != nil || res.FirstStep != 11 {
+			t.Fatalf("kill at hook %d: resume: %+v %v", kill, res, err)
+		}
+		got := lakeRows(t, root)
+		for k, w := range want {
+			if got[k] != w {
+				t.Errorf("kill at hook %d: table %s: %s, undisturbed %s", kill, k, got[k], w)
+			}
+		}
+	}
 }
