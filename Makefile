@@ -77,7 +77,7 @@ test-slurm: deps
 
 # Baseline GRPO and every recipe of examples/recipes on the arith task, same
 # budget of sampled rollouts, 3 seeds; held-out pass@1/pass@16 against
-# rollouts spent in examples/recipes/out/results.md (about 20 min on 2 cores).
+# rollouts spent in examples/recipes/out/results.md (11 min on 2 cores).
 .PHONY: compare
 compare: build
 	sh examples/recipes/compare.sh

@@ -1,6 +1,6 @@
 -- examples/recipes/replay.sql — GRPO with a replay buffer read from the lake
--- (ExGRPO, Zhan et al. 2025, arXiv:2510.02245; RoRecomp, 2025,
--- arXiv:2510.10694 for the short-correct priority): stored correct rollouts
+-- (ExGRPO, Zhan et al. 2025, arXiv:2510.02245; RoRecomp, Li et al. 2025,
+-- arXiv:2509.25958 for the short-correct priority): stored correct rollouts
 -- of prompts the policy still finds hard rejoin those prompts' groups, with
 -- their behaviour log-probs and truncated importance sampling.
 --

@@ -1,7 +1,7 @@
 -- replay(max_age := 8, max_pass_rate := 0.25, per_prompt := 1, src := 'scored'): a replay
 -- buffer read straight from the lake (ExGRPO, Zhan et al. 2025,
 -- arXiv:2510.02245: replay correct trajectories of prompts the policy still
--- finds hard; RoRecomp, 2025, arXiv:2510.10694: prefer short correct
+-- finds hard; RoRecomp, Li et al. 2025, arXiv:2509.25958: prefer short correct
 -- trajectories). The stored correct train rollouts of this run (scored, tag
 -- 'train', correct, run = variable run) of prompts whose current
 -- ema_pass_rate (prompt_stats) is at most max_pass_rate, sampled at most
