@@ -1,4 +1,4 @@
-module rljob
+module github.com/rljob/rljob
 
 go 1.26.0
 

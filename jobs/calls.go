@@ -14,7 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 
-	"rljob/arrowio"
+	"github.com/rljob/rljob/arrowio"
 )
 
 // CallsTable is the lake table of call records: the runner commits one unit

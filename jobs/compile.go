@@ -9,8 +9,8 @@ import (
 	"os"
 	"strings"
 
-	"rljob/jobs/script"
-	rsql "rljob/sql"
+	"github.com/rljob/rljob/jobs/script"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // Job is a parsed and checked job file: its statements in order, each either

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"unicode/utf8"
 
-	rsql "rljob/sql"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // Pos is a position in a job file: 1-based line and column. A zero Line

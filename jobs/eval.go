@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	rsql "rljob/sql"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // Expr is an argument written as a SQL expression (`lr := getvariable('lr')`,

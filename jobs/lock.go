@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"rljob/arrowio"
+	"github.com/rljob/rljob/arrowio"
 )
 
 // RunLock is a held flock on a run's lock file. One runner per (lake, run)

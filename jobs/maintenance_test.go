@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"rljob/arrowio"
-	rsql "rljob/sql"
+	"github.com/rljob/rljob/arrowio"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // lakeRows is every row of the run's data tables as the lake views show

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"rljob/arrowio"
+	"github.com/rljob/rljob/arrowio"
 )
 
 // TestTamperedMarkersRunAndVerifyAgree damages the step markers of a

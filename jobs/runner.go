@@ -10,8 +10,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"rljob/arrowio"
-	rsql "rljob/sql"
+	"github.com/rljob/rljob/arrowio"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // Options configure one `rljob run`.

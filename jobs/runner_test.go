@@ -15,8 +15,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"rljob/arrowio"
-	rsql "rljob/sql"
+	"github.com/rljob/rljob/arrowio"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // toyJob makes 6 prompts per step and rollouts whose completion is right

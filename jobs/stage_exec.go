@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"rljob/arrowio"
+	"github.com/rljob/rljob/arrowio"
 )
 
 // execStage runs an external command with Parquet in and out.

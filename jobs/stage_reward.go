@@ -9,9 +9,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"rljob/arrowio"
-	"rljob/jobs/verify"
-	rsql "rljob/sql"
+	"github.com/rljob/rljob/arrowio"
+	"github.com/rljob/rljob/jobs/verify"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // Verifiers accepted by reward(verifier := ...).

@@ -10,7 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"rljob/arrowio"
+	"github.com/rljob/rljob/arrowio"
 )
 
 func init() {

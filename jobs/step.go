@@ -12,8 +12,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"rljob/arrowio"
-	rsql "rljob/sql"
+	"github.com/rljob/rljob/arrowio"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // stepper runs the steps of one runner (one shard of a run).

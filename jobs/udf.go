@@ -3,8 +3,8 @@ package jobs
 import (
 	"fmt"
 
-	"rljob/jobs/verify"
-	rsql "rljob/sql"
+	"github.com/rljob/rljob/jobs/verify"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // RegisterUDFs registers the verifiers as DuckDB scalar functions on e, so

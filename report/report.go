@@ -24,7 +24,7 @@ import (
 	"strings"
 	"time"
 
-	rsql "rljob/sql"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // Series is one curve: a run's values of one quantity against step (or

@@ -17,8 +17,8 @@ import (
 
 	"gonum.org/v1/plot/vg"
 
-	"rljob/arrowio"
-	rsql "rljob/sql"
+	"github.com/rljob/rljob/arrowio"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // commitSQL commits the rows of a DuckDB query as the unit (table, run,

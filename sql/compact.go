@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"rljob/arrowio"
+	"github.com/rljob/rljob/arrowio"
 )
 
 // CompactOptions configure CompactLake.

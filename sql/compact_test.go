@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"rljob/arrowio"
+	"github.com/rljob/rljob/arrowio"
 )
 
 // compactTables are the tables a generated history holds.

@@ -2,8 +2,8 @@ package sql
 
 import (
 	"context"
-	"fmt"
 	stdsql "database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"

@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"rljob/arrowio"
+	"github.com/rljob/rljob/arrowio"
 )
 
 // TestEmptyViewsMatchCommittedFiles checks that the typed empty view of each

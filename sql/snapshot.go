@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"rljob/arrowio"
+	"github.com/rljob/rljob/arrowio"
 )
 
 // ThisStepPrefix starts the names of the views that show the current step's

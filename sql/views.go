@@ -10,7 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"rljob/arrowio"
+	"github.com/rljob/rljob/arrowio"
 )
 
 // knownTables get an empty typed view when the lake has no file for them.

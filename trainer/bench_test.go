@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"rljob/kernels"
+	"github.com/rljob/rljob/kernels"
 )
 
 // benchShape is one row of the training benchmark table (issue 3): tied

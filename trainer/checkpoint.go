@@ -13,8 +13,8 @@ import (
 	"slices"
 	"strconv"
 
-	"rljob/trainer/safetensors"
-	"rljob/trainer/tokenizer"
+	"github.com/rljob/rljob/trainer/safetensors"
+	"github.com/rljob/rljob/trainer/tokenizer"
 )
 
 // Checkpoint file names (HF layout, plus the optimizer and trainer state

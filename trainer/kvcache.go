@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"rljob/kernels"
+	"github.com/rljob/rljob/kernels"
 )
 
 // The sampler's incremental forward: a per-sequence KV cache and a forward

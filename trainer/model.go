@@ -3,7 +3,7 @@ package trainer
 import (
 	"fmt"
 
-	"rljob/kernels"
+	"github.com/rljob/rljob/kernels"
 )
 
 // Model is a Llama/Qwen2 decoder with its parameters, gradients and the

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"rljob/kernels"
+	"github.com/rljob/rljob/kernels"
 )
 
 // Schedule is the learning-rate schedule: linear warm-up from LR/Warmup to

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"rljob/kernels"
+	"github.com/rljob/rljob/kernels"
 )
 
 // Sampler: batched generation with a KV cache (kvcache.go), seeded per

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"rljob/kernels"
+	"github.com/rljob/rljob/kernels"
 )
 
 // smpConfig is the sampler tests' tiny model: 2 layers, hidden 32, GQA

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"rljob/kernels"
-	"rljob/trainer/tokenizer"
+	"github.com/rljob/rljob/kernels"
+	"github.com/rljob/rljob/trainer/tokenizer"
 )
 
 // sftStep runs one cross-entropy training step and returns the loss.

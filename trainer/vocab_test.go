@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"rljob/trainer/tokenizer"
+	"github.com/rljob/rljob/trainer/tokenizer"
 )
 
 // TestSamplePaddedVocab: with VocabLimit below vocab_size (a padded

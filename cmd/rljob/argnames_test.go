@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"rljob/arrowio"
-	"rljob/jobs"
-	rsql "rljob/sql"
+	"github.com/rljob/rljob/arrowio"
+	"github.com/rljob/rljob/jobs"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // TestStageArgumentsParseInDuckDB keeps job files readable by duckdb itself:

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"rljob/arrowio"
-	"rljob/jobs"
+	"github.com/rljob/rljob/arrowio"
+	"github.com/rljob/rljob/jobs"
 )
 
 func init() {

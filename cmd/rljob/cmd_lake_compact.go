@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"rljob/arrowio"
-	rsql "rljob/sql"
+	"github.com/rljob/rljob/arrowio"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // lakeCompact writes the segments of complete steps (sql.CompactLake).

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"rljob/arrowio"
+	"github.com/rljob/rljob/arrowio"
 )
 
 // TestLakeCompactAndRetentionCLI: lake compact writes segments and lake

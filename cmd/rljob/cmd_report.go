@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"rljob/jobs"
-	"rljob/report"
-	rsql "rljob/sql"
+	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/report"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 func init() {

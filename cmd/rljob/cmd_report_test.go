@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"rljob/report"
+	"github.com/rljob/rljob/report"
 )
 
 // reportJob writes, per step, 6 train rollouts (prompt i correct iff i%3=0),

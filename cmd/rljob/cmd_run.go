@@ -10,7 +10,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
-	"rljob/jobs"
+	"github.com/rljob/rljob/jobs"
 )
 
 func init() {

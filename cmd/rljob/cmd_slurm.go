@@ -21,8 +21,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/spf13/pflag"
 
-	"rljob/arrowio"
-	"rljob/jobs"
+	"github.com/rljob/rljob/arrowio"
+	"github.com/rljob/rljob/jobs"
 )
 
 // rljob slurm submit: a pipeline of job files as a chain of Slurm jobs.

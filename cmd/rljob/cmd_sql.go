@@ -15,10 +15,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/spf13/pflag"
 
-	"rljob/arrowio"
-	"rljob/jobs"
-	"rljob/jobs/script"
-	rsql "rljob/sql"
+	"github.com/rljob/rljob/arrowio"
+	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/jobs/script"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 func init() {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"rljob/jobs"
+	"github.com/rljob/rljob/jobs"
 )
 
 func init() {

@@ -6,8 +6,8 @@ import (
 	"runtime"
 	"runtime/debug"
 
-	"rljob/arrowio"
-	rsql "rljob/sql"
+	"github.com/rljob/rljob/arrowio"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 func init() {

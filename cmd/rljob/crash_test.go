@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	rsql "rljob/sql"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // TestCrashSafety runs a 3-step job in a child process (this test binary

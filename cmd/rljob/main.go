@@ -26,7 +26,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 
-	"rljob/jobs"
+	"github.com/rljob/rljob/jobs"
 )
 
 func main() {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"rljob/jobs"
+	"github.com/rljob/rljob/jobs"
 )
 
 // TestMain lets the test binary act as rljob: with RLJOB_TEST_MAIN=1 it runs

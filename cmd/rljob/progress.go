@@ -6,7 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"rljob/jobs"
+	"github.com/rljob/rljob/jobs"
 )
 
 // stageUnits names what a stage's progress counts (the n of Bar.Add): the

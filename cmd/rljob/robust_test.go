@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"rljob/jobs"
+	"github.com/rljob/rljob/jobs"
 )
 
 func TestRunFlagChecks(t *testing.T) {

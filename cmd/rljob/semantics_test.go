@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"rljob/jobs"
-	rsql "rljob/sql"
+	"github.com/rljob/rljob/jobs"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // The job-semantics tests run the arith example's job files in child

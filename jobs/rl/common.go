@@ -14,9 +14,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"rljob/arrowio"
-	"rljob/jobs"
-	"rljob/trainer/tokenizer"
+	"github.com/rljob/rljob/arrowio"
+	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/trainer/tokenizer"
 )
 
 // queryStart recognises a data argument holding a query rather than a

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"rljob/trainer"
+	"github.com/rljob/rljob/trainer"
 )
 
 // TestExecPolicyEnv: exec's command sees the current policy as

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"rljob/arrowio"
-	"rljob/jobs"
-	"rljob/trainer"
-	"rljob/trainer/tokenizer"
+	"github.com/rljob/rljob/arrowio"
+	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/trainer"
+	"github.com/rljob/rljob/trainer/tokenizer"
 )
 
 func init() {

@@ -10,10 +10,10 @@ import (
 	"strconv"
 	"strings"
 
-	"rljob/arrowio"
-	"rljob/jobs"
-	"rljob/trainer"
-	"rljob/trainer/tokenizer"
+	"github.com/rljob/rljob/arrowio"
+	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/trainer"
+	"github.com/rljob/rljob/trainer/tokenizer"
 )
 
 // policy is a checkpoint loaded for one stage call.

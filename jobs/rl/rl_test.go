@@ -16,9 +16,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/rs/zerolog"
 
-	"rljob/jobs"
-	rsql "rljob/sql"
-	"rljob/trainer"
+	"github.com/rljob/rljob/jobs"
+	rsql "github.com/rljob/rljob/sql"
+	"github.com/rljob/rljob/trainer"
 )
 
 // tinyConfig is a 2-layer, hidden-32 llama; vocab_size comes from the

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"rljob/jobs"
+	"github.com/rljob/rljob/jobs"
 )
 
 // Issue 7: CALL rollout(n := 1000000000) died with Go's "fatal error: out

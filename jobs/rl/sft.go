@@ -9,9 +9,9 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"rljob/arrowio"
-	"rljob/jobs"
-	"rljob/trainer"
+	"github.com/rljob/rljob/arrowio"
+	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/trainer"
 )
 
 // sftStage fine-tunes the policy on (prompt, completion) pairs.

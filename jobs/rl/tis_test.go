@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"rljob/jobs"
-	"rljob/trainer/loss"
+	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/trainer/loss"
 )
 
 // trainCall is grpoJob's train call, which tisRun replaces.

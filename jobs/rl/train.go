@@ -10,10 +10,10 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"rljob/arrowio"
-	"rljob/jobs"
-	"rljob/trainer"
-	"rljob/trainer/loss"
+	"github.com/rljob/rljob/arrowio"
+	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/trainer"
+	"github.com/rljob/rljob/trainer/loss"
 )
 
 // trainStage makes one PPO-clip policy update (docs/RL.md "Policy loss"),
