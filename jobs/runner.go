@@ -32,6 +32,10 @@ type Options struct {
 	// WaitTimeout bounds each wait for other shards (their calls of this
 	// step, or the previous step's markers); 0 = DefaultWaitTimeout.
 	WaitTimeout time.Duration
+	// CompactEvery, when > 0, makes shard 0 compact the run's complete
+	// steps (sql.CompactLake) after every CompactEvery-th step, so that a
+	// long run's reads stay fast; 0 = never (rljob lake compact by hand).
+	CompactEvery int
 
 	Log      zerolog.Logger
 	Registry *Registry // nil: DefaultRegistry

@@ -443,3 +443,24 @@ func TestExecRunsInJobFolder(t *testing.T) {
 		t.Errorf("the command did not run in the job file's folder: %v", err)
 	}
 }
+
+// --compact-every N: shard 0 compacts the run's complete steps after every
+// N-th step; the views then read the segment, with the same rows.
+func TestCompactEvery(t *testing.T) {
+	ctx := context.Background()
+	lake := t.TempDir()
+	o := runOpts(writeJob(t, toyJob), lake)
+	o.Steps, o.CompactEvery = 12, 10
+	if _, err := Run(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(lake, "_compacted", "rollouts", "*", "0-9"))
+	if len(segs) != 1 {
+		t.Fatalf("segments of rollouts steps 0-9: %v, want one", segs)
+	}
+	got := query(t, lake, `SELECT count(*), count(DISTINCT rollout_id), sum(correct::INT) FROM rewards`)
+	if got[0] != "72|72|24" {
+		t.Errorf("rewards after compaction = %v, want 72 rows once each", got)
+	}
+	mustVerify(t, lake)
+}

@@ -91,8 +91,26 @@ func (r *stepper) runStep(ctx context.Context, step int64, log zerolog.Logger) (
 	if err := r.commitMarker(step, started); err != nil {
 		return skipped, err
 	}
+	r.compact(ctx, step, log)
 	log.Info().Str("took", time.Since(started).Round(time.Millisecond).String()).Msg("step complete")
 	return skipped, nil
+}
+
+// compact makes segments of the run's complete steps after every
+// CompactEvery-th step (shard 0 only). The step is complete already, so a
+// failed compaction is logged, not returned: it costs read speed, never data.
+func (r *stepper) compact(ctx context.Context, step int64, log zerolog.Logger) {
+	n := int64(r.o.CompactEvery)
+	if n <= 0 || r.o.Shard != 0 || (step+1)%n != 0 {
+		return
+	}
+	t0 := time.Now()
+	segs, err := rsql.CompactLake(ctx, r.lake.Root, rsql.CompactOptions{Run: r.o.Run})
+	if err != nil {
+		log.Warn().Err(err).Msg("compaction failed (the step is complete; reads stay slower until a later compaction)")
+		return
+	}
+	log.Info().Int("segments", len(segs)).Str("took", time.Since(t0).Round(time.Millisecond).String()).Msg("compacted complete steps")
 }
 
 // setVariables sets step, run, seed, shard, num_shards and the --set values.

@@ -26,6 +26,7 @@ func init() {
 			fs.Int64Var(&o.seed, "seed", 0, "run seed (stage seeds derive from it, the step and the call, never the shard)")
 			fs.StringArrayVar(&o.sets, "set", nil, "set a DuckDB variable before each iteration: key=value (typed int, float, bool, else string); repeatable")
 			fs.StringVar(&o.shard, "shard", "", "this runner's shard i/n (default: SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN / SLURM_ARRAY_TASK_COUNT, else 0/1)")
+			fs.IntVar(&o.compactEvery, "compact-every", 10, "after every N-th step, compact the run's complete steps into segments (fast reads for long runs; see rljob lake compact); 0 = never")
 			fs.DurationVar(&o.waitTimeout, "wait-timeout", jobs.DefaultWaitTimeout, "a shard waits this long for the other shards (their calls of a step, the previous step's markers) before giving up with exit 3 (0 = 1h)")
 			fs.BoolVar(&o.dryRun, "dry-run", false, "check the job (statements, stage names and arguments, SQL syntax) without running or writing anything")
 			fs.DurationVar(&o.progressEvery, "progress-interval", defaultProgressInterval, "when stderr is not a terminal (Slurm, cron), log a long stage's progress (done/total, rate, ETA) this often; 0 = never")
@@ -44,6 +45,8 @@ type runFlags struct {
 	dryRun bool
 	// waitTimeout bounds each wait for other shards.
 	waitTimeout time.Duration
+	// compactEvery: compact after every N-th step (0 = never).
+	compactEvery int
 	// progressEvery: interval of the progress lines in batch logs.
 	progressEvery time.Duration
 }
@@ -60,6 +63,8 @@ func (o *runFlags) check(args []string) error {
 		return &jobs.UsageError{Msg: fmt.Sprintf("--until-step %d: must be >= 0", o.until), Hint: "--until-step S stops before step S (0 = no limit)"}
 	case o.progressEvery < 0:
 		return &jobs.UsageError{Msg: fmt.Sprintf("--progress-interval %s: must be >= 0", o.progressEvery), Hint: "e.g. --progress-interval 30s; 0 turns the progress lines off"}
+	case o.compactEvery < 0:
+		return &jobs.UsageError{Msg: fmt.Sprintf("--compact-every %d: must be >= 0", o.compactEvery), Hint: "e.g. --compact-every 10; 0 = never"}
 	case o.waitTimeout < 0:
 		return &jobs.UsageError{Msg: fmt.Sprintf("--wait-timeout %s: must be >= 0", o.waitTimeout), Hint: "e.g. --wait-timeout 2h (0 = the default, 1h)"}
 	}
@@ -79,7 +84,7 @@ func (o *runFlags) runCmd(ctx context.Context, e *env, args []string) error {
 	}
 	opts := jobs.Options{
 		JobFile: args[0], Lake: e.g.lake, Run: o.run, Steps: o.steps, UntilStep: o.until, Seed: o.seed,
-		Sets: o.sets, Shard: shard, NumShards: n, DryRun: o.dryRun, Log: e.log, WaitTimeout: o.waitTimeout,
+		Sets: o.sets, Shard: shard, NumShards: n, DryRun: o.dryRun, Log: e.log, WaitTimeout: o.waitTimeout, CompactEvery: o.compactEvery,
 	}
 	switch {
 	case e.stderrTTY:
