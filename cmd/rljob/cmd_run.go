@@ -17,7 +17,7 @@ func init() {
 	o := &runFlags{}
 	register(&command{
 		name:  "run",
-		usage: "JOB.sql [--lake DIR] [--run NAME] [--steps N] [--until-step S] [--seed S] [--set k=v]... [--shard i/n] [--wait-timeout D] [--dry-run]",
+		usage: "JOB.sql [--lake DIR] [--run NAME] [--steps N] [--until-step S] [--seed S] [--set k=v]... [--shard i/n] [--wait-timeout D] [--compact-every N] [--dry-run]",
 		short: "run a job file: N iterations of its statements, resuming after the last complete step",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.run, "run", "main", "run name (a partition value: no '/', '..', '=')")
