@@ -167,27 +167,12 @@ func canonicalStep(v string) (int64, bool) {
 // Units lists the committed units of table for run, sorted by (step, call,
 // shard). A unit is committed when its folder holds _commit.json.
 func (l *Lake) Units(table, run string) ([]Unit, error) {
-	if err := (Unit{Table: table, Run: run}).Validate(); err != nil {
+	steps, err := l.runSteps(table, run)
+	if err != nil {
 		return nil, err
 	}
-	runDir := filepath.Join(l.Root, table, KeyRun+"="+run)
-	steps, err := os.ReadDir(runDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("arrowio: list %s: %w", runDir, err)
-	}
 	var out []Unit
-	for _, se := range steps {
-		v, ok := parseKey(se.Name(), KeyStep)
-		if !ok || !se.IsDir() {
-			continue
-		}
-		step, ok := canonicalStep(v)
-		if !ok {
-			continue
-		}
+	for _, step := range steps {
 		us, err := l.StepUnits(table, run, step)
 		if err != nil {
 			return nil, err
@@ -196,6 +181,33 @@ func (l *Lake) Units(table, run string) ([]Unit, error) {
 	}
 	sortUnits(out)
 	return out, nil
+}
+
+// runSteps lists the steps that have a canonical step=S folder in
+// table/run=R (none when the run has no folder).
+func (l *Lake) runSteps(table, run string) ([]int64, error) {
+	if err := (Unit{Table: table, Run: run}).Validate(); err != nil {
+		return nil, err
+	}
+	runDir := filepath.Join(l.Root, table, KeyRun+"="+run)
+	ents, err := os.ReadDir(runDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("arrowio: list %s: %w", runDir, err)
+	}
+	var steps []int64
+	for _, se := range ents {
+		v, ok := parseKey(se.Name(), KeyStep)
+		if !ok || !se.IsDir() {
+			continue
+		}
+		if step, ok := canonicalStep(v); ok {
+			steps = append(steps, step)
+		}
+	}
+	return steps, nil
 }
 
 // StepUnits lists the committed units of table for (run, step), sorted by

@@ -2,9 +2,7 @@ package arrowio
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -138,28 +136,13 @@ func argInt(args map[string]any, k string) (int, bool) {
 // markerUnits is Units(TableSteps, run) in one pass over the run's step
 // folders that also refuses a marker folder left without its manifest.
 func (l *Lake) markerUnits(run string) ([]Unit, error) {
-	if err := (Unit{Table: TableSteps, Run: run}).Validate(); err != nil {
+	steps, err := l.runSteps(TableSteps, run)
+	if err != nil {
 		return nil, err
 	}
-	runDir := filepath.Join(l.Root, TableSteps, KeyRun+"="+run)
-	steps, err := os.ReadDir(runDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("arrowio: list %s: %w", runDir, err)
-	}
 	var out []Unit
-	for _, se := range steps {
-		v, ok := parseKey(se.Name(), KeyStep)
-		if !ok || !se.IsDir() {
-			continue
-		}
-		step, ok := canonicalStep(v)
-		if !ok {
-			continue
-		}
-		dir := filepath.Join(runDir, se.Name())
+	for _, step := range steps {
+		dir := l.Path(Unit{Table: TableSteps, Run: run, Step: step}.PartDir())
 		parts, err := os.ReadDir(dir)
 		if err != nil {
 			return nil, fmt.Errorf("arrowio: list %s: %w", dir, err)
