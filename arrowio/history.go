@@ -171,9 +171,9 @@ func historyMetrics(at time.Time) array.RecordReader {
 	})
 }
 
-// HistoryCallsSchema is the file schema of call records (package jobs'
-// CallsSchema, which a test there compares with it).
-func HistoryCallsSchema() *arrow.Schema {
+// CallsSchema is the file schema of the calls table (call records, written
+// by package jobs; run and step come from the path).
+func CallsSchema() *arrow.Schema {
 	return arrow.NewSchema([]arrow.Field{
 		{Name: "shard", Type: arrow.PrimitiveTypes.Int32},
 		{Name: "num_shards", Type: arrow.PrimitiveTypes.Int32},
@@ -186,9 +186,9 @@ func HistoryCallsSchema() *arrow.Schema {
 	}, nil)
 }
 
-// HistoryStepsSchema is the file schema of step markers (package jobs'
-// StepsSchema, which a test there compares with it).
-func HistoryStepsSchema() *arrow.Schema {
+// StepsSchema is the file schema of the steps table (step markers,
+// written by package jobs; run and step come from the path).
+func StepsSchema() *arrow.Schema {
 	return arrow.NewSchema([]arrow.Field{
 		{Name: "shard", Type: arrow.PrimitiveTypes.Int32},
 		{Name: "num_shards", Type: arrow.PrimitiveTypes.Int32},
@@ -201,7 +201,7 @@ func HistoryStepsSchema() *arrow.Schema {
 }
 
 func historyCall(call int, stage, sha string) array.RecordReader {
-	return oneBatch(HistoryCallsSchema(), func(b *array.RecordBuilder) {
+	return oneBatch(CallsSchema(), func(b *array.RecordBuilder) {
 		b.Field(0).(*array.Int32Builder).Append(0)
 		b.Field(1).(*array.Int32Builder).Append(1)
 		b.Field(2).(*array.Int32Builder).Append(int32(call))
@@ -214,7 +214,7 @@ func historyCall(call int, stage, sha string) array.RecordReader {
 }
 
 func historyMarker(at time.Time, sha string) array.RecordReader {
-	return oneBatch(HistoryStepsSchema(), func(b *array.RecordBuilder) {
+	return oneBatch(StepsSchema(), func(b *array.RecordBuilder) {
 		b.Field(0).(*array.Int32Builder).Append(0)
 		b.Field(1).(*array.Int32Builder).Append(1)
 		b.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(at.UnixMicro()))

@@ -37,19 +37,8 @@ const (
 	StatusSkipped = "skipped" // when := was false or NULL
 )
 
-// CallsSchema is the file schema of the calls table.
-func CallsSchema() *arrow.Schema {
-	return arrow.NewSchema([]arrow.Field{
-		{Name: "shard", Type: arrow.PrimitiveTypes.Int32},
-		{Name: "num_shards", Type: arrow.PrimitiveTypes.Int32},
-		{Name: "call", Type: arrow.PrimitiveTypes.Int32},
-		{Name: "stage", Type: arrow.BinaryTypes.String},
-		{Name: "status", Type: arrow.BinaryTypes.String},
-		{Name: "args", Type: arrow.BinaryTypes.String},
-		{Name: "rows", Type: arrow.PrimitiveTypes.Int64},
-		{Name: "job_sha256", Type: arrow.BinaryTypes.String},
-	}, nil)
-}
+// CallsSchema is the file schema of the calls table (arrowio.CallsSchema).
+func CallsSchema() *arrow.Schema { return arrowio.CallsSchema() }
 
 // callRecord is one row of the calls table.
 type callRecord struct {

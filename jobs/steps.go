@@ -26,18 +26,7 @@ import (
 const StepsTable = arrowio.TableSteps
 
 // StepsSchema is the file schema of the steps table.
-func StepsSchema() *arrow.Schema {
-	ts := arrowio.TimestampUTC
-	return arrow.NewSchema([]arrow.Field{
-		{Name: "shard", Type: arrow.PrimitiveTypes.Int32},
-		{Name: "num_shards", Type: arrow.PrimitiveTypes.Int32},
-		{Name: "started_at", Type: ts},
-		{Name: "finished_at", Type: ts},
-		{Name: "job_file", Type: arrow.BinaryTypes.String},
-		{Name: "job_sha256", Type: arrow.BinaryTypes.String},
-		{Name: "rljob_version", Type: arrow.BinaryTypes.String},
-	}, nil)
-}
+func StepsSchema() *arrow.Schema { return arrowio.StepsSchema() }
 
 // stepMarker builds the one-row marker record.
 func stepMarker(shard, numShards int, started, finished time.Time, jobFile, sha string) array.RecordReader {
