@@ -58,41 +58,6 @@ func (l *Lake) Tables() ([]string, error) {
 	return out, nil
 }
 
-// DataFiles lists every Parquet file under the table folder, in path order.
-// Files inside a folder that looks like a unit (part-<call>-<shard>) but has
-// no _commit.json are half-written debris and are left out; other loose
-// files (user data) are listed with InUnit false. A missing folder is empty.
-func (l *Lake) DataFiles(table string) ([]DataFile, error) {
-	root := filepath.Join(l.Root, table)
-	var out []DataFile
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == root && errors.Is(err, fs.ErrNotExist) {
-				return fs.SkipAll
-			}
-			return err
-		}
-		name := d.Name()
-		if d.IsDir() {
-			if p != root && strings.HasPrefix(name, ".") {
-				return fs.SkipDir
-			}
-			if call, shard, ok := parsePart(name); ok {
-				return l.unitFiles(p, call, shard, &out)
-			}
-			return nil
-		}
-		if strings.HasSuffix(name, ".parquet") && !strings.HasPrefix(name, ".") && d.Type().IsRegular() {
-			out = append(out, fileKeys(root, p, DataFile{Path: p}))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("arrowio: list table %s: %w", table, err)
-	}
-	return out, nil
-}
-
 // unitFiles adds the Parquet files of the unit folder dir when it is
 // committed, and tells WalkDir not to descend.
 func (l *Lake) unitFiles(dir string, call, shard int, out *[]DataFile) error {

@@ -200,29 +200,40 @@ func StepsSchema() *arrow.Schema {
 	}, nil)
 }
 
-func historyCall(call int, stage, sha string) array.RecordReader {
+// CallRecord is the one-row record of a call record (CallsSchema); args is
+// the evaluated arguments as JSON.
+func CallRecord(shard, numShards, call int, stage, status, args string, rows int64, sha string) array.RecordReader {
 	return oneBatch(CallsSchema(), func(b *array.RecordBuilder) {
-		b.Field(0).(*array.Int32Builder).Append(0)
-		b.Field(1).(*array.Int32Builder).Append(1)
+		b.Field(0).(*array.Int32Builder).Append(int32(shard))
+		b.Field(1).(*array.Int32Builder).Append(int32(numShards))
 		b.Field(2).(*array.Int32Builder).Append(int32(call))
 		b.Field(3).(*array.StringBuilder).Append(stage)
-		b.Field(4).(*array.StringBuilder).Append("done")
-		b.Field(5).(*array.StringBuilder).Append("{}")
-		b.Field(6).(*array.Int64Builder).Append(256)
+		b.Field(4).(*array.StringBuilder).Append(status)
+		b.Field(5).(*array.StringBuilder).Append(args)
+		b.Field(6).(*array.Int64Builder).Append(rows)
 		b.Field(7).(*array.StringBuilder).Append(sha)
 	})
 }
 
-func historyMarker(at time.Time, sha string) array.RecordReader {
+// MarkerRecord is the one-row record of a step marker (StepsSchema).
+func MarkerRecord(shard, numShards int, started, finished time.Time, jobFile, sha string) array.RecordReader {
 	return oneBatch(StepsSchema(), func(b *array.RecordBuilder) {
-		b.Field(0).(*array.Int32Builder).Append(0)
-		b.Field(1).(*array.Int32Builder).Append(1)
-		b.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(at.UnixMicro()))
-		b.Field(3).(*array.TimestampBuilder).Append(arrow.Timestamp(at.Add(time.Second).UnixMicro()))
-		b.Field(4).(*array.StringBuilder).Append("history.sql")
+		b.Field(0).(*array.Int32Builder).Append(int32(shard))
+		b.Field(1).(*array.Int32Builder).Append(int32(numShards))
+		b.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(started.UTC().UnixMicro()))
+		b.Field(3).(*array.TimestampBuilder).Append(arrow.Timestamp(finished.UTC().UnixMicro()))
+		b.Field(4).(*array.StringBuilder).Append(jobFile)
 		b.Field(5).(*array.StringBuilder).Append(sha)
 		b.Field(6).(*array.StringBuilder).Append(Version)
 	})
+}
+
+func historyCall(call int, stage, sha string) array.RecordReader {
+	return CallRecord(0, 1, call, stage, "done", "{}", 256, sha)
+}
+
+func historyMarker(at time.Time, sha string) array.RecordReader {
+	return MarkerRecord(0, 1, at, at.Add(time.Second), "history.sql", sha)
 }
 
 // GenerateMarkers writes the step markers of steps first..first+steps-1

@@ -214,14 +214,14 @@ func ChooseSegments(segs []*SegmentManifest) []*SegmentManifest {
 	return out
 }
 
-// ListTable is DataFiles with the table's segments: the segments use
-// accepts, less overlapping ones (ChooseSegments), and the Parquet files of
-// every step folder run=R/step=S that none of them covers. Read together,
-// they hold the rows that DataFiles' files hold, each once, for the steps
-// the chosen segments cover, and the same files elsewhere. With glob set,
-// the files listed outside segments are every Parquet file, as a glob of
-// the folder finds them (also those of unit folders without _commit.json,
-// which DataFiles leaves out).
+// ListTable lists a table's files: the segments use accepts, less
+// overlapping ones (ChooseSegments), and the Parquet files of every step
+// folder run=R/step=S that none of them covers. Files inside a folder that
+// looks like a unit (part-<call>-<shard>) but has no _commit.json are
+// half-written debris and are left out; other loose files (user data) are
+// listed with InUnit false. Read together, segments and files hold every
+// committed row once. With glob set, the files listed outside segments are
+// every Parquet file, as a glob of the folder finds them (debris included).
 func (l *Lake) ListTable(table string, use func(*SegmentManifest) bool, glob bool) ([]DataFile, []*SegmentManifest, error) {
 	all, err := l.Segments(table)
 	if err != nil {

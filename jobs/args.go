@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 )
 
@@ -99,7 +100,7 @@ func (a Args) Exprs() []string {
 			out = append(out, k)
 		}
 	}
-	sortStrings(out)
+	sort.Strings(out)
 	return out
 }
 

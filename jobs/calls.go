@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 
 	"github.com/rljob/rljob/arrowio"
@@ -62,23 +60,7 @@ func commitCallRecord(l *arrowio.Lake, run string, step int64, rec callRecord) e
 	if err != nil {
 		return fmt.Errorf("jobs: call record %s: %w", u.Dir(), err)
 	}
-	sch := CallsSchema()
-	b := array.NewRecordBuilder(memory.DefaultAllocator, sch)
-	defer b.Release()
-	b.Field(0).(*array.Int32Builder).Append(int32(rec.shard))
-	b.Field(1).(*array.Int32Builder).Append(int32(rec.numShards))
-	b.Field(2).(*array.Int32Builder).Append(int32(rec.call))
-	b.Field(3).(*array.StringBuilder).Append(rec.stage)
-	b.Field(4).(*array.StringBuilder).Append(rec.status)
-	b.Field(5).(*array.StringBuilder).Append(string(args))
-	b.Field(6).(*array.Int64Builder).Append(rec.rows)
-	b.Field(7).(*array.StringBuilder).Append(rec.sha)
-	r := b.NewRecordBatch()
-	defer r.Release()
-	rr, err := array.NewRecordReader(sch, []arrow.RecordBatch{r})
-	if err != nil {
-		return err
-	}
+	rr := arrowio.CallRecord(rec.shard, rec.numShards, rec.call, rec.stage, rec.status, string(args), rec.rows, rec.sha)
 	defer rr.Release()
 	if _, err := st.WriteRecords(u.FileName(), nil, rr); err != nil {
 		_ = st.Abort()

@@ -4,7 +4,6 @@ import (
 	"context"
 	stdsql "database/sql"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -148,5 +147,3 @@ func fmtArg(v any) string {
 	}
 	return fmt.Sprint(v)
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

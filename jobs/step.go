@@ -75,7 +75,7 @@ func (r *stepper) runStep(ctx context.Context, step int64, log zerolog.Logger) (
 			log.Debug().Str("at", s.Pos.String()).Str("took", time.Since(t0).Round(time.Microsecond).String()).Msg("sql")
 			continue
 		}
-		didSkip, err := r.runCall(ctx, step, s, rec, log)
+		didSkip, err := r.runCall(ctx, step, s, log)
 		if err != nil {
 			return skipped, err
 		}
@@ -187,7 +187,7 @@ func (r *stepper) waitStep(ctx context.Context, step int64) error {
 // call then waits for shard 0's record), or when its when := is false (the
 // skip is recorded). A sharded call then waits for every shard's record, so
 // the statements after it see the same this_step_ views on every shard.
-func (r *stepper) runCall(ctx context.Context, step int64, s Stmt, rec *stepRecord, log zerolog.Logger) (bool, error) {
+func (r *stepper) runCall(ctx context.Context, step int64, s Stmt, log zerolog.Logger) (bool, error) {
 	spec := s.Stage.Spec()
 	clog := log.With().Str("stage", spec.Name).Int("call", s.Index).Logger()
 	owner := r.o.Shard
@@ -198,7 +198,7 @@ func (r *stepper) runCall(ctx context.Context, step int64, s Stmt, rec *stepReco
 		clog.Info().Msg("not a sharded stage: runs on shard 0; waiting for it")
 		return true, r.waitCall(ctx, step, s, []int{0})
 	}
-	skipped, err := r.doCall(ctx, step, s, rec, clog)
+	skipped, err := r.doCall(ctx, step, s, clog)
 	if err != nil {
 		return skipped, err
 	}
@@ -214,7 +214,7 @@ func (r *stepper) runCall(ctx context.Context, step int64, s Stmt, rec *stepReco
 
 // doCall runs the call on this shard unless its record exists, and commits
 // its record.
-func (r *stepper) doCall(ctx context.Context, step int64, s Stmt, rec *stepRecord, clog zerolog.Logger) (bool, error) {
+func (r *stepper) doCall(ctx context.Context, step int64, s Stmt, clog zerolog.Logger) (bool, error) {
 	spec := s.Stage.Spec()
 	if ok, err := r.lake.IsCommitted(r.callUnit(step, s.Index, r.o.Shard)); err != nil {
 		return false, err
@@ -286,7 +286,7 @@ func (r *stepper) commitMarker(step int64, started time.Time) error {
 	if err != nil {
 		return fmt.Errorf("jobs: step marker %s: %w", u.Dir(), err)
 	}
-	rr := stepMarker(r.o.Shard, r.o.NumShards, started, time.Now(), r.job.File, r.job.SHA256)
+	rr := arrowio.MarkerRecord(r.o.Shard, r.o.NumShards, started, time.Now(), r.job.File, r.job.SHA256)
 	defer rr.Release()
 	if _, err := st.WriteRecords(u.FileName(), nil, rr); err != nil {
 		_ = st.Abort()
