@@ -62,16 +62,26 @@ func TestRecipesSmoke(t *testing.T) {
 			}
 		}},
 		{"dapo", func(t *testing.T, lake, run string) {
-			// a step whose first round kept all 4 groups ran no refill round, and no
-			// step trained on more than 4 groups
-			if got := scalar(t, lake, `SELECT count(*) FROM (SELECT step, max(value) FILTER (name = 'dapo/rounds') AS r, max(value) FILTER (name = 'train/groups_informative') AS g
-				FROM metrics WHERE run = '`+run+`' GROUP BY step) WHERE g > 4 OR (r = 1 AND g < 4)`); got != "0" {
-				t.Errorf("%s steps trained on more than 4 groups, or stopped short of 4 without a refill round", got)
+			// Refill until full: per step, round R+1 ran exactly when fewer than 4
+			// groups were kept after round R; the rounds that ran are the step's done
+			// rollout calls; the step trained on 4 groups unless all 5 rounds ran
+			// short, and never on more than 4.
+			got := query(t, lake, `WITH m AS (SELECT step, name, value FROM metrics WHERE run = '`+run+`'),
+				k AS (SELECT step, CAST(regexp_extract(name, '_([0-9])$', 1) AS INT) AS r, value AS kept FROM m WHERE name LIKE 'dapo/kept_after_round_%'),
+				want AS (SELECT step, 1 + count_if(r < 5 AND kept < 4) AS rounds, max(kept) FILTER (r = 5) AS kept5 FROM k GROUP BY step),
+				calls AS (SELECT step, count(*) AS done FROM calls WHERE run = '`+run+`' AND stage = 'rollout' AND status = 'done' AND shard = 0 GROUP BY step),
+				lg AS (SELECT step, max(value) FILTER (name = 'dapo/rounds') AS rounds, max(value) FILTER (name = 'train/groups_informative') AS g FROM m GROUP BY step)
+				SELECT step || ':' || want.rounds || '/' || lg.rounds || '/' || calls.done || '/' || want.kept5 || '/' || lg.g FROM want JOIN lg USING (step) JOIN calls USING (step)
+				WHERE want.rounds <> lg.rounds OR lg.rounds <> calls.done OR lg.g <> least(4, want.kept5) OR (want.kept5 < 4 AND want.rounds < 5)
+				UNION ALL SELECT 'steps ' || count(*) FROM want HAVING count(*) <> 2`)
+			if strings.TrimSpace(got) != "" {
+				t.Errorf("steps where the refill rounds did not stop exactly when full (step:rounds wanted/logged/rollout calls/kept after round 5/trained groups):\n%s", got)
 			}
-			rounds := scalar(t, lake, "SELECT sum(value) FROM metrics WHERE run = '"+run+"' AND name = 'dapo/rounds'")
-			calls := scalar(t, lake, "SELECT count(*) FROM calls WHERE run = '"+run+"' AND stage = 'rollout' AND status = 'done'")
-			if rounds == "" || int(mustFloat(t, rounds)) != int(mustFloat(t, calls)) || mustFloat(t, rounds) < 2 {
-				t.Errorf("dapo/rounds sum %q, rollout calls done %q: want equal and >= 2", rounds, calls)
+			// a step that ran refill rounds sampled more than 4 prompts, one that did not exactly 4
+			if got := scalar(t, lake, `SELECT count(*) FROM (SELECT step, count(DISTINCT prompt_id) AS p FROM rollouts WHERE run = '`+run+`' AND tag = 'train' GROUP BY step)
+				JOIN (SELECT step, value AS rounds FROM metrics WHERE run = '`+run+`' AND name = 'dapo/rounds') USING (step)
+				WHERE (rounds = 1) <> (p = 4)`); got != "0" {
+				t.Errorf("%s steps whose sampled prompts (4 = no refill) disagree with their rounds", got)
 			}
 		}},
 		{"replay", func(t *testing.T, lake, run string) {

@@ -11,12 +11,18 @@
 --   2. round 1: rollout + reward on prompts k <= G;
 --   3. kept: the informative groups so far (informative_groups: reward std
 --      > 0, sql/lib/61_informative_groups.sql), at most G;
---   4. refill rounds 2 and 3: while fewer than G groups are kept, rollout +
---      reward on the next G/2 prompts each (when := ...; a skipped round is
---      recorded, so a rerun skips it too). reward scores only this step's
---      rollouts it has not scored yet (its default), so each round scores
---      just its own samples. A fixed number of rounds, not a WHILE: the
---      batch may stay short of G groups (then it trains on fewer);
+--   4. refill rounds 2–5: while fewer than G groups are kept (when :=
+--      kept < G on the rollout and the reward call; a skipped round is
+--      recorded, so a rerun skips it too), rollout + reward on the next
+--      refill_prompts(G, kept, sampled) prompts of the pool: enough to reach
+--      G informative groups at the informative rate seen so far this step,
+--      ceil((G − kept) · sampled / kept), at most 2G (2G when none is kept
+--      yet). DAPO/verl's dynamic sampling draws generation batches until the
+--      batch is full (at most max_num_gen_batches); a job file has no loop,
+--      so this is up to 4 refill rounds, each sized to fill the batch, and a
+--      step still short of G after round 5 trains on what it has. reward
+--      scores only this step's rollouts it has not scored yet (its default),
+--      so each round scores just its own samples;
 --   5. overlong shaping: reward + overlong_penalty(len, 8, 4, 1.0)
 --      (sql/lib/40_overlong_penalty.sql; max_new_tokens 8, a 4-token buffer:
 --      a correct answer is 3 digits + EOS = 4 tokens, every token past that
@@ -24,8 +30,12 @@
 --      groups (the filter looks at correctness, as DAPO's does);
 --   6. train: clip_low 0.2, clip_high 0.28 (clip-higher), token-mean, two
 --      minibatches of 128 sequences (two updates per step, so ρ leaves 1
---      and the asymmetric clip acts on the second), lr 5e-4.
--- Rollouts per step: 256 plus 128 per refill round that runs.
+--      and the asymmetric clip acts on the second), lr 5e-4;
+--   7. metrics: dapo/rounds (rollout calls that ran), dapo/prompts_sampled,
+--      dapo/kept_after_round_R (R = 1..5; unchanged after a skipped round).
+-- Rollouts per step: n · (G + the refill rounds' prompts), e.g. 256 + 88
+-- when round 1 keeps 24 of 32 groups and one refill round of 11 prompts fills
+-- the batch.
 CREATE OR REPLACE TABLE pool AS
 SELECT prompt_id, prompt, answer, task,
        row_number() OVER (ORDER BY hash(prompt_id, getvariable('step'))) AS k
@@ -40,23 +50,59 @@ CALL reward(verifier := 'exact');
 
 CREATE OR REPLACE TABLE this_step AS SELECT * FROM this_step_scored WHERE tag = 'train';
 CREATE OR REPLACE TABLE kept AS SELECT DISTINCT prompt_id FROM informative_groups('this_step', max_groups := (SELECT g FROM g));
+CREATE OR REPLACE TABLE round_log AS SELECT 1 AS round, (SELECT count(*) FROM kept) AS kept;
 
--- refill round 2
-CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task FROM pool WHERE k > (SELECT g FROM g) AND k <= (SELECT g + g // 2 FROM g)',
+-- refill round 2: the next refill_prompts(G, kept, sampled) prompts of the pool
+CREATE OR REPLACE TABLE refill AS
+SELECT (SELECT max(k) FROM pool WHERE prompt_id IN (SELECT prompt_id FROM this_step)) AS upto,
+       refill_prompts((SELECT g FROM g), (SELECT count(*) FROM kept), (SELECT count(DISTINCT prompt_id) FROM this_step)) AS m;
+CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task FROM pool WHERE k > (SELECT upto FROM refill) AND k <= (SELECT upto + m FROM refill)',
              n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0,
              when := (SELECT count(*) FROM kept) < (SELECT g FROM g));
 CALL reward(verifier := 'exact', when := (SELECT count(*) FROM kept) < (SELECT g FROM g));
 
 CREATE OR REPLACE TABLE this_step AS SELECT * FROM this_step_scored WHERE tag = 'train';
 CREATE OR REPLACE TABLE kept AS SELECT DISTINCT prompt_id FROM informative_groups('this_step', max_groups := (SELECT g FROM g));
+CREATE OR REPLACE TABLE round_log AS SELECT * FROM round_log UNION ALL SELECT 2, (SELECT count(*) FROM kept);
 
--- refill round 3
-CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task FROM pool WHERE k > (SELECT g + g // 2 FROM g) AND k <= (SELECT 2 * g FROM g)',
+-- refill round 3: the next refill_prompts(G, kept, sampled) prompts of the pool
+CREATE OR REPLACE TABLE refill AS
+SELECT (SELECT max(k) FROM pool WHERE prompt_id IN (SELECT prompt_id FROM this_step)) AS upto,
+       refill_prompts((SELECT g FROM g), (SELECT count(*) FROM kept), (SELECT count(DISTINCT prompt_id) FROM this_step)) AS m;
+CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task FROM pool WHERE k > (SELECT upto FROM refill) AND k <= (SELECT upto + m FROM refill)',
              n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0,
              when := (SELECT count(*) FROM kept) < (SELECT g FROM g));
 CALL reward(verifier := 'exact', when := (SELECT count(*) FROM kept) < (SELECT g FROM g));
 
 CREATE OR REPLACE TABLE this_step AS SELECT * FROM this_step_scored WHERE tag = 'train';
+CREATE OR REPLACE TABLE kept AS SELECT DISTINCT prompt_id FROM informative_groups('this_step', max_groups := (SELECT g FROM g));
+CREATE OR REPLACE TABLE round_log AS SELECT * FROM round_log UNION ALL SELECT 3, (SELECT count(*) FROM kept);
+
+-- refill round 4: the next refill_prompts(G, kept, sampled) prompts of the pool
+CREATE OR REPLACE TABLE refill AS
+SELECT (SELECT max(k) FROM pool WHERE prompt_id IN (SELECT prompt_id FROM this_step)) AS upto,
+       refill_prompts((SELECT g FROM g), (SELECT count(*) FROM kept), (SELECT count(DISTINCT prompt_id) FROM this_step)) AS m;
+CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task FROM pool WHERE k > (SELECT upto FROM refill) AND k <= (SELECT upto + m FROM refill)',
+             n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0,
+             when := (SELECT count(*) FROM kept) < (SELECT g FROM g));
+CALL reward(verifier := 'exact', when := (SELECT count(*) FROM kept) < (SELECT g FROM g));
+
+CREATE OR REPLACE TABLE this_step AS SELECT * FROM this_step_scored WHERE tag = 'train';
+CREATE OR REPLACE TABLE kept AS SELECT DISTINCT prompt_id FROM informative_groups('this_step', max_groups := (SELECT g FROM g));
+CREATE OR REPLACE TABLE round_log AS SELECT * FROM round_log UNION ALL SELECT 4, (SELECT count(*) FROM kept);
+
+-- refill round 5: the next refill_prompts(G, kept, sampled) prompts of the pool
+CREATE OR REPLACE TABLE refill AS
+SELECT (SELECT max(k) FROM pool WHERE prompt_id IN (SELECT prompt_id FROM this_step)) AS upto,
+       refill_prompts((SELECT g FROM g), (SELECT count(*) FROM kept), (SELECT count(DISTINCT prompt_id) FROM this_step)) AS m;
+CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task FROM pool WHERE k > (SELECT upto FROM refill) AND k <= (SELECT upto + m FROM refill)',
+             n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0,
+             when := (SELECT count(*) FROM kept) < (SELECT g FROM g));
+CALL reward(verifier := 'exact', when := (SELECT count(*) FROM kept) < (SELECT g FROM g));
+
+CREATE OR REPLACE TABLE this_step AS SELECT * FROM this_step_scored WHERE tag = 'train';
+CREATE OR REPLACE TABLE kept AS SELECT DISTINCT prompt_id FROM informative_groups('this_step', max_groups := (SELECT g FROM g));
+CREATE OR REPLACE TABLE round_log AS SELECT * FROM round_log UNION ALL SELECT 5, (SELECT count(*) FROM kept);
 
 CREATE OR REPLACE TABLE shaped AS
 SELECT * REPLACE (reward + overlong_penalty(len(completion_tokens), 8, 4, 1.0) AS reward)
@@ -72,7 +118,10 @@ CREATE OR REPLACE TABLE step_metrics AS
 SELECT 'train/reward_mean' AS name, avg(CASE WHEN correct THEN 1.0 ELSE 0.0 END) AS value FROM this_step
 UNION ALL SELECT 'train/rollouts', count(*) FROM this_step
 UNION ALL SELECT 'train/groups_informative', count(DISTINCT prompt_id) FROM train_batch
+UNION ALL SELECT 'dapo/prompts_sampled', count(DISTINCT prompt_id) FROM this_step
+UNION ALL SELECT 'dapo/groups_informative_sampled', count(*) FROM (SELECT DISTINCT prompt_id FROM informative_groups('this_step'))
 UNION ALL SELECT 'dapo/rounds', count(*) FROM this_step_calls WHERE stage = 'rollout' AND status = 'done' AND shard = 0
+UNION ALL SELECT 'dapo/kept_after_round_' || round, kept FROM round_log
 UNION ALL SELECT 'dapo/overlong_penalty_mean', avg(overlong_penalty(len(completion_tokens), 8, 4, 1.0)) FROM this_step;
 
 CALL log_metrics(query := 'SELECT name, value FROM step_metrics');
