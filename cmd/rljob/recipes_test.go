@@ -42,7 +42,7 @@ func TestRecipesSmoke(t *testing.T) {
 	recipeRun(t, "run", arith+"/prepare.sql", "--lake", base, "--run", "sft", "--seed", "1")
 	recipeRun(t, "run", arith+"/sft.sql", "--lake", base, "--run", "sft", "--seed", "1")
 
-	small := []string{"--set", "prompts_per_step=4", "--set", "n_one=16", "--set", "replay_prompts=2"}
+	small := []string{"--set", "prompts_per_step=4", "--set", "n_one=16", "--set", "replay_prompts=2", "--set", "replay_max_pass_rate=1"}
 	cases := []struct {
 		name  string
 		check func(t *testing.T, lake, run string)
@@ -91,6 +91,28 @@ func TestRecipesSmoke(t *testing.T) {
 			}
 			if got := scalar(t, lake, "SELECT count(*) FROM replay_logprobs WHERE run = '"+run+"'"); got == "0" {
 				t.Errorf("no logprobs recomputed")
+			}
+			// replayed rows (an earlier step's rollouts in a step's logprobs call): per prompt at
+			// most one correct and one incorrect (RoRecomp's long-incorrect half), an incorrect one
+			// only beside a correct one, and replay/rows counts those of the step's prompts
+			bad := query(t, lake, `WITH old AS (
+					SELECT lp.step, s.prompt_id, s.correct FROM replay_logprobs AS lp
+					JOIN scored AS s ON s.run = lp.run AND s.rollout_id = lp.rollout_id AND s.step < lp.step
+					WHERE lp.run = '`+run+`'),
+				per AS (SELECT step, prompt_id, count_if(correct) AS c, count_if(NOT correct) AS w FROM old GROUP BY ALL),
+				used AS (SELECT step, count(*) AS n FROM old WHERE prompt_id IN (SELECT prompt_id FROM rollouts AS r WHERE r.run = '`+run+`' AND r.step = old.step) GROUP BY step)
+				SELECT 'prompt ' || prompt_id || ' step ' || step || ': ' || c || ' correct, ' || w || ' incorrect' FROM per WHERE c <> 1 OR w > 1
+				UNION ALL
+				SELECT 'step ' || m.step || ': replay/rows ' || m.value || ', replayed rows of its prompts ' || coalesce(u.n, 0)
+				FROM metrics AS m LEFT JOIN used AS u USING (step)
+				WHERE m.run = '`+run+`' AND m.name = 'replay/rows' AND m.value <> coalesce(u.n, 0)`)
+			if strings.TrimSpace(bad) != "" {
+				t.Errorf("replayed rows:\n%s", bad)
+			}
+			// with replay_max_pass_rate=1 step 2 replays step 1's prompts: both halves must show
+			got := scalar(t, lake, "SELECT string_agg(name || '=' || value, ' ' ORDER BY name) FROM metrics WHERE run = '"+run+"' AND step = 2 AND name IN ('replay/rows', 'replay/rows_incorrect')")
+			if got != "replay/rows=4.0 replay/rows_incorrect=2.0" {
+				t.Errorf("step 2 replayed %q, want 2 prompts × (short correct + long incorrect): replay/rows=4.0 replay/rows_incorrect=2.0", got)
 			}
 		}},
 		{"nsr", func(t *testing.T, lake, run string) {

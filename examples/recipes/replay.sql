@@ -1,16 +1,23 @@
 -- examples/recipes/replay.sql — GRPO with a replay buffer read from the lake
 -- (ExGRPO, Zhan et al. 2025, arXiv:2510.02245; RoRecomp, Li et al. 2025,
--- arXiv:2509.25958 for the short-correct priority): stored correct rollouts
--- of prompts the policy still finds hard rejoin those prompts' groups, with
--- their behaviour log-probs and truncated importance sampling.
+-- arXiv:2509.25958 for the priority of short correct and long incorrect
+-- rollouts): stored correct rollouts of prompts the policy still finds hard,
+-- and the same prompts' longest stored incorrect ones, rejoin those prompts'
+-- groups, with their behaviour log-probs and truncated importance sampling.
 --
 --   rljob run examples/recipes/replay.sql --lake L --run R --seed 1 --steps 24
 --
 -- Per step:
---   1. replayed: replay(max_age := 8, max_pass_rate := 0.25) (sql/lib/62_replay.sql):
+--   1. replayed: replay(max_age := 8, max_pass_rate := 0.25) (sql/lib/62_replay.sql;
+--      --set replay_max_pass_rate=X, replay_prompts=N change 0.25 and 8):
 --      per prompt whose EMA pass rate is <= 0.25, its shortest, freshest
 --      correct train rollout of the last 8 steps; the 8 with the lowest
 --      replay_priority (hardest, then freshest);
+--      then RoRecomp's other half (--set replay_incorrect=0 turns it off;
+--      default on): replay(..., kind := 'incorrect') of the same prompts,
+--      each prompt's longest, freshest incorrect train rollout of the last 8
+--      steps (a group then gets one short correct and one long incorrect
+--      stored row: positive and negative advantage);
 --   2. batch: those prompts first, then uniform ones (hash order), 32 in all;
 --   3. rollout 8 × temperature 1 and the exact reward, as baseline.sql;
 --   4. logprobs (policy 'latest'): log π of the current checkpoint for this
@@ -20,22 +27,30 @@
 --      update and its stored logprobs are the behaviour π_behav);
 --   5. mixed groups: each replayed rollout joins its prompt's group of this
 --      step (step set to this step, so grpo_advantages groups it there: a
---      group of 9), with logprobs = the recomputed π_old and old_logprobs =
+--      group of 10, or 9 without an incorrect one), with logprobs = the recomputed π_old and old_logprobs =
 --      the behaviour log-probs; train then weights its policy-gradient term
 --      by w = min(exp(log π_old − log π_behav), tis_cap = 2) (TIS);
 --   6. GRPO advantages over the mixed groups, one update (lr 5e-4,
---      token-mean), metrics replay/rows, replay/mean_age and train's
---      actor/tis_* metrics.
+--      token-mean), metrics replay/rows, replay/rows_incorrect,
+--      replay/mean_age, replay/len_incorrect_mean (vs train/len_incorrect_mean
+--      of this step's incorrect rollouts) and train's actor/tis_* metrics.
 -- Rollouts sampled per step: 256 (the replayed ones cost no sampling).
-CREATE OR REPLACE TABLE replayed AS
-SELECT * FROM replay(max_age := 8, max_pass_rate := 0.25)
+CREATE OR REPLACE TABLE replayed_correct AS
+SELECT * FROM replay(max_age := 8, max_pass_rate := coalesce(getvariable('replay_max_pass_rate'), 0.25))
 ORDER BY replay_priority, prompt_id
 LIMIT coalesce(getvariable('replay_prompts'), 8);
+
+CREATE OR REPLACE TABLE replayed AS
+SELECT * FROM replayed_correct
+UNION ALL BY NAME
+SELECT * FROM replay(max_age := 8, max_pass_rate := coalesce(getvariable('replay_max_pass_rate'), 0.25), kind := 'incorrect')
+WHERE coalesce(getvariable('replay_incorrect'), 1) = 1
+  AND prompt_id IN (SELECT prompt_id FROM replayed_correct);
 
 CREATE OR REPLACE TABLE batch AS
 SELECT p.prompt_id, p.prompt, p.answer, p.task
 FROM prompts AS p
-LEFT JOIN replayed AS r USING (prompt_id)
+LEFT JOIN replayed_correct AS r USING (prompt_id)
 WHERE p.run = getvariable('run') AND p.split = 'train'
 ORDER BY r.prompt_id IS NULL, hash(p.prompt_id, getvariable('step'))
 LIMIT coalesce(getvariable('prompts_per_step'), 32);
@@ -76,6 +91,9 @@ SELECT 'train/reward_mean' AS name, avg(reward) AS value FROM this_step
 UNION ALL SELECT 'train/rollouts', count(*) FROM this_step
 UNION ALL SELECT 'train/groups_informative', count(DISTINCT prompt_id) FILTER (group_std > 0) FROM train_batch
 UNION ALL SELECT 'replay/rows', count(*) FROM mixed WHERE rollout_id IN (SELECT rollout_id FROM replayed)
+UNION ALL SELECT 'replay/rows_incorrect', count(*) FROM mixed WHERE rollout_id IN (SELECT rollout_id FROM replayed WHERE NOT coalesce(correct, false))
+UNION ALL SELECT 'replay/len_incorrect_mean', avg(len(completion_tokens)) FROM replayed WHERE NOT coalesce(correct, false)
+UNION ALL SELECT 'train/len_incorrect_mean', avg(len(completion_tokens)) FROM this_step WHERE NOT coalesce(correct, false)
 UNION ALL SELECT 'replay/mean_age', avg(replay_age) FROM replayed;
 
 CALL log_metrics(query := 'SELECT name, value FROM step_metrics');

@@ -1,28 +1,32 @@
--- replay(max_age := 8, max_pass_rate := 0.25, per_prompt := 1, src := 'scored'): a replay
--- buffer read straight from the lake (ExGRPO, Zhan et al. 2025,
+-- replay(max_age := 8, max_pass_rate := 0.25, per_prompt := 1, src := 'scored', kind := 'correct'):
+-- a replay buffer read straight from the lake (ExGRPO, Zhan et al. 2025,
 -- arXiv:2510.02245: replay correct trajectories of prompts the policy still
--- finds hard; RoRecomp, Li et al. 2025, arXiv:2509.25958: prefer short correct
--- trajectories). The stored correct train rollouts of this run (scored, tag
--- 'train', correct, run = variable run) of prompts whose current
--- ema_pass_rate (prompt_stats) is at most max_pass_rate, sampled at most
--- max_age steps ago:
+-- finds hard; RoRecomp, Li et al. 2025, arXiv:2509.25958: a priority batch
+-- of short correct and long incorrect trajectories). The stored train
+-- rollouts of this run (scored, tag 'train', run = variable run) of prompts
+-- whose current ema_pass_rate (prompt_stats) is at most max_pass_rate,
+-- sampled at most max_age steps ago, that are correct (kind 'correct') or
+-- not (kind 'incorrect': correct false or NULL):
 --
 --   age = getvariable('step') - step,   keep 1 <= age <= max_age
 --         (variable step unset: age counts from the newest step in scored + 1)
---   per prompt, the per_prompt first by (len(completion_tokens) ASC — short
---   correct first —, age ASC — freshest behaviour policy —, rollout_id)
+--   per prompt, the per_prompt first by
+--     kind 'correct':   len(completion_tokens) ASC  — short correct first —,
+--     kind 'incorrect': len(completion_tokens) DESC — long incorrect first —,
+--   then age ASC (freshest behaviour policy), rollout_id
 --
--- src names the table read instead of scored (a string, read with
--- query_table, so the macro binds when it is called, not when the library
--- loads). Output: every column of src (its logprobs are the BEHAVIOUR log-probs
--- of the policy that sampled the row: train takes them as old_logprobs, and
--- a logprobs call recomputes log π under the current checkpoint), then
+-- Any other kind is an error. src names the table read instead of scored
+-- (a string, read with query_table, so the macro binds when it is called,
+-- not when the library loads). Output: every column of src (its logprobs
+-- are the BEHAVIOUR log-probs of the policy that sampled the row: train
+-- takes them as old_logprobs, and a logprobs call recomputes log π under
+-- the current checkpoint), then
 --   replay_age      BIGINT  age above
 --   replay_rank     BIGINT  1 = the prompt's best row
 --   ema_pass_rate   DOUBLE  the prompt's current EMA pass rate
 --   replay_priority DOUBLE  ema_pass_rate + 0.01 * replay_age: hardest, then
 --                           freshest first (ORDER BY it, LIMIT a budget)
-CREATE OR REPLACE MACRO replay(max_age := 8, max_pass_rate := 0.25, per_prompt := 1, src := 'scored') AS TABLE
+CREATE OR REPLACE MACRO replay(max_age := 8, max_pass_rate := 0.25, per_prompt := 1, src := 'scored', kind := 'correct') AS TABLE
 WITH now AS (
     SELECT coalesce(CAST(getvariable('step') AS BIGINT),
                     (SELECT max(step) + 1 FROM query_table(src))) AS step
@@ -32,7 +36,12 @@ cand AS (
     FROM query_table(src) AS s
     JOIN prompt_stats AS ps ON ps.prompt_id = s.prompt_id
     CROSS JOIN now
-    WHERE s.tag = 'train' AND s.correct
+    WHERE s.tag = 'train'
+      AND CASE kind
+              WHEN 'correct' THEN coalesce(s.correct, false)
+              WHEN 'incorrect' THEN NOT coalesce(s.correct, false)
+              ELSE error('replay: kind must be ''correct'' or ''incorrect'', got ' || coalesce(CAST(kind AS VARCHAR), 'NULL'))
+          END
       AND (getvariable('run') IS NULL OR s.run = CAST(getvariable('run') AS VARCHAR))
       AND ps.ema_pass_rate <= max_pass_rate
       AND now.step - s.step BETWEEN 1 AND max_age
@@ -40,7 +49,8 @@ cand AS (
 ranked AS (
     SELECT *,
            row_number() OVER (PARTITION BY prompt_id
-                              ORDER BY len(completion_tokens), replay_age, rollout_id) AS replay_rank
+                              ORDER BY CASE WHEN kind = 'incorrect' THEN -len(completion_tokens) ELSE len(completion_tokens) END,
+                                       replay_age, rollout_id) AS replay_rank
     FROM cand
 )
 SELECT * EXCLUDE (__rl_ema, replay_age, replay_rank),
