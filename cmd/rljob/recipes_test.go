@@ -46,14 +46,16 @@ func TestRecipesSmoke(t *testing.T) {
 	cases := []struct {
 		name  string
 		check func(t *testing.T, lake, run string)
+		file  string   // the job file's name when it is not name (a variant)
+		args  []string // more --set arguments, after small's
 	}{
-		{"baseline", func(t *testing.T, lake, run string) {
+		{name: "baseline", check: func(t *testing.T, lake, run string) {
 			// uniform: 4 prompts × 8 samples per step, all trained on
 			if got := scalar(t, lake, "SELECT sum(value) FROM metrics WHERE run = '"+run+"' AND name = 'train/sequences'"); got != "64.0" {
 				t.Errorf("train/sequences over 2 steps = %s, want 64", got)
 			}
 		}},
-		{"curriculum", func(t *testing.T, lake, run string) {
+		{name: "curriculum", check: func(t *testing.T, lake, run string) {
 			// step 1 has no history (level 0.5, band [0.25, 0.75]); step 2's level is step 1's pass rate
 			want := scalar(t, lake, "SELECT avg(CASE WHEN correct THEN 1.0 ELSE 0.0 END) FROM scored WHERE run = '"+run+"' AND step = 1 AND tag = 'train'")
 			got := scalar(t, lake, "SELECT value FROM metrics WHERE run = '"+run+"' AND step = 2 AND name = 'curriculum/level'")
@@ -61,7 +63,41 @@ func TestRecipesSmoke(t *testing.T) {
 				t.Errorf("curriculum/level at step 2 = %s, want step 1's pass rate %s", got, want)
 			}
 		}},
-		{"dapo", func(t *testing.T, lake, run string) {
+		{name: "curriculum_hints", file: "curriculum", args: []string{"--set", "hints=1", "--set", "prompts_per_step=16"}, check: func(t *testing.T, lake, run string) {
+			// 16 prompts per step: step 1's untried prompts include all-wrong groups
+			if n := scalar(t, lake, "SELECT count(*) FROM scored WHERE run = '"+run+"' AND tag = 'train' AND hint <> ''"); n == "0" {
+				t.Fatalf("no hinted rollouts: the check needs some")
+			}
+			bad := query(t, lake, `WITH s AS (SELECT s.*, p.prompt AS base FROM scored AS s JOIN prompts AS p ON p.run = s.run AND p.prompt_id = s.prompt_id
+					WHERE s.run = '`+run+`' AND s.tag = 'train'),
+				g AS (SELECT step, prompt_id, length(hint) AS l, count_if(correct) AS c FROM s GROUP BY ALL)
+				-- a hinted prompt is the prompt plus a proper prefix of its answer
+				SELECT 'prompt ' || prompt || ' hint ' || hint FROM s
+				WHERE prompt <> base || hint OR NOT starts_with(answer, hint) OR length(hint) >= length(answer)
+				UNION ALL
+				-- the verifier checked hint || completion against the whole answer
+				SELECT 'rollout ' || rollout_id || ': correct ' || correct || ' for ' || hint || '+' || completion || ' vs ' || answer FROM s
+				WHERE correct IS DISTINCT FROM (hint || completion = answer) OR extracted IS DISTINCT FROM hint || completion
+				UNION ALL
+				-- a hint of length l only after an all-wrong group with l - 1
+				SELECT 'group ' || step || '/' || prompt_id || '/' || l FROM g
+				WHERE l > 0 AND NOT EXISTS (SELECT 1 FROM g AS h WHERE h.step = g.step AND h.prompt_id = g.prompt_id AND h.l = g.l - 1 AND h.c = 0)
+				UNION ALL
+				-- an all-wrong group always got a longer hint when one was possible (3-digit answers: up to 2)
+				SELECT 'no hint after ' || step || '/' || prompt_id || '/' || l FROM g
+				WHERE c = 0 AND l < 2 AND NOT EXISTS (SELECT 1 FROM g AS h WHERE h.step = g.step AND h.prompt_id = g.prompt_id AND h.l = g.l + 1)`)
+			if strings.TrimSpace(bad) != "" {
+				t.Errorf("hints:\n%s", bad)
+			}
+			// train sees each prompt's newest (longest-hint) group only
+			want := scalar(t, lake, `SELECT count(*)::DOUBLE FROM (SELECT step, prompt_id, hint, max(length(hint)) OVER (PARTITION BY step, prompt_id) AS m
+				FROM scored WHERE run = '`+run+`' AND tag = 'train') WHERE length(hint) = m`)
+			got := scalar(t, lake, "SELECT sum(value) FROM metrics WHERE run = '"+run+"' AND name = 'train/sequences'")
+			if !sameFloat(got, want) {
+				t.Errorf("train/sequences over 2 steps = %s, want the %s rows of the newest groups", got, want)
+			}
+		}},
+		{name: "dapo", check: func(t *testing.T, lake, run string) {
 			// Refill until full: per step, round R+1 ran exactly when fewer than 4
 			// groups were kept after round R; the rounds that ran are the step's done
 			// rollout calls; the step trained on 4 groups unless all 5 rounds ran
@@ -84,7 +120,7 @@ func TestRecipesSmoke(t *testing.T) {
 				t.Errorf("%s steps whose sampled prompts (4 = no refill) disagree with their rounds", got)
 			}
 		}},
-		{"replay", func(t *testing.T, lake, run string) {
+		{name: "replay", check: func(t *testing.T, lake, run string) {
 			// the logprobs call recomputed this step's rollouts bit for bit
 			if got := scalar(t, lake, "SELECT count(*) FROM replay_logprobs lp JOIN rollouts r USING (run, step, rollout_id) WHERE r.run = '"+run+"' AND lp.logprobs IS DISTINCT FROM r.logprobs"); got != "0" {
 				t.Errorf("%s of this step's rollouts have recomputed logprobs != behaviour logprobs", got)
@@ -115,7 +151,7 @@ func TestRecipesSmoke(t *testing.T) {
 				t.Errorf("step 2 replayed %q, want 2 prompts × (short correct + long incorrect): replay/rows=4.0 replay/rows_incorrect=2.0", got)
 			}
 		}},
-		{"nsr", func(t *testing.T, lake, run string) {
+		{name: "nsr", check: func(t *testing.T, lake, run string) {
 			want := scalar(t, lake, "SELECT count(*)::DOUBLE FROM scored WHERE run = '"+run+"' AND tag = 'train' AND NOT correct")
 			if w := mustFloat(t, want); w == 0 || w == 64 {
 				t.Fatalf("%s of 64 rollouts incorrect: the check needs both kinds", want)
@@ -125,7 +161,7 @@ func TestRecipesSmoke(t *testing.T) {
 				t.Errorf("NSR trained on %s sequences, want the %s incorrect rollouts", got, want)
 			}
 		}},
-		{"wreinforce", func(t *testing.T, lake, run string) {
+		{name: "wreinforce", check: func(t *testing.T, lake, run string) {
 			// advantages +0.1 / -1: critic/advantages/max is 0.1 in a step with a correct rollout, else -1
 			bad := scalar(t, lake, `SELECT count(*) FROM metrics AS m
 				JOIN (SELECT step, bool_or(correct) AS any_correct FROM scored WHERE run = '`+run+`' AND tag = 'train' GROUP BY step) USING (step)
@@ -135,19 +171,19 @@ func TestRecipesSmoke(t *testing.T) {
 				t.Errorf("%s steps with critic/advantages/max other than 0.1 (a correct rollout) or -1 (none)", bad)
 			}
 		}},
-		{"passk", func(t *testing.T, lake, run string) {
+		{name: "passk", check: func(t *testing.T, lake, run string) {
 			if got := scalar(t, lake, "SELECT count(*) FROM metrics WHERE run = '"+run+"' AND name = 'passk/group_pass_at_k_mean'"); got != "2" {
 				t.Errorf("%s passk metrics, want 2", got)
 			}
 		}},
-		{"oneshot", func(t *testing.T, lake, run string) {
+		{name: "oneshot", check: func(t *testing.T, lake, run string) {
 			// step 1 probes 4 prompts × 8; step 2 samples one prompt 16 times
 			got := scalar(t, lake, "SELECT string_agg(p || 'x' || n, ' ' ORDER BY step) FROM (SELECT step, count(DISTINCT prompt_id) AS p, count(*) AS n FROM rollouts WHERE run = '"+run+"' AND tag = 'train' GROUP BY step)")
 			if got != "4x32 1x16" {
 				t.Errorf("prompts x rollouts per step = %q, want \"4x32 1x16\"", got)
 			}
 		}},
-		{"lowlik", func(t *testing.T, lake, run string) {
+		{name: "lowlik", check: func(t *testing.T, lake, run string) {
 			// step 2 focuses on the prompts step 1 solved at least once but not at >= 95%, at most
 			// half the batch (2)
 			want := scalar(t, lake, `SELECT least(2, count(*))::DOUBLE FROM (SELECT prompt_id, count_if(correct) AS c, avg(CASE WHEN correct THEN 1.0 ELSE 0.0 END) AS p
@@ -163,14 +199,18 @@ func TestRecipesSmoke(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			job := filepath.Join(recipesDir, c.name+".sql")
+			file := c.name
+			if c.file != "" {
+				file = c.file
+			}
+			job := filepath.Join(recipesDir, file+".sql")
 			lake := copyLake(t, base)
 			run := c.name
 			if out := recipeRun(t, "run", job, "--lake", lake, "--run", run, "--dry-run"); !strings.Contains(out, "ok: ") {
 				t.Fatalf("dry run: %s", out)
 			}
 			recipeRun(t, "run", filepath.Join(recipesDir, "fork.sql"), "--lake", lake, "--run", run, "--seed", "1", "--set", "from=sft")
-			recipeRun(t, append([]string{"run", job, "--lake", lake, "--run", run, "--seed", "1", "--steps", "2"}, small...)...)
+			recipeRun(t, append(append([]string{"run", job, "--lake", lake, "--run", run, "--seed", "1", "--steps", "2"}, small...), c.args...)...)
 			if got := scalar(t, lake, "SELECT string_agg(DISTINCT step::VARCHAR, '-' ORDER BY step::VARCHAR) FROM calls WHERE run = '"+run+"' AND stage = 'train' AND status = 'done'"); got != "1-2" {
 				t.Errorf("train done at steps %q, want 1-2", got)
 			}

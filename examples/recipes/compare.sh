@@ -33,7 +33,7 @@ OUT=${OUT:-examples/recipes/out}
 SEEDS=${SEEDS:-1 2 3}
 BUDGET=${BUDGET:-8192}
 EVALS=${EVALS:-4}
-RECIPES=${RECIPES:-baseline curriculum dapo replay nsr wreinforce passk oneshot relift lowlik}
+RECIPES=${RECIPES:-baseline curriculum curriculum_hints dapo replay nsr wreinforce passk oneshot relift lowlik}
 CHARTS=${CHARTS:-1}
 CHART_RECIPES=${CHART_RECIPES:-baseline curriculum dapo nsr oneshot}
 LAKES=$OUT/lakes
@@ -49,11 +49,20 @@ mkdir -p "$OUT"
 : > "$LOG"
 start=$(date +%s)
 
-# job FILE: the job file of a recipe (relift lives in examples/arith).
+# job RECIPE: the job file of a recipe (relift lives in examples/arith;
+# curriculum_hints is curriculum.sql with --set hints=1).
 job() {
 	case $1 in
 	relift) echo examples/arith/relift.sql ;;
+	curriculum_hints) echo examples/recipes/curriculum.sql ;;
 	*) echo "examples/recipes/$1.sql" ;;
+	esac
+}
+
+# sets RECIPE: the recipe's --set arguments (a variant of a job file).
+sets() {
+	case $1 in
+	curriculum_hints) echo "--set hints=1" ;;
 	esac
 }
 
@@ -79,21 +88,24 @@ md() {
 # spent RUN: sampled train rollouts of the run so far.
 spent() { q "$1" "SELECT count(*) FROM rollouts WHERE run = '$1' AND tag = 'train'"; }
 
-# train_until JOB RUN SEED TARGET: train steps until RUN has sampled TARGET
-# train rollouts; the first invocation runs one step, each later one as many
-# steps as the run's mean rollouts per step says still fit (at least one).
+# train_until JOB RUN SEED TARGET [--set k=v ...]: train steps until RUN has
+# sampled TARGET train rollouts; the first invocation runs one step, each
+# later one as many steps as the run's mean rollouts per step says still fit
+# (at least one).
 train_until() {
+	tj=$1 tr=$2 ts=$3 tt=$4
+	shift 4
 	while :; do
-		have=$(spent "$2")
-		[ "$have" -ge "$4" ] && return 0
+		have=$(spent "$tr")
+		[ "$have" -ge "$tt" ] && return 0
 		if [ "$have" -eq 0 ]; then
 			steps=1
 		else
-			per=$(q "$2" "SELECT CAST(round(count(*) / count(DISTINCT step)) AS BIGINT) FROM rollouts WHERE run = '$2' AND tag = 'train'")
-			steps=$(( ($4 - have) / per ))
+			per=$(q "$tr" "SELECT CAST(round(count(*) / count(DISTINCT step)) AS BIGINT) FROM rollouts WHERE run = '$tr' AND tag = 'train'")
+			steps=$(( (tt - have) / per ))
 			[ "$steps" -lt 1 ] && steps=1
 		fi
-		run "$1" "$2" "$3" "$steps"
+		run "$tj" "$tr" "$ts" "$steps" "$@"
 	done
 }
 
@@ -113,7 +125,8 @@ for seed in $SEEDS; do
 		run examples/recipes/fork.sql "$r" "$seed" 1 --set "from=sft-s$seed"
 		i=1
 		while [ "$i" -le "$EVALS" ]; do
-			train_until "$(job "$rec")" "$r" "$seed" $(( BUDGET * i / EVALS ))
+			# shellcheck disable=SC2046 # sets: word-split on purpose
+			train_until "$(job "$rec")" "$r" "$seed" $(( BUDGET * i / EVALS )) $(sets "$rec")
 			run examples/arith/eval.sql "$r" "$seed" 1
 			i=$(( i + 1 ))
 		done

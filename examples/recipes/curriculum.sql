@@ -14,10 +14,31 @@
 --   2. batch: the band's prompts, closest to the target first, then prompts
 --      never tried (hash order), 32 in all — the first steps are all
 --      untried prompts, whose one-step pass rates then fill the band;
---   3–5. rollout 8 × temperature 1, exact reward, GRPO advantages on every
---      group and one update, as baseline.sql (256 rollouts per step);
+--   3. rollout 8 × temperature 1, exact reward, as baseline.sql (256
+--      rollouts);
+--   4. hints (--set hints=1; off by default): GHPO/SEELE-style guidance.
+--      hint_prompts('this_step') (sql/lib/60_curriculum.sql) takes every
+--      group of this step with no correct rollout and appends the first
+--      character of its reference answer to the prompt ('47+38=' →
+--      '47+38=0', the policy has to write '85'); a second hint round gives
+--      the prompts whose hinted group failed again two characters ('08').
+--      A hint never holds the whole answer, and the hint characters are
+--      digits, which the arith tokenizer has (chars:0123456789+-=). Each
+--      round samples 8 more rollouts per hinted prompt (they count as
+--      sampled train rollouts) and scores them with the exact verifier on
+--      hint || completion against the FULL answer (reward's rollouts :=
+--      argument). A hinted group replaces its prompt's failed groups in the
+--      train batch (all-wrong groups have GRPO advantage 0 anyway);
+--   5. GRPO advantages on each prompt's newest group and one update, as
+--      baseline.sql;
 --   6. metrics: curriculum/level, curriculum/band_lo, curriculum/band_hi,
---      curriculum/in_band (how many of the batch came from the band).
+--      curriculum/in_band (how many of the batch came from the band),
+--      curriculum/hinted_prompts, curriculum/hint_rollouts,
+--      curriculum/hinted_pass_rate.
+-- Off by default because hints change what a step costs (8 rollouts more
+-- per hinted prompt and round) and what the batch holds, so the plain
+-- sweet-spot selection stays comparable with the other recipes; make
+-- compare runs both (curriculum and curriculum_hints).
 CREATE OR REPLACE TABLE level AS
 SELECT recent_pass_rate(5) AS level;
 
@@ -25,7 +46,7 @@ CREATE OR REPLACE TABLE band AS
 SELECT * FROM sweet_spot_band((SELECT level FROM level), width := 0.25);
 
 CREATE OR REPLACE TABLE batch AS
-SELECT p.prompt_id, p.prompt, p.answer, p.task, b.prompt_id IS NOT NULL AS in_band
+SELECT p.prompt_id, p.prompt, p.answer, p.task, '' AS hint, b.prompt_id IS NOT NULL AS in_band
 FROM prompts AS p
 LEFT JOIN band AS b USING (prompt_id)
 LEFT JOIN prompt_stats AS s USING (prompt_id)
@@ -34,14 +55,44 @@ WHERE p.run = getvariable('run') AND p.split = 'train'
 ORDER BY b.prompt_id IS NULL, b.distance, hash(p.prompt_id, getvariable('step'))
 LIMIT coalesce(getvariable('prompts_per_step'), 32);
 
-CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task FROM batch', n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0);
+CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task, hint FROM batch', n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0);
 CALL reward(verifier := 'exact');
 
 CREATE OR REPLACE TABLE this_step AS
 SELECT * FROM this_step_scored WHERE tag = 'train';
 
+-- hint round 1: the first answer character for every all-wrong group
+CREATE OR REPLACE TABLE hinted AS
+SELECT * FROM hint_prompts('this_step') WHERE coalesce(getvariable('hints'), 0) = 1;
+CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task, hint FROM hinted', n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0,
+             when := (SELECT count(*) > 0 FROM hinted));
+CREATE OR REPLACE TABLE hint_scoring AS
+SELECT rollout_id, prompt_id, hint || completion AS completion, answer
+FROM this_step_rollouts WHERE rollout_id NOT IN (SELECT rollout_id FROM this_step_rewards);
+CALL reward(verifier := 'exact', rollouts := 'hint_scoring', when := (SELECT count(*) > 0 FROM hinted));
+
+CREATE OR REPLACE TABLE this_step AS
+SELECT * FROM this_step_scored WHERE tag = 'train';
+
+-- hint round 2: two characters for the prompts whose hinted group failed again
+CREATE OR REPLACE TABLE hinted AS
+SELECT * FROM hint_prompts('this_step') WHERE coalesce(getvariable('hints'), 0) = 1;
+CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task, hint FROM hinted', n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0,
+             when := (SELECT count(*) > 0 FROM hinted));
+CREATE OR REPLACE TABLE hint_scoring AS
+SELECT rollout_id, prompt_id, hint || completion AS completion, answer
+FROM this_step_rollouts WHERE rollout_id NOT IN (SELECT rollout_id FROM this_step_rewards);
+CALL reward(verifier := 'exact', rollouts := 'hint_scoring', when := (SELECT count(*) > 0 FROM hinted));
+
+CREATE OR REPLACE TABLE this_step AS
+SELECT * FROM this_step_scored WHERE tag = 'train';
+
+-- each prompt's newest group: its longest hint (none without hints)
+CREATE OR REPLACE TABLE newest AS
+SELECT * FROM this_step QUALIFY length(hint) = max(length(hint)) OVER (PARTITION BY prompt_id);
+
 CREATE OR REPLACE TABLE train_batch AS
-SELECT * FROM grpo_advantages('this_step');
+SELECT * FROM grpo_advantages('newest');
 
 CALL train(data := 'train_batch', lr := coalesce(getvariable('lr'), 5e-4), clip_low := 0.2, clip_high := 0.2, loss_agg := 'token-mean');
 
@@ -52,6 +103,9 @@ UNION ALL SELECT 'train/groups_informative', count(DISTINCT prompt_id) FILTER (g
 UNION ALL SELECT 'curriculum/level', coalesce((SELECT level FROM level), 0.5)
 UNION ALL SELECT 'curriculum/band_lo', greatest(0.05, 1 - coalesce((SELECT level FROM level), 0.5) - 0.25)
 UNION ALL SELECT 'curriculum/band_hi', least(0.95, 1 - coalesce((SELECT level FROM level), 0.5) + 0.25)
-UNION ALL SELECT 'curriculum/in_band', count_if(in_band) FROM batch;
+UNION ALL SELECT 'curriculum/in_band', count_if(in_band) FROM batch
+UNION ALL SELECT 'curriculum/hinted_prompts', count(DISTINCT prompt_id) FILTER (hint <> '') FROM this_step
+UNION ALL SELECT 'curriculum/hint_rollouts', count_if(hint <> '') FROM this_step
+UNION ALL SELECT 'curriculum/hinted_pass_rate', avg(CASE WHEN correct THEN 1.0 ELSE 0.0 END) FILTER (hint <> '') FROM this_step;
 
 CALL log_metrics(query := 'SELECT name, value FROM step_metrics');

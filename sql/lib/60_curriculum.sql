@@ -50,3 +50,44 @@ SELECT s.prompt_id, s.ema_pass_rate, s.attempts, b.band_lo, b.band_hi,
        abs(s.ema_pass_rate - b.target) AS distance
 FROM prompt_stats AS s, b
 WHERE s.ema_pass_rate BETWEEN b.band_lo AND b.band_hi;
+
+-- hint_prompts(t, max_hint := NULL): the next hinted prompts of a step, for
+-- hint-guided difficulty control (GHPO, Liu et al. 2025, arXiv:2507.10628:
+-- a problem whose rollouts all fail gets part of the reference solution
+-- appended to its prompt; SEELE, Li et al. 2025, arXiv:2509.06923: the hint
+-- length adapts to the problem). t holds a step's scored rows with columns
+-- prompt_id, prompt, answer, task, hint (the answer prefix already appended
+-- to prompt; '' or NULL: none) and correct. Per prompt, its group with the
+-- longest hint so far; when no row of that group is correct (NULL counts as
+-- wrong), one row with a hint one character longer:
+--
+--   h      = coalesce(hint, '')
+--   hint'  = left(answer, length(h) + 1)
+--   prompt = left(prompt, length(prompt) - length(h)) || hint'
+--   kept only while length(hint') < length(answer) (the policy always has
+--   to produce the rest of the answer) and length(hint') <= max_hint
+--
+-- The verifier must still check the whole answer: score a hinted rollout as
+-- hint || completion against answer. Output: prompt_id, prompt, answer, task,
+-- hint VARCHAR, hint_len BIGINT.
+CREATE OR REPLACE MACRO hint_prompts(t, max_hint := NULL) AS TABLE
+WITH g AS (
+    SELECT prompt_id, coalesce(hint, '') AS h,
+           any_value(prompt) AS prompt, any_value(answer) AS answer, any_value(task) AS task,
+           count_if(correct) AS c
+    FROM query_table(t)
+    GROUP BY prompt_id, coalesce(hint, '')
+),
+newest AS (
+    SELECT * FROM g
+    QUALIFY row_number() OVER (PARTITION BY prompt_id ORDER BY length(h) DESC) = 1
+)
+SELECT prompt_id,
+       left(prompt, length(prompt) - length(h)) || left(answer, length(h) + 1) AS prompt,
+       answer, task,
+       left(answer, length(h) + 1) AS hint,
+       CAST(length(h) + 1 AS BIGINT) AS hint_len
+FROM newest
+WHERE c = 0
+  AND length(h) + 1 < length(answer)
+  AND (max_hint IS NULL OR length(h) + 1 <= max_hint);
