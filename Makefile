@@ -77,7 +77,10 @@ test-slurm: deps
 
 # Baseline GRPO and every recipe of examples/recipes on the arith task, same
 # budget of sampled rollouts, 3 seeds; held-out pass@1/pass@16 against
-# rollouts spent in examples/recipes/out/results.md (11 min on 2 cores).
+# rollouts spent in examples/recipes/out/results.md and, as PNG charts, in
+# examples/recipes/out/charts/ (drawn by examples/recipes/chart; 11–15 min on
+# 2 cores).
 .PHONY: compare
 compare: build
-	sh examples/recipes/compare.sh
+	$(GO) build -tags "$(TAGS)" -o bin/recipe-chart ./examples/recipes/chart
+	CHART_BIN=bin/recipe-chart sh examples/recipes/compare.sh

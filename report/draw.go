@@ -29,8 +29,16 @@ const (
 // per point (an eval with two checkpoints is two dots and a segment).
 const maxGlyphPoints = 30
 
-// runColors are the colours of the runs, in --run order (wrapping).
-var runColors = plotutil.DarkColors
+// runColors are the colours of the runs, in --run order (wrapping): gonum's
+// seven dark colours, then five more, so that up to 12 runs (the recipes of
+// examples/recipes/chart) each get their own.
+var runColors = append(append([]color.Color(nil), plotutil.DarkColors...),
+	color.RGBA{A: 255},                         // black
+	color.RGBA{R: 0, G: 150, B: 160, A: 255},   // teal
+	color.RGBA{R: 128, G: 128, B: 0, A: 255},   // olive
+	color.RGBA{R: 120, G: 120, B: 120, A: 255}, // grey
+	color.RGBA{R: 140, G: 90, B: 40, A: 255},   // brown
+)
 
 // Draw renders every chart of r into its PNG field.
 func (r *Report) Draw() error {

@@ -20,12 +20,21 @@
 # the SFT run only, 11 s after 8 recipe runs). At the end the runs' metrics,
 # rollouts and rewards folders are copied into OUT/lake for the report.
 #
+# Charts (CHARTS=1, the default): OUT/charts/01-pass1_vs_rollouts.png and
+# 02-pass16_vs_rollouts.png, held-out pass@1 / pass@16 against train
+# rollouts spent, one line per recipe (mean over seeds; every line starts at
+# the SFT checkpoints' mean at 0 rollouts), drawn by examples/recipes/chart
+# from OUT/curves.csv with the report package's plotting code; and
+# OUT/report/, rljob report --format png of the first seed's runs of
+# CHART_RECIPES (training curves against step).
+#
 # Environment: BIN (default bin/rljob), OUT (default examples/recipes/out;
-# deleted first: lake, logs, results.md, charts), SEEDS (default "1 2 3"),
-# BUDGET (sampled train rollouts per run, default 8192 = 32 steps of 256),
-# EVALS (evaluations per run, default 4), RECIPES (default: all below),
-# CHARTS (1: rljob report --format png of the first seed's runs of
-# CHART_RECIPES, default "baseline curriculum dapo nsr oneshot"; default 1).
+# deleted first: lake, logs, results.md, curves.csv, charts, report), SEEDS
+# (default "1 2 3"), BUDGET (sampled train rollouts per run, default 8192 =
+# 32 steps of 256), EVALS (evaluations per run, default 4), RECIPES
+# (default: all below), CHARTS (default 1), CHART_BIN (the chart program;
+# default: go run ./examples/recipes/chart), CHART_RECIPES (default
+# "baseline curriculum dapo nsr oneshot").
 set -eu
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-bin/rljob}
@@ -213,11 +222,27 @@ GROUP BY lg.recipe ORDER BY lg.recipe <> 'baseline', lg.recipe"
 } > "$OUT/results.md"
 
 if [ "$CHARTS" = 1 ]; then
+	# The curves: per recipe and evaluation the mean over seeds, plus the SFT
+	# checkpoints' mean as every recipe's point at 0 rollouts.
+	"$BIN" sql --lake "$LAKE" --format csv "WITH e AS ($EVALQ),
+sft AS (SELECT avg(p1) AS p1, avg(p16) AS p16 FROM e WHERE recipe = 'sft'),
+r AS (SELECT recipe, eval_no, avg(rollouts) AS rollouts, avg(p1) AS pass1, avg(p16) AS pass16
+      FROM e WHERE recipe <> 'sft' GROUP BY recipe, eval_no)
+SELECT recipe, rollouts, pass1, pass16 FROM (
+  SELECT recipe, rollouts, pass1, pass16 FROM r
+  UNION ALL
+  SELECT DISTINCT r.recipe, 0, sft.p1, sft.p16 FROM r, sft)
+ORDER BY recipe <> 'baseline', recipe, rollouts" > "$OUT/curves.csv"
+	if [ -n "${CHART_BIN:-}" ]; then
+		"$CHART_BIN" -i "$OUT/curves.csv" -o "$OUT/charts" >> "$LOG" 2>&1 || echo "compare: the charts failed (see $LOG)" >&2
+	else
+		go run -tags "$(sh scripts/buildtags.sh)" ./examples/recipes/chart -i "$OUT/curves.csv" -o "$OUT/charts" >> "$LOG" 2>&1 || echo "compare: the charts failed (see $LOG)" >&2
+	fi
 	first=$(echo "$SEEDS" | cut -d' ' -f1)
 	set --
 	for rec in $CHART_RECIPES; do
 		[ -d "$LAKES/$rec-s$first" ] && set -- "$@" --run "$rec-s$first"
 	done
-	"$BIN" report --lake "$LAKE" --format png -o "$OUT/charts" "$@" >> "$LOG" 2>&1 || echo "compare: rljob report failed (see $LOG)" >&2
+	"$BIN" report --lake "$LAKE" --format png -o "$OUT/report" "$@" >> "$LOG" 2>&1 || echo "compare: rljob report failed (see $LOG)" >&2
 fi
 cat "$OUT/results.md"
