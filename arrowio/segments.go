@@ -47,6 +47,14 @@ const SegmentFile = "data.parquet"
 // segment's range and data file never parse it.
 const SegmentSourcesFile = "sources.json"
 
+// SummaryTable holds derived segments: per prompt, a summary of the train
+// rows of scored (rollouts joined with rewards) in the segment's steps, for
+// prompt_stats (sql package; written by rljob lake compact after the
+// rollouts and rewards segments). Its segments have the same ranges as
+// other segments, no sources (lake verify recomputes them from the rows
+// they summarise, in the sql package) and no table folder.
+const SummaryTable = "_prompt_summary"
+
 // SegmentSizes are the aligned segment lengths in steps, largest first.
 var SegmentSizes = []int64{10000, 1000, 100, 10}
 
@@ -69,7 +77,11 @@ func (s Segment) String() string { return s.Dir() }
 // Validate checks the names and that the range is one of SegmentSizes,
 // aligned.
 func (s Segment) Validate() error {
-	if err := (Unit{Table: s.Table, Run: s.Run}).Validate(); err != nil {
+	u := Unit{Table: s.Table, Run: s.Run}
+	if s.Table == SummaryTable {
+		u.Table = "summary"
+	}
+	if err := u.Validate(); err != nil {
 		return err
 	}
 	n := s.Last - s.First + 1
@@ -402,7 +414,7 @@ func (s *StagedSegment) commit(sources []SegmentSource) (*SegmentManifest, error
 	for _, src := range sources {
 		want += src.Rows
 	}
-	if e.Rows != want {
+	if e.Rows != want && s.seg.Table != SummaryTable {
 		return nil, fmt.Errorf("%s has %d rows, its sources %d", SegmentFile, e.Rows, want)
 	}
 	sbuf, err := json.Marshal(sources)

@@ -129,7 +129,13 @@ func (sc *StageCtx) Commit(ctx context.Context, table string, rr array.RecordRea
 
 // Expose re-creates the engine's lake views so committed units (this call's
 // or, on resume, earlier ones) are visible to the statements that follow.
+// Under a snapshot (a job step) the lake views stay as the step began and
+// the runner re-creates the this_step_ views after the call, so there is
+// nothing to do.
 func (sc *StageCtx) Expose(ctx context.Context) error {
+	if sc.Engine.Snapshot() != nil {
+		return nil
+	}
 	if err := sc.Engine.Refresh(ctx); err != nil {
 		return fmt.Errorf("jobs: refresh lake views: %w", err)
 	}

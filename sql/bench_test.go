@@ -177,7 +177,9 @@ func BenchmarkLakeWriteVsCopy(b *testing.B) {
 //
 //   - lake: through the lake views, reading the Parquet files arrowio wrote;
 //   - lake_compacted: the same after rljob lake compact (one segment of the
-//     10 steps per table);
+//     10 steps per table, and the prompt summary of the 10 steps);
+//   - lake_compacted_job: as a job's statement of step 10 reads it (the
+//     snapshot and the run variable set): from the prompt summary;
 //   - table: the same query over in-memory DuckDB tables.
 //
 // Reports rows/s (input rollouts per second) and the number of prompts.
@@ -268,7 +270,32 @@ func BenchmarkPromptStats1M(b *testing.B) {
 		}
 		run(b, "SELECT * FROM prompt_stats")
 	})
+	b.Run("lake_compacted_job", func(b *testing.B) {
+		// As a job's statement at step 10 sees it: the snapshot and the
+		// run variable set, so prompt_stats reads the prompt summaries
+		// compaction wrote (sql/summary.go) instead of 1M scored rows.
+		e.SetSnapshot(&Snapshot{Run: "bench", Step: steps})
+		defer e.SetSnapshot(nil)
+		if err := e.Refresh(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.SetVariable(ctx, "run", "bench"); err != nil {
+			b.Fatal(err)
+		}
+		var through int64
+		if err := e.Conn().QueryRowContext(ctx, "SELECT getvariable('"+SummaryThroughVar+"')").Scan(&through); err != nil || through != steps-1 {
+			b.Fatalf("summaries cover steps 0..%d (%v), want 0..%d", through, err, steps-1)
+		}
+		run(b, "SELECT * FROM prompt_stats")
+	})
 	b.Run("table", func(b *testing.B) {
+		// Ad hoc, as in lake and lake_compacted: no snapshot, run unset.
+		if err := e.Refresh(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.Exec(ctx, "RESET VARIABLE run"); err != nil {
+			b.Fatal(err)
+		}
 		// The view's query over a materialised scored table: the GROUP BY alone.
 		src, err := LibSource("10_prompt_stats.sql")
 		if err != nil {

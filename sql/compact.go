@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"github.com/rljob/rljob/arrowio"
@@ -82,6 +84,13 @@ func CompactLake(ctx context.Context, root string, o CompactOptions) ([]arrowio.
 			if err != nil {
 				return done, err
 			}
+		}
+	}
+	for run, n := range sortedRuns(next) {
+		segs, err := writeSummaries(ctx, l, run, n, o.Hook)
+		done = append(done, segs...)
+		if err != nil {
+			return done, err
 		}
 	}
 	return done, nil
@@ -228,4 +237,15 @@ func writeSegment(ctx context.Context, e *Engine, l *arrowio.Lake, seg arrowio.S
 	}
 	call("committed")
 	return m, nil
+}
+
+// sortedRuns iterates next (run → first incomplete step) in run order.
+func sortedRuns(next map[string]int64) func(yield func(string, int64) bool) {
+	return func(yield func(string, int64) bool) {
+		for _, run := range slices.Sorted(maps.Keys(next)) {
+			if !yield(run, next[run]) {
+				return
+			}
+		}
+	}
 }

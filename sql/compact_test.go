@@ -35,6 +35,9 @@ func tableDigest(t *testing.T, root string, snap *Snapshot, plain bool) map[stri
 		if err := e.Refresh(ctx); err != nil {
 			t.Fatal(err)
 		}
+		if err := e.SetVariable(ctx, "run", snap.Run); err != nil { // as the job runner does
+			t.Fatal(err)
+		}
 	}
 	out := map[string]string{}
 	for _, table := range compactTables {
@@ -49,6 +52,15 @@ func tableDigest(t *testing.T, root string, snap *Snapshot, plain bool) map[stri
 		}
 		out[table] = d
 	}
+	// prompt_stats reads the prompt summaries under a snapshot once they
+	// exist: the same numbers (the EMA to 1e-12) as from scored alone.
+	q := `SELECT count(*)::VARCHAR || ' ' || coalesce(md5(string_agg(x, '|' ORDER BY x)), '') FROM (
+	  SELECT concat_ws(',', prompt_id, attempts, correct, last_step, round(pass_rate, 12), round(ema_pass_rate, 12)) AS x FROM prompt_stats)`
+	var d string
+	if err := e.Conn().QueryRowContext(ctx, q).Scan(&d); err != nil {
+		t.Fatalf("prompt_stats: %v", err)
+	}
+	out["prompt_stats"] = d
 	return out
 }
 
@@ -63,7 +75,7 @@ func sameDigest(t *testing.T, what string, got, want map[string]string) {
 
 func verifyOK(t *testing.T, l *arrowio.Lake) {
 	t.Helper()
-	r, err := l.VerifyReport()
+	r, err := VerifyLake(context.Background(), l.Root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,9 +122,9 @@ func TestCompactKeepsEveryRowOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 2 ranges of 10 steps per run for each of 5 tables, 1 for prompts
-	// (rows at step 0 only).
-	if len(segs) != 2*2*5+2*1 {
+	// 2 ranges of 10 steps per run for each of 5 tables and the prompt
+	// summaries, 1 for prompts (rows at step 0 only).
+	if len(segs) != 2*2*6+2*1 {
 		t.Fatalf("%d segments: %v", len(segs), segs)
 	}
 	check("after compaction")
@@ -132,7 +144,7 @@ func TestCompactKeepsEveryRowOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(removed) != 2*5+1 {
+	if len(removed) != 2*6+1 {
 		t.Fatalf("gc removed %d superseded segments: %v", len(removed), removed)
 	}
 	check("after gc of superseded segments")
@@ -175,6 +187,12 @@ func TestVerifyChecksSegments(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"prompt summary rewritten", "differ from the rows", func(t *testing.T, l *arrowio.Lake) {
+			// A consistent segment (manifest matches the file) whose rows
+			// are not the summary of its steps: only recomputing finds it.
+			rewriteSegment(t, l, arrowio.Segment{Table: arrowio.SummaryTable, Run: "a", First: 0, Last: 9},
+				"SELECT * REPLACE (attempts + 1 AS attempts) FROM read_parquet(%s)")
+		}},
 		{"segment data corrupted", "corrupted", func(t *testing.T, l *arrowio.Lake) {
 			p := l.Path("_compacted/rewards/a/0-9/" + arrowio.SegmentFile)
 			buf, err := os.ReadFile(p)
@@ -201,7 +219,7 @@ func TestVerifyChecksSegments(t *testing.T) {
 			}
 			verifyOK(t, l)
 			tc.damage(t, l)
-			r, err := l.VerifyReport()
+			r, err := VerifyLake(ctx, l.Root)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -297,5 +315,35 @@ func TestCompactKill9(t *testing.T) {
 	}
 	if killed < trials/2 {
 		t.Fatalf("only %d of %d compactions were killed", killed, trials)
+	}
+}
+
+// rewriteSegment replaces segment seg by a committed one whose rows are
+// query (with %s the old data file) applied to the old ones.
+func rewriteSegment(t *testing.T, l *arrowio.Lake, seg arrowio.Segment, query string) {
+	t.Helper()
+	ctx := context.Background()
+	e, err := Open(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	old := filepath.Join(t.TempDir(), "old.parquet")
+	if err := os.Rename(l.Path(seg.Dir()+"/"+arrowio.SegmentFile), old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(l.Path(seg.Dir())); err != nil {
+		t.Fatal(err)
+	}
+	st, err := l.BeginSegment(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := fmt.Sprintf(query, QuoteString(filepath.ToSlash(old)))
+	if err := e.Exec(ctx, "COPY ("+q+") TO "+QuoteString(filepath.Join(st.Path(), arrowio.SegmentFile))+" (FORMAT parquet)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Commit(nil); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -51,6 +51,9 @@ func (s *Snapshot) thisStep(f arrowio.DataFile) bool {
 // RefreshThisStep applies.
 func (e *Engine) SetSnapshot(s *Snapshot) { e.snap = s }
 
+// Snapshot is the snapshot the views apply, nil when they show every file.
+func (e *Engine) Snapshot() *Snapshot { return e.snap }
+
 // scanTables lists the lake's tables with the files and segments the views
 // read (arrowio.ListTable): under a snapshot those it shows, else all. A
 // segment is used only when the snapshot shows every step it holds, so a

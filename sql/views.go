@@ -82,6 +82,9 @@ func (e *Engine) Refresh(ctx context.Context) error {
 	if err := e.refreshThisStep(ctx, tables); err != nil {
 		return err
 	}
+	if err := e.refreshSummary(ctx); err != nil {
+		return err
+	}
 	return e.loadLib(ctx)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rljob/rljob/arrowio"
 	"github.com/rljob/rljob/jobs"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 func init() {
@@ -87,7 +88,7 @@ func lakeLs(e *env, l *arrowio.Lake) error {
 }
 
 func lakeVerify(e *env, l *arrowio.Lake) error {
-	r, err := l.VerifyReport()
+	r, err := rsql.VerifyLake(context.Background(), l.Root)
 	if err != nil {
 		return fmt.Errorf("lake verify: %w", err)
 	}

@@ -43,7 +43,7 @@ func TestLakeCompactAndRetentionCLI(t *testing.T) {
 	}
 	before := count()
 	code, out, stderr := rljob(t, nil, "lake", "compact", "--lake", lake)
-	if code != 0 || !strings.Contains(out, "wrote _compacted/rollouts/a/0-9") || !strings.Contains(out, "ok: 6 segments") {
+	if code != 0 || !strings.Contains(out, "wrote _compacted/rollouts/a/0-9") || !strings.Contains(out, "wrote _compacted/_prompt_summary/a/0-9") || !strings.Contains(out, "ok: 7 segments") {
 		t.Fatalf("lake compact: %d\n%s%s", code, out, stderr)
 	}
 	if after := count(); after != before {
