@@ -135,6 +135,11 @@ func (m *SegmentManifest) Path(l *Lake) string { return l.Path(m.Dir() + "/" + S
 // (run, first, last). Folders without a readable manifest are skipped
 // (lake verify reports them).
 func (l *Lake) Segments(table string) ([]*SegmentManifest, error) {
+	return l.segments(table, nil)
+}
+
+// segments is Segments reading manifests through c (nil: no cache).
+func (l *Lake) segments(table string, c *ListCache) ([]*SegmentManifest, error) {
 	root := filepath.Join(l.Root, CompactedDir, table)
 	runs, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -156,7 +161,7 @@ func (l *Lake) Segments(table string) ([]*SegmentManifest, error) {
 			if !s.IsDir() {
 				continue
 			}
-			m, err := readSegmentManifest(filepath.Join(root, r.Name(), s.Name(), ManifestName))
+			m, err := c.segmentManifest(filepath.Join(root, r.Name(), s.Name(), ManifestName))
 			if err != nil || m.Table != table || m.Run != r.Name() || filepath.Base(m.Dir()) != s.Name() {
 				continue
 			}
@@ -235,7 +240,13 @@ func ChooseSegments(segs []*SegmentManifest) []*SegmentManifest {
 // committed row once. With glob set, the files listed outside segments are
 // every Parquet file, as a glob of the folder finds them (debris included).
 func (l *Lake) ListTable(table string, use func(*SegmentManifest) bool, glob bool) ([]DataFile, []*SegmentManifest, error) {
-	all, err := l.Segments(table)
+	return l.ListTableCached(table, use, glob, nil)
+}
+
+// ListTableCached is ListTable reading through c (see ListCache; nil: no
+// cache). With glob set only segment manifests are cached.
+func (l *Lake) ListTableCached(table string, use func(*SegmentManifest) bool, glob bool, c *ListCache) ([]DataFile, []*SegmentManifest, error) {
+	all, err := l.segments(table, c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -252,7 +263,17 @@ func (l *Lake) ListTable(table string, use func(*SegmentManifest) bool, glob boo
 	}
 	root := filepath.Join(l.Root, table)
 	var out []DataFile
+	outp := &out
 	var visit fs.WalkDirFunc
+	// walk lists the files under p (the walk below, from p) for the cache.
+	walk := func(p string) ([]DataFile, error) {
+		var got []DataFile
+		saved := outp
+		outp = &got
+		err := filepath.WalkDir(p, visit)
+		outp = saved
+		return got, err
+	}
 	visit = func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == root && errors.Is(err, fs.ErrNotExist) {
@@ -268,18 +289,24 @@ func (l *Lake) ListTable(table string, use func(*SegmentManifest) bool, glob boo
 			if covered(root, p, name, byRun) {
 				return fs.SkipDir
 			}
+			if run, ok := parseKey(name, KeyRun); ok && c != nil && c.Run == run && !glob && filepath.Dir(p) == root {
+				if err := l.listCachedRun(c, table, p, byRun[run], walk, outp); err != nil {
+					return err
+				}
+				return fs.SkipDir
+			}
 			if run, ok := parseKey(name, KeyRun); ok && len(byRun[run]) > 0 && filepath.Dir(p) == root {
 				// A compacted run: names only (no sort, no stat of the
 				// thousands of covered step folders), then walk the rest.
 				return walkUncovered(root, p, byRun, visit)
 			}
 			if call, shard, ok := parsePart(name); ok && !glob {
-				return l.unitFiles(p, call, shard, &out)
+				return l.unitFiles(p, call, shard, outp)
 			}
 			return nil
 		}
 		if strings.HasSuffix(name, ".parquet") && !strings.HasPrefix(name, ".") && d.Type().IsRegular() {
-			out = append(out, fileKeys(root, p, DataFile{Path: p}))
+			*outp = append(*outp, fileKeys(root, p, DataFile{Path: p}))
 		}
 		return nil
 	}

@@ -2,11 +2,17 @@ package arrowio
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
 )
 
 // StepMarker is one committed marker of TableSteps: shard Shard of NumShards
@@ -36,31 +42,134 @@ func (e *MarkerError) Error() string {
 // each checked against its folder.
 // A marker folder that holds files but no _commit.json (its manifest
 // deleted) is a *MarkerError too: whether that step finished cannot be told.
+// The step folders are read in parallel; the error reported is the one a
+// pass in step order meets first (folder problems before manifest ones).
 func (l *Lake) StepMarkers(run string) ([]StepMarker, error) {
-	units, err := l.markerUnits(run)
+	steps, err := l.runSteps(TableSteps, run)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]StepMarker, 0, len(units))
-	for _, u := range units {
-		m, err := l.ReadManifest(u)
-		if err != nil {
-			return nil, &MarkerError{Dir: u.Dir(), Msg: err.Error()}
+	res := make([]stepMarkers, len(steps))
+	parallelFor(len(steps), func(i int) { res[i] = l.readStepMarkers(run, steps[i]) })
+	for _, r := range res {
+		if r.dirErr != nil {
+			return nil, r.dirErr
 		}
-		if m.Unit != u {
-			return nil, &MarkerError{Dir: u.Dir(), Msg: fmt.Sprintf("its _commit.json describes %s (a copied or moved marker); delete the folder", m.Unit.Dir())}
+	}
+	var out []StepMarker
+	for _, r := range res {
+		if r.err != nil {
+			return nil, r.err
 		}
-		n, ok := argInt(m.Args, "num_shards")
-		if !ok && u.Shard == 0 {
-			n, ok = 1, true // a marker of rljob 0.1, unsharded
-		}
-		if !ok || n < 1 || u.Shard >= n {
-			return nil, &MarkerError{Dir: u.Dir(), Msg: "its _commit.json has no valid num_shards"}
-		}
-		sha, _ := m.Args["job_sha256"].(string)
-		out = append(out, StepMarker{Run: run, Step: u.Step, Shard: u.Shard, NumShards: n, JobSHA256: sha})
+		out = append(out, r.markers...)
 	}
 	return out, nil
+}
+
+// stepMarkers is what one step folder of TableSteps holds: its markers
+// sorted by shard, or the folder's problem (dirErr: a stray manifest, a
+// unit without one, an unreadable folder) or a marker's (err).
+type stepMarkers struct {
+	markers     []StepMarker
+	dirErr, err error
+}
+
+// markerManifest is the part of a marker's _commit.json the runner reads.
+type markerManifest struct {
+	Unit
+	Args struct {
+		NumShards *json.Number `json:"num_shards"`
+		JobSHA256 string       `json:"job_sha256"`
+	} `json:"args"`
+}
+
+// readStepMarkers reads and checks the markers of one step folder.
+func (l *Lake) readStepMarkers(run string, step int64) (r stepMarkers) {
+	stepDir := Unit{Table: TableSteps, Run: run, Step: step}.PartDir()
+	dir := l.Path(stepDir)
+	f, err := os.Open(dir)
+	if err != nil {
+		r.dirErr = fmt.Errorf("arrowio: list %s: %w", dir, err)
+		return r
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		r.dirErr = fmt.Errorf("arrowio: list %s: %w", dir, err)
+		return r
+	}
+	sort.Strings(names)
+	var units []Unit
+	for _, n := range names {
+		if n == ManifestName {
+			r.dirErr = &MarkerError{Dir: stepDir, Msg: "holds a " + ManifestName + " outside any part-<call>-<shard> folder (a marker copied by hand?); delete it"}
+			return r
+		}
+		call, shard, ok := parsePart(n)
+		if !ok {
+			continue
+		}
+		u := Unit{Table: TableSteps, Run: run, Step: step, Call: call, Shard: shard}
+		buf, err := os.ReadFile(filepath.Join(dir, n, ManifestName))
+		switch {
+		case err == nil:
+			units = append(units, u)
+			if r.err == nil {
+				r.err = r.add(u, buf)
+			}
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+			if files, err := os.ReadDir(filepath.Join(dir, n)); err == nil && len(files) > 0 {
+				r.dirErr = &MarkerError{Dir: u.Dir(), Msg: "its " + ManifestName + " is missing (deleted?), so whether step " + strconv.FormatInt(step, 10) + " finished cannot be told; delete the folder to redo the step"}
+				return r
+			}
+		default:
+			if r.err == nil {
+				r.err = &MarkerError{Dir: u.Dir(), Msg: "arrowio: read manifest: " + err.Error()}
+			}
+		}
+	}
+	sort.Slice(r.markers, func(i, j int) bool { return r.markers[i].Shard < r.markers[j].Shard })
+	return r
+}
+
+// add checks the manifest buf of marker u and appends the marker.
+func (r *stepMarkers) add(u Unit, buf []byte) error {
+	var m markerManifest
+	if err := json.Unmarshal(buf, &m); err != nil {
+		return &MarkerError{Dir: u.Dir(), Msg: fmt.Sprintf("arrowio: corrupt %s: %v", ManifestName, err)}
+	}
+	if m.Unit != u {
+		return &MarkerError{Dir: u.Dir(), Msg: fmt.Sprintf("its _commit.json describes %s (a copied or moved marker); delete the folder", m.Unit.Dir())}
+	}
+	n, ok := 0, false
+	if m.Args.NumShards != nil {
+		v, err := m.Args.NumShards.Int64()
+		n, ok = int(v), err == nil
+	} else if u.Shard == 0 {
+		n, ok = 1, true // a marker of rljob 0.1, unsharded
+	}
+	if !ok || n < 1 || u.Shard >= n {
+		return &MarkerError{Dir: u.Dir(), Msg: "its _commit.json has no valid num_shards"}
+	}
+	r.markers = append(r.markers, StepMarker{Run: u.Run, Step: u.Step, Shard: u.Shard, NumShards: n, JobSHA256: m.Args.JobSHA256})
+	return nil
+}
+
+// parallelFor runs f(0..n-1) on GOMAXPROCS goroutines.
+func parallelFor(n int, f func(int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // StepStatus summarises a run's markers: the steps complete for every shard
@@ -114,60 +223,4 @@ func (l *Lake) ReadStepStatus(run string) (*StepStatus, error) {
 
 func stepMarkerDir(run string, step int64, shard int) string {
 	return Unit{Table: TableSteps, Run: run, Step: step, Shard: shard}.Dir()
-}
-
-// argInt reads an integer manifest argument (json.Number after
-// readManifest, float64 or int from elsewhere).
-func argInt(args map[string]any, k string) (int, bool) {
-	switch v := args[k].(type) {
-	case json.Number:
-		n, err := v.Int64()
-		return int(n), err == nil
-	case float64:
-		return int(v), v == float64(int(v))
-	case int:
-		return v, true
-	case int64:
-		return int(v), true
-	}
-	return 0, false
-}
-
-// markerUnits is Units(TableSteps, run) in one pass over the run's step
-// folders that also refuses a marker folder left without its manifest.
-func (l *Lake) markerUnits(run string) ([]Unit, error) {
-	steps, err := l.runSteps(TableSteps, run)
-	if err != nil {
-		return nil, err
-	}
-	var out []Unit
-	for _, step := range steps {
-		dir := l.Path(Unit{Table: TableSteps, Run: run, Step: step}.PartDir())
-		parts, err := os.ReadDir(dir)
-		if err != nil {
-			return nil, fmt.Errorf("arrowio: list %s: %w", dir, err)
-		}
-		for _, pe := range parts {
-			if pe.Name() == ManifestName {
-				return nil, &MarkerError{Dir: Unit{Table: TableSteps, Run: run, Step: step}.PartDir(),
-					Msg: "holds a " + ManifestName + " outside any part-<call>-<shard> folder (a marker copied by hand?); delete it"}
-			}
-			call, shard, ok := parsePart(pe.Name())
-			if !ok || !pe.IsDir() {
-				continue
-			}
-			u := Unit{Table: TableSteps, Run: run, Step: step, Call: call, Shard: shard}
-			if ok, err := exists(filepath.Join(dir, pe.Name(), ManifestName)); err != nil {
-				return nil, err
-			} else if ok {
-				out = append(out, u)
-				continue
-			}
-			if files, err := os.ReadDir(filepath.Join(dir, pe.Name())); err == nil && len(files) > 0 {
-				return nil, &MarkerError{Dir: u.Dir(), Msg: "its " + ManifestName + " is missing (deleted?), so whether step " + strconv.FormatInt(step, 10) + " finished cannot be told; delete the folder to redo the step"}
-			}
-		}
-	}
-	sortUnits(out)
-	return out, nil
 }

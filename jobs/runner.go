@@ -51,6 +51,9 @@ type Result struct {
 	FirstStep int64 // first step run (or, dry run, that would run)
 	Steps     int   // iterations completed by this invocation
 	Skipped   int   // stage calls skipped because already committed
+	// StepTimes is the wall time of each completed step, from its start
+	// (waiting for the previous step included) to its marker's commit.
+	StepTimes []time.Duration
 }
 
 // Run checks and runs a job (DESIGN.md §2):
@@ -154,12 +157,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return res, err
 		}
 		slog := log.With().Int64("step", step).Logger()
+		t0 := time.Now()
 		skipped, err := r.runStep(ctx, step, slog)
 		res.Skipped += skipped
 		if err != nil {
 			return res, err
 		}
 		res.Steps++
+		res.StepTimes = append(res.StepTimes, time.Since(t0))
 	}
 	return res, nil
 }

@@ -110,8 +110,20 @@ func (r *stepper) compact(ctx context.Context, step int64, log zerolog.Logger) {
 		log.Warn().Err(err).Msg("compaction failed (the step is complete; reads stay slower until a later compaction)")
 		return
 	}
-	log.Info().Int("segments", len(segs)).Str("took", time.Since(t0).Round(time.Millisecond).String()).Msg("compacted complete steps")
+	removed, err := r.lake.GCSegments(SupersededAge)
+	if err != nil {
+		log.Warn().Err(err).Msg("removing superseded segments failed (lake gc removes them later)")
+	}
+	log.Info().Int("segments", len(segs)).Int("superseded_removed", len(removed)).Str("took", time.Since(t0).Round(time.Millisecond).String()).Msg("compacted complete steps")
 }
+
+// SupersededAge is how old a segment must be before the runner's automatic
+// compaction removes the smaller segments it supersedes (ten 10-step
+// segments once the 100-step one exists). Readers list segment files when
+// a step starts, so a reader whose step began before the larger segment
+// existed and is still running an hour later could miss a file; lake gc
+// --older-than applies the same rule by hand.
+const SupersededAge = time.Hour
 
 // setVariables sets step, run, seed, shard, num_shards and the --set values.
 func (r *stepper) setVariables(ctx context.Context, step int64) error {

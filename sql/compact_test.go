@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -345,5 +346,64 @@ func rewriteSegment(t *testing.T, l *arrowio.Lake, seg arrowio.Segment, query st
 	}
 	if _, err := st.Commit(nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestListCacheFollowsARun: the listing cache of a reader whose snapshot
+// moves from step to step (the job runner) gives the files an uncached
+// listing gives, while steps are added and compacted under it.
+func TestListCacheFollowsARun(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "lake")
+	l, err := arrowio.OpenLake(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.GenerateHistory(arrowio.HistoryOptions{Run: "a", Steps: 5, PerStep: 8, Prompts: 8}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.GenerateHistory(arrowio.HistoryOptions{Run: "b", Steps: 3, PerStep: 8, Prompts: 8}); err != nil {
+		t.Fatal(err)
+	}
+	c := arrowio.NewListCache("a", 0)
+	for step := int64(1); step <= 40; step++ {
+		if step > 5 { // the run writes step-1 before its snapshot moves to step
+			if err := l.GenerateHistory(arrowio.HistoryOptions{Run: "a", FirstStep: step - 1, Steps: 1, PerStep: 8}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if step == 12 || step == 31 {
+			if _, err := CompactLake(ctx, root, CompactOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Advance("a", step)
+		use := func(s *arrowio.SegmentManifest) bool { return s.Run != "a" || s.Last < step }
+		for _, table := range []string{arrowio.TableRollouts, arrowio.TableSteps} {
+			want, wantSegs, err := l.ListTable(table, use, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, gotSegs, err := l.ListTableCached(table, use, false, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keep := func(fs []arrowio.DataFile) []string {
+				var out []string
+				for _, f := range fs {
+					if f.Run != "a" || f.Step < step {
+						out = append(out, f.Path)
+					}
+				}
+				sort.Strings(out)
+				return out
+			}
+			if w, g := keep(want), keep(got); strings.Join(w, "\n") != strings.Join(g, "\n") {
+				t.Fatalf("step %d, %s: cached listing\n%s\nwant\n%s", step, table, strings.Join(g, "\n"), strings.Join(w, "\n"))
+			}
+			if len(wantSegs) != len(gotSegs) {
+				t.Fatalf("step %d, %s: %d segments cached, %d not", step, table, len(gotSegs), len(wantSegs))
+			}
+		}
 	}
 }

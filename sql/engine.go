@@ -14,6 +14,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/rljob/rljob/arrowio"
 )
 
 // Engine is an in-memory DuckDB pinned to one connection, with the lake's
@@ -28,6 +30,8 @@ type Engine struct {
 	lakeViews   map[string]bool // views created from lake folders by the last Refresh
 	tableErrors []*TableError
 	snap        *Snapshot // what the views show; nil: every file
+	lc          *arrowio.ListCache
+	libLoaded   bool // the macro library is loaded (once, by the first Refresh)
 }
 
 // Open starts an in-memory DuckDB on one connection, creates a view per lake

@@ -67,12 +67,13 @@ func (e *Engine) scanTables() ([]lakeTable, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sql: open lake %s: %w", e.lake, err)
 	}
+	lc := e.listCache()
 	var tables []lakeTable
 	for _, name := range names {
 		if skipFolder(name) {
 			continue
 		}
-		files, segs, err := l.ListTable(name, e.segmentVisible, e.snap == nil)
+		files, segs, err := l.ListTableCached(name, e.segmentVisible, e.snap == nil, lc)
 		if err != nil {
 			return nil, fmt.Errorf("sql: scan lake table %s: %w", name, err)
 		}
@@ -106,6 +107,22 @@ func (e *Engine) scanTables() ([]lakeTable, error) {
 		tables = append(tables, t)
 	}
 	return tables, nil
+}
+
+// listCache is the engine's arrowio.ListCache moved to the snapshot: its
+// run's steps before the snapshot's are complete (the runner's promise), so
+// their listing is kept from one step to the next. Without a snapshot only
+// segment manifests are cached.
+func (e *Engine) listCache() *arrowio.ListCache {
+	run, step := "", int64(0)
+	if e.snap != nil {
+		run, step = e.snap.Run, e.snap.Step
+	}
+	if e.lc == nil {
+		e.lc = arrowio.NewListCache(run, step)
+	}
+	e.lc.Advance(run, step)
+	return e.lc
 }
 
 // segmentVisible reports whether the snapshot (if any) shows every step of

@@ -50,8 +50,8 @@ func IsTableError(err error) bool {
 func (e *Engine) TableErrors() []*TableError { return slices.Clone(e.tableErrors) }
 
 // Refresh re-creates the lake views (new partitions, new columns, tables that
-// appeared or got their first files), the this_step_<table> views and the
-// macro library. Without a snapshot (SetSnapshot) a view reads every Parquet
+// appeared or got their first files) and the this_step_<table> views, and
+// loads the macro library the first time. Without a snapshot (SetSnapshot) a view reads every Parquet
 // file of its folder; with one it reads the files the snapshot shows.
 // Only a failure of DuckDB itself or of the library is returned; unreadable
 // tables are reported by TableErrors.
@@ -85,7 +85,16 @@ func (e *Engine) Refresh(ctx context.Context) error {
 	if err := e.refreshSummary(ctx); err != nil {
 		return err
 	}
-	return e.loadLib(ctx)
+	if e.libLoaded {
+		// DuckDB binds a view's query when it is read, so the library's
+		// views (scored, prompt_stats, ...) follow the re-created lake views.
+		return nil
+	}
+	if err := e.loadLib(ctx); err != nil {
+		return err
+	}
+	e.libLoaded = true
+	return nil
 }
 
 // createView creates view name over t's files with sel; a table DuckDB cannot
