@@ -429,8 +429,22 @@ func (s *StagedSegment) commit(sources []SegmentSource) (*SegmentManifest, error
 	if err != nil {
 		return nil, err
 	}
-	if len(ents) != 1 || ents[0].Name() != SegmentFile || !ents[0].Type().IsRegular() {
-		return nil, fmt.Errorf("staging folder %s must hold %s alone", s.dir, SegmentFile)
+	var extra []FileEntry // MarkerPrintsFile, in a steps segment
+	for _, ent := range ents {
+		switch {
+		case !ent.Type().IsRegular():
+		case ent.Name() == SegmentFile:
+			continue
+		case ent.Name() == MarkerPrintsFile && s.seg.Table == TableSteps:
+			pe, err := hashFile(filepath.Join(s.dir, MarkerPrintsFile), false)
+			if err != nil {
+				return nil, err
+			}
+			pe.Name = MarkerPrintsFile
+			extra = append(extra, pe)
+			continue
+		}
+		return nil, fmt.Errorf("staging folder %s holds %s: only %s (and %s in a steps segment) may be there", s.dir, ent.Name(), SegmentFile, MarkerPrintsFile)
 	}
 	e, err := hashFile(filepath.Join(s.dir, SegmentFile), true)
 	if err != nil {
@@ -456,7 +470,8 @@ func (s *StagedSegment) commit(sources []SegmentSource) (*SegmentManifest, error
 		return nil, err
 	}
 	se.Name = SegmentSourcesFile
-	m := &SegmentManifest{Segment: s.seg, Files: []FileEntry{e, se}, Sources: sources, RljobVersion: Version, CreatedAt: time.Now().UTC()}
+	files := append(append([]FileEntry{e}, extra...), se)
+	m := &SegmentManifest{Segment: s.seg, Files: files, Sources: sources, RljobVersion: Version, CreatedAt: time.Now().UTC()}
 	buf, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, err
@@ -473,7 +488,7 @@ func (s *StagedSegment) commit(sources []SegmentSource) (*SegmentManifest, error
 		return nil, err
 	}
 	// Last look before the rename: every file is there with its size.
-	for _, f := range []FileEntry{e, se, {Name: ManifestName, Bytes: int64(len(buf))}} {
+	for _, f := range append(files, FileEntry{Name: ManifestName, Bytes: int64(len(buf))}) {
 		if fi, err := os.Stat(filepath.Join(s.dir, f.Name)); err != nil || fi.Size() != f.Bytes {
 			return nil, fmt.Errorf("%s changed in the staging folder %s before the rename; nothing committed", f.Name, s.dir)
 		}

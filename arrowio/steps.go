@@ -20,6 +20,7 @@ import (
 type StepMarker struct {
 	Run       string
 	Step      int64
+	Call      int // of its unit folder part-<call>-<shard>
 	Shard     int
 	NumShards int
 	JobSHA256 string
@@ -44,26 +45,47 @@ func (e *MarkerError) Error() string {
 // deleted) is a *MarkerError too: whether that step finished cannot be told.
 // The step folders are read in parallel; the error reported is the one a
 // pass in step order meets first (folder problems before manifest ones).
+// A step a compacted steps segment printed and that has not changed since
+// is taken from the print (see MarkerPrintsFile).
 func (l *Lake) StepMarkers(run string) ([]StepMarker, error) {
+	ms, _, err := l.stepMarkers(run)
+	return ms, err
+}
+
+// stepMarkers is StepMarkers, also counting the steps taken from prints.
+func (l *Lake) stepMarkers(run string) ([]StepMarker, int, error) {
 	steps, err := l.runSteps(TableSteps, run)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	prints := l.markerPrints(run)
 	res := make([]stepMarkers, len(steps))
-	parallelFor(len(steps), func(i int) { res[i] = l.readStepMarkers(run, steps[i]) })
+	parallelFor(len(steps), func(i int) {
+		if ps := prints[steps[i]]; len(ps) > 0 {
+			if ms, ok := l.checkPrints(run, steps[i], ps); ok {
+				res[i].markers, res[i].printed = ms, true
+				return
+			}
+		}
+		res[i] = l.readStepMarkers(run, steps[i])
+	})
 	for _, r := range res {
 		if r.dirErr != nil {
-			return nil, r.dirErr
+			return nil, 0, r.dirErr
 		}
 	}
 	var out []StepMarker
+	printed := 0
 	for _, r := range res {
 		if r.err != nil {
-			return nil, r.err
+			return nil, 0, r.err
 		}
 		out = append(out, r.markers...)
+		if r.printed {
+			printed++
+		}
 	}
-	return out, nil
+	return out, printed, nil
 }
 
 // stepMarkers is what one step folder of TableSteps holds: its markers
@@ -72,6 +94,7 @@ func (l *Lake) StepMarkers(run string) ([]StepMarker, error) {
 type stepMarkers struct {
 	markers     []StepMarker
 	dirErr, err error
+	printed     bool // taken from an unchanged print
 }
 
 // markerManifest is the part of a marker's _commit.json the runner reads.
@@ -151,7 +174,7 @@ func (r *stepMarkers) add(u Unit, buf []byte) error {
 	if !ok || n < 1 || u.Shard >= n {
 		return &MarkerError{Dir: u.Dir(), Msg: "its _commit.json has no valid num_shards"}
 	}
-	r.markers = append(r.markers, StepMarker{Run: u.Run, Step: u.Step, Shard: u.Shard, NumShards: n, JobSHA256: m.Args.JobSHA256})
+	r.markers = append(r.markers, StepMarker{Run: u.Run, Step: u.Step, Call: u.Call, Shard: u.Shard, NumShards: n, JobSHA256: m.Args.JobSHA256})
 	return nil
 }
 
@@ -182,16 +205,19 @@ type StepStatus struct {
 	// Next is one past the last complete step of the contiguous prefix
 	// 0, 1, ...: where the run resumes.
 	Next int64
+	// Printed counts the steps whose markers were taken from unchanged
+	// marker prints rather than read (see MarkerPrintsFile).
+	Printed int
 }
 
 // ReadStepStatus reads run's markers. A complete step after an incomplete
 // one (a marker deleted or copied forward) is a *MarkerError naming it.
 func (l *Lake) ReadStepStatus(run string) (*StepStatus, error) {
-	ms, err := l.StepMarkers(run)
+	ms, printed, err := l.stepMarkers(run)
 	if err != nil {
 		return nil, err
 	}
-	st := &StepStatus{Complete: map[int64]bool{}, Shards: map[int64]map[int]bool{}, N: map[int64]int{}}
+	st := &StepStatus{Complete: map[int64]bool{}, Shards: map[int64]map[int]bool{}, N: map[int64]int{}, Printed: printed}
 	for _, m := range ms {
 		if st.Shards[m.Step] == nil {
 			st.Shards[m.Step] = map[int]bool{}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rljob/rljob/arrowio"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // TestTamperedMarkersRunAndVerifyAgree damages the step markers of a
@@ -91,4 +92,91 @@ func copyMarker(l *arrowio.Lake, from, to string) error {
 		return err
 	}
 	return exec.Command("cp", "-a", l.Path(from), l.Path(to)).Run()
+}
+
+// TestTamperedCompactedMarkersRunAndVerifyAgree: after compaction the
+// runner takes a step's markers from the steps segment's prints while the
+// marker folder is unchanged (two stats instead of a read); damage made
+// after the compaction — including an in-place rewrite of a manifest, which
+// keeps the folder and file names — is still found by run and lake verify
+// alike, naming the same marker.
+func TestTamperedCompactedMarkersRunAndVerifyAgree(t *testing.T) {
+	ctx := context.Background()
+	job := writeJob(t, toyJob)
+	base := filepath.Join(t.TempDir(), "base")
+	o := runOpts(job, base)
+	o.Steps = 12
+	if _, err := Run(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	marker := func(step string) string { return "steps/run=r/step=" + step + "/part-0-0" }
+	for _, tc := range []struct {
+		name   string
+		damage func(l *arrowio.Lake) error
+		names  string // "" = both accept the lake
+	}{
+		{"undamaged", func(*arrowio.Lake) error { return nil }, ""},
+		{"manifest rewritten in place with another step's", func(l *arrowio.Lake) error {
+			buf, err := os.ReadFile(l.Path(marker("3") + "/" + arrowio.ManifestName))
+			if err != nil {
+				return err
+			}
+			f, err := os.OpenFile(l.Path(marker("5")+"/"+arrowio.ManifestName), os.O_WRONLY|os.O_TRUNC, 0)
+			if err != nil {
+				return err
+			}
+			if _, err := f.Write(buf); err != nil {
+				return err
+			}
+			return f.Close()
+		}, marker("5")},
+		{"manifest removed", func(l *arrowio.Lake) error {
+			return os.Remove(l.Path(marker("4") + "/" + arrowio.ManifestName))
+		}, marker("4")},
+		{"middle step deleted", func(l *arrowio.Lake) error { return os.RemoveAll(l.Path(marker("4"))) }, marker("5")},
+		{"marker copied in as another shard", func(l *arrowio.Lake) error {
+			return exec.Command("cp", "-a", l.Path(marker("6")), l.Path("steps/run=r/step=6/part-0-1")).Run()
+		}, "steps/run=r/step=6/part-0-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := filepath.Join(t.TempDir(), "lake")
+			if err := exec.Command("cp", "-a", base, root).Run(); err != nil {
+				t.Fatal(err)
+			}
+			// Compacted here: prints identify this copy's files.
+			if _, err := rsql.CompactLake(ctx, root, rsql.CompactOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			l := &arrowio.Lake{Root: root}
+			st, err := l.ReadStepStatus("r")
+			if err != nil || st.Printed != 10 || st.Next != 12 {
+				t.Fatalf("before damage: %d steps from prints, next %d (%v); want 10, 12", st.Printed, st.Next, err)
+			}
+			if err := tc.damage(l); err != nil {
+				t.Fatal(err)
+			}
+			r, err := l.VerifyReport()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, runErr := Run(ctx, runOpts(job, root))
+			if tc.names == "" {
+				if len(r.Problems) > 0 || runErr != nil {
+					t.Fatalf("verify %v, run %v: want both to accept the lake", r.Problems, runErr)
+				}
+				return
+			}
+			verifyNames := false
+			for _, p := range r.Problems {
+				verifyNames = verifyNames || strings.HasPrefix(p.Path, tc.names)
+			}
+			if !verifyNames {
+				t.Errorf("verify problems %v: none names %s", r.Problems, tc.names)
+			}
+			var de *DataError
+			if !errors.As(runErr, &de) || !strings.Contains(runErr.Error(), tc.names) {
+				t.Errorf("run: %v; want a data error naming %s", runErr, tc.names)
+			}
+		})
+	}
 }

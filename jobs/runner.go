@@ -120,18 +120,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer lock.Release()
 
-	eng, err := openEngine(ctx, lake.Root, o.JobFile, o.Log)
+	status, err := lake.ReadStepStatus(o.Run)
+	if err != nil {
+		return nil, markerError(err)
+	}
+	// The views start as the first step will see them (other runs' steps
+	// are added by runStep's snapshot), so the lake is listed once.
+	eng, err := openEngine(ctx, lake.Root, o.JobFile, &rsql.Snapshot{Run: o.Run, Step: status.Next}, o.Log)
 	if err != nil {
 		return nil, err
 	}
 	defer eng.Close()
 	if err := CheckCatalog(ctx, eng, job, reg); err != nil {
 		return nil, err
-	}
-
-	status, err := lake.ReadStepStatus(o.Run)
-	if err != nil {
-		return nil, markerError(err)
 	}
 	next := status.Next
 	res.FirstStep = next
@@ -184,8 +185,8 @@ func markerError(err error) error {
 // stop it: the engine turns that table's view into one raising the error
 // (so a job that reads it fails naming the file, exit 3), and it is logged
 // here as a warning.
-func openEngine(ctx context.Context, root, jobFile string, log zerolog.Logger) (*rsql.Engine, error) {
-	eng, err := rsql.Open(ctx, root)
+func openEngine(ctx context.Context, root, jobFile string, snap *rsql.Snapshot, log zerolog.Logger) (*rsql.Engine, error) {
+	eng, err := rsql.OpenAt(ctx, root, snap)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: open engine on %s: %w", root, err)
 	}
@@ -224,7 +225,7 @@ func dryRun(ctx context.Context, o Options, job *Job, reg *Registry, res *Result
 		defer os.RemoveAll(tmp)
 		root = tmp
 	}
-	eng, err := openEngine(ctx, root, o.JobFile, o.Log)
+	eng, err := openEngine(ctx, root, o.JobFile, nil, o.Log)
 	if err != nil {
 		return err
 	}

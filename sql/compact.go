@@ -227,6 +227,12 @@ func writeSegment(ctx context.Context, e *Engine, l *arrowio.Lake, seg arrowio.S
 		_ = st.Abort()
 		return nil, fmt.Errorf("sql: compact %s: %w", seg, err)
 	}
+	if seg.Table == arrowio.TableSteps {
+		if err := l.WriteMarkerPrints(st.Path(), seg.Run, seg.First, seg.Last); err != nil {
+			_ = st.Abort()
+			return nil, fmt.Errorf("sql: compact %s: %w", seg, err)
+		}
+	}
 	call("written")
 	m, err := st.Commit(sources)
 	if err != nil {

@@ -42,7 +42,14 @@ type Engine struct {
 // views. A lakeRoot that does not exist is an error (arrowio.OpenLake creates
 // one). Tables DuckDB cannot read do not make Open fail; see TableErrors.
 func Open(ctx context.Context, lakeRoot string) (*Engine, error) {
-	e := &Engine{lakeViews: map[string]bool{}}
+	return OpenAt(ctx, lakeRoot, nil)
+}
+
+// OpenAt is Open with the views built under snapshot snap from the start
+// (nil: every file), so a job runner does not list the whole lake once
+// more before its first step.
+func OpenAt(ctx context.Context, lakeRoot string, snap *Snapshot) (*Engine, error) {
+	e := &Engine{lakeViews: map[string]bool{}, snap: snap}
 	if lakeRoot != "" {
 		abs, err := filepath.Abs(lakeRoot)
 		if err != nil {
