@@ -77,12 +77,7 @@ func (l *Lake) listCachedRun(c *ListCache, table, runDir string, segs []*Segment
 	rl := c.tables[table]
 	if rl == nil {
 		rl = &runListing{files: map[int64][]DataFile{}}
-		f, err := os.Open(runDir)
-		if err != nil {
-			return err
-		}
-		names, err := f.Readdirnames(-1)
-		f.Close()
+		names, err := readNames(runDir)
 		if err != nil {
 			return err
 		}
@@ -141,4 +136,14 @@ func coveredBy(segs []*SegmentManifest, step int64) bool {
 		}
 	}
 	return false
+}
+
+// readNames lists the names in dir, unsorted, without a stat of each.
+func readNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
 }

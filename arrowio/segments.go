@@ -319,12 +319,7 @@ func (l *Lake) ListTableCached(table string, use func(*SegmentManifest) bool, gl
 // walkUncovered walks the entries of the run folder runDir that no segment
 // covers, in name order, and returns fs.SkipDir for runDir.
 func walkUncovered(root, runDir string, byRun map[string][]*SegmentManifest, visit fs.WalkDirFunc) error {
-	f, err := os.Open(runDir)
-	if err != nil {
-		return err
-	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
+	names, err := readNames(runDir)
 	if err != nil {
 		return err
 	}

@@ -110,13 +110,7 @@ type markerManifest struct {
 func (l *Lake) readStepMarkers(run string, step int64) (r stepMarkers) {
 	stepDir := Unit{Table: TableSteps, Run: run, Step: step}.PartDir()
 	dir := l.Path(stepDir)
-	f, err := os.Open(dir)
-	if err != nil {
-		r.dirErr = fmt.Errorf("arrowio: list %s: %w", dir, err)
-		return r
-	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
+	names, err := readNames(dir)
 	if err != nil {
 		r.dirErr = fmt.Errorf("arrowio: list %s: %w", dir, err)
 		return r

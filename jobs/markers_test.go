@@ -61,28 +61,7 @@ func TestTamperedMarkersRunAndVerifyAgree(t *testing.T) {
 			if err := tc.damage(l); err != nil {
 				t.Fatal(err)
 			}
-			r, err := l.VerifyReport()
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, runErr := Run(ctx, runOpts(job, root))
-			if tc.names == "" {
-				if len(r.Problems) > 0 || runErr != nil {
-					t.Fatalf("verify %v, run %v: want both to accept the lake", r.Problems, runErr)
-				}
-				return
-			}
-			verifyNames := false
-			for _, p := range r.Problems {
-				verifyNames = verifyNames || strings.HasPrefix(p.Path, tc.names)
-			}
-			if !verifyNames {
-				t.Errorf("verify problems %v: none names %s", r.Problems, tc.names)
-			}
-			var de *DataError
-			if !errors.As(runErr, &de) || !strings.Contains(runErr.Error(), tc.names) {
-				t.Errorf("run: %v; want a data error naming %s", runErr, tc.names)
-			}
+			runAndVerifyAgree(t, job, l, tc.names)
 		})
 	}
 }
@@ -155,28 +134,36 @@ func TestTamperedCompactedMarkersRunAndVerifyAgree(t *testing.T) {
 			if err := tc.damage(l); err != nil {
 				t.Fatal(err)
 			}
-			r, err := l.VerifyReport()
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, runErr := Run(ctx, runOpts(job, root))
-			if tc.names == "" {
-				if len(r.Problems) > 0 || runErr != nil {
-					t.Fatalf("verify %v, run %v: want both to accept the lake", r.Problems, runErr)
-				}
-				return
-			}
-			verifyNames := false
-			for _, p := range r.Problems {
-				verifyNames = verifyNames || strings.HasPrefix(p.Path, tc.names)
-			}
-			if !verifyNames {
-				t.Errorf("verify problems %v: none names %s", r.Problems, tc.names)
-			}
-			var de *DataError
-			if !errors.As(runErr, &de) || !strings.Contains(runErr.Error(), tc.names) {
-				t.Errorf("run: %v; want a data error naming %s", runErr, tc.names)
-			}
+			runAndVerifyAgree(t, job, l, tc.names)
 		})
+	}
+}
+
+// runAndVerifyAgree checks that lake verify reports a problem under the
+// marker folder names and rljob run refuses with a data error naming it,
+// or, with names "", that both accept the lake.
+func runAndVerifyAgree(t *testing.T, job string, l *arrowio.Lake, names string) {
+	t.Helper()
+	r, err := l.VerifyReport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, runErr := Run(context.Background(), runOpts(job, l.Root))
+	if names == "" {
+		if len(r.Problems) > 0 || runErr != nil {
+			t.Fatalf("verify %v, run %v: want both to accept the lake", r.Problems, runErr)
+		}
+		return
+	}
+	verifyNames := false
+	for _, p := range r.Problems {
+		verifyNames = verifyNames || strings.HasPrefix(p.Path, names)
+	}
+	if !verifyNames {
+		t.Errorf("verify problems %v: none names %s", r.Problems, names)
+	}
+	var de *DataError
+	if !errors.As(runErr, &de) || !strings.Contains(runErr.Error(), names) {
+		t.Errorf("run: %v; want a data error naming %s", runErr, names)
 	}
 }
