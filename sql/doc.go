@@ -48,10 +48,19 @@
 //
 // # Macro library
 //
-// After the lake views, the files sql/lib/*.sql are executed in file-name
-// order: scored, prompt_stats, pass_at_k, grpo_advantages,
-// dr_grpo_advantages, rloo_advantages, reinforce_pp_baseline_advantages,
-// overlong_penalty, verl_prompts. Each file's header comment states its
-// formula; the tests in testdata/<macro>.txt check them against values worked
-// out by hand.
+// After the lake views of the first Refresh (Open's), the files
+// sql/lib/*.sql are executed in file-name order: scored, prompt_stats,
+// pass_at_k, grpo_advantages, dr_grpo_advantages, rloo_advantages,
+// reinforce_pp_baseline_advantages, overlong_penalty, verl_prompts and the
+// recipes' macros. They are not executed again: DuckDB binds a view's query
+// when it is read, so the library's views follow re-created lake views. Each
+// file's header comment states its formula; the tests in
+// testdata/<macro>.txt check them against values worked out by hand.
+//
+// # Snapshots, listing cache, prompt summaries
+//
+// Under a Snapshot (a job step) the views read explicit file lists (see
+// snapshot.go); the engine's arrowio.ListCache keeps the listing of the
+// snapshot run's complete steps between steps; prompt_stats reads the
+// run's prompt summaries (summary.go) for the steps compaction covered.
 package sql
