@@ -77,11 +77,12 @@ func (s Segment) String() string { return s.Dir() }
 // Validate checks the names and that the range is one of SegmentSizes,
 // aligned.
 func (s Segment) Validate() error {
-	u := Unit{Table: s.Table, Run: s.Run}
-	if s.Table == SummaryTable {
-		u.Table = "summary"
+	if s.Table != SummaryTable {
+		if err := validateTable(s.Table); err != nil {
+			return err
+		}
 	}
-	if err := u.Validate(); err != nil {
+	if err := validatePartition(KeyRun, s.Run); err != nil {
 		return err
 	}
 	n := s.Last - s.First + 1
@@ -135,11 +136,11 @@ func (m *SegmentManifest) Path(l *Lake) string { return l.Path(m.Dir() + "/" + S
 // (run, first, last). Folders without a readable manifest are skipped
 // (lake verify reports them).
 func (l *Lake) Segments(table string) ([]*SegmentManifest, error) {
-	return l.segments(table, nil)
+	return l.SegmentsCached(table, nil)
 }
 
-// segments is Segments reading manifests through c (nil: no cache).
-func (l *Lake) segments(table string, c *ListCache) ([]*SegmentManifest, error) {
+// SegmentsCached is Segments reading manifests through c (nil: no cache).
+func (l *Lake) SegmentsCached(table string, c *ListCache) ([]*SegmentManifest, error) {
 	root := filepath.Join(l.Root, CompactedDir, table)
 	runs, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -246,7 +247,7 @@ func (l *Lake) ListTable(table string, use func(*SegmentManifest) bool, glob boo
 // ListTableCached is ListTable reading through c (see ListCache; nil: no
 // cache). With glob set only segment manifests are cached.
 func (l *Lake) ListTableCached(table string, use func(*SegmentManifest) bool, glob bool, c *ListCache) ([]DataFile, []*SegmentManifest, error) {
-	all, err := l.segments(table, c)
+	all, err := l.SegmentsCached(table, c)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -116,7 +116,6 @@ func (l *Lake) readStepMarkers(run string, step int64) (r stepMarkers) {
 		return r
 	}
 	sort.Strings(names)
-	var units []Unit
 	for _, n := range names {
 		if n == ManifestName {
 			r.dirErr = &MarkerError{Dir: stepDir, Msg: "holds a " + ManifestName + " outside any part-<call>-<shard> folder (a marker copied by hand?); delete it"}
@@ -130,7 +129,6 @@ func (l *Lake) readStepMarkers(run string, step int64) (r stepMarkers) {
 		buf, err := os.ReadFile(filepath.Join(dir, n, ManifestName))
 		switch {
 		case err == nil:
-			units = append(units, u)
 			if r.err == nil {
 				r.err = r.add(u, buf)
 			}

@@ -18,15 +18,7 @@ import (
 // (jobs.Run) refuses exactly when lake verify reports a problem, and that
 // both name the same marker folder.
 func TestTamperedMarkersRunAndVerifyAgree(t *testing.T) {
-	ctx := context.Background()
-	job := writeJob(t, toyJob)
-	base := filepath.Join(t.TempDir(), "base")
-	o := runOpts(job, base)
-	o.Steps = 3
-	if _, err := Run(ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	marker := func(step string) string { return "steps/run=r/step=" + step + "/part-0-0" }
+	job, base := markerBase(t, 3)
 	for _, tc := range []struct {
 		name   string
 		damage func(l *arrowio.Lake) error
@@ -66,6 +58,23 @@ func TestTamperedMarkersRunAndVerifyAgree(t *testing.T) {
 	}
 }
 
+// markerBase runs the toy job for steps steps in a new lake (run r) and
+// returns the job file and the lake.
+func markerBase(t *testing.T, steps int) (job, base string) {
+	t.Helper()
+	job = writeJob(t, toyJob)
+	base = filepath.Join(t.TempDir(), "base")
+	o := runOpts(job, base)
+	o.Steps = steps
+	if _, err := Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	return job, base
+}
+
+// marker is the lake folder of run r's marker of step (shard 0).
+func marker(step string) string { return "steps/run=r/step=" + step + "/part-0-0" }
+
 func copyMarker(l *arrowio.Lake, from, to string) error {
 	if err := os.MkdirAll(filepath.Dir(l.Path(to)), 0o777); err != nil {
 		return err
@@ -81,14 +90,7 @@ func copyMarker(l *arrowio.Lake, from, to string) error {
 // alike, naming the same marker.
 func TestTamperedCompactedMarkersRunAndVerifyAgree(t *testing.T) {
 	ctx := context.Background()
-	job := writeJob(t, toyJob)
-	base := filepath.Join(t.TempDir(), "base")
-	o := runOpts(job, base)
-	o.Steps = 12
-	if _, err := Run(ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	marker := func(step string) string { return "steps/run=r/step=" + step + "/part-0-0" }
+	job, base := markerBase(t, 12)
 	for _, tc := range []struct {
 		name   string
 		damage func(l *arrowio.Lake) error

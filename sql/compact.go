@@ -86,8 +86,8 @@ func CompactLake(ctx context.Context, root string, o CompactOptions) ([]arrowio.
 			}
 		}
 	}
-	for run, n := range sortedRuns(next) {
-		segs, err := writeSummaries(ctx, l, run, n, o.Hook)
+	for _, run := range slices.Sorted(maps.Keys(next)) {
+		segs, err := writeSummaries(ctx, l, run, next[run], o.Hook)
 		done = append(done, segs...)
 		if err != nil {
 			return done, err
@@ -243,15 +243,4 @@ func writeSegment(ctx context.Context, e *Engine, l *arrowio.Lake, seg arrowio.S
 	}
 	call("committed")
 	return m, nil
-}
-
-// sortedRuns iterates next (run → first incomplete step) in run order.
-func sortedRuns(next map[string]int64) func(yield func(string, int64) bool) {
-	return func(yield func(string, int64) bool) {
-		for _, run := range slices.Sorted(maps.Keys(next)) {
-			if !yield(run, next[run]) {
-				return
-			}
-		}
-	}
 }

@@ -92,7 +92,7 @@ func (e *Engine) refreshSummary(ctx context.Context) error {
 	through, files := int64(-1), []string(nil)
 	if e.snap != nil && e.lake != "" {
 		l := &arrowio.Lake{Root: e.lake}
-		all, err := l.Segments(arrowio.SummaryTable)
+		all, err := l.SegmentsCached(arrowio.SummaryTable, e.listCache())
 		if err != nil {
 			return fmt.Errorf("sql: refresh: %w", err)
 		}
