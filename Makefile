@@ -1,54 +1,52 @@
 # rljob — see README.md. Two commands do everything on a fresh machine with
 # Go and gcc: `make demo` and `make test`.
 GO       ?= go
-TAGS      = $$(sh scripts/buildtags.sh)
+TAGS      = duckdb_arrow
 BIN      ?= bin/rljob
 PKGS      = ./...
+# The Go loops of the kernels must not be fused into FMAs by the compiler
+# (GOAMD64=v3 allows it): that would change their bits (docs/kernels.md).
+export GOAMD64 = v1
 
-.PHONY: all deps build test test-short bench bench-all demo fuzz clean fmt vet
+.PHONY: all build test test-short bench bench-all demo fuzz clean fmt vet
 
 all: build
 
-deps:
-	@sh scripts/deps.sh
-
-build: deps
+build:
 	$(GO) build -buildvcs=auto -tags "$(TAGS)" -o $(BIN) ./cmd/rljob
 
-vet: deps
+vet:
 	$(GO) vet -tags "$(TAGS)" $(PKGS)
 
-# go vet, every test (BLAS and pure-Go kernel paths), and the race detector
-# on the parallel kernels at a small size.
-test: deps
+# go vet, every test, the kernels and trainer without cgo (the pure-Go
+# kernel set, which must give the C sets' bits), and the race detector on
+# the parallel kernels at a small size.
+test:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet -tags "$(TAGS)" $(PKGS)
 	$(GO) test -tags "$(TAGS)" -timeout 20m $(PKGS)
-	$(GO) test -tags duckdb_arrow -count=1 ./kernels/...
+	CGO_ENABLED=0 $(GO) test -short -count=1 ./kernels/... ./trainer/...
 	$(GO) test -tags "$(TAGS)" -race -short -count=1 ./kernels/... ./trainer/...
 
-test-short: deps
+test-short:
 	$(GO) test -tags "$(TAGS)" -short $(PKGS)
 
-# The benchmarks the README quotes: lake writes vs DuckDB COPY, prompt_stats
-# over 1M rollouts, training steps (shapes a, b, c), sampling (shapes b, c)
-# and the batch-invariant GEMM against OpenBLAS (with OpenBLAS's kernels as
-# the environment sets them, then as it picks them itself). One run each
-# (-benchtime 1x after a warm-up inside each benchmark); `make bench-all` runs
-# every benchmark of every package.
-bench: deps
+# The benchmarks docs/benchmarks.md quotes: lake writes vs DuckDB COPY,
+# prompt_stats over 1M rollouts, training steps (shapes a, b, c), sampling
+# (shapes b, c), the GEMM per kernel set. One run each (-benchtime 1x after
+# a warm-up inside each benchmark); `make bench-all` runs every benchmark of
+# every package.
+bench:
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'LakeWriteVsCopy|PromptStats1M' -benchtime 1x -timeout 60m ./sql/
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'TrainStep$$|Sample$$' -benchtime 3x -timeout 60m ./trainer/
-	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'SgemmPeak' -benchtime 3x ./kernels/
-	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'BIGemm' -benchtime 200ms ./kernels/
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'BIGemm' -benchtime 200ms ./kernels/
+	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'BIGemm|Matmul$$' -benchtime 200ms ./kernels/
 	RLJOB_BENCH_STEPS=10,1000,10000 $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'StepOverhead' -benchtime 5x -timeout 60m ./jobs/
 	RLJOB_BENCH_STEPS=10,1000,10000 $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'SQLStartup' -benchtime 3x -timeout 60m ./sql/
 
-bench-all: deps
+bench-all:
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench . -benchtime 1x -timeout 120m $(PKGS)
 
-fuzz: deps
+fuzz:
 	$(GO) test -tags "$(TAGS)" -run '^$$' -fuzz FuzzSplit -fuzztime 60s ./jobs/script
 
 demo: build
@@ -72,7 +70,7 @@ chromium:
 # the arith pipeline with 2 shards equals an unsharded run, and after a
 # scancel of one array task a resubmit finishes it. Needs root. About 1 min.
 .PHONY: test-slurm
-test-slurm: deps
+test-slurm:
 	sh scripts/test-slurm.sh
 
 # Baseline GRPO and every recipe of examples/recipes on the arith task, same

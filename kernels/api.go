@@ -17,10 +17,8 @@
 //     computed by exactly one goroutine in a fixed order, and reductions use
 //     a fixed chunking followed by a fixed-order sum, so the bytes do not
 //     depend on GOMAXPROCS or on scheduling (TestDeterministicAcrossThreads).
-//     The OpenBLAS matmul (build tag openblas) also gives the same bytes at
-//     any GOMAXPROCS for a given OpenBLAS kernel set, but a row computed in
-//     a batch of another size may differ in the last bits;
-//     MatmulForwardBI does not (nor does any log-probability: issue 8).
+//     Every kernel set (kernelset.go: avx512, avx2, go) gives the same
+//     bits too, so the bytes do not depend on the machine either.
 //   - Each fast kernel has a naive twin (naive.go) that is its specification;
 //     the tests compare the two and check every backward against central
 //     finite differences in float64.
@@ -30,7 +28,7 @@
 package kernels
 
 // ---------------------------------------------------------------------------
-// Matmul (matmul.go, matmul_blas.go / matmul_noblas.go)
+// Matmul (gemm.go, bigemm.go)
 
 // MatmulForward computes out = inp · weightᵀ + bias.
 //
@@ -39,9 +37,9 @@ package kernels
 //	weight (OC, C)  PyTorch/HF nn.Linear layout
 //	bias   (OC)     or nil
 //
-// Products of at least 4096 multiply-adds (B·C·OC) go to OpenBLAS's
-// cblas_sgemm when built with the openblas tag, otherwise to a blocked,
-// parallel pure-Go kernel that is bit-identical to the naive loop.
+// It is MatmulForwardInvariant: every out[b,o] is bias[o] (or +0) followed
+// by one float32 FMA per c, c in order (gemm.go), the same bits on every
+// kernel set.
 func MatmulForward(out, inp, weight, bias []float32, B, C, OC int) {
 	matmulForward(out, inp, weight, bias, B, C, OC)
 }
@@ -51,6 +49,11 @@ func MatmulForward(out, inp, weight, bias []float32, B, C, OC int) {
 //	dinp    (B, C)   += dout · weight        (nil: skipped)
 //	dweight (OC, C)  += doutᵀ · inp          (nil: skipped)
 //	dbias   (OC)     += Σ_b dout[b,:]         (nil: skipped)
+//
+// Each element of dinp continues its own value with one FMA per o (o in
+// order), each of dweight one per b (b in order), through the kernel of
+// MatmulForwardBI (gemm.go): the same bits on every kernel set.
+//
 //	dout    (B, OC)
 //	inp     (B, C)
 //	weight  (OC, C)
@@ -82,22 +85,6 @@ func MatmulForwardInvariant(out, inp, weight, bias []float32, B, C, OC int) {
 	matmulForwardBI(out, inp, pw, bias, B)
 	putPacked(pw)
 }
-
-// BIGemmISA names the kernel set of MatmulForwardBI on this machine:
-// "avx512", "avx2" or "go".
-func BIGemmISA() string { return [...]string{"go", "avx2", "avx512"}[biLevel(-1)] }
-
-// BLAS reports whether matmuls use OpenBLAS (binary built with the openblas
-// tag). Without it the pure-Go kernel is used and a one-line warning is
-// printed to stderr the first time a large matmul runs.
-func BLAS() bool { return blasEnabled }
-
-// BLASName describes the matmul backend, e.g. "openblas (OpenBLAS 0.3.21
-// ...; kernels Cooperlake; single-threaded calls on 2 goroutines)" or
-// "pure-go". The kernel set matters: OPENBLAS_CORETYPE=Haswell (exported in
-// the reference environment) runs about 2× slower than the Cooperlake
-// (AVX-512) kernels OpenBLAS picks by itself on the AMD EPYC.
-func BLASName() string { return blasName() }
 
 // ---------------------------------------------------------------------------
 // Embedding (ops.go)

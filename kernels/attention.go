@@ -9,10 +9,10 @@ import (
 // forward is attention_bi.go's, batch-invariant). Nothing of size (T,T) is
 // kept between forward and backward: the forward saves the log-sum-exp of
 // each score row and the backward recomputes the probabilities from it (as
-// flash-attention does), so saved memory stays O(B·NH·T). With OpenBLAS,
-// sequences of attnGEMMMinT tokens or more go through attention_blas.go
-// (per-head matrix products in a per-goroutine (T,T) scratch); the scalar
-// loops here are the path without BLAS.
+// flash-attention does), so saved memory stays O(B·NH·T). Sequences of
+// attnGEMMMinT tokens or more go through attention_gemm.go (per-head
+// matrix products in a per-goroutine (T,T) scratch); the scalar loops here
+// do the short ones.
 
 func checkGQA(NH, NKV, HS int) {
 	if NKV <= 0 || NH%NKV != 0 || HS <= 0 {

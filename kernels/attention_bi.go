@@ -143,7 +143,8 @@ func attentionForwardBI(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV
 
 // biGemmSerial is MatmulForwardBI without bias on the calling goroutine.
 func biGemmSerial(out, inp []float32, pw *PackedWeight, M int) {
-	biGemmRange(out[:M*pw.N], inp[:M*pw.K], pw, nil, 0, M, 0, pw.panels())
+	g := biGemm{out: out[:M*pw.N], inp: inp[:M*pw.K], ldo: pw.N, lda: pw.K, pw: pw}
+	g.run(M, false)
 }
 
 // KVCacheBI is one sequence's keys and values for one layer, packed for

@@ -64,19 +64,30 @@ func (pw *PackedWeight) reset(N, K int) {
 // PackWeight packs w (N, K) (nn.Linear layout) into pw, reusing its
 // memory, and returns pw (a new one when pw is nil).
 func PackWeight(pw *PackedWeight, w []float32, N, K int) *PackedWeight {
+	return packStrided(pw, w, K, N, K, true)
+}
+
+// packStrided packs w (N, K) with rows ldw apart into pw (a new one when
+// nil), on parallelFor's goroutines when par.
+func packStrided(pw *PackedWeight, w []float32, ldw, N, K int, par bool) *PackedWeight {
 	if pw == nil {
 		pw = &PackedWeight{}
 	}
 	pw.reset(N, K)
-	w = w[:N*K]
+	w = w[:(N-1)*ldw+K]
+	if !par {
+		packRange(pw, w, ldw, 0, pw.panels())
+		return pw
+	}
 	parallelFor(pw.panels(), max(1, grainElems/(biPanel*K)), func(lo, hi int) {
-		packRange(pw, w, lo, hi)
+		packRange(pw, w, ldw, lo, hi)
 	})
 	return pw
 }
 
-// packRangeGo packs panels [p0, p1) of w (pw.N, pw.K) into pw.
-func packRangeGo(pw *PackedWeight, w []float32, p0, p1 int) {
+// packRangeGo packs panels [p0, p1) of w (pw.N, pw.K), rows ldw apart,
+// into pw.
+func packRangeGo(pw *PackedWeight, w []float32, ldw, p0, p1 int) {
 	N, K := pw.N, pw.K
 	for p := p0; p < p1; p++ {
 		dst := pw.data[p*biPanel*K : (p+1)*biPanel*K]
@@ -88,7 +99,7 @@ func packRangeGo(pw *PackedWeight, w []float32, p0, p1 int) {
 				}
 				continue
 			}
-			for k, x := range w[n*K : (n+1)*K] {
+			for k, x := range w[n*ldw : n*ldw+K] {
 				dst[k*biPanel+j] = x
 			}
 		}
@@ -99,21 +110,34 @@ func packRangeGo(pw *PackedWeight, w []float32, p0, p1 int) {
 // out = inp·wt; e.g. attention's values) into pw, as PackWeight does for
 // w = wtᵀ, and returns pw.
 func PackWeightT(pw *PackedWeight, wt []float32, K, N int) *PackedWeight {
+	return packTStrided(pw, wt, N, K, N, false)
+}
+
+// packTStrided is PackWeightT for wt (K, N) with rows ldt apart, on
+// parallelFor's goroutines when par.
+func packTStrided(pw *PackedWeight, wt []float32, ldt, K, N int, par bool) *PackedWeight {
 	if pw == nil {
 		pw = &PackedWeight{}
 	}
 	pw.reset(N, K)
-	wt = wt[:K*N]
-	for p := range pw.panels() {
-		dst := pw.data[p*biPanel*K : (p+1)*biPanel*K]
-		n0 := p * biPanel
-		w := min(biPanel, N-n0)
-		for k := range K {
-			d := dst[k*biPanel : (k+1)*biPanel]
-			copy(d, wt[k*N+n0:k*N+n0+w])
-			clear(d[w:])
+	wt = wt[:(K-1)*ldt+N]
+	pack := func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			dst := pw.data[p*biPanel*K : (p+1)*biPanel*K]
+			n0 := p * biPanel
+			w := min(biPanel, N-n0)
+			for k := range K {
+				d := dst[k*biPanel : (k+1)*biPanel]
+				copy(d, wt[k*ldt+n0:k*ldt+n0+w])
+				clear(d[w:])
+			}
 		}
 	}
+	if !par {
+		pack(0, pw.panels())
+		return pw
+	}
+	parallelFor(pw.panels(), max(1, grainElems/(biPanel*K)), pack)
 	return pw
 }
 
@@ -124,27 +148,66 @@ const (
 	biPanelGroup = 8
 )
 
+// biGemm is one product of the contract above, in general strides:
+//
+//	out[m·ldo + n] = init + Σ_k inp[m·lda + k]·w[n,k]   (FMA chain, k in order)
+//
+// for m < M, n < pw.N, k < pw.K, where init is out's own value when acc
+// (the backward's +=), else bias[n] or +0.
+type biGemm struct {
+	out, inp []float32
+	ldo, lda int
+	pw       *PackedWeight
+	bias     []float32
+	acc      bool
+}
+
+// check panics unless rows [0, m1) of out and inp are in bounds (the C
+// kernels index them unchecked).
+func (g *biGemm) check(m1 int) {
+	if m1 <= 0 {
+		return
+	}
+	N, K := g.pw.N, g.pw.K
+	_ = g.out[(m1-1)*g.ldo+N-1]
+	_ = g.inp[(m1-1)*g.lda+K-1]
+	if g.bias != nil {
+		_ = g.bias[N-1]
+	}
+	if g.acc && g.bias != nil {
+		panic("kernels: biGemm: acc with a bias")
+	}
+}
+
+// run computes all M rows, in tiles on parallelFor's goroutines when par.
+func (g *biGemm) run(M int, par bool) {
+	if M <= 0 {
+		return
+	}
+	P := g.pw.panels()
+	if !par {
+		biGemmRange(g, 0, M, 0, P)
+		return
+	}
+	mt := (M + biRowBlock - 1) / biRowBlock
+	pt := (P + biPanelGroup - 1) / biPanelGroup
+	tileWork := min(M, biRowBlock) * biPanelGroup * biPanel * g.pw.K
+	parallelFor(mt*pt, max(1, (1<<17)/max(1, tileWork)), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			m0 := (t % mt) * biRowBlock
+			p0 := (t / mt) * biPanelGroup
+			biGemmRange(g, m0, min(M, m0+biRowBlock), p0, min(P, p0+biPanelGroup))
+		}
+	})
+}
+
 // matmulForwardBI is MatmulForwardBI.
 func matmulForwardBI(out, inp []float32, pw *PackedWeight, bias []float32, M int) {
 	if M <= 0 {
 		return
 	}
-	N, K := pw.N, pw.K
-	out, inp = out[:M*N], inp[:M*K]
-	if bias != nil {
-		bias = bias[:N]
-	}
-	P := pw.panels()
-	mt := (M + biRowBlock - 1) / biRowBlock
-	pt := (P + biPanelGroup - 1) / biPanelGroup
-	tileWork := min(M, biRowBlock) * biPanelGroup * biPanel * K
-	parallelFor(mt*pt, max(1, (1<<17)/max(1, tileWork)), func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			m0 := (t % mt) * biRowBlock
-			p0 := (t / mt) * biPanelGroup
-			biGemmRange(out, inp, pw, bias, m0, min(M, m0+biRowBlock), p0, min(P, p0+biPanelGroup))
-		}
-	})
+	g := biGemm{out: out[:M*pw.N], inp: inp[:M*pw.K], ldo: pw.N, lda: pw.K, pw: pw, bias: bias}
+	g.run(M, true)
 }
 
 // biGemmHeadsGo is biGemmHeads in Go.
@@ -153,13 +216,15 @@ func biGemmHeadsGo(out, inp []float32, pw *PackedWeight, wstride, heads, M int) 
 	for h := range heads {
 		ph := *pw
 		ph.data = pw.data[h*wstride:]
-		biGemmRangeGo(out[h*M*N:(h+1)*M*N], inp[h*M*K:(h+1)*M*K], &ph, nil, 0, M, 0, ph.panels())
+		g := biGemm{out: out[h*M*N : (h+1)*M*N], inp: inp[h*M*K : (h+1)*M*K], ldo: N, lda: K, pw: &ph}
+		biGemmRangeGo(&g, 0, M, 0, ph.panels())
 	}
 }
 
 // biGemmRangeGo computes out[m, 16p0 .. min(N, 16p1)) for m in [m0, m1)
 // in the order of the contract above, with fma32.
-func biGemmRangeGo(out, inp []float32, pw *PackedWeight, bias []float32, m0, m1, p0, p1 int) {
+func biGemmRangeGo(g *biGemm, m0, m1, p0, p1 int) {
+	pw := g.pw
 	N, K := pw.N, pw.K
 	var acc [biPanel]float32
 	for p := p0; p < p1; p++ {
@@ -167,19 +232,21 @@ func biGemmRangeGo(out, inp []float32, pw *PackedWeight, bias []float32, m0, m1,
 		n0 := p * biPanel
 		w := min(biPanel, N-n0)
 		for m := m0; m < m1; m++ {
-			if bias != nil {
-				copy(acc[:w], bias[n0:n0+w])
-				clear(acc[w:])
-			} else {
-				acc = [biPanel]float32{}
+			o := g.out[m*g.ldo+n0 : m*g.ldo+n0+w]
+			acc = [biPanel]float32{}
+			switch {
+			case g.acc:
+				copy(acc[:w], o)
+			case g.bias != nil:
+				copy(acc[:w], g.bias[n0:n0+w])
 			}
-			for k, x := range inp[m*K : (m+1)*K] {
+			for k, x := range g.inp[m*g.lda : m*g.lda+K] {
 				wk := panel[k*biPanel : (k+1)*biPanel : (k+1)*biPanel]
 				for j := range acc {
 					acc[j] = fma32(x, wk[j], acc[j])
 				}
 			}
-			copy(out[m*N+n0:m*N+n0+w], acc[:w])
+			copy(o, acc[:w])
 		}
 	}
 }

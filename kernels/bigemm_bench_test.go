@@ -6,16 +6,15 @@ import (
 	"testing"
 )
 
-// BenchmarkBIGemm compares the batch-invariant matmul (MatmulForwardBI on a
+// BenchmarkBIGemm times the batch-invariant matmul (MatmulForwardBI on a
 // packed weight; "bi+pack" packs the weight inside every call, as
-// MatmulForwardInvariant does) with MatmulForward (OpenBLAS with the
-// openblas tag, not batch-invariant) in the same run, at the decode shapes
-// of shape b (M = 1, 8, 32 rows) and the training shapes of shapes b
-// (M = 8·128) and c (M = 4·64). GFLOP/s is wall time, GFLOP/cpu-s CPU time
-// of the whole process (stable on a shared machine).
+// MatmulForward does) at the decode shapes of shape b (M = 1, 8, 32 rows)
+// and the training shapes of shapes b (M = 8·128) and c (M = 4·64), with
+// the kernel set in use (RLJOB_KERNELS selects another). GFLOP/s is wall
+// time, GFLOP/cpu-s CPU time of the whole process (stable on a shared
+// machine).
 //
-//	go test -tags "$(sh scripts/buildtags.sh)" -run '^$' -bench BIGemm ./kernels/
-//	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE go test ... (OpenBLAS's own kernel choice)
+//	go test -tags duckdb_arrow -run '^$' -bench BIGemm ./kernels/
 func BenchmarkBIGemm(b *testing.B) {
 	type shape struct {
 		name    string
@@ -34,7 +33,7 @@ func BenchmarkBIGemm(b *testing.B) {
 		shapes = append(shapes, shape{"train-c", 256, kn[0], kn[1]})
 	}
 	r := rand.New(rand.NewSource(1))
-	b.Logf("bi kernels: %s; MatmulForward: %s", BIGemmISA(), BLASName())
+	b.Logf("kernel set: %s", KernelSet())
 	for _, s := range shapes {
 		inp, w, out := randSlice(r, s.M*s.K, 1), randSlice(r, s.N*s.K, 1), make([]float32, s.M*s.N)
 		pw := PackWeight(nil, w, s.N, s.K)
@@ -44,7 +43,6 @@ func BenchmarkBIGemm(b *testing.B) {
 		}{
 			{"bi", func() { MatmulForwardBI(out, inp, pw, nil, s.M) }},
 			{"bi+pack", func() { MatmulForwardInvariant(out, inp, w, nil, s.M, s.K, s.N) }},
-			{"blas", func() { MatmulForward(out, inp, w, nil, s.M, s.K, s.N) }},
 		} {
 			b.Run(fmt.Sprintf("%s/%dx%dx%d/%s", s.name, s.M, s.K, s.N, impl.name), func(b *testing.B) {
 				impl.f()

@@ -22,13 +22,13 @@ package kernels
 // RJ_KERN512 defines k512_MR_NP: rows m..m+MR-1 × panels p..p+NP-1.
 // nv[i] is the number of valid columns of panel i (1..16).
 #define RJ_KERN512(MR, NP) \
-__attribute__((target("avx512f"))) static void k512_##MR##_##NP(float *out, long ldo, const float *a, long lda, const float *w, long ps, long K, const float *bias, const int *nv) { \
+__attribute__((target("avx512f"))) static void k512_##MR##_##NP(float *out, long ldo, const float *a, long lda, const float *w, long ps, long K, const float *bias, int accum, const int *nv) { \
 	__m512 acc[MR][NP]; \
 	__mmask16 mk[NP]; \
 	_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) { \
 		mk[i] = nv[i] >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nv[i]) - 1); \
 		__m512 b0 = bias ? _mm512_maskz_loadu_ps(mk[i], bias + 16 * i) : _mm512_setzero_ps(); \
-		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = b0; \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = accum ? _mm512_maskz_loadu_ps(mk[i], out + r * ldo + 16 * i) : b0; \
 	} \
 	for (long k = 0; k < K; k++) { \
 		__m512 wv[NP]; \
@@ -44,7 +44,7 @@ __attribute__((target("avx512f"))) static void k512_##MR##_##NP(float *out, long
 
 // RJ_KERN256 is the AVX2 twin: a panel is two ymm halves.
 #define RJ_KERN256(MR, NP) \
-__attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, long ldo, const float *a, long lda, const float *w, long ps, long K, const float *bias, const int *nv) { \
+__attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, long ldo, const float *a, long lda, const float *w, long ps, long K, const float *bias, int accum, const int *nv) { \
 	__m256 acc[MR][2 * NP]; \
 	__m256i mk[2 * NP]; \
 	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); \
@@ -52,7 +52,7 @@ __attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, lon
 		int v = nv[i / 2] - 8 * (i % 2); \
 		mk[i] = _mm256_cmpgt_epi32(_mm256_set1_epi32(v), lane); \
 		__m256 b0 = bias ? _mm256_maskload_ps(bias + 8 * i, mk[i]) : _mm256_setzero_ps(); \
-		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = b0; \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = accum ? _mm256_maskload_ps(out + r * ldo + 8 * i, mk[i]) : b0; \
 	} \
 	for (long k = 0; k < K; k++) { \
 		__m256 wv[2 * NP]; \
@@ -66,7 +66,7 @@ __attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, lon
 		_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) _mm256_maskstore_ps(out + r * ldo + 8 * i, mk[i], acc[r][i]); \
 }
 
-typedef void (*rj_kern)(float *, long, const float *, long, const float *, long, long, const float *, const int *);
+typedef void (*rj_kern)(float *, long, const float *, long, const float *, long, long, const float *, int, const int *);
 
 // Blockings: AVX-512 has 32 zmm registers, MR·NP ≤ 12 accumulators plus NP
 // weights and a broadcast; AVX2 has 16 ymm, MR·2NP ≤ 12. One row (a decode
@@ -116,8 +116,9 @@ static const int rj_np256[RJ_MRMAX + 1] = {0, 4, 3, 2, 1, 1, 1};
 // rljob_bigemm computes out[m, 16p0 .. min(N, 16p1)) for m in [m0, m1)
 // with the kernels of level (2 AVX-512, 1 AVX2+FMA). out (M, N) row-major,
 // inp (M, K) with rows lda apart, w packed: panel p at w + p·ps, (K, 16);
-// bias (N) or NULL.
-static void rljob_bigemm(int level, float *out, long ldo, const float *inp, long lda, const float *w, long ps, const float *bias, long N, long K, long m0, long m1, long p0, long p1) {
+// bias (N) or NULL; accum: each sum starts from out's value instead of
+// bias or +0 (bias must be NULL then).
+static void rljob_bigemm(int level, float *out, long ldo, const float *inp, long lda, const float *w, long ps, const float *bias, int accum, long N, long K, long m0, long m1, long p0, long p1) {
 	const rj_kern (*tab)[9] = level == 2 ? rj_tab512 : rj_tab256;
 	const int *npw = level == 2 ? rj_np512 : rj_np256;
 	int nv[8];
@@ -133,17 +134,17 @@ static void rljob_bigemm(int level, float *out, long ldo, const float *inp, long
 					long v = N - 16 * (p + i);
 					nv[i] = v < 16 ? (int)v : 16;
 				}
-				tab[mr][np](out + m * ldo + 16 * p, ldo, inp + m * lda, lda, w + p * ps, ps, K, bias ? bias + 16 * p : 0, nv);
+				tab[mr][np](out + m * ldo + 16 * p, ldo, inp + m * lda, lda, w + p * ps, ps, K, bias ? bias + 16 * p : 0, accum, nv);
 			}
 			m += mr;
 		}
 	}
 }
 
-// rljob_pack writes panels [p0, p1) of w (N, K) packed (see bigemm.go):
-// dst[p·16K + k·16 + j] = w[16p+j, k], 0 past N. Full panels are copied as
+// rljob_pack writes panels [p0, p1) of w (N, K), rows ldw apart, packed
+// (see bigemm.go): dst[p·16K + k·16 + j] = w[16p+j, k], 0 past N. Full panels are copied as
 // 8×8 transposes in AVX registers.
-__attribute__((target("avx2"))) static void rljob_pack(float *dst, const float *w, long N, long K, long p0, long p1) {
+__attribute__((target("avx2"))) static void rljob_pack(float *dst, const float *w, long ldw, long N, long K, long p0, long p1) {
 	for (long p = p0; p < p1; p++) {
 		float *d = dst + p * 16 * K;
 		long n0 = p * 16;
@@ -152,9 +153,9 @@ __attribute__((target("avx2"))) static void rljob_pack(float *dst, const float *
 		if (rows == 16) {
 			for (; k + 8 <= K; k += 8) {
 				for (int h = 0; h < 2; h++) {
-					const float *s = w + (n0 + 8 * h) * K + k;
-					__m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + K), r2 = _mm256_loadu_ps(s + 2 * K), r3 = _mm256_loadu_ps(s + 3 * K);
-					__m256 r4 = _mm256_loadu_ps(s + 4 * K), r5 = _mm256_loadu_ps(s + 5 * K), r6 = _mm256_loadu_ps(s + 6 * K), r7 = _mm256_loadu_ps(s + 7 * K);
+					const float *s = w + (n0 + 8 * h) * ldw + k;
+					__m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ldw), r2 = _mm256_loadu_ps(s + 2 * ldw), r3 = _mm256_loadu_ps(s + 3 * ldw);
+					__m256 r4 = _mm256_loadu_ps(s + 4 * ldw), r5 = _mm256_loadu_ps(s + 5 * ldw), r6 = _mm256_loadu_ps(s + 6 * ldw), r7 = _mm256_loadu_ps(s + 7 * ldw);
 					__m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
 					__m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5), t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
 					__m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
@@ -173,7 +174,7 @@ __attribute__((target("avx2"))) static void rljob_pack(float *dst, const float *
 		}
 		for (; k < K; k++) {
 			for (long j = 0; j < 16; j++) {
-				d[k * 16 + j] = j < rows ? w[(n0 + j) * K + k] : 0;
+				d[k * 16 + j] = j < rows ? w[(n0 + j) * ldw + k] : 0;
 			}
 		}
 	}
@@ -185,7 +186,7 @@ __attribute__((target("avx2"))) static void rljob_pack(float *dst, const float *
 static void rljob_bigemm_heads(int level, float *out, const float *inp, const float *w, long ws, long ps, long N, long K, long M, long heads) {
 	long P = (N + 15) / 16;
 	for (long h = 0; h < heads; h++) {
-		rljob_bigemm(level, out + h * M * N, N, inp + h * M * K, K, w + h * ws, ps, 0, N, K, 0, M, 0, P);
+		rljob_bigemm(level, out + h * M * N, N, inp + h * M * K, K, w + h * ws, ps, 0, 0, N, K, 0, M, 0, P);
 	}
 }
 
@@ -197,7 +198,7 @@ static int rj_detected = -1, rj_level = -1;
 static int rljob_bigemm_level(int want) {
 	if (rj_detected < 0) {
 		__builtin_cpu_init();
-		rj_detected = __builtin_cpu_supports("avx512f") ? 2 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
+		rj_detected = (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) ? 2 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
 		rj_level = rj_detected;
 	}
 	if (want >= 0 && want <= rj_detected) {
@@ -213,6 +214,8 @@ import "unsafe"
 // biDetectedLevel is the best kernel set of this CPU: 2 AVX-512, 1
 // AVX2+FMA, 0 none (Go loop); biCurLevel the one in use (kept on the Go
 // side: a cgo call to ask costs as much as a small product).
+const cgoKernels = true
+
 var (
 	biDetectedLevel = int(C.rljob_bigemm_level(-1))
 	biCurLevel      = biDetectedLevel
@@ -228,30 +231,39 @@ func biLevel(want int) int {
 
 func cf(x []float32) *C.float { return (*C.float)(unsafe.Pointer(&x[0])) }
 
-// biGemmRange computes out rows [m0, m1) × panels [p0, p1) (see bigemm.go),
-// in C when the CPU has AVX2+FMA or AVX-512, in Go otherwise.
-func biGemmRange(out, inp []float32, pw *PackedWeight, bias []float32, m0, m1, p0, p1 int) {
+// biGemmRange computes out rows [m0, m1) × panels [p0, p1) of the
+// product g (see bigemm.go), in C when the kernel set is AVX2+FMA or
+// AVX-512, in Go otherwise.
+func biGemmRange(g *biGemm, m0, m1, p0, p1 int) {
 	level := biCurLevel
 	if level == 0 {
-		biGemmRangeGo(out, inp, pw, bias, m0, m1, p0, p1)
+		biGemmRangeGo(g, m0, m1, p0, p1)
 		return
 	}
+	g.check(m1)
 	var bp *C.float
-	if bias != nil {
-		bp = cf(bias)
+	if g.bias != nil {
+		bp = cf(g.bias)
 	}
-	C.rljob_bigemm(C.int(level), cf(out), C.long(pw.N), cf(inp), C.long(pw.K), cf(pw.data), C.long(pw.ps), bp,
+	acc := C.int(0)
+	if g.acc {
+		acc = 1
+	}
+	pw := g.pw
+	C.rljob_bigemm(C.int(level), cf(g.out), C.long(g.ldo), cf(g.inp), C.long(g.lda), cf(pw.data), C.long(pw.ps), bp, acc,
 		C.long(pw.N), C.long(pw.K), C.long(m0), C.long(m1), C.long(p0), C.long(p1))
 }
 
-// packRange packs panels [p0, p1) of w into pw (see PackWeight), with AVX
-// transposes when the CPU has AVX2.
-func packRange(pw *PackedWeight, w []float32, p0, p1 int) {
+// packRange packs panels [p0, p1) of w (rows ldw apart) into pw (see
+// PackWeight), with AVX transposes when the kernel set has AVX2. Packing
+// only moves floats, so every set gives the same bytes.
+func packRange(pw *PackedWeight, w []float32, ldw, p0, p1 int) {
 	if biCurLevel == 0 {
-		packRangeGo(pw, w, p0, p1)
+		packRangeGo(pw, w, ldw, p0, p1)
 		return
 	}
-	C.rljob_pack(cf(pw.data), cf(w), C.long(pw.N), C.long(pw.K), C.long(p0), C.long(p1))
+	_ = w[(pw.N-1)*ldw+pw.K-1]
+	C.rljob_pack(cf(pw.data), cf(w), C.long(ldw), C.long(pw.N), C.long(pw.K), C.long(p0), C.long(p1))
 }
 
 // biGemmHeads computes heads products without bias, each of M rows:

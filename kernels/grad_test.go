@@ -180,7 +180,7 @@ func TestGradFiniteDifference(t *testing.T) {
 			},
 		},
 		{
-			// T = 10 >= attnGEMMMinT: the matrix-product path with OpenBLAS
+			// T = 10 >= attnGEMMMinT: the matrix-product path
 			name:   "attention-gqa-padded-T10",
 			inputs: [][]float32{randSlice(r, 10*4*aHS, 1), randSlice(r, 10*2*aHS, 1), randSlice(r, 10*2*aHS, 1)},
 			forward64: func(in [][]float64) []float64 {

@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand"
+	"strings"
 	"testing"
 )
 
@@ -39,3 +40,13 @@ func assertClose(t *testing.T, name string, got, want []float32, atol, rtol floa
 }
 
 func clone(x []float32) []float32 { return append([]float32(nil), x...) }
+
+// containsAll reports whether s contains every one of subs.
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}

@@ -293,7 +293,8 @@ func TestArgmax(t *testing.T) {
 }
 
 // TestDeterministicAcrossThreads runs every parallel kernel at several
-// GOMAXPROCS values and requires identical bytes.
+// GOMAXPROCS values and on every kernel set this CPU has, and requires
+// identical bytes.
 func TestDeterministicAcrossThreads(t *testing.T) {
 	r := rand.New(rand.NewSource(11))
 	B, T, NH, NKV, HS := 2, 24, 4, 2, 16
@@ -317,8 +318,8 @@ func TestDeterministicAcrossThreads(t *testing.T) {
 		RMSNormBackward(dx, dw, out, x, w, rstd, N, C)
 		add(out, rstd, dx, dw)
 		mo, di, dwo, db := make([]float32, N*OC), make([]float32, N*C), make([]float32, OC*C), make([]float32, OC)
-		matmulForwardGo(mo, x, wo, nil, N, C, OC)
-		matmulBackwardGo(di, dwo, db, mo, x, wo, N, C, OC)
+		MatmulForward(mo, x, wo, nil, N, C, OC)
+		MatmulBackward(di, dwo, db, mo, x, wo, N, C, OC)
 		add(mo, di, dwo, db)
 		dwte := make([]float32, 5*C)
 		EmbeddingBackward(dwte, x, tok, N, C)
@@ -345,12 +346,15 @@ func TestDeterministicAcrossThreads(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	runtime.GOMAXPROCS(1)
 	ref := run()
-	for _, procs := range []int{2, 3, 8} {
-		runtime.GOMAXPROCS(procs)
-		got := run()
-		for i := range ref {
-			if !slices.Equal(bits(got[i]), bits(ref[i])) {
-				t.Errorf("GOMAXPROCS=%d: output %d differs from GOMAXPROCS=1", procs, i)
+	for _, level := range biLevels() {
+		useSet(t, level)
+		for _, procs := range []int{1, 2, 3, 8} {
+			runtime.GOMAXPROCS(procs)
+			got := run()
+			for i := range ref {
+				if !slices.Equal(bits(got[i]), bits(ref[i])) {
+					t.Errorf("%s GOMAXPROCS=%d: output %d differs from %s GOMAXPROCS=1", biLevelName[level], procs, i, biLevelName[biDetectedLevel])
+				}
 			}
 		}
 	}

@@ -2,99 +2,159 @@ package kernels
 
 import (
 	"fmt"
-	"math"
 	"math/rand"
+	"runtime"
 	"testing"
 )
 
-// matmulPath is one implementation of the matmul pair; matmul_blas_test.go
-// adds OpenBLAS when built with the openblas tag.
-type matmulPath struct {
-	name     string
-	forward  func(out, inp, weight, bias []float32, B, C, OC int)
-	backward func(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC int)
-}
-
-var matmulPaths = []matmulPath{
-	{"go", matmulForwardGo, matmulBackwardGo},
-	{"dispatch", MatmulForward, MatmulBackward}, // what the trainer calls
-}
-
 var matmulShapes = []struct{ B, C, OC int }{
 	{1, 1, 1},
-	{1, 40, 19}, // one-row decode: kernel1x8 and the small-B backward
+	{1, 40, 19}, // one-row decode
 	{2, 9, 16},
 	{3, 5, 7},
 	{4, 8, 4},
 	{17, 33, 65},
 	{64, 64, 64},
-	{129, 70, 131},
+	{129, 70, 131}, // past a row block and with panel tails
 }
 
-// matmulTol returns the tolerance for comparing matmuls with different
-// summation orders over K terms of magnitude <= 1: a random-walk bound of a
-// few float32 ulps per √K.
-func matmulTol(K int) (atol, rtol float64) {
-	return 4e-7 * float64(K) / math.Sqrt(float64(K)+1) * 4, 1e-5
-}
-
-// TestMatmulGoExact: the pure-Go kernel keeps the naive summation order, so
-// it must match the naive loop bit for bit (with and without bias, forward
-// and all three backward products, accumulating onto non-zero grads).
-func TestMatmulGoExact(t *testing.T) {
-	r := rand.New(rand.NewSource(1))
-	for _, s := range matmulShapes {
-		t.Run(fmt.Sprintf("%dx%dx%d", s.B, s.C, s.OC), func(t *testing.T) {
-			checkMatmul(t, r, matmulPaths[0], s.B, s.C, s.OC, 0, 0)
-		})
+// useSet selects kernel set level for the test and restores the best one
+// when it ends.
+func useSet(t testing.TB, level int) {
+	t.Helper()
+	if err := UseKernelSet(biLevelName[level]); err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = UseKernelSet(biLevelName[biDetectedLevel]) })
 }
 
-// TestMatmulPaths compares every path with the naive loop at sizes on both
-// sides of the BLAS threshold.
-func TestMatmulPaths(t *testing.T) {
-	r := rand.New(rand.NewSource(2))
+// TestMatmulSetsBitIdentical: on every kernel set and thread count,
+// MatmulForward and MatmulBackward give the bits of their naive twins (one
+// FMA chain per element, k in order, continuing the gradient's old value),
+// with and without bias, forward and all three backward products,
+// accumulating onto non-zero grads. So the sets agree with each other bit
+// for bit.
+func TestMatmulSetsBitIdentical(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	shapes := append([]struct{ B, C, OC int }{}, matmulShapes...)
-	shapes = append(shapes, struct{ B, C, OC int }{sizes(48, 96), sizes(96, 768), sizes(80, 1000)})
-	for _, p := range matmulPaths {
-		for _, s := range shapes {
-			t.Run(fmt.Sprintf("%s/%dx%dx%d", p.name, s.B, s.C, s.OC), func(t *testing.T) {
-				atol, rtol := matmulTol(max(s.C, s.OC, s.B))
-				checkMatmul(t, r, p, s.B, s.C, s.OC, atol, rtol)
-			})
+	shapes = append(shapes, struct{ B, C, OC int }{sizes(48, 200), sizes(96, 300), sizes(80, 333)})
+	for _, level := range biLevels() {
+		for _, threads := range []int{1, 3} {
+			runtime.GOMAXPROCS(threads)
+			for i, s := range shapes {
+				name := fmt.Sprintf("%s/threads=%d/%dx%dx%d", biLevelName[level], threads, s.B, s.C, s.OC)
+				t.Run(name, func(t *testing.T) {
+					useSet(t, level)
+					checkMatmulExact(t, rand.New(rand.NewSource(int64(i))), s.B, s.C, s.OC)
+				})
+			}
 		}
 	}
 }
 
-func checkMatmul(t *testing.T, r *rand.Rand, p matmulPath, B, C, OC int, atol, rtol float64) {
+func checkMatmulExact(t *testing.T, r *rand.Rand, B, C, OC int) {
 	t.Helper()
 	inp, w, bias := randSlice(r, B*C, 1), randSlice(r, OC*C, 1), randSlice(r, OC, 1)
-	for _, withBias := range []bool{false, true} {
-		bs := bias
-		if !withBias {
-			bs = nil
-		}
+	for _, bs := range [][]float32{nil, bias} {
 		got, want := randSlice(r, B*OC, 1), make([]float32, B*OC) // out is written, not accumulated
-		p.forward(got, inp, w, bs, B, C, OC)
-		naiveMatmulForward(want, inp, w, bs, B, C, OC)
-		assertClose(t, fmt.Sprintf("out(bias=%v)", withBias), got, want, atol, rtol)
+		MatmulForward(got, inp, w, bs, B, C, OC)
+		naiveMatmulForwardBI(want, inp, w, bs, B, C, OC)
+		assertClose(t, fmt.Sprintf("out(bias=%v)", bs != nil), got, want, 0, 0)
 	}
 	dout := randSlice(r, B*OC, 1)
 	di, dw, db := randSlice(r, B*C, 1), randSlice(r, OC*C, 1), randSlice(r, OC, 1)
 	wi, ww, wb := clone(di), clone(dw), clone(db)
-	p.backward(di, dw, db, dout, inp, w, B, C, OC)
+	MatmulBackward(di, dw, db, dout, inp, w, B, C, OC)
 	naiveMatmulBackward(wi, ww, wb, dout, inp, w, B, C, OC)
-	assertClose(t, "dinp", di, wi, atol, rtol)
-	assertClose(t, "dweight", dw, ww, atol, rtol)
-	assertClose(t, "dbias", db, wb, atol, rtol)
+	assertClose(t, "dinp", di, wi, 0, 0)
+	assertClose(t, "dweight", dw, ww, 0, 0)
+	assertClose(t, "dbias", db, wb, 0, 0)
 	// nil grads are skipped
-	p.backward(nil, dw, nil, dout, inp, w, B, C, OC)
-	p.backward(di, nil, nil, dout, inp, w, B, C, OC)
+	MatmulBackward(nil, dw, nil, dout, inp, w, B, C, OC)
+	MatmulBackward(di, nil, nil, dout, inp, w, B, C, OC)
 }
 
-// BenchmarkMatmul times forward + backward (dinp and dweight) of the matmuls
-// of a 12-layer, 768-hidden model at B·T = 256 tokens and reports GFLOP/s
-// = 6·B·C·OC / time (2 for the forward, 4 for the backward).
+// naiveGemm is gemm's specification: c[m,n] (old value when acc, else +0)
+// then fma32 of op(a)[m,k]·op(b)[k,n] for k in order.
+func naiveGemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, acc bool, c []float32, ldc int) {
+	for m := range M {
+		for n := range N {
+			var s float32
+			if acc {
+				s = c[m*ldc+n]
+			}
+			for k := range K {
+				ai, bi := m*lda+k, k*ldb+n
+				if transA {
+					ai = k*lda + m
+				}
+				if transB {
+					bi = n*ldb + k
+				}
+				x, y := a[ai], b[bi]
+				s = fma32(x, y, s)
+			}
+			c[m*ldc+n] = s
+		}
+	}
+}
+
+// TestGemmStrided: gemm with every transpose combination, strides larger
+// than the rows, accumulation or not, serial or parallel, on every kernel
+// set, equals naiveGemm bit for bit and leaves the padding of c alone.
+func TestGemmStrided(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	for _, level := range biLevels() {
+		useSet(t, level)
+		for _, s := range []struct{ M, N, K int }{{1, 1, 1}, {3, 17, 5}, {33, 20, 70}, {100, 45, 9}, {7, 7, 0}} {
+			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+				for _, acc := range []bool{false, true} {
+					for _, par := range []bool{false, true} {
+						ar, ac := s.M, s.K
+						if tr[0] {
+							ar, ac = s.K, s.M
+						}
+						br, bc := s.K, s.N
+						if tr[1] {
+							br, bc = s.N, s.K
+						}
+						lda, ldb, ldc := ac+3, bc+2, s.N+5
+						a, b := randSlice(r, max(1, ar*lda), 1), randSlice(r, max(1, br*ldb), 1)
+						c := randSlice(r, s.M*ldc, 1)
+						want := clone(c)
+						gemm(tr[0], tr[1], s.M, s.N, s.K, a, lda, b, ldb, acc, c, ldc, par)
+						naiveGemm(tr[0], tr[1], s.M, s.N, s.K, a, lda, b, ldb, acc, want, ldc)
+						name := fmt.Sprintf("%s %dx%dx%d trans=%v acc=%v par=%v", biLevelName[level], s.M, s.N, s.K, tr, acc, par)
+						assertClose(t, name, c, want, 0, 0)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestKernelSetErrors: an unknown set, and a set above the CPU's, are
+// errors naming the sets this CPU can run.
+func TestKernelSetErrors(t *testing.T) {
+	defer func() { _ = UseKernelSet(biLevelName[biDetectedLevel]) }()
+	if err := UseKernelSet("sse"); err == nil || !containsAll(err.Error(), `"sse"`, "go") {
+		t.Fatalf("unknown set: %v", err)
+	}
+	if biDetectedLevel < 2 {
+		if err := UseKernelSet("avx512"); err == nil {
+			t.Fatal("avx512 accepted on a CPU without it")
+		}
+	}
+	for _, s := range KernelSets() {
+		if err := UseKernelSet(s); err != nil || KernelSet() != s {
+			t.Fatalf("UseKernelSet(%s): %v, in use %s", s, err, KernelSet())
+		}
+	}
+}
+
+// BenchmarkMatmul times forward + backward (dinp and dweight) per kernel
+// set at B·T = 256 tokens and reports GFLOP/s = 6·B·C·OC / time (2 for the
+// forward, 4 for the backward).
 func BenchmarkMatmul(b *testing.B) {
 	const BT = 256
 	shapes := []struct {
@@ -105,32 +165,29 @@ func BenchmarkMatmul(b *testing.B) {
 		{"attn_proj_768x768", 768, 768},
 		{"mlp_up_768x2048", 768, 2048},
 		{"mlp_down_2048x768", 2048, 768},
-		{"lm_head_768x50257", 768, 50257},
+		{"qwen_up_896x4864", 896, 4864},
+		{"qwen_down_4864x896", 4864, 896},
 	}
-	for _, p := range matmulPaths {
-		if p.name == "dispatch" || p.name == "exact" {
-			continue
-		}
+	for _, level := range biLevels() {
 		for _, s := range shapes {
-			b.Run(p.name+"/"+s.name, func(b *testing.B) {
-				if p.name == "go" && s.OC > 10000 && testing.Short() {
-					b.Skip("pure-Go lm_head is slow; skipped under -short")
+			b.Run(biLevelName[level]+"/"+s.name, func(b *testing.B) {
+				if level == 0 && testing.Short() {
+					b.Skip("the Go set is slow; skipped under -short")
 				}
+				useSet(b, level)
 				r := rand.New(rand.NewSource(1))
 				inp, w := randSlice(r, BT*s.C, 1), randSlice(r, s.OC*s.C, 0.05)
 				out, dout := make([]float32, BT*s.OC), randSlice(r, BT*s.OC, 1)
 				di, dw := make([]float32, BT*s.C), make([]float32, s.OC*s.C)
-				p.forward(out, inp, w, nil, BT, s.C, s.OC) // warm up (threads, scratch)
+				MatmulForward(out, inp, w, nil, BT, s.C, s.OC) // warm up (threads, scratch)
 				b.ResetTimer()
 				c0 := cpuSeconds()
 				for i := 0; i < b.N; i++ {
-					p.forward(out, inp, w, nil, BT, s.C, s.OC)
-					p.backward(di, dw, nil, dout, inp, w, BT, s.C, s.OC)
+					MatmulForward(out, inp, w, nil, BT, s.C, s.OC)
+					MatmulBackward(di, dw, nil, dout, inp, w, BT, s.C, s.OC)
 				}
 				flops := 6 * float64(BT) * float64(s.C) * float64(s.OC) * float64(b.N)
 				b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-				// Per CPU-second received: stable on a shared machine;
-				// times the core count it estimates the unshared figure.
 				if cpu := cpuSeconds() - c0; cpu > 0 {
 					b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
 				}

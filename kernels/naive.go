@@ -18,7 +18,7 @@ func naiveMatmulForward[F real](out, inp, weight, bias []F, B, C, OC int) {
 				s = bias[o]
 			}
 			for c := 0; c < C; c++ {
-				s += F(inp[b*C+c] * weight[o*C+c]) // no FMA: see matmul.go
+				s += F(inp[b*C+c] * weight[o*C+c]) // float64 in the gradient checks
 			}
 			out[b*OC+o] = s
 		}
@@ -51,10 +51,10 @@ func naiveMatmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, B, C
 			}
 			for c := 0; c < C; c++ {
 				if dinp != nil {
-					dinp[b*C+c] += float32(d * weight[o*C+c])
+					dinp[b*C+c] = fma32(d, weight[o*C+c], dinp[b*C+c])
 				}
 				if dweight != nil {
-					dweight[o*C+c] += float32(d * inp[b*C+c])
+					dweight[o*C+c] = fma32(d, inp[b*C+c], dweight[o*C+c])
 				}
 			}
 		}

@@ -37,7 +37,7 @@ sh scripts/slurm-local.sh start "$W/slurm" || die "could not start Slurm (see $W
 . "$W/slurm/env"
 
 echo "building rljob"
-go build -tags "$(sh scripts/buildtags.sh)" -o "$W/rljob" ./cmd/rljob || die "go build failed"
+go build -tags duckdb_arrow -o "$W/rljob" ./cmd/rljob || die "go build failed"
 R=$W/rljob
 A=examples/arith
 GRPO_STEPS=8

@@ -38,11 +38,10 @@ func (s benchShape) config() Config {
 // (the embedding lookup is not counted; the tied matrix counts once, as
 // the lm_head; attention's own FLOPs are not counted, as in llm.c).
 //
-//	go test -tags "$(sh scripts/buildtags.sh)" -run '^$' -bench TrainStep -benchtime 5x ./trainer/
+//	go test -tags duckdb_arrow -run '^$' -bench TrainStep -benchtime 5x ./trainer/
 //
-// OpenBLAS picks its kernels at load time; OPENBLAS_CORETYPE=Haswell (set in
-// the reference environment) forces AVX2 ones, about 2× slower on the AVX-512
-// machine than those it picks itself (env -u OPENBLAS_CORETYPE).
+// The kernel set is the best the CPU has (RLJOB_KERNELS=avx2|go selects
+// another: the same bytes, slower).
 func BenchmarkTrainStep(b *testing.B) {
 	for _, s := range benchShapes {
 		b.Run(s.name, func(b *testing.B) {
@@ -130,6 +129,6 @@ func benchTrain(b *testing.B, s benchShape, path string) {
 	b.ReportMetric(6*float64(MatmulParams(c))*tokens/cpu/1e9, "GFLOP/cpu-s")
 	b.ReportMetric(0, "ns/op")
 	if b.N > 1 {
-		b.Logf("%s: %s, %d params (%d in matmuls), backend %s", s.name, fmt.Sprintf("%+v", c), NumParams(c), MatmulParams(c), kernels.BLASName())
+		b.Logf("%s: %s, %d params (%d in matmuls), backend %s", s.name, fmt.Sprintf("%+v", c), NumParams(c), MatmulParams(c), kernels.KernelSet())
 	}
 }

@@ -25,7 +25,7 @@
 // attention, so the log-probabilities a rollout stores and those
 // ForwardLogp recomputes are equal bit for bit, whatever the batch, its
 // padding or the thread count (the first PPO ratio is exactly 1). The
-// backward uses OpenBLAS when built with it.
+// backward runs the same fixed-order FMA matmul kernel (kernels/gemm.go).
 // Checkpoints: SaveCheckpoint (into an existing folder, e.g. the lake's
 // staging folder), SaveCheckpointAtomic (temp dir, fsync, rename), or
 // Checkpoint.WriteFiles through any writer; LoadCheckpoint validates every

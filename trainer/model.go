@@ -254,7 +254,7 @@ func (m *Model) ensure(B, T int) {
 // order), so a token's logits have the bits the sampler's KV-cache decode
 // (kvcache.go) computes for it, whatever the batch: a rollout's logprobs
 // and ForwardLogp's are equal (PPO ratio exactly 1 on the first update).
-// The backward uses MatmulBackward (OpenBLAS when built with it).
+// The backward uses MatmulBackward (the same fixed-order FMA kernel).
 
 // EmbedForward writes out (N, C) = embed_tokens[tokens].
 func (m *Model) EmbedForward(out []float32, tokens []int32, N int) {

@@ -26,7 +26,7 @@ func smpBenchConfig() Config {
 // cpu-ms/batch is the process's CPU time (less sensitive to other load on
 // a shared machine).
 //
-//	go test -tags "$(sh scripts/buildtags.sh)" -run '^$' -bench 'Sample$' -benchtime 3x ./trainer/
+//	go test -tags duckdb_arrow -run '^$' -bench 'Sample$' -benchtime 3x ./trainer/
 func BenchmarkSample(b *testing.B) {
 	for _, sh := range []struct {
 		shape benchShape

@@ -445,8 +445,7 @@ func TestSampleDeterminism(t *testing.T) {
 		short bool // runs under -short
 	}{
 		{"tiny", smpConfig("qwen2"), 15, 32, true},
-		// Hidden 256: sizes where kernels.MatmulForward would use OpenBLAS
-		// for every matmul and its rows would change with the batch.
+		// Hidden 256: a model past every kernel's small-size paths.
 		{"hidden256", Config{ModelType: "llama", HiddenSize: 256, IntermediateSize: 704, NumLayers: 2,
 			NumHeads: 8, NumKVHeads: 8, VocabSize: 512, MaxPositionEmbeddings: 128,
 			RMSNormEps: 1e-5, RopeTheta: 10000, TieWordEmbeddings: true}, 3, 16, false},

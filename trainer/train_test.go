@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rljob/rljob/kernels"
 	"github.com/rljob/rljob/trainer/tokenizer"
 )
 
@@ -344,10 +343,8 @@ func TestCheckpointErrors(t *testing.T) {
 // not depend on padding (garbage tokens after its length, a longer T) or
 // on the batch around it (its index, the other sequences).
 //
-// With the pure-Go matmul they are BIT-IDENTICAL: every output element is
-// one fixed-order dot product. With OpenBLAS they agree to 1e-5 (abs+rel)
-// but not bit for bit: sgemm's summation order for a row depends on where
-// the row falls in its blocking (row offset, M), a 1-ulp effect.
+// They are BIT-IDENTICAL: every matmul output element is one fixed-order
+// FMA chain (kernels' gemm.go), whatever the row's place in the batch.
 func TestPaddingInvariance(t *testing.T) {
 	c := testConfig("qwen2", false)
 	c.VocabSize = 50
@@ -383,16 +380,10 @@ func TestPaddingInvariance(t *testing.T) {
 				b.Tokens[i] = int32(rng.IntN(c.VocabSize))
 			}
 			lp, ent := ref(b, tc.idx)
-			exact := !kernels.BLAS()
-			close := func(a, b float32) bool {
-				if exact {
-					return math.Float32bits(a) == math.Float32bits(b)
-				}
-				return math.Abs(float64(a-b)) <= 1e-5*(1+math.Abs(float64(b)))
-			}
+			same := func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
 			for i := range wantLp {
-				if !close(lp[i], wantLp[i]) || !close(ent[i], wantEnt[i]) {
-					t.Errorf("position %d (exact=%v): logp %v ent %v, alone %v %v", i, exact, lp[i], ent[i], wantLp[i], wantEnt[i])
+				if !same(lp[i], wantLp[i]) || !same(ent[i], wantEnt[i]) {
+					t.Errorf("position %d: logp %v ent %v, alone %v %v", i, lp[i], ent[i], wantLp[i], wantEnt[i])
 				}
 			}
 		})

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/rljob/rljob/arrowio"
+	"github.com/rljob/rljob/kernels"
 	rsql "github.com/rljob/rljob/sql"
 )
 
@@ -25,6 +27,8 @@ func init() {
 			if line := buildLine(); line != "" {
 				fmt.Fprintln(e.stdout, line)
 			}
+			fmt.Fprintf(e.stdout, "kernels %s (this CPU and build can run %s; RLJOB_KERNELS selects one, same results)\n",
+				kernels.KernelSet(), strings.Join(kernels.KernelSets(), ", "))
 			return nil
 		},
 	})

@@ -27,6 +27,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/kernels"
 )
 
 func main() {
@@ -211,8 +212,25 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := useKernelSet(e.getenv("RLJOB_KERNELS")); err != nil {
+		return err
+	}
 	e.log, e.g = log, g
 	return c.run(ctx, e, fs.Args())
+}
+
+// useKernelSet selects the kernel set RLJOB_KERNELS names (go, avx2,
+// avx512), or the best this CPU has when it is empty. The set changes the
+// speed, never the numbers (kernels/kernelset.go).
+func useKernelSet(name string) error {
+	sets := kernels.KernelSets()
+	if name == "" {
+		name = sets[len(sets)-1]
+	}
+	if err := kernels.UseKernelSet(name); err != nil {
+		return &jobs.UsageError{Msg: "RLJOB_KERNELS: " + err.Error(), Hint: "unset RLJOB_KERNELS to use the best set, or name one of " + strings.Join(sets, ", ")}
+	}
+	return nil
 }
 
 // checkLakeFlag checks the --lake path before a command uses it: a path

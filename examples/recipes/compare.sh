@@ -236,7 +236,7 @@ ORDER BY recipe <> 'baseline', recipe, rollouts" > "$OUT/curves.csv"
 	if [ -n "${CHART_BIN:-}" ]; then
 		"$CHART_BIN" -i "$OUT/curves.csv" -o "$OUT/charts" >> "$LOG" 2>&1 || echo "compare: the charts failed (see $LOG)" >&2
 	else
-		go run -tags "$(sh scripts/buildtags.sh)" ./examples/recipes/chart -i "$OUT/curves.csv" -o "$OUT/charts" >> "$LOG" 2>&1 || echo "compare: the charts failed (see $LOG)" >&2
+		go run -tags duckdb_arrow ./examples/recipes/chart -i "$OUT/curves.csv" -o "$OUT/charts" >> "$LOG" 2>&1 || echo "compare: the charts failed (see $LOG)" >&2
 	fi
 	first=$(echo "$SEEDS" | cut -d' ' -f1)
 	set --

@@ -3,7 +3,7 @@
 // per recipe, with report's plotting code (package report, gonum/plot).
 //
 //	rljob sql --lake L --format csv "SELECT recipe, rollouts, pass1, pass16 FROM ..." |
-//	    go run -tags "$(sh scripts/buildtags.sh)" ./examples/recipes/chart -o OUT/charts
+//	    go run -tags duckdb_arrow ./examples/recipes/chart -o OUT/charts
 //
 // Input: CSV with a header naming the columns recipe, rollouts, pass1 and
 // pass16 (any order, other columns ignored), one row per recipe and

@@ -1,19 +1,17 @@
-//go:build openblas
-
 package kernels
 
 import "math"
 
-// With OpenBLAS, attention's backward over a whole sequence is done per
-// head as matrix products (flash-attention's math, materialised one head at
-// a time in a (T,T) scratch): S = Q·Kᵀ, dP = dO·Vᵀ, dV += Pᵀ·dO,
-// dQ += dS·K, dK += dSᵀ·Q, each one single-threaded cblas_sgemm
-// inside the goroutine that owns the head. The causal half of S is computed
-// and thrown away, which still leaves it more than 10× faster than the
-// scalar loops at T >= 64. Masking, max subtraction and the softmax stay in
-// Go (float32, expf), exactly as in attention.go; only the dot products
-// move to BLAS. Deterministic: fixed work per goroutine, single-threaded
-// sgemm, same bytes at any GOMAXPROCS.
+// Attention's backward over a whole sequence is done per head as matrix
+// products (flash-attention's math, materialised one head at a time in a
+// (T,T) scratch): S = Q·Kᵀ, dP = dO·Vᵀ, dV += Pᵀ·dO, dQ += dS·K,
+// dK += dSᵀ·Q, each one serial gemm (gemm.go: an FMA chain per element, k
+// in order) inside the goroutine that owns the head. The causal half of S
+// is computed and thrown away, which still leaves it several times faster
+// than the scalar loops at T >= 64. Masking and the softmax stay in Go
+// (float32, expf), exactly as in attention.go. Deterministic and
+// ISA-independent: fixed work per goroutine, gemm's fixed order, same
+// bytes at any GOMAXPROCS and on every kernel set.
 
 // attnGEMMMinT and attnGEMMMaxT bound the sequence lengths that use the
 // GEMM path: below, the scalar loops cost less than the calls; above, the
@@ -47,7 +45,7 @@ func attnBackwardGEMM(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []boo
 				qh := q[(b*T*NH+h)*HS:]
 				doh := dout[(b*T*NH+h)*HS:]
 				// P = exp(scale·Q·Kᵀ - lse), zero where masked
-				sgemm(false, true, T, T, HS, qh, NH*HS, kk, NKV*HS, 0, P, T)
+				gemm(false, true, T, T, HS, qh, NH*HS, kk, NKV*HS, false, P, T, false)
 				for t := 0; t < T; t++ {
 					row := P[t*T : (t+1)*T]
 					if valid != nil && !valid[b*T+t] {
@@ -65,9 +63,9 @@ func attnBackwardGEMM(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []boo
 					clear(row[t+1:])
 				}
 				// dV_kh += Pᵀ · dO_h
-				sgemm(true, false, T, HS, T, P, T, doh, NH*HS, 1, dvv, NKV*HS)
+				gemm(true, false, T, HS, T, P, T, doh, NH*HS, true, dvv, NKV*HS, false)
 				// dP = dO_h · V_khᵀ;  dS = P ∘ (dP - D) · scale (into P)
-				sgemm(false, true, T, T, HS, doh, NH*HS, vv, NKV*HS, 0, dP, T)
+				gemm(false, true, T, T, HS, doh, NH*HS, vv, NKV*HS, false, dP, T, false)
 				for t := 0; t < T; t++ {
 					o := (b*T+t)*NH*HS + h*HS
 					D := dot(dout[o:o+HS], out[o:o+HS])
@@ -77,8 +75,8 @@ func attnBackwardGEMM(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []boo
 					}
 				}
 				// dQ_h += dS · K_kh;  dK_kh += dSᵀ · Q_h
-				sgemm(false, false, T, HS, T, P, T, kk, NKV*HS, 1, dq[(b*T*NH+h)*HS:], NH*HS)
-				sgemm(true, false, T, HS, T, P, T, qh, NH*HS, 1, dkk, NKV*HS)
+				gemm(false, false, T, HS, T, P, T, kk, NKV*HS, true, dq[(b*T*NH+h)*HS:], NH*HS, false)
+				gemm(true, false, T, HS, T, P, T, qh, NH*HS, true, dkk, NKV*HS, false)
 			}
 		}
 	})

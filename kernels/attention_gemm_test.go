@@ -1,5 +1,3 @@
-//go:build openblas
-
 package kernels
 
 import (
@@ -9,7 +7,7 @@ import (
 )
 
 // TestAttentionGEMMMatchesLoops compares the matrix-product backward of
-// attention_blas.go with the scalar loops of attention.go (GQA, left and
+// attention_gemm.go with the scalar loops of attention.go (GQA, left and
 // right padding, random masks), at |diff| <= 1e-5 + 1e-4·|ref|, on the
 // forward's outputs.
 func TestAttentionGEMMMatchesLoops(t *testing.T) {

@@ -1,4 +1,4 @@
-//go:build openblas
+//go:build cgo && amd64
 
 package kernels
 
@@ -102,8 +102,9 @@ static int rljob_swiglu_bwd(float *dgate, float *dup, const float *dout, const f
 */
 import "C"
 
-// With the openblas tag (cgo is in use anyway) the SwiGLU element loops run
-// in C, compiled for AVX-512/AVX2 with a run-time pick: the sigmoid's expf
+// With cgo on amd64 the SwiGLU element loops run in C, compiled for
+// AVX-512/AVX2 and picked with the kernel set (kernelset.go; the Go loop
+// for the "go" set): the sigmoid's expf
 // was about 18% of the CPU time of a training step on shape b. The C code is
 // kernels' expf and the Go loop's operations in the same order without FMA
 // contraction, so the bytes equal the pure-Go path's (TestSwiGLUCMatchesGo).
@@ -117,7 +118,7 @@ func swigluFwdRange(out, gate, up []float32) {
 		return
 	}
 	gate, up = gate[:n], up[:n]
-	if C.rljob_swiglu_fwd(fptr(out), fptr(gate), fptr(up), C.long(n)) != 0 {
+	if biCurLevel == 0 || C.rljob_swiglu_fwd(cf(out), cf(gate), cf(up), C.long(n)) != 0 {
 		swigluFwdRangeGo(out, gate, up)
 	}
 }
@@ -130,7 +131,7 @@ func swigluBwdRange(dgate, dup, dout, gate, up []float32) {
 		return
 	}
 	dup, dout, gate, up = dup[:n], dout[:n], gate[:n], up[:n]
-	if C.rljob_swiglu_bwd(fptr(dgate), fptr(dup), fptr(dout), fptr(gate), fptr(up), C.long(n)) != 0 {
+	if biCurLevel == 0 || C.rljob_swiglu_bwd(cf(dgate), cf(dup), cf(dout), cf(gate), cf(up), C.long(n)) != 0 {
 		swigluBwdRangeGo(dgate, dup, dout, gate, up)
 	}
 }

@@ -1,0 +1,154 @@
+package kernels
+
+import "sync"
+
+// Every matrix product of the forward and the backward — MatmulForward,
+// MatmulBackward's dinp = dout·W and dW += doutᵀ·inp, attention's
+// backward — goes through one kernel, the batch-invariant GEMM of
+// bigemm.go: each output element is its start value (+0, the bias, or its
+// own old value for +=) followed by one float32 FMA per k, k in order. The
+// C kernels (AVX-512, AVX2+FMA) and the Go loop give the same bits, so a
+// training step gives the same bytes on every x86-64 machine, under
+// CGO_ENABLED=0 and at any thread count (TestMatmulSetsBitIdentical,
+// trainer's TestTrainBytesAcrossKernelSets).
+//
+// Operands that are not in the kernel's layout are copied first: the
+// right-hand side is packed into 16-column panels (PackWeight /
+// PackWeightT, an O(N·K) copy), a transposed left-hand side is transposed
+// into scratch (O(M·K)), against the product's O(M·N·K).
+
+// gemm computes c = op(a)·op(b), or c += op(a)·op(b) when acc, every
+// element one FMA chain over k = 0..K-1 in order:
+//
+//	op(a) (M, K): a (M, K) with rows lda apart, or, when transA, aᵀ for a (K, M)
+//	op(b) (K, N): b (K, N) with rows ldb apart, or, when transB, bᵀ for b (N, K)
+//	c     (M, N) with rows ldc apart
+//
+// par runs tiles on parallelFor's goroutines; otherwise everything runs on
+// the calling goroutine (attention's backward calls it per head).
+func gemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, acc bool, c []float32, ldc int, par bool) {
+	if M <= 0 || N <= 0 {
+		return
+	}
+	if K <= 0 {
+		if !acc {
+			for m := range M {
+				clear(c[m*ldc : m*ldc+N])
+			}
+		}
+		return
+	}
+	pw := getPacked()
+	defer putPacked(pw)
+	if transB {
+		packStrided(pw, b, ldb, N, K, par)
+	} else {
+		packTStrided(pw, b, ldb, K, N, par)
+	}
+	if transA {
+		at := getScratch(M * K)
+		defer putScratch(at)
+		transposeStrided(at.buf, a, lda, K, M, par)
+		a, lda = at.buf, K
+	}
+	g := biGemm{out: c, inp: a, ldo: ldc, lda: lda, pw: pw, acc: acc}
+	g.run(M, par)
+}
+
+// matmulForward is MatmulForward: out (B, OC) = inp (B, C) · weightᵀ + bias.
+func matmulForward(out, inp, weight, bias []float32, B, C, OC int) {
+	if B <= 0 {
+		return
+	}
+	if C <= 0 {
+		for b := range B {
+			if bias != nil {
+				copy(out[b*OC:(b+1)*OC], bias[:OC])
+			} else {
+				clear(out[b*OC : (b+1)*OC])
+			}
+		}
+		return
+	}
+	pw := getPacked()
+	PackWeight(pw, weight, OC, C)
+	matmulForwardBI(out, inp, pw, bias, B)
+	putPacked(pw)
+}
+
+// matmulBackward is MatmulBackward. Each dinp[b,c] continues its own sum
+// with dout[b,o]·W[o,c] for o in order, each dW[o,c] with dout[b,o]·inp[b,c]
+// for b in order (naiveMatmulBackward's order, with FMA).
+func matmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC int) {
+	if B <= 0 {
+		return
+	}
+	if dbias != nil {
+		biasBackward(dbias, dout, B, OC)
+	}
+	if dinp != nil {
+		gemm(false, false, B, C, OC, dout, OC, weight, C, true, dinp, C, true)
+	}
+	if dweight != nil {
+		gemm(true, false, OC, C, B, dout, OC, inp, C, true, dweight, C, true)
+	}
+}
+
+// biasBackward: dbias[o] += Σ_b dout[b,o], split over o, summed over b in
+// order.
+func biasBackward(dbias, dout []float32, B, OC int) {
+	parallelFor(OC, max(1, grainElems/max(1, B)), func(lo, hi int) {
+		db := dbias[lo:hi]
+		for b := 0; b < B; b++ {
+			d := dout[b*OC+lo : b*OC+hi]
+			for o := range db {
+				db[o] += d[o]
+			}
+		}
+	})
+}
+
+// transposeStrided writes dst (cols, rows) = srcᵀ for src (rows, cols)
+// with rows lds apart, in 32×32 tiles, over column blocks (in parallel
+// when par).
+func transposeStrided(dst, src []float32, lds, rows, cols int, par bool) {
+	const tile = 32
+	nb := (cols + tile - 1) / tile
+	f := func(lo, hi int) {
+		for cb := lo; cb < hi; cb++ {
+			c0, c1 := cb*tile, min(cols, (cb+1)*tile)
+			for r0 := 0; r0 < rows; r0 += tile {
+				r1 := min(rows, r0+tile)
+				for r := r0; r < r1; r++ {
+					s := src[r*lds+c0 : r*lds+c1]
+					for j, x := range s {
+						dst[(c0+j)*rows+r] = x
+					}
+				}
+			}
+		}
+	}
+	if !par {
+		f(0, nb)
+		return
+	}
+	parallelFor(nb, max(1, grainElems/max(1, rows*tile)), f)
+}
+
+type scratch struct{ buf []float32 }
+
+var scratchPool sync.Pool
+
+func getScratch(n int) *scratch {
+	s, _ := scratchPool.Get().(*scratch)
+	if s == nil {
+		s = &scratch{}
+	}
+	if cap(s.buf) < n {
+		s.buf = make([]float32, n)
+	}
+	s.buf = s.buf[:n]
+	return s
+}
+
+func putScratch(s *scratch) { scratchPool.Put(s) }

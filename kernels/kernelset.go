@@ -1,0 +1,67 @@
+package kernels
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Kernel sets. Every kernel with a C implementation (the batch-invariant
+// GEMM behind every matmul and attention product, the SwiGLU loops) has
+// three: "avx512" (AVX-512F/DQ/VL), "avx2" (AVX2+FMA) and "go" (the Go
+// loops, the only one under CGO_ENABLED=0 or off amd64). All three give the
+// same bits (TestMatmulSetsBitIdentical, TestSwiGLUCMatchesGo, trainer's
+// TestTrainBytesAcrossKernelSets): the set changes the speed, never the
+// numbers. The best set the CPU has is used unless RLJOB_KERNELS names
+// another.
+
+var kernelSetNames = [...]string{"go", "avx2", "avx512"}
+
+// KernelSets lists the kernel sets this binary can run on this CPU, from
+// "go" to the best.
+func KernelSets() []string { return append([]string(nil), kernelSetNames[:biDetectedLevel+1]...) }
+
+// KernelSet names the kernel set in use.
+func KernelSet() string { return kernelSetNames[biLevel(-1)] }
+
+// UseKernelSet selects the kernel set of every kernel. A name that is not
+// a set, or a set this CPU (or a build without cgo) cannot run, is an error
+// naming the sets it can run. Not safe while a kernel runs.
+func UseKernelSet(name string) error {
+	for i, n := range kernelSetNames {
+		if n != name {
+			continue
+		}
+		if i > biDetectedLevel {
+			return fmt.Errorf("kernel set %q is not available on this CPU%s; it can run %s",
+				name, noCgoNote(), strings.Join(KernelSets(), ", "))
+		}
+		biLevel(i)
+		swigluLevel(i)
+		return nil
+	}
+	return fmt.Errorf("unknown kernel set %q; this CPU can run %s", name, strings.Join(KernelSets(), ", "))
+}
+
+func noCgoNote() string {
+	if biDetectedLevel == 0 && !cgoKernels {
+		return " (binary built without cgo)"
+	}
+	return ""
+}
+
+// envKernelsErr is RLJOB_KERNELS's error, if any, set at start-up.
+var envKernelsErr = func() error {
+	v, ok := os.LookupEnv("RLJOB_KERNELS")
+	if !ok || v == "" {
+		return nil
+	}
+	if err := UseKernelSet(v); err != nil {
+		return fmt.Errorf("RLJOB_KERNELS=%s: %w", v, err)
+	}
+	return nil
+}()
+
+// EnvError returns the error of the RLJOB_KERNELS environment variable
+// (an unknown set or one this CPU lacks), or nil; the CLI exits 2 on it.
+func EnvError() error { return envKernelsErr }
