@@ -341,3 +341,28 @@ func naiveAdamW(params, m, v, grads []float32, N int, cfg AdamWConfig, t int) {
 		m[i], v[i], params[i] = float32(mi), float32(vi), float32(p)
 	}
 }
+
+// naiveMatmulBF16 is MatmulForwardBF16's specification on the unpacked
+// weight (OC, C): inputs and weights rounded with BF16, then per pair of
+// k the odd product and the even one added with one rounding each,
+// subnormals flushed (bf16Step).
+func naiveMatmulBF16(out, inp, weight, bias []float32, B, C, OC int) {
+	r := func(x float32) float32 { return BF16Float(BF16(x)) }
+	for b := 0; b < B; b++ {
+		for o := 0; o < OC; o++ {
+			var s float32
+			if bias != nil {
+				s = bias[o]
+			}
+			for c := 0; c < C; c += 2 {
+				if c+1 < C {
+					s = bf16Step(s, r(inp[b*C+c+1]), r(weight[o*C+c+1]))
+				} else {
+					s = bf16Step(s, 0, 0)
+				}
+				s = bf16Step(s, r(inp[b*C+c]), r(weight[o*C+c]))
+			}
+			out[b*OC+o] = s
+		}
+	}
+}

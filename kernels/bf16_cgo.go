@@ -1,0 +1,202 @@
+//go:build cgo && amd64
+
+package kernels
+
+/*
+#cgo CFLAGS: -O3
+#include <immintrin.h>
+#include <stdint.h>
+
+// The bf16 GEMM's C kernels (see bf16.go for the contract). w is packed:
+// panel p holds (K2, 16) uint32 pairs; x holds each row's pairs (K2).
+// Three kernels per block shape: VDPBF16PS (AVX512_BF16), and the same
+// order as two FMAs per pair on AVX-512 or AVX2, run with MXCSR's FTZ and
+// DAZ bits set as the instruction does. The block shapes are those of the
+// float32 kernels (bigemm_cgo.go); only the inner step differs.
+
+#define RB_MRMAX 6
+
+// RB_DP512(MR, NP): VDPBF16PS, rows m..m+MR-1 × panels p..p+NP-1.
+#define RB_DP512(MR, NP) \
+__attribute__((target("avx512f,avx512bf16"))) static void rb_dp512_##MR##_##NP(float *out, long ldo, const uint32_t *x, long K2, const uint32_t *w, long ps, const float *bias, const int *nv) { \
+	__m512 acc[MR][NP]; \
+	__mmask16 mk[NP]; \
+	_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) { \
+		mk[i] = nv[i] >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nv[i]) - 1); \
+		__m512 b0 = bias ? _mm512_maskz_loadu_ps(mk[i], bias + 16 * i) : _mm512_setzero_ps(); \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = b0; \
+	} \
+	for (long k = 0; k < K2; k++) { \
+		__m512i wv[NP]; \
+		_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) wv[i] = _mm512_loadu_si512((const void *)(w + i * ps + k * 16)); \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) { \
+			__m512i xv = _mm512_set1_epi32((int)x[r * K2 + k]); \
+			_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) acc[r][i] = _mm512_dpbf16_ps(acc[r][i], (__m512bh)xv, (__m512bh)wv[i]); \
+		} \
+	} \
+	_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) \
+		_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) _mm512_mask_storeu_ps(out + r * ldo + 16 * i, mk[i], acc[r][i]); \
+}
+
+// RB_FMA512(MR, NP): the same order as two FMAs per pair (odd, then even).
+#define RB_FMA512(MR, NP) \
+__attribute__((target("avx512f"))) static void rb_fma512_##MR##_##NP(float *out, long ldo, const uint32_t *x, long K2, const uint32_t *w, long ps, const float *bias, const int *nv) { \
+	__m512 acc[MR][NP]; \
+	__mmask16 mk[NP]; \
+	const __m512i hi = _mm512_set1_epi32((int)0xffff0000); \
+	_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) { \
+		mk[i] = nv[i] >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nv[i]) - 1); \
+		__m512 b0 = bias ? _mm512_maskz_loadu_ps(mk[i], bias + 16 * i) : _mm512_setzero_ps(); \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = b0; \
+	} \
+	for (long k = 0; k < K2; k++) { \
+		__m512 wo[NP], we[NP]; \
+		_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) { \
+			__m512i v = _mm512_loadu_si512((const void *)(w + i * ps + k * 16)); \
+			wo[i] = _mm512_castsi512_ps(_mm512_and_si512(v, hi)); \
+			we[i] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)); \
+		} \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) { \
+			__m512i xv = _mm512_set1_epi32((int)x[r * K2 + k]); \
+			__m512 xo = _mm512_castsi512_ps(_mm512_and_si512(xv, hi)), xe = _mm512_castsi512_ps(_mm512_slli_epi32(xv, 16)); \
+			_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) { \
+				acc[r][i] = _mm512_fmadd_ps(xo, wo[i], acc[r][i]); \
+				acc[r][i] = _mm512_fmadd_ps(xe, we[i], acc[r][i]); \
+			} \
+		} \
+	} \
+	_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) \
+		_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) _mm512_mask_storeu_ps(out + r * ldo + 16 * i, mk[i], acc[r][i]); \
+}
+
+// RB_FMA256(MR, NP): the AVX2 twin, a panel as two ymm halves.
+#define RB_FMA256(MR, NP) \
+__attribute__((target("avx2,fma"))) static void rb_fma256_##MR##_##NP(float *out, long ldo, const uint32_t *x, long K2, const uint32_t *w, long ps, const float *bias, const int *nv) { \
+	__m256 acc[MR][2 * NP]; \
+	__m256i mk[2 * NP]; \
+	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); \
+	const __m256i hi = _mm256_set1_epi32((int)0xffff0000); \
+	_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) { \
+		int v = nv[i / 2] - 8 * (i % 2); \
+		mk[i] = _mm256_cmpgt_epi32(_mm256_set1_epi32(v), lane); \
+		__m256 b0 = bias ? _mm256_maskload_ps(bias + 8 * i, mk[i]) : _mm256_setzero_ps(); \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = b0; \
+	} \
+	for (long k = 0; k < K2; k++) { \
+		__m256 wo[2 * NP], we[2 * NP]; \
+		_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) { \
+			__m256i v = _mm256_loadu_si256((const __m256i *)(w + (i / 2) * ps + k * 16 + 8 * (i % 2))); \
+			wo[i] = _mm256_castsi256_ps(_mm256_and_si256(v, hi)); \
+			we[i] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)); \
+		} \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) { \
+			__m256i xv = _mm256_set1_epi32((int)x[r * K2 + k]); \
+			__m256 xo = _mm256_castsi256_ps(_mm256_and_si256(xv, hi)), xe = _mm256_castsi256_ps(_mm256_slli_epi32(xv, 16)); \
+			_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) { \
+				acc[r][i] = _mm256_fmadd_ps(xo, wo[i], acc[r][i]); \
+				acc[r][i] = _mm256_fmadd_ps(xe, we[i], acc[r][i]); \
+			} \
+		} \
+	} \
+	_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) \
+		_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) _mm256_maskstore_ps(out + r * ldo + 8 * i, mk[i], acc[r][i]); \
+}
+
+typedef void (*rb_kern)(float *, long, const uint32_t *, long, const uint32_t *, long, const float *, const int *);
+
+// Blockings as the float32 kernels': MR·NP ≤ 12 accumulators (AVX-512),
+// MR·2NP ≤ 8 (AVX2, which also keeps 2 weight halves per accumulator
+// column in registers).
+RB_DP512(1, 1) RB_DP512(1, 2) RB_DP512(1, 3) RB_DP512(1, 4) RB_DP512(1, 5) RB_DP512(1, 6) RB_DP512(1, 7) RB_DP512(1, 8)
+RB_DP512(2, 1) RB_DP512(2, 2) RB_DP512(2, 3) RB_DP512(2, 4) RB_DP512(2, 5) RB_DP512(2, 6)
+RB_DP512(3, 1) RB_DP512(3, 2) RB_DP512(3, 3) RB_DP512(3, 4)
+RB_DP512(4, 1) RB_DP512(4, 2) RB_DP512(4, 3)
+RB_DP512(5, 1) RB_DP512(5, 2)
+RB_DP512(6, 1) RB_DP512(6, 2)
+RB_FMA512(1, 1) RB_FMA512(1, 2) RB_FMA512(1, 3) RB_FMA512(1, 4) RB_FMA512(1, 5) RB_FMA512(1, 6)
+RB_FMA512(2, 1) RB_FMA512(2, 2) RB_FMA512(2, 3) RB_FMA512(2, 4)
+RB_FMA512(3, 1) RB_FMA512(3, 2) RB_FMA512(3, 3)
+RB_FMA512(4, 1) RB_FMA512(4, 2) RB_FMA512(4, 3)
+RB_FMA512(5, 1) RB_FMA512(5, 2)
+RB_FMA512(6, 1) RB_FMA512(6, 2)
+RB_FMA256(1, 1) RB_FMA256(1, 2)
+RB_FMA256(2, 1) RB_FMA256(2, 2)
+RB_FMA256(3, 1)
+RB_FMA256(4, 1)
+RB_FMA256(5, 1)
+RB_FMA256(6, 1)
+
+static const rb_kern rb_tab[3][RB_MRMAX + 1][9] = {
+	{{0}, {0, rb_fma256_1_1, rb_fma256_1_2}, {0, rb_fma256_2_1, rb_fma256_2_2}, {0, rb_fma256_3_1}, {0, rb_fma256_4_1}, {0, rb_fma256_5_1}, {0, rb_fma256_6_1}},
+	{{0}, {0, rb_fma512_1_1, rb_fma512_1_2, rb_fma512_1_3, rb_fma512_1_4, rb_fma512_1_5, rb_fma512_1_6},
+		{0, rb_fma512_2_1, rb_fma512_2_2, rb_fma512_2_3, rb_fma512_2_4}, {0, rb_fma512_3_1, rb_fma512_3_2, rb_fma512_3_3},
+		{0, rb_fma512_4_1, rb_fma512_4_2, rb_fma512_4_3}, {0, rb_fma512_5_1, rb_fma512_5_2}, {0, rb_fma512_6_1, rb_fma512_6_2}},
+	{{0}, {0, rb_dp512_1_1, rb_dp512_1_2, rb_dp512_1_3, rb_dp512_1_4, rb_dp512_1_5, rb_dp512_1_6, rb_dp512_1_7, rb_dp512_1_8},
+		{0, rb_dp512_2_1, rb_dp512_2_2, rb_dp512_2_3, rb_dp512_2_4, rb_dp512_2_5, rb_dp512_2_6}, {0, rb_dp512_3_1, rb_dp512_3_2, rb_dp512_3_3, rb_dp512_3_4},
+		{0, rb_dp512_4_1, rb_dp512_4_2, rb_dp512_4_3}, {0, rb_dp512_5_1, rb_dp512_5_2}, {0, rb_dp512_6_1, rb_dp512_6_2}},
+};
+static const int rb_np[3][RB_MRMAX + 1] = {{0, 2, 2, 1, 1, 1, 1}, {0, 6, 4, 3, 3, 2, 2}, {0, 8, 6, 4, 3, 2, 2}};
+
+
+// rljob_bf16gemm computes out[m, 16p0 .. min(N, 16p1)) for m in [m0, m1)
+// with kernel kind (2 VDPBF16PS, 1 AVX-512 FMAs, 0 AVX2 FMAs). out (M, N),
+// x (M, K2) pairs, w packed (panel stride ps = 16·K2), bias (N) or NULL.
+static void rljob_bf16gemm(int kind, float *out, const uint32_t *x, const uint32_t *w, const float *bias, long N, long K2, long m0, long m1, long p0, long p1) {
+	unsigned int csr = _mm_getcsr();
+	if (kind != 2) _mm_setcsr(csr | 0x8040); // FTZ | DAZ, as VDPBF16PS
+	long ps = 16 * K2;
+	int nv[8];
+	for (long m = m0; m < m1;) {
+		int mr = m1 - m < RB_MRMAX ? (int)(m1 - m) : RB_MRMAX;
+		int npmax = rb_np[kind][mr];
+		for (long p = p0; p < p1; p += npmax) {
+			int np = p1 - p < npmax ? (int)(p1 - p) : npmax;
+			for (int i = 0; i < np; i++) {
+				long v = N - 16 * (p + i);
+				nv[i] = v < 16 ? (int)v : 16;
+			}
+			rb_tab[kind][mr][np](out + m * N + 16 * p, N, x + m * K2, K2, w + p * ps, ps, bias ? bias + 16 * p : 0, nv);
+		}
+		m += mr;
+	}
+	if (kind != 2) _mm_setcsr(csr);
+}
+
+static int rljob_has_bf16(void) {
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512bf16");
+}
+*/
+import "C"
+
+import "unsafe"
+
+// bf16Native is whether the AVX-512 set runs VDPBF16PS (the CPU has
+// AVX512_BF16); tests turn it off to check the FMA twin on the same CPU.
+var bf16Native = C.rljob_has_bf16() != 0
+
+// BF16Native reports whether bf16 matmuls run the VDPBF16PS instruction
+// (kernel set avx512 on a CPU with AVX512_BF16).
+func BF16Native() bool { return bf16Native && biCurLevel == 2 }
+
+// bf16GemmRange computes out rows [m0, m1) × panels [p0, p1) (bf16.go)
+// with the kernel set in use.
+func bf16GemmRange(out []float32, x []uint32, pw *PackedWeightBF16, bias []float32, m0, m1, p0, p1 int) {
+	kind := 0
+	switch biCurLevel {
+	case 0:
+		bf16GemmRangeGo(out, x, pw, bias, m0, m1, p0, p1)
+		return
+	case 2:
+		kind = 1
+		if bf16Native {
+			kind = 2
+		}
+	}
+	var bp *C.float
+	if bias != nil {
+		bp = cf(bias)
+	}
+	C.rljob_bf16gemm(C.int(kind), cf(out), (*C.uint32_t)(unsafe.Pointer(&x[0])), (*C.uint32_t)(unsafe.Pointer(&pw.data[0])), bp,
+		C.long(pw.N), C.long(pw.pairs()), C.long(m0), C.long(m1), C.long(p0), C.long(p1))
+}

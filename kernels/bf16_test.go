@@ -1,0 +1,161 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"runtime"
+	"testing"
+)
+
+// TestBF16Round: BF16 rounds to nearest even, flushes subnormals, keeps
+// infinities and quiets NaNs.
+func TestBF16Round(t *testing.T) {
+	for _, c := range []struct {
+		x    float32
+		want uint16
+	}{
+		{1, 0x3f80},
+		{math.Float32frombits(0x3f808000), 0x3f80}, // tie, even stays
+		{math.Float32frombits(0x3f818000), 0x3f82}, // tie, odd rounds up
+		{math.Float32frombits(0x3f808001), 0x3f81},
+		{-2.5, 0xc020},
+		{1e-40, 0},
+		{-1e-40, 0x8000},
+		{float32(math.Inf(1)), 0x7f80},
+		{math.Float32frombits(0x7f7fffff), 0x7f80}, // max float rounds to +Inf
+	} {
+		if got := BF16(c.x); got != c.want {
+			t.Errorf("BF16(%g) = %#x, want %#x", c.x, got, c.want)
+		}
+	}
+	if nan := BF16(float32(math.NaN())); nan&0x7fc0 != 0x7fc0 {
+		t.Errorf("BF16(NaN) = %#x, not a quiet NaN", nan)
+	}
+}
+
+// bf16Kinds lists the bf16 kernels this machine can run: every kernel set,
+// and the AVX-512 set both with VDPBF16PS and with its FMA twin.
+func bf16Kinds() []struct {
+	level  int
+	native bool
+} {
+	var ks []struct {
+		level  int
+		native bool
+	}
+	for _, l := range biLevels() {
+		ks = append(ks, struct {
+			level  int
+			native bool
+		}{l, false})
+		if l == 2 && bf16Native {
+			ks = append(ks, struct {
+				level  int
+				native bool
+			}{l, true})
+		}
+	}
+	return ks
+}
+
+// TestBF16SetsBitIdentical: MatmulForwardBF16 gives the bits of its naive
+// specification on every kernel (VDPBF16PS, the AVX-512 and AVX2 FMA
+// twins, Go), M and thread count, with and without bias, at shapes with
+// odd K and panel tails, on values that cancel and on tiny values whose
+// products and sums are subnormal.
+func TestBF16SetsBitIdentical(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	native := bf16Native
+	defer func() { bf16Native = native }()
+	r := rand.New(rand.NewSource(9))
+	shapes := []struct{ M, K, N int }{{1, 1, 1}, {1, 7, 33}, {5, 64, 17}, {13, 65, 40}, {sizes(30, 100), sizes(96, 300), sizes(50, 130)}}
+	for _, k := range bf16Kinds() {
+		useSet(t, k.level)
+		bf16Native = k.native
+		for _, s := range shapes {
+			for _, scale := range []float32{1, 1e-19} {
+				inp, w, bias := randSlice(r, s.M*s.K, scale), randSlice(r, s.N*s.K, scale), randSlice(r, s.N, scale*scale)
+				if s.K > 2 {
+					w[1] = -w[0] * inp[0] / inp[1] // some cancellation
+				}
+				pw := PackWeightBF16(nil, w, s.N, s.K)
+				for _, bs := range [][]float32{nil, bias} {
+					want := make([]float32, s.M*s.N)
+					naiveMatmulBF16(want, inp, w, bs, s.M, s.K, s.N)
+					for _, threads := range []int{1, 3} {
+						runtime.GOMAXPROCS(threads)
+						got := randSlice(r, s.M*s.N, 1)
+						MatmulForwardBF16(got, inp, pw, bs, s.M)
+						name := fmt.Sprintf("%s native=%v %dx%dx%d scale=%g bias=%v threads=%d", biLevelName[k.level], k.native, s.M, s.K, s.N, scale, bs != nil, threads)
+						assertClose(t, name, got, want, 0, 0)
+						// each row alone gives the same bits (batch invariance)
+						row := make([]float32, s.N)
+						MatmulForwardBF16(row, inp[(s.M-1)*s.K:], pw, bs, 1)
+						assertClose(t, name+" last row alone", row, got[(s.M-1)*s.N:], 0, 0)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestBF16Accuracy: the bf16 product is within bf16's rounding of the
+// float64 product of the rounded operands' sources: |err| ≤ 2⁻⁷·Σ|x·w|.
+func TestBF16Accuracy(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	M, K, N := 7, 300, 21
+	inp, w := randSlice(r, M*K, 1), randSlice(r, N*K, 1)
+	out := make([]float32, M*N)
+	MatmulForwardBF16(out, inp, PackWeightBF16(nil, w, N, K), nil, M)
+	for m := range M {
+		for n := range N {
+			var s, a float64
+			for k := range K {
+				p := float64(inp[m*K+k]) * float64(w[n*K+k])
+				s += p
+				a += math.Abs(p)
+			}
+			if d := math.Abs(float64(out[m*N+n]) - s); d > a/128 {
+				t.Fatalf("out[%d,%d] = %g, float64 %g: error %g > Σ|x·w|/128 = %g", m, n, out[m*N+n], s, d, a/128)
+			}
+		}
+	}
+}
+
+// BenchmarkBF16Gemm compares MatmulForwardBF16 with the float32
+// MatmulForwardBI on the same shapes (Qwen2.5-0.5B's: hidden 896,
+// intermediate 4864) at a training size (M = 512) and decode sizes
+// (M = 1, 8, 32), per CPU-second.
+//
+//	go test -run '^$' -bench BF16Gemm ./kernels/
+func BenchmarkBF16Gemm(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	for _, M := range []int{1, 8, 32, 512} {
+		for _, kn := range [][2]int{{896, 896}, {896, 4864}, {4864, 896}} {
+			K, N := kn[0], kn[1]
+			inp, w, out := randSlice(r, M*K, 1), randSlice(r, N*K, 0.05), make([]float32, M*N)
+			p32, p16 := PackWeight(nil, w, N, K), PackWeightBF16(nil, w, N, K)
+			for _, impl := range []struct {
+				name string
+				f    func()
+			}{
+				{"fp32", func() { MatmulForwardBI(out, inp, p32, nil, M) }},
+				{"bf16", func() { MatmulForwardBF16(out, inp, p16, nil, M) }},
+			} {
+				b.Run(fmt.Sprintf("%dx%dx%d/%s", M, K, N, impl.name), func(b *testing.B) {
+					impl.f()
+					c0 := cpuSeconds()
+					for b.Loop() {
+						impl.f()
+					}
+					flop := float64(2*M*K*N) * float64(b.N)
+					b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					if cpu := cpuSeconds() - c0; cpu > 0 {
+						b.ReportMetric(flop/cpu/1e9, "GFLOP/cpu-s")
+					}
+				})
+			}
+		}
+	}
+}
