@@ -1,0 +1,44 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rljob/rljob/kernels"
+)
+
+// TestPipelineSameBytesOnEveryKernelSet: the arith pipeline — prepare,
+// SFT, 3 GRPO steps, eval — run with RLJOB_KERNELS set to each kernel set
+// this CPU has (avx512, avx2, go) gives the same rows in every table and
+// the same checkpoint bytes. The kernel set changes the speed, never the
+// numbers; the trainer's TestTrainBytesAcrossKernelSets checks the same
+// under CGO_ENABLED=0 against a golden digest.
+func TestPipelineSameBytesOnEveryKernelSet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the arith pipeline once per kernel set (the go set is slow)")
+	}
+	sets := kernels.KernelSets()
+	var ref map[string]string
+	for _, set := range sets {
+		env := []string{"RLJOB_KERNELS=" + set}
+		lake := filepath.Join(t.TempDir(), "lake")
+		for _, job := range [][]string{
+			{"prepare.sql", "--steps", "1"},
+			{"sft.sql", "--steps", "1", "--set", "sft_epochs=1"},
+			{"grpo.sql", "--steps", "3"},
+			{"eval.sql", "--steps", "1"},
+		} {
+			mustChild(t, env, append([]string{"run", arith + "/" + job[0], "--lake", lake, "--run", "k", "--seed", "5"}, job[1:]...)...)
+		}
+		got := lakeContent(t, lake)
+		if !strings.Contains(got["checkpoints"], "model.safetensors") {
+			t.Fatalf("%s: no checkpoint in the lake:\n%s", set, got["checkpoints"])
+		}
+		if ref == nil {
+			ref = got
+			continue
+		}
+		sameContent(t, "RLJOB_KERNELS="+set+" against "+sets[0], ref, got)
+	}
+}
