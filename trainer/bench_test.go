@@ -17,18 +17,31 @@ type benchShape struct {
 	name                     string
 	layers, hidden, heads, V int
 	B, T                     int
+	kv, inter                int // 0: kv = heads, inter = 8/3·hidden
 }
 
 var benchShapes = []benchShape{
-	{"a", 4, 128, 4, 64, 16, 64},
-	{"b", 6, 256, 8, 512, 8, 128},
-	{"c", 12, 768, 12, 50257, 4, 64},
+	{"a", 4, 128, 4, 64, 16, 64, 0, 0},
+	{"b", 6, 256, 8, 512, 8, 128, 0, 0},
+	{"c", 12, 768, 12, 50257, 4, 64, 0, 0},
 }
+
+// qwenShape is Qwen2.5-0.5B's shape (494M parameters, 2 KV heads,
+// vocabulary 151,936) at 2 sequences of 256 tokens: 8 GB of parameters,
+// gradients and AdamW moments (BenchmarkTrainStepQwen).
+var qwenShape = benchShape{"qwen0.5b", 24, 896, 14, 151936, 2, 256, 2, 4864}
 
 func (s benchShape) config() Config {
 	inter := (8*s.hidden + 3*64 - 1) / (3 * 64) * 64
+	if s.inter > 0 {
+		inter = s.inter
+	}
+	kv := s.heads
+	if s.kv > 0 {
+		kv = s.kv
+	}
 	return Config{ModelType: "llama", HiddenSize: s.hidden, IntermediateSize: inter,
-		NumLayers: s.layers, NumHeads: s.heads, NumKVHeads: s.heads, VocabSize: s.V,
+		NumLayers: s.layers, NumHeads: s.heads, NumKVHeads: kv, VocabSize: s.V,
 		MaxPositionEmbeddings: 1024, RMSNormEps: 1e-5, RopeTheta: 10000, TieWordEmbeddings: true}
 }
 
@@ -49,6 +62,11 @@ func BenchmarkTrainStep(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTrainStepQwen is BenchmarkTrainStep's RL path on qwenShape.
+//
+//	go test -tags duckdb_arrow -run '^$' -bench TrainStepQwen -benchtime 2x ./trainer/
+func BenchmarkTrainStepQwen(b *testing.B) { benchTrain(b, qwenShape, "logp") }
 
 // BenchmarkTrainStepLogp is BenchmarkTrainStep through the RL path:
 // log-probs and entropy at temperature 1, backward from dlogp and dH.
