@@ -7,6 +7,8 @@ package main
 // start — is what rljob does.
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -663,6 +666,74 @@ func TestREADMEQuickStart(t *testing.T) {
 			}
 		case !strings.HasPrefix(s.output, stdout):
 			t.Errorf("rljob %s printed:\n%s\nREADME.md shows:\n%s", strings.Join(s.args, " "), stdout, s.output)
+		}
+	}
+}
+
+var jsonTimeRE = regexp.MustCompile(`"time":"[^"]*",`)
+
+// TestDocProgressLine: the progress line docs/operations.md shows is what
+// rljob's JSON logger writes for that stage, count and elapsed time (the
+// time stamp aside).
+func TestDocProgressLine(t *testing.T) {
+	text := readDoc(t, "docs/operations.md")
+	_, rest, _ := strings.Cut(text, "## Progress in batch logs")
+	_, rest, ok := strings.Cut(rest, "\n    {")
+	if !ok {
+		t.Fatal("docs/operations.md: no progress line under ## Progress in batch logs")
+	}
+	line, _, _ := strings.Cut(rest, "\n")
+	line = "{" + line
+	var shown struct {
+		Stage, Elapsed string
+		Done, Total    int64
+	}
+	if err := json.Unmarshal([]byte(line), &shown); err != nil {
+		t.Fatalf("docs/operations.md: progress line %s: %v", line, err)
+	}
+	elapsed, err := time.ParseDuration(shown.Elapsed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	log, err := newLogger(&buf, "json", "info", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	bar := (&logProgress{log: log, every: elapsed, now: clock.now}).Bar(shown.Stage, shown.Total)
+	clock.t = clock.t.Add(elapsed)
+	bar.Add(shown.Done)
+	got := jsonTimeRE.ReplaceAllString(strings.TrimSpace(buf.String()), "")
+	if want := jsonTimeRE.ReplaceAllString(line, ""); got != want {
+		t.Errorf("rljob logs\n%s\ndocs/operations.md shows\n%s", got, want)
+	}
+}
+
+// TestDocVersionLine: README.md's `rljob version` lines have the shape
+// rljob prints.
+func TestDocVersionLine(t *testing.T) {
+	text := readDoc(t, "README.md")
+	_, rest, ok := strings.Cut(text, "$ bin/rljob version\n")
+	if !ok {
+		t.Fatal("README.md shows no rljob version output")
+	}
+	shown := strings.Split(rest, "\n")[:2]
+	for i := range shown {
+		shown[i] = strings.TrimSpace(shown[i])
+	}
+	_, out, _ := rljob(t, nil, "version")
+	got := strings.Split(strings.TrimSpace(out), "\n")
+	shape := []*regexp.Regexp{
+		regexp.MustCompile(`^rljob \S+ \(go[0-9.]+, [a-z0-9]+/[a-z0-9]+, duckdb v[0-9.]+\)$`),
+		regexp.MustCompile(`^module github\.com/rljob/rljob \S+(, revision [0-9a-f]+ \([0-9TZ:-]+\)(, modified)?)?, tags \S+$`),
+	}
+	if len(got) != 2 {
+		t.Fatalf("rljob version printed %q", out)
+	}
+	for i, re := range shape {
+		if !re.MatchString(shown[i]) || !re.MatchString(got[i]) {
+			t.Errorf("version line %d: README.md shows %q, rljob prints %q; want both to match %s", i+1, shown[i], got[i], re)
 		}
 	}
 }
