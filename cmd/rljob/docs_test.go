@@ -737,3 +737,61 @@ func TestDocVersionLine(t *testing.T) {
 		}
 	}
 }
+
+var (
+	consoleLogRE = regexp.MustCompile(`^\d\d:\d\d:\d\d (?:INF|WRN|ERR|DBG) (.*)$`)
+	logKeyRE     = regexp.MustCompile(`(?:^| )([a-z_]+)=`)
+)
+
+// TestDocLogLines: every console log line the pages show carries a message
+// and field names rljob's code writes, or metric names a job file logs
+// (messages with numbers in them are formatted, and only their fields are
+// checked).
+func TestDocLogLines(t *testing.T) {
+	var src strings.Builder
+	for _, g := range []string{"jobs/*.go", "jobs/rl/*.go", "cmd/rljob/*.go"} {
+		m, _ := filepath.Glob(filepath.Join(repoRoot, g))
+		for _, f := range m {
+			if !strings.HasSuffix(f, "_test.go") {
+				b, _ := os.ReadFile(f)
+				src.Write(b)
+			}
+		}
+	}
+	code := src.String()
+	// log_metrics logs each metric as a field: its name is in a job file.
+	var jobsSQL strings.Builder
+	for _, g := range []string{"examples/*/*.sql", "sql/lib/*.sql"} {
+		m, _ := filepath.Glob(filepath.Join(repoRoot, g))
+		for _, f := range m {
+			b, _ := os.ReadFile(f)
+			jobsSQL.Write(b)
+		}
+	}
+	checked := 0
+	for _, page := range docPages(t) {
+		for i, l := range strings.Split(readDoc(t, page), "\n") {
+			m := consoleLogRE.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			checked++
+			msg, fields := m[1], ""
+			if loc := logKeyRE.FindStringIndex(msg); loc != nil {
+				msg, fields = strings.TrimSpace(msg[:loc[0]]), msg[loc[0]:]
+			}
+			msg = strings.TrimSuffix(msg, " ...")
+			if !strings.ContainsAny(msg, "0123456789") && !strings.Contains(code, `"`+msg+`"`) {
+				t.Errorf("%s:%d: log message %q is not in rljob's code", page, i+1, msg)
+			}
+			for _, k := range logKeyRE.FindAllStringSubmatch(fields, -1) {
+				if !strings.Contains(code, `"`+k[1]+`"`) && !strings.Contains(jobsSQL.String(), `'`+k[1]+`'`) {
+					t.Errorf("%s:%d: log field %s= is not in rljob's code", page, i+1, k[1])
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Errorf("only %d log lines found in the docs", checked)
+	}
+}
