@@ -158,3 +158,29 @@ func TestSlug(t *testing.T) {
 		t.Errorf("anchors: %v", a)
 	}
 }
+
+// repoFileRE matches a repository file named in prose or code: a path under
+// one of the top folders, ending in an extension.
+var repoFileRE = regexp.MustCompile(`(?:^|[^\w/.$-])((?:examples|sql|jobs|cmd|trainer|kernels|arrowio|report|scripts|docs)/[A-Za-z0-9_./-]*\.(?:sql|sh|md|go|json|jsonl|png|txt))\b`)
+
+// TestDocFilesExist: every repository file the pages name (job files,
+// scripts, pages), in prose or in a command, exists — relative to the
+// repository root or to the page.
+func TestDocFilesExist(t *testing.T) {
+	checked := 0
+	for _, page := range docPages(t) {
+		for i, l := range strings.Split(readDoc(t, page), "\n") {
+			for _, m := range repoFileRE.FindAllStringSubmatch(l, -1) {
+				checked++
+				_, errRoot := os.Stat(filepath.Join(repoRoot, m[1]))
+				_, errPage := os.Stat(filepath.Join(repoRoot, filepath.Dir(page), m[1]))
+				if errRoot != nil && errPage != nil && !pendingPages[m[1]] {
+					t.Errorf("%s:%d: names %s, which does not exist", page, i+1, m[1])
+				}
+			}
+		}
+	}
+	if checked < 20 {
+		t.Errorf("only %d file names found in the docs", checked)
+	}
+}
