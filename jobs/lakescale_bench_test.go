@@ -110,7 +110,7 @@ func BenchmarkStepOverhead(b *testing.B) {
 		for _, compacted := range []bool{false, true} {
 			b.Run(fmt.Sprintf("N=%d/compacted=%v", n, compacted), func(b *testing.B) {
 				if n > 1000 && !compacted {
-					b.Skip("uncompacted, a step over more than 1,000 steps of history takes minutes (README quotes one CLI run at N = 10,000)")
+					b.Skip("uncompacted, a step over more than 1,000 steps of history takes minutes (docs/benchmarks.md quotes one CLI run at N = 10,000)")
 				}
 				ctx := context.Background()
 				dir := b.TempDir()

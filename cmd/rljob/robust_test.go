@@ -88,7 +88,7 @@ func TestSlurmOneBasedArray(t *testing.T) {
 }
 
 // Issue 9: lake verify lists the files no commit unit names (a warning,
-// exit 0, as README says: user data is read and reported as unmanaged).
+// exit 0, as docs/lake.md says: user data is read and reported as unmanaged).
 func TestLakeVerifyListsUnmanaged(t *testing.T) {
 	lake := baseLake(t)
 	writeFile(t, lake, "prompts/notes.txt", "hello")
