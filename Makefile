@@ -19,13 +19,15 @@ vet:
 	$(GO) vet -tags "$(TAGS)" $(PKGS)
 
 # go vet, every test, the kernels and trainer without cgo (the pure-Go
-# kernel set, which must give the C sets' bits), and the race detector on
-# the parallel kernels at a small size.
+# kernel set, which must give the C sets' bits), the training digest with
+# Go's own FMA paths off (as on a CPU without FMA), and the race detector
+# on the parallel kernels at a small size.
 test:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet -tags "$(TAGS)" $(PKGS)
 	$(GO) test -tags "$(TAGS)" -timeout 20m $(PKGS)
 	CGO_ENABLED=0 $(GO) test -short -count=1 ./kernels/... ./trainer/...
+	GODEBUG=cpu.fma=off,cpu.avx=off,cpu.avx2=off CGO_ENABLED=0 $(GO) test -count=1 -run 'TestTrainBytesAcrossKernelSets' ./trainer/
 	$(GO) test -tags "$(TAGS)" -race -short -count=1 ./kernels/... ./trainer/...
 
 test-short:
