@@ -171,6 +171,7 @@ func (g *biGemm) check(m1 int) {
 	N, K := g.pw.N, g.pw.K
 	_ = g.out[(m1-1)*g.ldo+N-1]
 	_ = g.inp[(m1-1)*g.lda+K-1]
+	_ = g.pw.data[(g.pw.panels()-1)*g.pw.ps+biPanel*K-1]
 	if g.bias != nil {
 		_ = g.bias[N-1]
 	}
@@ -179,11 +180,36 @@ func (g *biGemm) check(m1 int) {
 	}
 }
 
+// biKBlock is the depth of one pass over k: a longer K is done in passes
+// of biKBlock, each continuing every element's FMA chain from the value
+// the previous pass stored (a float32 store and load are exact, so the
+// bits are those of one pass), which keeps a tile's rows and panels in
+// cache.
+const biKBlock = 512
+
 // run computes all M rows, in tiles on parallelFor's goroutines when par.
 func (g *biGemm) run(M int, par bool) {
 	if M <= 0 {
 		return
 	}
+	K := g.pw.K
+	if K <= biKBlock+biKBlock/2 {
+		g.runBlock(M, par)
+		return
+	}
+	for k0 := 0; k0 < K; k0 += biKBlock {
+		kb := min(biKBlock, K-k0)
+		pw := PackedWeight{N: g.pw.N, K: kb, ps: g.pw.ps, data: g.pw.data[k0*biPanel:]}
+		sub := biGemm{out: g.out, inp: g.inp[k0:], ldo: g.ldo, lda: g.lda, pw: &pw, acc: g.acc || k0 > 0}
+		if k0 == 0 {
+			sub.bias = g.bias
+		}
+		sub.runBlock(M, par)
+	}
+}
+
+// runBlock is run for one pass over k.
+func (g *biGemm) runBlock(M int, par bool) {
 	P := g.pw.panels()
 	if !par {
 		biGemmRange(g, 0, M, 0, P)

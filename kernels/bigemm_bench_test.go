@@ -59,3 +59,25 @@ func BenchmarkBIGemm(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFMAPeak measures one core's float32 FMA peak with AVX-512 (12
+// independent chains of 16-lane FMAs): the ceiling the GEMM benchmarks'
+// GFLOP/cpu-s are compared with.
+//
+//	go test -run '^$' -bench FMAPeak ./kernels/
+func BenchmarkFMAPeak(b *testing.B) {
+	if biDetectedLevel < 2 {
+		b.Skip("no AVX-512 on this CPU")
+	}
+	const n = 1 << 22
+	fmaPeak(n)
+	c0 := cpuSeconds()
+	for b.Loop() {
+		fmaPeak(n)
+	}
+	flop := float64(2*n*12*16) * float64(b.N)
+	b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpu := cpuSeconds() - c0; cpu > 0 {
+		b.ReportMetric(flop/cpu/1e9, "GFLOP/cpu-s")
+	}
+}

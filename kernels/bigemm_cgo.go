@@ -190,6 +190,20 @@ static void rljob_bigemm_heads(int level, float *out, const float *inp, const fl
 	}
 }
 
+// rljob_fma_peak runs n × 12 independent AVX-512 FMAs (the most a core
+// keeps in flight) and returns a sum that depends on all of them: the
+// FMA peak the GEMM benchmarks are compared with.
+__attribute__((target("avx512f"))) static float rljob_fma_peak(long n) {
+	__m512 a[12], x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-7f);
+	for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
+	for (long k = 0; k < n; k++) {
+		_Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], x, y);
+	}
+	__m512 s = a[0];
+	for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
+	return _mm512_reduce_add_ps(s);
+}
+
 static int rj_detected = -1, rj_level = -1;
 
 // rljob_bigemm_level selects kernel set want (2 AVX-512, 1 AVX2+FMA, 0
@@ -220,6 +234,15 @@ var (
 	biDetectedLevel = int(C.rljob_bigemm_level(-1))
 	biCurLevel      = biDetectedLevel
 )
+
+// fmaPeak runs n·12·16 float32 FMAs on one core with AVX-512 (for the
+// peak benchmark; 0 and nothing run without AVX-512).
+func fmaPeak(n int) float32 {
+	if biDetectedLevel < 2 {
+		return 0
+	}
+	return float32(C.rljob_fma_peak(C.long(n)))
+}
 
 // biLevel selects the kernel set (when the CPU has it; want < 0 keeps it)
 // and returns the one in use. For tests and benchmarks; not safe to call
