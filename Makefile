@@ -41,7 +41,8 @@ test-short:
 bench:
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'LakeWriteVsCopy|PromptStats1M' -benchtime 1x -timeout 60m ./sql/
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'TrainStep$$|Sample$$' -benchtime 3x -timeout 60m ./trainer/
-	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'BIGemm|Matmul$$' -benchtime 200ms ./kernels/
+	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'TrainStepQwen' -benchtime 2x -timeout 60m ./trainer/
+	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'FMAPeak|BIGemm|Matmul$$|BF16Gemm' -benchtime 200ms ./kernels/
 	RLJOB_BENCH_STEPS=10,1000,10000 $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'StepOverhead' -benchtime 5x -timeout 60m ./jobs/
 	RLJOB_BENCH_STEPS=10,1000,10000 $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'SQLStartup' -benchtime 3x -timeout 60m ./sql/
 
