@@ -204,7 +204,6 @@ func parseNormalizer(raw json.RawMessage) (func(string) string, error) {
 	return nil, fmt.Errorf("normalizer component %q is not supported (rljob implements %s)", c.Type, specNormalizers)
 }
 
-
 // parseDecoder returns the decoder chain of a SentencePiece-style
 // tokenizer.json: each component maps the list of token strings to a new
 // list, as HF's decode_chain does; the result is concatenated.

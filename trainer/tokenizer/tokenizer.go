@@ -81,7 +81,9 @@ const ChatTemplateFile = "chat_template.jinja"
 // ChatTemplate returns the chat template LoadDir found (tokenizer_config.json's
 // chat_template, or chat_template.jinja), as its JSON value ("" when none).
 func ChatTemplate(t Tokenizer) json.RawMessage {
-	if r, ok := t.(interface{ keptConfig() map[string]json.RawMessage }); ok {
+	if r, ok := t.(interface {
+		keptConfig() map[string]json.RawMessage
+	}); ok {
 		return r.keptConfig()["chat_template"]
 	}
 	return nil
@@ -377,7 +379,9 @@ func SaveDir(t Tokenizer, dir string) error {
 		"pad_token":                    name(t.PAD()),
 		"clean_up_tokenization_spaces": false,
 	}
-	if r, ok := t.(interface{ keptConfig() map[string]json.RawMessage }); ok {
+	if r, ok := t.(interface {
+		keptConfig() map[string]json.RawMessage
+	}); ok {
 		for k, v := range r.keptConfig() {
 			cfg[k] = v
 		}
