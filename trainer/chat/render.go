@@ -34,9 +34,13 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "chat template of %s", e.Dir)
-	if e.File != "" {
-		fmt.Fprintf(&b, " (%s)", e.File)
+	if e.Dir != "" {
+		fmt.Fprintf(&b, "chat template of %s", e.Dir)
+		if e.File != "" {
+			fmt.Fprintf(&b, " (%s)", e.File)
+		}
+	} else {
+		b.WriteString("chat messages")
 	}
 	if e.Index >= 0 {
 		fmt.Fprintf(&b, ": message %d", e.Index)
