@@ -191,3 +191,31 @@ func TestEndOfTurn(t *testing.T) {
 		t.Errorf("plain template: end of turn %d, want -1", id)
 	}
 }
+
+// TestJinjaSemantics pins whitespace control and tojson(indent) to what
+// Python's jinja2 renders under transformers' settings (the outputs were
+// produced with python3-jinja2 3.1.6). The first three cases failed with
+// upstream ardanlabs/jinja v1.8.0 (third_party/jinja/PATCHES.md).
+func TestJinjaSemantics(t *testing.T) {
+	msgs := mustMessages(t, `[{"role": "user", "content": "hi", "z": [], "a": {}, "n": [1, {"b": null}]}]`)
+	cases := []struct{ name, template, want string }{
+		{"trim_blocks after an expression", "{% for m in messages %}{% if m.role == 'user' %}{{ m.content }}\n{% endif %}{% endfor %}|", "hi\n|"},
+		{"indented end tag", "{% if true %}{{ messages[0].role }}\n  {% endif %}|", "user\n|"},
+		{"tojson indent keeps key order", "{{ messages[0] | tojson(indent=2) }}", "{\n  \"role\": \"user\",\n  \"content\": \"hi\",\n  \"z\": [],\n  \"a\": {},\n  \"n\": [\n    1,\n    {\n      \"b\": null\n    }\n  ]\n}"},
+		{"spaces after an expression stay", "{{ messages[0].role }}  {% if true %}x{% endif %}", "user  x"},
+		{"explicit trim stops at an expression", "a \n{{ messages[0].role }}{%- if true %}b{% endif %}", "a \nuserb"},
+		{"lstrip at template start", "  {% if true %}\n  x\n  {% endif %}\ny", "  x\ny"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tm, err := New("inline", TemplateFile, c.template, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := tm.Render(msgs, Options{})
+			if err != nil || got != c.want {
+				t.Errorf("got %q, %v; want %q", got, err, c.want)
+			}
+		})
+	}
+}

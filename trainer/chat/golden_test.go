@@ -31,26 +31,6 @@ type goldenRow struct {
 	} `json:"error"`
 }
 
-// knownDiff lists the golden rows that ardanlabs/jinja v1.8.0 renders
-// differently, and why (docs/chat.md). v1.12.0 renders all 60 rows
-// byte for byte but needs Go 1.27.
-var knownDiff = map[string]string{
-	"Llama-3.2-3B-Instruct/tool_call_gen": "tojson(indent=4) sorts object keys; Python keeps their order",
-}
-
-// sameBytes reports whether a and b hold the same bytes, in any order.
-func sameBytes(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	var n [256]int
-	for i := range len(a) {
-		n[a[i]]++
-		n[b[i]]--
-	}
-	return n == [256]int{}
-}
-
 func readGolden(t *testing.T) []goldenRow {
 	t.Helper()
 	f, err := os.Open(filepath.Join(goldenDir, "golden.jsonl"))
@@ -109,14 +89,6 @@ func TestGolden(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
-			}
-			if why, ok := knownDiff[r.Model+"/"+r.Case]; ok {
-				// Same bytes in another order; when the library is upgraded
-				// this fails, and the entry goes.
-				if got == *r.Rendered || !sameBytes(got, *r.Rendered) {
-					t.Errorf("known difference (%s) changed:\n got %q\nwant %q", why, got, *r.Rendered)
-				}
-				return
 			}
 			if got != *r.Rendered {
 				t.Errorf("rendering differs\n got %q\nwant %q", got, *r.Rendered)
