@@ -109,3 +109,16 @@ func TestChatPromptErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSFTRefusesChatPrompts: sft takes string prompts; a list of messages
+// is refused, naming the column, instead of training on its SQL text.
+func TestSFTRefusesChatPrompts(t *testing.T) {
+	lake, _ := testLake(t)
+	job := strings.ReplaceAll(`CALL init_policy(policy := '{{model}}');
+CREATE OR REPLACE TABLE d AS SELECT [{'role': 'user', 'content': 'hi'}] AS prompt, 'there' AS completion;
+CALL sft(data := 'd');`, "{{model}}", chatModel(t, storiesTemplate))
+	_, err := runJob(t, lake, "", job, runOpt{})
+	if err == nil || !strings.Contains(err.Error(), "sft: prompt is a list of chat messages") {
+		t.Fatalf("error %v, want the chat-prompt refusal", err)
+	}
+}

@@ -23,12 +23,13 @@ import (
 // (prompt) and its ids (prompt_tokens).
 
 // promptExpr returns the SQL expression that reads the prompt column of
-// from as text, and whether it holds chat messages (then as their JSON).
-func promptExpr(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, from string) (string, bool, error) {
+// from (the table of argument arg) as text, and whether it holds chat
+// messages (then as their JSON).
+func promptExpr(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, arg, from string) (string, bool, error) {
 	q := "SELECT typeof(prompt) FROM " + from + " LIMIT 1"
 	rr, err := sc.Engine.QueryArrow(ctx, q)
 	if err != nil {
-		return "", false, jobs.ClassifySQL(err, a.Pos("prompts"), q)
+		return "", false, jobs.ClassifySQL(err, a.Pos(arg), q)
 	}
 	defer rr.Release()
 	var typ string
@@ -37,7 +38,7 @@ func promptExpr(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, from string
 		return nil
 	})
 	if err != nil {
-		return "", false, jobs.ClassifySQL(err, a.Pos("prompts"), q)
+		return "", false, jobs.ClassifySQL(err, a.Pos(arg), q)
 	}
 	if strings.HasSuffix(typ, "[]") {
 		return "CAST(to_json(prompt) AS VARCHAR)", true, nil

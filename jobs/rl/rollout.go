@@ -126,7 +126,7 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 	if err := checkUniquePromptIDs(ctx, sc, a, from); err != nil {
 		return jobs.Summary{}, err
 	}
-	promptSQL, isChat, err := promptExpr(ctx, sc, a, from)
+	promptSQL, isChat, err := promptExpr(ctx, sc, a, "prompts", from)
 	if err != nil {
 		return jobs.Summary{}, err
 	}
