@@ -137,10 +137,6 @@ func TestSentencePieceErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
 	edit := func(f func(d map[string]any)) []byte {
 		var d map[string]any
 		_ = json.Unmarshal(data, &d)
@@ -177,5 +173,54 @@ func TestSentencePieceErrors(t *testing.T) {
 			}
 		})
 	}
-	_ = doc
+}
+
+// TestChatTemplateKept: LoadDir reads chat_template.jinja (or
+// tokenizer_config.json's chat_template) and SaveDir writes it into the
+// saved tokenizer_config.json, so a checkpoint keeps its model's template.
+func TestChatTemplateKept(t *testing.T) {
+	src := t.TempDir()
+	for _, name := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		data, err := os.ReadFile(filepath.Join(storiesDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const tmpl = "{{ bos_token }}{% for m in messages %}{{ m.content }}\n{% endfor %}"
+	if err := os.WriteFile(filepath.Join(src, ChatTemplateFile), []byte(tmpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := LoadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := json.Unmarshal(ChatTemplate(tok), &got); err != nil || got != tmpl {
+		t.Fatalf("ChatTemplate = %q, %v; want %q", got, err, tmpl)
+	}
+	dst := t.TempDir()
+	if err := SaveDir(tok, dst); err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	data, err := os.ReadFile(filepath.Join(dst, "tokenizer_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg["chat_template"] != tmpl || cfg["unk_token"] != "<unk>" || cfg["bos_token"] != "<s>" {
+		t.Errorf("saved config %v lacks the template or tokens", cfg)
+	}
+	back, err := LoadDir(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ChatTemplate(back)) != string(ChatTemplate(tok)) || back.BOS() != 1 || back.EOS() != 2 {
+		t.Errorf("reloaded: template %s, BOS %d, EOS %d", ChatTemplate(back), back.BOS(), back.EOS())
+	}
 }
