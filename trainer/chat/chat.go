@@ -3,8 +3,9 @@
 // transformers' apply_chat_template does, and finds the tokens that end an
 // assistant turn (the stop tokens of a rollout).
 //
-// The template is Jinja, evaluated by github.com/ardanlabs/jinja (see
-// docs/chat.md for why that library). Like transformers, rendering uses
+// The template is Jinja, evaluated by github.com/ardanlabs/jinja v1.8.0,
+// vendored with two fixes in third_party/jinja (docs/chat.md says why that
+// library, third_party/jinja/PATCHES.md what was fixed). Like transformers, rendering uses
 // trim_blocks and lstrip_blocks, a tojson that keeps non-ASCII and the
 // key order of the input, raise_exception and strftime_now, and passes the
 // tokenizer's special tokens (bos_token, eos_token, ...) as variables.
@@ -18,7 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ardanlabs/jinja"
+	"github.com/rljob/rljob/third_party/jinja"
 )
 
 // File names read by Load.

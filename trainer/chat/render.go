@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ardanlabs/jinja"
+	"github.com/rljob/rljob/third_party/jinja"
 )
 
 // Error kinds.

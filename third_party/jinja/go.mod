@@ -1,3 +1,0 @@
-module github.com/ardanlabs/jinja
-
-go 1.26.0
