@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +38,9 @@ func (rolloutStage) Spec() jobs.StageSpec {
 			"rollout_id, prompt_id, sample_idx, policy_step, prompt, completion, prompt_tokens, completion_tokens, " +
 			"logprobs (behaviour log π of each completion token at the sampling temperature, over the full distribution), " +
 			"finish_reason ('stop': EOS or a stop string, included in the tokens; 'length'), temperature, seed, tag, created_at, " +
-			"then the prompts' other columns (answer, task, ...). Prompt tokens are [BOS] + encode(prompt). " +
+			"then the prompts' other columns (answer, task, ...). Prompt tokens are [BOS] + encode(prompt) for a string prompt; " +
+			"a prompt that is a list of {role, content} messages is rendered with the policy's chat template (add_generation_prompt) and " +
+			"the rows keep the rendered text and its ids, and the template's end-of-turn token also stops (docs/chat.md). " +
 			"Each sample's seed is DeriveSeed(--seed, step, call, fnv64a(prompt_id), sample_idx) and rollout_id a hash of " +
 			"(run, step, call, prompt_id, sample_idx), so the rows do not depend on sharding, batching or threads. " +
 			"Sharded: handles prompts with hash(prompt_id) % num_shards = shard. No prompts: nothing committed.",
@@ -52,6 +55,7 @@ func (rolloutStage) Spec() jobs.StageSpec {
 			{Name: "top_k", Type: jobs.TypeInt, Default: int64(0), Doc: "keep the k most probable tokens; 0 = off"},
 			{Name: "stop", Type: jobs.TypeString, Doc: "a stop string: the completion ends once its text contains it (kept in the completion); EOS always stops"},
 			{Name: "tag", Type: jobs.TypeString, Default: "train", Enum: []string{"train", "eval"}, Doc: "written to the tag column"},
+			{Name: "chat_kwargs", Type: jobs.TypeString, Doc: `chat prompts: extra chat-template variables as a JSON object, e.g. '{"enable_thinking": false}'`},
 		},
 		Outputs: func(jobs.Args) []string { return []string{arrowio.TableRollouts} },
 		Check: func(a jobs.Args) (string, string) {
@@ -122,8 +126,12 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 	if err := checkUniquePromptIDs(ctx, sc, a, from); err != nil {
 		return jobs.Summary{}, err
 	}
-	q := fmt.Sprintf("SELECT CAST(prompt_id AS VARCHAR) AS prompt_id, CAST(prompt AS VARCHAR) AS prompt FROM %s WHERE %s ORDER BY 1",
-		from, sc.ShardPredicate("prompt_id"))
+	promptSQL, isChat, err := promptExpr(ctx, sc, a, "prompts", from)
+	if err != nil {
+		return jobs.Summary{}, err
+	}
+	q := fmt.Sprintf("SELECT CAST(prompt_id AS VARCHAR) AS prompt_id, %s AS prompt FROM %s WHERE %s ORDER BY 1",
+		promptSQL, from, sc.ShardPredicate("prompt_id"))
 	type promptRow struct{ id, text string }
 	var prompts []promptRow
 	rr, err := sc.Engine.QueryArrow(ctx, q)
@@ -166,6 +174,10 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 
 	// Checks: sampling options against the tokenizer and the model.
 	tok, model := pol.Tok, pol.Model
+	enc, err := newPromptEncoder(sc, a, pol, isChat)
+	if err != nil {
+		return jobs.Summary{}, err
+	}
 	opt := trainer.SampleOptions{
 		Temperature:  a.Float("temperature"),
 		TopK:         int(a.Int("top_k")),
@@ -173,9 +185,7 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 		MaxNewTokens: int(a.Int("max_new_tokens")),
 		MaxBatch:     genBatch,
 	}
-	if eos := tok.EOS(); eos >= 0 {
-		opt.StopTokens = []int{eos}
-	}
+	opt.StopTokens = enc.stopTokens()
 	if a.Has("stop") {
 		opt.StopStrings = []string{a.String("stop")}
 		opt.Decode = tok.Decode
@@ -185,8 +195,11 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 	var outs []rolloutOut
 	unk := unknownChars{tok: tok}
 	for _, p := range prompts {
-		unk.check(p.text)
-		toks := encodePrompt(tok.BOS(), tok.Encode(p.text))
+		text, toks, err := enc.encode(a, p.id, p.text)
+		if err != nil {
+			return jobs.Summary{}, err
+		}
+		unk.check(text)
 		if len(toks) == 0 {
 			return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("prompts"), Msg: fmt.Sprintf("rollout: prompt %q encodes to no tokens and the tokenizer has no BOS", p.id), Column: "prompt"}
 		}
@@ -197,7 +210,7 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 		}
 		for k := range n {
 			seed := uint64(jobs.DeriveSeed(sc.Seed, sc.Step, int64(sc.Call), promptHash(p.id), int64(k)))
-			outs = append(outs, rolloutOut{promptID: p.id, sampleIdx: int32(k), prompt: p.text, promptToks: toks, seed: seed})
+			outs = append(outs, rolloutOut{promptID: p.id, sampleIdx: int32(k), prompt: text, promptToks: toks, seed: seed})
 		}
 	}
 	unk.warn(sc, "rollout: prompts")
@@ -228,7 +241,7 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 
 	// Outputs: the generated columns, joined in SQL with the prompts'
 	// pass-through columns.
-	gen := rolloutRecord(sc, a, pol, tok.EOS(), tok.Decode, outs, created)
+	gen := rolloutRecord(sc, a, pol, opt.StopTokens, tok.Decode, outs, created)
 	defer gen.Release()
 	rows, err := commitRollouts(ctx, sc, a, gen, from, colsRef)
 	if err != nil {
@@ -293,7 +306,7 @@ func rolloutID(run string, step int64, call int, promptID string, k int32) strin
 
 // rolloutRecord builds the generated columns (arrowio.RolloutsSchema) of
 // outs.
-func rolloutRecord(sc *jobs.StageCtx, a jobs.Args, pol *policy, eos int, decode func([]int) string, outs []rolloutOut, created time.Time) arrow.RecordBatch {
+func rolloutRecord(sc *jobs.StageCtx, a jobs.Args, pol *policy, stops []int, decode func([]int) string, outs []rolloutOut, created time.Time) arrow.RecordBatch {
 	b := array.NewRecordBuilder(memory.DefaultAllocator, arrowio.RolloutsSchema())
 	defer b.Release()
 	temp, tag := a.Float("temperature"), a.String("tag")
@@ -303,8 +316,8 @@ func rolloutRecord(sc *jobs.StageCtx, a jobs.Args, pol *policy, eos int, decode 
 		s := o.sample
 		ids = ids[:0]
 		for j, t := range s.Tokens {
-			if j == len(s.Tokens)-1 && int(t) == eos && s.FinishReason == trainer.FinishStop {
-				break // the EOS that ended it is a token, not text
+			if j == len(s.Tokens)-1 && slices.Contains(stops, int(t)) && s.FinishReason == trainer.FinishStop {
+				break // the EOS (or end of turn) that ended it is a token, not text
 			}
 			ids = append(ids, int(t))
 		}

@@ -84,6 +84,13 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	if err := sc.RequireColumns(ctx, "data", colsRef, "prompt", "completion"); err != nil {
 		return jobs.Summary{}, err
 	}
+	if _, isChat, err := promptExpr(ctx, sc, a, "data", from); err != nil || isChat {
+		if err == nil {
+			err = &jobs.DataError{Pos: a.Pos("data"), Msg: "sft: prompt is a list of chat messages; sft takes string prompts", Column: "prompt",
+				Hint: "give the text to train on as a string, e.g. prompt[-1].content, or render it first (rljob chat render shows the template's text)"}
+		}
+		return jobs.Summary{}, err
+	}
 	pol, err := loadPolicy(sc, a, "policy")
 	if err != nil {
 		return jobs.Summary{}, err

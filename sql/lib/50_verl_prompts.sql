@@ -9,7 +9,11 @@
 --   extra_info   STRUCT(split VARCHAR, index BIGINT, ...)
 -- and verl_prompts maps them to the prompts table (DESIGN.md §5):
 --   prompt_id = data_source || '/' || extra_info.split || '/' || extra_info.index
---   prompt    = content of the last message with role 'user'
+--   prompt    = the messages as they are, system message included: the rollout
+--               stage renders a list of messages with the policy's chat template
+--               (add_generation_prompt), as verl does (docs/chat.md)
+--   question  = content of the last message with role 'user' (for a model without
+--               a chat template: SELECT * REPLACE (question AS prompt) FROM verl_prompts(...))
 --   answer    = CAST(reward_model.ground_truth AS VARCHAR)
 --   task      = data_source
 --   split     = extra_info.split
@@ -19,7 +23,8 @@
 -- Usage: SELECT * FROM verl_prompts('data/gsm8k/*.parquet') WHERE split = 'train';
 CREATE OR REPLACE MACRO verl_prompts(path) AS TABLE
 SELECT data_source || '/' || CAST(extra_info.split AS VARCHAR) || '/' || CAST(extra_info.index AS VARCHAR) AS prompt_id,
-       list_filter(prompt, lambda m: m.role = 'user')[-1].content AS prompt,
+       prompt,
+       list_filter(prompt, lambda m: m.role = 'user')[-1].content AS question,
        CAST(reward_model.ground_truth AS VARCHAR) AS answer,
        data_source AS task,
        CAST(extra_info.split AS VARCHAR) AS split,

@@ -80,6 +80,9 @@ type BPE struct {
 	ignoreMerges   bool // model.ignore_merges: a piece in the vocabulary is one token
 	added          addedVocab
 	roles
+	// sp, when set, makes this a SentencePiece-style BPE over Unicode
+	// characters (spm.go) instead of a byte-level one.
+	sp *spModel
 
 	// raw tokenizer.json sections kept verbatim for Save (nil: synthesised).
 	raw rawSections
@@ -91,10 +94,11 @@ type BPE struct {
 // cacheMax bounds the piece cache; it is cleared when full.
 const cacheMax = 1 << 17
 
-// newBPE builds the tokenizer from a byte-level vocabulary and merges
-// (each a pair of vocabulary tokens), validating both.
-func newBPE(vocab map[string]int, merges [][2]string, added []AddedToken, pat pattern) (*BPE, error) {
-	t := &BPE{vocab: vocab, pat: pat, merges: make(map[uint64]merge, len(merges)), mergeStr: merges, cache: map[string][]int32{}}
+// newBPE builds the tokenizer from a vocabulary and merges (each a pair of
+// vocabulary tokens), validating both: a byte-level one when sp is nil, else
+// a SentencePiece-style one (spm.go).
+func newBPE(vocab map[string]int, merges [][2]string, added []AddedToken, pat pattern, sp *spModel) (*BPE, error) {
+	t := &BPE{vocab: vocab, pat: pat, sp: sp, merges: make(map[uint64]merge, len(merges)), mergeStr: merges, cache: map[string][]int32{}}
 	maxID := -1
 	for tok, id := range vocab {
 		if id < 0 {
@@ -115,7 +119,7 @@ func newBPE(vocab map[string]int, merges [][2]string, added []AddedToken, pat pa
 		}
 		t.tokens[id] = tok
 	}
-	for b := 0; b < 256; b++ {
+	for b := 0; b < 256 && sp == nil; b++ {
 		id, ok := vocab[string(byteToRune[b])]
 		if !ok {
 			return nil, fmt.Errorf("vocabulary lacks the byte-level token %q for byte %#02x (not a byte-level BPE?)", string(byteToRune[b]), b)
@@ -179,6 +183,9 @@ func (t *BPE) Token(id int) (string, bool) {
 
 // Encode returns the token ids of text (no BOS/EOS added).
 func (t *BPE) Encode(text string) []int {
+	if t.sp != nil {
+		return t.encodeSP(text)
+	}
 	var ids []int
 	var pieces []string
 	for _, seg := range t.added.split(text, t.normalize) {
@@ -245,20 +252,30 @@ type candidate struct {
 	id   int32
 }
 
-// bpe merges the bytes of p: repeatedly the adjacent pair of lowest rank
-// (leftmost on ties) is replaced by its merged token, until no pair has a
-// merge. A min-heap of candidates keeps this O(n log n) for long pieces; a
-// popped candidate whose pair has changed since it was pushed is skipped.
+// bpe merges the bytes of p (see mergeIDs).
 func (t *BPE) bpe(p string) []int32 {
 	if t.ignoreMerges {
 		if id, ok := t.vocab[byteLevel(p)]; ok {
 			return []int32{int32(id)}
 		}
 	}
-	n := len(p)
+	ids := make([]int32, len(p))
+	for i := 0; i < len(p); i++ {
+		ids[i] = t.byteID[p[i]]
+	}
+	return t.mergeIDs(ids)
+}
+
+// mergeIDs applies the merges to a sequence of initial token ids (at least
+// one): repeatedly the adjacent pair of lowest rank (leftmost on ties) is
+// replaced by its merged token, until no pair has a merge. A min-heap of
+// candidates keeps this O(n log n) for long pieces; a popped candidate whose
+// pair has changed since it was pushed is skipped.
+func (t *BPE) mergeIDs(ids []int32) []int32 {
+	n := len(ids)
 	syms := make([]symbol, n)
 	for i := 0; i < n; i++ {
-		syms[i] = symbol{id: t.byteID[p[i]], prev: int32(i - 1), next: int32(i + 1)}
+		syms[i] = symbol{id: ids[i], prev: int32(i - 1), next: int32(i + 1)}
 	}
 	syms[n-1].next = -1
 	var h candHeap
@@ -298,11 +315,11 @@ func (t *BPE) bpe(p string) []int32 {
 		}
 		push(c.pos)
 	}
-	var ids []int32
+	out := ids[:0]
 	for i := int32(0); i >= 0; i = syms[i].next {
-		ids = append(ids, syms[i].id)
+		out = append(out, syms[i].id)
 	}
-	return ids
+	return out
 }
 
 // candHeap is a binary min-heap ordered by (rank, pos).
@@ -351,6 +368,9 @@ func (h *candHeap) pop() candidate {
 
 // Decode returns the text of ids (see the type's doc comment).
 func (t *BPE) Decode(ids []int) string {
+	if t.sp != nil {
+		return t.decodeSP(ids)
+	}
 	var buf []byte
 	for _, id := range ids {
 		if id < 0 || id >= len(t.tokens) || t.tokens[id] == "" {

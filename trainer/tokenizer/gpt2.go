@@ -39,7 +39,7 @@ func LoadGPT2(encoderJSON, vocabBPE string) (*BPE, error) {
 		}
 		merges = append(merges, [2]string{f[0], f[1]})
 	}
-	t, err := newBPE(vocab, merges, nil, patGPT2)
+	t, err := newBPE(vocab, merges, nil, patGPT2, nil)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %s, %s: %w", encoderJSON, vocabBPE, err)
 	}

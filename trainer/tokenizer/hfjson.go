@@ -113,14 +113,17 @@ func parseBPE(f *hfJSON, raw rawSections) (*BPE, error) {
 	if v := m["dropout"]; !isNull(v) && string(v) != "0" && string(v) != "0.0" {
 		return nil, fmt.Errorf("model.dropout %s is not supported", v)
 	}
-	if v := m["byte_fallback"]; !isNull(v) && string(v) != "false" {
-		return nil, errors.New("model.byte_fallback is not supported (byte-level BPE only)")
-	}
 	ignoreMerges := false
 	if v := m["ignore_merges"]; !isNull(v) {
 		if err := json.Unmarshal(v, &ignoreMerges); err != nil {
 			return nil, fmt.Errorf("model.ignore_merges: %w", err)
 		}
+	}
+	if dt, err := typed(f.Decoder); err == nil && dt != "ByteLevel" && dt != "" {
+		return parseSentencePiece(f, raw, merges, ignoreMerges)
+	}
+	if v := m["byte_fallback"]; !isNull(v) && string(v) != "false" {
+		return nil, errors.New("model.byte_fallback is only supported with a SentencePiece-style decoder (Replace ▁, ByteFallback, Fuse, Strip), not with ByteLevel")
 	}
 
 	nfc := false
@@ -131,16 +134,16 @@ func parseBPE(f *hfJSON, raw rawSections) (*BPE, error) {
 	case nt == "NFC":
 		nfc = true
 	default:
-		return nil, fmt.Errorf("unsupported normalizer %s", compact(f.Normalizer))
+		return nil, fmt.Errorf("normalizer %s is not supported with a ByteLevel decoder (want NFC or null)", truncate(compact(f.Normalizer), 200))
 	}
 	pat, addPrefix, err := parsePreTokenizer(f.PreTokenizer)
 	if err != nil {
 		return nil, err
 	}
 	if dt, err := typed(f.Decoder); err != nil || dt != "ByteLevel" {
-		return nil, fmt.Errorf("unsupported decoder %s (want ByteLevel)", compact(f.Decoder))
+		return nil, fmt.Errorf("decoder %s is not supported (want ByteLevel, or a SentencePiece-style %s chain)", truncate(compact(f.Decoder), 200), specDecoders)
 	}
-	t, err := newBPE(f.Model.Vocab, merges, f.AddedTokens, pat)
+	t, err := newBPE(f.Model.Vocab, merges, f.AddedTokens, pat, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -62,8 +62,46 @@ type AddedToken struct {
 	Special    bool   `json:"special"`
 }
 
-// roles holds the BOS/EOS/PAD ids.
-type roles struct{ bos, eos, pad int }
+// roles holds the BOS/EOS/PAD ids and the tokenizer_config.json entries
+// that SaveDir writes back (keptConfig).
+type roles struct {
+	bos, eos, pad int
+	config        map[string]json.RawMessage
+}
+
+// keptConfig are the tokenizer_config.json keys LoadDir keeps and SaveDir
+// writes back verbatim, so that a checkpoint keeps its model's chat
+// template and the special-token variables the template uses.
+var keptConfig = []string{"chat_template", "unk_token", "additional_special_tokens"}
+
+// ChatTemplateFile is the file newer HF repositories keep the chat template
+// in, beside tokenizer_config.json; LoadDir reads it into chat_template.
+const ChatTemplateFile = "chat_template.jinja"
+
+// ChatTemplate returns the chat template LoadDir found (tokenizer_config.json's
+// chat_template, or chat_template.jinja), as its JSON value ("" when none).
+func ChatTemplate(t Tokenizer) json.RawMessage {
+	if r, ok := t.(interface {
+		keptConfig() map[string]json.RawMessage
+	}); ok {
+		return r.keptConfig()["chat_template"]
+	}
+	return nil
+}
+
+// IsAdded reports whether id is one of t's added tokens (special tokens
+// such as "<|im_end|>" or "</s>").
+func IsAdded(t Tokenizer, id int) bool {
+	switch x := t.(type) {
+	case *BPE:
+		return x.added.byID[id]
+	case *Chars:
+		return x.added.byID[id]
+	}
+	return false
+}
+
+func (r *roles) keptConfig() map[string]json.RawMessage { return r.config }
 
 // BOS returns the id of the beginning-of-sequence token, −1 when absent.
 func (r *roles) BOS() int { return r.bos }
@@ -251,25 +289,38 @@ func Load(path string) (Tokenizer, error) {
 
 // LoadDir loads dir/tokenizer.json and, when dir/tokenizer_config.json exists,
 // takes BOS/EOS/PAD from its bos_token, eos_token and pad_token (a string, an
-// {"content": ...} object, or null for none), as HF transformers does.
+// {"content": ...} object, or null for none), as HF transformers does. It
+// keeps the chat template (tokenizer_config.json's chat_template, or
+// dir/chat_template.jinja, which wins as in transformers), unk_token and
+// additional_special_tokens for SaveDir.
 func LoadDir(dir string) (Tokenizer, error) {
 	t, err := Load(filepath.Join(dir, "tokenizer.json"))
 	if err != nil {
 		return nil, err
 	}
 	cfgPath := filepath.Join(dir, "tokenizer_config.json")
+	cfg := map[string]json.RawMessage{}
 	data, err := os.ReadFile(cfgPath)
-	if errors.Is(err, os.ErrNotExist) {
-		return t, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
-	var cfg map[string]json.RawMessage
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("tokenizer: %s: %w", cfgPath, err)
+	if err == nil {
+		if err := json.Unmarshal(data, &cfg); err != nil {
+			return nil, fmt.Errorf("tokenizer: %s: %w", cfgPath, err)
+		}
 	}
-	r := roles{bos: t.BOS(), eos: t.EOS(), pad: t.PAD()}
+	r := roles{bos: t.BOS(), eos: t.EOS(), pad: t.PAD(), config: map[string]json.RawMessage{}}
+	for _, key := range keptConfig {
+		if v, ok := cfg[key]; ok && !isNull(v) {
+			r.config[key] = v
+		}
+	}
+	switch src, err := os.ReadFile(filepath.Join(dir, ChatTemplateFile)); {
+	case err == nil:
+		r.config["chat_template"], _ = json.Marshal(string(src)) // a string always marshals
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
 	for key, dst := range map[string]*int{"bos_token": &r.bos, "eos_token": &r.eos, "pad_token": &r.pad} {
 		raw, ok := cfg[key]
 		if !ok {
@@ -308,7 +359,8 @@ func roleID(t Tokenizer, raw json.RawMessage) (int, error) {
 }
 
 // SaveDir writes dir/tokenizer.json (t.Save) and dir/tokenizer_config.json
-// naming t's BOS/EOS/PAD tokens, so that LoadDir and HF transformers'
+// naming t's BOS/EOS/PAD tokens (and the chat template and entries LoadDir
+// kept), so that LoadDir and HF transformers'
 // AutoTokenizer (PreTrainedTokenizerFast) restore the same roles.
 func SaveDir(t Tokenizer, dir string) error {
 	if err := t.Save(filepath.Join(dir, "tokenizer.json")); err != nil {
@@ -326,6 +378,13 @@ func SaveDir(t Tokenizer, dir string) error {
 		"eos_token":                    name(t.EOS()),
 		"pad_token":                    name(t.PAD()),
 		"clean_up_tokenization_spaces": false,
+	}
+	if r, ok := t.(interface {
+		keptConfig() map[string]json.RawMessage
+	}); ok {
+		for k, v := range r.keptConfig() {
+			cfg[k] = v
+		}
 	}
 	data, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {

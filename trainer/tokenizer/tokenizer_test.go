@@ -175,7 +175,7 @@ func TestLoadErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown regex", tinyJSON(t, nil, nil, qwenPre(`\p{L}+|\s+`), "null", false), "unknown Split regex"},
-		{"normalizer", tinyJSON(t, nil, nil, gpt2Pre, `{"type": "NFKC"}`, false), "unsupported normalizer"},
+		{"normalizer", tinyJSON(t, nil, nil, gpt2Pre, `{"type": "NFKC"}`, false), "normalizer {\"type\":\"NFKC\"} is not supported"},
 		{"no regex", tinyJSON(t, nil, nil, `{"type": "ByteLevel", "use_regex": false}`, "null", false), "ByteLevel without a regex"},
 		{"metaspace", tinyJSON(t, nil, nil, `{"type": "Metaspace"}`, "null", false), "unsupported pre_tokenizer"},
 		{"merge out of vocab", bytes.Replace(tinyJSON(t, [][2]string{{"a", "b"}}, nil, gpt2Pre, "null", false), []byte(`"ab":256`), []byte(`"zz":256`), 1), "not in the vocabulary"},
