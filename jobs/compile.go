@@ -36,14 +36,14 @@ type Job struct {
 type Stmt struct {
 	Pos   Pos
 	Text  string
-	Index int   // 0-based index in Job.Stmts
+	Index int // 0-based index in Job.Stmts
 	// Slot is the statement's call number in the first iteration of its
 	// loops (its Index in a job without loops or includes): a stage call's
 	// Call in its units and call record is Slot plus, for each enclosing
 	// loop, iteration × that loop's Stride.
 	Slot int
 	// Loop is set on a loop's header (Index == Loop.Head) and on its END.
-	Loop *Loop
+	Loop  *Loop
 	Stage Stage // nil for SQL
 	Args  Args
 	// CallName is set for a CALL of a name that is not a stage: it must be a
