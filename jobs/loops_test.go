@@ -148,7 +148,9 @@ func TestLoopRunErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			lake := t.TempDir()
 			o := runOpts(writeJob(t, tc.src), lake)
-			o.Sets = []string{"n=5"}
+			if strings.Contains(tc.src, "getvariable('n')") {
+				o.Sets = []string{"n=5"}
+			}
 			_, err := Run(context.Background(), o)
 			if ExitCode(err) != 2 || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got exit %d: %v\nwant exit 2 and %q", ExitCode(err), err, tc.want)

@@ -105,6 +105,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSetsRead(job, order); err != nil {
+		return nil, err
+	}
 	res := &Result{Job: job}
 	if o.DryRun {
 		return res, dryRun(ctx, o, job, reg, res)
@@ -134,6 +137,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := CheckCatalog(ctx, eng, job, reg); err != nil {
 		return nil, err
 	}
+	warnJob(o, job, lake.Root)
 	next := status.Next
 	res.FirstStep = next
 	log := o.Log.With().Str("run", o.Run).Logger()
@@ -233,6 +237,7 @@ func dryRun(ctx context.Context, o Options, job *Job, reg *Registry, res *Result
 	if err := CheckCatalog(ctx, eng, job, reg); err != nil {
 		return err
 	}
+	warnJob(o, job, root)
 	for _, s := range job.Stmts {
 		if s.Stage == nil {
 			continue

@@ -42,7 +42,7 @@ func TestRecipesSmoke(t *testing.T) {
 	recipeRun(t, "run", arith+"/prepare.sql", "--lake", base, "--run", "sft", "--seed", "1")
 	recipeRun(t, "run", arith+"/sft.sql", "--lake", base, "--run", "sft", "--seed", "1")
 
-	small := []string{"--set", "prompts_per_step=4", "--set", "n_one=16", "--set", "replay_prompts=2", "--set", "replay_max_pass_rate=1"}
+	small := []string{"--set", "prompts_per_step=4"} // a recipe's own --set values are in its args
 	cases := []struct {
 		name  string
 		check func(t *testing.T, lake, run string)
@@ -125,7 +125,7 @@ func TestRecipesSmoke(t *testing.T) {
 				t.Errorf("%s steps whose sampled prompts (4 = no refill) disagree with their rounds", got)
 			}
 		}},
-		{name: "replay", check: func(t *testing.T, lake, run string) {
+		{name: "replay", args: []string{"--set", "replay_prompts=2", "--set", "replay_max_pass_rate=1"}, check: func(t *testing.T, lake, run string) {
 			// the logprobs call recomputed this step's rollouts bit for bit
 			if got := scalar(t, lake, "SELECT count(*) FROM replay_logprobs lp JOIN rollouts r USING (run, step, rollout_id) WHERE r.run = '"+run+"' AND lp.logprobs IS DISTINCT FROM r.logprobs"); got != "0" {
 				t.Errorf("%s of this step's rollouts have recomputed logprobs != behaviour logprobs", got)
@@ -181,7 +181,7 @@ func TestRecipesSmoke(t *testing.T) {
 				t.Errorf("%s passk metrics, want 2", got)
 			}
 		}},
-		{name: "oneshot", check: func(t *testing.T, lake, run string) {
+		{name: "oneshot", args: []string{"--set", "n_one=16"}, check: func(t *testing.T, lake, run string) {
 			// step 1 probes 4 prompts × 8; step 2 samples one prompt 16 times
 			got := scalar(t, lake, "SELECT string_agg(p || 'x' || n, ' ' ORDER BY step) FROM (SELECT step, count(DISTINCT prompt_id) AS p, count(*) AS n FROM rollouts WHERE run = '"+run+"' AND tag = 'train' GROUP BY step)")
 			if got != "4x32 1x16" {
