@@ -37,3 +37,33 @@ func TestKillResumeInLoops(t *testing.T) {
 		t.Errorf("step 2's calls = %q, want %q", strings.TrimSpace(got), want)
 	}
 }
+
+// The dry run's plan shows the loops with their bounds and where the
+// included statements come from, and warns that a fresh lake has neither
+// the prompts nor the checkpoint the job reads; a --set the job does not
+// read is exit 2.
+func TestDryRunPlanLoopsAndNeeds(t *testing.T) {
+	lake := filepath.Join(t.TempDir(), "lake")
+	code, out, stderr := rljob(t, nil, "run", loopJob, "--lake", lake, "--run", "fresh", "--dry-run")
+	if code != 0 {
+		t.Fatalf("dry run: exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{
+		"loop  FOR round IN 1..3 DO (at most 3 iterations)",
+		"loop_round.sql:4:1:",
+		"loop  WHILE (SELECT count(*) FROM this_step_calls WHERE stage = 'train') ... (at most 3 iterations)",
+		"end   END WHILE",
+		`warning: this statement reads the prompts of run "fresh", but the lake has none for that run`,
+		`warning: rollout reads policy := 'latest', but run "fresh" has no checkpoint before step 0`,
+		`loop_grpo.sql:16:3: warning: train reads policy := 'latest'`,
+		"ok: 12 statements, 4 stage calls checked",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, out)
+		}
+	}
+	code, _, stderr = rljob(t, nil, "run", loopJob, "--lake", lake, "--run", "fresh", "--dry-run", "--set", "rounds=4")
+	if code != 2 || !strings.Contains(stderr, `--set rounds: no statement of the job reads variable "rounds"`) || !strings.Contains(stderr, "the job reads round") {
+		t.Errorf("--set rounds=4: exit %d\n%s", code, stderr)
+	}
+}
