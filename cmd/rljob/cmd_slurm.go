@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -218,8 +216,11 @@ func planPipeline(files []pipelineFile, first, next int64, shaOf func(step int64
 		if err != nil {
 			return nil, &jobs.UsageError{Msg: fmt.Sprintf("cannot read job file %s (from %q)", f.Path, f.Spec), Err: err}
 		}
-		sum := sha256.Sum256(src)
-		j := &plannedJob{pipelineFile: f, Index: i + 1, First: at, End: at + int64(f.Steps), SHA256: hex.EncodeToString(sum[:])}
+		job, err := jobs.CompileJob(f.Path, string(src), nil) // its identity covers its INCLUDEs
+		if err != nil {
+			return nil, err
+		}
+		j := &plannedJob{pipelineFile: f, Index: i + 1, First: at, End: at + int64(f.Steps), SHA256: job.SHA256}
 		at = j.End
 		// Every complete step of the range must come from this file: a
 		// pipeline submitted again in another order, or with other
