@@ -178,8 +178,8 @@ func (p *ctlParser) header(k ControlKind) (*Control, *Statement, error) {
 		c.Max = n
 		c.MaxPos[0], c.MaxPos[1] = p.st.Position(p.toks[do-1].start)
 		end = do - 2
-	} else if do >= 2 && p.isWord(do-1, "MAX") {
-		return nil, nil, p.errAt(do, "MAX takes a positive integer (the most iterations the loop may run)")
+	} else if m := p.topLevel(1, func(i int) bool { return i < do && p.isWord(i, "MAX") && (i+1 >= len(p.toks) || p.text(i+1) != "(") }); m >= 0 {
+		return nil, nil, p.errAt(m+1, "MAX takes a positive integer (the most iterations the loop may run), just before DO")
 	}
 	var err error
 	if k == While {
