@@ -20,7 +20,7 @@ var queryStart = regexp.MustCompile(`(?is)^\s*(\(|select\b|with\b|from\b|values\
 func IsQuery(v string) bool { return queryStart.MatchString(v) }
 
 var (
-	createdRE     = regexp.MustCompile(`(?is)^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+|TEMPORARY\s+)?(?:TABLE|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$.]*)`)
+	createdRE      = regexp.MustCompile(`(?is)^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\s+|TEMPORARY\s+)?(?:TABLE|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$.]*)`)
 	readsPromptsRE = regexp.MustCompile(`(?i)\b(?:FROM|JOIN)\s+prompts\b`)
 	readsRunRE     = regexp.MustCompile(`(?i)getvariable\s*\(\s*'{1,2}run'{1,2}\s*\)`)
 )
