@@ -26,8 +26,9 @@ var (
 )
 
 // dryChecks checks what a dry run can without running: every table
-// argument names a table the job creates, a view or table of the engine
-// (the lake's), or is a query that parses (an error); and, as warnings,
+// argument names a table the job creates (with CREATE, or as a stage's
+// output), a view or table of the engine (the lake's), or is a query that
+// parses (an error); and, as warnings,
 // that the run has the prompts and the checkpoint the job reads before it
 // writes them (the lake at root, from step next).
 func dryChecks(ctx context.Context, e *rsql.Engine, job *Job, root, run string, next int64) ([]Warning, error) {
@@ -35,6 +36,11 @@ func dryChecks(ctx context.Context, e *rsql.Engine, job *Job, root, run string, 
 	for _, s := range job.Stmts {
 		if m := createdRE.FindStringSubmatch(s.Text); m != nil {
 			created[strings.ToLower(strings.Trim(m[1], `"`))] = true
+		}
+		if s.Stage != nil { // a lake table a call writes is a view from the next step on
+			for _, t := range s.Stage.Spec().Outputs(s.Args) {
+				created[strings.ToLower(t)] = true
+			}
 		}
 	}
 	catalog, err := catalogNames(ctx, e)

@@ -44,7 +44,7 @@ func TestDryRunChecks(t *testing.T) {
 			err: "job.sql:2:11: save: source := 'bacth': no statement of the job creates a table or view bacth, and the lake has none"},
 		{name: "table typo hint", src: "CREATE TABLE batch AS SELECT 1 AS x;\nCALL save(source := bacth, output := 'xs');", err: "did you mean batch?"},
 		{name: "bad query", src: "CALL save(query := 'SELEC 1', output := 'xs');", err: "job.sql:1:11: save: query := 'SELEC 1' is not a valid query"},
-		{name: "table created later in a loop, lake view, this_step view", src: "FOR i IN 1..2 DO\nCALL save(source := 'later', output := 'xs', when := getvariable('i') = 2);\nCREATE OR REPLACE TABLE later AS SELECT 1 AS x;\nEND FOR;\nCALL save(source := 'rollouts', output := 'ys');\nCALL save(source := this_step_xs, output := 'zs');"},
+		{name: "table created later in a loop, lake view, this_step view", src: "FOR i IN 1..2 DO\nCALL save(source := 'later', output := 'xs', when := getvariable('i') = 2);\nCREATE OR REPLACE TABLE later AS SELECT 1 AS x;\nEND FOR;\nCALL save(source := 'rollouts', output := 'ys');\nCALL save(source := this_step_xs, output := 'zs');\nCALL save(source := 'zs', output := 'more');"},
 		{name: "no checkpoint", src: "CALL sample(prompts := 'SELECT 1');", warns: []string{`1:1: warning: sample reads policy := 'latest', but run "r" has no checkpoint before step 0`}},
 		{name: "checkpoint written first", src: "CALL make_ck();\nCALL sample();"},
 		{name: "another policy", src: "CALL sample(policy := '/some/folder');"},
