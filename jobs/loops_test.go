@@ -258,3 +258,37 @@ func TestInclude(t *testing.T) {
 		})
 	}
 }
+
+// Shards run a loop in lockstep: a sharded call in the body waits for every
+// shard, so each shard's WHILE condition sees the same rows and the shards
+// run the same iterations; the lake equals an unsharded run's.
+func TestLoopsSharded(t *testing.T) {
+	src := `CREATE OR REPLACE TABLE batch AS
+SELECT 'p' || i AS prompt_id, 'what is ' || i AS prompt, CAST(i AS VARCHAR) AS answer FROM range(6) t(i);
+WHILE (SELECT count(*) FROM this_step_rewards) < 12 MAX 4 DO
+  CREATE OR REPLACE TABLE samples AS
+  SELECT prompt_id || '/' || (SELECT count(*) FROM this_step_rollouts) AS rollout_id, prompt_id, 0 AS sample_idx, prompt,
+         CASE WHEN CAST(answer AS INT) % 3 = 0 THEN answer ELSE 'wrong' END AS completion, answer
+  FROM batch;
+  CALL save(source := 'samples', output := 'rollouts');
+  CALL reward(verifier := 'exact');
+END WHILE;
+CALL log_metrics(query := 'SELECT ''rewards'' AS name, count(*)::DOUBLE AS value FROM this_step_rewards');`
+	job := writeJob(t, src)
+	one, two := t.TempDir(), t.TempDir()
+	if _, err := Run(context.Background(), runOpts(job, one)); err != nil {
+		t.Fatal(err)
+	}
+	if err := runShards(t, runOpts(job, two), 2); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, two)
+	for _, q := range []string{`SELECT rollout_id, reward FROM rewards ORDER BY ALL`, `SELECT name, value FROM metrics`, `SELECT DISTINCT call, stage, status FROM calls ORDER BY call`} {
+		if a, b := query(t, one, q), query(t, two, q); strings.Join(a, " ") != strings.Join(b, " ") {
+			t.Errorf("%s:\nunsharded %v\nsharded   %v", q, a, b)
+		}
+	}
+	if got := query(t, two, `SELECT count(*) FROM calls WHERE stage = 'reward'`); got[0] != "4" {
+		t.Errorf("reward call records = %v, want 4 (2 rounds × 2 shards)", got)
+	}
+}
