@@ -200,6 +200,9 @@ type plannedJob struct {
 	Index      int // 1-based position in the pipeline
 	First, End int64
 	SHA256     string
+	// Reads are the variables the file reads (nil: unknown, a computed
+	// getvariable name): a pipeline-wide --set goes to the files that read it.
+	Reads      map[string]bool
 	Skip       bool   // its range is complete
 	Script     string // the sbatch script
 	ScriptPath string
@@ -221,6 +224,12 @@ func planPipeline(files []pipelineFile, first, next int64, shaOf func(step int64
 			return nil, err
 		}
 		j := &plannedJob{pipelineFile: f, Index: i + 1, First: at, End: at + int64(f.Steps), SHA256: job.SHA256}
+		if names, known := jobs.VariablesRead(job); known {
+			j.Reads = map[string]bool{}
+			for _, n := range names {
+				j.Reads[n] = true
+			}
+		}
 		at = j.End
 		// Every complete step of the range must come from this file: a
 		// pipeline submitted again in another order, or with other
@@ -238,6 +247,37 @@ func planPipeline(files []pipelineFile, first, next int64, shaOf func(step int64
 		out = append(out, j)
 	}
 	return out, nil
+}
+
+// reads reports whether the file reads the variable of a "key=value".
+func (j *plannedJob) reads(kv string) bool {
+	k, _, _ := strings.Cut(kv, "=")
+	return j.Reads == nil || j.Reads[strings.ToLower(strings.TrimSpace(k))]
+}
+
+// checkPipelineSets refuses a pipeline-wide --set that no file reads, and a
+// file's own --set that the file does not read (rljob run would refuse it
+// on the node).
+func checkPipelineSets(plan []*plannedJob, sets []string) error {
+	for _, kv := range sets {
+		read := false
+		for _, j := range plan {
+			read = read || j.reads(kv)
+		}
+		if !read {
+			return &jobs.UsageError{Msg: fmt.Sprintf("--set %s: no file of the pipeline reads this variable (getvariable)", kv),
+				Hint: "check its spelling; rljob run --dry-run FILE --set " + kv + " names the variables a file reads"}
+		}
+	}
+	for _, j := range plan {
+		for _, kv := range j.Sets {
+			if !j.reads(kv) {
+				return &jobs.UsageError{Msg: fmt.Sprintf("%s: --set=%s: the file does not read this variable (getvariable)", j.Spec, kv),
+					Hint: "rljob run --dry-run " + j.Path + " --set " + kv + " names the variables it reads"}
+			}
+		}
+	}
+	return nil
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:=@%+,-]+$`)
@@ -276,7 +316,12 @@ func renderScript(j *plannedJob, p scriptParams) string {
 	fmt.Fprintf(&b, "set -eu\ncd %s\n", shellQuote(p.Workdir))
 	args := []string{p.Bin, "run", j.Path, "--lake", p.Lake, "--run", p.Run,
 		"--seed", strconv.FormatInt(p.Seed, 10), "--steps", strconv.Itoa(j.Steps), "--until-step", strconv.FormatInt(j.End, 10)}
-	for _, s := range append(append([]string{}, p.Sets...), j.Sets...) {
+	for _, s := range p.Sets {
+		if j.reads(s) { // rljob run refuses a --set its job does not read
+			args = append(args, "--set", s)
+		}
+	}
+	for _, s := range j.Sets {
 		args = append(args, "--set", s)
 	}
 	for i, a := range args {
@@ -335,6 +380,9 @@ func (o *slurmFlags) runCmd(ctx context.Context, e *env, args []string) error {
 	}
 	plan, err := planPipeline(files, o.firstStep, next, func(s int64) string { return shas[s] })
 	if err != nil {
+		return err
+	}
+	if err := checkPipelineSets(plan, o.sets); err != nil {
 		return err
 	}
 	bin := o.bin
