@@ -59,7 +59,7 @@ func init() {
 			fs.Int64Var(&o.seed, "seed", 0, "run seed (rljob run --seed)")
 			fs.Int64Var(&o.firstStep, "first-step", 0, "step number of the pipeline's first step (0 for a new run)")
 			fs.IntVar(&o.steps, "steps", 1, "steps of a file without its own :--steps=N")
-			fs.StringArrayVar(&o.sets, "set", nil, "rljob run --set key=value for every file (repeatable)")
+			fs.StringArrayVar(&o.sets, "set", nil, "rljob run --set key=value for every file that reads the variable (repeatable)")
 			fs.StringArrayVar(&o.sbatch, "sbatch", nil, "sbatch option for every job, e.g. --sbatch=--partition=gpu --sbatch=--time=2:00:00 (repeatable)")
 			fs.StringVar(&o.dir, "dir", "", "folder for the sbatch scripts and the jobs' logs (default rljob-slurm/RUN)")
 			fs.StringVar(&o.bin, "rljob", "", "rljob binary the jobs run, on a filesystem the compute nodes share (default: this binary)")
