@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/rljob/rljob/jobs/script"
@@ -17,16 +18,32 @@ import (
 // plain SQL for DuckDB or a call of a registered stage with checked
 // arguments.
 type Job struct {
-	File   string // path as given
-	SHA256 string // hex sha256 of the file's bytes
+	File string // path as given
+	// SHA256 is the job's identity: the hex sha256 of the file's bytes, and
+	// of every included file's name and bytes after them (a job without
+	// INCLUDE: just the file's bytes).
+	SHA256 string
 	Stmts  []Stmt
+	// Includes are the included files, in the order they were read (paths
+	// relative to the current directory, as the job file's is).
+	Includes []string
+	// Slots is how many call numbers a step of the job spans: the number
+	// of statements of a job without loops (see Stmt.Slot).
+	Slots int
 }
 
 // Stmt is one statement of a job.
 type Stmt struct {
 	Pos   Pos
 	Text  string
-	Index int   // 0-based statement index; a stage call's Call in its units
+	Index int // 0-based index in Job.Stmts
+	// Slot is the statement's call number in the first iteration of its
+	// loops (its Index in a job without loops or includes): a stage call's
+	// Call in its units and call record is Slot plus, for each enclosing
+	// loop, iteration × that loop's Stride.
+	Slot int
+	// Loop is set on a loop's header (Index == Loop.Head) and on its END.
+	Loop  *Loop
 	Stage Stage // nil for SQL
 	Args  Args
 	// CallName is set for a CALL of a name that is not a stage: it must be a
@@ -50,72 +67,83 @@ func LoadJob(path string, reg *Registry) (*Job, error) {
 	return CompileJob(path, string(src), reg)
 }
 
-// CompileJob splits src into statements and checks every stage call against
-// its stage's declared arguments. Nothing is executed.
+// CompileJob splits src into statements, expands its INCLUDEs (read from
+// the file system, relative to file's folder), matches its loops and checks
+// every stage call against its stage's declared arguments. Nothing is
+// executed.
 func CompileJob(file, src string, reg *Registry) (*Job, error) {
 	if reg == nil {
 		reg = DefaultRegistry
 	}
-	sum := sha256.Sum256([]byte(src))
-	job := &Job{File: file, SHA256: hex.EncodeToString(sum[:])}
-	stmts, err := script.Split(src)
+	c := &compiler{reg: reg, job: &Job{File: file}, hash: sha256.New()}
+	c.hash.Write([]byte(src))
+	if abs, err := filepath.Abs(file); err == nil {
+		c.stack = []string{abs}
+	}
+	if err := c.file(file, src); err != nil {
+		return nil, err
+	}
+	if err := layoutSlots(c.job); err != nil {
+		return nil, err
+	}
+	c.job.SHA256 = hex.EncodeToString(c.hash.Sum(nil))
+	return c.job, nil
+}
+
+// compileStmt compiles one SQL or CALL statement of file.
+func compileStmt(reg *Registry, file string, st script.Statement) (Stmt, error) {
+	s := Stmt{Pos: Pos{File: file, Line: st.Line, Col: st.Col}, Text: st.Text}
+	call, ok, err := script.ParseCall(st)
 	if err != nil {
-		return nil, scriptError(file, err, "")
-	}
-	for i, st := range stmts {
-		s := Stmt{Pos: Pos{File: file, Line: st.Line, Col: st.Col}, Text: st.Text, Index: i}
-		call, ok, err := script.ParseCall(st)
-		if err != nil {
-			var se *script.SyntaxError
-			if call != nil && !errors.As(err, &se) {
-				return nil, &UsageError{Pos: Pos{File: file, Line: call.Line, Col: call.Col}, Msg: err.Error(), Stmt: st.Text}
-			}
-			return nil, scriptError(file, err, st.Text)
+		var se *script.SyntaxError
+		if call != nil && !errors.As(err, &se) {
+			return s, &UsageError{Pos: Pos{File: file, Line: call.Line, Col: call.Col}, Msg: err.Error(), Stmt: st.Text}
 		}
-		if call != nil {
-			stage, isStage := reg.Lookup(call.Name)
-			switch {
-			case isStage && !ok:
-				return nil, &UsageError{
-					Pos:  Pos{File: file, Line: call.Line, Col: call.Col},
-					Msg:  fmt.Sprintf("stage %s takes named literal arguments only", stage.Spec().Name),
-					Stmt: st.Text,
-					Hint: "write CALL " + stage.Spec().Name + "(name := 'value', ...); compute values in SQL first (e.g. a table) and pass its name",
-				}
-			case isStage:
-				var raw []RawArg
-				for _, a := range call.Args {
-					var v any = a.Value.Any()
-					switch a.Value.Kind {
-					case script.Ident:
-						v = Ident(a.Value.Str)
-					case script.Expr:
-						v = Expr(a.Value.Str)
-					}
-					r := RawArg{Name: a.Name, Value: v, Pos: Pos{File: file, Line: a.Line, Col: a.Col}}
-					if strings.EqualFold(a.Name, WhenArg) {
-						s.When = &r
-						continue
-					}
-					raw = append(raw, r)
-				}
-				s.Raw = raw
-				args, err := BindArgs(stage.Spec(), raw, Pos{File: file, Line: call.Line, Col: call.Col})
-				if err != nil {
-					var ue *UsageError
-					if errors.As(err, &ue) {
-						ue.Stmt = st.Text
-					}
-					return nil, err
-				}
-				s.Stage, s.Args = stage, args
-			default:
-				s.CallName = call.Name
-			}
-		}
-		job.Stmts = append(job.Stmts, s)
+		return s, scriptError(file, err, st.Text)
 	}
-	return job, nil
+	if call == nil {
+		return s, nil
+	}
+	stage, isStage := reg.Lookup(call.Name)
+	switch {
+	case isStage && !ok:
+		return s, &UsageError{
+			Pos:  Pos{File: file, Line: call.Line, Col: call.Col},
+			Msg:  fmt.Sprintf("stage %s takes named literal arguments only", stage.Spec().Name),
+			Stmt: st.Text,
+			Hint: "write CALL " + stage.Spec().Name + "(name := 'value', ...); compute values in SQL first (e.g. a table) and pass its name",
+		}
+	case !isStage:
+		s.CallName = call.Name
+		return s, nil
+	}
+	var raw []RawArg
+	for _, a := range call.Args {
+		var v any = a.Value.Any()
+		switch a.Value.Kind {
+		case script.Ident:
+			v = Ident(a.Value.Str)
+		case script.Expr:
+			v = Expr(a.Value.Str)
+		}
+		r := RawArg{Name: a.Name, Value: v, Pos: Pos{File: file, Line: a.Line, Col: a.Col}}
+		if strings.EqualFold(a.Name, WhenArg) {
+			s.When = &r
+			continue
+		}
+		raw = append(raw, r)
+	}
+	s.Raw = raw
+	args, err := BindArgs(stage.Spec(), raw, Pos{File: file, Line: call.Line, Col: call.Col})
+	if err != nil {
+		var ue *UsageError
+		if errors.As(err, &ue) {
+			ue.Stmt = st.Text
+		}
+		return s, err
+	}
+	s.Stage, s.Args = stage, args
+	return s, nil
 }
 
 // scriptError converts a jobs/script error (with its position when it has
@@ -141,6 +169,12 @@ func CheckCatalog(ctx context.Context, e *rsql.Engine, job *Job, reg *Registry) 
 		reg = DefaultRegistry
 	}
 	for _, s := range job.Stmts {
+		if s.Loop != nil {
+			if err := checkLoopExprs(ctx, e, s); err != nil {
+				return err
+			}
+			continue
+		}
 		if s.Stage != nil {
 			if err := checkExprs(ctx, e, s); err != nil {
 				return err
@@ -188,6 +222,24 @@ func checkExprs(ctx context.Context, e *rsql.Engine, s Stmt) error {
 		if err := parseOnly(ctx, e, "SELECT ("+string(x)+"\n)"); err != nil {
 			return &UsageError{Pos: r.Pos, Stmt: s.Text,
 				Msg:  fmt.Sprintf("argument %s of stage %s: %s is not a valid expression", r.Name, s.Stage.Spec().Name, string(x)),
+				Hint: firstLine(strings.TrimPrefix(err.Error(), "sql: "))}
+		}
+	}
+	return nil
+}
+
+// checkLoopExprs checks the grammar of a loop header's expressions.
+func checkLoopExprs(ctx context.Context, e *rsql.Engine, s Stmt) error {
+	if s.Index != s.Loop.Head {
+		return nil
+	}
+	for _, x := range []LoopExpr{s.Loop.Cond, s.Loop.From, s.Loop.To} {
+		if x.Text == "" {
+			continue
+		}
+		if err := parseOnly(ctx, e, "SELECT ("+x.Text+"\n)"); err != nil {
+			return &UsageError{Pos: x.Pos, Stmt: s.Text,
+				Msg:  fmt.Sprintf("%s: %s is not a valid expression", s.Loop.Kind, x.Text),
 				Hint: firstLine(strings.TrimPrefix(err.Error(), "sql: "))}
 		}
 	}

@@ -10,12 +10,21 @@
 // function, table macro or pragma (`CALL pragma_version()`), else the job is
 // rejected as calling an unknown stage, with the closest stage name.
 //
+// rljob's own statements are read first (docs/job-language-loops.md):
+// INCLUDE 'file.sql' splices a file in (include.go; the job's identity
+// covers it), and WHILE ... [MAX n] DO ... END WHILE and FOR i IN a..b
+// [MAX n] DO ... END FOR repeat statements, each iteration of a call with
+// its own call number (Stmt.Slot, Loop.Stride; loop_run.go runs them).
+//
 // Before anything runs (and with --dry-run, instead of running), Run checks:
 // the run name (a partition value: no '/', '..', '=', ...), --shard and
 // --set, every stage call's arguments against the stage's declared ones
 // (unknown names with a did-you-mean hint, types, required, enums,
-// cross-argument checks), CALL names, and the grammar of every SQL
-// statement (DuckDB's parser). Errors carry file:line:col and the statement.
+// cross-argument checks), CALL names, the grammar of every SQL
+// statement (DuckDB's parser) and that every --set variable is read by
+// some statement. A dry run also checks table arguments and warns when the
+// run lacks the prompts or checkpoint the job reads (drycheck.go). Errors
+// carry file:line:col and the statement.
 //
 // # Stages
 //
@@ -44,7 +53,8 @@
 // same thing however often a step is interrupted.
 //
 // After each stage call the runner commits a call record (CallsTable:
-// calls/run=R/step=S/part-<call>-<shard>/) naming the stage, its evaluated
+// calls/run=R/step=S/part-<call>-<shard>/, <call> the call number: the
+// statement's index in a job without loops) naming the stage, its evaluated
 // arguments, 'done' or 'skipped' (when := false) and the job file's sha256.
 // A step is complete when the markers (StepsTable) of all its shards are
 // committed; a run resumes at its first incomplete step. Within a step

@@ -51,6 +51,9 @@ type Result struct {
 	FirstStep int64 // first step run (or, dry run, that would run)
 	Steps     int   // iterations completed by this invocation
 	Skipped   int   // stage calls skipped because already committed
+	// Warnings are what a dry run found that a run would probably trip on
+	// (no checkpoint or prompts where the job needs them).
+	Warnings []Warning
 	// StepTimes is the wall time of each completed step, from its start
 	// (waiting for the previous step included) to its marker's commit.
 	StepTimes []time.Duration
@@ -105,6 +108,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSetsRead(job, order); err != nil {
+		return nil, err
+	}
 	res := &Result{Job: job}
 	if o.DryRun {
 		return res, dryRun(ctx, o, job, reg, res)
@@ -134,6 +140,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := CheckCatalog(ctx, eng, job, reg); err != nil {
 		return nil, err
 	}
+	warnJob(o, job, lake.Root)
 	next := status.Next
 	res.FirstStep = next
 	log := o.Log.With().Str("run", o.Run).Logger()
@@ -213,8 +220,9 @@ func openEngine(ctx context.Context, root, jobFile string, snap *rsql.Snapshot, 
 
 // dryRun checks everything that can be checked without running a stage or
 // writing anything: the engine is opened over the lake (or, if the lake does
-// not exist yet, an empty temporary folder) to check CALL names and SQL
-// syntax. It returns the step the run would start at.
+// not exist yet, an empty temporary folder) to check CALL names, SQL
+// syntax, table arguments (dryChecks) and what the job needs from the
+// lake. It sets the step the run would start at and the warnings.
 func dryRun(ctx context.Context, o Options, job *Job, reg *Registry, res *Result) error {
 	root := o.Lake
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
@@ -233,6 +241,19 @@ func dryRun(ctx context.Context, o Options, job *Job, reg *Registry, res *Result
 	if err := CheckCatalog(ctx, eng, job, reg); err != nil {
 		return err
 	}
+	warnJob(o, job, root)
+	if root == o.Lake {
+		st, err := (&arrowio.Lake{Root: filepath.Clean(root)}).ReadStepStatus(o.Run)
+		if err != nil {
+			return markerError(err)
+		}
+		res.FirstStep = st.Next
+	}
+	warns, err := dryChecks(ctx, eng, job, root, o.Run, res.FirstStep)
+	if err != nil {
+		return err
+	}
+	res.Warnings = warns
 	for _, s := range job.Stmts {
 		if s.Stage == nil {
 			continue
@@ -245,14 +266,6 @@ func dryRun(ctx context.Context, o Options, job *Job, reg *Registry, res *Result
 			o.Log.Info().Str("at", s.Pos.String()).Str("stage", s.Stage.Spec().Name).Strs("arguments", names).
 				Msg("arguments evaluated at run time, checked then")
 		}
-	}
-	if root == o.Lake {
-		lake := &arrowio.Lake{Root: filepath.Clean(root)}
-		st, err := lake.ReadStepStatus(o.Run)
-		if err != nil {
-			return markerError(err)
-		}
-		res.FirstStep = st.Next
 	}
 	return nil
 }

@@ -180,17 +180,30 @@ func TestRunStepsAndResume(t *testing.T) {
 // save, runs reward and log_metrics, and the result equals an uninterrupted
 // run's.
 func TestResumeSkipsCommittedCalls(t *testing.T) {
+	res := crashAndResume(t, toyJob, []string{"steps", "rewards", "metrics", "calls/run=r/step=0/part-3-0", "calls/run=r/step=0/part-4-0"},
+		`SELECT rollout_id, completion FROM rollouts ORDER BY ALL`,
+		`SELECT rollout_id, reward, correct, extracted FROM rewards ORDER BY ALL`,
+		`SELECT step, name, value FROM metrics ORDER BY ALL`)
+	if res.FirstStep != 0 || res.Skipped != 1 {
+		t.Fatalf("rerun: %+v, want step 0 with 1 skipped call", res)
+	}
+}
+
+// crashAndResume runs src's step 0 on two lakes, removes the lake folders
+// lost (what a crash left uncommitted) from the second, reruns it and
+// checks that queries give the same rows on both. It returns the rerun's
+// result.
+func crashAndResume(t *testing.T, src string, lost []string, queries ...string) *Result {
+	t.Helper()
 	ctx := context.Background()
-	job := writeJob(t, toyJob)
-	full := t.TempDir()
-	if _, err := Run(ctx, runOpts(job, full)); err != nil {
-		t.Fatal(err)
+	job := writeJob(t, src)
+	full, part := t.TempDir(), t.TempDir()
+	for _, lake := range []string{full, part} {
+		if _, err := Run(ctx, runOpts(job, lake)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	part := t.TempDir()
-	if _, err := Run(ctx, runOpts(job, part)); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{"steps", "rewards", "metrics", "calls/run=r/step=0/part-3-0", "calls/run=r/step=0/part-4-0"} {
+	for _, d := range lost {
 		if err := os.RemoveAll(filepath.Join(part, d)); err != nil {
 			t.Fatal(err)
 		}
@@ -199,20 +212,13 @@ func TestResumeSkipsCommittedCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.FirstStep != 0 || res.Skipped != 1 {
-		t.Fatalf("rerun: %+v, want step 0 with 1 skipped call", res)
-	}
 	mustVerify(t, part)
-	for _, q := range []string{
-		`SELECT rollout_id, completion FROM rollouts ORDER BY ALL`,
-		`SELECT rollout_id, reward, correct, extracted FROM rewards ORDER BY ALL`,
-		`SELECT step, name, value FROM metrics ORDER BY ALL`,
-	} {
-		a, b := query(t, full, q), query(t, part, q)
-		if strings.Join(a, "\n") != strings.Join(b, "\n") {
+	for _, q := range queries {
+		if a, b := query(t, full, q), query(t, part, q); strings.Join(a, "\n") != strings.Join(b, "\n") {
 			t.Errorf("%s:\nfull %v\nresumed %v", q, a, b)
 		}
 	}
+	return res
 }
 
 // A step interrupted under one job file is not resumed with another: the

@@ -28,7 +28,7 @@ type StageCtx struct {
 	Stage  string // stage name
 	Run    string
 	Step   int64
-	Call   int // index of the CALL statement in the job file (0-based)
+	Call   int // the call number: the CALL's statement index in a job without loops (see Stmt.Slot)
 	Shard  int // this runner's shard, 0 <= Shard < NumShards
 	// NumShards is the number of shards (1 when unsharded).
 	NumShards int

@@ -59,11 +59,20 @@ func (r *stepper) runStep(ctx context.Context, step int64, log zerolog.Logger) (
 	}
 	log.Info().Msg("step started")
 	skipped := 0
-	for _, s := range r.job.Stmts {
+	for c := (&cursor{}); c.pc < len(r.job.Stmts); {
 		if err := ctx.Err(); err != nil {
 			return skipped, err
 		}
-		testKill(step, s.Index)
+		s := r.job.Stmts[c.pc]
+		if s.Loop != nil {
+			if err := r.control(ctx, s, c, log); err != nil {
+				return skipped, err
+			}
+			continue
+		}
+		call := c.call(s)
+		testKill(step, call)
+		c.pc++
 		if s.Stage == nil {
 			t0 := time.Now()
 			if err := r.eng.Exec(ctx, s.Text); err != nil {
@@ -75,19 +84,19 @@ func (r *stepper) runStep(ctx context.Context, step int64, log zerolog.Logger) (
 			log.Debug().Str("at", s.Pos.String()).Str("took", time.Since(t0).Round(time.Microsecond).String()).Msg("sql")
 			continue
 		}
-		didSkip, err := r.runCall(ctx, step, s, log)
+		didSkip, err := r.runCall(ctx, step, s, call, c.iterations(), log)
 		if err != nil {
 			return skipped, err
 		}
 		if didSkip {
 			skipped++
 		}
-		snap.Call = s.Index + 1
+		snap.Call = call + 1
 		if err := r.eng.RefreshThisStep(ctx); err != nil {
 			return skipped, fmt.Errorf("jobs: this step's views: %w", err)
 		}
 	}
-	testKill(step, len(r.job.Stmts))
+	testKill(step, r.job.Slots)
 	if err := r.commitMarker(step, started); err != nil {
 		return skipped, err
 	}
@@ -199,18 +208,22 @@ func (r *stepper) waitStep(ctx context.Context, step int64) error {
 // call then waits for shard 0's record), or when its when := is false (the
 // skip is recorded). A sharded call then waits for every shard's record, so
 // the statements after it see the same this_step_ views on every shard.
-func (r *stepper) runCall(ctx context.Context, step int64, s Stmt, log zerolog.Logger) (bool, error) {
+func (r *stepper) runCall(ctx context.Context, step int64, s Stmt, call int, iters string, log zerolog.Logger) (bool, error) {
 	spec := s.Stage.Spec()
-	clog := log.With().Str("stage", spec.Name).Int("call", s.Index).Logger()
+	cl := log.With().Str("stage", spec.Name).Int("call", call)
+	if iters != "" {
+		cl = cl.Str("iteration", iters)
+	}
+	clog := cl.Logger()
 	owner := r.o.Shard
 	if !spec.Sharded {
 		owner = 0
 	}
 	if owner != r.o.Shard {
 		clog.Info().Msg("not a sharded stage: runs on shard 0; waiting for it")
-		return true, r.waitCall(ctx, step, s, []int{0})
+		return true, r.waitCall(ctx, step, s, call, []int{0})
 	}
-	skipped, err := r.doCall(ctx, step, s, clog)
+	skipped, err := r.doCall(ctx, step, s, call, clog)
 	if err != nil {
 		return skipped, err
 	}
@@ -219,22 +232,22 @@ func (r *stepper) runCall(ctx context.Context, step int64, s Stmt, log zerolog.L
 		for i := range all {
 			all[i] = i
 		}
-		return skipped, r.waitCall(ctx, step, s, all)
+		return skipped, r.waitCall(ctx, step, s, call, all)
 	}
 	return skipped, nil
 }
 
 // doCall runs the call on this shard unless its record exists, and commits
 // its record.
-func (r *stepper) doCall(ctx context.Context, step int64, s Stmt, clog zerolog.Logger) (bool, error) {
+func (r *stepper) doCall(ctx context.Context, step int64, s Stmt, call int, clog zerolog.Logger) (bool, error) {
 	spec := s.Stage.Spec()
-	if ok, err := r.lake.IsCommitted(r.callUnit(step, s.Index, r.o.Shard)); err != nil {
+	if ok, err := r.lake.IsCommitted(r.callUnit(step, call, r.o.Shard)); err != nil {
 		return false, err
 	} else if ok {
 		clog.Info().Msg("already committed: skipped, outputs exposed")
 		return true, nil
 	}
-	record := callRecord{shard: r.o.Shard, numShards: r.o.NumShards, call: s.Index, stage: spec.Name, sha: r.job.SHA256}
+	record := callRecord{shard: r.o.Shard, numShards: r.o.NumShards, call: call, stage: spec.Name, sha: r.job.SHA256}
 	args, run, err := EvalArgs(ctx, r.eng, s)
 	if err != nil {
 		return false, err
@@ -248,7 +261,7 @@ func (r *stepper) doCall(ctx context.Context, step int64, s Stmt, clog zerolog.L
 		clog = clog.With().Str("evaluated", evalNote(args, names)).Logger()
 	}
 	sc := &StageCtx{
-		Engine: r.eng, Lake: r.lake, Stage: spec.Name, Run: r.o.Run, Step: step, Call: s.Index,
+		Engine: r.eng, Lake: r.lake, Stage: spec.Name, Run: r.o.Run, Step: step, Call: call,
 		Shard: r.o.Shard, NumShards: r.o.NumShards, Seed: r.o.Seed, Pos: s.Pos, JobSHA256: r.job.SHA256,
 		JobDir: jobDir(r.job.File), Log: clog, args: args, progress: r.o.Progress,
 	}
@@ -264,12 +277,12 @@ func (r *stepper) doCall(ctx context.Context, step int64, s Stmt, clog zerolog.L
 }
 
 // waitCall waits for the records of call s from shards.
-func (r *stepper) waitCall(ctx context.Context, step int64, s Stmt, shards []int) error {
+func (r *stepper) waitCall(ctx context.Context, step int64, s Stmt, call int, shards []int) error {
 	what := fmt.Sprintf("%s (statement %d at %s) of step %d", s.Stage.Spec().Name, s.Index+1, s.Pos, step)
 	return r.wait.waitFor(ctx, what, func() ([]int, error) {
 		var missing []int
 		for _, i := range shards {
-			ok, err := r.lake.IsCommitted(r.callUnit(step, s.Index, i))
+			ok, err := r.lake.IsCommitted(r.callUnit(step, call, i))
 			if err != nil {
 				return nil, err
 			}
@@ -329,8 +342,9 @@ func logSummary(l zerolog.Logger, s Stmt, sum Summary) {
 }
 
 // testKill is a test hook, not a user flag: RLJOB_TEST_KILL_AT=<step>:<i>
-// SIGKILLs the process just before statement i (0-based; i = the number of
-// statements: before the step marker) of step <step>.
+// SIGKILLs the process just before the statement whose call number is i
+// (0-based; a job without loops numbers its statements 0, 1, ...; i =
+// Job.Slots: before the step marker) of step <step>.
 func testKill(step int64, stmt int) {
 	v := os.Getenv("RLJOB_TEST_KILL_AT")
 	if v == "" {

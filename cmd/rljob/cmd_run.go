@@ -122,13 +122,22 @@ func printPlan(e *env, res *jobs.Result, o jobs.Options) {
 			first = first[:67] + "..."
 		}
 		kind := "sql  "
-		if s.Stage != nil {
+		switch {
+		case s.Loop != nil && s.Index == s.Loop.Head:
+			kind = "loop "
+			first = fmt.Sprintf("%s (at most %d iterations)", first, s.Loop.Max)
+		case s.Loop != nil:
+			kind = "end  "
+		case s.Stage != nil:
 			kind = "stage"
 			calls++
 			outs := s.Stage.Spec().Outputs(s.Args)
 			first = fmt.Sprintf("%s -> %s", first, strings.Join(outs, ", "))
 		}
 		fmt.Fprintf(e.stdout, "%-22s %s %s\n", s.Pos.String()+":", kind, first)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(e.stdout, w.String())
 	}
 	fmt.Fprintf(e.stdout, "ok: %d statements, %d stage calls checked; run %q would start at step %d (shard %d/%d)\n",
 		len(res.Job.Stmts), calls, o.Run, res.FirstStep, o.Shard, max(o.NumShards, 1))

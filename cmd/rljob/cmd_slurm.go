@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -61,7 +59,7 @@ func init() {
 			fs.Int64Var(&o.seed, "seed", 0, "run seed (rljob run --seed)")
 			fs.Int64Var(&o.firstStep, "first-step", 0, "step number of the pipeline's first step (0 for a new run)")
 			fs.IntVar(&o.steps, "steps", 1, "steps of a file without its own :--steps=N")
-			fs.StringArrayVar(&o.sets, "set", nil, "rljob run --set key=value for every file (repeatable)")
+			fs.StringArrayVar(&o.sets, "set", nil, "rljob run --set key=value for every file that reads the variable (repeatable)")
 			fs.StringArrayVar(&o.sbatch, "sbatch", nil, "sbatch option for every job, e.g. --sbatch=--partition=gpu --sbatch=--time=2:00:00 (repeatable)")
 			fs.StringVar(&o.dir, "dir", "", "folder for the sbatch scripts and the jobs' logs (default rljob-slurm/RUN)")
 			fs.StringVar(&o.bin, "rljob", "", "rljob binary the jobs run, on a filesystem the compute nodes share (default: this binary)")
@@ -202,6 +200,9 @@ type plannedJob struct {
 	Index      int // 1-based position in the pipeline
 	First, End int64
 	SHA256     string
+	// Reads are the variables the file reads (nil: unknown, a computed
+	// getvariable name): a pipeline-wide --set goes to the files that read it.
+	Reads      map[string]bool
 	Skip       bool   // its range is complete
 	Script     string // the sbatch script
 	ScriptPath string
@@ -218,8 +219,17 @@ func planPipeline(files []pipelineFile, first, next int64, shaOf func(step int64
 		if err != nil {
 			return nil, &jobs.UsageError{Msg: fmt.Sprintf("cannot read job file %s (from %q)", f.Path, f.Spec), Err: err}
 		}
-		sum := sha256.Sum256(src)
-		j := &plannedJob{pipelineFile: f, Index: i + 1, First: at, End: at + int64(f.Steps), SHA256: hex.EncodeToString(sum[:])}
+		job, err := jobs.CompileJob(f.Path, string(src), nil) // its identity covers its INCLUDEs
+		if err != nil {
+			return nil, err
+		}
+		j := &plannedJob{pipelineFile: f, Index: i + 1, First: at, End: at + int64(f.Steps), SHA256: job.SHA256}
+		if names, known := jobs.VariablesRead(job); known {
+			j.Reads = map[string]bool{}
+			for _, n := range names {
+				j.Reads[n] = true
+			}
+		}
 		at = j.End
 		// Every complete step of the range must come from this file: a
 		// pipeline submitted again in another order, or with other
@@ -237,6 +247,37 @@ func planPipeline(files []pipelineFile, first, next int64, shaOf func(step int64
 		out = append(out, j)
 	}
 	return out, nil
+}
+
+// reads reports whether the file reads the variable of a "key=value".
+func (j *plannedJob) reads(kv string) bool {
+	k, _, _ := strings.Cut(kv, "=")
+	return j.Reads == nil || j.Reads[strings.ToLower(strings.TrimSpace(k))]
+}
+
+// checkPipelineSets refuses a pipeline-wide --set that no file reads, and a
+// file's own --set that the file does not read (rljob run would refuse it
+// on the node).
+func checkPipelineSets(plan []*plannedJob, sets []string) error {
+	for _, kv := range sets {
+		read := false
+		for _, j := range plan {
+			read = read || j.reads(kv)
+		}
+		if !read {
+			return &jobs.UsageError{Msg: fmt.Sprintf("--set %s: no file of the pipeline reads this variable (getvariable)", kv),
+				Hint: "check its spelling; rljob run --dry-run FILE --set " + kv + " names the variables a file reads"}
+		}
+	}
+	for _, j := range plan {
+		for _, kv := range j.Sets {
+			if !j.reads(kv) {
+				return &jobs.UsageError{Msg: fmt.Sprintf("%s: --set=%s: the file does not read this variable (getvariable)", j.Spec, kv),
+					Hint: "rljob run --dry-run " + j.Path + " --set " + kv + " names the variables it reads"}
+			}
+		}
+	}
+	return nil
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:=@%+,-]+$`)
@@ -275,7 +316,12 @@ func renderScript(j *plannedJob, p scriptParams) string {
 	fmt.Fprintf(&b, "set -eu\ncd %s\n", shellQuote(p.Workdir))
 	args := []string{p.Bin, "run", j.Path, "--lake", p.Lake, "--run", p.Run,
 		"--seed", strconv.FormatInt(p.Seed, 10), "--steps", strconv.Itoa(j.Steps), "--until-step", strconv.FormatInt(j.End, 10)}
-	for _, s := range append(append([]string{}, p.Sets...), j.Sets...) {
+	for _, s := range p.Sets {
+		if j.reads(s) { // rljob run refuses a --set its job does not read
+			args = append(args, "--set", s)
+		}
+	}
+	for _, s := range j.Sets {
 		args = append(args, "--set", s)
 	}
 	for i, a := range args {
@@ -334,6 +380,9 @@ func (o *slurmFlags) runCmd(ctx context.Context, e *env, args []string) error {
 	}
 	plan, err := planPipeline(files, o.firstStep, next, func(s int64) string { return shas[s] })
 	if err != nil {
+		return err
+	}
+	if err := checkPipelineSets(plan, o.sets); err != nil {
 		return err
 	}
 	bin := o.bin

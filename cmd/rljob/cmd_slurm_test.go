@@ -291,3 +291,37 @@ func TestSlurmPipelineMismatch(t *testing.T) {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
 }
+
+// A pipeline-wide --set goes to the files that read the variable (rljob
+// run refuses a --set its job does not read); one that no file reads, or a
+// file's own --set it does not read, is refused at submit (exit 2).
+func TestSlurmSetsPerFile(t *testing.T) {
+	dir := t.TempDir()
+	a := writeFile(t, dir, "a.sql", "CREATE TABLE x AS SELECT getvariable('lr') AS lr;\n")
+	b := writeFile(t, dir, "b.sql", "CREATE TABLE y AS SELECT getvariable('step') AS s;\n")
+	lake := filepath.Join(dir, "lake")
+	sub := func(args ...string) (int, string, string) {
+		return rljob(t, nil, append([]string{"slurm", "submit", a, b, "--lake", lake, "--run", "r", "--dir", filepath.Join(dir, "s"), "--dry-run"}, args...)...)
+	}
+	code, out, stderr := sub("--set", "lr=1e-3")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	scripts := strings.Split(out, "#!/")
+	var withSet []string
+	for _, s := range scripts {
+		if strings.Contains(s, "--set lr=1e-3") {
+			withSet = append(withSet, s)
+		}
+	}
+	if len(withSet) != 1 || !strings.Contains(withSet[0], "a.sql") {
+		t.Errorf("--set lr=1e-3 should reach a.sql's script only:\n%s", out)
+	}
+	if code, _, stderr := sub("--set", "lrr=1"); code != 2 || !strings.Contains(stderr, "--set lrr=1: no file of the pipeline reads this variable") {
+		t.Errorf("--set lrr=1: exit %d %s", code, stderr)
+	}
+	code, _, stderr = rljob(t, nil, "slurm", "submit", a, b+":--set=lr=1", "--lake", lake, "--run", "r", "--dir", filepath.Join(dir, "s"), "--dry-run")
+	if code != 2 || !strings.Contains(stderr, "--set=lr=1: the file does not read this variable") {
+		t.Errorf("b.sql:--set=lr=1: exit %d %s", code, stderr)
+	}
+}

@@ -42,7 +42,7 @@ func TestRecipesSmoke(t *testing.T) {
 	recipeRun(t, "run", arith+"/prepare.sql", "--lake", base, "--run", "sft", "--seed", "1")
 	recipeRun(t, "run", arith+"/sft.sql", "--lake", base, "--run", "sft", "--seed", "1")
 
-	small := []string{"--set", "prompts_per_step=4", "--set", "n_one=16", "--set", "replay_prompts=2", "--set", "replay_max_pass_rate=1"}
+	small := []string{"--set", "prompts_per_step=4"} // a recipe's own --set values are in its args
 	cases := []struct {
 		name  string
 		check func(t *testing.T, lake, run string)
@@ -98,20 +98,25 @@ func TestRecipesSmoke(t *testing.T) {
 			}
 		}},
 		{name: "dapo", check: func(t *testing.T, lake, run string) {
-			// Refill until full: per step, round R+1 ran exactly when fewer than 4
-			// groups were kept after round R; the rounds that ran are the step's done
-			// rollout calls; the step trained on 4 groups unless all 5 rounds ran
-			// short, and never on more than 4.
+			// Refill until full (a WHILE loop): per step, the rounds that ran are the
+			// step's done rollout calls and dapo/rounds; every round but the last kept
+			// fewer than 4 groups; the last kept 4, or was the 10th, or used up the
+			// pool; the step trained on min(4, kept after its last round) groups.
 			got := query(t, lake, `WITH m AS (SELECT step, name, value FROM metrics WHERE run = '`+run+`'),
-				k AS (SELECT step, CAST(regexp_extract(name, '_([0-9])$', 1) AS INT) AS r, value AS kept FROM m WHERE name LIKE 'dapo/kept_after_round_%'),
-				want AS (SELECT step, 1 + count_if(r < 5 AND kept < 4) AS rounds, max(kept) FILTER (r = 5) AS kept5 FROM k GROUP BY step),
+				k AS (SELECT step, CAST(regexp_extract(name, '_([0-9]+)$', 1) AS INT) AS r, value AS kept FROM m WHERE name LIKE 'dapo/kept_after_round_%'),
+				want AS (SELECT step, count(*) AS rounds, count_if(kept >= 4 AND r < (SELECT max(r) FROM k AS l WHERE l.step = k.step)) AS early,
+				                arg_max(kept, r) AS kept_last FROM k GROUP BY step),
+				pool AS (SELECT count(*) AS n FROM prompts WHERE run = '`+run+`' AND split = 'train'),
 				calls AS (SELECT step, count(*) AS done FROM calls WHERE run = '`+run+`' AND stage = 'rollout' AND status = 'done' AND shard = 0 GROUP BY step),
-				lg AS (SELECT step, max(value) FILTER (name = 'dapo/rounds') AS rounds, max(value) FILTER (name = 'train/groups_informative') AS g FROM m GROUP BY step)
-				SELECT step || ':' || want.rounds || '/' || lg.rounds || '/' || calls.done || '/' || want.kept5 || '/' || lg.g FROM want JOIN lg USING (step) JOIN calls USING (step)
-				WHERE want.rounds <> lg.rounds OR lg.rounds <> calls.done OR lg.g <> least(4, want.kept5) OR (want.kept5 < 4 AND want.rounds < 5)
+				lg AS (SELECT step, max(value) FILTER (name = 'dapo/rounds') AS rounds, max(value) FILTER (name = 'train/groups_informative') AS g,
+				              max(value) FILTER (name = 'dapo/prompts_sampled') AS sampled FROM m GROUP BY step)
+				SELECT step || ':' || want.rounds || '/' || lg.rounds || '/' || calls.done || '/' || want.early || '/' || want.kept_last || '/' || lg.g
+				FROM want JOIN lg USING (step) JOIN calls USING (step)
+				WHERE want.rounds <> lg.rounds OR lg.rounds <> calls.done OR want.early > 0 OR lg.g <> least(4, want.kept_last)
+				   OR (want.kept_last < 4 AND want.rounds < 10 AND lg.sampled < (SELECT n FROM pool))
 				UNION ALL SELECT 'steps ' || count(*) FROM want HAVING count(*) <> 2`)
 			if strings.TrimSpace(got) != "" {
-				t.Errorf("steps where the refill rounds did not stop exactly when full (step:rounds wanted/logged/rollout calls/kept after round 5/trained groups):\n%s", got)
+				t.Errorf("steps where the refill rounds did not stop exactly when full (step:rounds logged/metric/rollout calls/full before the last/kept after the last/trained groups):\n%s", got)
 			}
 			// a step that ran refill rounds sampled more than 4 prompts, one that did not exactly 4
 			if got := scalar(t, lake, `SELECT count(*) FROM (SELECT step, count(DISTINCT prompt_id) AS p FROM rollouts WHERE run = '`+run+`' AND tag = 'train' GROUP BY step)
@@ -120,7 +125,7 @@ func TestRecipesSmoke(t *testing.T) {
 				t.Errorf("%s steps whose sampled prompts (4 = no refill) disagree with their rounds", got)
 			}
 		}},
-		{name: "replay", check: func(t *testing.T, lake, run string) {
+		{name: "replay", args: []string{"--set", "replay_prompts=2", "--set", "replay_max_pass_rate=1"}, check: func(t *testing.T, lake, run string) {
 			// the logprobs call recomputed this step's rollouts bit for bit
 			if got := scalar(t, lake, "SELECT count(*) FROM replay_logprobs lp JOIN rollouts r USING (run, step, rollout_id) WHERE r.run = '"+run+"' AND lp.logprobs IS DISTINCT FROM r.logprobs"); got != "0" {
 				t.Errorf("%s of this step's rollouts have recomputed logprobs != behaviour logprobs", got)
@@ -176,7 +181,7 @@ func TestRecipesSmoke(t *testing.T) {
 				t.Errorf("%s passk metrics, want 2", got)
 			}
 		}},
-		{name: "oneshot", check: func(t *testing.T, lake, run string) {
+		{name: "oneshot", args: []string{"--set", "n_one=16"}, check: func(t *testing.T, lake, run string) {
 			// step 1 probes 4 prompts × 8; step 2 samples one prompt 16 times
 			got := scalar(t, lake, "SELECT string_agg(p || 'x' || n, ' ' ORDER BY step) FROM (SELECT step, count(DISTINCT prompt_id) AS p, count(*) AS n FROM rollouts WHERE run = '"+run+"' AND tag = 'train' GROUP BY step)")
 			if got != "4x32 1x16" {

@@ -23,8 +23,9 @@
 --      '47+38=0', the policy has to write '85'); a second hint round gives
 --      the prompts whose hinted group failed again two characters ('08').
 --      A hint never holds the whole answer, and the hint characters are
---      digits, which the arith tokenizer has (chars:0123456789+-=). Each
---      round samples 8 more rollouts per hinted prompt (they count as
+--      digits, which the arith tokenizer has (chars:0123456789+-=). The
+--      rounds are a FOR loop (docs/job-language-loops.md) that runs twice
+--      with hints on and not at all without. Each round samples 8 more rollouts per hinted prompt (they count as
 --      sampled train rollouts) and scores them with the exact verifier on
 --      hint || completion against the FULL answer (reward's rollouts :=
 --      argument). A hinted group replaces its prompt's failed groups in the
@@ -45,7 +46,7 @@ SELECT recent_pass_rate(5) AS level;
 CREATE OR REPLACE TABLE band AS
 SELECT * FROM sweet_spot_band((SELECT level FROM level), width := 0.25);
 
-CREATE OR REPLACE TABLE batch AS
+CREATE OR REPLACE TABLE picked AS
 SELECT p.prompt_id, p.prompt, p.answer, p.task, '' AS hint, b.prompt_id IS NOT NULL AS in_band
 FROM prompts AS p
 LEFT JOIN band AS b USING (prompt_id)
@@ -55,57 +56,35 @@ WHERE p.run = getvariable('run') AND p.split = 'train'
 ORDER BY b.prompt_id IS NULL, b.distance, hash(p.prompt_id, getvariable('step'))
 LIMIT coalesce(getvariable('prompts_per_step'), 32);
 
-CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task, hint FROM batch', n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0);
-CALL reward(verifier := 'exact');
+CREATE OR REPLACE TABLE batch AS SELECT * EXCLUDE (in_band) FROM picked;
+INCLUDE 'core/grpo_step.sql';
 
-CREATE OR REPLACE TABLE this_step AS
-SELECT * FROM this_step_scored WHERE tag = 'train';
-
--- hint round 1: the first answer character for every all-wrong group
-CREATE OR REPLACE TABLE hinted AS
-SELECT * FROM hint_prompts('this_step') WHERE coalesce(getvariable('hints'), 0) = 1;
-CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task, hint FROM hinted', n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0,
-             when := (SELECT count(*) > 0 FROM hinted));
-CREATE OR REPLACE TABLE hint_scoring AS
-SELECT rollout_id, prompt_id, hint || completion AS completion, answer
-FROM this_step_rollouts WHERE rollout_id NOT IN (SELECT rollout_id FROM this_step_rewards);
-CALL reward(verifier := 'exact', rollouts := 'hint_scoring', when := (SELECT count(*) > 0 FROM hinted));
-
-CREATE OR REPLACE TABLE this_step AS
-SELECT * FROM this_step_scored WHERE tag = 'train';
-
--- hint round 2: two characters for the prompts whose hinted group failed again
-CREATE OR REPLACE TABLE hinted AS
-SELECT * FROM hint_prompts('this_step') WHERE coalesce(getvariable('hints'), 0) = 1;
-CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task, hint FROM hinted', n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0,
-             when := (SELECT count(*) > 0 FROM hinted));
-CREATE OR REPLACE TABLE hint_scoring AS
-SELECT rollout_id, prompt_id, hint || completion AS completion, answer
-FROM this_step_rollouts WHERE rollout_id NOT IN (SELECT rollout_id FROM this_step_rewards);
-CALL reward(verifier := 'exact', rollouts := 'hint_scoring', when := (SELECT count(*) > 0 FROM hinted));
-
-CREATE OR REPLACE TABLE this_step AS
-SELECT * FROM this_step_scored WHERE tag = 'train';
+-- hint rounds (--set hints=1): round r gives every group that failed with
+-- an (r-1)-character hint the first r characters of its answer
+FOR hint_round IN 1..CASE WHEN coalesce(getvariable('hints'), 0) = 1 THEN 2 ELSE 0 END MAX 2 DO
+  CREATE OR REPLACE TABLE hinted AS SELECT * FROM hint_prompts('this_step');
+  CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task, hint FROM hinted', n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0,
+               when := (SELECT count(*) > 0 FROM hinted));
+  CREATE OR REPLACE TABLE hint_scoring AS
+  SELECT rollout_id, prompt_id, hint || completion AS completion, answer
+  FROM this_step_rollouts WHERE rollout_id NOT IN (SELECT rollout_id FROM this_step_rewards);
+  CALL reward(verifier := 'exact', rollouts := 'hint_scoring', when := (SELECT count(*) > 0 FROM hinted));
+  CREATE OR REPLACE TABLE this_step AS SELECT * FROM this_step_scored WHERE tag = 'train';
+END FOR;
 
 -- each prompt's newest group: its longest hint (none without hints)
 CREATE OR REPLACE TABLE newest AS
 SELECT * FROM this_step QUALIFY length(hint) = max(length(hint)) OVER (PARTITION BY prompt_id);
 
-CREATE OR REPLACE TABLE train_batch AS
-SELECT * FROM grpo_advantages('newest');
-
-CALL train(data := 'train_batch', lr := coalesce(getvariable('lr'), 5e-4), clip_low := 0.2, clip_high := 0.2, loss_agg := 'token-mean');
-
-CREATE OR REPLACE TABLE step_metrics AS
-SELECT 'train/reward_mean' AS name, avg(reward) AS value FROM this_step
-UNION ALL SELECT 'train/rollouts', count(*) FROM this_step
-UNION ALL SELECT 'train/groups_informative', count(DISTINCT prompt_id) FILTER (group_std > 0) FROM train_batch
+CREATE OR REPLACE TABLE train_batch AS SELECT * FROM grpo_advantages('newest');
+CREATE OR REPLACE TABLE recipe_metrics AS
+SELECT 'train/groups_informative' AS name, count(DISTINCT prompt_id) FILTER (group_std > 0) AS value FROM train_batch
 UNION ALL SELECT 'curriculum/level', coalesce((SELECT level FROM level), 0.5)
 UNION ALL SELECT 'curriculum/band_lo', greatest(0.05, 1 - coalesce((SELECT level FROM level), 0.5) - 0.25)
 UNION ALL SELECT 'curriculum/band_hi', least(0.95, 1 - coalesce((SELECT level FROM level), 0.5) + 0.25)
-UNION ALL SELECT 'curriculum/in_band', count_if(in_band) FROM batch
+UNION ALL SELECT 'curriculum/in_band', count_if(in_band) FROM picked
 UNION ALL SELECT 'curriculum/hinted_prompts', count(DISTINCT prompt_id) FILTER (hint <> '') FROM this_step
 UNION ALL SELECT 'curriculum/hint_rollouts', count_if(hint <> '') FROM this_step
 UNION ALL SELECT 'curriculum/hinted_pass_rate', avg(CASE WHEN correct THEN 1.0 ELSE 0.0 END) FILTER (hint <> '') FROM this_step;
 
-CALL log_metrics(query := 'SELECT name, value FROM step_metrics');
+INCLUDE 'core/grpo_update.sql';

@@ -25,7 +25,7 @@ WHERE s.pass_rate < 0.95
 ORDER BY l.mean_seq_logprob, l.prompt_id
 LIMIT coalesce(getvariable('prompts_per_step'), 32) // 2;
 
-CREATE OR REPLACE TABLE batch AS
+CREATE OR REPLACE TABLE picked AS
 SELECT p.prompt_id, p.prompt, p.answer, p.task, f.prompt_id IS NOT NULL AS focused
 FROM prompts AS p
 LEFT JOIN focus AS f USING (prompt_id)
@@ -33,22 +33,13 @@ WHERE p.run = getvariable('run') AND p.split = 'train'
 ORDER BY f.prompt_id IS NULL, f.mean_seq_logprob, hash(p.prompt_id, getvariable('step'))
 LIMIT coalesce(getvariable('prompts_per_step'), 32);
 
-CALL rollout(prompts := 'SELECT prompt_id, prompt, answer, task FROM batch', n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0);
-CALL reward(verifier := 'exact');
+CREATE OR REPLACE TABLE batch AS SELECT * EXCLUDE (focused) FROM picked;
+INCLUDE 'core/grpo_step.sql';
 
-CREATE OR REPLACE TABLE this_step AS
-SELECT * FROM this_step_scored WHERE tag = 'train';
-
-CREATE OR REPLACE TABLE train_batch AS
-SELECT * FROM grpo_advantages('this_step');
-
-CALL train(data := 'train_batch', lr := coalesce(getvariable('lr'), 5e-4), clip_low := 0.2, clip_high := 0.2, loss_agg := 'token-mean');
-
-CREATE OR REPLACE TABLE step_metrics AS
-SELECT 'train/reward_mean' AS name, avg(reward) AS value FROM this_step
-UNION ALL SELECT 'train/rollouts', count(*) FROM this_step
-UNION ALL SELECT 'train/groups_informative', count(DISTINCT prompt_id) FILTER (group_std > 0) FROM train_batch
-UNION ALL SELECT 'lowlik/focused', count_if(focused) FROM batch
+CREATE OR REPLACE TABLE train_batch AS SELECT * FROM grpo_advantages('this_step');
+CREATE OR REPLACE TABLE recipe_metrics AS
+SELECT 'train/groups_informative' AS name, count(DISTINCT prompt_id) FILTER (group_std > 0) AS value FROM train_batch
+UNION ALL SELECT 'lowlik/focused', count_if(focused) FROM picked
 UNION ALL SELECT 'lowlik/focus_seq_logprob_mean', avg(mean_seq_logprob) FROM focus;
 
-CALL log_metrics(query := 'SELECT name, value FROM step_metrics');
+INCLUDE 'core/grpo_update.sql';

@@ -12,27 +12,10 @@
 -- one update at lr 5e-4, token-mean over the rows trained on), but the
 -- advantages are nsr_advantages('this_step') (sql/lib/63_w_reinforce.sql):
 -- only the incorrect rows, advantage −1. 256 rollouts per step.
-CREATE OR REPLACE TABLE batch AS
-SELECT prompt_id, prompt, answer, task
-FROM prompts
-WHERE run = getvariable('run') AND split = 'train'
-ORDER BY hash(prompt_id, getvariable('step'))
-LIMIT coalesce(getvariable('prompts_per_step'), 32);
+INCLUDE 'core/uniform_batch.sql';
+INCLUDE 'core/grpo_step.sql';
 
-CALL rollout(prompts := 'batch', n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0);
-CALL reward(verifier := 'exact');
+CREATE OR REPLACE TABLE train_batch AS SELECT * FROM nsr_advantages('this_step');
+CREATE OR REPLACE TABLE recipe_metrics AS SELECT 'nsr/negative_rows' AS name, count(*) AS value FROM train_batch;
 
-CREATE OR REPLACE TABLE this_step AS
-SELECT * FROM this_step_scored WHERE tag = 'train';
-
-CREATE OR REPLACE TABLE train_batch AS
-SELECT * FROM nsr_advantages('this_step');
-
-CALL train(data := 'train_batch', lr := coalesce(getvariable('lr'), 5e-4), clip_low := 0.2, clip_high := 0.2, loss_agg := 'token-mean');
-
-CREATE OR REPLACE TABLE step_metrics AS
-SELECT 'train/reward_mean' AS name, avg(reward) AS value FROM this_step
-UNION ALL SELECT 'train/rollouts', count(*) FROM this_step
-UNION ALL SELECT 'nsr/negative_rows', count(*) FROM train_batch;
-
-CALL log_metrics(query := 'SELECT name, value FROM step_metrics');
+INCLUDE 'core/grpo_update.sql';

@@ -31,22 +31,11 @@ WHERE run = getvariable('run') AND split = 'train'
 ORDER BY hash(prompt_id, getvariable('step'))
 LIMIT coalesce(getvariable('prompts_per_step'), 32);
 
-CALL rollout(prompts := 'batch', n := CASE WHEN (SELECT count(*) FROM the_prompt) = 1 THEN coalesce(getvariable('n_one'), 256) ELSE coalesce(getvariable('n'), 8) END,
-             max_new_tokens := 8, temperature := 1.0);
-CALL reward(verifier := 'exact');
+SET VARIABLE group_size = CASE WHEN (SELECT count(*) FROM the_prompt) = 1 THEN coalesce(getvariable('n_one'), 256) ELSE coalesce(getvariable('n'), 8) END;
+SET VARIABLE entropy_coef = coalesce(getvariable('entropy_coef'), 0.01);
+INCLUDE 'core/grpo_step.sql';
 
-CREATE OR REPLACE TABLE this_step AS
-SELECT * FROM this_step_scored WHERE tag = 'train';
+CREATE OR REPLACE TABLE train_batch AS SELECT * FROM grpo_advantages('this_step');
+CREATE OR REPLACE TABLE recipe_metrics AS SELECT 'oneshot/prompts' AS name, count(DISTINCT prompt_id) AS value FROM this_step;
 
-CREATE OR REPLACE TABLE train_batch AS
-SELECT * FROM grpo_advantages('this_step');
-
-CALL train(data := 'train_batch', lr := coalesce(getvariable('lr'), 5e-4), clip_low := 0.2, clip_high := 0.2,
-           loss_agg := 'token-mean', entropy_coef := coalesce(getvariable('entropy_coef'), 0.01));
-
-CREATE OR REPLACE TABLE step_metrics AS
-SELECT 'train/reward_mean' AS name, avg(reward) AS value FROM this_step
-UNION ALL SELECT 'train/rollouts', count(*) FROM this_step
-UNION ALL SELECT 'oneshot/prompts', count(DISTINCT prompt_id) FROM this_step;
-
-CALL log_metrics(query := 'SELECT name, value FROM step_metrics');
+INCLUDE 'core/grpo_update.sql';

@@ -55,11 +55,7 @@ WHERE p.run = getvariable('run') AND p.split = 'train'
 ORDER BY r.prompt_id IS NULL, hash(p.prompt_id, getvariable('step'))
 LIMIT coalesce(getvariable('prompts_per_step'), 32);
 
-CALL rollout(prompts := 'batch', n := coalesce(getvariable('n'), 8), max_new_tokens := 8, temperature := 1.0);
-CALL reward(verifier := 'exact');
-
-CREATE OR REPLACE TABLE this_step AS
-SELECT * FROM this_step_scored WHERE tag = 'train';
+INCLUDE 'core/grpo_step.sql';
 
 CREATE OR REPLACE TABLE lp_input AS
 SELECT rollout_id, prompt_id, prompt_tokens, completion_tokens, temperature FROM this_step
@@ -80,20 +76,14 @@ FROM replayed AS r
 JOIN this_step_replay_logprobs AS lp USING (rollout_id)
 WHERE r.prompt_id IN (SELECT prompt_id FROM this_step);
 
-CREATE OR REPLACE TABLE train_batch AS
-SELECT * FROM grpo_advantages('mixed');
-
-CALL train(data := 'train_batch', lr := coalesce(getvariable('lr'), 5e-4), clip_low := 0.2, clip_high := 0.2,
-           loss_agg := 'token-mean', tis_cap := 2.0);
-
-CREATE OR REPLACE TABLE step_metrics AS
-SELECT 'train/reward_mean' AS name, avg(reward) AS value FROM this_step
-UNION ALL SELECT 'train/rollouts', count(*) FROM this_step
-UNION ALL SELECT 'train/groups_informative', count(DISTINCT prompt_id) FILTER (group_std > 0) FROM train_batch
+CREATE OR REPLACE TABLE train_batch AS SELECT * FROM grpo_advantages('mixed');
+CREATE OR REPLACE TABLE recipe_metrics AS
+SELECT 'train/groups_informative' AS name, count(DISTINCT prompt_id) FILTER (group_std > 0) AS value FROM train_batch
 UNION ALL SELECT 'replay/rows', count(*) FROM mixed WHERE rollout_id IN (SELECT rollout_id FROM replayed)
 UNION ALL SELECT 'replay/rows_incorrect', count(*) FROM mixed WHERE rollout_id IN (SELECT rollout_id FROM replayed WHERE NOT coalesce(correct, false))
 UNION ALL SELECT 'replay/len_incorrect_mean', avg(len(completion_tokens)) FROM replayed WHERE NOT coalesce(correct, false)
 UNION ALL SELECT 'train/len_incorrect_mean', avg(len(completion_tokens)) FROM this_step WHERE NOT coalesce(correct, false)
 UNION ALL SELECT 'replay/mean_age', avg(replay_age) FROM replayed;
 
-CALL log_metrics(query := 'SELECT name, value FROM step_metrics');
+-- train (tis_cap 2, its default, weights the replayed rows: TIS)
+INCLUDE 'core/grpo_update.sql';

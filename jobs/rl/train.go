@@ -168,7 +168,7 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 			return jobs.Summary{}, err
 		}
 		return jobs.Summary{Table: arrowio.TableCheckpoints, Skipped: true,
-			Note: "train: no rows in data (every group filtered out?): policy committed unchanged for this step"}, nil
+			Note: "train: no rows in data: " + sc.ExplainNoRows(ctx) + "; policy committed unchanged for this step"}, nil
 	}
 
 	// Checks: lengths, temperature, loss config.

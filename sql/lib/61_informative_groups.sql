@@ -40,8 +40,8 @@ WHERE max_groups IS NULL OR __rl_k.group_rank <= max_groups;
 --
 -- max_prompts NULL: 2 * target. verl's dynamic sampling draws whole
 -- generation batches until the batch is full (at most max_num_gen_batches of
--- them); a job file has no loop, so each refill round is one rollout/reward
--- pair with when := kept < target, sized by this macro. BIGINT.
+-- them); examples/recipes/dapo.sql refills in a WHILE loop, each round one
+-- rollout/reward pair sized by this macro. BIGINT.
 CREATE OR REPLACE MACRO refill_prompts(target, kept, sampled, max_prompts := NULL) AS (
     CAST(CASE
         WHEN kept >= target THEN 0
