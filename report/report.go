@@ -17,6 +17,7 @@ import (
 	"context"
 	stdsql "database/sql"
 	"fmt"
+	"image/color"
 	"regexp"
 	"slices"
 	"sort"
@@ -59,12 +60,24 @@ type Chart struct {
 	PNG     []byte   `json:"-"`
 }
 
-// Report is every chart for a list of runs of one lake.
+// Report is every chart for a list of runs of one lake: Charts for the
+// PNG output, and for the interactive page (whose embedded JSON is this
+// struct) the panels, the series they draw (run → name → line), the runs'
+// x axes, the run table and the samples. Charts are left out of the JSON:
+// the panels draw the same series.
 type Report struct {
-	Lake      string    `json:"lake"`
-	Runs      []string  `json:"runs"`
-	Generated time.Time `json:"generated"`
-	Charts    []*Chart  `json:"charts"`
+	Lake      string                      `json:"lake"`
+	Runs      []string                    `json:"runs"`
+	Generated time.Time                   `json:"generated"`
+	Message   string                      `json:"message,omitempty"`
+	Colors    []string                    `json:"colors"` // per run, in Runs order
+	Charts    []*Chart                    `json:"-"`
+	Panels    []*Panel                    `json:"panels"`
+	Series    map[string]map[string]*Line `json:"series"`
+	Axes      map[string]*Axes            `json:"axes"`
+	RunTable  []*RunInfo                  `json:"run_table"`
+	Varied    []string                    `json:"varied,omitempty"`
+	Samples   []Sample                    `json:"samples"`
 }
 
 // UnknownRunError is returned by Build for a requested run that has no
@@ -106,7 +119,9 @@ var metricCharts = []metricChart{
 // train-tagged scored rows.
 var rewardFallbacks = []string{"train/reward_mean", "critic/score/mean"}
 
-// Build queries eng for the charts of runs (at least one, in legend order).
+// Build queries eng for the charts of runs (at least one, in legend order):
+// the PNG charts (Charts) and the interactive page's panels, series, x axes,
+// run table and samples.
 func Build(ctx context.Context, eng *rsql.Engine, runs []string) (*Report, error) {
 	if len(runs) == 0 {
 		return nil, fmt.Errorf("report: no run given")
@@ -118,22 +133,45 @@ func Build(ctx context.Context, eng *rsql.Engine, runs []string) (*Report, error
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Lake: eng.Lake(), Runs: slices.Clone(runs), Generated: time.Now().UTC()}
-	reward, err := rewardChart(ctx, eng, runs, metrics)
+	reward, err := loadScoredReward(ctx, eng, runs)
 	if err != nil {
 		return nil, err
 	}
-	r.Charts = append(r.Charts, reward)
-	for _, mc := range metricCharts {
-		r.Charts = append(r.Charts, mc.build(runs, metrics))
-	}
-	r.Charts = append(r.Charts, evalCharts(runs, metrics)...)
 	cur, err := curriculumCharts(ctx, eng, runs)
 	if err != nil {
 		return nil, err
 	}
-	r.Charts = append(r.Charts, cur...)
+	r := assemble(eng.Lake(), runs, metrics, reward, cur)
+	if err := r.loadExtras(ctx, eng, metrics); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// assemble builds the charts and panels of runs from their metrics, the
+// scored train reward per step and the curriculum heat maps.
+func assemble(lake string, runs []string, md metricData, reward map[string][]point, cur []*Chart) *Report {
+	r := MessageReport(lake, runs, "")
+	r.Charts = append(r.Charts, rewardChart(runs, md, reward))
+	for _, mc := range metricCharts {
+		r.Charts = append(r.Charts, mc.build(runs, md))
+	}
+	r.Charts = append(r.Charts, evalCharts(runs, md)...)
+	r.Charts = append(r.Charts, cur...)
+	r.buildPanels(md, reward)
+	return r
+}
+
+// MessageReport is a report without data that says msg: the page written
+// for an empty lake or an unknown run.
+func MessageReport(lake string, runs []string, msg string) *Report {
+	r := &Report{Lake: lake, Runs: slices.Clone(runs), Generated: time.Now().UTC(), Message: msg,
+		Series: map[string]map[string]*Line{}, Axes: map[string]*Axes{}}
+	for i := range runs {
+		c := color.RGBAModel.Convert(runColors[i%len(runColors)]).(color.RGBA)
+		r.Colors = append(r.Colors, fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B))
+	}
+	return r
 }
 
 // runList renders runs as a SQL list of string literals.
@@ -239,11 +277,9 @@ func (mc metricChart) build(runs []string, md metricData) *Chart {
 	return c
 }
 
-// rewardChart is the mean reward of each step's train-tagged rollouts
-// (scored, tag = 'train'), or for a run without those the first of
-// rewardFallbacks it logged.
-func rewardChart(ctx context.Context, eng *rsql.Engine, runs []string, md metricData) (*Chart, error) {
-	c := &Chart{ID: "reward", Title: "Training reward (mean over the step's train rollouts)", XLabel: "step", YLabel: "reward"}
+// loadScoredReward reads the mean reward of each step's train-tagged
+// rollouts (scored, tag = 'train') per run.
+func loadScoredReward(ctx context.Context, eng *rsql.Engine, runs []string) (map[string][]point, error) {
 	fromScored := map[string][]point{}
 	q := `SELECT run, step, avg(reward) FROM scored
 WHERE run IN ` + runList(runs) + ` AND tag = 'train' AND reward IS NOT NULL AND isfinite(reward)
@@ -258,9 +294,14 @@ GROUP BY run, step ORDER BY run, step`
 		fromScored[run] = append(fromScored[run], point{float64(step), v})
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
+	return fromScored, err
+}
+
+// rewardChart is the mean reward of each step's train-tagged rollouts
+// (fromScored), or for a run without those the first of rewardFallbacks it
+// logged.
+func rewardChart(runs []string, md metricData, fromScored map[string][]point) *Chart {
+	c := &Chart{ID: "reward", Title: "Training reward (mean over the step's train rollouts)", XLabel: "step", YLabel: "reward"}
 	for _, run := range runs {
 		if pts := fromScored[run]; len(pts) > 0 {
 			c.Series = append(c.Series, seriesOf(run, "reward (scored)", pts))
@@ -278,7 +319,7 @@ GROUP BY run, step ORDER BY run, step`
 			c.Notes = append(c.Notes, fmt.Sprintf("no data for run %s (no train-tagged rows in scored, no %s in metrics)", run, strings.Join(rewardFallbacks, " or ")))
 		}
 	}
-	return c, nil
+	return c
 }
 
 // evalName matches the metrics an eval job logs: val/<task>/<metric>.
