@@ -85,15 +85,17 @@
           xs.push(x); ys.push(l.y[i]);
         }
         if (!xs.length) return;
-        const label = p.metrics.length > 1 || D.runs.length > 1 ? run + (countMetrics(p) > 1 ? " " + m : "") : m;
+        const label = D.runs.length > 1 ? run + (multiMetric(p) ? " " + m : "") : m;
         out.push({ run, metric: m, label, color: runColor[run], dash: DASHES[mi % DASHES.length], xs, ys, n: l.n });
       });
     });
     return out;
   }
 
-  function countMetrics(p) {
-    return p.metrics.filter((m) => D.runs.some((r) => D.series[r] && D.series[r][m])).length;
+  // multiMetric: some run has more than one of the panel's metrics, so a
+  // legend entry names the metric as well as the run.
+  function multiMetric(p) {
+    return D.runs.some((r) => p.metrics.filter((m) => D.series[r] && D.series[r][m]).length > 1);
   }
 
   // align joins curves on the union of their x values (null where a curve
@@ -382,5 +384,8 @@
   window.addEventListener("resize", () => plots.forEach((r) => r.u.setSize({ width: chartWidth(r.u.root.parentNode), height: 220 })));
   window.rljobReport = { data: D, plots, state, setSmoothing, ema, axisValue,
     setX: (k) => { state.x = k; document.getElementById("xaxis").value = k; renderPanels(); } };
-  document.body.setAttribute("data-render-ms", String(Math.round(performance.now() - t0)));
+  // data-render-ms: from navigation start to the charts drawn;
+  // data-script-ms: this script's share (parse the JSON, draw).
+  document.body.setAttribute("data-render-ms", String(Math.round(performance.now())));
+  document.body.setAttribute("data-script-ms", String(Math.round(performance.now() - t0)));
 })();
