@@ -68,9 +68,24 @@ func (r *Report) buildPanels(md metricData, reward map[string][]point) {
 		ids[p.ID] = true
 		if p.Kind == PanelLines {
 			p.Flat = flatSummary(r.Series, r.Runs, p.Metrics)
+			if !r.hasAny(p.Metrics) {
+				p.Flat = "no data: no " + strings.Join(p.Metrics, " or ") + " for run " + strings.Join(r.Runs, ", ")
+			}
 		}
 	}
 	r.Panels = panels
+}
+
+// hasAny reports whether some run has a series of metrics.
+func (r *Report) hasAny(metrics []string) bool {
+	for _, run := range r.Runs {
+		for _, m := range metrics {
+			if r.Series[run][m] != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // evalPoints returns the points of metric name of one run, with an eval

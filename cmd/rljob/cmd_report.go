@@ -156,7 +156,7 @@ func (o *reportFlags) render(ctx context.Context, e *env, eng *rsql.Engine, out 
 			flat++
 		}
 	}
-	fmt.Fprintf(e.stdout, "wrote %s: %d panels, %d of them constant (runs %s)\n", out, len(r.Panels), flat, strings.Join(runs, ", "))
+	fmt.Fprintf(e.stdout, "wrote %s: %d panels, %d of them one line (constant or no data) (runs %s)\n", out, len(r.Panels), flat, strings.Join(runs, ", "))
 	return nil
 }
 
