@@ -40,10 +40,13 @@ func (r *Report) buildPanels(md metricData, reward map[string][]point) {
 		case !strings.HasPrefix(c.ID, "eval"):
 			p := &Panel{ID: c.ID, Group: GroupKey, Title: c.Title, YLabel: c.YLabel, Kind: PanelLines, Metrics: c.Metrics, Notes: c.Notes}
 			if c.ID == "reward" {
-				p.Metrics = append([]string{RewardSeries}, rewardFallbacks...)
+				// Each run's first of these it has; the fallbacks are
+				// drawn in their own group too.
+				p.Metrics, p.FirstOf = append([]string{RewardSeries}, rewardFallbacks...), true
+				used[RewardSeries] = true
 			}
 			for _, m := range p.Metrics {
-				used[m] = true
+				used[m] = used[m] || !p.FirstOf
 			}
 			panels = append(panels, p)
 		}
@@ -67,7 +70,7 @@ func (r *Report) buildPanels(md metricData, reward map[string][]point) {
 		}
 		ids[p.ID] = true
 		if p.Kind == PanelLines {
-			p.Flat = flatSummary(r.Series, r.Runs, p.Metrics)
+			p.Flat = flatSummary(r.Series, r.Runs, p.Metrics, p.FirstOf)
 			if !r.hasAny(p.Metrics) {
 				p.Flat = "no data: no " + strings.Join(p.Metrics, " or ") + " for run " + strings.Join(r.Runs, ", ")
 			}

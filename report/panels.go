@@ -34,6 +34,7 @@ type Panel struct {
 	YLabel  string       `json:"ylabel,omitempty"`
 	Kind    string       `json:"kind"`
 	Metrics []string     `json:"metrics,omitempty"`
+	FirstOf bool         `json:"first_of,omitempty"` // per run, only the first of Metrics it has
 	Flat    string       `json:"flat,omitempty"`
 	PassK   []PassKCurve `json:"passk,omitempty"`
 	Image   string       `json:"image,omitempty"` // data: URL of a PNG
@@ -140,15 +141,18 @@ func groupLess(a, b string) bool {
 // flatSummary returns the one-line summary of metrics that hold one value
 // at every point of every run ("" when some value differs or there is no
 // data).
-func flatSummary(series map[string]map[string]*Line, runs, metrics []string) string {
+// With firstOf, a run counts only the first of metrics it has.
+func flatSummary(series map[string]map[string]*Line, runs, metrics []string, firstOf bool) string {
 	var v float64
-	n, counts := 0, []string{}
+	n, counts, names := 0, []string{}, map[string]bool{}
 	for _, run := range runs {
+		most := 0
 		for _, m := range metrics {
 			l := series[run][m]
-			if l == nil {
+			if l == nil || (firstOf && most > 0) {
 				continue
 			}
+			names[m] = true
 			for _, y := range l.Y {
 				if n > 0 && y != v {
 					return ""
@@ -156,13 +160,22 @@ func flatSummary(series map[string]map[string]*Line, runs, metrics []string) str
 				v = y
 				n++
 			}
-			counts = append(counts, fmt.Sprintf("%s %d points", run, l.N))
+			most = max(most, l.N)
+		}
+		if most > 0 {
+			counts = append(counts, fmt.Sprintf("%s %d points", run, most))
 		}
 	}
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%s = %s at every point (%s)", strings.Join(metrics, ", "), fmtNum(v), strings.Join(counts, ", "))
+	var shown []string
+	for _, m := range metrics {
+		if names[m] {
+			shown = append(shown, m)
+		}
+	}
+	return fmt.Sprintf("%s = %s at every point (%s)", strings.Join(shown, ", "), fmtNum(v), strings.Join(counts, ", "))
 }
 
 func fmtNum(v float64) string {

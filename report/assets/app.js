@@ -74,9 +74,11 @@
     const out = [];
     D.runs.forEach((run) => {
       if (state.hiddenRuns[run]) return;
+      let taken = false;
       p.metrics.forEach((m, mi) => {
         const l = D.series[run] && D.series[run][m];
-        if (!l) return;
+        if (!l || (p.first_of && taken)) return;
+        taken = true;
         const xs = [], ys = [];
         for (let i = 0; i < l.x.length; i++) {
           const x = axisValue(run, l.x[i]);
@@ -95,6 +97,7 @@
   // multiMetric: some run has more than one of the panel's metrics, so a
   // legend entry names the metric as well as the run.
   function multiMetric(p) {
+    if (p.first_of) return new Set(D.runs.map((r) => p.metrics.find((m) => D.series[r] && D.series[r][m]))).size > 1;
     return D.runs.some((r) => p.metrics.filter((m) => D.series[r] && D.series[r][m]).length > 1);
   }
 
@@ -122,11 +125,16 @@
   function tooltipPlugin(box, xname, getRaw) {
     const tt = el("div", { class: "tt" });
     box.append(tt);
+    let hovered = false; // charts synced to the hovered one show no tooltip
     return {
       hooks: {
+        init: (u) => {
+          u.over.addEventListener("mouseenter", () => { hovered = true; });
+          u.over.addEventListener("mouseleave", () => { hovered = false; tt.style.display = "none"; });
+        },
         setCursor: (u) => {
           const i = u.cursor.idx;
-          if (i == null || u.cursor.left < 0) { tt.style.display = "none"; return; }
+          if (!hovered || i == null || u.cursor.left < 0) { tt.style.display = "none"; return; }
           tt.replaceChildren(el("div", { text: xname() + " " + fmt(u.data[0][i]) }));
           const raw = getRaw();
           let shown = 0;
@@ -229,7 +237,7 @@
       sec.append(grid);
       main.append(sec);
       g.panels.filter((p) => !p.flat).forEach((p) => {
-        const box = el("div", { class: "panel" + (p.kind === "image" ? " wide" : ""), id: "panel-" + p.id, "data-panel": p.id, "data-kind": p.kind },
+        const box = el("div", { class: "panel", id: "panel-" + p.id, "data-panel": p.id, "data-kind": p.kind },
           el("h3", { text: p.title }));
         (p.notes || []).forEach((n) => box.append(el("div", { class: "note", text: n })));
         grid.append(box);
@@ -316,10 +324,8 @@
     ];
     keyNames.forEach((name) => {
       const get = (r) => (r.key || []).find((k) => k.name === name);
-      ["first", "last", "best"].forEach((w) => {
-        cols.push({ h: name + " " + w, n: true, sort: (r) => { const k = get(r); return k && (w !== "best" || k.best_of) ? k[w] : -Infinity; },
-          v: (r) => { const k = get(r); if (!k) return ""; if (w === "best") return k.best_of ? fmt(k.best) + " @" + fmt(k.best_step) : "–"; return fmt(k[w]); } });
-      });
+      cols.push({ h: name + ": first → last (best)", n: true, sort: (r) => { const k = get(r); return k ? k.last : -Infinity; },
+        v: (r) => { const k = get(r); if (!k) return ""; return fmt(k.first) + " → " + fmt(k.last) + (k.best_of ? " (" + k.best_of + " " + fmt(k.best) + " @" + fmt(k.best_step) + ")" : ""); } });
     });
     cfg.forEach((k) => cols.push({ h: k, v: (r) => (r.config || {})[k] ?? "", sort: (r) => { const s = (r.config || {})[k] ?? ""; return s !== "" && !isNaN(+s) ? +s : s; }, key: k }));
     const thead = el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", { class: varied.has(c.key) ? "varied" : "", title: varied.has(c.key) ? "differs between the runs" : "" , text: c.h }))));
@@ -374,7 +380,7 @@
     }
     [q, runSel, stepSel].forEach((c) => c.addEventListener("input", apply));
     apply();
-    box.append(el("div", { class: "scroll" }, table));
+    box.append(el("div", { class: "scroll tall" }, table));
   }
 
   renderControls();
