@@ -63,7 +63,7 @@ func TestReportPage(t *testing.T) {
 	}
 	want := "key charts:reward key charts:entropy key charts:kl key charts:clipfrac key charts:grad_norm key charts:response_length " +
 		"key charts:groups_kept key charts:curriculum-a key charts:curriculum-b eval:eval-arith-pass1 eval:eval-arith-passk " +
-		"eval:m-val-arith-pass-4" // train/reward_mean is b's reward (fallback)
+		"eval:m-val-arith-pass-4 train:m-train-reward-mean" // b's reward (the reward panel's fallback) drawn in its group too
 	if strings.Join(order, " ") != want {
 		t.Errorf("panels\n %s\nwant\n %s", strings.Join(order, " "), want)
 	}
