@@ -44,6 +44,11 @@ func (r *Report) buildPanels(md metricData, reward map[string][]point) {
 				// drawn in their own group too.
 				p.Metrics, p.FirstOf = append([]string{RewardSeries}, rewardFallbacks...), true
 				used[RewardSeries] = true
+				for _, s := range c.Series {
+					if s.Name != "reward (scored)" {
+						p.Notes = append(p.Notes, "run "+s.Run+": "+s.Name+" (no train-tagged rows in scored)")
+					}
+				}
 			}
 			for _, m := range p.Metrics {
 				used[m] = used[m] || !p.FirstOf

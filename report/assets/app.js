@@ -97,7 +97,7 @@
   // multiMetric: some run has more than one of the panel's metrics, so a
   // legend entry names the metric as well as the run.
   function multiMetric(p) {
-    if (p.first_of) return new Set(D.runs.map((r) => p.metrics.find((m) => D.series[r] && D.series[r][m]))).size > 1;
+    if (p.first_of) return false; // one curve per run; the notes say which metric
     return D.runs.some((r) => p.metrics.filter((m) => D.series[r] && D.series[r][m]).length > 1);
   }
 
