@@ -18,13 +18,14 @@ type CompleteSteps struct {
 	status map[string]*arrowio.StepStatus
 }
 
-// NewCompleteSteps reads the markers of the lake at root afresh.
+// NewCompleteSteps reads the markers of the lake at root afresh. It only
+// reads (arrowio.OpenLake would create _staging and _locks).
 func NewCompleteSteps(root string) (*CompleteSteps, error) {
-	l, err := arrowio.OpenLake(root)
+	abs, err := filepath.Abs(root)
 	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
+		return nil, fmt.Errorf("report: lake %s: %w", root, err)
 	}
-	return &CompleteSteps{lake: l, status: map[string]*arrowio.StepStatus{}}, nil
+	return &CompleteSteps{lake: &arrowio.Lake{Root: abs}, status: map[string]*arrowio.StepStatus{}}, nil
 }
 
 func (c *CompleteSteps) statusOf(run string) *arrowio.StepStatus {
