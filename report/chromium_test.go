@@ -124,7 +124,7 @@ func TestChromiumReport(t *testing.T) {
 	}
 	dir := t.TempDir()
 	page := filepath.Join(dir, "report.html")
-	writeProbedPage(t, r, page)
+	writeProbedPage(t, r, page, "testdata/probe.js")
 
 	dom := headless(t, bin, page, "--window-size=1200,900", "--virtual-time-budget=5000", "--dump-dom")
 	var p probeResult
@@ -151,10 +151,10 @@ func TestChromiumReport(t *testing.T) {
 	}
 }
 
-// writeProbedPage writes r's page with testdata/probe.js appended.
-func writeProbedPage(t *testing.T, r *Report, page string) {
+// writeProbedPage writes r's page with a probe script appended.
+func writeProbedPage(t *testing.T, r *Report, page, script string) {
 	t.Helper()
-	probe, err := os.ReadFile("testdata/probe.js")
+	probe, err := os.ReadFile(script)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,6 +227,43 @@ func checkProbe(t *testing.T, r *Report, p probeResult) {
 	}
 	if p.RunRows != 2 || p.SamplesTotal != 32 || p.SamplesShown != 8 {
 		t.Errorf("run rows %d, samples %d, shown after filter p3 %d (want 2, 32, 8)", p.RunRows, p.SamplesTotal, p.SamplesShown)
+	}
+}
+
+// TestChromiumLivePage: a --watch page (RefreshS set) shows its live
+// control and restores the controls' state a previous load saved
+// (sessionStorage), so its periodic reload keeps the reader's view.
+func TestChromiumLivePage(t *testing.T) {
+	bin := chromium(t)
+	r, err := buildReport(t, syntheticLake(t), "a", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.RefreshS = 600
+	var buf bytes.Buffer
+	if err := WriteHTML(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	probe, err := os.ReadFile("testdata/probe-live.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := filepath.Join(t.TempDir(), "live.html")
+	html := strings.Replace(buf.String(), "<body", "<script>"+string(probe)+"</script>\n<body", 1)
+	if err := os.WriteFile(page, []byte(html), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dom := headless(t, bin, page, "--window-size=1200,900", "--dump-dom")
+	var got struct {
+		X, Smooth string
+		B, Live   bool
+		Labels    []string
+	}
+	if err := json.Unmarshal([]byte(bodyAttr(dom, "data-restored")), &got); err != nil {
+		t.Fatalf("probe output: %v\n%.2000s", err, dom)
+	}
+	if got.X != "rollouts" || got.Smooth != "0.5" || got.B || !got.Live || strings.Join(got.Labels, ",") != "train rollouts seen,a" {
+		t.Errorf("restored state %+v; want x rollouts, smoothing 0.5, run b hidden (entropy drawn for a only), live control", got)
 	}
 }
 

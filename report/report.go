@@ -66,18 +66,21 @@ type Chart struct {
 // x axes, the run table and the samples. Charts are left out of the JSON:
 // the panels draw the same series.
 type Report struct {
-	Lake      string                      `json:"lake"`
-	Runs      []string                    `json:"runs"`
-	Generated time.Time                   `json:"generated"`
-	Message   string                      `json:"message,omitempty"`
-	Colors    []string                    `json:"colors"` // per run, in Runs order
-	Charts    []*Chart                    `json:"-"`
-	Panels    []*Panel                    `json:"panels"`
-	Series    map[string]map[string]*Line `json:"series"`
-	Axes      map[string]*Axes            `json:"axes"`
-	RunTable  []*RunInfo                  `json:"run_table"`
-	Varied    []string                    `json:"varied,omitempty"`
-	Samples   []Sample                    `json:"samples"`
+	Lake      string    `json:"lake"`
+	Runs      []string  `json:"runs"`
+	Generated time.Time `json:"generated"`
+	Message   string    `json:"message,omitempty"`
+	Colors    []string  `json:"colors"` // per run, in Runs order
+	// RefreshS, when set, makes the page reload itself every RefreshS
+	// seconds (rljob report --watch rewrites the file).
+	RefreshS int                         `json:"refresh_s,omitempty"`
+	Charts   []*Chart                    `json:"-"`
+	Panels   []*Panel                    `json:"panels"`
+	Series   map[string]map[string]*Line `json:"series"`
+	Axes     map[string]*Axes            `json:"axes"`
+	RunTable []*RunInfo                  `json:"run_table"`
+	Varied   []string                    `json:"varied,omitempty"`
+	Samples  []Sample                    `json:"samples"`
 }
 
 // UnknownRunError is returned by Build for a requested run that has no

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,7 @@ func init() {
 			fs.StringArrayVar(&o.runs, "run", nil, "run to draw: repeatable or comma-separated (a,b,c); several runs overlay, one colour each")
 			fs.StringVarP(&o.out, "output", "o", "", "output: an HTML file (default report.html), or with --format png a folder (default report-charts)")
 			fs.StringVar(&o.format, "format", "html", "html: one self-contained interactive page (no network at view time); png: one PNG file per key chart")
-			fs.BoolVar(&o.watch, "watch", false, "keep running: rewrite the page whenever a run commits a step (complete steps only; Ctrl-C stops)")
+			fs.BoolVar(&o.watch, "watch", false, "keep running: rewrite the page whenever a run commits a step (complete steps only; the page reloads itself; Ctrl-C stops)")
 			fs.DurationVar(&o.interval, "interval", 10*time.Second, "with --watch: how often to look for new steps")
 		},
 		run: o.runCmd,
@@ -128,7 +129,9 @@ func (o *reportFlags) render(ctx context.Context, e *env, eng *rsql.Engine, out 
 			hint = "the lake has no run with metrics or rollouts yet: run a job first (rljob run JOB --lake " + e.g.lake + " --run NAME)"
 		}
 		if o.format == "html" {
-			if werr := report.WriteHTMLFile(out, report.MessageReport(eng.Lake(), runs, ue.Error()+" — "+hint)); werr != nil {
+			mr := report.MessageReport(eng.Lake(), runs, ue.Error()+" — "+hint)
+			mr.RefreshS = o.refreshS()
+			if werr := report.WriteHTMLFile(out, mr); werr != nil {
 				return werr
 			}
 			fmt.Fprintf(e.stdout, "wrote %s: a page saying %s\n", out, ue.Error())
@@ -147,6 +150,7 @@ func (o *reportFlags) render(ctx context.Context, e *env, eng *rsql.Engine, out 
 	if o.format == "png" {
 		return o.writePNGs(e, r, out)
 	}
+	r.RefreshS = o.refreshS()
 	if err := report.WriteHTMLFile(out, r); err != nil {
 		return err
 	}
@@ -158,6 +162,15 @@ func (o *reportFlags) render(ctx context.Context, e *env, eng *rsql.Engine, out 
 	}
 	fmt.Fprintf(e.stdout, "wrote %s: %d panels, %d of them one line (constant or no data) (runs %s)\n", out, len(r.Panels), flat, strings.Join(runs, ", "))
 	return nil
+}
+
+// refreshS is how often a --watch page reloads itself: every --interval,
+// at least 2 s; 0 (no reload) without --watch.
+func (o *reportFlags) refreshS() int {
+	if !o.watch {
+		return 0
+	}
+	return max(2, int(math.Ceil(o.interval.Seconds())))
 }
 
 func (o *reportFlags) writePNGs(e *env, r *report.Report, out string) error {

@@ -201,6 +201,9 @@ func TestReportWatch(t *testing.T) {
 		t.Fatalf("run: exit %d: %s", code, stderr)
 	}
 	waitFor(2)
+	if r := readPage(t, out); r.RefreshS != 2 {
+		t.Errorf("live page reloads every %d s, want 2 (--interval 100ms, at least 2 s)", r.RefreshS)
+	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("watch exited %d after cancel: %s", code, stderr.String())

@@ -261,23 +261,49 @@
     document.body.setAttribute("data-smoothing", String(w));
   }
 
+  // The controls' state survives a reload (a live page reloads itself) in
+  // sessionStorage, per file.
+  const KEY = "rljob-report:" + location.pathname;
+  function saveState() {
+    try { sessionStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* storage off */ }
+  }
+  function restoreState() {
+    try {
+      const s = JSON.parse(sessionStorage.getItem(KEY) || "null");
+      if (!s) return;
+      if (availableAxes().some(([k]) => k === s.x)) state.x = s.x;
+      if (s.smooth >= 0 && s.smooth < 1) state.smooth = s.smooth;
+      state.hiddenRuns = s.hiddenRuns || {};
+    } catch (e) { /* storage off or stale */ }
+  }
+
   function renderControls() {
     const c = document.getElementById("controls");
     const sel = el("select", { id: "xaxis" }, ...availableAxes().map(([k, label]) => el("option", { value: k, text: label })));
     sel.value = state.x;
-    sel.addEventListener("change", () => { state.x = sel.value; renderPanels(); });
-    const slider = el("input", { id: "smoothing", type: "range", min: "0", max: "0.99", step: "0.01", value: "0" });
-    const out = el("output", { id: "smoothing-value", text: "0" });
-    slider.addEventListener("input", () => { out.textContent = slider.value; setSmoothing(+slider.value); });
+    sel.addEventListener("change", () => { state.x = sel.value; saveState(); renderPanels(); });
+    const slider = el("input", { id: "smoothing", type: "range", min: "0", max: "0.99", step: "0.01", value: String(state.smooth) });
+    const out = el("output", { id: "smoothing-value", text: String(state.smooth) });
+    slider.addEventListener("input", () => { out.textContent = slider.value; setSmoothing(+slider.value); saveState(); });
     c.append(el("label", {}, "x axis ", sel), el("label", {}, "smoothing ", slider, " ", out));
     const runs = el("span", { id: "run-toggles" });
     D.runs.forEach((r) => {
       const cb = el("input", { type: "checkbox", "data-run": r });
-      cb.checked = true;
-      cb.addEventListener("change", () => { state.hiddenRuns[r] = !cb.checked; renderPanels(); });
+      cb.checked = !state.hiddenRuns[r];
+      cb.addEventListener("change", () => { state.hiddenRuns[r] = !cb.checked; saveState(); renderPanels(); });
       runs.append(el("label", { class: "run" }, cb, el("span", { class: "swatch", style: "background:" + runColor[r] }), r));
     });
     c.append(runs, el("span", { class: "caption", text: "drag: zoom · double-click: reset · legend click: hide a series" }));
+    if (D.refresh_s > 0) c.append(liveControl(D.refresh_s));
+  }
+
+  // liveControl reloads the page every n seconds (rljob report --watch
+  // rewrites the file as steps commit), unless paused.
+  function liveControl(n) {
+    const cb = el("input", { type: "checkbox", id: "live" });
+    cb.checked = true;
+    setInterval(() => { if (cb.checked) { saveState(); location.reload(); } }, n * 1000);
+    return el("label", { class: "caption", title: "rljob report --watch rewrites this file when a run commits a step" }, cb, " live: reload every " + n + " s");
   }
 
   // ---- run table ----
@@ -383,6 +409,7 @@
     box.append(el("div", { class: "scroll tall" }, table));
   }
 
+  restoreState();
   renderControls();
   renderPanels();
   renderRuns();
