@@ -147,6 +147,33 @@ func TestReportPage(t *testing.T) {
 	}
 }
 
+// TestReportChosenPrompts: --prompt adds a prompt's samples at every step;
+// an unknown prompt id is named in the page's message.
+func TestReportChosenPrompts(t *testing.T) {
+	r, err := buildReportPrompts(t, syntheticLake(t), []string{"a"}, "p3", "nosuch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chosen, ends := 0, 0
+	for _, s := range r.Samples {
+		if s.Chosen {
+			chosen++
+			if s.PromptID != "p3" {
+				t.Errorf("sample of %s marked chosen", s.PromptID)
+			}
+		}
+		if s.Step == 1 || s.Step == trainSteps {
+			ends++
+		}
+	}
+	if chosen != 4*trainSteps || ends != 32 || len(r.Samples) != 32+4*(trainSteps-2) {
+		t.Errorf("%d samples: %d chosen (want %d), %d at the first and latest step (want 32)", len(r.Samples), chosen, 4*trainSteps, ends)
+	}
+	if !strings.Contains(r.Message, "prompt nosuch has no train rollouts in run a") {
+		t.Errorf("message %q", r.Message)
+	}
+}
+
 // TestReportMessagePage: the page for an unknown run has no panels and
 // says why.
 func TestReportMessagePage(t *testing.T) {

@@ -125,7 +125,9 @@ var rewardFallbacks = []string{"train/reward_mean", "critic/score/mean"}
 // Build queries eng for the charts of runs (at least one, in legend order):
 // the PNG charts (Charts) and the interactive page's panels, series, x axes,
 // run table and samples.
-func Build(ctx context.Context, eng *rsql.Engine, runs []string) (*Report, error) {
+// The samples table holds, besides each run's first and latest step, every
+// train sample of the prompts with ids prompts (at most MaxChosenSamples).
+func Build(ctx context.Context, eng *rsql.Engine, runs []string, prompts ...string) (*Report, error) {
 	if len(runs) == 0 {
 		return nil, fmt.Errorf("report: no run given")
 	}
@@ -145,7 +147,7 @@ func Build(ctx context.Context, eng *rsql.Engine, runs []string) (*Report, error
 		return nil, err
 	}
 	r := assemble(eng.Lake(), runs, metrics, reward, cur)
-	if err := r.loadExtras(ctx, eng, metrics); err != nil {
+	if err := r.loadExtras(ctx, eng, metrics, prompts); err != nil {
 		return nil, err
 	}
 	return r, nil

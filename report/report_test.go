@@ -108,13 +108,18 @@ SELECT name, value::DOUBLE AS value, created_at FROM (VALUES ('actor/entropy', %
 
 func buildReport(t *testing.T, root string, runs ...string) (*Report, error) {
 	t.Helper()
+	return buildReportPrompts(t, root, runs)
+}
+
+func buildReportPrompts(t *testing.T, root string, runs []string, prompts ...string) (*Report, error) {
+	t.Helper()
 	ctx := context.Background()
 	eng, err := rsql.Open(ctx, root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	return Build(ctx, eng, runs)
+	return Build(ctx, eng, runs, prompts...)
 }
 
 // wantCharts are the chart ids of the synthetic lake's report, in order.

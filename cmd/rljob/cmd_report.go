@@ -21,12 +21,13 @@ func init() {
 	o := &reportFlags{}
 	register(&command{
 		name:  "report",
-		usage: "--run R[,R2,...] [-o report.html] [--format html|png] [--watch [--interval 10s]] [--lake DIR]",
+		usage: "--run R[,R2,...] [--prompt ID,...] [-o report.html] [--format html|png] [--watch [--interval 10s]] [--lake DIR]",
 		short: "draw runs' metrics (every metric, run table, samples) into one interactive offline HTML page, or the key charts as PNGs",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringArrayVar(&o.runs, "run", nil, "run to draw: repeatable or comma-separated (a,b,c); several runs overlay, one colour each")
 			fs.StringVarP(&o.out, "output", "o", "", "output: an HTML file (default report.html), or with --format png a folder (default report-charts)")
 			fs.StringVar(&o.format, "format", "html", "html: one self-contained interactive page (no network at view time); png: one PNG file per key chart")
+			fs.StringArrayVar(&o.prompts, "prompt", nil, "prompt id whose samples the samples table shows at every step (repeatable or comma-separated), besides the first and latest step")
 			fs.BoolVar(&o.watch, "watch", false, "keep running: rewrite the page whenever a run commits a step (complete steps only; the page reloads itself; Ctrl-C stops)")
 			fs.DurationVar(&o.interval, "interval", 10*time.Second, "with --watch: how often to look for new steps")
 		},
@@ -36,16 +37,19 @@ func init() {
 
 type reportFlags struct {
 	runs        []string
+	prompts     []string
 	out, format string
 	watch       bool
 	interval    time.Duration
 }
 
 // runNames splits the --run values on commas.
-func (o *reportFlags) runNames() []string {
+func (o *reportFlags) runNames() []string { return splitCommas(o.runs) }
+
+func splitCommas(vals []string) []string {
 	var out []string
-	for _, r := range o.runs {
-		out = append(out, strings.Split(r, ",")...)
+	for _, v := range vals {
+		out = append(out, strings.Split(v, ",")...)
 	}
 	return out
 }
@@ -121,7 +125,7 @@ func (o *reportFlags) runCmd(ctx context.Context, e *env, args []string) error {
 // usage error.
 func (o *reportFlags) render(ctx context.Context, e *env, eng *rsql.Engine, out string) error {
 	runs := o.runNames()
-	r, err := report.Build(ctx, eng, runs)
+	r, err := report.Build(ctx, eng, runs, splitCommas(o.prompts)...)
 	var ue *report.UnknownRunError
 	if errors.As(err, &ue) {
 		hint := "check --run; rljob lake ls --lake " + e.g.lake + " lists the runs"

@@ -117,12 +117,21 @@ func TestReportRunsAndMessages(t *testing.T) {
 		}
 	}
 	out := filepath.Join(dir, "two.html")
-	if code, stdout, stderr := rljob(t, nil, "report", "--lake", lake, "--run", "r1,r2", "-o", out); code != 0 || !strings.Contains(stdout, "(runs r1, r2)") {
+	if code, stdout, stderr := rljob(t, nil, "report", "--lake", lake, "--run", "r1,r2", "--prompt", "p1", "-o", out); code != 0 || !strings.Contains(stdout, "(runs r1, r2)") {
 		t.Fatalf("report --run r1,r2: exit %d: %s %s", code, stdout, stderr)
 	}
 	r := readPage(t, out)
 	if len(r.RunTable) != 2 || r.Series["r2"]["actor/entropy"] == nil || !slices.Contains(r.Varied, "seed") {
 		t.Errorf("runs %v, varied %v", r.Runs, r.Varied)
+	}
+	chosen := 0
+	for _, s := range r.Samples {
+		if s.Chosen && s.PromptID == "p1" {
+			chosen++
+		}
+	}
+	if chosen != 4 { // --prompt p1: its sample at steps 0 and 1 of both runs
+		t.Errorf("%d samples of the chosen prompt p1, want 4", chosen)
 	}
 
 	page := filepath.Join(dir, "unknown.html")

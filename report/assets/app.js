@@ -376,6 +376,7 @@
     const q = el("input", { id: "sample-filter", type: "search", placeholder: "filter: prompt id or text" });
     const runSel = el("select", { id: "sample-run" }, el("option", { value: "", text: "all runs" }), ...D.runs.map((r) => el("option", { value: r, text: r })));
     const stepSel = el("select", { id: "sample-step" }, el("option", { value: "", text: "first and latest step" }), el("option", { value: "first", text: "first step" }), el("option", { value: "latest", text: "latest step" }));
+    if (S.some((s) => s.chosen)) stepSel.append(el("option", { value: "chosen", text: "chosen prompts (--prompt), every step" }));
     const count = el("span", { class: "caption" });
     box.append(el("div", { class: "samples-controls" }, q, runSel, stepSel, count));
     const lim = {};
@@ -396,7 +397,8 @@
       let n = 0;
       rows.forEach(({ s, tr }) => {
         const ok = (!runSel.value || s.run === runSel.value) &&
-          (!stepSel.value || s.step === (stepSel.value === "first" ? lim[s.run].lo : lim[s.run].hi)) &&
+          (!stepSel.value ? s.step === lim[s.run].lo || s.step === lim[s.run].hi
+            : stepSel.value === "chosen" ? s.chosen : s.step === (stepSel.value === "first" ? lim[s.run].lo : lim[s.run].hi)) &&
           (!text || (s.prompt_id + "\n" + s.prompt + "\n" + s.completion).toLowerCase().includes(text));
         tr.style.display = ok ? "" : "none";
         n += ok;
