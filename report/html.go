@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -12,59 +13,64 @@ import (
 )
 
 // DataElementID is the id of the <script type="application/json"> element
-// that holds the report's series (Report as JSON, without the images), so
-// that a test, or a reader who wants the numbers, gets them from the HTML.
+// that holds the report (Report as JSON: panels, series, axes, run table,
+// samples), which the page's script draws and a test or a reader can read.
 const DataElementID = "rljob-report-data"
+
+// The page's assets, embedded in the binary: uPlot (vendored from npm, see
+// assets/uplot/README.md) with its licence, and the page's own script and
+// style.
+var (
+	//go:embed assets/uplot/uPlot.iife.min.js
+	uplotJS string
+	//go:embed assets/uplot/uPlot.min.css
+	uplotCSS string
+	//go:embed assets/uplot/LICENSE
+	uplotLicense string
+	//go:embed assets/app.js
+	appJS string
+	//go:embed assets/app.css
+	appCSS string
+)
+
+// UPlotVersion is the version of the vendored uPlot.
+const UPlotVersion = "1.6.32"
 
 var page = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>rljob report: {{range $i, $r := .R.Runs}}{{if $i}}, {{end}}{{$r}}{{end}}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 900px; color: #222; background: #fff; }
-h1 { font-size: 1.4em; margin-bottom: 0.2em; }
-p.meta { color: #555; margin-top: 0; font-size: 0.9em; }
-figure.chart { margin: 1.2em 0; border-top: 1px solid #ddd; padding-top: 0.6em; }
-figure.chart img { width: 100%; height: auto; display: block; }
-figcaption { font-size: 0.85em; color: #444; }
-figcaption .note { color: #a33; }
-nav a { margin-right: 0.8em; font-size: 0.9em; }
-</style>
+<style>{{.UPlotCSS}}</style>
+<style>{{.AppCSS}}</style>
 </head>
-<body data-charts="{{len .R.Charts}}">
+<body data-panels="{{len .R.Panels}}">
+<header>
 <h1>rljob report: {{range $i, $r := .R.Runs}}{{if $i}}, {{end}}{{$r}}{{end}}</h1>
-<p class="meta">lake {{.R.Lake}} · generated {{.R.Generated.Format "2006-01-02 15:04:05 UTC"}} · {{len .R.Charts}} charts</p>
-<nav>{{range .R.Charts}}<a href="#chart-{{.ID}}">{{.ID}}</a>{{end}}</nav>
-{{range $i, $c := .R.Charts}}<figure class="chart" id="chart-{{$c.ID}}" data-chart="{{$c.ID}}" data-series="{{len $c.Series}}">
-<img alt="{{$c.Title}}" src="{{index $.Images $i}}">
-<figcaption>{{$c.Title}}{{with $c.Metrics}} · metrics {{range $j, $m := .}}{{if $j}}, {{end}}<code>{{$m}}</code>{{end}}{{end}} · {{len $c.Series}} series{{range $c.Notes}}<br><span class="note">{{.}}</span>{{end}}</figcaption>
-</figure>
-{{end}}<script type="application/json" id="{{.DataID}}">{{.Data}}</script>
-<script>
-// Marks the body with how many chart images the browser decoded (a test
-// reads data-charts-rendered from headless Chromium's DOM).
-window.addEventListener("load", function () {
-  var n = 0;
-  document.querySelectorAll("figure.chart img").forEach(function (img) {
-    if (img.complete && img.naturalWidth > 0) { n++; }
-  });
-  document.body.setAttribute("data-charts-rendered", String(n));
-});
-</script>
+<p class="meta">lake <code>{{.R.Lake}}</code> · generated {{.R.Generated.Format "2006-01-02 15:04:05 UTC"}} · {{len .R.Panels}} panels</p>
+{{with .R.Message}}<p class="message" id="message">{{.}}</p>{{end}}
+</header>
+<noscript><p class="message">This page draws its charts with JavaScript; the numbers are in the JSON element #{{.DataID}}.</p></noscript>
+<div id="controls"></div>
+<nav id="toc"></nav>
+<main id="panels"></main>
+<section id="runs-section"><h2>Runs</h2><div id="runs"></div></section>
+<section id="samples-section"><h2>Samples</h2><div id="samples"></div></section>
+<footer><details><summary>Charts drawn with uPlot {{.UPlotVersion}} (MIT licence)</summary><pre>{{.UPlotLicense}}</pre></details></footer>
+<script type="application/json" id="{{.DataID}}">{{.Data}}</script>
+<script>{{.UPlotJS}}</script>
+<script>{{.AppJS}}</script>
 </body>
 </html>
 `))
 
-// WriteHTML writes r (after Draw) as one self-contained HTML page: every
-// chart a base64 PNG, the series as JSON in the element DataElementID.
+// WriteHTML writes r as one self-contained interactive page: the report as
+// JSON in the element DataElementID, uPlot and the page's script inline, the
+// curriculum heat maps as base64 PNGs (drawn here when Draw was not called).
 func WriteHTML(w io.Writer, r *Report) error {
-	imgs := make([]template.URL, len(r.Charts))
-	for i, c := range r.Charts {
-		if len(c.PNG) == 0 {
-			return fmt.Errorf("report: chart %s not drawn (call Draw first)", c.ID)
-		}
-		imgs[i] = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(c.PNG))
+	if err := r.attachImages(); err != nil {
+		return err
 	}
 	// json.Marshal escapes <, > and &, so the data cannot close the script
 	// element; template.JS inserts it as is.
@@ -73,11 +79,36 @@ func WriteHTML(w io.Writer, r *Report) error {
 		return fmt.Errorf("report: encode data: %w", err)
 	}
 	return page.Execute(w, struct {
-		R      *Report
-		Images []template.URL
-		DataID string
-		Data   template.JS
-	}{r, imgs, DataElementID, template.JS(data)})
+		R                          *Report
+		DataID                     string
+		Data, UPlotJS, AppJS       template.JS
+		UPlotCSS, AppCSS           template.CSS
+		UPlotLicense, UPlotVersion string
+	}{r, DataElementID, template.JS(data), template.JS(uplotJS), template.JS(appJS),
+		template.CSS(uplotCSS), template.CSS(appCSS), uplotLicense, UPlotVersion})
+}
+
+// attachImages sets the Image of each image panel from its chart's PNG.
+func (r *Report) attachImages() error {
+	charts := map[string]*Chart{}
+	for _, c := range r.Charts {
+		charts[c.ID] = c
+	}
+	for _, p := range r.Panels {
+		c := charts[p.ID]
+		if p.Kind != PanelImage || c == nil {
+			continue
+		}
+		if len(c.PNG) == 0 {
+			b, err := c.draw(r.Runs)
+			if err != nil {
+				return fmt.Errorf("report: draw chart %s: %w", c.ID, err)
+			}
+			c.PNG = b
+		}
+		p.Image = "data:image/png;base64," + base64.StdEncoding.EncodeToString(c.PNG)
+	}
+	return nil
 }
 
 // WritePNGs writes each chart (after Draw) to dir as NN-<id>.png, creating

@@ -1,22 +1,23 @@
-// Package report draws the training curves of one or more runs of a lake —
-// the charts a verl or TRL user looks at — into one self-contained HTML file
-// (PNG charts embedded as base64, no network at view time) or into PNG files.
+// Package report draws the metrics of one or more runs of a lake into one
+// self-contained interactive HTML page, or the key charts into PNG files.
 //
 // Everything is read through the sql package's engine, from the views
-// rljob sql sees: metrics (the train stage's actor/*, critic/*,
-// response_length/*, train/*, and the val/<task>/pass@k an eval job logs),
-// scored (rollouts joined with rewards) for the training reward and the
-// curriculum. Build queries, Draw renders with gonum.org/v1/plot, and
-// WriteHTML / WritePNGs write the result. Each run is one colour on every
-// chart; a chart with no data for a run says so in its legend and caption
-// rather than failing, and a chart with no data at all is still drawn (empty
-// axes and a "no data" label), so a report always holds the same charts.
+// rljob sql sees: metrics (every name a job logged), scored (rollouts
+// joined with rewards) for the training reward, the curriculum and the
+// samples, rollouts for the x axes, calls and steps for the run table.
+// Build queries and assembles a Report: Charts (the key charts, drawn with
+// gonum.org/v1/plot by Draw, written by WritePNGs) and, for the page,
+// Panels over every metric's Series, the runs' Axes, the RunTable and the
+// Samples. WriteHTML writes the page: the Report as JSON, drawn in the
+// browser by uPlot (vendored from npm, embedded with its licence) and
+// assets/app.js. See docs/report.md.
 package report
 
 import (
 	"context"
 	stdsql "database/sql"
 	"fmt"
+	"image/color"
 	"regexp"
 	"slices"
 	"sort"
@@ -59,12 +60,27 @@ type Chart struct {
 	PNG     []byte   `json:"-"`
 }
 
-// Report is every chart for a list of runs of one lake.
+// Report is every chart for a list of runs of one lake: Charts for the
+// PNG output, and for the interactive page (whose embedded JSON is this
+// struct) the panels, the series they draw (run → name → line), the runs'
+// x axes, the run table and the samples. Charts are left out of the JSON:
+// the panels draw the same series.
 type Report struct {
 	Lake      string    `json:"lake"`
 	Runs      []string  `json:"runs"`
 	Generated time.Time `json:"generated"`
-	Charts    []*Chart  `json:"charts"`
+	Message   string    `json:"message,omitempty"`
+	Colors    []string  `json:"colors"` // per run, in Runs order
+	// RefreshS, when set, makes the page reload itself every RefreshS
+	// seconds (rljob report --watch rewrites the file).
+	RefreshS int                         `json:"refresh_s,omitempty"`
+	Charts   []*Chart                    `json:"-"`
+	Panels   []*Panel                    `json:"panels"`
+	Series   map[string]map[string]*Line `json:"series"`
+	Axes     map[string]*Axes            `json:"axes"`
+	RunTable []*RunInfo                  `json:"run_table"`
+	Varied   []string                    `json:"varied,omitempty"`
+	Samples  []Sample                    `json:"samples"`
 }
 
 // UnknownRunError is returned by Build for a requested run that has no
@@ -106,8 +122,12 @@ var metricCharts = []metricChart{
 // train-tagged scored rows.
 var rewardFallbacks = []string{"train/reward_mean", "critic/score/mean"}
 
-// Build queries eng for the charts of runs (at least one, in legend order).
-func Build(ctx context.Context, eng *rsql.Engine, runs []string) (*Report, error) {
+// Build queries eng for the charts of runs (at least one, in legend order):
+// the PNG charts (Charts) and the interactive page's panels, series, x axes,
+// run table and samples.
+// The samples table holds, besides each run's first and latest step, every
+// train sample of the prompts with ids prompts (at most MaxChosenSamples).
+func Build(ctx context.Context, eng *rsql.Engine, runs []string, prompts ...string) (*Report, error) {
 	if len(runs) == 0 {
 		return nil, fmt.Errorf("report: no run given")
 	}
@@ -118,22 +138,45 @@ func Build(ctx context.Context, eng *rsql.Engine, runs []string) (*Report, error
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Lake: eng.Lake(), Runs: slices.Clone(runs), Generated: time.Now().UTC()}
-	reward, err := rewardChart(ctx, eng, runs, metrics)
+	reward, err := loadScoredReward(ctx, eng, runs)
 	if err != nil {
 		return nil, err
 	}
-	r.Charts = append(r.Charts, reward)
-	for _, mc := range metricCharts {
-		r.Charts = append(r.Charts, mc.build(runs, metrics))
-	}
-	r.Charts = append(r.Charts, evalCharts(runs, metrics)...)
 	cur, err := curriculumCharts(ctx, eng, runs)
 	if err != nil {
 		return nil, err
 	}
-	r.Charts = append(r.Charts, cur...)
+	r := assemble(eng.Lake(), runs, metrics, reward, cur)
+	if err := r.loadExtras(ctx, eng, metrics, prompts); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// assemble builds the charts and panels of runs from their metrics, the
+// scored train reward per step and the curriculum heat maps.
+func assemble(lake string, runs []string, md metricData, reward map[string][]point, cur []*Chart) *Report {
+	r := MessageReport(lake, runs, "")
+	r.Charts = append(r.Charts, rewardChart(runs, md, reward))
+	for _, mc := range metricCharts {
+		r.Charts = append(r.Charts, mc.build(runs, md))
+	}
+	r.Charts = append(r.Charts, evalCharts(runs, md)...)
+	r.Charts = append(r.Charts, cur...)
+	r.buildPanels(md, reward)
+	return r
+}
+
+// MessageReport is a report without data that says msg: the page written
+// for an empty lake or an unknown run.
+func MessageReport(lake string, runs []string, msg string) *Report {
+	r := &Report{Lake: lake, Runs: slices.Clone(runs), Generated: time.Now().UTC(), Message: msg,
+		Series: map[string]map[string]*Line{}, Axes: map[string]*Axes{}}
+	for i := range runs {
+		c := color.RGBAModel.Convert(runColors[i%len(runColors)]).(color.RGBA)
+		r.Colors = append(r.Colors, fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B))
+	}
+	return r
 }
 
 // runList renders runs as a SQL list of string literals.
@@ -239,11 +282,9 @@ func (mc metricChart) build(runs []string, md metricData) *Chart {
 	return c
 }
 
-// rewardChart is the mean reward of each step's train-tagged rollouts
-// (scored, tag = 'train'), or for a run without those the first of
-// rewardFallbacks it logged.
-func rewardChart(ctx context.Context, eng *rsql.Engine, runs []string, md metricData) (*Chart, error) {
-	c := &Chart{ID: "reward", Title: "Training reward (mean over the step's train rollouts)", XLabel: "step", YLabel: "reward"}
+// loadScoredReward reads the mean reward of each step's train-tagged
+// rollouts (scored, tag = 'train') per run.
+func loadScoredReward(ctx context.Context, eng *rsql.Engine, runs []string) (map[string][]point, error) {
 	fromScored := map[string][]point{}
 	q := `SELECT run, step, avg(reward) FROM scored
 WHERE run IN ` + runList(runs) + ` AND tag = 'train' AND reward IS NOT NULL AND isfinite(reward)
@@ -258,9 +299,14 @@ GROUP BY run, step ORDER BY run, step`
 		fromScored[run] = append(fromScored[run], point{float64(step), v})
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
+	return fromScored, err
+}
+
+// rewardChart is the mean reward of each step's train-tagged rollouts
+// (fromScored), or for a run without those the first of rewardFallbacks it
+// logged.
+func rewardChart(runs []string, md metricData, fromScored map[string][]point) *Chart {
+	c := &Chart{ID: "reward", Title: "Training reward (mean over the step's train rollouts)", XLabel: "step", YLabel: "reward"}
 	for _, run := range runs {
 		if pts := fromScored[run]; len(pts) > 0 {
 			c.Series = append(c.Series, seriesOf(run, "reward (scored)", pts))
@@ -278,7 +324,7 @@ GROUP BY run, step ORDER BY run, step`
 			c.Notes = append(c.Notes, fmt.Sprintf("no data for run %s (no train-tagged rows in scored, no %s in metrics)", run, strings.Join(rewardFallbacks, " or ")))
 		}
 	}
-	return c, nil
+	return c
 }
 
 // evalName matches the metrics an eval job logs: val/<task>/<metric>.
@@ -378,84 +424,4 @@ func slug(s string) string {
 		return "task"
 	}
 	return s
-}
-
-// CurriculumBins are the rows of a curriculum chart: where a prompt's pass
-// rate within the step that chose it (correct samples / samples, the GRPO
-// group's success rate) falls. The two ends are the groups that carry no
-// signal for group-normalised advantages (DAPO's dynamic sampling drops them).
-var CurriculumBins = []string{"0 (all wrong)", "(0, 1/4]", "(1/4, 1/2]", "(1/2, 3/4]", "(3/4, 1)", "1 (all right)"}
-
-// curriculumQuery computes, per run and step, the share of the step's
-// train prompts in each CurriculumBins bin.
-const curriculumQuery = `WITH g AS (
-    SELECT run, step, prompt_id, count_if(correct) / count(*) AS pass_rate
-    FROM scored WHERE run IN %s AND tag = 'train'
-    GROUP BY run, step, prompt_id
-), b AS (
-    SELECT run, step,
-           CASE WHEN pass_rate = 0 THEN 0 WHEN pass_rate <= 0.25 THEN 1 WHEN pass_rate <= 0.5 THEN 2
-                WHEN pass_rate <= 0.75 THEN 3 WHEN pass_rate < 1 THEN 4 ELSE 5 END AS bin
-    FROM g
-)
-SELECT run, step, bin, count(*) / sum(count(*)) OVER (PARTITION BY run, step) AS share
-FROM b GROUP BY run, step, bin ORDER BY run, step, bin`
-
-// curriculumCharts draws one heat map per run (heat maps do not overlay):
-// x = step, y = CurriculumBins, colour = share of the step's train prompts.
-// Its series are one per bin, with a share for every step of the run.
-func curriculumCharts(ctx context.Context, eng *rsql.Engine, runs []string) ([]*Chart, error) {
-	type cell struct {
-		step int64
-		bin  int
-	}
-	shares := map[string]map[cell]float64{}
-	stepsOf := map[string][]int64{}
-	err := query(ctx, eng, "curriculum", fmt.Sprintf(curriculumQuery, runList(runs)), func(r *stdsql.Rows) error {
-		var run string
-		var c cell
-		var v float64
-		if err := r.Scan(&run, &c.step, &c.bin, &v); err != nil {
-			return err
-		}
-		if shares[run] == nil {
-			shares[run] = map[cell]float64{}
-		}
-		shares[run][c] = v
-		if st := stepsOf[run]; len(st) == 0 || st[len(st)-1] != c.step {
-			stepsOf[run] = append(st, c.step)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	var charts []*Chart
-	ids := map[string]bool{}
-	for i, run := range runs {
-		id := "curriculum-" + slug(run)
-		if ids[id] {
-			id = fmt.Sprintf("curriculum-%d", i+1)
-		}
-		ids[id] = true
-		c := &Chart{ID: id, Kind: KindHeatmap, Title: "Curriculum, run " + run + ": pass rate of the chosen prompts within their step",
-			XLabel: "step", YLabel: "pass rate in step"}
-		st := stepsOf[run]
-		if len(st) == 0 {
-			c.Notes = append(c.Notes, fmt.Sprintf("no data for run %s (no train-tagged rows in scored)", run))
-		}
-		for b, name := range CurriculumBins {
-			if len(st) == 0 {
-				break
-			}
-			s := Series{Run: run, Name: name}
-			for _, step := range st {
-				s.X = append(s.X, float64(step))
-				s.Y = append(s.Y, shares[run][cell{step, b}])
-			}
-			c.Series = append(c.Series, s)
-		}
-		charts = append(charts, c)
-	}
-	return charts, nil
 }

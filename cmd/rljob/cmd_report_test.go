@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/rljob/rljob/report"
 )
@@ -38,34 +43,37 @@ func TestReportCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("report: exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stdout, "wrote "+out+": 9 charts (runs r1;") {
+	// 8 panels: reward, entropy, the 4 charts without data, groups_kept
+	// and the curriculum; one line each but entropy (3, 2, 1) and the
+	// curriculum: the reward is 2/6 and groups_kept 0.5 at every step.
+	if !strings.Contains(stdout, "wrote "+out+": 8 panels, 6 of them one line (constant or no data) (runs r1)") {
 		t.Errorf("stdout %q", stdout)
 	}
-	html, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
+	r := readPage(t, out)
+	if l := r.Series["r1"][report.RewardSeries]; l == nil || len(l.Y) != 3 || l.Y[0] != 2.0/6 {
+		t.Errorf("reward (2 of 6 correct every step): %+v", l)
 	}
-	m := regexp.MustCompile(`(?s)id="` + report.DataElementID + `">(.*?)</script>`).FindSubmatch(html)
-	if m == nil {
-		t.Fatal("no embedded data")
+	if l := r.Series["r1"]["actor/entropy"]; l == nil || !slices.Equal(l.Y, []float64{3, 2, 1}) {
+		t.Errorf("entropy %+v", l)
 	}
-	var r report.Report
-	if err := json.Unmarshal(m[1], &r); err != nil {
-		t.Fatal(err)
+	flat := map[string]string{}
+	for _, p := range r.Panels {
+		flat[p.ID] = p.Flat
 	}
-	byID := map[string]*report.Chart{}
-	for _, c := range r.Charts {
-		byID[c.ID] = c
+	if !strings.HasPrefix(flat["kl"], "no data: no actor/kl_loss or actor/ppo_kl") || !strings.Contains(flat["groups_kept"], "= 0.5 at every point") || flat["entropy"] != "" {
+		t.Errorf("one-line panels %q", flat)
 	}
-	// Reward from scored: 2 of 6 correct every step.
-	if c := byID["reward"]; c == nil || len(c.Series) != 1 || len(c.Series[0].Y) != 3 || c.Series[0].Y[0] != 2.0/6 {
-		t.Errorf("reward chart %+v", c)
+	// The run table: the calls' evaluated arguments, the job's sha256 and
+	// the seed; x axes from rollouts and step markers.
+	ri := r.RunTable[0]
+	if ri.Config["reward[2].verifier"] != "exact" || len(ri.JobSHA256) != 1 || len(ri.JobSHA256[0]) != 64 || ri.Seed == "" || ri.Steps != 3 {
+		t.Errorf("run table %+v", ri)
 	}
-	if c := byID["entropy"]; c == nil || len(c.Series) != 1 || !slices.Equal(c.Series[0].Y, []float64{3, 2, 1}) {
-		t.Errorf("entropy chart %+v", c)
+	if ax := r.Axes["r1"]; !slices.Equal(ax.Rollouts, []float64{6, 12, 18}) || len(ax.WallS) != 3 {
+		t.Errorf("axes %+v", ax)
 	}
-	if c := byID["kl"]; c == nil || len(c.Series) != 0 || len(c.Notes) != 1 {
-		t.Errorf("kl chart should say no data: %+v", c)
+	if len(r.Samples) != 12 {
+		t.Errorf("%d samples, want 6 of the first and 6 of the latest step", len(r.Samples))
 	}
 
 	pngDir := filepath.Join(dir, "charts")
@@ -75,6 +83,142 @@ func TestReportCommand(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(pngDir); len(ents) != 9 {
 		t.Errorf("%d files in %s, want 9", len(ents), pngDir)
+	}
+}
+
+// readPage reads the report JSON of an HTML report.
+func readPage(t *testing.T, path string) *report.Report {
+	t.Helper()
+	html, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)id="` + report.DataElementID + `">(.*?)</script>`).FindSubmatch(html)
+	if m == nil {
+		t.Fatalf("%s: no embedded data", path)
+	}
+	var r report.Report
+	if err := json.Unmarshal(m[1], &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+// TestReportRunsAndMessages: --run a,b overlays two runs (their seeds
+// differ, so the run table highlights the seed); an unknown run and an
+// empty lake exit 2 with a clear message and write a page saying so.
+func TestReportRunsAndMessages(t *testing.T) {
+	dir := t.TempDir()
+	lake := filepath.Join(dir, "lake")
+	job := writeFile(t, dir, "job.sql", reportJob)
+	for i, run := range []string{"r1", "r2"} {
+		if code, _, stderr := rljob(t, nil, "run", job, "--lake", lake, "--run", run, "--seed", fmt.Sprint(i+1), "--steps", "2", "--log-format", "json"); code != 0 {
+			t.Fatalf("run %s: exit %d: %s", run, code, stderr)
+		}
+	}
+	out := filepath.Join(dir, "two.html")
+	if code, stdout, stderr := rljob(t, nil, "report", "--lake", lake, "--run", "r1,r2", "--prompt", "p1", "-o", out); code != 0 || !strings.Contains(stdout, "(runs r1, r2)") {
+		t.Fatalf("report --run r1,r2: exit %d: %s %s", code, stdout, stderr)
+	}
+	r := readPage(t, out)
+	if len(r.RunTable) != 2 || r.Series["r2"]["actor/entropy"] == nil || !slices.Contains(r.Varied, "seed") {
+		t.Errorf("runs %v, varied %v", r.Runs, r.Varied)
+	}
+	chosen := 0
+	for _, s := range r.Samples {
+		if s.Chosen && s.PromptID == "p1" {
+			chosen++
+		}
+	}
+	if chosen != 4 { // --prompt p1: its sample at steps 0 and 1 of both runs
+		t.Errorf("%d samples of the chosen prompt p1, want 4", chosen)
+	}
+
+	page := filepath.Join(dir, "unknown.html")
+	code, _, stderr := rljob(t, nil, "report", "--lake", lake, "--run", "r1,nosuch", "-o", page)
+	if code != 2 || !strings.Contains(stderr, `run "nosuch" has no metrics and no rollouts`) || !strings.Contains(stderr, "runs with data: r1, r2") {
+		t.Errorf("unknown run: exit %d, %s", code, stderr)
+	}
+	if r := readPage(t, page); !strings.Contains(r.Message, `run "nosuch" has no metrics`) || len(r.Panels) != 0 {
+		t.Errorf("unknown-run page: message %q, %d panels", r.Message, len(r.Panels))
+	}
+
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o755)
+	page = filepath.Join(dir, "empty.html")
+	code, _, stderr = rljob(t, nil, "report", "--lake", empty, "--run", "r1", "-o", page)
+	if code != 2 || !strings.Contains(stderr, "the lake has no run with metrics or rollouts yet") {
+		t.Errorf("empty lake: exit %d, %s", code, stderr)
+	}
+	if r := readPage(t, page); !strings.Contains(r.Message, "runs with data: none") {
+		t.Errorf("empty-lake page: %q", r.Message)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestReportWatch: report --watch writes the page, then rewrites it when
+// the run commits another step, and stops cleanly when cancelled.
+func TestReportWatch(t *testing.T) {
+	dir := t.TempDir()
+	lake := filepath.Join(dir, "lake")
+	job := writeFile(t, dir, "job.sql", reportJob)
+	if code, _, stderr := rljob(t, nil, "run", job, "--lake", lake, "--run", "r1", "--steps", "1", "--log-format", "json"); code != 0 {
+		t.Fatalf("run: exit %d: %s", code, stderr)
+	}
+	out := filepath.Join(dir, "live.html")
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- Main(ctx, []string{"report", "--lake", lake, "--run", "r1", "--watch", "--interval", "100ms", "-o", out, "--log-format", "json"},
+			strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
+	}()
+	steps := func() int {
+		if _, err := os.Stat(out); err != nil {
+			return -1
+		}
+		l := readPage(t, out).Series["r1"]["actor/entropy"]
+		if l == nil {
+			return 0
+		}
+		return len(l.Y)
+	}
+	waitFor := func(n int) {
+		deadline := time.Now().Add(60 * time.Second)
+		for steps() != n {
+			if time.Now().After(deadline) {
+				cancel()
+				t.Fatalf("page never showed %d steps (shows %d); stdout %s stderr %s", n, steps(), stdout.String(), stderr.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor(1)
+	if code, _, stderr := rljob(t, nil, "run", job, "--lake", lake, "--run", "r1", "--steps", "1", "--log-format", "json"); code != 0 {
+		t.Fatalf("run: exit %d: %s", code, stderr)
+	}
+	waitFor(2)
+	if r := readPage(t, out); r.RefreshS != 2 {
+		t.Errorf("live page reloads every %d s, want 2 (--interval 100ms, at least 2 s)", r.RefreshS)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("watch exited %d after cancel: %s", code, stderr.String())
+	}
+	if n := strings.Count(stdout.String(), "wrote "+out); n != 2 {
+		t.Errorf("page written %d times, want 2 (once per new step): %s", n, stdout.String())
 	}
 }
 
