@@ -143,7 +143,7 @@ func attentionForwardBI(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV
 
 // biGemmSerial is MatmulForwardBI without bias on the calling goroutine.
 func biGemmSerial(out, inp []float32, pw *PackedWeight, M int) {
-	g := biGemm{out: out[:M*pw.N], inp: inp[:M*pw.K], ldo: pw.N, lda: pw.K, pw: pw}
+	g := biGemm{out: out[:M*pw.N], inp: inp[:M*pw.K], ldo: pw.N, lda: pw.K, ldk: 1, pw: pw}
 	g.run(M, false)
 }
 

@@ -150,16 +150,18 @@ const (
 
 // biGemm is one product of the contract above, in general strides:
 //
-//	out[m·ldo + n] = init + Σ_k inp[m·lda + k]·w[n,k]   (FMA chain, k in order)
+//	out[m·ldo + n] = init + Σ_k inp[m·lda + k·ldk]·w[n,k]   (FMA chain, k in order)
 //
+// (ldk 1: inp's rows are contiguous; a transposed inp has lda 1 and ldk
+// its row stride, so no transpose is ever made)
 // for m < M, n < pw.N, k < pw.K, where init is out's own value when acc
 // (the backward's +=), else bias[n] or +0.
 type biGemm struct {
-	out, inp []float32
-	ldo, lda int
-	pw       *PackedWeight
-	bias     []float32
-	acc      bool
+	out, inp      []float32
+	ldo, lda, ldk int
+	pw            *PackedWeight
+	bias          []float32
+	acc           bool
 }
 
 // check panics unless rows [0, m1) of out and inp are in bounds (the C
@@ -170,7 +172,7 @@ func (g *biGemm) check(m1 int) {
 	}
 	N, K := g.pw.N, g.pw.K
 	_ = g.out[(m1-1)*g.ldo+N-1]
-	_ = g.inp[(m1-1)*g.lda+K-1]
+	_ = g.inp[(m1-1)*g.lda+(K-1)*g.ldk]
 	_ = g.pw.data[(g.pw.panels()-1)*g.pw.ps+biPanel*K-1]
 	if g.bias != nil {
 		_ = g.bias[N-1]
@@ -200,7 +202,7 @@ func (g *biGemm) run(M int, par bool) {
 	for k0 := 0; k0 < K; k0 += biKBlock {
 		kb := min(biKBlock, K-k0)
 		pw := PackedWeight{N: g.pw.N, K: kb, ps: g.pw.ps, data: g.pw.data[k0*biPanel:]}
-		sub := biGemm{out: g.out, inp: g.inp[k0:], ldo: g.ldo, lda: g.lda, pw: &pw, acc: g.acc || k0 > 0}
+		sub := biGemm{out: g.out, inp: g.inp[k0*g.ldk:], ldo: g.ldo, lda: g.lda, ldk: g.ldk, pw: &pw, acc: g.acc || k0 > 0}
 		if k0 == 0 {
 			sub.bias = g.bias
 		}
@@ -232,7 +234,7 @@ func matmulForwardBI(out, inp []float32, pw *PackedWeight, bias []float32, M int
 	if M <= 0 {
 		return
 	}
-	g := biGemm{out: out[:M*pw.N], inp: inp[:M*pw.K], ldo: pw.N, lda: pw.K, pw: pw, bias: bias}
+	g := biGemm{out: out[:M*pw.N], inp: inp[:M*pw.K], ldo: pw.N, lda: pw.K, ldk: 1, pw: pw, bias: bias}
 	g.run(M, true)
 }
 
@@ -242,7 +244,7 @@ func biGemmHeadsGo(out, inp []float32, pw *PackedWeight, wstride, heads, M int) 
 	for h := range heads {
 		ph := *pw
 		ph.data = pw.data[h*wstride:]
-		g := biGemm{out: out[h*M*N : (h+1)*M*N], inp: inp[h*M*K : (h+1)*M*K], ldo: N, lda: K, pw: &ph}
+		g := biGemm{out: out[h*M*N : (h+1)*M*N], inp: inp[h*M*K : (h+1)*M*K], ldo: N, lda: K, ldk: 1, pw: &ph}
 		biGemmRangeGo(&g, 0, M, 0, ph.panels())
 	}
 }
@@ -266,7 +268,8 @@ func biGemmRangeGo(g *biGemm, m0, m1, p0, p1 int) {
 			case g.bias != nil:
 				copy(acc[:w], g.bias[n0:n0+w])
 			}
-			for k, x := range g.inp[m*g.lda : m*g.lda+K] {
+			for k := range K {
+				x := g.inp[m*g.lda+k*g.ldk]
 				wk := panel[k*biPanel : (k+1)*biPanel : (k+1)*biPanel]
 				for j := range acc {
 					acc[j] = fma32(x, wk[j], acc[j])

@@ -22,7 +22,7 @@ package kernels
 // RJ_KERN512 defines k512_MR_NP: rows m..m+MR-1 × panels p..p+NP-1.
 // nv[i] is the number of valid columns of panel i (1..16).
 #define RJ_KERN512(MR, NP) \
-__attribute__((target("avx512f"))) static void k512_##MR##_##NP(float *out, long ldo, const float *a, long lda, const float *w, long ps, long K, const float *bias, int accum, const int *nv) { \
+__attribute__((target("avx512f"))) static void k512_##MR##_##NP(float *out, long ldo, const float *a, long lda, long ldk, const float *w, long ps, long K, const float *bias, int accum, const int *nv) { \
 	__m512 acc[MR][NP]; \
 	__mmask16 mk[NP]; \
 	_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) { \
@@ -34,7 +34,7 @@ __attribute__((target("avx512f"))) static void k512_##MR##_##NP(float *out, long
 		__m512 wv[NP]; \
 		_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) wv[i] = _mm512_loadu_ps(w + i * ps + k * 16); \
 		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) { \
-			__m512 x = _mm512_set1_ps(a[r * lda + k]); \
+			__m512 x = _mm512_set1_ps(a[r * lda + k * ldk]); \
 			_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) acc[r][i] = _mm512_fmadd_ps(x, wv[i], acc[r][i]); \
 		} \
 	} \
@@ -44,7 +44,7 @@ __attribute__((target("avx512f"))) static void k512_##MR##_##NP(float *out, long
 
 // RJ_KERN256 is the AVX2 twin: a panel is two ymm halves.
 #define RJ_KERN256(MR, NP) \
-__attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, long ldo, const float *a, long lda, const float *w, long ps, long K, const float *bias, int accum, const int *nv) { \
+__attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, long ldo, const float *a, long lda, long ldk, const float *w, long ps, long K, const float *bias, int accum, const int *nv) { \
 	__m256 acc[MR][2 * NP]; \
 	__m256i mk[2 * NP]; \
 	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); \
@@ -58,7 +58,7 @@ __attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, lon
 		__m256 wv[2 * NP]; \
 		_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) wv[i] = _mm256_loadu_ps(w + (i / 2) * ps + k * 16 + 8 * (i % 2)); \
 		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) { \
-			__m256 x = _mm256_broadcast_ss(a + r * lda + k); \
+			__m256 x = _mm256_broadcast_ss(a + r * lda + k * ldk); \
 			_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) acc[r][i] = _mm256_fmadd_ps(x, wv[i], acc[r][i]); \
 		} \
 	} \
@@ -66,7 +66,7 @@ __attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, lon
 		_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) _mm256_maskstore_ps(out + r * ldo + 8 * i, mk[i], acc[r][i]); \
 }
 
-typedef void (*rj_kern)(float *, long, const float *, long, const float *, long, long, const float *, int, const int *);
+typedef void (*rj_kern)(float *, long, const float *, long, long, const float *, long, long, const float *, int, const int *);
 
 // Blockings: AVX-512 has 32 zmm registers, MR·NP ≤ 12 accumulators plus NP
 // weights and a broadcast; AVX2 has 16 ymm, MR·2NP ≤ 12. One row (a decode
@@ -115,10 +115,10 @@ static const int rj_np256[RJ_MRMAX + 1] = {0, 4, 3, 2, 1, 1, 1};
 
 // rljob_bigemm computes out[m, 16p0 .. min(N, 16p1)) for m in [m0, m1)
 // with the kernels of level (2 AVX-512, 1 AVX2+FMA). out (M, N) row-major,
-// inp (M, K) with rows lda apart, w packed: panel p at w + p·ps, (K, 16);
+// inp (M, K) with rows lda apart and columns ldk apart, w packed: panel p at w + p·ps, (K, 16);
 // bias (N) or NULL; accum: each sum starts from out's value instead of
 // bias or +0 (bias must be NULL then).
-static void rljob_bigemm(int level, float *out, long ldo, const float *inp, long lda, const float *w, long ps, const float *bias, int accum, long N, long K, long m0, long m1, long p0, long p1) {
+static void rljob_bigemm(int level, float *out, long ldo, const float *inp, long lda, long ldk, const float *w, long ps, const float *bias, int accum, long N, long K, long m0, long m1, long p0, long p1) {
 	const rj_kern (*tab)[9] = level == 2 ? rj_tab512 : rj_tab256;
 	const int *npw = level == 2 ? rj_np512 : rj_np256;
 	int nv[8];
@@ -134,7 +134,7 @@ static void rljob_bigemm(int level, float *out, long ldo, const float *inp, long
 					long v = N - 16 * (p + i);
 					nv[i] = v < 16 ? (int)v : 16;
 				}
-				tab[mr][np](out + m * ldo + 16 * p, ldo, inp + m * lda, lda, w + p * ps, ps, K, bias ? bias + 16 * p : 0, accum, nv);
+				tab[mr][np](out + m * ldo + 16 * p, ldo, inp + m * lda, lda, ldk, w + p * ps, ps, K, bias ? bias + 16 * p : 0, accum, nv);
 			}
 			m += mr;
 		}
@@ -186,7 +186,7 @@ __attribute__((target("avx2"))) static void rljob_pack(float *dst, const float *
 static void rljob_bigemm_heads(int level, float *out, const float *inp, const float *w, long ws, long ps, long N, long K, long M, long heads) {
 	long P = (N + 15) / 16;
 	for (long h = 0; h < heads; h++) {
-		rljob_bigemm(level, out + h * M * N, N, inp + h * M * K, K, w + h * ws, ps, 0, 0, N, K, 0, M, 0, P);
+		rljob_bigemm(level, out + h * M * N, N, inp + h * M * K, K, 1, w + h * ws, ps, 0, 0, N, K, 0, M, 0, P);
 	}
 }
 
@@ -273,7 +273,7 @@ func biGemmRange(g *biGemm, m0, m1, p0, p1 int) {
 		acc = 1
 	}
 	pw := g.pw
-	C.rljob_bigemm(C.int(level), cf(g.out), C.long(g.ldo), cf(g.inp), C.long(g.lda), cf(pw.data), C.long(pw.ps), bp, acc,
+	C.rljob_bigemm(C.int(level), cf(g.out), C.long(g.ldo), cf(g.inp), C.long(g.lda), C.long(g.ldk), cf(pw.data), C.long(pw.ps), bp, acc,
 		C.long(pw.N), C.long(pw.K), C.long(m0), C.long(m1), C.long(p0), C.long(p1))
 }
 

@@ -14,8 +14,8 @@ import "sync"
 //
 // Operands that are not in the kernel's layout are copied first: the
 // right-hand side is packed into 16-column panels (PackWeight /
-// PackWeightT, an O(N·K) copy), a transposed left-hand side is transposed
-// into scratch (O(M·K)), against the product's O(M·N·K).
+// PackWeightT, an O(N·K) copy); a transposed left-hand side is read in
+// place with strides.
 
 // gemm computes c = op(a)·op(b), or c += op(a)·op(b) when acc, every
 // element one FMA chain over k = 0..K-1 in order:
@@ -45,13 +45,10 @@ func gemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, l
 	} else {
 		packTStrided(pw, b, ldb, K, N, par)
 	}
-	if transA {
-		at := getScratch(M * K)
-		defer putScratch(at)
-		transposeStrided(at.buf, a, lda, K, M, par)
-		a, lda = at.buf, K
+	g := biGemm{out: c, inp: a, ldo: ldc, lda: lda, ldk: 1, pw: pw, acc: acc}
+	if transA { // op(a)[m,k] = a[k·lda + m]
+		g.lda, g.ldk = 1, lda
 	}
-	g := biGemm{out: c, inp: a, ldo: ldc, lda: lda, pw: pw, acc: acc}
 	g.run(M, par)
 }
 
@@ -106,33 +103,6 @@ func biasBackward(dbias, dout []float32, B, OC int) {
 			}
 		}
 	})
-}
-
-// transposeStrided writes dst (cols, rows) = srcᵀ for src (rows, cols)
-// with rows lds apart, in 32×32 tiles, over column blocks (in parallel
-// when par).
-func transposeStrided(dst, src []float32, lds, rows, cols int, par bool) {
-	const tile = 32
-	nb := (cols + tile - 1) / tile
-	f := func(lo, hi int) {
-		for cb := lo; cb < hi; cb++ {
-			c0, c1 := cb*tile, min(cols, (cb+1)*tile)
-			for r0 := 0; r0 < rows; r0 += tile {
-				r1 := min(rows, r0+tile)
-				for r := r0; r < r1; r++ {
-					s := src[r*lds+c0 : r*lds+c1]
-					for j, x := range s {
-						dst[(c0+j)*rows+r] = x
-					}
-				}
-			}
-		}
-	}
-	if !par {
-		f(0, nb)
-		return
-	}
-	parallelFor(nb, max(1, grainElems/max(1, rows*tile)), f)
 }
 
 type scratch struct{ buf []float32 }
