@@ -305,7 +305,9 @@ func hiveKeys(rel string) (run string, step int64, hasStep bool) {
 // lock itself. Folders without a lock file (left by an older rljob) fall
 // under the age rule alone; using the newest time inside keeps a writer's
 // folder alive as long as it keeps writing. Lock files whose folder is gone
-// are removed once unlocked and older than olderThan.
+// are removed once unlocked and older than olderThan. A drop folder with
+// its journal (an interrupted drop-step, see DropStep) is left to
+// FinishDrops.
 func (l *Lake) GC(olderThan time.Duration) ([]string, error) {
 	if olderThan < 0 {
 		return nil, fmt.Errorf("arrowio: gc: negative age %v", olderThan)
@@ -331,6 +333,9 @@ func (l *Lake) GC(olderThan time.Duration) ([]string, error) {
 			// A lock file: the folder is removable only while we hold it.
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return removed, fmt.Errorf("arrowio: gc %s: %w", e.Name(), err)
+		}
+		if isPendingDrop(strings.TrimSuffix(p, LockSuffix)) {
+			continue // an interrupted drop-step: FinishDrops completes it
 		}
 		ok, err := l.gcEntry(p, isLock, cutoff)
 		if err != nil {

@@ -78,10 +78,11 @@ func commitCallRecord(l *arrowio.Lake, run string, step int64, rec callRecord) e
 type stepRecord struct {
 	calls   map[[2]int]*arrowio.Manifest // (call, shard) → manifest
 	markers map[int]*arrowio.Manifest    // shard → manifest
+	lake    string                        // lake root, for the hints
 }
 
 func readStepRecord(l *arrowio.Lake, run string, step int64) (*stepRecord, error) {
-	r := &stepRecord{calls: map[[2]int]*arrowio.Manifest{}, markers: map[int]*arrowio.Manifest{}}
+	r := &stepRecord{calls: map[[2]int]*arrowio.Manifest{}, markers: map[int]*arrowio.Manifest{}, lake: l.Root}
 	for _, table := range []string{CallsTable, StepsTable} {
 		us, err := l.StepUnits(table, run, step)
 		if err != nil {
@@ -119,7 +120,8 @@ func (r *stepRecord) checkIdentity(run string, step int64, job *Job, numShards i
 			return &UsageError{
 				Msg: fmt.Sprintf("step %d of run %q was started by a job file with sha256 %s (%s); %s has sha256 %s",
 					step, run, short(sha), m.Unit.Dir(), job.File, short(job.SHA256)),
-				Hint: "finish the step with the job file that started it (rerun it unchanged), or start a new run with --run NAME",
+				Hint: fmt.Sprintf("finish the step with the job file that started it (rerun it unchanged), or drop the unfinished step and rerun it with this job file: %s; or start a new run with --run NAME",
+					DropStepCommand(r.lake, run, step)),
 			}
 		}
 		if n, ok := manifestInt(m, "num_shards"); ok && n != numShards {
@@ -130,6 +132,21 @@ func (r *stepRecord) checkIdentity(run string, step int64, job *Job, numShards i
 		}
 	}
 	return nil
+}
+
+// DropStepCommand is the command that drops step of run in the lake at
+// root, quoted for a POSIX shell.
+func DropStepCommand(root, run string, step int64) string {
+	return fmt.Sprintf("rljob lake drop-step --lake %s --run %s --step %d", shellQuote(root), shellQuote(run), step)
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but
+// letters, digits and -_./=:+,@%.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:+,@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func short(sha string) string {

@@ -69,6 +69,7 @@ type LockError struct {
 	Lock   string // path of the lock file
 	Run    string
 	Holder string
+	Hint   string // "" : wait for it to finish, or use another --run
 }
 
 func (e *LockError) Error() string {
@@ -76,7 +77,11 @@ func (e *LockError) Error() string {
 	if h == "" {
 		h = "unknown holder"
 	}
-	return fmt.Sprintf("run %q is locked by another runner (%s); lock file %s\n  hint: wait for it to finish, or use another --run", e.Run, strings.ReplaceAll(h, "\n", ", "), e.Lock)
+	hint := e.Hint
+	if hint == "" {
+		hint = "wait for it to finish, or use another --run"
+	}
+	return fmt.Sprintf("run %q is locked by another runner (%s); lock file %s\n  hint: %s", e.Run, strings.ReplaceAll(h, "\n", ", "), e.Lock, hint)
 }
 
 // IOError is a failure of the storage rather than of the job or the data:

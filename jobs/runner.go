@@ -120,11 +120,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobs: open lake %s: %w", o.Lake, err)
 	}
-	lock, err := AcquireRunLock(LockPath(lake.Root, o.Run, o.Shard, o.NumShards), o.Run)
+	lock, err := AcquireRunnerLock(lake.Root, o.Run, o.Shard, o.NumShards)
 	if err != nil {
 		return nil, err
 	}
 	defer lock.Release()
+	if err := lake.FinishDrops(o.Run); err != nil { // an interrupted drop-step
+		return nil, err
+	}
 
 	status, err := lake.ReadStepStatus(o.Run)
 	if err != nil {

@@ -19,20 +19,22 @@ func init() {
 		keep      string
 		run       string
 		out       string
+		step      int64
 	)
 	register(&command{
 		name:  "lake",
-		usage: "ls | verify | views [-o FILE] | compact [--run R] | gc [--older-than 24h] [--keep-checkpoints last=K,every=M] [--lake DIR]",
-		short: "inspect and maintain the lake: ls (tables, runs, steps, rows, bytes), verify (every checksum and segment; lists unmanaged files), compact (segments of complete steps for fast reads), views (the CREATE VIEW/MACRO statements for duckdb -init), gc (staging leftovers of dead writers, superseded segments, old checkpoints)",
+		usage: "ls | verify | views [-o FILE] | compact [--run R] | gc [--older-than 24h] [--keep-checkpoints last=K,every=M] | drop-step --run R --step S [--lake DIR]",
+		short: "inspect and maintain the lake: ls (tables, runs, steps, rows, bytes), verify (every checksum and segment; lists unmanaged files), compact (segments of complete steps for fast reads), views (the CREATE VIEW/MACRO statements for duckdb -init), gc (staging leftovers of dead writers, superseded segments, old checkpoints), drop-step (remove an unfinished step, so that it can be redone with a changed job file)",
 		flags: func(fs *pflag.FlagSet) {
 			fs.DurationVar(&olderThan, "older-than", 24*time.Hour, "gc: remove _staging entries older than this (never one whose writer is still running: it holds a lock), and segments superseded for longer")
 			fs.StringVar(&keep, "keep-checkpoints", "", "gc: keep the last K checkpoints of each run and those of every M-th step (last=K,every=M), plus every checkpoint a later step or another run refers to; remove the others")
-			fs.StringVar(&run, "run", "", "compact, gc --keep-checkpoints: only this run")
+			fs.StringVar(&run, "run", "", "compact, gc --keep-checkpoints: only this run; drop-step: the run")
+			fs.Int64Var(&step, "step", -1, "drop-step: the unfinished step to remove")
 			fs.StringVarP(&out, "output", "o", "", "views: write the statements to this file (default: stdout)")
 		},
 		run: func(ctx context.Context, e *env, args []string) error {
 			if len(args) != 1 {
-				return &jobs.UsageError{Msg: "lake needs one subcommand", Hint: "rljob lake ls | verify | views | compact | gc [--older-than 24h]"}
+				return &jobs.UsageError{Msg: "lake needs one subcommand", Hint: "rljob lake ls | verify | views | compact | gc [--older-than 24h] | drop-step --run R --step S"}
 			}
 			if err := checkLakeFlag(e.g.lake, true); err != nil {
 				return err
@@ -47,6 +49,8 @@ func init() {
 				return lakeCompact(ctx, e, l, run)
 			case "views":
 				return lakeViews(ctx, e, out)
+			case "drop-step":
+				return lakeDropStep(e, l, run, step)
 			case "gc":
 				if olderThan < 0 {
 					return &jobs.UsageError{Msg: "--older-than must be >= 0"}
@@ -61,7 +65,7 @@ func init() {
 				}
 				return lakeGC(ctx, e, l, olderThan, ret, run)
 			}
-			return &jobs.UsageError{Msg: fmt.Sprintf("unknown lake subcommand %q", args[0]), Hint: "rljob lake ls | verify | views | compact | gc"}
+			return &jobs.UsageError{Msg: fmt.Sprintf("unknown lake subcommand %q", args[0]), Hint: "rljob lake ls | verify | views | compact | gc | drop-step"}
 		},
 	})
 }
