@@ -78,7 +78,7 @@ func commitCallRecord(l *arrowio.Lake, run string, step int64, rec callRecord) e
 type stepRecord struct {
 	calls   map[[2]int]*arrowio.Manifest // (call, shard) → manifest
 	markers map[int]*arrowio.Manifest    // shard → manifest
-	lake    string                        // lake root, for the hints
+	lake    string                       // lake root, for the hints
 }
 
 func readStepRecord(l *arrowio.Lake, run string, step int64) (*stepRecord, error) {
