@@ -110,10 +110,8 @@ func (l *Lake) PlanRetention(r Retention, run string, args []ArgRef, rollouts []
 				return nil, fmt.Errorf("arrowio: retention: %s: %w (lake verify names the damage)", u.Dir(), err)
 			}
 			made[u] = m.CreatedAt
-			for _, k := range []string{"policy", "ref"} {
-				if v, ok := m.Args[k].(string); ok {
-					args = append(args, ArgRef{Run: u.Run, Step: u.Step, Value: v, At: m.CreatedAt})
-				}
+			for _, v := range manifestRefs(m) {
+				args = append(args, ArgRef{Run: u.Run, Step: u.Step, Value: v, At: m.CreatedAt})
 			}
 		}
 	}
@@ -173,6 +171,43 @@ func (l *Lake) PlanRetention(r Retention, run string, args []ArgRef, rollouts []
 	return plan, nil
 }
 
+// manifestRefs are the checkpoint references a checkpoint manifest makes:
+// the policy and ref arguments its stage was given (args.policy,
+// args.ref), as a call record holds them, so that 'latest' keeps nothing
+// (see ArgRef). A folder given as policy is taken as recorded in the
+// manifest's own policy entry (the resolved parent: lake-relative, or
+// absolute in manifests of older rljob versions). A manifest without an args record (written
+// by hand) names its references at the top level.
+func manifestRefs(m *Manifest) []string {
+	given, nested := m.Args["args"].(map[string]any)
+	var out []string
+	for _, k := range []string{"policy", "ref"} {
+		top, _ := m.Args[k].(string)
+		if !nested {
+			if top != "" {
+				out = append(out, top)
+			}
+			continue
+		}
+		v, _ := given[k].(string)
+		if isFolderRef(v) && k == "policy" && top != "" {
+			v = top
+		}
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// isFolderRef: v names a checkpoint folder, not latest, none, step=K or
+// run=X[/step=K].
+func isFolderRef(v string) bool {
+	v = strings.TrimSpace(v)
+	return v != "" && v != "latest" && v != "none" && v != "ref" &&
+		!strings.HasPrefix(v, KeyStep+"=") && !strings.HasPrefix(v, KeyRun+"=")
+}
+
 // resolveRef turns an ArgRef into a checkpoint step of a run.
 func (l *Lake) resolveRef(a ArgRef, units map[string][]Unit, made map[Unit]time.Time) (string, int64, bool) {
 	v := strings.TrimSpace(a.Value)
@@ -197,15 +232,10 @@ func (l *Lake) resolveRef(a ArgRef, units map[string][]Unit, made map[Unit]time.
 		}
 		return "", 0, false
 	}
-	p := v
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(l.Root, p) // a lake-relative folder; others are outside the lake
-	}
-	rel, err := filepath.Rel(filepath.Join(l.Root, TableCheckpoints), filepath.Clean(p))
-	if err != nil || strings.HasPrefix(rel, "..") {
+	parts, ok := l.checkpointPath(v)
+	if !ok {
 		return "", 0, false
 	}
-	parts := strings.Split(filepath.ToSlash(rel), "/")
 	if len(parts) < 2 {
 		return "", 0, false
 	}
@@ -213,6 +243,31 @@ func (l *Lake) resolveRef(a ArgRef, units map[string][]Unit, made map[Unit]time.
 	st, ok2 := parseKey(parts[1], KeyStep)
 	k, ok3 := canonicalStep(st)
 	return rn, k, ok1 && ok2 && ok3
+}
+
+// checkpointPath splits a checkpoint folder v (lake-relative, or absolute)
+// into its components below checkpoints/ of this lake. An absolute folder
+// outside the lake that no longer exists and ends in
+// checkpoints/run=R/step=S/part-C-H is taken as this lake's: older rljob
+// versions recorded absolute paths, and the lake has been moved since.
+func (l *Lake) checkpointPath(v string) ([]string, bool) {
+	p := v
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(l.Root, p) // a lake-relative folder
+	}
+	rel, err := filepath.Rel(filepath.Join(l.Root, TableCheckpoints), filepath.Clean(p))
+	if err == nil && !strings.HasPrefix(rel, "..") {
+		return strings.Split(filepath.ToSlash(rel), "/"), true
+	}
+	parts := strings.Split(filepath.ToSlash(filepath.Clean(p)), "/")
+	if n := len(parts); n >= 5 && parts[n-4] == TableCheckpoints {
+		if _, _, isPart := parsePart(parts[n-1]); isPart {
+			if ok, _ := exists(p); !ok {
+				return parts[n-3:], true
+			}
+		}
+	}
+	return nil, false
 }
 
 // RemoveUnit deletes a committed unit: it is renamed into _staging first

@@ -125,3 +125,49 @@ func TestPlanRetention(t *testing.T) {
 		t.Fatalf("%d checkpoints of run a left (%v), want 9", len(left), err)
 	}
 }
+
+// TestRetentionManifestRefs: a checkpoint manifest as train writes it
+// (args.policy 'latest', its parent recorded at the top level) keeps no
+// parent, in place or after the lake moved; a folder given as policy keeps
+// the recorded parent, lake-relative or an old absolute path of a lake
+// since moved; step=K keeps step K.
+func TestRetentionManifestRefs(t *testing.T) {
+	l, err := OpenLake(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := func(step int64) string { return Unit{Table: TableCheckpoints, Run: "a", Step: step, Call: 1}.Dir() }
+	gone := "/old/place/lake/" + parent(3) // an absolute path of the lake before a move
+	for step := int64(0); step < 8; step++ {
+		args := map[string]any{"args": map[string]any{"policy": "latest"}}
+		switch step {
+		case 1:
+			args["args"] = map[string]any{"policy": "latest", "ref": "step=0"}
+		case 5:
+			args["args"] = map[string]any{"policy": "../ckpts/x"} // a folder, relative to the job file
+			args["policy"] = parent(2)
+		case 6:
+			args["args"] = map[string]any{"policy": "/old/place/lake/" + parent(3)}
+			args["policy"] = gone
+		case 7:
+			args["args"] = map[string]any{"policy": "step=4"}
+		}
+		if step > 0 && args["policy"] == nil {
+			args["policy"] = l.Path(parent(step - 1)) // absolute, as rljob wrote it before
+		}
+		commitCheckpoint(t, l, "a", step, 1, args)
+	}
+	plan, err := l.PlanRetention(Retention{Last: 1}, "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var removed []int64
+	for _, u := range plan.Remove {
+		removed = append(removed, u.Step)
+	}
+	// kept: 0 (first, ref of step 1), 2 (folder of step 5), 3 (old absolute
+	// folder of step 6), 4 (step=4 of step 7), 7 (last).
+	if want := []int64{1, 5, 6}; !reflect.DeepEqual(removed, want) {
+		t.Fatalf("removed steps %v, want %v (kept %v)", removed, want, plan.Keep)
+	}
+}

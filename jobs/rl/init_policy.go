@@ -166,7 +166,7 @@ func initFrom(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, t0 time.Time)
 		seed = int64(ck.State.Seed)
 	}
 	out := &trainer.Checkpoint{Model: ck.Model, Tokenizer: ck.Tokenizer, State: trainerState(sc, nil, trainer.Schedule{Kind: "constant"}, seed, -1)}
-	out.State.Extra["from"] = dir
+	out.State.Extra["from"] = lakeRel(sc.Lake, dir)
 	if err := commitCheckpoint(sc, a, out, dir); err != nil {
 		return jobs.Summary{}, err
 	}

@@ -238,13 +238,25 @@ func loadRef(sc *jobs.StageCtx, a jobs.Args, arg string) (*trainer.Model, int64,
 	return m, step, nil
 }
 
-// ckMeta is the manifest's argument record of a checkpoint.
+// ckMeta is the manifest's argument record of a checkpoint. policy is the
+// checkpoint it started from (its parent), lake-relative when it lies in
+// the lake, so that a lake copied or moved reads the same.
 func ckMeta(sc *jobs.StageCtx, a jobs.Args, from string) map[string]any {
 	m := map[string]any{"stage": sc.Stage, "args": a.Map(), "seed": sc.Seed, "job_sha256": sc.JobSHA256}
 	if from != "" {
-		m["policy"] = from
+		m["policy"] = lakeRel(sc.Lake, from)
 	}
 	return m
+}
+
+// lakeRel is dir relative to the lake root, slash-separated, when dir lies
+// in the lake; dir itself otherwise.
+func lakeRel(l *arrowio.Lake, dir string) string {
+	rel, err := filepath.Rel(l.Root, dir)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return dir
+	}
+	return filepath.ToSlash(rel)
 }
 
 // commitCheckpoint writes ck (weights, tokenizer, optimizer and trainer
