@@ -23,14 +23,20 @@ type Retention struct {
 
 func (r Retention) String() string { return fmt.Sprintf("last=%d,every=%d", r.Last, r.Every) }
 
-// ParseRetention parses "last=K,every=M" (either part may be left out;
-// K >= 1, since a run's newest checkpoint is always kept; M >= 0).
+// ParseRetention parses "last=K,every=M" (either part may be left out,
+// neither repeated; K >= 1, since a run's newest checkpoint is always kept;
+// M >= 0).
 func ParseRetention(s string) (Retention, error) {
 	r := Retention{Last: 1}
+	seen := map[string]string{}
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		n, err := strconv.ParseInt(v, 10, 64)
+		prev, dup := seen[k]
+		seen[k] = kv
 		switch {
+		case dup && (k == "last" || k == "every"):
+			return r, fmt.Errorf("%s given twice (%q and %q): give each key once", k, prev, kv)
 		case !ok || err != nil:
 			return r, fmt.Errorf("%q: want last=K or every=M with whole numbers", kv)
 		case k == "last" && n >= 1 && n < 1<<31:

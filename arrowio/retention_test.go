@@ -34,6 +34,9 @@ func TestParseRetention(t *testing.T) {
 		{"every=-1", Retention{}, ">= 0"},
 		{"keep=3", Retention{}, "unknown key"},
 		{"last=x", Retention{}, "whole numbers"},
+		{"last=2,last=3", Retention{}, `last given twice ("last=2" and "last=3")`},
+		{"every=2, every=2", Retention{}, "every given twice"},
+		{"", Retention{}, "whole numbers"},
 	} {
 		got, err := ParseRetention(tc.in)
 		if tc.err != "" {

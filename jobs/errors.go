@@ -70,12 +70,18 @@ type LockError struct {
 	Run    string
 	Holder string
 	Hint   string // "" : wait for it to finish, or use another --run
+	// What names what is locked when it is not a run ("the lake's
+	// compaction"); Run is then empty.
+	What string
 }
 
 func (e *LockError) Error() string {
 	h := strings.TrimSpace(e.Holder)
 	if h == "" {
 		h = "unknown holder"
+	}
+	if e.What != "" {
+		return fmt.Sprintf("%s is locked by another process (%s); lock file %s\n  hint: %s", e.What, h, e.Lock, e.Hint)
 	}
 	hint := e.Hint
 	if hint == "" {

@@ -24,6 +24,10 @@ type CompactOptions struct {
 // CompactLockName is the flock file in _locks/ that one compaction holds.
 const CompactLockName = "compact.lock"
 
+// ErrCompactionBusy is wrapped by CompactLake when another compaction
+// holds the lake's compaction lock.
+var ErrCompactionBusy = errors.New("another compaction holds the lock")
+
 // CompactLake writes the segments (see arrowio's CompactedDir) of every
 // table with run=/step= folders (checkpoints excepted) and returns them:
 // for each run, each aligned range of arrowio.SegmentSizes whose steps are
@@ -105,7 +109,7 @@ func lockCompaction(l *arrowio.Lake) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("sql: compact: another compaction holds %s", p)
+			return nil, fmt.Errorf("sql: compact: %w %s", ErrCompactionBusy, p)
 		}
 		return nil, fmt.Errorf("sql: compact: flock %s: %w", p, err)
 	}

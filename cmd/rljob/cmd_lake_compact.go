@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/rljob/rljob/arrowio"
+	"github.com/rljob/rljob/jobs"
 	rsql "github.com/rljob/rljob/sql"
 )
 
@@ -16,6 +19,10 @@ func lakeCompact(ctx context.Context, e *env, l *arrowio.Lake, run string) error
 	segs, err := rsql.CompactLake(ctx, l.Root, rsql.CompactOptions{Run: run})
 	for _, s := range segs {
 		fmt.Fprintf(e.stdout, "wrote %s\n", s.Dir())
+	}
+	if errors.Is(err, rsql.ErrCompactionBusy) {
+		return &jobs.LockError{What: "the lake's compaction", Lock: filepath.Join(l.Root, arrowio.LocksDir, rsql.CompactLockName),
+			Holder: "another rljob lake compact, or a runner's --compact-every", Hint: "wait for it to finish: one compaction at a time"}
 	}
 	if err != nil {
 		return fmt.Errorf("lake compact: %w", err)

@@ -2,11 +2,15 @@ package main
 
 import (
 	"io"
+	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/rljob/rljob/arrowio"
+	rsql "github.com/rljob/rljob/sql"
 )
 
 // TestLakeCompactAndRetentionCLI: lake compact writes segments and lake
@@ -42,7 +46,24 @@ func TestLakeCompactAndRetentionCLI(t *testing.T) {
 		return out
 	}
 	before := count()
+	// Busy: another compaction holds the lock: exit 4, nothing written.
+	f, err := os.OpenFile(filepath.Join(lake, arrowio.LocksDir, rsql.CompactLockName), os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	snap := snapshot(t, lake)
 	code, out, stderr := rljob(t, nil, "lake", "compact", "--lake", lake)
+	if code != 4 || !strings.Contains(stderr, "the lake's compaction is locked by another process") {
+		t.Fatalf("busy compaction: exit %d, want 4\n%s%s", code, out, stderr)
+	}
+	if !reflect.DeepEqual(snapshot(t, lake), snap) {
+		t.Fatal("a refused compaction changed the lake")
+	}
+	f.Close()
+	code, out, stderr = rljob(t, nil, "lake", "compact", "--lake", lake)
 	if code != 0 || !strings.Contains(out, "wrote _compacted/rollouts/a/0-9") || !strings.Contains(out, "wrote _compacted/_prompt_summary/a/0-9") || !strings.Contains(out, "ok: 7 segments") {
 		t.Fatalf("lake compact: %d\n%s%s", code, out, stderr)
 	}
@@ -54,6 +75,9 @@ func TestLakeCompactAndRetentionCLI(t *testing.T) {
 	}
 	if code, _, stderr := rljob(t, nil, "lake", "gc", "--lake", lake, "--keep-checkpoints", "last=0"); code != 2 || !strings.Contains(stderr, "last >= 1") {
 		t.Fatalf("gc --keep-checkpoints last=0: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := rljob(t, nil, "lake", "gc", "--lake", lake, "--keep-checkpoints", "last=2,last=3"); code != 2 || !strings.Contains(stderr, "last given twice") {
+		t.Fatalf("gc --keep-checkpoints last=2,last=3: exit %d, %s", code, stderr)
 	}
 	code, out, stderr = rljob(t, nil, "lake", "gc", "--lake", lake, "--keep-checkpoints", "last=2,every=5")
 	// kept: 0 (first, every 5), 5, 10 (every 5), 10 and 11 (last 2): 8 removed.

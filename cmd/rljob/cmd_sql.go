@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -137,7 +139,7 @@ func writeResult(w io.Writer, format string, rr array.RecordReader) error {
 		return err
 	case "json":
 		for rr.Next() {
-			if err := array.RecordToJSON(rr.RecordBatch(), w); err != nil {
+			if err := writeJSONRows(w, rr.RecordBatch()); err != nil {
 				return err
 			}
 		}
@@ -172,6 +174,41 @@ func writeResult(w io.Writer, format string, rr array.RecordReader) error {
 		return rr.Err()
 	}
 	return writeTable(w, rr)
+}
+
+// writeJSONRows writes one JSON object per row of rec, its keys in column
+// order (array.RecordToJSON goes through a map, which sorts them).
+func writeJSONRows(w io.Writer, rec arrow.RecordBatch) error {
+	names := make([][]byte, rec.NumCols())
+	for j, f := range rec.Schema().Fields() {
+		b, err := json.Marshal(f.Name)
+		if err != nil {
+			return err
+		}
+		names[j] = b
+	}
+	var b bytes.Buffer
+	for i := 0; i < int(rec.NumRows()); i++ {
+		b.Reset()
+		b.WriteByte('{')
+		for j, c := range rec.Columns() {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			v, err := json.Marshal(c.GetOneForMarshal(i))
+			if err != nil {
+				return fmt.Errorf("column %s, row %d: %w", rec.Schema().Field(j).Name, i+1, err)
+			}
+			b.Write(names[j])
+			b.WriteByte(':')
+			b.Write(v)
+		}
+		b.WriteString("}\n")
+		if _, err := w.Write(b.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeTable prints an aligned text table, psql style: a header, a rule,

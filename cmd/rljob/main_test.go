@@ -352,7 +352,7 @@ func TestSQLFormats(t *testing.T) {
 	}{
 		{"table", "step | name     | value\n-----+----------+-------------------\n   0 | accuracy | 0.3333333333333333\n(1 row)\n"},
 		{"csv", "step,name,value\n0,accuracy,0.3333333333333333\n"},
-		{"json", `{"name":"accuracy","step":0,"value":0.3333333333333333}` + "\n"},
+		{"json", `{"step":0,"name":"accuracy","value":0.3333333333333333}` + "\n"}, // column order kept
 	}
 	for _, tc := range tests {
 		t.Run(tc.format, func(t *testing.T) {
@@ -374,6 +374,11 @@ func TestSQLFormats(t *testing.T) {
 	code, _, stderr := rljob(t, nil, "sql", "--lake", lake, "SELECT 1,\nFROM metrics WHERE")
 	if code != 2 || !strings.Contains(stderr, "<query>:2:") {
 		t.Errorf("syntax error: exit %d %s", code, stderr)
+	}
+	// json keeps the select list's order, whatever the names; nulls are null.
+	code, out, _ = rljob(t, nil, "sql", "--lake", lake, "--format", "json", "SELECT 2 AS z, NULL::INT AS a, [1, 2] AS m, 'x' AS b")
+	if want := `{"z":2,"a":null,"m":[1,2],"b":"x"}` + "\n"; code != 0 || out != want {
+		t.Errorf("json order: exit %d %q, want %q", code, out, want)
 	}
 	if code, _, _ := rljob(t, nil, "sql", "--lake", lake, "--format", "xml", "SELECT 1"); code != 2 {
 		t.Errorf("bad format: exit %d", code)
