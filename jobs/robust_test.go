@@ -34,6 +34,9 @@ func TestRobustRunErrors(t *testing.T) {
 			code: 1, want: []string{"exec: command was killed by SIGKILL (signal 9)"}, notWant: []string{"status -1"}},
 		{name: "exec child killed", src: "CALL exec(command := 'sh -c \"kill -TERM \\$\\$\"', output := 'out');",
 			code: 1, want: []string{"status 143 (a shell's way of saying that a process it ran was killed by SIGTERM (signal 15))"}},
+		{name: "exec output with a wrong type", src: "CREATE TABLE t AS SELECT 'r' || i AS rollout_id, 'x' AS verifier, CASE WHEN i = 2 THEN 'abc' ELSE '0.5' END AS reward FROM range(4) r(i);\n" +
+			"CALL exec(input := 't', command := 'cp \"$RLJOB_INPUT\" \"$RLJOB_OUTPUT\"', output := 'rewards');",
+			code: 3, want: []string{`exec: column "reward" of the command's output: value 'abc' (VARCHAR) is not a DOUBLE, the type of rewards.reward; nothing committed`}},
 		{name: "syntax error in a 10 MB statement", src: huge + ";",
 			code: 2, want: []string{"job.sql:1:", "Parser Error", "… ("}},
 	}

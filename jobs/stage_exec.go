@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/rljob/rljob/arrowio"
 )
 
@@ -132,17 +134,30 @@ func (execStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 	if st, err := os.Stat(output); err != nil || !st.Mode().IsRegular() {
 		return Summary{}, fmt.Errorf("%s: exec: the command exited 0 but wrote no file at $RLJOB_OUTPUT (%s); nothing committed", sc.Pos, output)
 	}
-	q := "SELECT * FROM read_parquet(" + QuoteString(output) + ")"
-	if sch, ok := arrowio.SchemaFor(into); ok {
-		cols, err := sc.Columns(ctx, "output", "("+q+")")
-		if err != nil {
+	raw := "SELECT * FROM read_parquet(" + QuoteString(output) + ")"
+	q := raw
+	sch, known := arrowio.SchemaFor(into)
+	var cols []string
+	if known {
+		if cols, err = sc.Columns(ctx, "output", "("+q+")"); err != nil {
 			return Summary{}, &DataError{Pos: sc.Pos, Msg: "exec: cannot read the command's output $RLJOB_OUTPUT as Parquet", File: output, Hint: firstLine(err.Error())}
 		}
 		q = conformSQL(sch, cols, q)
 	}
+	// readErr names the first value that does not fit its column's type in
+	// the known table, or else passes DuckDB's message on.
+	readErr := func(err error) error {
+		if known {
+			if e := badOutputValue(ctx, sc, into, sch, cols, raw); e != nil {
+				e.File = output
+				return e
+			}
+		}
+		return &DataError{Pos: sc.Pos, Msg: "exec: cannot read the command's output $RLJOB_OUTPUT as Parquet", File: output, Hint: firstLine(err.Error())}
+	}
 	rr, err := sc.Engine.QueryArrow(ctx, q)
 	if err != nil {
-		return Summary{}, &DataError{Pos: sc.Pos, Msg: "exec: cannot read the command's output $RLJOB_OUTPUT as Parquet", File: output, Hint: firstLine(err.Error())}
+		return Summary{}, readErr(err)
 	}
 	defer rr.Release()
 	if name, i, j, dup := duplicateColumn(fieldNames(rr.Schema())); dup {
@@ -151,7 +166,7 @@ func (execStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 	}
 	body, empty, err := peekNonEmpty(rr)
 	if err != nil {
-		return Summary{}, &DataError{Pos: sc.Pos, Msg: "exec: cannot read the command's output", File: output, Hint: firstLine(err.Error())}
+		return Summary{}, readErr(err)
 	}
 	defer body.Release()
 	if empty {
@@ -162,6 +177,48 @@ func (execStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 		return Summary{}, err
 	}
 	return Summary{Table: into, Rows: rows}, nil
+}
+
+// badOutputValue finds the first column of src (the command's output) that
+// table into's schema sch types, and a value in it that does not convert to
+// that type; it returns the error naming the column and the value first,
+// or nil when every value converts (the failure was elsewhere).
+func badOutputValue(ctx context.Context, sc *StageCtx, into string, sch *arrow.Schema, have []string, src string) *DataError {
+	got := map[string]string{}
+	for _, c := range have {
+		got[strings.ToLower(c)] = c
+	}
+	for _, f := range sch.Fields() {
+		c, ok := got[strings.ToLower(f.Name)]
+		if !ok {
+			continue
+		}
+		typ := arrowio.DuckType(f.Type)
+		col := "q." + QuoteIdent(c)
+		probe := fmt.Sprintf("SELECT CAST(%s AS VARCHAR), typeof(%s) FROM (%s) AS q WHERE %s IS NOT NULL AND TRY_CAST(%s AS %s) IS NULL LIMIT 1",
+			col, col, src, col, col, typ)
+		rows, err := sc.Engine.Conn().QueryContext(ctx, probe)
+		if err != nil {
+			continue
+		}
+		var val, from string
+		found := rows.Next() && rows.Scan(&val, &from) == nil
+		rows.Close()
+		if found {
+			return &DataError{Pos: sc.Pos, Column: f.Name,
+				Msg:  fmt.Sprintf("exec: column %q of the command's output: value %s (%s) is not a %s, the type of %s.%s; nothing committed", c, clipValue(val), from, typ, into, f.Name),
+				Hint: fmt.Sprintf("write %s as %s (or a type that converts to it), or commit to another table with output := 'my_table'", f.Name, typ)}
+		}
+	}
+	return nil
+}
+
+// clipValue quotes v for a message, cut at 60 characters.
+func clipValue(v string) string {
+	if r := []rune(v); len(r) > 60 {
+		v = string(r[:57]) + "..."
+	}
+	return QuoteString(v)
 }
 
 // execGrace is how long an interrupted exec command has between SIGTERM
