@@ -201,11 +201,17 @@ func (logMetricsStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, 
 		return Summary{}, err
 	}
 	sel := "SELECT CAST(name AS VARCHAR) AS name, CAST(value AS DOUBLE) AS value FROM " + sub + " AS q"
+	restore, err := singleThreaded(ctx, sc)
+	if err != nil {
+		return Summary{}, err
+	}
 	rr, err := sc.Engine.QueryArrow(ctx, sel)
 	if err != nil {
+		restore()
 		return Summary{}, ClassifySQL(err, a.Pos("query"), q)
 	}
 	defer rr.Release()
+	defer restore()
 	sch := arrowio.MetricsSchema()
 	b := array.NewRecordBuilder(memory.DefaultAllocator, sch)
 	defer b.Release()
@@ -254,6 +260,32 @@ func (logMetricsStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, 
 		return Summary{}, err
 	}
 	return Summary{Table: arrowio.TableMetrics, Rows: rows, Metrics: metrics}, nil
+}
+
+// singleThreaded makes the engine run on one thread until restore is
+// called. log_metrics computes the step's metrics that way: with several
+// threads DuckDB merges partial aggregates in the order threads finish,
+// and with one Parquet file per shard that order follows the shards'
+// timing; sums, averages and above all variances (whose merge is not
+// symmetric in floating point) then differ in their last bits between two
+// runs of the same sharded job. On one thread the files are read in the
+// view's order (call, then shard), so a metric depends on the data only.
+func singleThreaded(ctx context.Context, sc *StageCtx) (restore func(), err error) {
+	var threads int64
+	if err := sc.Engine.Conn().QueryRowContext(ctx, "SELECT current_setting('threads')").Scan(&threads); err != nil {
+		return nil, fmt.Errorf("jobs: %s: read the thread count: %w", sc.Stage, err)
+	}
+	if threads <= 1 {
+		return func() {}, nil
+	}
+	if err := sc.Engine.Exec(ctx, "SET threads = 1"); err != nil {
+		return nil, fmt.Errorf("jobs: %s: %w", sc.Stage, err)
+	}
+	return func() {
+		if err := sc.Engine.Exec(context.WithoutCancel(ctx), fmt.Sprintf("SET threads = %d", threads)); err != nil {
+			sc.Log.Warn().Err(err).Int64("threads", threads).Msg("could not restore DuckDB's thread count")
+		}
+	}, nil
 }
 
 // stringArray is what *array.String, *array.LargeString and
