@@ -265,7 +265,7 @@ func describe(v any) string {
 func typeDoc(s ArgSpec) string {
 	switch s.Type {
 	case TypeTable:
-		return "a table name ('t' or t)"
+		return "a table name ('t' or t) or a query ('SELECT …')"
 	case TypeQuery:
 		return "a query in single quotes"
 	case TypeString:

@@ -117,6 +117,9 @@ var tableNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 var reservedTables = map[string]bool{"checkpoints": true, StepsTable: true}
 
 // checkOutputTable validates a table name a stage commits into.
+// CheckOutputTable is checkOutputTable for stages of other packages.
+func CheckOutputTable(name string) (msg, hint string) { return checkOutputTable(name) }
+
 func checkOutputTable(name string) (msg, hint string) {
 	if !tableNameRE.MatchString(name) {
 		return fmt.Sprintf("cannot write lake table %q", name), "a lake table name is lower case letters, digits and _, starting with a letter"

@@ -48,7 +48,7 @@ func (execStage) Spec() StageSpec {
 			"with hash(prompt_id) % num_shards = shard; without input it runs on shard 0 only.",
 		Sharded: true,
 		Args: []ArgSpec{
-			{Name: "input", Type: TypeTable, Doc: "table written to RLJOB_INPUT (optional)"},
+			{Name: "input", Type: TypeTable, Doc: "table or query written to RLJOB_INPUT (optional)"},
 			{Name: "command", Type: TypeString, Required: true, Doc: "shell command, run with sh -c"},
 			{Name: "output", Type: TypeString, Required: true, Doc: "lake table to commit RLJOB_OUTPUT to"},
 		},

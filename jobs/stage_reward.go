@@ -36,7 +36,7 @@ func (rewardStage) Spec() StageSpec {
 				Doc: "exact: whitespace-normalised equality; gsm8k: last '#### N'; gsm8k_flexible: last number; math: \\boxed{} / Answer: / last number, math-equivalence; regex: the last match of pattern (its first group, if any) equals answer"},
 			{Name: "pattern", Type: TypeString, Doc: "regular expression (Go RE2 syntax) for verifier 'regex'"},
 			{Name: "rollouts", Type: TypeTable, DefaultDoc: "this step's rollouts not yet scored by this verifier",
-				Doc: "table of completions to score; all of its rows are scored"},
+				Doc: "table or query of completions to score; all of its rows are scored"},
 			{Name: "output", Type: TypeString, Default: arrowio.TableRewards, Doc: "lake table to write"},
 		},
 		Outputs: func(a Args) []string { return []string{a.String("output")} },

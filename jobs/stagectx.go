@@ -230,9 +230,32 @@ func (nopBar) Done()     {}
 
 var simpleRef = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$`)
 
-// TableRef renders a table argument for SQL: a plain (optionally
-// schema-qualified) name as written, anything else double-quoted.
+// queryStart recognises a table argument holding a query rather than a
+// table name.
+var queryStart = regexp.MustCompile(`(?is)^\s*(\(|select\b|with\b|from\b|values\b|table\b|pivot\b|unpivot\b|summarize\b|describe\b)`)
+
+// IsQuery reports whether a table argument (TypeTable) holds a query
+// ('SELECT …', 'FROM t WHERE …', '(…)') rather than a table name: every
+// table argument of every stage takes either.
+func IsQuery(v string) bool { return queryStart.MatchString(v) }
+
+// TableSource renders a table-or-query argument for FROM (without an
+// alias): a parenthesised subquery for a query, else TableRef. It is also
+// the form StageCtx.Columns takes.
+func TableSource(v string) string {
+	if IsQuery(v) {
+		return "(" + strings.TrimRight(strings.TrimSpace(v), "; \t\n") + ")"
+	}
+	return TableRef(v)
+}
+
+// TableRef renders a table argument for SQL: a query as a parenthesised
+// subquery (see IsQuery), a plain (optionally schema-qualified) name as
+// written, anything else double-quoted.
 func TableRef(name string) string {
+	if IsQuery(name) {
+		return TableSource(name)
+	}
 	if simpleRef.MatchString(name) {
 		return name
 	}

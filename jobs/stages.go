@@ -33,7 +33,7 @@ func (saveStage) Spec() StageSpec {
 			"An empty result commits nothing. Runs on shard 0 only.",
 		Args: []ArgSpec{
 			{Name: "query", Type: TypeQuery, Doc: "SELECT whose rows to save (give query or source)"},
-			{Name: "source", Type: TypeTable, Doc: "table or view whose rows to save (give query or source; named source, not table, because TABLE is a reserved word DuckDB rejects as an argument name)"},
+			{Name: "source", Type: TypeTable, Doc: "table, view or query whose rows to save (give query or source; named source, not table, because TABLE is a reserved word DuckDB rejects as an argument name)"},
 			{Name: "output", Type: TypeString, Required: true, Doc: "lake table to write (lower-case name, e.g. 'prompts', 'rollouts', 'eval_set')"},
 		},
 		Outputs: func(a Args) []string { return []string{a.String("output")} },

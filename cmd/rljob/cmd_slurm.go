@@ -410,6 +410,10 @@ func (o *slurmFlags) runCmd(ctx context.Context, e *env, args []string) error {
 		j.Script = renderScript(j, p)
 		j.ScriptPath = filepath.Join(dir, fmt.Sprintf("%02d-%s.sbatch", j.Index, strings.TrimSuffix(filepath.Base(j.Path), filepath.Ext(j.Path))))
 	}
+	if err := checkPipelineFiles(ctx, plan, lakeAbs, o); err != nil {
+		return err
+	}
+	warnCapacity(ctx, e, plan, o.sbatch)
 	if o.dryRun {
 		return printPlanScripts(e.stdout, plan, next, o.run)
 	}

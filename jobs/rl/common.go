@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,16 +18,12 @@ import (
 	"github.com/rljob/rljob/trainer/tokenizer"
 )
 
-// queryStart recognises a data argument holding a query rather than a
-// table name.
-var queryStart = regexp.MustCompile(`(?is)^\s*(\(|select\b|with\b|from\b|values\b|table\b|pivot\b|unpivot\b|summarize\b|describe\b)`)
-
-// source renders a table-or-query argument for FROM: a parenthesised
-// subquery for a query, the (quoted if needed) name for a table. The second
-// result is the form jobs.StageCtx.Columns accepts.
+// source renders a table-or-query argument for FROM (jobs.TableSource,
+// aliased src). The second result is the form jobs.StageCtx.Columns
+// accepts.
 func source(v string) (from, cols string) {
-	if queryStart.MatchString(v) {
-		q := "(" + strings.TrimRight(strings.TrimSpace(v), "; \t\n") + ")"
+	if jobs.IsQuery(v) {
+		q := jobs.TableSource(v)
 		return q + " AS src", q
 	}
 	return jobs.TableRef(v) + " AS src", v

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -217,34 +216,7 @@ func resolveScoringPolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (dir strin
 		}
 		return sc.Lake.Path(u.Dir()), u.Step, nil
 	}
-	rest, ok := strings.CutPrefix(v, "run=")
-	if !ok {
-		return resolvePolicy(sc, a, arg)
-	}
-	const hint = "write 'run=NAME' or 'run=NAME/step=K' with K a complete step of run NAME (rljob lake ls lists them)"
-	run, stepStr, hasStep := strings.Cut(rest, "/")
-	if err := arrowio.ValidatePartitionValue(run); err != nil {
-		return "", 0, bad(err.Error(), hint)
-	}
-	if run == sc.Run {
-		return "", 0, bad("that is this run", "name this run's checkpoints with 'latest', 'step=K' or 'ref'")
-	}
-	k := int64(-1)
-	if hasStep {
-		n, perr := strconv.ParseInt(strings.TrimPrefix(stepStr, "step="), 10, 64)
-		if perr != nil || n < 0 || !strings.HasPrefix(stepStr, "step=") {
-			return "", 0, bad("bad step", hint)
-		}
-		k = n
-	}
-	u, ok, err := otherRunCheckpoint(sc, run, k)
-	if err != nil {
-		return "", 0, bad(err.Error(), hint)
-	}
-	if !ok {
-		return "", 0, bad(fmt.Sprintf("run %q has no such checkpoint in a complete step in lake %s", run, sc.Lake.Root), hint)
-	}
-	return sc.Lake.Path(u.Dir()), -1, nil
+	return resolvePolicy(sc, a, arg)
 }
 
 // readLogprobsRows reads rollout_id, prompt_tokens, completion_tokens (and

@@ -77,12 +77,18 @@ func latestPolicy(sc *jobs.StageCtx) (dir, tok string, err error) {
 	return dir, filepath.Join(dir, trainer.TokenizerFile), nil
 }
 
-// resolvePolicy turns the value of policy argument arg ('latest', 'step=K'
-// or a folder) into a checkpoint folder and its step in this run (-1 for a
-// folder outside the run). 'latest' is the newest checkpoint committed
-// before this call (an earlier step, or an earlier call of this step);
-// 'step=K' the newest of step K. A name that resolves to nothing is a
-// UsageError at the argument.
+// policyDoc documents every policy argument resolvePolicy reads.
+const policyDoc = "'latest' (the run's newest checkpoint committed before this call), 'step=K' (checkpoint K of this run), " +
+	"'run=X' or 'run=X/step=K' (run X's newest checkpoint in a complete step, or its checkpoint at step K) or a checkpoint folder"
+
+// resolvePolicy turns the value of policy argument arg ('latest', 'step=K',
+// 'run=X[/step=K]' or a folder) into a checkpoint folder and its step in
+// this run (-1 for a checkpoint outside the run). 'latest' is the newest
+// checkpoint committed before this call (an earlier step, or an earlier
+// call of this step); 'step=K' the newest of step K; 'run=X' another run's
+// newest checkpoint in a complete step (other runs are seen at their
+// complete steps only), 'run=X/step=K' its checkpoint at step K. A name
+// that resolves to nothing is a UsageError at the argument.
 func resolvePolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (dir string, step int64, err error) {
 	v := strings.TrimSpace(a.String(arg))
 	bad := func(msg, hint string) error {
@@ -119,8 +125,10 @@ func resolvePolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (dir string, step
 			msg = fmt.Sprintf("checkpoint %d of run %q is not written before step %d, statement %d", k, sc.Run, sc.Step, sc.Call+1)
 		}
 		return "", 0, bad(msg, "list the run's checkpoints with: rljob lake ls")
+	case strings.HasPrefix(v, "run="):
+		return resolveOtherRun(sc, v, bad)
 	case v == "" || v == "none":
-		return "", 0, bad("no policy given", "use 'latest', 'step=K' or a checkpoint folder")
+		return "", 0, bad("no policy given", "use 'latest', 'step=K', 'run=X[/step=K]' or a checkpoint folder")
 	}
 	abs, err := filepath.Abs(sc.Path(arg, v))
 	if err != nil {
@@ -133,6 +141,35 @@ func resolvePolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (dir string, step
 		}
 	}
 	return abs, lakeStepOf(sc, abs), nil
+}
+
+// resolveOtherRun resolves 'run=X' or 'run=X/step=K' (see resolvePolicy)
+// with step -1 (policy_step NULL: the checkpoint is not this run's).
+func resolveOtherRun(sc *jobs.StageCtx, v string, bad func(msg, hint string) error) (string, int64, error) {
+	const hint = "write 'run=NAME' or 'run=NAME/step=K' with K a complete step of run NAME (rljob lake ls lists them)"
+	run, stepStr, hasStep := strings.Cut(strings.TrimPrefix(v, "run="), "/")
+	if err := arrowio.ValidatePartitionValue(run); err != nil {
+		return "", 0, bad(err.Error(), hint)
+	}
+	if run == sc.Run {
+		return "", 0, bad("that is this run", "name this run's checkpoints with 'latest' or 'step=K'")
+	}
+	k := int64(-1)
+	if hasStep {
+		n, perr := strconv.ParseInt(strings.TrimPrefix(stepStr, "step="), 10, 64)
+		if perr != nil || n < 0 || !strings.HasPrefix(stepStr, "step=") {
+			return "", 0, bad("bad step", hint)
+		}
+		k = n
+	}
+	u, ok, err := otherRunCheckpoint(sc, run, k)
+	if err != nil {
+		return "", 0, bad(err.Error(), hint)
+	}
+	if !ok {
+		return "", 0, bad(fmt.Sprintf("run %q has no such checkpoint in a complete step in lake %s", run, sc.Lake.Root), hint)
+	}
+	return sc.Lake.Path(u.Dir()), -1, nil
 }
 
 // firstCheckpoint is the run's first checkpoint visible to the call (in

@@ -34,7 +34,7 @@ const (
 func (rolloutStage) Spec() jobs.StageSpec {
 	return jobs.StageSpec{
 		Name: "rollout",
-		Doc: "Sample n completions per prompt from a checkpoint and commit them to the lake table rollouts: " +
+		Doc: "Sample n completions per prompt from a checkpoint and commit them to the lake table output (default rollouts): " +
 			"rollout_id, prompt_id, sample_idx, policy_step, prompt, completion, prompt_tokens, completion_tokens, " +
 			"logprobs (behaviour log π of each completion token at the sampling temperature, over the full distribution), " +
 			"finish_reason ('stop': EOS or a stop string, included in the tokens; 'length'), temperature, seed, tag, created_at, " +
@@ -47,19 +47,25 @@ func (rolloutStage) Spec() jobs.StageSpec {
 		Sharded: true,
 		Args: []jobs.ArgSpec{
 			{Name: "prompts", Type: jobs.TypeTable, Required: true, Doc: "table (or query) with prompt_id and prompt, plus columns to pass through; prompt_id must be unique"},
-			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: "'latest' (the run's newest checkpoint committed before this call), 'step=K' (checkpoint K of this run) or a checkpoint folder"},
+			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: policyDoc},
 			{Name: "n", Type: jobs.TypeInt, Default: int64(1), Doc: "samples per prompt (the GRPO group size)"},
 			{Name: "max_new_tokens", Type: jobs.TypeInt, Default: int64(64), Doc: "completion length bound (also cut at max_position_embeddings)"},
 			{Name: "temperature", Type: jobs.TypeFloat, Default: 1.0, Doc: "sampling temperature; 0 = greedy (logprobs then at temperature 1)"},
 			{Name: "top_p", Type: jobs.TypeFloat, Default: 1.0, Doc: "nucleus sampling mass in (0, 1]; 1 = off"},
 			{Name: "top_k", Type: jobs.TypeInt, Default: int64(0), Doc: "keep the k most probable tokens; 0 = off"},
 			{Name: "stop", Type: jobs.TypeString, Doc: "a stop string: the completion ends once its text contains it (kept in the completion); EOS always stops"},
-			{Name: "tag", Type: jobs.TypeString, Default: "train", Enum: []string{"train", "eval"}, Doc: "written to the tag column"},
+			{Name: "tag", Type: jobs.TypeString, Default: "train", Doc: "written to the tag column: 'train' (on-policy samples the step trains on), 'eval', or any label (lake gc keeps the checkpoints that sampled rollouts of a tag other than train)"},
 			{Name: "chat_kwargs", Type: jobs.TypeString, Doc: `chat prompts: extra chat-template variables as a JSON object, e.g. '{"enable_thinking": false}'`},
+			{Name: "output", Type: jobs.TypeString, Default: arrowio.TableRollouts, Doc: "lake table to write (another table than rollouts keeps, say, evaluation samples apart; it gets the same columns)"},
 		},
-		Outputs: func(jobs.Args) []string { return []string{arrowio.TableRollouts} },
+		Outputs: func(a jobs.Args) []string { return []string{a.String("output")} },
 		Check: func(a jobs.Args) (string, string) {
+			if msg, hint := jobs.CheckOutputTable(a.String("output")); msg != "" {
+				return msg, hint
+			}
 			switch {
+			case strings.TrimSpace(a.String("tag")) == "" || strings.ContainsAny(a.String("tag"), "\n\r\t"):
+				return "tag must be a non-empty one-line label", "tag := 'train', 'eval' or any label such as 'eval_gsm8k'"
 			case a.Int("n") < 1:
 				return "n must be >= 1", "n := 8"
 			case a.Int("max_new_tokens") < 1:
@@ -157,7 +163,7 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 		return jobs.Summary{}, jobs.ClassifySQL(err, a.Pos("prompts"), q)
 	}
 	if len(prompts) == 0 {
-		return jobs.Summary{Table: arrowio.TableRollouts, Skipped: true,
+		return jobs.Summary{Table: a.String("output"), Skipped: true,
 			Note: fmt.Sprintf("rollout: no prompts for shard %d/%d: nothing committed", sc.Shard, sc.NumShards)}, nil
 	}
 	var textBytes float64
@@ -257,7 +263,7 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 		}
 	}
 	secs := time.Since(t0).Seconds()
-	return jobs.Summary{Table: arrowio.TableRollouts, Rows: rows, Metrics: map[string]float64{
+	return jobs.Summary{Table: a.String("output"), Rows: rows, Metrics: map[string]float64{
 		"prompts":         float64(len(prompts)),
 		"mean_length":     float64(toks) / float64(len(outs)),
 		"stop_fraction":   float64(stopped) / float64(len(outs)),
@@ -376,7 +382,7 @@ func commitRollouts(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, gen arr
 	}
 	defer genRR.Release()
 	if len(extra) == 0 {
-		return sc.Commit(ctx, arrowio.TableRollouts, genRR)
+		return sc.Commit(ctx, a.String("output"), genRR)
 	}
 	const view = "__rljob_rollout_gen"
 	release, err := sc.Engine.RegisterArrowView(view, genRR)
@@ -391,5 +397,5 @@ ORDER BY g.prompt_id, g.sample_idx`, strings.Join(extra, ", "), view, from)
 		return 0, jobs.ClassifySQL(err, a.Pos("prompts"), q)
 	}
 	defer rr.Release()
-	return sc.Commit(ctx, arrowio.TableRollouts, rr)
+	return sc.Commit(ctx, a.String("output"), rr)
 }

@@ -35,7 +35,7 @@ func (sftStage) Spec() jobs.StageSpec {
 			"Empty data: the policy is committed unchanged for this step. Runs on shard 0 only.",
 		Args: []jobs.ArgSpec{
 			{Name: "data", Type: jobs.TypeTable, Required: true, Doc: "table or query with columns prompt and completion"},
-			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: "'latest', 'step=K' or a checkpoint folder"},
+			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: policyDoc},
 			{Name: "lr", Type: jobs.TypeFloat, Default: 1e-3, Doc: "peak learning rate"},
 			{Name: "epochs", Type: jobs.TypeInt, Default: int64(1), Doc: "passes over data"},
 			{Name: "batch_size", Type: jobs.TypeInt, Default: int64(16), Doc: "sequences per optimizer update"},

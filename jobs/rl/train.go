@@ -64,8 +64,8 @@ func (trainStage) Spec() jobs.StageSpec {
 		Args: []jobs.ArgSpec{
 			{Name: "data", Type: jobs.TypeTable, Required: true,
 				Doc: "table or query with prompt_tokens, completion_tokens, logprobs (π_old, one per completion token) and advantage; optional reward, finish_reason, temperature, rollout_id, and old_logprobs (behaviour log-probs, one per completion token: turns on TIS)"},
-			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: "'latest', 'step=K' or a checkpoint folder: the policy to update (should be the one that sampled data)"},
-			{Name: "ref", Type: jobs.TypeString, Doc: "reference policy for the KL term: 'step=0', 'latest' or a checkpoint folder; none = no KL"},
+			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: policyDoc + ": the policy to update (should be the one that sampled data)"},
+			{Name: "ref", Type: jobs.TypeString, Doc: "reference policy for the KL term: 'step=0', 'latest', 'run=X[/step=K]' or a checkpoint folder; none = no KL"},
 			{Name: "lr", Type: jobs.TypeFloat, Default: 1e-6, Doc: "learning rate (verl's actor default 1e-6; tiny models want ~1e-3)"},
 			{Name: "clip_low", Type: jobs.TypeFloat, Default: 0.2, Doc: "ε_low: ρ clipped below at 1 − clip_low"},
 			{Name: "clip_high", Type: jobs.TypeFloat, Default: 0.2, Doc: "ε_high: ρ clipped above at 1 + clip_high (DAPO clip-higher: 0.28)"},
@@ -425,7 +425,7 @@ func readTrainRows(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) ([]train
 FROM %s ORDER BY %s`, opt("reward", "DOUBLE"), opt("finish_reason", "VARCHAR"), opt("temperature", "DOUBLE"), opt("rollout_id", "VARCHAR"),
 		opt("old_logprobs", "FLOAT[]"), from, order)
 	table := a.String("data")
-	if queryStart.MatchString(table) {
+	if jobs.IsQuery(table) {
 		table = "(the data query)"
 	}
 	rr, err := sc.Engine.QueryArrow(ctx, q)
