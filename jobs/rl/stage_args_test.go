@@ -41,11 +41,11 @@ CALL sft(data := 'SELECT prompt, answer AS completion FROM b', policy := 'run=r'
 	}
 	for _, tc := range []struct{ name, job, want string }{
 		{"own run", `CREATE TABLE b AS SELECT 'a' AS prompt_id, '1+1=' AS prompt;
-CALL rollout(prompts := 'b', policy := 'run=b');`, "that is this run"},
+CALL rollout(prompts := 'b', policy := 'run=c');`, "that is this run"},
 		{"no such run", `CREATE TABLE b AS SELECT 'a' AS prompt_id, '1+1=' AS prompt;
 CALL rollout(prompts := 'b', policy := 'run=nosuch');`, "no such checkpoint"},
 		{"bad step", `CALL sft(data := 'SELECT ''1'' AS prompt, ''2'' AS completion', policy := 'run=r/step=x');`, "bad step"},
-		{"step not there", `CALL train(data := 'SELECT 1', policy := 'run=r/step=9');`, "no such checkpoint"},
+		{"step not there", `CALL rollout(prompts := 'SELECT ''a'' AS prompt_id, ''1+1='' AS prompt', policy := 'run=r/step=9');`, "no such checkpoint"},
 		{"bad output", `CREATE TABLE b AS SELECT 'a' AS prompt_id, '1+1=' AS prompt;
 CALL rollout(prompts := 'b', output := 'Bad-Name');`, "cannot write lake table"},
 		{"empty tag", `CREATE TABLE b AS SELECT 'a' AS prompt_id, '1+1=' AS prompt;
