@@ -190,6 +190,31 @@ func TestBadInput(t *testing.T) {
 			want: []string{`run "x" is locked by another runner (pid=`, "_locks/run=x.lock"},
 		},
 		{
+			name: "unsharded runner beside a shard runner",
+			setup: func(t *testing.T, lake string) func() {
+				l, err := jobs.AcquireRunnerLock(lake, "x", 1, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return func() { l.Release() }
+			},
+			code: 4,
+			want: []string{`run "x" is locked by another runner (shard runners: run=x.shard=1-of-2.lock pid=`, "never both"},
+		},
+		{
+			name: "shard runner beside an unsharded runner",
+			args: []string{"--shard", "1/2"},
+			setup: func(t *testing.T, lake string) func() {
+				l, err := jobs.AcquireRunnerLock(lake, "x", 0, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return func() { l.Release() }
+			},
+			code: 4,
+			want: []string{`run "x" is locked by another runner (a runner without --shard, or a drop-step: pid=`},
+		},
+		{
 			name: "missing job file",
 			args: []string{"nosuch.sql"},
 			code: 2,
