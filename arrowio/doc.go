@@ -14,6 +14,7 @@
 //	  checkpoints/run=R/step=S/                one commit unit: the step folder itself
 //	      config.json, model.safetensors, …, _commit.json
 //	  _staging/<unique>/                       units being written, never read
+//	  _staging/drop.<run>.<step>.<random>/     a drop-step in progress (dropstep.go)
 //	  _locks/                                  flock files (owned by package jobs)
 //	  _compacted/<table>/<run>/<first>-<last>/ a segment: a read-optimised copy of
 //	      data.parquet, sources.json,          complete steps first..last (see
