@@ -230,15 +230,6 @@ func (nopBar) Done()     {}
 
 var simpleRef = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$`)
 
-// queryStart recognises a table argument holding a query rather than a
-// table name.
-var queryStart = regexp.MustCompile(`(?is)^\s*(\(|select\b|with\b|from\b|values\b|table\b|pivot\b|unpivot\b|summarize\b|describe\b)`)
-
-// IsQuery reports whether a table argument (TypeTable) holds a query
-// ('SELECT …', 'FROM t WHERE …', '(…)') rather than a table name: every
-// table argument of every stage takes either.
-func IsQuery(v string) bool { return queryStart.MatchString(v) }
-
 // TableSource renders a table-or-query argument for FROM (without an
 // alias): a parenthesised subquery for a query, else TableRef. It is also
 // the form StageCtx.Columns takes.
