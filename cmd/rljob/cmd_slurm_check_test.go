@@ -53,13 +53,18 @@ func TestSlurmSubmitChecks(t *testing.T) {
 		t.Fatalf("dry run on a 2-CPU partition: exit %d\n%s", code, stderr)
 	}
 
-	bad := writeFile(t, t.TempDir(), "bad.sql", "CALL reward(verifer := 'exact');\n")
 	bin, _ := filepath.Abs(os.Args[0])
-	args := append([]string{"slurm", "submit"}, pipeline(t)...)
-	args = append(args, bad, "--lake", lake, "--run", "r", "--rljob", bin, "--dir", dir)
-	code, out, stderr := rljob(t, nil, args...)
-	if code != 2 || !strings.Contains(stderr, "bad.sql (file 4 of the pipeline) does not compile; nothing submitted") || !strings.Contains(stderr, "verifer") {
-		t.Fatalf("bad file: exit %d\n%s%s", code, out, stderr)
+	for _, tc := range []struct{ name, src, want string }{
+		{"unknown stage argument", "CALL reward(verifer := 'exact');\n", "verifer"},
+		{"SQL syntax error", "CREATE TABLE t AS SELECT 1 FROM WHERE x;\nCALL reward();\n", "bad.sql (file 4 of the pipeline) does not compile; nothing submitted"},
+	} {
+		bad := writeFile(t, t.TempDir(), "bad.sql", tc.src)
+		args := append([]string{"slurm", "submit"}, pipeline(t)...)
+		args = append(args, bad, "--lake", lake, "--run", "r", "--rljob", bin, "--dir", dir)
+		code, out, stderr := rljob(t, nil, args...)
+		if code != 2 || !strings.Contains(stderr, "bad.sql") || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d\n%s%s", tc.name, code, out, stderr)
+		}
 	}
 	if calls := readOr(filepath.Join(state, "calls")); calls != "" {
 		t.Errorf("sbatch called for a pipeline that does not compile: %s", calls)
