@@ -23,7 +23,13 @@ func checkPipelineFiles(ctx context.Context, plan []*plannedJob, lake string, o 
 		if j.Skip {
 			continue
 		}
-		sets := append(append([]string{}, o.sets...), j.Sets...)
+		var sets []string // as its script passes them (renderScript)
+		for _, kv := range o.sets {
+			if j.reads(kv) {
+				sets = append(sets, kv)
+			}
+		}
+		sets = append(sets, j.Sets...)
 		_, err := jobs.Run(ctx, jobs.Options{JobFile: j.Path, Lake: lake, Run: o.run, Seed: o.seed, Sets: sets,
 			Steps: j.Steps, DryRun: true, Log: zerolog.Nop()})
 		if err != nil {
