@@ -230,6 +230,9 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 		kernels.MatmulForwardBI(q, ln, pw.q, w.Bq, R)
 		kernels.MatmulForwardBI(k, ln, pw.k, w.Bk, R)
 		kernels.MatmulForwardBI(v, ln, pw.v, w.Bv, R)
+		m.loraAdd(q, ln, l, loraQ, R)
+		m.loraAdd(k, ln, l, loraK, R)
+		m.loraAdd(v, ln, l, loraV, R)
 		kernels.RopeForward(q, q, pos, R, H, hd, m.ropeT)
 		kernels.RopeForward(k, k, pos, R, KV, hd, m.ropeT)
 		for i, r := range rows {
@@ -244,12 +247,16 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 			}
 		})
 		kernels.MatmulForwardBI(tmp, att, pw.o, nil, R)
+		m.loraAdd(tmp, att, l, loraO, R)
 		kernels.ResidualForward(x, x, tmp, R*C)
 		kernels.RMSNormForward(ln, d.rstd[:R], x, w.PostNorm, R, C, m.eps)
 		kernels.MatmulForwardBI(gate, ln, pw.gate, nil, R)
 		kernels.MatmulForwardBI(up, ln, pw.up, nil, R)
+		m.loraAdd(gate, ln, l, loraGate, R)
+		m.loraAdd(up, ln, l, loraUp, R)
 		kernels.SwiGLUForward(h, gate, up, R*I)
 		kernels.MatmulForwardBI(tmp, h, pw.down, nil, R)
+		m.loraAdd(tmp, h, l, loraDown, R)
 		kernels.ResidualForward(x, x, tmp, R*C)
 	}
 	n := 0

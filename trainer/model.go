@@ -27,10 +27,22 @@ type Model struct {
 	// LoadCheckpoint sets it to the tokenizer's size.
 	VocabLimit int
 
+	// LoRA, when set, adds low-rank adapters to the targeted linear layers
+	// of every forward (trainer and sampler alike) and freezes the base:
+	// backward then computes gradients for the adapters only, and Grads is
+	// never allocated.
+	LoRA *LoRA
+
+	// HeadChunk is the number of rows (tokens) the loss head runs at a
+	// time: the (rows, vocab) logits and their gradient are the head's
+	// only vocabulary-wide buffers. 0 picks the rows of headChunkBytes.
+	HeadChunk int
+
 	acts      activations
-	gradsZero bool    // Grads known to be all 0 (after ZeroGrad or Step)
-	ropeT     float32 // rope theta as float32
-	eps       float32 // rms_norm_eps as float32
+	headPW    *kernels.PackedWeight // lm_head packed for MatmulForwardBI, per forward
+	gradsZero bool                  // Grads known to be all 0 (after ZeroGrad or Step)
+	ropeT     float32               // rope theta as float32
+	eps       float32               // rms_norm_eps as float32
 
 	// what the last forward computed, for the matching backward
 	fw struct {
@@ -39,6 +51,9 @@ type Model struct {
 		temp    float32
 		entropy bool
 		ceCount int
+		// headKept: the head ran in one chunk and hexp still holds its
+		// exp(z − max), so the backward need not recompute the logits.
+		headKept bool
 	}
 }
 
@@ -70,24 +85,50 @@ func newModelZero(c Config) (*Model, error) {
 	m := &Model{
 		Config: c,
 		Table:  ParamTable(c),
-		Params: make([]float32, n),
-		Grads:  make([]float32, n),
+		Params: takeFloats(n),
 		ropeT:  float32(c.RopeTheta),
 		eps:    float32(c.RMSNormEps),
 	}
 	m.W = bindWeights(c, m.Table, m.Params)
-	m.G = bindWeights(c, m.Table, m.Grads)
 	return m, nil
 }
 
-// ZeroGrad sets every gradient to 0. Backward accumulates (+=) into Grads,
-// so several backward passes (micro-batches) add up between ZeroGrad calls.
-// It costs nothing right after Step, which leaves the gradients zeroed.
+// ensureGrads allocates Grads (zeroed) on the first backward of a model
+// whose base is trained: a model that only samples or scores, or whose
+// base is frozen under LoRA, never holds them.
+func (m *Model) ensureGrads() {
+	if m.LoRA != nil || m.Grads != nil {
+		return
+	}
+	m.Grads = takeFloats(len(m.Params))
+	m.G = bindWeights(m.Config, m.Table, m.Grads)
+	m.gradsZero = true
+}
+
+// ZeroGrad sets every gradient to 0 (the adapters' under LoRA). Backward
+// accumulates (+=) into Grads, so several backward passes (micro-batches)
+// add up between ZeroGrad calls. It costs nothing right after Step, which
+// leaves the gradients zeroed.
 func (m *Model) ZeroGrad() {
+	if m.LoRA != nil {
+		parallelClear(m.LoRA.Grads)
+		return
+	}
+	m.ensureGrads()
 	if !m.gradsZero {
 		parallelClear(m.Grads)
 		m.gradsZero = true
 	}
+}
+
+// Trainable returns what an optimizer updates: the adapters' table,
+// parameters and gradients under LoRA, else the whole model's.
+func (m *Model) Trainable() (table []Tensor, params, grads []float32) {
+	if m.LoRA != nil {
+		return m.LoRA.Table, m.LoRA.Params, m.LoRA.Grads
+	}
+	m.ensureGrads()
+	return m.Table, m.Params, m.Grads
 }
 
 // Tensor returns the parameter tensor called name (a view into Params).
@@ -163,7 +204,9 @@ type activations struct {
 	layers  []layerActs
 	lnf     []float32 // (N, C)
 	rstdf   []float32 // (N)
-	logits  []float32 // (N, V)
+	hlog    []float32 // (chunk, V) logits of one head chunk
+	hexp    []float32 // (chunk, V) exp(z − max) of one head chunk, then its dlogits
+	full    []float32 // (N, V) Forward's logits only (allocated on its first call)
 	lse     []float32 // (N)
 	rinv    []float32 // (N) 1/Σ exp(z − max) per row (see kernels.HeadForward)
 	logp    []float32 // (N)
@@ -180,7 +223,6 @@ type activations struct {
 	dgate   []float32 // (N, I)
 	dup     []float32 // (N, I)
 	dh      []float32 // (N, I)
-	dlogits []float32 // (N, V); holds exp(z − max) between a loss forward and its backward
 }
 
 // layerActs are what one block saves for its backward.
@@ -207,11 +249,12 @@ func (m *Model) ensure(B, T int) {
 	C, I, V, L := c.HiddenSize, c.IntermediateSize, c.VocabSize, c.NumLayers
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
 	perLayer := 3*N*C + 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 3*N*I
-	need := (L+1)*N*C + L*perLayer + N*C + 5*N + 2*N*V + // forward
+	ch := m.headChunk(N)
+	need := (L+1)*N*C + L*perLayer + N*C + 5*N + 2*ch*V + // forward
 		2*N*C + 3*N*qd + 3*N*kvd + 3*N*I // backward scratch
 	if len(a.arena) < need {
-		a.arena = nil // let the old one go before allocating the new
-		a.arena = make([]float32, need)
+		releaseFloats(a.arena) // let the old one go before allocating the new
+		a.arena = takeFloats(need)
 	}
 	if cap(a.tokens) < N {
 		a.tokens, a.pos, a.targets, a.valid = make([]int32, N), make([]int32, N), make([]int32, N), make([]bool, N)
@@ -236,12 +279,12 @@ func (m *Model) ensure(B, T int) {
 			ln2: f(N * C), rstd2: f(N), gate: f(N * I), up: f(N * I), h: f(N * I),
 		})
 	}
-	a.lnf, a.rstdf, a.logits, a.lse, a.rinv, a.logp, a.ent = f(N*C), f(N), f(N*V), f(N), f(N), f(N), f(N)
+	a.lnf, a.rstdf, a.hlog, a.hexp = f(N*C), f(N), f(ch*V), f(ch*V)
+	a.lse, a.rinv, a.logp, a.ent = f(N), f(N), f(N), f(N)
 	a.dresid, a.dln = f(N*C), f(N*C)
 	a.dq, a.dqr, a.datt = f(N*qd), f(N*qd), f(N*qd)
 	a.dk, a.dkr, a.dv = f(N*kvd), f(N*kvd), f(N*kvd)
 	a.dgate, a.dup, a.dh = f(N*I), f(N*I), f(N*I)
-	a.dlogits = f(N * V)
 	if used != need {
 		panic("trainer: activation layout out of sync")
 	}
@@ -279,6 +322,9 @@ func (m *Model) QKVForward(l int, q, k, v, ln1, rstd, x []float32, pos []int32, 
 	kernels.MatmulForwardInvariant(q, ln1, w.Wq, w.Bq, N, C, qd)
 	kernels.MatmulForwardInvariant(k, ln1, w.Wk, w.Bk, N, C, kvd)
 	kernels.MatmulForwardInvariant(v, ln1, w.Wv, w.Bv, N, C, kvd)
+	m.loraAdd(q, ln1, l, loraQ, N)
+	m.loraAdd(k, ln1, l, loraK, N)
+	m.loraAdd(v, ln1, l, loraV, N)
 	kernels.RopeForward(q, q, pos, N, c.NumHeads, hd, m.ropeT)
 	kernels.RopeForward(k, k, pos, N, c.NumKVHeads, hd, m.ropeT)
 }
@@ -290,6 +336,7 @@ func (m *Model) AttnOutForward(l int, xout, att, x []float32, N int) {
 	C := c.HiddenSize
 	tmp := m.scratchNC(N)
 	kernels.MatmulForwardInvariant(tmp, att, m.W.Layers[l].Wo, nil, N, c.NumHeads*c.HeadDim(), C)
+	m.loraAdd(tmp, att, l, loraO, N)
 	kernels.ResidualForward(xout, x, tmp, N*C)
 }
 
@@ -306,18 +353,33 @@ func (m *Model) MLPForward(l int, xout, ln2, rstd, gate, up, h, x []float32, N i
 	kernels.RMSNormForward(ln2, rstd, x, w.PostNorm, N, C, m.eps)
 	kernels.MatmulForwardInvariant(gate, ln2, w.Wgate, nil, N, C, I)
 	kernels.MatmulForwardInvariant(up, ln2, w.Wup, nil, N, C, I)
+	m.loraAdd(gate, ln2, l, loraGate, N)
+	m.loraAdd(up, ln2, l, loraUp, N)
 	kernels.SwiGLUForward(h, gate, up, N*I)
 	tmp := m.scratchNC(N)
 	kernels.MatmulForwardInvariant(tmp, h, w.Wdown, nil, N, I, C)
+	m.loraAdd(tmp, h, l, loraDown, N)
 	kernels.ResidualForward(xout, x, tmp, N*C)
 }
 
-// HeadForward writes logits (N, V) = (RMSNorm(x)·norm)·lm_headᵀ, keeping
-// lnf (N, C) and rstd (N) for the backward.
-func (m *Model) HeadForward(logits, lnf, rstd, x []float32, N int) {
+// FinalNorm writes lnf (N, C) = RMSNorm(x)·norm and rstd (N), the input
+// of the LM head.
+func (m *Model) FinalNorm(lnf, rstd, x []float32, N int) {
+	kernels.RMSNormForward(lnf, rstd, x, m.W.Norm, N, m.Config.HiddenSize, m.eps)
+}
+
+// packHead packs lm_head once for this forward's chunks (the weights may
+// have changed since the last one).
+func (m *Model) packHead() {
 	c := m.Config
-	kernels.RMSNormForward(lnf, rstd, x, m.W.Norm, N, c.HiddenSize, m.eps)
-	kernels.MatmulForwardInvariant(logits, lnf, m.W.LMHead, nil, N, c.HiddenSize, c.VocabSize)
+	m.headPW = kernels.PackWeight(m.headPW, m.W.LMHead, c.VocabSize, c.HiddenSize)
+}
+
+// headLogits writes the logits (rows, V) of rows lnf (rows, C) with the
+// packed lm_head: MatmulForwardBI, so a row's logits do not depend on
+// the chunking.
+func (m *Model) headLogits(logits, lnf []float32, rows int) {
+	kernels.MatmulForwardBI(logits, lnf, m.headPW, nil, rows)
 }
 
 // scratchNC is an (N, C) temporary for the branch outputs (the backward
@@ -367,7 +429,8 @@ func (m *Model) forward(b Batch) error {
 		m.AttnOutForward(l, la.x2, la.att, x, N)
 		m.MLPForward(l, a.resid[l+1], la.ln2, la.rstd2, la.gate, la.up, la.h, la.x2, N)
 	}
-	m.HeadForward(a.logits, a.lnf, a.rstdf, a.resid[c.NumLayers], N)
+	m.FinalNorm(a.lnf, a.rstdf, a.resid[c.NumLayers], N)
+	m.packHead()
 	return nil
 }
 
@@ -378,8 +441,15 @@ func (m *Model) Forward(b Batch) ([]float32, error) {
 	if err := m.forward(b); err != nil {
 		return nil, err
 	}
+	a := &m.acts
+	N, C, V := b.B*b.T, m.Config.HiddenSize, m.Config.VocabSize
+	if cap(a.full) < N*V {
+		a.full = make([]float32, N*V)
+	}
+	a.full = a.full[:N*V]
+	m.headLogits(a.full, a.lnf[:N*C], N)
 	m.fw.mode = fwLogits
-	return m.acts.logits[:b.B*b.T*m.Config.VocabSize], nil
+	return a.full, nil
 }
 
 // ForwardLogp computes, for every position with targets[n] >= 0,
@@ -402,12 +472,13 @@ func (m *Model) ForwardLogp(b Batch, targets []int32, temp float32, entropy bool
 		return nil, nil, err
 	}
 	a := &m.acts
-	N, V := b.B*b.T, m.Config.VocabSize
+	N := b.B * b.T
 	copy(a.targets, targets)
 	if entropy {
 		ent = a.ent[:N]
 	}
-	kernels.HeadForward(a.dlogits[:N*V], a.rinv, a.lse, a.logp, ent, a.logits, a.targets[:N], N, V, m.vocabLimit(), temp)
+	m.fw.temp, m.fw.entropy = temp, entropy
+	m.headForwardAll(N, temp, entropy)
 	m.fw.mode, m.fw.temp, m.fw.entropy = fwLogp, temp, entropy
 	return a.logp[:N], ent, nil
 }
@@ -430,11 +501,16 @@ func (m *Model) BackwardLogp(dlogp, dent []float32) error {
 	if dent != nil && !m.fw.entropy {
 		return fmt.Errorf("trainer: backward logp: dent given but the forward computed no entropy")
 	}
-	a := &m.acts
-	dl := a.dlogits[:N*V]
-	kernels.HeadBackwardLogp(dl, a.rinv, dlogp, dent, a.logits, a.lse, a.ent, a.targets[:N], N, V, m.vocabLimit(), m.fw.temp)
 	m.fw.mode = fwNone
-	m.backward(dl)
+	m.backward(func(lo, rows int) {
+		a := &m.acts
+		var dt []float32
+		if dent != nil {
+			dt = dent[lo : lo+rows]
+		}
+		kernels.HeadBackwardLogp(a.hexp[:rows*V], a.rinv[lo:lo+rows], dlogp[lo:lo+rows], dt, a.hlog[:rows*V],
+			a.lse[lo:lo+rows], a.ent[lo:lo+rows], a.targets[lo:lo+rows], rows, V, m.vocabLimit(), m.fw.temp)
+	})
 	return nil
 }
 
@@ -454,8 +530,8 @@ func (m *Model) ForwardCE(b Batch, targets []int32) (loss float32, count int, er
 	a := &m.acts
 	N := b.B * b.T
 	copy(a.targets, targets)
-	V := m.Config.VocabSize
-	kernels.HeadForward(a.dlogits[:N*V], a.rinv, a.lse, a.logp, nil, a.logits, a.targets[:N], N, V, m.vocabLimit(), 1)
+	m.fw.temp, m.fw.entropy = 1, false
+	m.headForwardAll(N, 1, false)
 	var sum float64 // in row order, as kernels.CrossEntropyForward
 	for n, t := range a.targets[:N] {
 		if t >= 0 {
@@ -477,13 +553,12 @@ func (m *Model) BackwardCE(dloss float32) error {
 	if m.fw.mode != fwCE {
 		return fmt.Errorf("trainer: backward CE without a matching ForwardCE")
 	}
-	b := m.fw.batch
-	N, V := b.B*b.T, m.Config.VocabSize
-	a := &m.acts
-	dl := a.dlogits[:N*V]
-	kernels.HeadBackwardCE(dl, a.rinv, dloss, a.targets[:N], m.fw.ceCount, N, V)
+	V, count := m.Config.VocabSize, m.fw.ceCount
 	m.fw.mode = fwNone
-	m.backward(dl)
+	m.backward(func(lo, rows int) {
+		a := &m.acts
+		kernels.HeadBackwardCE(a.hexp[:rows*V], a.rinv[lo:lo+rows], dloss, a.targets[lo:lo+rows], count, rows, V)
+	})
 	return nil
 }
 
@@ -494,6 +569,45 @@ func (m *Model) vocabLimit() int {
 		return m.VocabLimit
 	}
 	return m.Config.VocabSize
+}
+
+// headChunkBytes is the size of one of the head's two (chunk, V) buffers
+// when HeadChunk is 0.
+const headChunkBytes = 32 << 20
+
+// headChunk is the number of rows the head runs at a time for N rows.
+func (m *Model) headChunk(N int) int {
+	ch := m.HeadChunk
+	if ch <= 0 {
+		ch = max(1, headChunkBytes/(4*m.Config.VocabSize))
+	}
+	return max(1, min(ch, N))
+}
+
+// headForwardAll runs the loss head over the N rows of lnf chunk by
+// chunk: logits, then kernels.HeadForward's lse, logp, ent (when entropy)
+// and rinv per row. The last chunk's exp(z − max) stays in hexp; when
+// that chunk is all N rows the backward uses it as it is (headKept).
+func (m *Model) headForwardAll(N int, temp float32, entropy bool) {
+	ch := m.headChunk(N)
+	for lo := 0; lo < N; lo += ch {
+		m.headChunkForward(lo, min(ch, N-lo), temp, entropy)
+	}
+	m.fw.headKept = ch >= N
+}
+
+// headChunkForward computes the logits of rows [lo, lo+rows) into hlog and
+// HeadForward's outputs for them.
+func (m *Model) headChunkForward(lo, rows int, temp float32, entropy bool) {
+	a := &m.acts
+	C, V := m.Config.HiddenSize, m.Config.VocabSize
+	m.headLogits(a.hlog[:rows*V], a.lnf[lo*C:(lo+rows)*C], rows)
+	var ent []float32
+	if entropy {
+		ent = a.ent[lo : lo+rows]
+	}
+	kernels.HeadForward(a.hexp[:rows*V], a.rinv[lo:lo+rows], a.lse[lo:lo+rows], a.logp[lo:lo+rows], ent,
+		a.hlog[:rows*V], a.targets[lo:lo+rows], rows, V, m.vocabLimit(), temp)
 }
 
 func (m *Model) checkTargets(b Batch, targets []int32) error {
@@ -515,9 +629,14 @@ func (m *Model) checkTargets(b Batch, targets []int32) error {
 	return nil
 }
 
-// backward propagates dlogits (N, V) through the whole model, accumulating
-// the parameter gradients into Grads.
-func (m *Model) backward(dlogits []float32) {
+// backward propagates the loss through the whole model, accumulating the
+// parameter gradients into Grads (the adapters' under LoRA). The head runs
+// chunk by chunk as the forward did: for each chunk of rows, its logits and
+// exp(z − max) are recomputed (unless the forward's single chunk is still
+// there), headGrad turns hexp into the chunk's dlogits, and the LM-head
+// matmul's backward takes them. No (N, V) buffer exists.
+func (m *Model) backward(headGrad func(lo, rows int)) {
+	m.ensureGrads()
 	m.gradsZero = false
 	c := m.Config
 	a := &m.acts
@@ -532,29 +651,45 @@ func (m *Model) backward(dlogits []float32) {
 
 	// head: logits = lnf·lm_headᵀ, lnf = RMSNorm(x_L)
 	parallelClear(dln)
-	kernels.MatmulBackward(dln, G.LMHead, nil, dlogits, a.lnf, W.LMHead, N, C, V)
+	ch := m.headChunk(N)
+	for lo := 0; lo < N; lo += ch {
+		rows := min(ch, N-lo)
+		if !m.fw.headKept {
+			m.headChunkForward(lo, rows, m.fw.temp, m.fw.entropy)
+		}
+		headGrad(lo, rows)
+		kernels.MatmulBackward(dln[lo*C:(lo+rows)*C], G.LMHead, nil, a.hexp[:rows*V], a.lnf[lo*C:(lo+rows)*C], W.LMHead, rows, C, V)
+	}
+	m.fw.headKept = false
 	parallelClear(dres)
 	kernels.RMSNormBackward(dres, G.Norm, dln, a.resid[c.NumLayers], W.Norm, a.rstdf, N, C)
 
 	for l := c.NumLayers - 1; l >= 0; l-- {
 		la := &a.layers[l]
-		w, g := &W.Layers[l], &G.Layers[l]
+		w, g := &W.Layers[l], &LayerWeights{} // a frozen base has no gradients
+		if G.Layers != nil {
+			g = &G.Layers[l]
+		}
 		// MLP: x3 = x2 + h·Wdownᵀ; dres holds dL/dx3 and becomes dL/dx2.
 		dh, dgate, dup := a.dh[:N*I], a.dgate[:N*I], a.dup[:N*I]
 		parallelClear(dh)
 		kernels.MatmulBackward(dh, g.Wdown, nil, dres, la.h, w.Wdown, N, I, C)
+		m.loraBackward(dh, dres, la.h, l, loraDown, N)
 		parallelClear(dgate)
 		parallelClear(dup)
 		kernels.SwiGLUBackward(dgate, dup, dh, la.gate, la.up, N*I)
 		parallelClear(dln)
 		kernels.MatmulBackward(dln, g.Wgate, nil, dgate, la.ln2, w.Wgate, N, C, I)
 		kernels.MatmulBackward(dln, g.Wup, nil, dup, la.ln2, w.Wup, N, C, I)
+		m.loraBackward(dln, dgate, la.ln2, l, loraGate, N)
+		m.loraBackward(dln, dup, la.ln2, l, loraUp, N)
 		kernels.RMSNormBackward(dres, g.PostNorm, dln, la.x2, w.PostNorm, la.rstd2, N, C)
 
 		// attention: x2 = x + att·Woᵀ; dres becomes dL/dx.
 		datt := a.datt[:N*qd]
 		parallelClear(datt)
 		kernels.MatmulBackward(datt, g.Wo, nil, dres, la.att, w.Wo, N, qd, C)
+		m.loraBackward(datt, dres, la.att, l, loraO, N)
 		dq, dk, dv := a.dq[:N*qd], a.dk[:N*kvd], a.dv[:N*kvd]
 		parallelClear(dq)
 		parallelClear(dk)
@@ -569,9 +704,14 @@ func (m *Model) backward(dlogits []float32) {
 		kernels.MatmulBackward(dln, g.Wq, g.Bq, dqr, la.ln1, w.Wq, N, C, qd)
 		kernels.MatmulBackward(dln, g.Wk, g.Bk, dkr, la.ln1, w.Wk, N, C, kvd)
 		kernels.MatmulBackward(dln, g.Wv, g.Bv, dv, la.ln1, w.Wv, N, C, kvd)
+		m.loraBackward(dln, dqr, la.ln1, l, loraQ, N)
+		m.loraBackward(dln, dkr, la.ln1, l, loraK, N)
+		m.loraBackward(dln, dv, la.ln1, l, loraV, N)
 		kernels.RMSNormBackward(dres, g.InputNorm, dln, a.resid[l], w.InputNorm, la.rstd1, N, C)
 	}
-	kernels.EmbeddingBackward(G.Embed, dres, a.tokens, N, C)
+	if G.Embed != nil {
+		kernels.EmbeddingBackward(G.Embed, dres, a.tokens, N, C)
+	}
 }
 
 // parallelClear zeroes x using all cores.

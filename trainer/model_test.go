@@ -60,17 +60,39 @@ func newTestModel(t *testing.T, c Config, seed uint64) *Model {
 // models with GQA. Tolerance: |fd − g| ≤ 1e-2·|g| + 1e-3·max|g of the tensor| + 1e-4·max|g|.
 func TestGradCheck(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		cfg  Config
-		path string
+		name  string
+		cfg   Config
+		path  string
+		chunk int    // HeadChunk: rows of the loss head at a time (0: all)
+		lora  string // lora targets ("" = full fine-tuning)
 	}{
-		{"qwen2-untied-logp", testConfig("qwen2", false), "logp"},
-		{"qwen2-untied-ce", testConfig("qwen2", false), "ce"},
-		{"llama-tied-logp", testConfig("llama", true), "logp"},
-		{"llama-tied-ce", testConfig("llama", true), "ce"},
+		{"qwen2-untied-logp", testConfig("qwen2", false), "logp", 0, ""},
+		{"qwen2-untied-ce", testConfig("qwen2", false), "ce", 0, ""},
+		{"llama-tied-logp", testConfig("llama", true), "logp", 0, ""},
+		{"llama-tied-ce", testConfig("llama", true), "ce", 0, ""},
+		{"qwen2-chunked-logp", testConfig("qwen2", false), "logp", 4, ""},
+		{"llama-tied-chunked-ce", testConfig("llama", true), "ce", 5, ""},
+		{"qwen2-lora-all-logp", testConfig("qwen2", false), "logp", 4, "all"},
+		{"llama-lora-qv-ce", testConfig("llama", true), "ce", 0, "q,v,down"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newTestModel(t, tc.cfg, 1)
+			m.HeadChunk = tc.chunk
+			if tc.lora != "" {
+				targets, err := ParseLoRATargets(tc.lora)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lo, err := NewLoRA(m, LoRAConfig{Rank: 3, Alpha: 6, Targets: targets}, 5, "", "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				rng := rand.New(rand.NewPCG(9, 9))
+				for i := range lo.Params { // B ≠ 0, so that A has a gradient
+					lo.Params[i] = float32(0.3 * rng.NormFloat64())
+				}
+			}
+			table, params, _ := m.Trainable()
 			rng := rand.New(rand.NewPCG(2, 3))
 			b := testBatch(rng, tc.cfg.VocabSize, []int{6, 4, 5}, 6)
 			targets := NextTokenTargets(b, []int{1, 2, 3})
@@ -114,14 +136,15 @@ func TestGradCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			grads := append([]float32(nil), m.Grads...)
+			_, _, g0 := m.Trainable()
+			grads := append([]float32(nil), g0...)
 			gmax := 0.0
 			for _, g := range grads {
 				gmax = max(gmax, math.Abs(float64(g)))
 			}
 			const eps = 5e-3
 			worst := 0.0
-			for _, tn := range m.Table {
+			for _, tn := range table {
 				tmax := 0.0
 				for _, g := range grads[tn.Offset : tn.Offset+tn.Size] {
 					tmax = max(tmax, math.Abs(float64(g)))
@@ -133,7 +156,7 @@ func TestGradCheck(t *testing.T) {
 					}
 				}
 				for _, i := range idx {
-					p := &m.Params[tn.Offset+i]
+					p := &params[tn.Offset+i]
 					orig := *p
 					*p = orig + eps
 					lp := loss()

@@ -157,23 +157,37 @@ func TestSampleGreedyMatchesForward(t *testing.T) {
 // completions of up to 180 tokens.
 func TestSampleLogprobsMatchForwardLogp(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		mt   string
-		opt  SampleOptions
+		name  string
+		mt    string
+		opt   SampleOptions
+		lora  bool // with LoRA adapters on every target (B ≠ 0)
+		chunk int  // HeadChunk
 	}{
-		{"T1", "llama", SampleOptions{Temperature: 1, MaxNewTokens: 20}},
-		{"T0.7 topk5", "qwen2", SampleOptions{Temperature: 0.7, TopK: 5, MaxNewTokens: 20}},
-		{"T1.3 topp0.8", "llama", SampleOptions{Temperature: 1.3, TopP: 0.8, MaxNewTokens: 20}},
-		{"T0.6 topk8 topp0.9", "qwen2", SampleOptions{Temperature: 0.6, TopK: 8, TopP: 0.9, MaxNewTokens: 20}},
-		{"greedy at T1", "llama", SampleOptions{MaxNewTokens: 20}},
-		{"T1 long", "llama", SampleOptions{Temperature: 1, MaxNewTokens: 180}},
-		{"T0.7 long", "qwen2", SampleOptions{Temperature: 0.7, MaxNewTokens: 180}},
+		{"T1 lora", "llama", SampleOptions{Temperature: 1, MaxNewTokens: 40}, true, 7},
+		{"T0.7 lora qwen2", "qwen2", SampleOptions{Temperature: 0.7, TopK: 5, MaxNewTokens: 40}, true, 0},
+		{"T1", "llama", SampleOptions{Temperature: 1, MaxNewTokens: 20}, false, 0},
+		{"T0.7 topk5", "qwen2", SampleOptions{Temperature: 0.7, TopK: 5, MaxNewTokens: 20}, false, 0},
+		{"T1.3 topp0.8", "llama", SampleOptions{Temperature: 1.3, TopP: 0.8, MaxNewTokens: 20}, false, 0},
+		{"T0.6 topk8 topp0.9", "qwen2", SampleOptions{Temperature: 0.6, TopK: 8, TopP: 0.9, MaxNewTokens: 20}, false, 0},
+		{"greedy at T1", "llama", SampleOptions{MaxNewTokens: 20}, false, 0},
+		{"T1 long", "llama", SampleOptions{Temperature: 1, MaxNewTokens: 180}, false, 0},
+		{"T0.7 long", "qwen2", SampleOptions{Temperature: 0.7, MaxNewTokens: 180}, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := smpConfig(tc.mt)
 			c.MaxPositionEmbeddings = 200
 			// ×8: logits up to ~±20
 			m := smpModel(t, c, 5, 8)
+			m.HeadChunk = tc.chunk
+			if tc.lora {
+				lo, err := NewLoRA(m, LoRAConfig{Rank: 4, Alpha: 8, Targets: LoRATargetNames}, 3, "", "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range lo.Params {
+					lo.Params[i] = float32(0.2 * math.Sin(float64(i)))
+				}
+			}
 			prompts := smpPrompts(2, 8, c.VocabSize, 3, 1, 7, 12)
 			out := generate(t, m, prompts, smpSeeds(8, 100), tc.opt)
 			b, targets := concatBatch(prompts, out)
