@@ -52,6 +52,9 @@ type Checkpoint struct {
 	Opt       *AdamW
 	State     *TrainerState
 	Tokenizer tokenizer.Tokenizer
+	// Dir is the folder the files go to, when known (SaveCheckpoint sets
+	// it): a LoRA checkpoint names its base relative to it.
+	Dir string
 }
 
 // Optimizer tensor names: the parameter's name with a prefix, plus "step".
@@ -76,14 +79,20 @@ func (ck *Checkpoint) WriteFiles(put func(name string, write func(w io.Writer) e
 	if err := put(ConfigFile, func(w io.Writer) error { _, err := w.Write(cfg); return err }); err != nil {
 		return fmt.Errorf("trainer: write %s: %w", ConfigFile, err)
 	}
-	tensors := make([]safetensors.Tensor, len(m.Table))
-	for i, t := range m.Table {
-		tensors[i] = safetensors.Tensor{Name: t.Name, Shape: t.Shape, Data: m.Params[t.Offset : t.Offset+t.Size]}
-	}
-	if err := put(ModelFile, func(w io.Writer) error {
-		return safetensors.Write(w, tensors, map[string]string{"format": "pt"})
-	}); err != nil {
-		return fmt.Errorf("trainer: write %s: %w", ModelFile, err)
+	if m.LoRA != nil { // the adapters only: the base is frozen and named
+		if err := m.LoRA.writeAdapter(put, ck.Dir); err != nil {
+			return err
+		}
+	} else {
+		tensors := make([]safetensors.Tensor, len(m.Table))
+		for i, t := range m.Table {
+			tensors[i] = safetensors.Tensor{Name: t.Name, Shape: t.Shape, Data: m.Params[t.Offset : t.Offset+t.Size]}
+		}
+		if err := put(ModelFile, func(w io.Writer) error {
+			return safetensors.Write(w, tensors, map[string]string{"format": "pt"})
+		}); err != nil {
+			return fmt.Errorf("trainer: write %s: %w", ModelFile, err)
+		}
 	}
 	if ck.Tokenizer != nil {
 		files, err := tokenizerFiles(ck.Tokenizer)
@@ -98,11 +107,12 @@ func (ck *Checkpoint) WriteFiles(put func(name string, write func(w io.Writer) e
 		}
 	}
 	if o := ck.Opt; o != nil {
-		if len(o.M) != len(m.Params) || len(o.V) != len(m.Params) {
-			return fmt.Errorf("trainer: write %s: moments have %d/%d values, model %d", OptimizerFile, len(o.M), len(o.V), len(m.Params))
+		table, n := m.trainTable()
+		if len(o.M) != n || len(o.V) != n {
+			return fmt.Errorf("trainer: write %s: moments have %d/%d values, trained parameters %d", OptimizerFile, len(o.M), len(o.V), n)
 		}
-		ot := make([]safetensors.Tensor, 0, 2*len(m.Table)+1)
-		for _, t := range m.Table {
+		ot := make([]safetensors.Tensor, 0, 2*len(table)+1)
+		for _, t := range table {
 			e := t.Offset + t.Size
 			ot = append(ot,
 				safetensors.Tensor{Name: optMPrefix + t.Name, Shape: t.Shape, Data: o.M[t.Offset:e]},
@@ -138,7 +148,9 @@ func SaveCheckpoint(dir string, ck *Checkpoint) error {
 	if !st.IsDir() {
 		return fmt.Errorf("trainer: save checkpoint: %s is not a directory", dir)
 	}
-	return ck.WriteFiles(func(name string, write func(io.Writer) error) error {
+	c := *ck
+	c.Dir = dir
+	return c.WriteFiles(func(name string, write func(io.Writer) error) error {
 		return writeFileSync(filepath.Join(dir, name), write)
 	})
 }
@@ -243,8 +255,12 @@ func LoadModel(dir string) (*Model, error) {
 	return m, nil
 }
 
-// loadModel is LoadModel without the tokenizer.
+// loadModel is LoadModel without the tokenizer. A folder holding a PEFT
+// adapter loads its base with the adapters attached.
 func loadModel(dir string) (*Model, error) {
+	if isAdapterDir(dir) {
+		return loadAdapterModel(dir)
+	}
 	cfg, err := LoadConfig(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return nil, err
@@ -256,6 +272,7 @@ func loadModel(dir string) (*Model, error) {
 	path := filepath.Join(dir, ModelFile)
 	f, err := safetensors.ReadFile(path)
 	if err != nil {
+		m.Release()
 		return nil, fmt.Errorf("trainer: load model: %w", err)
 	}
 	defer f.Close()
@@ -309,12 +326,13 @@ func LoadOptimizer(dir string, m *Model, state *TrainerState) (*AdamW, error) {
 		return nil, fmt.Errorf("trainer: load optimizer: %w", err)
 	}
 	defer f.Close()
-	o := DefaultAdamW(len(m.Params))
+	table, n := m.trainTable()
+	o := DefaultAdamW(n)
 	if state != nil {
 		h := state.AdamW
 		o.Beta1, o.Beta2, o.Eps, o.WeightDecay, o.MaxGradNorm = h.Beta1, h.Beta2, h.Eps, h.WeightDecay, h.MaxGradNorm
 	}
-	for _, t := range m.Table {
+	for _, t := range table {
 		e := t.Offset + t.Size
 		for _, part := range []struct {
 			prefix string
@@ -323,6 +341,7 @@ func LoadOptimizer(dir string, m *Model, state *TrainerState) (*AdamW, error) {
 			tt := t
 			tt.Name = part.prefix + t.Name
 			if err := readTensor(f, tt, part.buf, []string{"F32"}); err != nil {
+				o.Release()
 				return nil, fmt.Errorf("trainer: load optimizer %s: %w", path, err)
 			}
 		}
@@ -335,8 +354,8 @@ func LoadOptimizer(dir string, m *Model, state *TrainerState) (*AdamW, error) {
 		return nil, fmt.Errorf("trainer: load optimizer %s: tensor %q must be a non-negative integer scalar, got shape %v %v", path, optStep, shape, step)
 	}
 	o.Step = int(step[0])
-	if n := len(f.Names()); n != 2*len(m.Table)+1 {
-		return nil, fmt.Errorf("trainer: load optimizer %s: %d tensors, want %d (unexpected extra tensors)", path, n, 2*len(m.Table)+1)
+	if n := len(f.Names()); n != 2*len(table)+1 {
+		return nil, fmt.Errorf("trainer: load optimizer %s: %d tensors, want %d (unexpected extra tensors)", path, n, 2*len(table)+1)
 	}
 	return o, nil
 }

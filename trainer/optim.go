@@ -82,7 +82,7 @@ type AdamW struct {
 // clipping at 1.0 (HF Trainer's defaults), with zeroed moments for n params.
 func DefaultAdamW(n int) *AdamW {
 	return &AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, MaxGradNorm: 1.0,
-		M: make([]float32, n), V: make([]float32, n)}
+		M: takeFloats(n), V: takeFloats(n)}
 }
 
 // Update applies one AdamW step with learning rate lr to params using grads
@@ -128,9 +128,23 @@ func (o *AdamW) update(table []Tensor, params, grads []float32, lr float64, zero
 // next accumulation (ZeroGrad is then free).
 func (m *Model) Step(o *AdamW, sched Schedule) (gradNorm, lr float64, err error) {
 	lr = sched.At(o.Step)
-	gradNorm, err = o.update(m.Table, m.Params, m.Grads, lr, true)
-	if err == nil {
+	table, params, grads := m.Trainable()
+	gradNorm, err = o.update(table, params, grads, lr, true)
+	if err == nil && m.LoRA == nil {
 		m.gradsZero = true
 	}
 	return gradNorm, lr, err
+}
+
+// trainTable is the table of what an optimizer updates (Trainable's) and
+// its number of values, without allocating gradients.
+func (m *Model) trainTable() ([]Tensor, int) {
+	tab := m.Table
+	if m.LoRA != nil {
+		tab = m.LoRA.Table
+	}
+	if len(tab) == 0 {
+		return tab, 0
+	}
+	return tab, tab[len(tab)-1].Offset + tab[len(tab)-1].Size
 }

@@ -17,7 +17,7 @@ func init() {
 	o := &runFlags{}
 	register(&command{
 		name:  "run",
-		usage: "JOB.sql [--lake DIR] [--run NAME] [--steps N] [--until-step S] [--seed S] [--set k=v]... [--shard i/n] [--wait-timeout D] [--compact-every N] [--dry-run]",
+		usage: "JOB.sql [--lake DIR] [--run NAME] [--steps N] [--until-step S] [--seed S] [--set k=v]... [--shard i/n] [--wait-timeout D] [--compact-every N] [--memory SIZE] [--dry-run]",
 		short: "run a job file: N iterations of its statements, resuming after the last complete step",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.run, "run", "main", "run name (a partition value: no '/', '..', '=')")
@@ -28,6 +28,7 @@ func init() {
 			fs.StringVar(&o.shard, "shard", "", "this runner's shard i/n (default: SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN / SLURM_ARRAY_TASK_COUNT, else 0/1)")
 			fs.IntVar(&o.compactEvery, "compact-every", 10, "after every N-th step, compact the run's complete steps into segments (fast reads for long runs; see rljob lake compact); 0 = never")
 			fs.DurationVar(&o.waitTimeout, "wait-timeout", jobs.DefaultWaitTimeout, "a shard waits this long for the other shards (their calls of a step, the previous step's markers) before giving up with exit 3 (0 = 1h)")
+			fs.StringVar(&o.memory, "memory", "", "memory budget of the run's stages, e.g. 16GiB: train and sft size their micro-batches for it and refuse, before any work, a model that cannot fit (default: 3/4 of the machine's available memory; see docs/memory.md)")
 			fs.BoolVar(&o.dryRun, "dry-run", false, "check the job (statements, stage names and arguments, SQL syntax) without running or writing anything")
 			fs.DurationVar(&o.progressEvery, "progress-interval", defaultProgressInterval, "when stderr is not a terminal (Slurm, cron), log a long stage's progress (done/total, rate, ETA) this often; 0 = never")
 		},
@@ -43,6 +44,8 @@ type runFlags struct {
 	sets   []string
 	shard  string
 	dryRun bool
+	// memory is --memory as given ("" = the machine's available memory).
+	memory string
 	// waitTimeout bounds each wait for other shards.
 	waitTimeout time.Duration
 	// compactEvery: compact after every N-th step (0 = never).
@@ -68,6 +71,11 @@ func (o *runFlags) check(args []string) error {
 	case o.waitTimeout < 0:
 		return &jobs.UsageError{Msg: fmt.Sprintf("--wait-timeout %s: must be >= 0", o.waitTimeout), Hint: "e.g. --wait-timeout 2h (0 = the default, 1h)"}
 	}
+	if o.memory != "" {
+		if _, err := jobs.ParseBytes(o.memory); err != nil {
+			return &jobs.UsageError{Msg: "--memory " + err.Error(), Hint: "e.g. --memory 16GiB"}
+		}
+	}
 	return nil
 }
 
@@ -82,6 +90,11 @@ func (o *runFlags) runCmd(ctx context.Context, e *env, args []string) error {
 	if err := checkLakeFlag(e.g.lake, false); err != nil {
 		return err
 	}
+	budget := uint64(0)
+	if o.memory != "" {
+		budget, _ = jobs.ParseBytes(o.memory)
+	}
+	jobs.SetMemoryBudget(budget)
 	opts := jobs.Options{
 		JobFile: args[0], Lake: e.g.lake, Run: o.run, Steps: o.steps, UntilStep: o.until, Seed: o.seed,
 		Sets: o.sets, Shard: shard, NumShards: n, DryRun: o.dryRun, Log: e.log, WaitTimeout: o.waitTimeout, CompactEvery: o.compactEvery,

@@ -1,0 +1,60 @@
+package trainer
+
+// Memory estimates of training, for choosing the micro-batch from a budget
+// before anything is allocated (docs/memory.md). They count the float32
+// buffers the trainer holds; Go's own overhead and the process's other
+// data are what the caller's safety margin is for.
+
+// activationFloats is the size of a model's activation arena for B
+// sequences of T tokens (Model.ensure's layout).
+func activationFloats(c Config, B, T, headChunk int) int {
+	N := B * T
+	C, I, V, L := c.HiddenSize, c.IntermediateSize, c.VocabSize, c.NumLayers
+	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
+	perLayer := 3*N*C + 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 3*N*I
+	return (L+1)*N*C + L*perLayer + N*C + 5*N + 2*min(headChunk, N)*V +
+		2*N*C + 3*N*qd + 3*N*kvd + 3*N*I
+}
+
+// TrainMemory is the estimate, in bytes, of a training stage on a model
+// of config c (with adapters lora, or nil for full fine-tuning):
+//
+//	fixed    weights; gradients and AdamW's two moments of what is trained
+//	         (the base's under full fine-tuning, the adapters' under LoRA);
+//	         lm_head packed for the batch-invariant matmul, and the
+//	         packing scratch of the largest layer matrix
+//	perSeq   the activations of one sequence of T tokens (the arena grows
+//	         linearly in the micro-batch; the head's chunk buffers are
+//	         counted in fixed)
+//
+// so a micro-batch of B sequences needs fixed + B·perSeq.
+func TrainMemory(c Config, lora *LoRAConfig, T int) (fixed, perSeq uint64) {
+	P := uint64(NumParams(c))
+	trained := 3 * P // gradients, m, v
+	if lora != nil {
+		tab := LoRATable(c, *lora)
+		n := uint64(0)
+		if len(tab) > 0 {
+			n = uint64(tab[len(tab)-1].Offset + tab[len(tab)-1].Size)
+		}
+		trained = 4 * n // adapters, gradients, m, v
+	}
+	C, I, V := uint64(c.HiddenSize), uint64(c.IntermediateSize), uint64(c.VocabSize)
+	ch := (&Model{Config: c}).headChunk(1 << 30)
+	head := V*C + 2*uint64(ch)*V
+	scratch := max(I*C, uint64(c.NumHeads*c.HeadDim())*C)
+	fixed = 4 * (P + trained + head + scratch)
+	one := activationFloats(c, 1, T, 0)
+	two := activationFloats(c, 2, T, 0)
+	perSeq = 4 * uint64(two-one)
+	return fixed, perSeq
+}
+
+// RolloutMemory is the estimate, in bytes, of sampling with a model of
+// config c: the weights, their packed copy for the batch-invariant
+// matmul, and the KV cache of rows sequences of up to T tokens.
+func RolloutMemory(c Config, rows, T int) uint64 {
+	P := uint64(NumParams(c))
+	kv := uint64(2*c.NumLayers*c.NumKVHeads*c.HeadDim()) * uint64(rows) * uint64(T)
+	return 4 * (2*P + kv)
+}
