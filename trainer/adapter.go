@@ -102,9 +102,10 @@ func peftModules(cfg LoRAConfig) []string {
 // folder they go to ("" if unknown), for a relative path to the base.
 func (lo *LoRA) writeAdapter(put func(string, func(io.Writer) error) error, dest string) error {
 	base := lo.Base
-	if dest != "" && filepath.IsAbs(base) {
-		if d, err := filepath.Abs(dest); err == nil {
-			if rel, err := filepath.Rel(d, base); err == nil {
+	if abs, err := filepath.Abs(base); err == nil && base != "" && fileExists(base) {
+		base = abs // a folder: never relative to the working directory
+		if d, err := filepath.Abs(dest); err == nil && dest != "" {
+			if rel, err := filepath.Rel(d, abs); err == nil {
 				base = rel
 			}
 		}
@@ -137,8 +138,8 @@ func (lo *LoRA) writeAdapter(put func(string, func(io.Writer) error) error, dest
 	return nil
 }
 
-// isAdapterDir reports whether dir holds a PEFT adapter.
-func isAdapterDir(dir string) bool {
+// IsAdapterDir reports whether dir holds a PEFT adapter.
+func IsAdapterDir(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, AdapterConfigFile))
 	return err == nil
 }
@@ -217,7 +218,7 @@ func loadAdapterModel(dir string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trainer: load adapter: %w", err)
 	}
-	if isAdapterDir(base) {
+	if IsAdapterDir(base) {
 		return nil, fmt.Errorf("trainer: load adapter %s: its base %s is itself an adapter (merge it first: rljob export --merged)", dir, base)
 	}
 	m, err := loadModel(base)
@@ -325,4 +326,9 @@ func ExportAdapter(ck *Checkpoint, dir, base string) error {
 	return cp.writeAdapter(func(name string, write func(io.Writer) error) error {
 		return writeFileSync(filepath.Join(dir, name), write)
 	}, "")
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

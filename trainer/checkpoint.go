@@ -258,7 +258,7 @@ func LoadModel(dir string) (*Model, error) {
 // loadModel is LoadModel without the tokenizer. A folder holding a PEFT
 // adapter loads its base with the adapters attached.
 func loadModel(dir string) (*Model, error) {
-	if isAdapterDir(dir) {
+	if IsAdapterDir(dir) {
 		return loadAdapterModel(dir)
 	}
 	cfg, err := LoadConfig(filepath.Join(dir, ConfigFile))

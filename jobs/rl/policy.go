@@ -134,10 +134,14 @@ func resolvePolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (dir string, step
 	if err != nil {
 		return "", 0, bad(err.Error(), "")
 	}
-	for _, f := range []string{trainer.ConfigFile, trainer.ModelFile} {
+	files := []string{trainer.ConfigFile, trainer.ModelFile}
+	if trainer.IsAdapterDir(abs) {
+		files = []string{trainer.AdapterModelFile}
+	}
+	for _, f := range files {
 		if st, err := os.Stat(filepath.Join(abs, f)); err != nil || st.IsDir() {
 			return "", 0, bad(fmt.Sprintf("no checkpoint at %s (%s missing)", abs, f),
-				"give 'latest', 'step=K' or a folder holding config.json, model.safetensors and tokenizer.json")
+				"give 'latest', 'step=K' or a folder holding config.json, model.safetensors and tokenizer.json (or a PEFT adapter: adapter_config.json and adapter_model.safetensors)")
 		}
 	}
 	return abs, lakeStepOf(sc, abs), nil
@@ -305,6 +309,7 @@ func commitCheckpoint(sc *jobs.StageCtx, a jobs.Args, ck *trainer.Checkpoint, fr
 	if err != nil {
 		return fmt.Errorf("rl: %s: begin %s: %w", sc.Stage, u.Dir(), err)
 	}
+	ck.Dir = sc.Lake.Path(u.Dir())
 	if err := ck.WriteFiles(st.WriteFile); err != nil {
 		_ = st.Abort()
 		return fmt.Errorf("rl: %s: write %s: %w", sc.Stage, u.Dir(), err)
@@ -382,7 +387,8 @@ func trainerState(sc *jobs.StageCtx, opt *trainer.AdamW, sched trainer.Schedule,
 // calls (ReLIFT) does not reset train's moments, nor mix SFT gradients
 // into them.
 func stageOptimizer(sc *jobs.StageCtx, pol *policy) (*trainer.AdamW, error) {
-	if pol.Opt != nil && pol.Stage == sc.Stage {
+	_, params, _ := pol.Model.Trainable()
+	if pol.Opt != nil && pol.Stage == sc.Stage && len(pol.Opt.M) == len(params) {
 		return pol.Opt, nil
 	}
 	units, err := visibleCheckpoints(sc)
@@ -398,6 +404,9 @@ func stageOptimizer(sc *jobs.StageCtx, pol *policy) (*trainer.AdamW, error) {
 		if stage, _ := st.Extra["stage"].(string); stage != sc.Stage {
 			continue
 		}
+		if trainer.IsAdapterDir(dir) != (pol.Model.LoRA != nil) {
+			continue // the moments of the other kind of training (full vs LoRA)
+		}
 		opt, err := trainer.LoadOptimizer(dir, pol.Model, st)
 		if err != nil {
 			return nil, &jobs.DataError{Msg: fmt.Sprintf("%s: optimizer state of %s", sc.Stage, dir), File: dir, Err: err}
@@ -406,7 +415,7 @@ func stageOptimizer(sc *jobs.StageCtx, pol *policy) (*trainer.AdamW, error) {
 			return opt, nil
 		}
 	}
-	return trainer.DefaultAdamW(len(pol.Model.Params)), nil
+	return trainer.DefaultAdamW(len(params)), nil
 }
 
 // readTrainerState reads dir/trainer_state.json (nil when absent).

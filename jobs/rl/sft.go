@@ -17,11 +17,6 @@ import (
 // sftStage fine-tunes the policy on (prompt, completion) pairs.
 type sftStage struct{}
 
-// microBatch bounds the sequences of one forward/backward pass (memory);
-// gradients of the micro-batches of an update are summed, so it changes
-// results only by float32 summation order.
-const microBatch = 16
-
 func (sftStage) Spec() jobs.StageSpec {
 	return jobs.StageSpec{
 		Name: "sft",
@@ -33,7 +28,7 @@ func (sftStage) Spec() jobs.StageSpec {
 			"(a train in between keeps its own). Commits a checkpoint (with optimizer state) " +
 			"and metrics sft/loss (mean over the last epoch), sft/tokens, sft/sequences, actor/lr, actor/grad_norm, timing_s/sft. " +
 			"Empty data: the policy is committed unchanged for this step. Runs on shard 0 only.",
-		Args: []jobs.ArgSpec{
+		Args: append([]jobs.ArgSpec{
 			{Name: "data", Type: jobs.TypeTable, Required: true, Doc: "table or query with columns prompt and completion"},
 			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: policyDoc},
 			{Name: "lr", Type: jobs.TypeFloat, Default: 1e-3, Doc: "peak learning rate"},
@@ -45,7 +40,9 @@ func (sftStage) Spec() jobs.StageSpec {
 			{Name: "weight_decay", Type: jobs.TypeFloat, Default: 0.01, Doc: "AdamW decoupled weight decay (matrices only)"},
 			{Name: "max_grad_norm", Type: jobs.TypeFloat, Default: 1.0, Doc: "clip the global gradient norm; 0 = off"},
 			{Name: "seed", Type: jobs.TypeInt, DefaultDoc: "--seed", Doc: "seed of the shuffles"},
-		},
+			{Name: "micro_batch_size", Type: jobs.TypeInt, DefaultDoc: "the most (up to 16) that fit the memory budget (rljob run --memory)",
+				Doc: "sequences per forward/backward pass (memory; gradients of an update's micro-batches are summed, so it changes results only by float32 summation order)"},
+		}, loraArgSpecs()...),
 		Outputs: func(jobs.Args) []string { return []string{arrowio.TableCheckpoints, arrowio.TableMetrics} },
 		Check: func(a jobs.Args) (string, string) {
 			switch {
@@ -59,8 +56,10 @@ func (sftStage) Spec() jobs.StageSpec {
 				return "max_len and warmup must be >= 0", ""
 			case a.Float("weight_decay") < 0 || a.Float("max_grad_norm") < 0:
 				return "weight_decay and max_grad_norm must be >= 0", ""
+			case a.Has("micro_batch_size") && a.Int("micro_batch_size") < 1:
+				return "micro_batch_size must be >= 1", ""
 			}
-			return "", ""
+			return checkLoRA(a)
 		},
 	}
 }
@@ -93,6 +92,10 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	}
 	pol, err := loadPolicy(sc, a, "policy")
 	if err != nil {
+		return jobs.Summary{}, err
+	}
+	defer pol.Model.Release()
+	if err := applyLoRA(sc, a, pol); err != nil {
 		return jobs.Summary{}, err
 	}
 	model, tok := pol.Model, pol.Tok
@@ -159,7 +162,16 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	if err != nil {
 		return jobs.Summary{}, err
 	}
+	defer opt.Release()
 	opt.WeightDecay, opt.MaxGradNorm = a.Float("weight_decay"), a.Float("max_grad_norm")
+	maxT := 0
+	for _, d := range data {
+		maxT = max(maxT, len(d.tokens))
+	}
+	microBatch, err := chooseMicro(sc, a, model, maxT, len(data), 0)
+	if err != nil {
+		return jobs.Summary{}, err
+	}
 	bs, epochs := int(a.Int("batch_size")), int(a.Int("epochs"))
 	perEpoch := (len(data) + bs - 1) / bs
 	sched := trainer.Schedule{Kind: a.String("schedule"), LR: a.Float("lr"), Warmup: int(a.Int("warmup")), Total: perEpoch * epochs}
@@ -211,7 +223,8 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 				lossTok += count
 			}
 			lr = sched.At(update)
-			gn, err := opt.Update(model.Table, model.Params, model.Grads, lr)
+			table, params, grads := model.Trainable()
+			gn, err := opt.Update(table, params, grads, lr)
 			if err != nil {
 				return jobs.Summary{}, errf("sft: update %d: %w", update, err)
 			}

@@ -61,7 +61,7 @@ func (trainStage) Spec() jobs.StageSpec {
 			"pg_clipfrac, pg_clipfrac_lower and ppo_kl are token means whatever loss_agg. " +
 			"Empty data (e.g. every group filtered out by group_std > 0): the policy is committed unchanged for this step " +
 			"(so every step has a checkpoint) with train/sequences = 0. Runs on shard 0 only.",
-		Args: []jobs.ArgSpec{
+		Args: append([]jobs.ArgSpec{
 			{Name: "data", Type: jobs.TypeTable, Required: true,
 				Doc: "table or query with prompt_tokens, completion_tokens, logprobs (π_old, one per completion token) and advantage; optional reward, finish_reason, temperature, rollout_id, and old_logprobs (behaviour log-probs, one per completion token: turns on TIS)"},
 			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: policyDoc + ": the policy to update (should be the one that sampled data)"},
@@ -77,14 +77,14 @@ func (trainStage) Spec() jobs.StageSpec {
 			{Name: "entropy_coef", Type: jobs.TypeFloat, Default: 0.0, Doc: "entropy bonus coefficient"},
 			{Name: "epochs", Type: jobs.TypeInt, Default: int64(1), Doc: "passes over data (PPO epochs)"},
 			{Name: "minibatch_size", Type: jobs.TypeInt, Default: int64(0), Doc: "sequences per optimizer update; 0 = all rows (one update per epoch)"},
-			{Name: "micro_batch_size", Type: jobs.TypeInt, Default: int64(microBatch), Doc: "sequences per forward/backward pass (memory only)"},
+			{Name: "micro_batch_size", Type: jobs.TypeInt, DefaultDoc: "the most (up to 16) that fit the memory budget (rljob run --memory)", Doc: "sequences per forward/backward pass (memory only)"},
 			{Name: "max_grad_norm", Type: jobs.TypeFloat, Default: 1.0, Doc: "clip the global gradient norm; 0 = off"},
 			{Name: "weight_decay", Type: jobs.TypeFloat, Default: 0.01, Doc: "AdamW decoupled weight decay (matrices only)"},
 			{Name: "temperature", Type: jobs.TypeFloat, DefaultDoc: "the data's temperature column (0 → 1), else 1",
 				Doc: "temperature of the recomputed log π_θ; must be the sampling temperature for ρ = 1 on-policy"},
 			{Name: "max_new_tokens", Type: jobs.TypeInt, Doc: "L of seq-mean-token-sum-norm (the rollout's max_new_tokens); also response_length/clip_ratio"},
 			{Name: "tis_cap", Type: jobs.TypeFloat, Default: 2.0, Doc: "C of the TIS weight min(exp(logprobs − old_logprobs), C), used when data has old_logprobs (verl, TRL: 2)"},
-		},
+		}, loraArgSpecs()...),
 		Outputs: func(jobs.Args) []string { return []string{arrowio.TableCheckpoints, arrowio.TableMetrics} },
 		Check: func(a jobs.Args) (string, string) {
 			cfg := lossConfig(a)
@@ -98,7 +98,7 @@ func (trainStage) Spec() jobs.StageSpec {
 				return "lr must be >= 0", ""
 			case a.Int("epochs") < 1:
 				return "epochs must be >= 1", ""
-			case a.Int("minibatch_size") < 0 || a.Int("micro_batch_size") < 1:
+			case a.Int("minibatch_size") < 0 || a.Has("micro_batch_size") && a.Int("micro_batch_size") < 1:
 				return "minibatch_size must be >= 0 and micro_batch_size >= 1", ""
 			case a.Has("temperature") && !(a.Float("temperature") > 0):
 				return "temperature must be > 0", "use the rollout's temperature (1.0 for greedy rollouts)"
@@ -107,7 +107,7 @@ func (trainStage) Spec() jobs.StageSpec {
 			case !(a.Float("tis_cap") > 0):
 				return "tis_cap must be > 0", "tis_cap := 2.0 (verl and TRL recommend 2)"
 			}
-			return "", ""
+			return checkLoRA(a)
 		},
 	}
 }
@@ -157,6 +157,10 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 	if err != nil {
 		return jobs.Summary{}, err
 	}
+	defer pol.Model.Release()
+	if err := applyLoRA(sc, a, pol); err != nil {
+		return jobs.Summary{}, err
+	}
 	model := pol.Model
 
 	// Empty data: carry the policy forward unchanged.
@@ -193,12 +197,26 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 		return jobs.Summary{}, &jobs.UsageError{Pos: a.CallPos(), Msg: "train: loss_agg 'seq-mean-token-sum-norm' needs max_new_tokens (its L)",
 			Hint: "pass the rollout's max_new_tokens := ..."}
 	}
+	maxT := 0
+	for _, r := range rows {
+		maxT = max(maxT, len(r.tokens))
+	}
+	var refBytes uint64
+	if a.Has("ref") {
+		refBytes = 4 * uint64(len(model.Params))
+	}
+	micro, err := chooseMicro(sc, a, model, maxT, len(rows), refBytes)
+	if err != nil {
+		return jobs.Summary{}, err
+	}
 	if a.Has("ref") {
 		ref, _, err := loadRef(sc, a, "ref")
 		if err != nil {
 			return jobs.Summary{}, err
 		}
-		if err := refLogps(ref, rows, temp, int(a.Int("micro_batch_size"))); err != nil {
+		err = refLogps(ref, rows, temp, micro)
+		ref.Release()
+		if err != nil {
 			return jobs.Summary{}, err
 		}
 	}
@@ -208,6 +226,7 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 	if err != nil {
 		return jobs.Summary{}, err
 	}
+	defer opt.Release()
 	opt.WeightDecay, opt.MaxGradNorm = a.Float("weight_decay"), a.Float("max_grad_norm")
 	sched := trainer.Schedule{Kind: "constant", LR: a.Float("lr")}
 
@@ -217,7 +236,7 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 		mbSize = len(rows)
 	}
 	acc := &gradAccumulator{model: model, rows: rows, cfg: cfg, temp: float32(temp),
-		micro: int(a.Int("micro_batch_size")), withRef: a.Has("ref"), withTIS: rows[0].behav != nil}
+		micro: micro, withRef: a.Has("ref"), withTIS: rows[0].behav != nil}
 	var (
 		total           loss.Stats
 		firstMaxAbsLogR float64
@@ -248,7 +267,8 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 				firstMaxAbsLogR = st.MaxAbsLogR
 			}
 			lr = sched.At(updates)
-			gn, err := opt.Update(model.Table, model.Params, model.Grads, lr)
+			table, params, grads := model.Trainable()
+			gn, err := opt.Update(table, params, grads, lr)
 			if err != nil {
 				return jobs.Summary{}, errf("train: update %d: %w", updates, err)
 			}

@@ -1,0 +1,123 @@
+package rl
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/trainer"
+)
+
+// What train and sft share besides the policy: the LoRA arguments and the
+// micro-batch chosen from the memory budget (docs/lora.md, docs/memory.md).
+
+// loraArgSpecs are the LoRA arguments of train and sft.
+func loraArgSpecs() []jobs.ArgSpec {
+	return []jobs.ArgSpec{
+		{Name: "lora_rank", Type: jobs.TypeInt, Default: int64(0), Doc: "LoRA rank r: train low-rank adapters on the frozen policy instead of every weight; 0 = full fine-tuning (a policy that already has adapters continues them)"},
+		{Name: "lora_alpha", Type: jobs.TypeFloat, DefaultDoc: "2 × lora_rank", Doc: "LoRA alpha: the adapters' output is scaled by alpha/r"},
+		{Name: "lora_dropout", Type: jobs.TypeFloat, Default: 0.0, Doc: "dropout on the adapters' input; only 0 (dropout would break the bitwise rollout/train log-prob parity)"},
+		{Name: "lora_targets", Type: jobs.TypeString, Default: "q,k,v,o,gate,up,down", Doc: "comma-separated modules that get adapters: " + strings.Join(trainer.LoRATargetNames, ", ") + " (or all)"},
+	}
+}
+
+// loraConfig reads the LoRA arguments; ok is false when lora_rank is 0.
+func loraConfig(a jobs.Args) (cfg trainer.LoRAConfig, ok bool, err error) {
+	r := int(a.Int("lora_rank"))
+	if r == 0 && !a.Has("lora_alpha") && !a.Given("lora_targets") && a.Float("lora_dropout") == 0 {
+		return cfg, false, nil
+	}
+	targets, err := trainer.ParseLoRATargets(a.String("lora_targets"))
+	if err != nil {
+		return cfg, false, err
+	}
+	alpha := float64(2 * r)
+	if a.Has("lora_alpha") {
+		alpha = a.Float("lora_alpha")
+	}
+	cfg = trainer.LoRAConfig{Rank: r, Alpha: alpha, Dropout: a.Float("lora_dropout"), Targets: targets}
+	return cfg, true, cfg.Validate()
+}
+
+// checkLoRA is the Check of the LoRA arguments (exit 2 before the run).
+func checkLoRA(a jobs.Args) (string, string) {
+	if _, _, err := loraConfig(a); err != nil {
+		return strings.TrimPrefix(err.Error(), "trainer: "), "lora_rank >= 1 (e.g. 16), lora_alpha > 0, lora_dropout 0, lora_targets among " + strings.Join(trainer.LoRATargetNames, ",")
+	}
+	return "", ""
+}
+
+// applyLoRA puts the call's adapters on the policy: fresh ones (A random
+// from the call's seed, B = 0) on a plain policy, or the policy's own
+// when it already has adapters, which must then have the arguments' shape.
+func applyLoRA(sc *jobs.StageCtx, a jobs.Args, pol *policy) error {
+	cfg, ok, err := loraConfig(a)
+	if err != nil {
+		return &jobs.UsageError{Pos: a.CallPos(), Msg: sc.Stage + ": " + err.Error()}
+	}
+	m := pol.Model
+	if m.LoRA != nil {
+		if ok && !cfg.Equal(m.LoRA.Config) {
+			return &jobs.UsageError{Pos: a.Pos("lora_rank"), Msg: fmt.Sprintf("%s: policy %s has LoRA adapters r=%d alpha=%g targets %s, the arguments ask for r=%d alpha=%g targets %s",
+				sc.Stage, pol.Dir, m.LoRA.Config.Rank, m.LoRA.Config.Alpha, strings.Join(m.LoRA.Config.Targets, ","), cfg.Rank, cfg.Alpha, strings.Join(cfg.Targets, ",")),
+				Hint: "drop the lora_* arguments to continue the adapters, or start from a plain policy"}
+		}
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	fp, err := trainer.BaseFingerprint(pol.Dir)
+	if err != nil {
+		return &jobs.DataError{Pos: a.Pos("policy"), Msg: fmt.Sprintf("%s: fingerprint of the LoRA base %s", sc.Stage, pol.Dir), File: pol.Dir, Err: err}
+	}
+	seed := uint64(jobs.DeriveSeed(sc.Seed, sc.Step, int64(sc.Call), 0))
+	_, err = trainer.NewLoRA(m, cfg, seed, pol.Dir, fp)
+	return err
+}
+
+// chooseMicro returns the sequences per forward/backward pass: the
+// argument micro_batch_size when the job sets it, else the largest of
+// 1..maxMicro (and at most nseq) whose estimate fits jobs.TrainBudget. A
+// model that cannot fit even one sequence of maxT tokens, or a set
+// micro-batch that does not fit, is refused before any work, naming the
+// estimate and the budget. extra is memory held besides the policy (a
+// reference model).
+func chooseMicro(sc *jobs.StageCtx, a jobs.Args, m *trainer.Model, maxT, nseq int, extra uint64) (int, error) {
+	var lcfg *trainer.LoRAConfig
+	if m.LoRA != nil {
+		lcfg = &m.LoRA.Config
+	}
+	fixed, perSeq := trainer.TrainMemory(m.Config, lcfg, maxT)
+	fixed += extra
+	budget := jobs.TrainBudget()
+	need := func(b int) uint64 { return fixed + uint64(b)*perSeq }
+	if a.Has("micro_batch_size") {
+		b := int(a.Int("micro_batch_size"))
+		if budget > 0 && need(min(b, nseq)) > budget {
+			return 0, &jobs.UsageError{Pos: a.Pos("micro_batch_size"),
+				Msg: fmt.Sprintf("%s: micro_batch_size %d of %d-token sequences needs about %s (weights, gradients and moments %s + activations %s per sequence), more than the memory budget %s",
+					sc.Stage, b, maxT, jobs.FormatBytes(float64(need(b))), jobs.FormatBytes(float64(fixed)), jobs.FormatBytes(float64(perSeq)), jobs.FormatBytes(float64(budget))),
+				Hint: "lower micro_batch_size (or leave it out: it is then chosen from the budget), use LoRA (lora_rank := 16), or raise rljob run --memory"}
+		}
+		return b, nil
+	}
+	b := min(maxMicro, max(nseq, 1))
+	if budget == 0 {
+		return b, nil
+	}
+	for b > 1 && need(b) > budget {
+		b--
+	}
+	if need(b) > budget {
+		return 0, &jobs.UsageError{Pos: a.CallPos(),
+			Msg: fmt.Sprintf("%s: one sequence of %d tokens on this model needs about %s (weights, gradients and moments %s + activations %s), more than the memory budget %s",
+				sc.Stage, maxT, jobs.FormatBytes(float64(need(1))), jobs.FormatBytes(float64(fixed)), jobs.FormatBytes(float64(perSeq)), jobs.FormatBytes(float64(budget))),
+			Hint: "use LoRA (lora_rank := 16), shorter sequences, or raise rljob run --memory (default: 3/4 of the available memory)"}
+	}
+	return b, nil
+}
+
+// maxMicro is the most sequences of one forward/backward pass when the
+// budget allows (more gain little on CPU).
+const maxMicro = 16
