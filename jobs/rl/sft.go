@@ -168,7 +168,7 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	for _, d := range data {
 		maxT = max(maxT, len(d.tokens))
 	}
-	microBatch, err := chooseMicro(sc, a, model, maxT, len(data), 0)
+	microBatch, err := chooseMicro(sc, a, pol, maxT, len(data), 0)
 	if err != nil {
 		return jobs.Summary{}, err
 	}
@@ -241,6 +241,9 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 
 	// Outputs: checkpoint, then metrics.
 	ck := &trainer.Checkpoint{Model: model, Opt: opt, Tokenizer: tok, State: trainerState(sc, opt, sched, seed, pol.Step)}
+	if !a.Has("micro_batch_size") {
+		ck.State.Extra[microKey] = microBatch
+	}
 	if err := commitCheckpoint(sc, a, ck, pol.Dir); err != nil {
 		return jobs.Summary{}, err
 	}

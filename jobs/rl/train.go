@@ -205,7 +205,7 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 	if a.Has("ref") {
 		refBytes = 4 * uint64(len(model.Params))
 	}
-	micro, err := chooseMicro(sc, a, model, maxT, len(rows), refBytes)
+	micro, err := chooseMicro(sc, a, pol, maxT, len(rows), refBytes)
 	if err != nil {
 		return jobs.Summary{}, err
 	}
@@ -281,6 +281,9 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 
 	// Outputs: checkpoint, then metrics.
 	ck := &trainer.Checkpoint{Model: model, Opt: opt, Tokenizer: pol.Tok, State: trainerState(sc, opt, sched, sc.Seed, pol.Step)}
+	if !a.Has("micro_batch_size") {
+		ck.State.Extra[microKey] = micro
+	}
 	if err := commitCheckpoint(sc, a, ck, pol.Dir); err != nil {
 		return jobs.Summary{}, err
 	}

@@ -77,13 +77,18 @@ func applyLoRA(sc *jobs.StageCtx, a jobs.Args, pol *policy) error {
 }
 
 // chooseMicro returns the sequences per forward/backward pass: the
-// argument micro_batch_size when the job sets it, else the largest of
-// 1..maxMicro (and at most nseq) whose estimate fits jobs.TrainBudget. A
+// argument micro_batch_size when the job sets it, else the one the
+// policy's checkpoint recorded (the previous call of this stage: the
+// micro-batch changes float32 summation order, so a run keeps its first
+// choice and a resumed run gives the bytes of an uninterrupted one) when
+// it still fits, else the largest of 1..maxMicro (and at most nseq) whose
+// estimate fits jobs.TrainBudget. A
 // model that cannot fit even one sequence of maxT tokens, or a set
 // micro-batch that does not fit, is refused before any work, naming the
 // estimate and the budget. extra is memory held besides the policy (a
 // reference model).
-func chooseMicro(sc *jobs.StageCtx, a jobs.Args, m *trainer.Model, maxT, nseq int, extra uint64) (int, error) {
+func chooseMicro(sc *jobs.StageCtx, a jobs.Args, pol *policy, maxT, nseq int, extra uint64) (int, error) {
+	m := pol.Model
 	var lcfg *trainer.LoRAConfig
 	if m.LoRA != nil {
 		lcfg = &m.LoRA.Config
@@ -101,6 +106,9 @@ func chooseMicro(sc *jobs.StageCtx, a jobs.Args, m *trainer.Model, maxT, nseq in
 				Hint: "lower micro_batch_size (or leave it out: it is then chosen from the budget), use LoRA (lora_rank := 16), or raise rljob run --memory"}
 		}
 		return b, nil
+	}
+	if prev := recordedMicro(sc, pol); prev > 0 && (budget == 0 || need(min(prev, nseq)) <= budget) {
+		return prev, nil
 	}
 	b := min(maxMicro, max(nseq, 1))
 	if budget == 0 {
@@ -121,3 +129,16 @@ func chooseMicro(sc *jobs.StageCtx, a jobs.Args, m *trainer.Model, maxT, nseq in
 // maxMicro is the most sequences of one forward/backward pass when the
 // budget allows (more gain little on CPU).
 const maxMicro = 16
+
+// microKey is the trainer_state extra that records a stage's micro-batch.
+const microKey = "micro_batch_size"
+
+// recordedMicro is the micro-batch the policy's checkpoint recorded when
+// this stage wrote it, else 0.
+func recordedMicro(sc *jobs.StageCtx, pol *policy) int {
+	if pol.State == nil || pol.Stage != sc.Stage {
+		return 0
+	}
+	v, _ := pol.State.Extra[microKey].(float64)
+	return int(v)
+}
