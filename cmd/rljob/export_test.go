@@ -11,7 +11,7 @@ import (
 // LoRA adapters.
 const (
 	loraInitJob = `CALL init_policy(config := 'tiny', tokenizer := 'chars:0123456789+=', seed := 1);`
-	loraCLIJob = `CREATE OR REPLACE TABLE batch AS SELECT 'p' || i AS prompt_id, CAST(i AS VARCHAR) || '+1=' AS prompt, CAST(i + 1 AS VARCHAR) AS answer FROM range(4) t(i);
+	loraCLIJob  = `CREATE OR REPLACE TABLE batch AS SELECT 'p' || i AS prompt_id, CAST(i AS VARCHAR) || '+1=' AS prompt, CAST(i + 1 AS VARCHAR) AS answer FROM range(4) t(i);
 CALL rollout(prompts := 'batch', n := 2, max_new_tokens := 3);
 CALL reward(verifier := 'regex', pattern := '^(.)');
 CREATE OR REPLACE TABLE tb AS SELECT * FROM grpo_advantages('this_step_scored');
