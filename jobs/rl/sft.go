@@ -90,6 +90,7 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 		}
 		return jobs.Summary{}, err
 	}
+	freeGarbage()
 	pol, err := loadPolicy(sc, a, "policy")
 	if err != nil {
 		return jobs.Summary{}, err

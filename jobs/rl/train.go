@@ -153,6 +153,7 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 	if err != nil {
 		return jobs.Summary{}, err
 	}
+	freeGarbage()
 	pol, err := loadPolicy(sc, a, "policy")
 	if err != nil {
 		return jobs.Summary{}, err

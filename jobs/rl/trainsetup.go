@@ -2,6 +2,7 @@ package rl
 
 import (
 	"fmt"
+	"runtime/debug"
 	"strings"
 
 	"github.com/rljob/rljob/jobs"
@@ -81,8 +82,9 @@ func applyLoRA(sc *jobs.StageCtx, a jobs.Args, pol *policy) error {
 // policy's checkpoint recorded (the previous call of this stage: the
 // micro-batch changes float32 summation order, so a run keeps its first
 // choice and a resumed run gives the bytes of an uninterrupted one) when
-// it still fits, else the largest of 1..maxMicro (and at most nseq) whose
-// estimate fits jobs.TrainBudget. A
+// it still fits, else the largest of 1..maxMicro sequences (at most nseq,
+// and at most autoMicroTokens tokens of maxT unless that is one sequence)
+// whose estimate fits jobs.TrainBudget. A
 // model that cannot fit even one sequence of maxT tokens, or a set
 // micro-batch that does not fit, is refused before any work, naming the
 // estimate and the budget. extra is memory held besides the policy (a
@@ -110,7 +112,7 @@ func chooseMicro(sc *jobs.StageCtx, a jobs.Args, pol *policy, maxT, nseq int, ex
 	if prev := recordedMicro(sc, pol); prev > 0 && (budget == 0 || need(min(prev, nseq)) <= budget) {
 		return prev, nil
 	}
-	b := min(maxMicro, max(nseq, 1))
+	b := min(maxMicro, max(nseq, 1), max(1, autoMicroTokens/max(maxT, 1)))
 	if budget == 0 {
 		return b, nil
 	}
@@ -127,8 +129,13 @@ func chooseMicro(sc *jobs.StageCtx, a jobs.Args, pol *policy, maxT, nseq int, ex
 }
 
 // maxMicro is the most sequences of one forward/backward pass when the
-// budget allows (more gain little on CPU).
-const maxMicro = 16
+// budget allows, and autoMicroTokens the most tokens: a CPU matmul runs at
+// full speed from a few hundred rows on, so larger micro-batches only cost
+// memory (about 2 MB a token on a 0.5B model).
+const (
+	maxMicro        = 16
+	autoMicroTokens = 1024
+)
 
 // microKey is the trainer_state extra that records a stage's micro-batch.
 const microKey = "micro_batch_size"
@@ -142,3 +149,10 @@ func recordedMicro(sc *jobs.StageCtx, pol *policy) int {
 	v, _ := pol.State.Extra[microKey].(float64)
 	return int(v)
 }
+
+// freeGarbage collects what earlier stages left (a sampler's packed
+// weights, its KV cache) and returns it to the OS before a training stage
+// allocates gigabytes, so that the process's peak is the training's and
+// not the sum of the two (a GC of a heap of flat float32 buffers takes
+// milliseconds).
+func freeGarbage() { debug.FreeOSMemory() }

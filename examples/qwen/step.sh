@@ -1,0 +1,49 @@
+#!/bin/sh
+# examples/qwen/step.sh [--lora] — one GRPO step on a fresh lake, on the
+# shape of the issue: PROMPTS prompts × SAMPLES samples, prompts padded to
+# PROMPT_TOKENS tokens, NEW_TOKENS new tokens; prints
+#   step_seconds=S checkpoint_bytes=B
+# (S: wall time of the GRPO step's run; B: bytes of its checkpoint folder).
+#
+# Environment (defaults in brackets):
+#   PROMPTS [8] SAMPLES [4] PROMPT_TOKENS [448] NEW_TOKENS [64]
+#   MODEL      an HF folder to start from (else a random stand-in of CONFIG)
+#   CONFIG     [examples/qwen/config.json: Qwen2.5-0.5B's shape]
+#   TOKENIZER  [../shared/data/tokenizer/qwen3/tokenizer.json] (stand-in only)
+#   LORA_RANK  [16] rank of --lora
+#   MEMORY     rljob run --memory (default: 3/4 of the available memory)
+#   RLJOB      [bin/rljob, built with make build when missing]
+#   WRAP       a command put before the step's rljob, e.g. "/usr/bin/time -v"
+#   KEEP=1     keep the work folder (printed)
+set -eu
+cd "$(dirname "$0")/../.."
+PROMPTS=${PROMPTS:-8} SAMPLES=${SAMPLES:-4} PROMPT_TOKENS=${PROMPT_TOKENS:-448} NEW_TOKENS=${NEW_TOKENS:-64}
+CONFIG=${CONFIG:-examples/qwen/config.json} TOKENIZER=${TOKENIZER:-../shared/data/tokenizer/qwen3/tokenizer.json}
+RLJOB=${RLJOB:-bin/rljob} LORA_RANK=${LORA_RANK:-16} DATA=${DATA:-examples/gsm8k/sample.jsonl}
+lora=0
+case "${1:-}" in
+--lora) lora=$LORA_RANK ;;
+"") ;;
+*) echo "usage: examples/qwen/step.sh [--lora]" >&2; exit 2 ;;
+esac
+[ -x "$RLJOB" ] || make build >&2
+work=$(mktemp -d "${TMPDIR:-/tmp}/rljob-qwen-step.XXXXXX")
+if [ "${KEEP:-}" = 1 ]; then echo "work folder: $work" >&2; else trap 'rm -rf "$work"' EXIT; fi
+
+if [ -n "${MODEL:-}" ]; then
+	tok=$MODEL
+	set -- --set "model=$MODEL"
+else
+	[ -e "$TOKENIZER" ] || { echo "step.sh: no tokenizer at $TOKENIZER (set TOKENIZER=... or MODEL=...)" >&2; exit 2; }
+	tok=$TOKENIZER
+	set -- --set "config=$CONFIG" --set "tokenizer=$TOKENIZER"
+fi
+go run ./examples/qwen/mkprompts -tokenizer "$tok" -data "$DATA" -n "$PROMPTS" -tokens "$PROMPT_TOKENS" >"$work/prompts.jsonl"
+"$RLJOB" run examples/qwen/init.sql --lake "$work/lake" --log-level warn "$@" >&2
+
+t0=$(date +%s.%N)
+${WRAP:-} "$RLJOB" run examples/qwen/grpo.sql --lake "$work/lake" --log-level warn ${MEMORY:+--memory "$MEMORY"} \
+	--set "prompts=$work/prompts.jsonl" --set "samples=$SAMPLES" --set "new_tokens=$NEW_TOKENS" --set "lora=$lora" >&2
+t1=$(date +%s.%N)
+bytes=$(du -sb "$work"/lake/checkpoints/run=main/step=1 | cut -f1)
+echo "step_seconds=$(echo "$t1 - $t0" | bc) checkpoint_bytes=$bytes"
