@@ -6,13 +6,18 @@ package trainer
 // data are what the caller's safety margin is for.
 
 // activationFloats is the size of a model's activation arena for B
-// sequences of T tokens (Model.ensure's layout).
-func activationFloats(c Config, B, T, headChunk int) int {
+// sequences of T tokens (Model.ensure's layout), with every layer's
+// activations or, under recompute, one layer's.
+func activationFloats(c Config, B, T, headChunk int, recompute bool) int {
 	N := B * T
 	C, I, V, L := c.HiddenSize, c.IntermediateSize, c.VocabSize, c.NumLayers
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
 	perLayer := 3*N*C + 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 3*N*I
-	return (L+1)*N*C + L*perLayer + N*C + 5*N + 2*min(headChunk, N)*V +
+	saved := L
+	if recompute {
+		saved = 1
+	}
+	return (L+1)*N*C + saved*perLayer + N*C + 5*N + 2*min(headChunk, N)*V +
 		2*N*C + 3*N*qd + 3*N*kvd + 3*N*I
 }
 
@@ -23,12 +28,13 @@ func activationFloats(c Config, B, T, headChunk int) int {
 //	         (the base's under full fine-tuning, the adapters' under LoRA);
 //	         lm_head packed for the batch-invariant matmul, and the
 //	         packing scratch of the largest layer matrix
-//	perSeq   the activations of one sequence of T tokens (the arena grows
+//	perSeq   the activations of one sequence of T tokens, every layer's or
+//	         under recompute (Model.Recompute) one layer's (the arena grows
 //	         linearly in the micro-batch; the head's chunk buffers are
 //	         counted in fixed)
 //
 // so a micro-batch of B sequences needs fixed + B·perSeq.
-func TrainMemory(c Config, lora *LoRAConfig, T int) (fixed, perSeq uint64) {
+func TrainMemory(c Config, lora *LoRAConfig, T int, recompute bool) (fixed, perSeq uint64) {
 	P := uint64(NumParams(c))
 	trained := 3 * P // gradients, m, v
 	if lora != nil {
@@ -44,8 +50,8 @@ func TrainMemory(c Config, lora *LoRAConfig, T int) (fixed, perSeq uint64) {
 	head := V*C + 2*uint64(ch)*V
 	scratch := max(I*C, uint64(c.NumHeads*c.HeadDim())*C)
 	fixed = 4 * (P + trained + head + scratch)
-	one := activationFloats(c, 1, T, 0)
-	two := activationFloats(c, 2, T, 0)
+	one := activationFloats(c, 1, T, 0, recompute)
+	two := activationFloats(c, 2, T, 0, recompute)
 	perSeq = 4 * uint64(two-one)
 	return fixed, perSeq
 }

@@ -38,6 +38,15 @@ type Model struct {
 	// only vocabulary-wide buffers. 0 picks the rows of headChunkBytes.
 	HeadChunk int
 
+	// Recompute keeps one layer's activations instead of every layer's:
+	// the forward saves only each layer's input (the residual stream) and
+	// the backward recomputes a layer's forward from it before
+	// differentiating it. Gradients are bit-identical either way (the
+	// kernels are deterministic); it costs one more forward of the layers
+	// and saves about L−1 layers' activations (docs/memory.md). Set it
+	// before the forward.
+	Recompute bool
+
 	acts      activations
 	headPW    *kernels.PackedWeight // lm_head packed for MatmulForwardBI, per forward
 	gradsZero bool                  // Grads known to be all 0 (after ZeroGrad or Step)
@@ -250,7 +259,11 @@ func (m *Model) ensure(B, T int) {
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
 	perLayer := 3*N*C + 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 3*N*I
 	ch := m.headChunk(N)
-	need := (L+1)*N*C + L*perLayer + N*C + 5*N + 2*ch*V + // forward
+	saved := L // layers whose activations are kept
+	if m.Recompute {
+		saved = 1
+	}
+	need := (L+1)*N*C + saved*perLayer + N*C + 5*N + 2*ch*V + // forward
 		2*N*C + 3*N*qd + 3*N*kvd + 3*N*I // backward scratch
 	if len(a.arena) < need {
 		releaseFloats(a.arena) // let the old one go before allocating the new
@@ -272,7 +285,7 @@ func (m *Model) ensure(B, T int) {
 		a.resid = append(a.resid, f(N*C))
 	}
 	a.layers = a.layers[:0]
-	for range L {
+	for range saved {
 		a.layers = append(a.layers, layerActs{
 			ln1: f(N * C), rstd1: f(N), q: f(N * qd), k: f(N * kvd), v: f(N * kvd),
 			att: f(N * qd), lse: f(B * c.NumHeads * T), x2: f(N * C),
@@ -419,19 +432,37 @@ func (m *Model) forward(b Batch) error {
 	}
 	m.fw.batch = b
 	m.fw.mode = fwNone
-	hd := c.HeadDim()
 	m.EmbedForward(a.resid[0], a.tokens, N)
 	for l := range c.NumLayers {
-		la := &a.layers[l]
-		x := a.resid[l]
-		m.QKVForward(l, la.q, la.k, la.v, la.ln1, la.rstd1, x, a.pos, N)
-		kernels.AttentionForward(la.att, la.lse, la.q, la.k, la.v, a.valid, b.B, b.T, c.NumHeads, c.NumKVHeads, hd)
-		m.AttnOutForward(l, la.x2, la.att, x, N)
-		m.MLPForward(l, a.resid[l+1], la.ln2, la.rstd2, la.gate, la.up, la.h, la.x2, N)
+		m.layerForward(l)
 	}
 	m.FinalNorm(a.lnf, a.rstdf, a.resid[c.NumLayers], N)
 	m.packHead()
 	return nil
+}
+
+// layerActs are the saved activations of layer l: its own, or the one
+// shared set under Recompute.
+func (m *Model) layerActs(l int) *layerActs {
+	if m.Recompute {
+		return &m.acts.layers[0]
+	}
+	return &m.acts.layers[l]
+}
+
+// layerForward runs layer l of the batch m.fw.batch from resid[l] to
+// resid[l+1], saving its activations in layerActs(l).
+func (m *Model) layerForward(l int) {
+	c := m.Config
+	a := &m.acts
+	b := m.fw.batch
+	N := b.B * b.T
+	la := m.layerActs(l)
+	x := a.resid[l]
+	m.QKVForward(l, la.q, la.k, la.v, la.ln1, la.rstd1, x, a.pos, N)
+	kernels.AttentionForward(la.att, la.lse, la.q, la.k, la.v, a.valid, b.B, b.T, c.NumHeads, c.NumKVHeads, c.HeadDim())
+	m.AttnOutForward(l, la.x2, la.att, x, N)
+	m.MLPForward(l, a.resid[l+1], la.ln2, la.rstd2, la.gate, la.up, la.h, la.x2, N)
 }
 
 // Forward computes the logits of batch b and returns them as a (B, T, V)
@@ -665,7 +696,10 @@ func (m *Model) backward(headGrad func(lo, rows int)) {
 	kernels.RMSNormBackward(dres, G.Norm, dln, a.resid[c.NumLayers], W.Norm, a.rstdf, N, C)
 
 	for l := c.NumLayers - 1; l >= 0; l-- {
-		la := &a.layers[l]
+		if m.Recompute {
+			m.layerForward(l) // the same bits as the forward's (resid[l+1] is rewritten unchanged)
+		}
+		la := m.layerActs(l)
 		w, g := &W.Layers[l], &LayerWeights{} // a frozen base has no gradients
 		if G.Layers != nil {
 			g = &G.Layers[l]

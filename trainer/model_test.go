@@ -60,24 +60,28 @@ func newTestModel(t *testing.T, c Config, seed uint64) *Model {
 // models with GQA. Tolerance: |fd − g| ≤ 1e-2·|g| + 1e-3·max|g of the tensor| + 1e-4·max|g|.
 func TestGradCheck(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		cfg   Config
-		path  string
-		chunk int    // HeadChunk: rows of the loss head at a time (0: all)
-		lora  string // lora targets ("" = full fine-tuning)
+		name   string
+		cfg    Config
+		path   string
+		chunk  int    // HeadChunk: rows of the loss head at a time (0: all)
+		lora   string // lora targets ("" = full fine-tuning)
+		recomp bool   // Recompute
 	}{
-		{"qwen2-untied-logp", testConfig("qwen2", false), "logp", 0, ""},
-		{"qwen2-untied-ce", testConfig("qwen2", false), "ce", 0, ""},
-		{"llama-tied-logp", testConfig("llama", true), "logp", 0, ""},
-		{"llama-tied-ce", testConfig("llama", true), "ce", 0, ""},
-		{"qwen2-chunked-logp", testConfig("qwen2", false), "logp", 4, ""},
-		{"llama-tied-chunked-ce", testConfig("llama", true), "ce", 5, ""},
-		{"qwen2-lora-all-logp", testConfig("qwen2", false), "logp", 4, "all"},
-		{"llama-lora-qv-ce", testConfig("llama", true), "ce", 0, "q,v,down"},
+		{"qwen2-untied-logp", testConfig("qwen2", false), "logp", 0, "", false},
+		{"qwen2-untied-ce", testConfig("qwen2", false), "ce", 0, "", false},
+		{"llama-tied-logp", testConfig("llama", true), "logp", 0, "", false},
+		{"llama-tied-ce", testConfig("llama", true), "ce", 0, "", false},
+		{"qwen2-chunked-logp", testConfig("qwen2", false), "logp", 4, "", false},
+		{"llama-tied-chunked-ce", testConfig("llama", true), "ce", 5, "", false},
+		{"qwen2-lora-all-logp", testConfig("qwen2", false), "logp", 4, "all", false},
+		{"llama-lora-qv-ce", testConfig("llama", true), "ce", 0, "q,v,down", false},
+		{"qwen2-recompute-logp", testConfig("qwen2", false), "logp", 4, "", true},
+		{"llama-lora-recompute-ce", testConfig("llama", true), "ce", 0, "all", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newTestModel(t, tc.cfg, 1)
 			m.HeadChunk = tc.chunk
+			m.Recompute = tc.recomp
 			if tc.lora != "" {
 				targets, err := ParseLoRATargets(tc.lora)
 				if err != nil {
@@ -175,5 +179,46 @@ func TestGradCheck(t *testing.T) {
 			}
 			t.Logf("max |g| %.3g, worst error / tolerance %.3f", gmax, worst)
 		})
+	}
+}
+
+// TestRecomputeBitIdentical: with Recompute (and a chunked head) the
+// log-probs and every gradient have the bits of the plain backward, for
+// full fine-tuning and LoRA.
+func TestRecomputeBitIdentical(t *testing.T) {
+	for _, lora := range []bool{false, true} {
+		var grads [][]float32
+		for _, rc := range []bool{false, true} {
+			m := newTestModel(t, testConfig("qwen2", false), 3)
+			m.Recompute, m.HeadChunk = rc, 5
+			if lora {
+				lo, err := NewLoRA(m, LoRAConfig{Rank: 2, Alpha: 2, Targets: LoRATargetNames}, 1, "", "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range lo.Params {
+					lo.Params[i] = float32(math.Sin(float64(i)))
+				}
+			}
+			rng := rand.New(rand.NewPCG(4, 4))
+			b := testBatch(rng, m.Config.VocabSize, []int{6, 3, 5}, 6)
+			lp, _, err := m.ForwardLogp(b, NextTokenTargets(b, nil), 0.9, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dl, de := make([]float32, len(lp)), make([]float32, len(lp))
+			for i := range dl {
+				dl[i], de[i] = float32(rng.NormFloat64()), 0.1
+			}
+			m.ZeroGrad()
+			if err := m.BackwardLogp(dl, de); err != nil {
+				t.Fatal(err)
+			}
+			_, _, g := m.Trainable()
+			grads = append(grads, append(append([]float32(nil), g...), lp...))
+		}
+		if !bitsEqual(grads[0], grads[1]) {
+			t.Errorf("lora %v: recompute changes the gradients or log-probs", lora)
+		}
 	}
 }

@@ -90,7 +90,7 @@ func TestMemoryBudgetRefuses(t *testing.T) {
 	defer jobs.SetMemoryBudget(0)
 	_, err := runJob(t, lake, config, grpoJob, runOpt{})
 	var ue *jobs.UsageError
-	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "more than the memory budget 200.0 KiB") || !strings.Contains(err.Error(), "needs about") {
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "more than the memory budget 200.0 KiB") || !strings.Contains(err.Error(), "need about") {
 		t.Fatalf("err = %v", err)
 	}
 	if got := query(t, lake, "SELECT count(*) FROM metrics WHERE name = 'actor/pg_loss'"); !equal(got, []string{"0"}) {

@@ -95,35 +95,49 @@ func chooseMicro(sc *jobs.StageCtx, a jobs.Args, pol *policy, maxT, nseq int, ex
 	if m.LoRA != nil {
 		lcfg = &m.LoRA.Config
 	}
-	fixed, perSeq := trainer.TrainMemory(m.Config, lcfg, maxT)
+	fixed, perSeq := trainer.TrainMemory(m.Config, lcfg, maxT, false)
+	_, rcSeq := trainer.TrainMemory(m.Config, lcfg, maxT, true)
 	fixed += extra
 	budget := jobs.TrainBudget()
-	need := func(b int) uint64 { return fixed + uint64(b)*perSeq }
+	fits := func(b int, per uint64) bool { return budget == 0 || fixed+uint64(min(b, max(nseq, 1)))*per <= budget }
+	// fit returns b when it fits as it is, or under per-layer activation
+	// recomputation (the same gradient bits, one more forward), else 0.
+	fit := func(b int) int {
+		switch {
+		case fits(b, perSeq):
+			return b
+		case fits(b, rcSeq):
+			m.Recompute = true
+			sc.Log.Info().Str("activations", jobs.FormatBytes(float64(rcSeq))+" per sequence").
+				Msgf("%s: recomputing each layer's activations in the backward to fit the memory budget %s", sc.Stage, jobs.FormatBytes(float64(budget)))
+			return b
+		}
+		return 0
+	}
+	refuse := func(b int, pos jobs.Pos, hint string) error {
+		return &jobs.UsageError{Pos: pos,
+			Msg: fmt.Sprintf("%s: %d sequence(s) of %d tokens need about %s (weights, gradients and moments %s + activations %s per sequence, %s with per-layer recomputation), more than the memory budget %s",
+				sc.Stage, b, maxT, jobs.FormatBytes(float64(fixed+uint64(b)*rcSeq)), jobs.FormatBytes(float64(fixed)), jobs.FormatBytes(float64(perSeq)),
+				jobs.FormatBytes(float64(rcSeq)), jobs.FormatBytes(float64(budget))),
+			Hint: hint}
+	}
 	if a.Has("micro_batch_size") {
 		b := int(a.Int("micro_batch_size"))
-		if budget > 0 && need(min(b, nseq)) > budget {
-			return 0, &jobs.UsageError{Pos: a.Pos("micro_batch_size"),
-				Msg: fmt.Sprintf("%s: micro_batch_size %d of %d-token sequences needs about %s (weights, gradients and moments %s + activations %s per sequence), more than the memory budget %s",
-					sc.Stage, b, maxT, jobs.FormatBytes(float64(need(b))), jobs.FormatBytes(float64(fixed)), jobs.FormatBytes(float64(perSeq)), jobs.FormatBytes(float64(budget))),
-				Hint: "lower micro_batch_size (or leave it out: it is then chosen from the budget), use LoRA (lora_rank := 16), or raise rljob run --memory"}
+		if fit(b) == 0 {
+			return 0, refuse(min(b, max(nseq, 1)), a.Pos("micro_batch_size"),
+				"lower micro_batch_size (or leave it out: it is then chosen from the budget), use LoRA (lora_rank := 16), or raise rljob run --memory")
 		}
 		return b, nil
 	}
-	if prev := recordedMicro(sc, pol); prev > 0 && (budget == 0 || need(min(prev, nseq)) <= budget) {
+	if prev := recordedMicro(sc, pol); prev > 0 && fit(prev) > 0 {
 		return prev, nil
 	}
 	b := min(maxMicro, max(nseq, 1), max(1, autoMicroTokens/max(maxT, 1)))
-	if budget == 0 {
-		return b, nil
-	}
-	for b > 1 && need(b) > budget {
+	for b > 1 && !fits(b, perSeq) {
 		b--
 	}
-	if need(b) > budget {
-		return 0, &jobs.UsageError{Pos: a.CallPos(),
-			Msg: fmt.Sprintf("%s: one sequence of %d tokens on this model needs about %s (weights, gradients and moments %s + activations %s), more than the memory budget %s",
-				sc.Stage, maxT, jobs.FormatBytes(float64(need(1))), jobs.FormatBytes(float64(fixed)), jobs.FormatBytes(float64(perSeq)), jobs.FormatBytes(float64(budget))),
-			Hint: "use LoRA (lora_rank := 16), shorter sequences, or raise rljob run --memory (default: 3/4 of the available memory)"}
+	if fit(b) == 0 {
+		return 0, refuse(1, a.CallPos(), "use LoRA (lora_rank := 16), shorter sequences, or raise rljob run --memory (default: 3/4 of the available memory)")
 	}
 	return b, nil
 }
