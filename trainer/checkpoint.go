@@ -243,8 +243,8 @@ func LoadModel(dir string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, TokenizerFile)); err == nil {
-		tok, err := tokenizer.LoadDir(dir)
+	if tokDir := adapterTokenizerDir(dir); fileExists(filepath.Join(tokDir, TokenizerFile)) {
+		tok, err := tokenizer.LoadDir(tokDir)
 		if err != nil {
 			return nil, fmt.Errorf("trainer: load model %s: %w", dir, err)
 		}
@@ -385,8 +385,9 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if ck.Opt != nil && ck.State != nil && ck.Opt.Step != ck.State.Step {
 		return nil, fmt.Errorf("trainer: load checkpoint %s: optimizer step %d != trainer_state step %d", dir, ck.Opt.Step, ck.State.Step)
 	}
-	if _, err := os.Stat(filepath.Join(dir, TokenizerFile)); err == nil {
-		if ck.Tokenizer, err = tokenizer.LoadDir(dir); err != nil {
+	tokDir := adapterTokenizerDir(dir)
+	if _, err := os.Stat(filepath.Join(tokDir, TokenizerFile)); err == nil {
+		if ck.Tokenizer, err = tokenizer.LoadDir(tokDir); err != nil {
 			return nil, fmt.Errorf("trainer: load checkpoint %s: %w", dir, err)
 		}
 		v := ck.Tokenizer.VocabSize()
@@ -419,4 +420,16 @@ func tokenizerFiles(t tokenizer.Tokenizer) (map[string][]byte, error) {
 		}
 	}
 	return files, nil
+}
+
+// adapterTokenizerDir is where a checkpoint's tokenizer is: dir itself, or,
+// for a PEFT adapter folder without one (an export), its base's folder.
+func adapterTokenizerDir(dir string) string {
+	if fileExists(filepath.Join(dir, TokenizerFile)) || !IsAdapterDir(dir) {
+		return dir
+	}
+	if base, _, err := AdapterBase(dir); err == nil {
+		return base
+	}
+	return dir
 }

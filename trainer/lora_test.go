@@ -116,6 +116,9 @@ func TestLoRACheckpointRoundTrip(t *testing.T) {
 	if got := logpOf(t, pm); !bitsEqual(got, want) {
 		t.Errorf("PEFT export: log-probs differ")
 	}
+	if pc, err := LoadCheckpoint(peft); err != nil || pc.Tokenizer == nil {
+		t.Errorf("PEFT export (no tokenizer of its own): %v, tokenizer from the base %v", err, err == nil && pc.Tokenizer != nil)
+	}
 
 	merged := filepath.Join(root, "merged")
 	if err := ExportMerged(ck, merged); err != nil {
