@@ -26,6 +26,20 @@
 // ForwardLogp recomputes are equal bit for bit, whatever the batch, its
 // padding or the thread count (the first PPO ratio is exactly 1). The
 // backward runs the same fixed-order FMA matmul kernel (kernels/gemm.go).
+//
+// Memory (docs/memory.md): the loss head runs chunk by chunk over tokens
+// (HeadChunk), so no (tokens × vocabulary) buffer exists; gradients are
+// allocated at the first backward; Recompute keeps one layer's
+// activations; TrainMemory estimates a step before it allocates; large
+// buffers go back to a process pool on Release.
+//
+// LoRA (lora.go, adapter.go, docs/lora.md): NewLoRA attaches PEFT-style
+// adapters to the targeted linear layers and freezes the base; the
+// sampler and the trainer apply them through one function, keeping the
+// bitwise log-prob parity. A checkpoint of an adapted model holds the
+// adapters in PEFT's format and names its base; ExportMerged and
+// ExportAdapter write a merged HF model or a PEFT adapter folder.
+//
 // Checkpoints: SaveCheckpoint (into an existing folder, e.g. the lake's
 // staging folder), SaveCheckpointAtomic (temp dir, fsync, rename), or
 // Checkpoint.WriteFiles through any writer; LoadCheckpoint validates every
