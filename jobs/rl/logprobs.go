@@ -113,6 +113,8 @@ func (logprobsStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (j
 		return jobs.Summary{}, err
 	}
 	model := pol.Model
+	defer model.Release()
+	model.Recompute = true // forward only: one layer's activations, the same bits, no extra work
 
 	// Checks: token ids and lengths against the policy.
 	limit := model.VocabLimit

@@ -580,6 +580,7 @@ func batchEntropy(rows []trainRow, cfg loss.Config) (float64, error) {
 // refLogps fills every row's ref with log π_ref of its completion tokens
 // at temperature temp.
 func refLogps(ref *trainer.Model, rows []trainRow, temp float64, micro int) error {
+	ref.Recompute = true // forward only: one layer's activations, the same bits, no extra work
 	for lo := 0; lo < len(rows); lo += micro {
 		hi := min(lo+micro, len(rows))
 		b, start := padBatch(hi-lo, func(i int) ([]int32, int) { return rows[lo+i].tokens, rows[lo+i].start })
