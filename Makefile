@@ -79,7 +79,7 @@ test-slurm:
 # Baseline GRPO and every recipe of examples/recipes on the arith task, same
 # budget of sampled rollouts, 3 seeds; held-out pass@1/pass@16 against
 # rollouts spent in examples/recipes/out/results.md and, as PNG charts, in
-# examples/recipes/out/charts/ (drawn by examples/recipes/chart; 5–11 min on
+# examples/recipes/out/charts/ (drawn by examples/recipes/chart; about 17 min on
 # 2 cores).
 .PHONY: compare
 compare: build
