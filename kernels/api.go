@@ -77,13 +77,7 @@ func MatmulForwardBI(out, inp []float32, w *PackedWeight, bias []float32, M int)
 // (MatmulForward's shapes): it packs weight into a scratch buffer first,
 // which costs O(OC·C) against the product's O(B·OC·C).
 func MatmulForwardInvariant(out, inp, weight, bias []float32, B, C, OC int) {
-	if B <= 0 {
-		return
-	}
-	pw := getPacked()
-	PackWeight(pw, weight, OC, C)
-	matmulForwardBI(out, inp, pw, bias, B)
-	putPacked(pw)
+	matmulForward(out, inp, weight, bias, B, C, OC)
 }
 
 // ---------------------------------------------------------------------------

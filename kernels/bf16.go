@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // bf16 matmul. bfloat16 is float32's upper 16 bits (8 exponent bits, 7
@@ -129,16 +130,8 @@ func MatmulForwardBF16(out, inp []float32, pw *PackedWeightBF16, bias []float32,
 			}
 		}
 	})
-	P := pw.panels()
-	mt := (M + biRowBlock - 1) / biRowBlock
-	pt := (P + biPanelGroup - 1) / biPanelGroup
-	tileWork := min(M, biRowBlock) * biPanelGroup * biPanel * K
-	parallelFor(mt*pt, max(1, (1<<18)/max(1, tileWork)), func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			m0 := (t % mt) * biRowBlock
-			p0 := (t / mt) * biPanelGroup
-			bf16GemmRange(out, x, pw, bias, m0, min(M, m0+biRowBlock), p0, min(P, p0+biPanelGroup))
-		}
+	forTiles(M, pw.panels(), K, func(m0, m1, p0, p1 int) {
+		bf16GemmRange(out, x, pw, bias, m0, m1, p0, p1)
 	})
 }
 
@@ -183,13 +176,11 @@ func flushSub(x float32) float32 {
 
 type scratch32 struct{ buf []uint32 }
 
-var scratch32Pool = make(chan *scratch32, 8)
+var scratch32Pool sync.Pool
 
 func getScratch32(n int) *scratch32 {
-	var s *scratch32
-	select {
-	case s = <-scratch32Pool:
-	default:
+	s, _ := scratch32Pool.Get().(*scratch32)
+	if s == nil {
 		s = &scratch32{}
 	}
 	if cap(s.buf) < n {
@@ -199,9 +190,4 @@ func getScratch32(n int) *scratch32 {
 	return s
 }
 
-func putScratch32(s *scratch32) {
-	select {
-	case scratch32Pool <- s:
-	default:
-	}
-}
+func putScratch32(s *scratch32) { scratch32Pool.Put(s) }

@@ -217,14 +217,20 @@ func (g *biGemm) runBlock(M int, par bool) {
 		biGemmRange(g, 0, M, 0, P)
 		return
 	}
+	forTiles(M, P, g.pw.K, func(m0, m1, p0, p1 int) { biGemmRange(g, m0, m1, p0, p1) })
+}
+
+// forTiles runs f over tiles of biRowBlock rows × biPanelGroup panels of
+// an (M rows, P panels, depth K) product, on parallelFor's goroutines.
+func forTiles(M, P, K int, f func(m0, m1, p0, p1 int)) {
 	mt := (M + biRowBlock - 1) / biRowBlock
 	pt := (P + biPanelGroup - 1) / biPanelGroup
-	tileWork := min(M, biRowBlock) * biPanelGroup * biPanel * g.pw.K
+	tileWork := min(M, biRowBlock) * biPanelGroup * biPanel * K
 	parallelFor(mt*pt, max(1, (1<<17)/max(1, tileWork)), func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			m0 := (t % mt) * biRowBlock
 			p0 := (t / mt) * biPanelGroup
-			biGemmRange(g, m0, min(M, m0+biRowBlock), p0, min(P, p0+biPanelGroup))
+			f(m0, min(M, m0+biRowBlock), p0, min(P, p0+biPanelGroup))
 		}
 	})
 }

@@ -50,18 +50,11 @@ func noCgoNote() string {
 	return ""
 }
 
-// envKernelsErr is RLJOB_KERNELS's error, if any, set at start-up.
-var envKernelsErr = func() error {
-	v, ok := os.LookupEnv("RLJOB_KERNELS")
-	if !ok || v == "" {
-		return nil
+// At start-up RLJOB_KERNELS selects the set for tests and benchmarks too
+// (the CLI checks it itself and exits 2 on a bad value; here a bad value
+// leaves the best set).
+func init() {
+	if v := os.Getenv("RLJOB_KERNELS"); v != "" {
+		_ = UseKernelSet(v)
 	}
-	if err := UseKernelSet(v); err != nil {
-		return fmt.Errorf("RLJOB_KERNELS=%s: %w", v, err)
-	}
-	return nil
-}()
-
-// EnvError returns the error of the RLJOB_KERNELS environment variable
-// (an unknown set or one this CPU lacks), or nil; the CLI exits 2 on it.
-func EnvError() error { return envKernelsErr }
+}
