@@ -9,6 +9,7 @@ PKGS      = ./...
 export GOAMD64 = v1
 
 .PHONY: all build test test-short bench bench-all demo fuzz clean fmt vet
+.PHONY: cuda-toolkit cuda-lib build-cuda test-cuda bench-cuda gpu-check
 
 all: build
 
@@ -59,7 +60,56 @@ fmt:
 	gofmt -w .
 
 clean:
-	rm -rf bin lake
+	rm -rf bin lake kernels/cuda/lib kernels/cuda/libhash_gen.go
+
+# CUDA (docs/cuda.md). Nothing above needs it. `make build-cuda` installs
+# Debian's nvidia-cuda-toolkit 11.8 and g++-11 when missing (root, apt),
+# compiles kernels/cuda/csrc/*.cu with nvcc into kernels/cuda/lib/
+# librljobcuda.a (sm_80, sm_90 and compute_90 PTX; -fmad=false: no FMA
+# where the CPU kernels round twice), writes the library's hash into
+# kernels/cuda/libhash_gen.go (so Go's build cache sees a rebuilt .a) and
+# links bin/rljob-cuda with cudart and cuBLAS static.
+NVCC      ?= nvcc
+CUDA_DIR   = kernels/cuda
+CUDA_LIB   = $(CUDA_DIR)/lib/librljobcuda.a
+CU_SRC     = $(wildcard $(CUDA_DIR)/csrc/*.cu)
+CU_HDR     = $(wildcard $(CUDA_DIR)/csrc/*.cuh $(CUDA_DIR)/csrc/*.h)
+CU_OBJ     = $(patsubst $(CUDA_DIR)/csrc/%.cu,$(CUDA_DIR)/lib/%.o,$(CU_SRC))
+NVCCFLAGS ?= -ccbin g++-11 -std=c++17 -O3 -fmad=false -Xcompiler -fPIC \
+	-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+	-gencode arch=compute_90,code=compute_90
+CUDA_TAGS  = $(TAGS) cuda
+
+cuda-toolkit:
+	@sh scripts/cuda-toolkit.sh
+
+$(CUDA_DIR)/lib/%.o: $(CUDA_DIR)/csrc/%.cu $(CU_HDR)
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(CUDA_LIB): $(CU_OBJ)
+	rm -f $@
+	ar rcs $@ $(CU_OBJ)
+
+cuda-lib: cuda-toolkit
+	$(MAKE) $(CUDA_LIB)
+	sh scripts/cuda-libhash.sh $(CUDA_LIB) $(CUDA_DIR)/libhash_gen.go
+
+build-cuda: cuda-lib
+	CGO_ENABLED=1 $(GO) build -buildvcs=auto -tags "$(CUDA_TAGS)" -o bin/rljob-cuda ./cmd/rljob
+
+# The CUDA conformance tests (they skip without a GPU; RLJOB_REQUIRE_CUDA=1
+# makes a skip a failure) and the GPU benchmarks.
+test-cuda: cuda-lib
+	$(GO) test -tags "$(CUDA_TAGS)" -count=1 -v ./kernels/cuda/
+
+bench-cuda: cuda-lib
+	$(GO) test -tags "$(CUDA_TAGS)" -run '^$$' -bench 'CUDAGemm|CUDASample' -benchtime 20x -timeout 20m ./kernels/cuda/
+	$(GO) test -tags "$(CUDA_TAGS)" -run '^$$' -bench 'CUDAForwardGemms' -benchtime 2x -timeout 20m ./kernels/cuda/
+
+# Everything on a GPU machine in one command (scripts/gpu-check.sh).
+gpu-check:
+	sh scripts/gpu-check.sh
 
 # Headless Chromium (Debian's chromium) for the report test
 # (report.TestChromiumRendersReport installs it the same way when missing)

@@ -1,0 +1,73 @@
+//go:build cuda && cgo
+
+package cuda
+
+/*
+#include "rljob_cuda.h"
+*/
+import "C"
+
+import "fmt"
+
+func checkGQA(k string, NH, NKV, HS int) error {
+	if NKV <= 0 || NH%NKV != 0 || HS <= 0 {
+		return fmt.Errorf("cuda: %s: NH=%d must be a positive multiple of NKV=%d, HS=%d > 0", k, NH, NKV, HS)
+	}
+	return nil
+}
+
+func optU8(name string, b *Buf, n int) arg {
+	return arg{name: name, b: b, dt: U8, n: n, optional: true}
+}
+
+// AttentionForward is kernels.AttentionForward (batch-invariant, same
+// bits): out (B,T,NH,HS), lse (B,NH,T), q (B,T,NH,HS), k, v (B,T,NKV,HS),
+// valid (B,T) U8 mask or nil. It keeps B·NH·T·T floats of scores in the
+// device's scratch.
+func (d *Device) AttentionForward(out, lse, q, k, v, valid *Buf, B, T, NH, NKV, HS int) error {
+	const name = "attention_forward"
+	if err := checkGQA(name, NH, NKV, HS); err != nil {
+		return err
+	}
+	if err := check(name, f32("out", out, B*T*NH*HS), f32("lse", lse, B*NH*T), f32("q", q, B*T*NH*HS),
+		f32("k", k, B*T*NKV*HS), f32("v", v, B*T*NKV*HS), optU8("valid", valid, B*T)); err != nil {
+		return err
+	}
+	S, err := d.Scratch("attention scores", F32, B*NH*T*T)
+	if err != nil {
+		return err
+	}
+	return cerr(name, C.rj_attn_fwd(out.p(), lse.p(), q.p(), k.p(), v.p(), valid.p(), S.p(),
+		C.int(B), C.int(T), C.int(NH), C.int(NKV), C.int(HS)))
+}
+
+// AttentionBackward is kernels.AttentionBackward's matrix-product path
+// (kernels uses it for 8 <= T <= 4096, and scalar loops with other bits
+// outside; docs/cuda.md): dq, dk, dv accumulated. It keeps 2·B·NKV·T·T
+// floats of scratch.
+func (d *Device) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, valid *Buf, B, T, NH, NKV, HS int) error {
+	const name = "attention_backward"
+	if err := checkGQA(name, NH, NKV, HS); err != nil {
+		return err
+	}
+	nq, nk := B*T*NH*HS, B*T*NKV*HS
+	if err := check(name, f32("dq", dq, nq), f32("dk", dk, nk), f32("dv", dv, nk), f32("dout", dout, nq),
+		f32("q", q, nq), f32("k", k, nk), f32("v", v, nk), f32("out", out, nq), f32("lse", lse, B*NH*T),
+		optU8("valid", valid, B*T)); err != nil {
+		return err
+	}
+	P, err := d.Scratch("attention P", F32, B*NKV*T*T)
+	if err != nil {
+		return err
+	}
+	dP, err := d.Scratch("attention dP", F32, B*NKV*T*T)
+	if err != nil {
+		return err
+	}
+	D, err := d.Scratch("attention D", F32, B*T*NH)
+	if err != nil {
+		return err
+	}
+	return cerr(name, C.rj_attn_bwd(dq.p(), dk.p(), dv.p(), dout.p(), q.p(), k.p(), v.p(), out.p(), lse.p(), valid.p(),
+		P.p(), dP.p(), D.p(), C.int(B), C.int(T), C.int(NH), C.int(NKV), C.int(HS)))
+}

@@ -1,0 +1,125 @@
+// Device, memory and error plumbing shared by the kernel families.
+#include <cublas_v2.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common.cuh"
+
+static DevErr *dev_err;  // device memory, from rj_open
+
+DevErr *rj_err(void) { return dev_err; }
+
+extern "C" int rj_device_count(int *n) {
+  *n = 0;
+  cudaError_t e = cudaGetDeviceCount(n);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    *n = 0;
+  }
+  return (int)e;
+}
+
+// One cuBLAS handle per device ordinal, created by rj_open.
+#define RJ_MAX_DEV 64
+static cublasHandle_t handles[RJ_MAX_DEV];
+
+cublasHandle_t rj_cublas(int ordinal) { return ordinal >= 0 && ordinal < RJ_MAX_DEV ? handles[ordinal] : 0; }
+
+extern "C" int rj_open(int ordinal, char *name, int namelen, unsigned long long *total) {
+  if (ordinal < 0 || ordinal >= RJ_MAX_DEV) return RC_BADARG;
+  cudaError_t e = cudaSetDevice(ordinal);
+  if (e != cudaSuccess) return (int)e;
+  cudaDeviceProp prop;
+  e = cudaGetDeviceProperties(&prop, ordinal);
+  if (e != cudaSuccess) return (int)e;
+  snprintf(name, namelen, "%s (sm_%d%d)", prop.name, prop.major, prop.minor);
+  *total = prop.totalGlobalMem;
+  if (!dev_err) {
+    e = cudaMalloc(&dev_err, sizeof(DevErr));
+    if (e != cudaSuccess) return (int)e;
+  }
+  e = cudaMemset(dev_err, 0, sizeof(DevErr));
+  if (e != cudaSuccess) return (int)e;
+  if (!handles[ordinal]) {
+    cublasStatus_t st = cublasCreate(&handles[ordinal]);
+    if (st != CUBLAS_STATUS_SUCCESS) return RC_CUBLAS + (int)st;
+  }
+  return 0;
+}
+
+extern "C" int rj_close(int ordinal) {
+  if (ordinal < 0 || ordinal >= RJ_MAX_DEV || !handles[ordinal]) return 0;
+  cublasStatus_t st = cublasDestroy(handles[ordinal]);
+  handles[ordinal] = 0;
+  return st == CUBLAS_STATUS_SUCCESS ? 0 : RC_CUBLAS + (int)st;
+}
+
+extern "C" int rj_malloc(dptr *p, unsigned long long bytes) {
+  void *q = 0;
+  cudaError_t e = cudaMalloc(&q, bytes);
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // an allocation failure is not sticky: clear it
+    *p = 0;
+    return (int)e;
+  }
+  *p = (dptr)q;
+  return 0;
+}
+
+extern "C" int rj_free(dptr p) { return (int)cudaFree((void *)p); }
+
+extern "C" int rj_mem_info(unsigned long long *free_b, unsigned long long *total_b) {
+  size_t f = 0, t = 0;
+  cudaError_t e = cudaMemGetInfo(&f, &t);
+  *free_b = f;
+  *total_b = t;
+  return (int)e;
+}
+
+extern "C" int rj_upload(dptr dst, const void *src, unsigned long long bytes) {
+  return (int)cudaMemcpy((void *)dst, src, bytes, cudaMemcpyHostToDevice);
+}
+
+extern "C" int rj_download(void *dst, dptr src, unsigned long long bytes) {
+  return (int)cudaMemcpy(dst, (const void *)src, bytes, cudaMemcpyDeviceToHost);
+}
+
+extern "C" int rj_memset0(dptr dst, unsigned long long bytes) { return (int)cudaMemsetAsync((void *)dst, 0, bytes, 0); }
+
+extern "C" int rj_sync(void) { return (int)cudaDeviceSynchronize(); }
+
+// rj_take_dev_err reads and clears the device-side error word.
+extern "C" int rj_take_dev_err(int *code, int *kernel, long long *index, long long *value, long long *limit) {
+  DevErr d;
+  *code = 0;
+  if (!dev_err) return 0;
+  cudaError_t e = cudaMemcpy(&d, dev_err, sizeof d, cudaMemcpyDeviceToHost);
+  if (e != cudaSuccess) return (int)e;
+  *code = d.code;
+  *kernel = d.kernel;
+  *index = d.index;
+  *value = d.value;
+  *limit = d.limit;
+  if (d.code != 0) e = cudaMemset(dev_err, 0, sizeof(DevErr));
+  return (int)e;
+}
+
+static const char *cublas_string(int st) {
+  switch (st) {
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "cuBLAS error";
+  }
+}
+
+extern "C" const char *rj_error_string(int rc) {
+  if (rc == RC_BADARG) return "bad arguments";
+  if (rc >= RC_CUBLAS) return cublas_string(rc - RC_CUBLAS);
+  return cudaGetErrorString((cudaError_t)rc);
+}

@@ -1,0 +1,188 @@
+//go:build cuda && cgo
+
+package cuda
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/rljob/rljob/kernels"
+)
+
+func TestMatmulBI(t *testing.T) {
+	d := openDev(t)
+	rng := rand.New(rand.NewPCG(11, 12))
+	B, C, OC := 67, 131, 77
+	inp, w, bias := randn(rng, B*C, 1), randn(rng, OC*C, 0.1), randn(rng, OC, 1)
+	ib, wb, bb := up(t, d, "inp", inp), up(t, d, "w", w), up(t, d, "bias", bias)
+	for _, withBias := range []bool{true, false} {
+		want := make([]float32, B*OC)
+		var bh []float32
+		var bd *Buf
+		if withBias {
+			bh, bd = bias, bb
+		}
+		kernels.MatmulForward(want, inp, w, bh, B, C, OC)
+		ob := up(t, d, "out", make([]float32, B*OC))
+		must(t, d.MatmulForward(ob, ib, wb, bd, B, C, OC))
+		sameBits(t, "matmul forward", down(t, d, ob, B*OC), want)
+	}
+	// batch invariance on the device itself: row 40 alone has its bits in the batch
+	want := make([]float32, B*OC)
+	kernels.MatmulForward(want, inp, w, bias, B, C, OC)
+	one := up(t, d, "one", make([]float32, OC))
+	must(t, d.MatmulForward(one, ib.View(40*C, C), wb, bb, 1, C, OC))
+	sameBits(t, "matmul forward, one row", down(t, d, one, OC), want[40*OC:41*OC])
+
+	dout := randn(rng, B*OC, 1)
+	dinp, dw, db := randn(rng, B*C, 1), randn(rng, OC*C, 1), randn(rng, OC, 1)
+	dib, dwb, dbb := up(t, d, "dinp", dinp), up(t, d, "dw", dw), up(t, d, "db", db)
+	kernels.MatmulBackward(dinp, dw, db, dout, inp, w, B, C, OC)
+	must(t, d.MatmulBackward(dib, dwb, dbb, up(t, d, "dout", dout), ib, wb, B, C, OC))
+	sameBits(t, "matmul dinp", down(t, d, dib, B*C), dinp)
+	sameBits(t, "matmul dweight", down(t, d, dwb, OC*C), dw)
+	sameBits(t, "matmul dbias", down(t, d, dbb, OC), db)
+}
+
+func TestAttention(t *testing.T) {
+	d := openDev(t)
+	for _, tc := range []struct {
+		name              string
+		B, T, NH, NKV, HS int
+		pad               bool
+		exactBackward     bool
+	}{
+		{"T37 padded", 2, 37, 6, 2, 20, true, true},
+		{"T70", 1, 70, 4, 4, 16, false, true},
+		{"T5 (CPU backward uses its scalar loops)", 2, 5, 2, 1, 12, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(13, uint64(tc.T)))
+			B, T, NH, NKV, HS := tc.B, tc.T, tc.NH, tc.NKV, tc.HS
+			nq, nk := B*T*NH*HS, B*T*NKV*HS
+			q, k, v := randn(rng, nq, 1), randn(rng, nk, 1), randn(rng, nk, 1)
+			var valid []bool
+			var vb *Buf
+			if tc.pad {
+				valid = make([]bool, B*T)
+				for i := range valid {
+					valid[i] = i%T >= 3 && i%T < T-2 // left and right padding
+				}
+				vb = upBool(t, d, "valid", valid)
+			}
+			out, lse := make([]float32, nq), make([]float32, B*NH*T)
+			kernels.AttentionForward(out, lse, q, k, v, valid, B, T, NH, NKV, HS)
+			qb, kb, vvb := up(t, d, "q", q), up(t, d, "k", k), up(t, d, "v", v)
+			ob, lb := up(t, d, "out", make([]float32, nq)), up(t, d, "lse", make([]float32, B*NH*T))
+			must(t, d.AttentionForward(ob, lb, qb, kb, vvb, vb, B, T, NH, NKV, HS))
+			sameBits(t, "attention out", down(t, d, ob, nq), out)
+			sameBits(t, "attention lse", down(t, d, lb, B*NH*T), lse)
+
+			dout := randn(rng, nq, 1)
+			dq, dk, dv := randn(rng, nq, 0.1), randn(rng, nk, 0.1), randn(rng, nk, 0.1)
+			dqb, dkb, dvb := up(t, d, "dq", dq), up(t, d, "dk", dk), up(t, d, "dv", dv)
+			kernels.AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, valid, B, T, NH, NKV, HS)
+			must(t, d.AttentionBackward(dqb, dkb, dvb, up(t, d, "dout", dout), qb, kb, vvb, ob, lb, vb, B, T, NH, NKV, HS))
+			cmp := sameBits
+			if !tc.exactBackward {
+				cmp = func(t testing.TB, name string, got, want []float32) { near(t, name, got, want, 1e-5) }
+			}
+			cmp(t, "attention dq", down(t, d, dqb, nq), dq)
+			cmp(t, "attention dk", down(t, d, dkb, nk), dk)
+			cmp(t, "attention dv", down(t, d, dvb, nk), dv)
+		})
+	}
+}
+
+func TestHead(t *testing.T) {
+	d := openDev(t)
+	rng := rand.New(rand.NewPCG(15, 16))
+	N, V, VL := 9, 5003, 4990 // V spans three of the kernel's 2048-wide tiles
+	var temp float32 = 0.7
+	logits := randn(rng, N*V, 3)
+	tg := make([]int32, N)
+	for i := range tg {
+		tg[i] = int32(rng.IntN(VL))
+	}
+	tg[4] = -1
+	e, r, lse, logp, ent := make([]float32, N*V), make([]float32, N), make([]float32, N), make([]float32, N), make([]float32, N)
+	kernels.HeadForward(e, r, lse, logp, ent, logits, tg, N, V, VL, temp)
+	eb, rb, lb, pb, hb := up(t, d, "e", make([]float32, N*V)), up(t, d, "r", make([]float32, N)), up(t, d, "lse", make([]float32, N)),
+		up(t, d, "logp", make([]float32, N)), up(t, d, "ent", make([]float32, N))
+	xb, tb := up(t, d, "logits", logits), upI32(t, d, "targets", tg)
+	must(t, d.HeadForward(eb, rb, lb, pb, hb, xb, tb, N, V, VL, temp))
+	sameBits(t, "head e", down(t, d, eb, N*V), e)
+	sameBits(t, "head r", down(t, d, rb, N), r)
+	sameBits(t, "head lse", down(t, d, lb, N), lse)
+	sameBits(t, "head logp", down(t, d, pb, N), logp)
+	sameBits(t, "head ent", down(t, d, hb, N), ent)
+	for i := range N {
+		if tg[i] >= 0 {
+			if lp := kernels.LogProbRow(logits[i*V:i*V+VL], tg[i], temp); lp != logp[i] {
+				t.Fatalf("row %d: LogProbRow %v != HeadForward %v (CPU)", i, lp, logp[i])
+			}
+		}
+	}
+
+	dlogp, dent := randn(rng, N, 1), randn(rng, N, 1)
+	dlb, deb := up(t, d, "dlogp", dlogp), up(t, d, "dent", dent)
+	for _, withEnt := range []bool{true, false} {
+		ee := clone(e)
+		must(t, d.Upload(eb, e))
+		var dh []float32
+		var dd, hh *Buf
+		if withEnt {
+			dh, dd, hh = dent, deb, hb
+		}
+		kernels.HeadBackwardLogp(ee, r, dlogp, dh, logits, lse, ent, tg, N, V, VL, temp)
+		must(t, d.HeadBackwardLogp(eb, rb, dlb, dd, xb, lb, hh, tb, N, V, VL, temp))
+		sameBits(t, "head dlogits", down(t, d, eb, N*V), ee)
+	}
+	// cross-entropy at temperature 1
+	kernels.HeadForward(e, r, lse, logp, nil, logits, tg, N, V, V, 1)
+	must(t, d.HeadForward(eb, rb, lb, pb, nil, xb, tb, N, V, V, 1))
+	kernels.HeadBackwardCE(e, r, 1.5, tg, N-1, N, V)
+	must(t, d.HeadBackwardCE(eb, rb, 1.5, tb, N-1, N, V))
+	sameBits(t, "head CE dlogits", down(t, d, eb, N*V), e)
+}
+
+func TestGemmCublas(t *testing.T) {
+	d := openDev(t)
+	rng := rand.New(rand.NewPCG(17, 18))
+	M, N, K := 77, 131, 259
+	a, w := randn(rng, M*K, 1), randn(rng, N*K, 1)
+	want := make([]float32, M*N)
+	kernels.MatmulForward(want, a, w, nil, M, K, N)
+	ab, wb := up(t, d, "a", a), up(t, d, "w", w)
+	cb := up(t, d, "c", make([]float32, M*N))
+	for _, tc := range []struct {
+		mode GemmMode
+		tol  float64
+	}{{GemmFP32, 1e-5}, {GemmTF32, 3e-2}, {GemmBF16, 5e-2}} {
+		x, y := ab, wb
+		if tc.mode == GemmBF16 {
+			var err error
+			x, err = d.Alloc("a bf16", BF16, M*K)
+			must(t, err)
+			y, err = d.Alloc("w bf16", BF16, N*K)
+			must(t, err)
+			must(t, d.ToBF16(x, ab, M*K))
+			must(t, d.ToBF16(y, wb, N*K))
+		}
+		// out = a · wᵀ : op(b) = wᵀ, b (N, K) transposed
+		must(t, d.GemmCublas(tc.mode, false, true, M, N, K, 1, x, K, y, K, 0, cb, N))
+		got := down(t, d, cb, M*N)
+		for i := range got { // errors grow with √K·|a||w|; scale them to O(1)
+			got[i] /= 16
+		}
+		ref := clone(want)
+		for i := range ref {
+			ref[i] /= 16
+		}
+		near(t, "cublas "+tc.mode.String(), got, ref, tc.tol)
+		if tc.mode == GemmBF16 {
+			x.Free()
+			y.Free()
+		}
+	}
+}

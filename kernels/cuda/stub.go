@@ -1,0 +1,15 @@
+//go:build !cuda || !cgo
+
+package cuda
+
+// Device is a GPU; in this build (no cuda tag or no cgo) none can be opened.
+type Device struct{}
+
+// Open returns ErrNoCUDA: this binary was built without CUDA.
+func Open(ordinal int) (*Device, error) { return nil, ErrNoCUDA }
+
+// DeviceCount returns ErrNoCUDA: this binary was built without CUDA.
+func DeviceCount() (int, error) { return 0, ErrNoCUDA }
+
+// Built reports whether this binary has the CUDA kernels.
+const Built = false
