@@ -9,7 +9,7 @@ PKGS      = ./...
 export GOAMD64 = v1
 
 .PHONY: all build test test-short bench bench-all demo fuzz clean fmt vet
-.PHONY: cuda-toolkit cuda-lib build-cuda test-cuda bench-cuda gpu-check
+.PHONY: cuda-toolkit cuda-lib build-cuda test-cuda bench-cuda cuda-test-bin gpu-check
 
 all: build
 
@@ -106,6 +106,10 @@ test-cuda: cuda-lib
 bench-cuda: cuda-lib
 	$(GO) test -tags "$(CUDA_TAGS)" -run '^$$' -bench 'CUDAGemm|CUDASample' -benchtime 20x -timeout 20m ./kernels/cuda/
 	$(GO) test -tags "$(CUDA_TAGS)" -run '^$$' -bench 'CUDAForwardGemms' -benchtime 2x -timeout 20m ./kernels/cuda/
+
+# The CUDA test binary alone (runs on a GPU machine without Go or nvcc).
+cuda-test-bin: cuda-lib
+	$(GO) test -c -tags "$(CUDA_TAGS)" -o bin/cuda-kernels.test ./kernels/cuda/
 
 # Everything on a GPU machine in one command (scripts/gpu-check.sh).
 gpu-check:

@@ -29,6 +29,9 @@ func init() {
 			}
 			fmt.Fprintf(e.stdout, "kernels %s (this CPU and build can run %s; RLJOB_KERNELS selects one, same results)\n",
 				kernels.KernelSet(), strings.Join(kernels.KernelSets(), ", "))
+			if line := cudaLine(); line != "" {
+				fmt.Fprintln(e.stdout, line)
+			}
 			return nil
 		},
 	})

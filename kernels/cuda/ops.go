@@ -154,11 +154,11 @@ func (d *Device) rope(k string, out, inp, pos *Buf, N, NH, HS int, tab *RopeTabl
 	if err := check(k, f32("out", out, N*NH*HS), f32("inp", inp, N*NH*HS), i32("pos", pos, N)); err != nil {
 		return err
 	}
-	f := C.rj_rope_fwd
+	mp, n, nh, hs := C.int(tab.MaxPos), C.int(N), C.int(NH), C.int(HS)
 	if bwd {
-		f = C.rj_rope_bwd
+		return cerr(k, C.rj_rope_bwd(out.p(), inp.p(), pos.p(), tab.buf.p(), mp, n, nh, hs))
 	}
-	return cerr(k, f(out.p(), inp.p(), pos.p(), tab.buf.p(), C.int(tab.MaxPos), C.int(N), C.int(NH), C.int(HS)))
+	return cerr(k, C.rj_rope_fwd(out.p(), inp.p(), pos.p(), tab.buf.p(), mp, n, nh, hs))
 }
 
 // SwiGLUForward is kernels.SwiGLUForward over N elements.
