@@ -73,7 +73,7 @@ NVCC      ?= nvcc
 CUDA_DIR   = kernels/cuda
 CUDA_LIB   = $(CUDA_DIR)/lib/librljobcuda.a
 CU_SRC     = $(wildcard $(CUDA_DIR)/csrc/*.cu)
-CU_HDR     = $(wildcard $(CUDA_DIR)/csrc/*.cuh $(CUDA_DIR)/csrc/*.h)
+CU_HDR     = $(wildcard $(CUDA_DIR)/csrc/*.cuh $(CUDA_DIR)/csrc/*.h) $(CUDA_DIR)/internal/gomathcheck/gomath.h
 CU_OBJ     = $(patsubst $(CUDA_DIR)/csrc/%.cu,$(CUDA_DIR)/lib/%.o,$(CU_SRC))
 NVCCFLAGS ?= -ccbin g++-11 -std=c++17 -O3 -fmad=false -Xcompiler -fPIC \
 	-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
