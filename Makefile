@@ -70,12 +70,15 @@ clean:
 # kernels/cuda/libhash_gen.go (so Go's build cache sees a rebuilt .a) and
 # links bin/rljob-cuda with cudart and cuBLAS static.
 NVCC      ?= nvcc
+# g++-11 for Debian's nvcc 11.8; a newer nvcc (CUDA 12, 13) takes the default g++.
+CUDA_CCBIN ?= $(shell command -v g++-11 >/dev/null 2>&1 && echo g++-11 || echo g++)
 CUDA_DIR   = kernels/cuda
 CUDA_LIB   = $(CUDA_DIR)/lib/librljobcuda.a
+CUDA_LIBDL = $(CUDA_DIR)/lib/librljobcuda_dl.a
 CU_SRC     = $(wildcard $(CUDA_DIR)/csrc/*.cu)
 CU_HDR     = $(wildcard $(CUDA_DIR)/csrc/*.cuh $(CUDA_DIR)/csrc/*.h) $(CUDA_DIR)/internal/gomathcheck/gomath.h
-CU_OBJ     = $(patsubst $(CUDA_DIR)/csrc/%.cu,$(CUDA_DIR)/lib/%.o,$(CU_SRC))
-NVCCFLAGS ?= -ccbin g++-11 -std=c++17 -O3 -fmad=false -Xcompiler -fPIC \
+CU_OBJ     = $(patsubst $(CUDA_DIR)/csrc/%.cu,$(CUDA_DIR)/lib/%.o,$(filter-out %/gemm_cublas.cu,$(CU_SRC)))
+NVCCFLAGS ?= -ccbin $(CUDA_CCBIN) -std=c++17 -O3 -fmad=false -Xcompiler -fPIC \
 	-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
 	-gencode arch=compute_90,code=compute_90
 CUDA_TAGS  = $(TAGS) cuda
@@ -87,13 +90,24 @@ $(CUDA_DIR)/lib/%.o: $(CUDA_DIR)/csrc/%.cu $(CU_HDR)
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
-$(CUDA_LIB): $(CU_OBJ)
+$(CUDA_DIR)/lib/gemm_cublas_dl.o: $(CUDA_DIR)/csrc/gemm_cublas.cu $(CU_HDR)
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -DRJ_CUBLAS_DL -c $< -o $@
+
+# librljobcuda.a calls cuBLAS linked statically (bin/rljob-cuda);
+# librljobcuda_dl.a loads libcublas.so at run time (build tag cuda_dlcublas:
+# a test binary small enough to copy to a GPU machine without Go).
+$(CUDA_LIB): $(CU_OBJ) $(CUDA_DIR)/lib/gemm_cublas.o
 	rm -f $@
-	ar rcs $@ $(CU_OBJ)
+	ar rcs $@ $^
+
+$(CUDA_LIBDL): $(CU_OBJ) $(CUDA_DIR)/lib/gemm_cublas_dl.o
+	rm -f $@
+	ar rcs $@ $^
 
 cuda-lib: cuda-toolkit
-	$(MAKE) $(CUDA_LIB)
-	sh scripts/cuda-libhash.sh $(CUDA_LIB) $(CUDA_DIR)/libhash_gen.go
+	$(MAKE) $(CUDA_LIB) $(CUDA_LIBDL)
+	sh scripts/cuda-libhash.sh $(CUDA_DIR)/libhash_gen.go $(CUDA_LIB) $(CUDA_LIBDL)
 
 build-cuda: cuda-lib
 	CGO_ENABLED=1 $(GO) build -buildvcs=auto -tags "$(CUDA_TAGS)" -o bin/rljob-cuda ./cmd/rljob
@@ -107,9 +121,11 @@ bench-cuda: cuda-lib
 	$(GO) test -tags "$(CUDA_TAGS)" -run '^$$' -bench 'CUDAGemm|CUDASample' -benchtime 20x -timeout 20m ./kernels/cuda/
 	$(GO) test -tags "$(CUDA_TAGS)" -run '^$$' -bench 'CUDAForwardGemms' -benchtime 2x -timeout 20m ./kernels/cuda/
 
-# The CUDA test binary alone (runs on a GPU machine without Go or nvcc).
+# The CUDA test binary alone, cuBLAS loaded at run time, stripped (about
+# 10 MB): runs on a GPU machine with a driver but without Go or nvcc
+# (scripts/gpu-check.sh uses it there).
 cuda-test-bin: cuda-lib
-	$(GO) test -c -tags "$(CUDA_TAGS)" -o bin/cuda-kernels.test ./kernels/cuda/
+	$(GO) test -c -tags "$(CUDA_TAGS) cuda_dlcublas" -ldflags=-s -o bin/cuda-kernels.test ./kernels/cuda/
 
 # Everything on a GPU machine in one command (scripts/gpu-check.sh).
 gpu-check:

@@ -1,12 +1,13 @@
 #!/bin/sh
 # Writes kernels/cuda/libhash_gen.go holding the SHA-256 of the CUDA
-# library: Go's build cache keys a cgo package on its Go and C sources and
-# flags, not on the .a it links, so a rebuilt library must change a source
-# file or Go would link the stale one. Usage: cuda-libhash.sh LIB OUT.
+# libraries: Go's build cache keys a cgo package on its Go and C sources
+# and flags, not on the .a it links, so a rebuilt library must change a
+# source file or Go would link the stale one.
+# Usage: cuda-libhash.sh OUT.go LIB.a...
 set -eu
-lib=$1
-out=$2
-h=$(sha256sum "$lib" | cut -d' ' -f1)
+out=$1
+shift
+h=$(cat "$@" | sha256sum | cut -d' ' -f1)
 tmp=$out.tmp
 cat >"$tmp" <<GO
 //go:build cuda && cgo
@@ -15,7 +16,7 @@ cat >"$tmp" <<GO
 
 package cuda
 
-// libHash is the SHA-256 of lib/librljobcuda.a.
+// libHash is the SHA-256 of the libraries in lib/.
 const libHash = "$h"
 GO
 if cmp -s "$tmp" "$out" 2>/dev/null; then rm -f "$tmp"; else mv "$tmp" "$out"; fi

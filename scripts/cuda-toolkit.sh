@@ -5,9 +5,18 @@
 # nothing when nvcc 11.8 and g++-11 are already there. Needs root and apt-get.
 # Used by `make cuda-toolkit`, .ci/run and scripts/gpu-check.sh.
 set -eu
+# have: nvcc, a host compiler it accepts (g++-11 for 11.x; the default g++
+# for CUDA 12 and later) and static cuBLAS (Debian's path or the toolkit's).
 have() {
-	command -v nvcc >/dev/null 2>&1 && command -v g++-11 >/dev/null 2>&1 &&
-		[ -e /usr/lib/x86_64-linux-gnu/libcublas_static.a ]
+	command -v nvcc >/dev/null 2>&1 || return 1
+	major=$(nvcc --version | sed -n 's/.*release \([0-9]*\)\..*/\1/p')
+	if [ "${major:-0}" -lt 12 ]; then command -v g++-11 >/dev/null 2>&1 || return 1; fi
+	root=$(dirname "$(dirname "$(command -v nvcc)")")
+	for f in /usr/lib/x86_64-linux-gnu/libcublas_static.a "$root/lib64/libcublas_static.a" \
+		"$root/targets/x86_64-linux/lib/libcublas_static.a"; do
+		[ -e "$f" ] && return 0
+	done
+	return 1
 }
 if have; then
 	exit 0

@@ -7,9 +7,11 @@
 # as the argument, else $OUT, else ./gpu-check-out. Prints what it measured.
 # Budget: under 8 minutes on one H100 (each step has a timeout).
 #
-# Without Go or the toolkit on the machine (no network), it runs a test
-# binary built elsewhere if one was brought along: bin/cuda-kernels.test
-# (make cuda-test-bin).
+# It uses the toolkit it finds (Debian's, /usr/local/cuda, any nvcc on the
+# PATH) and installs Debian's only when there is none. Without Go on the
+# machine it still compiles every .cu with the local nvcc, then runs a test
+# binary built elsewhere and brought along: bin/cuda-kernels.test (make
+# cuda-test-bin; about 10 MB, cuBLAS loaded from the machine's libcublas.so).
 set -u
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-gpu-check-out}}
@@ -52,32 +54,41 @@ else
 	echo "gpu: nvidia-smi not found" >>"$sum"
 fi
 
-# toolkit: Debian's (installs when missing and the mirror is reachable), or
-# one already on the machine
+# toolkit: one already on the machine, else Debian's (installed when the
+# mirror is reachable)
 [ -d /usr/local/cuda/bin ] && PATH=$PATH:/usr/local/cuda/bin && export PATH
-have_build=1
-if ! command -v nvcc >/dev/null 2>&1 || ! command -v g++-11 >/dev/null 2>&1; then
-	run toolkit 400 sh scripts/cuda-toolkit.sh || true
+if ! command -v nvcc >/dev/null 2>&1; then
+	run toolkit 400 sh scripts/cuda-toolkit.sh || say "no nvcc and the toolkit could not be installed"
 fi
-for tool in nvcc g++-11 go; do
-	if ! command -v $tool >/dev/null 2>&1; then
-		say "$tool is missing and could not be installed: cannot build here"
-		have_build=0
-	fi
-done
-echo "toolkit: $(nvcc --version 2>/dev/null | tail -n 1 || echo none); go: $(go version 2>/dev/null || echo none)" >>"$sum"
+if command -v nvcc >/dev/null 2>&1; then
+	root=$(dirname "$(dirname "$(command -v nvcc)")")
+	# a toolkit outside Debian's paths: where its static libraries are
+	CGO_LDFLAGS="-L$root/lib64 -L$root/targets/x86_64-linux/lib ${CGO_LDFLAGS:-}"
+	export CGO_LDFLAGS
+fi
+# libcublas.so for the dlopen build of the test binary
+cublas=$(find /usr /opt -name 'libcublas.so*' 2>/dev/null | head -n 1)
+[ -n "$cublas" ] && LD_LIBRARY_PATH=$(dirname "$cublas")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} && export LD_LIBRARY_PATH
+echo "toolkit: $(nvcc --version 2>/dev/null | tail -n 1 || echo none); go: $(go version 2>/dev/null || echo none); libcublas: ${cublas:-none}" >>"$sum"
 
+# Every .cu compiled by this machine's nvcc (whatever its version).
+libs_ok=0
+if command -v nvcc >/dev/null 2>&1; then
+	run cuda-lib 300 make -j"$(nproc)" kernels/cuda/lib/librljobcuda.a kernels/cuda/lib/librljobcuda_dl.a && libs_ok=1
+fi
 testbin=
-if [ "$have_build" = 1 ]; then
-	if run build-cuda 360 make -j"$(nproc)" build-cuda; then
-		run test-bin 240 go test -c -tags "duckdb_arrow cuda" -o bin/cuda-kernels.test ./kernels/cuda/ && testbin=bin/cuda-kernels.test
-		[ -x bin/rljob-cuda ] && bin/rljob-cuda version 2>&1 | tee -a "$sum" | tee -a "$log" >&2
-	fi
+if [ "$libs_ok" = 1 ] && command -v go >/dev/null 2>&1; then
+	sh scripts/cuda-libhash.sh kernels/cuda/libhash_gen.go kernels/cuda/lib/librljobcuda.a kernels/cuda/lib/librljobcuda_dl.a
+	run build-cuda 360 go build -tags "duckdb_arrow cuda" -o bin/rljob-cuda ./cmd/rljob &&
+		bin/rljob-cuda version 2>&1 | tee -a "$sum" | tee -a "$log" >&2
+	run test-bin 240 go test -c -tags "cuda cuda_dlcublas" -ldflags=-s -o bin/cuda-kernels.test ./kernels/cuda/ &&
+		testbin=bin/cuda-kernels.test
 elif [ -x bin/cuda-kernels.test ]; then
-	say "using the prebuilt bin/cuda-kernels.test"
+	say "no Go here (or the kernels did not compile): running the prebuilt bin/cuda-kernels.test (make cuda-test-bin)"
+	echo "tests: the prebuilt bin/cuda-kernels.test (Go is not on this machine)" >>"$sum"
 	testbin=bin/cuda-kernels.test
 else
-	say "no toolkit, no Go and no prebuilt bin/cuda-kernels.test: nothing to run"
+	say "no Go and no prebuilt bin/cuda-kernels.test: nothing to run (build one with make cuda-test-bin and bring it)"
 	status=1
 fi
 

@@ -4,7 +4,6 @@ package cuda
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/csrc
-#cgo LDFLAGS: -L${SRCDIR}/lib -lrljobcuda -lcublas_static -lcublasLt_static -lculibos -lcudart_static -lstdc++ -lm -ldl -lpthread -lrt
 #include <stdlib.h>
 #include "rljob_cuda.h"
 */
@@ -18,6 +17,9 @@ import (
 // Built reports whether this binary has the CUDA kernels.
 const Built = true
 
+// The libraries are linked by link_static.go (cuBLAS static, the default)
+// or link_dl.go (build tag cuda_dlcublas: cuBLAS loaded with dlopen).
+//
 // The library's content hash (libhash_gen.go, written by make build-cuda)
 // is part of this package's source, so a rebuilt librljobcuda.a makes Go
 // rebuild and relink the package instead of reusing a cached build.

@@ -1,5 +1,4 @@
 // Device, memory and error plumbing shared by the kernel families.
-#include <cublas_v2.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,11 +18,7 @@ extern "C" int rj_device_count(int *n) {
   return (int)e;
 }
 
-// One cuBLAS handle per device ordinal, created by rj_open.
 #define RJ_MAX_DEV 64
-static cublasHandle_t handles[RJ_MAX_DEV];
-
-cublasHandle_t rj_cublas(int ordinal) { return ordinal >= 0 && ordinal < RJ_MAX_DEV ? handles[ordinal] : 0; }
 
 extern "C" int rj_open(int ordinal, char *name, int namelen, unsigned long long *total) {
   if (ordinal < 0 || ordinal >= RJ_MAX_DEV) return RC_BADARG;
@@ -40,18 +35,12 @@ extern "C" int rj_open(int ordinal, char *name, int namelen, unsigned long long 
   }
   e = cudaMemset(dev_err, 0, sizeof(DevErr));
   if (e != cudaSuccess) return (int)e;
-  if (!handles[ordinal]) {
-    cublasStatus_t st = cublasCreate(&handles[ordinal]);
-    if (st != CUBLAS_STATUS_SUCCESS) return RC_CUBLAS + (int)st;
-  }
-  return 0;
+  return rj_cublas_open(ordinal);
 }
 
 extern "C" int rj_close(int ordinal) {
-  if (ordinal < 0 || ordinal >= RJ_MAX_DEV || !handles[ordinal]) return 0;
-  cublasStatus_t st = cublasDestroy(handles[ordinal]);
-  handles[ordinal] = 0;
-  return st == CUBLAS_STATUS_SUCCESS ? 0 : RC_CUBLAS + (int)st;
+  if (ordinal < 0 || ordinal >= RJ_MAX_DEV) return 0;
+  return rj_cublas_close(ordinal);
 }
 
 extern "C" int rj_malloc(dptr *p, unsigned long long bytes) {
@@ -106,20 +95,22 @@ extern "C" int rj_take_dev_err(int *code, int *kernel, long long *index, long lo
 
 static const char *cublas_string(int st) {
   switch (st) {
-    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
-    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
-    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
-    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
-    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
-    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
-    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
-    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    case 0: return "CUBLAS_STATUS_SUCCESS";
+    case 1: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case 3: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case 7: return "CUBLAS_STATUS_INVALID_VALUE";
+    case 8: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case 11: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case 13: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case 14: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case 15: return "CUBLAS_STATUS_NOT_SUPPORTED";
     default: return "cuBLAS error";
   }
 }
 
 extern "C" const char *rj_error_string(int rc) {
   if (rc == RC_BADARG) return "bad arguments";
+  if (rc == RC_NOCUBLAS) return "cuBLAS not available: no libcublas.so* found by dlopen (set LD_LIBRARY_PATH; this is the cuda_dlcublas build)";
   if (rc >= RC_CUBLAS) return cublas_string(rc - RC_CUBLAS);
   return cudaGetErrorString((cudaError_t)rc);
 }

@@ -11,6 +11,7 @@ extern "C" {
 #endif
 typedef unsigned long long dptr;
 #define RC_CUBLAS 20000
+#define RC_NOCUBLAS 10002
 
 /* device and memory (common.cu) */
 int rj_device_count(int *n);
@@ -23,6 +24,8 @@ int rj_upload(dptr dst, const void *src, unsigned long long bytes);
 int rj_download(void *dst, dptr src, unsigned long long bytes);
 int rj_memset0(dptr dst, unsigned long long bytes);
 int rj_sync(void);
+int rj_cublas_open(int ordinal); /* gemm_cublas.cu (static or dlopen build) */
+int rj_cublas_close(int ordinal);
 int rj_take_dev_err(int *code, int *kernel, long long *index, long long *value, long long *limit);
 const char *rj_error_string(int rc);
 
@@ -56,6 +59,7 @@ int rj_bias_bwd(dptr dbias, dptr dout, int B, int OC);
    output). Row-major C (M,N) = alpha·op(A)·op(B) + beta·C. */
 int rj_gemm_cublas(int ordinal, int mode, int transA, int transB, int M, int N, int K, float alpha,
                    dptr a, int lda, dptr b, int ldb, float beta, dptr c, int ldc);
+/* bf16.cu */
 int rj_to_bf16(dptr dst, dptr src, long long n);
 /* attention.cu: the batch-invariant forward and the GEMM-path backward */
 int rj_attn_fwd(dptr out, dptr lse, dptr q, dptr k, dptr v, dptr valid, dptr S, int B, int T, int NH, int NKV, int HS);

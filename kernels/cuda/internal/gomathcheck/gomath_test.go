@@ -22,7 +22,16 @@ func needFMA(t *testing.T) {
 	}
 }
 
+// size is n, or n/10 under -short (the race-detector run of make test).
+func size(n int) int {
+	if testing.Short() {
+		return n / 10
+	}
+	return n
+}
+
 func samples(rng *rand.Rand, n int, lo, hi float64) []float64 {
+	n = size(n)
 	x := make([]float64, n)
 	for i := range x {
 		x[i] = lo + (hi-lo)*rng.Float64()
@@ -36,7 +45,7 @@ func TestExpMatchesGo(t *testing.T) {
 	xs := append(samples(rng, 1_000_000, -40, 1), samples(rng, 200_000, -760, 720)...)
 	xs = append(xs, 0, math.Copysign(0, -1), 1, -1, 709.78, 709.79, -708.4, -745.1, -745.2, -1e300, 1e300,
 		math.Inf(1), math.Inf(-1), math.NaN(), math.SmallestNonzeroFloat64, 1e-300)
-	for range 200_000 { // random bit patterns
+	for range size(200_000) { // random bit patterns
 		xs = append(xs, math.Float64frombits(rng.Uint64()))
 	}
 	bad := 0
@@ -58,7 +67,7 @@ func TestLogMatchesGo(t *testing.T) {
 	xs := append(samples(rng, 500_000, 0, 4), samples(rng, 200_000, 1, 1e6)...)
 	xs = append(xs, 0, math.Copysign(0, -1), -1, 1, 2, math.Sqrt2/2, math.Nextafter(math.Sqrt2/2, 1),
 		math.Nextafter(math.Sqrt2/2, 0), math.Inf(1), math.NaN(), math.MaxFloat64, 5e-324, 1e-310)
-	for range 300_000 {
+	for range size(300_000) {
 		xs = append(xs, math.Float64frombits(rng.Uint64()))
 	}
 	bad := 0
@@ -80,7 +89,7 @@ func TestLogMatchesGo(t *testing.T) {
 func TestSigmoidMatchesKernels(t *testing.T) {
 	needFMA(t) // expf's subnormal branch calls math.Exp
 	rng := rand.New(rand.NewPCG(5, 6))
-	n := 1_000_000
+	n := size(1_000_000)
 	g := make([]float32, n)
 	for i := range g {
 		g[i] = float32(rng.NormFloat64() * 30)
@@ -112,7 +121,7 @@ func TestSigmoidMatchesKernels(t *testing.T) {
 func TestExpfMatchesKernels(t *testing.T) {
 	needFMA(t)
 	rng := rand.New(rand.NewPCG(7, 8))
-	for range 200_000 {
+	for range size(200_000) {
 		x := -float32(rng.Float64() * 110)
 		row := []float32{0, x}
 		p := make([]float32, 2)
