@@ -13,7 +13,7 @@
 #define BK 16
 
 __global__ void __launch_bounds__(256) gemm_bi_k(rj_gemm_args g) {
-  __shared__ float As[BK][BM];
+  __shared__ float As[BK][BM + 4];  // +4: the k-major stores spread over banks
   __shared__ float Bs[BK][BN + 4];
   int z = blockIdx.z;
   int z1 = z / g.Z2, z2 = z % g.Z2;
