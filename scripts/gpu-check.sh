@@ -28,11 +28,12 @@ run() {
 	name=$1 secs=$2
 	shift 2
 	say "[$(elapsed)s] $name: $*"
-	if timeout "$secs" "$@" >"$out/$name.log" 2>&1; then
+	timeout "$secs" "$@" >"$out/$name.log" 2>&1
+	rc=$?
+	if [ "$rc" = 0 ]; then
 		say "[$(elapsed)s] $name: ok"
 		return 0
 	fi
-	rc=$?
 	[ "$rc" = 124 ] && say "[$(elapsed)s] $name: TIMED OUT after ${secs}s" || say "[$(elapsed)s] $name: FAILED (exit $rc)"
 	tail -n 30 "$out/$name.log" >&2
 	status=1
@@ -67,7 +68,7 @@ if command -v nvcc >/dev/null 2>&1; then
 	export CGO_LDFLAGS
 fi
 # libcublas.so for the dlopen build of the test binary
-cublas=$(find /usr /opt -name 'libcublas.so*' 2>/dev/null | head -n 1)
+cublas=$(find /usr /opt -name 'libcublas.so*' -not -path '*/stubs/*' 2>/dev/null | head -n 1)
 [ -n "$cublas" ] && LD_LIBRARY_PATH=$(dirname "$cublas")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} && export LD_LIBRARY_PATH
 echo "toolkit: $(nvcc --version 2>/dev/null | tail -n 1 || echo none); go: $(go version 2>/dev/null || echo none); libcublas: ${cublas:-none}" >>"$sum"
 
@@ -100,7 +101,7 @@ if [ -n "$testbin" ]; then
 		echo "## conformance tests (RLJOB_REQUIRE_CUDA=1)"
 		echo
 		echo '```'
-		grep -E '^(=== RUN|--- (PASS|FAIL|SKIP)|PASS|FAIL|ok)|differ|error|want' "$out/tests.log" | grep -v '^=== RUN' | head -80
+		grep -E '^(--- (PASS|FAIL|SKIP)|PASS|FAIL|ok)|^ +[a-z_]+_test.go:[0-9]+:' "$out/tests.log" | head -100
 		echo '```'
 	} >>"$sum"
 	run bench-kernels 150 "$testbin" -test.run '^$' -test.bench 'CUDAGemm|CUDASample' -test.benchtime 20x || true
