@@ -3,7 +3,14 @@
 package cuda
 
 // Device is a GPU; in this build (no cuda tag or no cgo) none can be opened.
-type Device struct{}
+type Device struct {
+	Ordinal int
+	Name    string
+	Total   uint64
+}
+
+// Close does nothing: no Device exists in this build.
+func (d *Device) Close() error { return nil }
 
 // Open returns ErrNoCUDA: this binary was built without CUDA.
 func Open(ordinal int) (*Device, error) { return nil, ErrNoCUDA }
