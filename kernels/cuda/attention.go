@@ -71,3 +71,26 @@ func (d *Device) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, valid *B
 	return cerr(name, C.rj_attn_bwd(dq.p(), dk.p(), dv.p(), dout.p(), q.p(), k.p(), v.p(), out.p(), lse.p(), valid.p(),
 		P.p(), dP.p(), D.p(), C.int(B), C.int(T), C.int(NH), C.int(NKV), C.int(HS)))
 }
+
+// AttentionDecode is kernels.AttentionDecodeBI for a batch of sequences,
+// one new query each: out (B, NH, HS) for q (B, NH, HS, after RoPE) over
+// the first lens[b] keys of sequence b's cache kc, vc (B, Tmax, NKV, HS,
+// keys after RoPE; the new token's key and value already written). Same
+// operations as AttentionForward's row at position lens[b]−1, so the same
+// bits. A length outside [1, Tmax] leaves that sequence's out unwritten.
+func (d *Device) AttentionDecode(out, q, kc, vc, lens *Buf, B, Tmax, NH, NKV, HS int) error {
+	const name = "attention_decode"
+	if err := checkGQA(name, NH, NKV, HS); err != nil {
+		return err
+	}
+	if err := check(name, f32("out", out, B*NH*HS), f32("q", q, B*NH*HS), f32("kc", kc, B*Tmax*NKV*HS),
+		f32("vc", vc, B*Tmax*NKV*HS), i32("lens", lens, B)); err != nil {
+		return err
+	}
+	S, err := d.Scratch("attention decode scores", F32, B*NH*Tmax)
+	if err != nil {
+		return err
+	}
+	return cerr(name, C.rj_attn_decode(out.p(), q.p(), kc.p(), vc.p(), lens.p(), S.p(),
+		C.int(B), C.int(Tmax), C.int(NH), C.int(NKV), C.int(HS)))
+}

@@ -53,6 +53,8 @@ func runGemm(b *testing.B, d *Device, path string, s gemmShape, x, w, c, x16, w1
 	switch path {
 	case "bi":
 		return d.MatmulForward(c, x, w, nil, s.M, s.K, s.N)
+	case "bi_bf16":
+		return d.MatmulForwardBF16(c, x, w16, nil, s.M, s.K, s.N)
 	case "bf16":
 		return d.GemmCublas(GemmBF16, false, true, s.M, s.N, s.K, 1, x16, s.K, w16, s.K, 0, c, s.N)
 	case "tf32":
@@ -66,7 +68,7 @@ func BenchmarkCUDAGemm(b *testing.B) {
 	d := openDev(b)
 	for _, s := range append(qwen05Layer(8192), qwen05Head(1024)) {
 		x, w, c, x16, w16 := gemmBufs(b, d, s)
-		for _, path := range []string{"bi", "fp32", "tf32", "bf16"} {
+		for _, path := range []string{"bi", "bi_bf16", "fp32", "tf32", "bf16"} {
 			b.Run(fmt.Sprintf("%s_%dx%dx%d/%s", s.name, s.M, s.N, s.K, path), func(b *testing.B) {
 				must(b, runGemm(b, d, path, s, x, w, c, x16, w16)) // warm-up
 				must(b, d.Sync())
@@ -84,9 +86,9 @@ func BenchmarkCUDAGemm(b *testing.B) {
 
 // BenchmarkCUDAForwardGemms: the matrix products of a whole 0.5B forward
 // over 8 × 1024 tokens (24 layers, then the head in 8 row chunks of 1024)
-// through the batch-invariant GEMM against cuBLAS; "x_bi" is the
-// batch-invariant time over the path's. Attention, norms and the head's
-// softmax are not included.
+// through a batch-invariant GEMM (FP32, or bf16 in the CPU's VDPBF16PS
+// order) against a cuBLAS path; "x_bi" is the batch-invariant time over
+// cuBLAS's. Attention, norms and the head's softmax are not included.
 func BenchmarkCUDAForwardGemms(b *testing.B) {
 	d := openDev(b)
 	shapes := qwen05Layer(8192)
@@ -119,15 +121,15 @@ func BenchmarkCUDAForwardGemms(b *testing.B) {
 		must(b, forward(path))
 		return time.Since(t0)
 	}
-	for _, path := range []string{"fp32", "tf32", "bf16"} {
-		b.Run(path, func(b *testing.B) {
+	for _, pair := range [][2]string{{"bi", "fp32"}, {"bi", "tf32"}, {"bi", "bf16"}, {"bi_bf16", "bf16"}} {
+		b.Run(pair[0]+"_vs_"+pair[1], func(b *testing.B) {
 			var bi, other time.Duration
 			for range b.N {
-				bi += timeOf("bi")
-				other += timeOf(path)
+				bi += timeOf(pair[0])
+				other += timeOf(pair[1])
 			}
-			b.ReportMetric(bi.Seconds()/float64(b.N)*1e3, "ms_bi")
-			b.ReportMetric(other.Seconds()/float64(b.N)*1e3, "ms_"+path)
+			b.ReportMetric(bi.Seconds()/float64(b.N)*1e3, "ms_"+pair[0])
+			b.ReportMetric(other.Seconds()/float64(b.N)*1e3, "ms_"+pair[1])
 			b.ReportMetric(bi.Seconds()/other.Seconds(), "x_bi")
 		})
 	}

@@ -25,6 +25,19 @@ func (d *Device) MatmulForward(out, inp, weight, bias *Buf, B, C, OC int) error 
 	return cerr(k, C.rj_gemm_bi(&g))
 }
 
+// MatmulForwardBF16 is kernels.MatmulForwardBF16: out (B, OC) =
+// bf16(inp) (B, C) · wᵀ + bias for w (OC, C) a BF16 Buf rounded by ToBF16,
+// accumulated in VDPBF16PS's pair order with its flushes, so the bits are
+// the CPU's (bias may be nil).
+func (d *Device) MatmulForwardBF16(out, inp, w, bias *Buf, B, C, OC int) error {
+	const k = "matmul_forward_bf16"
+	if err := check(k, f32("out", out, B*OC), f32("inp", inp, B*C), arg{name: "w", b: w, dt: BF16, n: OC * C},
+		opt32("bias", bias, OC)); err != nil {
+		return err
+	}
+	return cerr(k, C.rj_gemm_bf16_bi(out.p(), inp.p(), w.p(), bias.p(), C.int(B), C.int(OC), C.int(C)))
+}
+
 // MatmulBackward is kernels.MatmulBackward: dinp += dout·weight (o in
 // order), dweight += doutᵀ·inp (b in order), dbias += Σ_b dout; each of
 // dinp, dweight, dbias may be nil.

@@ -186,3 +186,47 @@ func TestGemmCublas(t *testing.T) {
 		}
 	}
 }
+
+// TestAttentionDecode: two sequences of different lengths, one new query
+// each, against kernels.AttentionDecodeBI over a CPU KV cache.
+func TestAttentionDecode(t *testing.T) {
+	d := openDev(t)
+	rng := rand.New(rand.NewPCG(21, 22))
+	B, Tmax, NH, NKV, HS := 2, 45, 6, 2, 20
+	lens := []int32{45, 17}
+	kc, vc := randn(rng, B*Tmax*NKV*HS, 1), randn(rng, B*Tmax*NKV*HS, 1)
+	q := randn(rng, B*NH*HS, 1)
+	want := make([]float32, B*NH*HS)
+	for b := range B {
+		c := kernels.NewKVCacheBI(NKV, HS, 4)
+		for u := range int(lens[b]) {
+			o := (b*Tmax + u) * NKV * HS
+			c.Append(kc[o:o+NKV*HS], vc[o:o+NKV*HS])
+		}
+		s := make([]float32, NH*int(lens[b]))
+		kernels.AttentionDecodeBI(want[b*NH*HS:(b+1)*NH*HS], q[b*NH*HS:(b+1)*NH*HS], c, int(lens[b]), NH, s)
+	}
+	ob := up(t, d, "out", make([]float32, B*NH*HS))
+	must(t, d.AttentionDecode(ob, up(t, d, "q", q), up(t, d, "kc", kc), up(t, d, "vc", vc), upI32(t, d, "lens", lens), B, Tmax, NH, NKV, HS))
+	sameBits(t, "attention decode", down(t, d, ob, B*NH*HS), want)
+}
+
+// TestMatmulBF16: the bf16 batch-invariant GEMM against
+// kernels.MatmulForwardBF16, odd K (a padded pair), with subnormals and
+// values that round to them.
+func TestMatmulBF16(t *testing.T) {
+	d := openDev(t)
+	rng := rand.New(rand.NewPCG(23, 24))
+	B, C, OC := 67, 131, 77
+	inp, w, bias := randn(rng, B*C, 1), randn(rng, OC*C, 0.1), randn(rng, OC, 1)
+	inp[5], inp[6], w[7] = 1e-39, -3e-39, 2e-39
+	want := make([]float32, B*OC)
+	kernels.MatmulForwardBF16(want, inp, kernels.PackWeightBF16(nil, w, OC, C), bias, B)
+	wb, err := d.Alloc("w bf16", BF16, OC*C)
+	must(t, err)
+	defer wb.Free()
+	must(t, d.ToBF16(wb, up(t, d, "w", w), OC*C))
+	ob := up(t, d, "out", make([]float32, B*OC))
+	must(t, d.MatmulForwardBF16(ob, up(t, d, "inp", inp), wb, up(t, d, "bias", bias), B, C, OC))
+	sameBits(t, "matmul bf16", down(t, d, ob, B*OC), want)
+}

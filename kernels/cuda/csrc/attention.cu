@@ -181,3 +181,67 @@ extern "C" int rj_attn_bwd(dptr dq, dptr dk, dptr dv, dptr dout, dptr q, dptr k,
   }
   return 0;
 }
+
+// Decode: one new query per sequence over its KV cache (mirrors
+// kernels.AttentionDecodeBI, the sampler's). Sequence b has lens[b] keys
+// (the new one included) in kc, vc (B, Tmax, NKV, HS); its query q (B, NH,
+// HS) attends all of them. Per (b, h): s_u = one fmaf chain over d, the
+// forward's softmax (attnProbsBI with every key taking part), o[d] = one
+// fmaf chain over u ascending — the forward's operations for that row over
+// the keys it did not mask, so the bits equal AttentionForward's row at
+// position lens[b]−1. S is scratch (B, NH, Tmax).
+__global__ void attn_decode_k(float *out, const float *q, const float *kc, const float *vc, const int *lens, float *S,
+                              int Tmax, int NH, int NKV, int HS, float scale) {
+  int b = blockIdx.x / NH, h = blockIdx.x % NH;
+  int kh = h / (NH / NKV);
+  int n = lens[b];
+  if (n < 1 || n > Tmax) return;
+  const float *qh = q + ((long long)b * NH + h) * HS;
+  float *s = S + ((long long)b * NH + h) * Tmax;
+  __shared__ float red[32];
+  __shared__ float sum_s;
+  float mx = -INFINITY;
+  for (int u = threadIdx.x; u < n; u += blockDim.x) {
+    const float *ku = kc + (((long long)b * Tmax + u) * NKV + kh) * HS;
+    float acc = 0.0f;
+    for (int d = 0; d < HS; d++) acc = __fmaf_rn(qh[d], ku[d], acc);
+    float x = __fmul_rn(acc, scale);
+    s[u] = x;
+    mx = gomaxf(mx, x);
+  }
+  for (int o = 16; o > 0; o >>= 1) mx = gomaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
+  if ((threadIdx.x & 31) == 0) red[threadIdx.x / 32] = mx;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float m = red[0];
+    for (int w = 1; w < (int)(blockDim.x / 32); w++) m = gomaxf(m, red[w]);
+    red[0] = m;
+  }
+  __syncthreads();
+  mx = red[0];
+  for (int u = threadIdx.x; u < n; u += blockDim.x) s[u] = goexpf(__fsub_rn(s[u], mx));
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float sum = 0.0f;
+    for (int u = 0; u < n; u++) sum = __fadd_rn(sum, s[u]);
+    sum_s = sum;
+  }
+  __syncthreads();
+  float inv = __fdiv_rn(1.0f, sum_s);
+  for (int u = threadIdx.x; u < n; u += blockDim.x) s[u] = __fmul_rn(s[u], inv);
+  __syncthreads();
+  for (int d = threadIdx.x; d < HS; d += blockDim.x) {
+    float acc = 0.0f;
+    for (int u = 0; u < n; u++) acc = __fmaf_rn(s[u], vc[(((long long)b * Tmax + u) * NKV + kh) * HS + d], acc);
+    out[((long long)b * NH + h) * HS + d] = acc;
+  }
+}
+
+extern "C" int rj_attn_decode(dptr out, dptr q, dptr kc, dptr vc, dptr lens, dptr S, int B, int Tmax, int NH, int NKV,
+                              int HS) {
+  if (NKV <= 0 || NH % NKV != 0 || HS <= 0 || Tmax <= 0) return RC_BADARG;
+  if (B <= 0) return 0;
+  attn_decode_k<<<B * NH, 128>>>((float *)out, (const float *)q, (const float *)kc, (const float *)vc, (const int *)lens,
+                                 (float *)S, Tmax, NH, NKV, HS, attn_scale(HS));
+  return launch_rc();
+}

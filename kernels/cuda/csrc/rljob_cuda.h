@@ -55,6 +55,8 @@ typedef struct {
 } rj_gemm_args;
 int rj_gemm_bi(const rj_gemm_args *g);
 int rj_bias_bwd(dptr dbias, dptr dout, int B, int OC);
+/* gemm_bf16.cu: kernels.MatmulForwardBF16's order (w: BF16 (N, K)) */
+int rj_gemm_bf16_bi(dptr out, dptr inp, dptr w, dptr bias, int M, int N, int K);
 /* gemm_cublas.cu: mode 0 FP32, 1 TF32, 2 BF16 inputs (FP32 accumulate and
    output). Row-major C (M,N) = alpha·op(A)·op(B) + beta·C. */
 int rj_gemm_cublas(int ordinal, int mode, int transA, int transB, int M, int N, int K, float alpha,
@@ -65,6 +67,7 @@ int rj_to_bf16(dptr dst, dptr src, long long n);
 int rj_attn_fwd(dptr out, dptr lse, dptr q, dptr k, dptr v, dptr valid, dptr S, int B, int T, int NH, int NKV, int HS);
 int rj_attn_bwd(dptr dq, dptr dk, dptr dv, dptr dout, dptr q, dptr k, dptr v, dptr out, dptr lse, dptr valid,
                 dptr P, dptr dP, dptr D, int B, int T, int NH, int NKV, int HS);
+int rj_attn_decode(dptr out, dptr q, dptr kc, dptr vc, dptr lens, dptr S, int B, int Tmax, int NH, int NKV, int HS);
 /* head.cu */
 int rj_head_fwd(dptr e, dptr r, dptr lse, dptr logp, dptr ent, dptr logits, dptr targets, int N, int V, int VL, float temp);
 int rj_head_bwd_logp(dptr e, dptr r, dptr dlogp, dptr dent, dptr logits, dptr lse, dptr ent, dptr targets, int N, int V,
