@@ -122,7 +122,7 @@ bench-cuda: cuda-lib
 	$(GO) test -tags "$(CUDA_TAGS)" -run '^$$' -bench 'CUDAForwardGemms' -benchtime 2x -timeout 20m ./kernels/cuda/
 
 # The CUDA test binary alone, cuBLAS loaded at run time, stripped (about
-# 10 MB): runs on a GPU machine with a driver but without Go or nvcc
+# 5 MB): runs on a GPU machine with a driver but without Go or nvcc
 # (scripts/gpu-check.sh uses it there).
 cuda-test-bin: cuda-lib
 	$(GO) test -c -tags "$(CUDA_TAGS) cuda_dlcublas" -ldflags=-s -o bin/cuda-kernels.test ./kernels/cuda/

@@ -11,7 +11,7 @@
 # PATH) and installs Debian's only when there is none. Without Go on the
 # machine it still compiles every .cu with the local nvcc, then runs a test
 # binary built elsewhere and brought along: bin/cuda-kernels.test (make
-# cuda-test-bin; about 10 MB, cuBLAS loaded from the machine's libcublas.so).
+# cuda-test-bin; about 5 MB, cuBLAS loaded from the machine's libcublas.so).
 set -u
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-gpu-check-out}}
