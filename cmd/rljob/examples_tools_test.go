@@ -32,7 +32,7 @@ func TestToolsExample(t *testing.T) {
 	run("sft", "notool", "1", "sft_problems=40", "sft_epochs=2", "tool=false")
 	run("eval", "notool", "1", "tool=false", "eval_problems=4")
 	run("prepare", "tool", "1")
-	run("sft", "tool", "1", "sft_epochs=12", "tool=true")
+	run("sft", "tool", "1", "sft_epochs=16", "tool=true")
 	run("grpo", "tool", "1")
 	run("eval", "tool", "1", "tool=true", "eval_problems=4")
 	sql := func(q string) string {

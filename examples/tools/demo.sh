@@ -12,14 +12,14 @@
 #
 # Environment: BIN (default bin/rljob), LAKE (default examples/tools/lake;
 # deleted first), SEED (default 1), STEPS (GRPO steps, default 30),
-# SFT_EPOCHS (default 12), EVAL_PROBLEMS (default 100).
+# SFT_EPOCHS (default 16), EVAL_PROBLEMS (default 100).
 set -eu
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-bin/rljob}
 LAKE=${LAKE:-examples/tools/lake}
 SEED=${SEED:-1}
 STEPS=${STEPS:-30}
-SFT_EPOCHS=${SFT_EPOCHS:-12}
+SFT_EPOCHS=${SFT_EPOCHS:-16}
 EVAL_PROBLEMS=${EVAL_PROBLEMS:-100}
 LOG=${LOG:-$LAKE.log}
 

@@ -22,4 +22,4 @@ UNION ALL
 SELECT prompt, answer FROM sft_problems
 WHERE NOT coalesce(getvariable('tool'), true);
 
-CALL sft(data := 'sft_data', lr := 3e-3, epochs := coalesce(getvariable('sft_epochs'), 10), batch_size := 32, warmup := 10);
+CALL sft(data := 'sft_data', lr := coalesce(getvariable('sft_lr'), 6e-3), epochs := coalesce(getvariable('sft_epochs'), 16), batch_size := 32, warmup := 10);
