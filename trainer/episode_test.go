@@ -184,3 +184,63 @@ func TestEpisodeErrors(t *testing.T) {
 		t.Fatalf("never answered: err = %v, want the context's", err)
 	}
 }
+
+// BenchmarkEpisodeOverhead compares a batch of 256 four-turn episodes (16
+// policy tokens a turn; after turns 0–2 an environment that answers at
+// once appends 4 observation tokens; shape b of BenchmarkSample, 16-token
+// prompts) with Generate sampling the same 64 policy tokens per sequence
+// without turns. ratio is episodes' wall time over Generate's, cpu-ratio
+// the same for the process's CPU time (steadier on a shared machine): the
+// cost of the turns (the observation prefill, 12 more positions to attend
+// over) without the environment's own. cpu-ratio-76 compares with
+// Generate sampling 76 tokens, as many positions as an episode holds.
+//
+//	go test -tags duckdb_arrow -run '^$' -bench 'EpisodeOverhead' -benchtime 2x ./trainer/
+func BenchmarkEpisodeOverhead(b *testing.B) {
+	const batch, turn, turns = 256, 16, 4
+	c := benchShapes[1].config()
+	m, err := NewModel(c, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prompts := smpPrompts(1, batch, c.VocabSize, 16)
+	seeds := smpSeeds(batch, 1)
+	var plain, eps, plainCPU, epsCPU, longCPU time.Duration
+	for range b.N {
+		c0 := cpuTime()
+		if _, err := m.Generate(prompts, seeds, SampleOptions{Temperature: 1, MaxNewTokens: turns*turn + (turns-1)*4}); err != nil {
+			b.Fatal(err)
+		}
+		longCPU += cpuTime() - c0
+		t0 := time.Now()
+		c0 = cpuTime()
+		out, err := m.Generate(prompts, seeds, SampleOptions{Temperature: 1, MaxNewTokens: turn * turns})
+		if err != nil {
+			b.Fatal(err)
+		}
+		plain, plainCPU = plain+time.Since(t0), plainCPU+cpuTime()-c0
+		replies := make(chan Reply, batch)
+		t0, c0 = time.Now(), cpuTime()
+		got, err := m.GenerateEpisodes(context.Background(), prompts, seeds,
+			EpisodeOptions{SampleOptions: SampleOptions{Temperature: 1, MaxNewTokens: turns * (turn + 4)}, MaxTurnTokens: turn},
+			func(te TurnEnd) {
+				if te.Turn == turns-1 {
+					replies <- Reply{Seq: te.Seq, Done: true}
+					return
+				}
+				replies <- Reply{Seq: te.Seq, Obs: []int32{1, 2, 3, 4}}
+			}, replies)
+		if err != nil {
+			b.Fatal(err)
+		}
+		eps, epsCPU = eps+time.Since(t0), epsCPU+cpuTime()-c0
+		if n := len(got[0].Tokens); n != turns*turn+(turns-1)*4 || len(out[0].Tokens) != turns*turn {
+			b.Fatalf("episode of %d tokens, sample of %d", n, len(out[0].Tokens))
+		}
+	}
+	b.ReportMetric(plain.Seconds()/float64(b.N), "generate-s")
+	b.ReportMetric(eps.Seconds()/float64(b.N), "episodes-s")
+	b.ReportMetric(eps.Seconds()/plain.Seconds(), "ratio")
+	b.ReportMetric(epsCPU.Seconds()/plainCPU.Seconds(), "cpu-ratio")
+	b.ReportMetric(epsCPU.Seconds()/longCPU.Seconds(), "cpu-ratio-76")
+}
