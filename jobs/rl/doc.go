@@ -59,6 +59,12 @@
 // decoding of its tokens without that final EOS. SFT trains on
 // Encode(completion) + [EOS].
 //
+// An episode (rollout with env :=, episodes.go, docs/episodes.md) is one
+// rollouts row whose completion_tokens interleave the policy's turns and
+// the environment's observations, the observations encoded once with
+// Encode (no BOS) and appended as ids; policy_mask tells them apart, and
+// train and logprobs (policymask.go) use only the policy's positions.
+//
 // # Randomness
 //
 // Every seed comes from jobs.DeriveSeed: a rollout sample's seed from (run
