@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -232,5 +233,40 @@ CALL train(data := 'td', lr := 1e-2, loss_agg := 'seq-mean-token-sum', temperatu
 		if got, ok := m[name]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
 		}
+	}
+}
+
+// TestEpisodeShards: episodes sampled by 2 shards, and with one thread,
+// are the rows and turns of an unsharded run.
+func TestEpisodeShards(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: samples the episodes three times")
+	}
+	job := episodeJob[:strings.Index(episodeJob, "CALL logprobs")]
+	whole, config := testLake(t)
+	mustRun(t, whole, config, initJob, runOpt{})
+	mustRun(t, whole, config, job, runOpt{steps: 1})
+	parts, _ := testLake(t)
+	mustRun(t, parts, config, initJob, runOpt{})
+	mustRunShards(t, parts, config, job, runOpt{steps: 1}, 2)
+	single, _ := testLake(t)
+	mustRun(t, single, config, initJob, runOpt{})
+	procs := runtime.GOMAXPROCS(1)
+	_, err := runJob(t, single, config, job, runOpt{steps: 1})
+	runtime.GOMAXPROCS(procs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`SELECT rollout_id, completion_tokens, logprobs, policy_mask, turn_offsets, finish_reason FROM rollouts ORDER BY 1`,
+		`SELECT rollout_id, turn, text, observation, reward, status FROM turns ORDER BY 1, 2`,
+	} {
+		w := query(t, whole, q)
+		if len(w) < 12 || !equal(w, query(t, parts, q)) || !equal(w, query(t, single, q)) {
+			t.Errorf("sharded or one-thread episodes differ from unsharded (%d rows): %s", len(w), q)
+		}
+	}
+	if got := query(t, parts, "SELECT count(DISTINCT filename) FROM read_parquet('"+parts+"/turns/**/*.parquet', filename = true)"); !equal(got, []string{"2"}) {
+		t.Errorf("sharded run wrote %v turns files, want 2", got)
 	}
 }
