@@ -1,10 +1,13 @@
 -- Multi-turn episodes for the crash test: a tiny policy (made at step 0),
 -- a SQL environment that answers each turn with '=', the turn's length mod
--- 10 and '+' (reward: the length; done after turn 2), GRPO on the episodes.
+-- 10 and '+' (reward: the length; done after turn 2; the sum over a range
+-- slows each call, so that the kills of the crash test land mid-episode),
+-- GRPO on the episodes.
 CALL init_policy(config := 'tiny', tokenizer := 'chars:0123456789+=', seed := 7, when := getvariable('step') = 0);
 
 CREATE OR REPLACE MACRO obs(prompt_id, turn, text, finish, transcript) AS
-  {'observation': '=' || CAST(length(text) % 10 AS VARCHAR) || '+', 'reward': CAST(length(text) AS DOUBLE), 'done': turn >= 2};
+  {'observation': '=' || CAST(length(text) % 10 AS VARCHAR) || '+',
+   'reward': CAST(length(text) AS DOUBLE) + 0 * (SELECT sum(i % 7) FROM range(2000000) t(i)), 'done': turn >= 2};
 
 CREATE OR REPLACE TABLE batch AS
 SELECT 'p' || i AS prompt_id, CAST(i AS VARCHAR) || '+' AS prompt, CAST(i AS VARCHAR) AS answer FROM range(4) t(i);
