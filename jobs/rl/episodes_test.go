@@ -192,6 +192,7 @@ func TestEpisodeArgs(t *testing.T) {
 		{"env := 'nope'", `env "nope" is not a known environment`},
 		{"env := 'calculator', turns := 'rollouts'", "must be a table name other than output"},
 		{"env := 'calculator', turn_timeout := 0", "turn_timeout must be > 0"},
+		{"env := 'calculator', turn_timeout := 1e12", "at most 86400"},
 		{"env := 'calculator', stop_tokens := 'x'", "stop_tokens"},
 	} {
 		job := "CREATE OR REPLACE TABLE batch AS SELECT 'a' AS prompt_id, '1+' AS prompt;\nCALL rollout(prompts := 'batch', " + tc.call + ");\n"

@@ -33,8 +33,8 @@ func checkEpisodeArgs(a jobs.Args) (string, string) {
 		return "max_turns must be >= 1", "max_turns := 4"
 	case a.Has("max_turn_tokens") && a.Int("max_turn_tokens") < 1:
 		return "max_turn_tokens must be >= 1", "max_turn_tokens := 64, or leave it out (max_new_tokens)"
-	case !(a.Float("turn_timeout") > 0):
-		return "turn_timeout must be > 0 seconds", "turn_timeout := 30"
+	case !(a.Float("turn_timeout") > 0 && a.Float("turn_timeout") <= 86400):
+		return "turn_timeout must be > 0 and at most 86400 seconds", "turn_timeout := 30"
 	case !validTableName(a.String("turns")) || a.String("turns") == a.String("output"):
 		return fmt.Sprintf("turns %q must be a table name other than output", a.String("turns")), "turns := 'turns'"
 	}
