@@ -326,13 +326,15 @@ func (p *Proc) Stats() Stats {
 
 // Close closes the process's stdin and waits for it to exit: up to
 // closeGrace, then SIGTERM, then after another closeGrace SIGKILL (to its
-// whole process group). It returns nil when the process exited with
-// status 0 on its own, the protocol error that killed it, or an error
-// saying how it ended otherwise. Pending calls fail.
+// whole process group). When calls timed out and their answers never
+// came, the process is presumably stuck on them: it gets SIGTERM at once.
+// Close returns nil when the process exited with status 0 on its own (or
+// was stopped for such calls), the error that broke it, or an error saying
+// how it ended otherwise. Pending calls fail.
 func (p *Proc) Close() error {
 	p.mu.Lock()
 	p.closing = true
-	dead := p.dead
+	dead, stuck := p.dead, len(p.late) > 0
 	p.mu.Unlock()
 	if dead != nil {
 		<-p.done
@@ -344,13 +346,20 @@ func (p *Proc) Close() error {
 	p.wmu.Lock()
 	_ = p.stdin.Close()
 	p.wmu.Unlock()
-	for _, sig := range []syscall.Signal{0, syscall.SIGTERM, syscall.SIGKILL} {
+	steps := []syscall.Signal{0, syscall.SIGTERM, syscall.SIGKILL}
+	if stuck {
+		steps = steps[1:]
+	}
+	for _, sig := range steps {
 		if sig != 0 {
 			p.kill(sig)
 		}
 		select {
 		case <-p.done:
-			if sig != 0 {
+			switch {
+			case stuck:
+				return nil
+			case sig != 0:
 				return p.errorf(Crash, "", "did not exit within %s of its stdin closing; sent %s", closeGrace, sig)
 			}
 			if st := p.cmd.ProcessState; st != nil && !st.Success() {
