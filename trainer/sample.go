@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -110,89 +111,8 @@ func (m *Model) Generate(prompts [][]int32, seeds []uint64, opt SampleOptions) (
 	if err != nil {
 		return nil, err
 	}
-	B, V := len(prompts), m.Config.VocabSize
-	slots := B
-	if opt.MaxBatch > 0 {
-		slots = min(B, opt.MaxBatch)
-	}
-	tmax := 0
-	keys := make([]string, B)
-	left := make(map[string]int) // sequences not yet started, per prompt
-	for i, p := range prompts {
-		tmax = max(tmax, len(p)+s.seqs[i].maxNew)
-		keys[i] = tokensKey(p)
-		left[keys[i]]++
-	}
-	type prefix struct {
-		cache  kvCache
-		logits []float32
-	}
-	stored := make(map[string]*prefix) // prefilled prompts that later sequences share
-	type ready struct {
-		seq    int
-		logits []float32 // (V) next-token logits
-	}
-	d := newDecoder(m, B, tmax, decoderMaxRows)
-	logits := make([]float32, slots*V) // one row per sequence at most per pass
-	var cur, nxt []ready
-	var rows []decodeRow
-	var want []bool
-	var wantSeq, fresh []int
-	pending, active := 0, 0
-	for {
-		rows, want, wantSeq, fresh, nxt = rows[:0], want[:0], wantSeq[:0], fresh[:0], nxt[:0]
-		for _, r := range cur {
-			tok, done := s.step(r.seq, r.logits)
-			if done {
-				d.release(r.seq)
-				active--
-				continue
-			}
-			q := &s.seqs[r.seq]
-			rows = append(rows, decodeRow{seq: r.seq, pos: int32(len(prompts[r.seq]) + len(q.out.Tokens) - 1), tok: tok})
-			want = append(want, true)
-			wantSeq = append(wantSeq, r.seq)
-		}
-		// Refill the free slots with the next sequences, in order.
-		for ; active < slots && pending < B; pending++ {
-			i, p := pending, prompts[pending]
-			k := keys[i]
-			left[k]--
-			active++
-			d.start(i, len(p), len(p)+s.seqs[i].maxNew)
-			if st := stored[k]; st != nil {
-				d.restore(i, st.cache)
-				nxt = append(nxt, ready{i, st.logits})
-				if left[k] == 0 {
-					delete(stored, k)
-				}
-				continue
-			}
-			for t, tok := range p {
-				rows = append(rows, decodeRow{seq: i, pos: int32(t), tok: tok})
-				want = append(want, t == len(p)-1)
-			}
-			wantSeq = append(wantSeq, i)
-			if left[k] > 0 {
-				fresh = append(fresh, i)
-			}
-		}
-		if len(rows) == 0 && len(nxt) == 0 {
-			break
-		}
-		if err := d.run(rows, want, logits); err != nil {
-			return nil, fmt.Errorf("trainer: generate: %w", err)
-		}
-		for j, i := range wantSeq {
-			nxt = append(nxt, ready{i, logits[j*V : (j+1)*V]})
-		}
-		for j, i := range wantSeq {
-			if len(fresh) > 0 && fresh[0] == i {
-				fresh = fresh[1:]
-				stored[keys[i]] = &prefix{cache: d.snapshot(i, len(prompts[i])), logits: slices.Clone(logits[j*V : (j+1)*V])}
-			}
-		}
-		cur, nxt = nxt, cur
+	if err := m.generate(context.Background(), s, prompts, nil, nil); err != nil {
+		return nil, err
 	}
 	return s.samples(), nil
 }
@@ -264,6 +184,7 @@ type seqState struct {
 	maxNew int
 	out    Sample
 	done   bool
+	ep     *episodeState // multi-turn state (GenerateEpisodes), else nil
 }
 
 func (m *Model) newSampler(prompts [][]int32, seeds []uint64, opt SampleOptions) (*sampler, error) {
@@ -340,10 +261,15 @@ func (s *sampler) step(i int, logits []float32) (tok int32, done bool) {
 	tok, lp := s.pick(logits, q.rng)
 	q.out.Tokens = append(q.out.Tokens, tok)
 	q.out.Logprobs = append(q.out.Logprobs, lp)
+	turn := q.out.Tokens // the current turn's tokens: a plain sample is one turn
+	if q.ep != nil {
+		q.ep.policy = append(q.ep.policy, true)
+		turn = turn[q.ep.turnStart:]
+	}
 	switch {
-	case s.stopT[tok], s.stopString(q.out.Tokens):
+	case s.stopT[tok], s.stopString(turn):
 		q.out.FinishReason, q.done = FinishStop, true
-	case len(q.out.Tokens) >= q.maxNew:
+	case len(q.out.Tokens) >= q.maxNew, q.ep != nil && q.ep.turnMax > 0 && len(turn) >= q.ep.turnMax:
 		q.out.FinishReason, q.done = FinishLength, true
 	}
 	return tok, q.done
