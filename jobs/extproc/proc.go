@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -84,24 +85,47 @@ func Start(ctx context.Context, cfg Config) (*Proc, error) {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = closeGrace
 	cmd.Dir, cmd.Env = cfg.Dir, cfg.Env
+	var errW io.Writer = p.stderr
 	if cfg.Stderr != nil {
-		cmd.Stderr = io.MultiWriter(p.stderr, cfg.Stderr)
-	} else {
-		cmd.Stderr = p.stderr
+		errW = io.MultiWriter(p.stderr, cfg.Stderr)
 	}
+	// Our own pipes, not exec's: Wait then returns when the process exits,
+	// even while something it started still holds stdout or stderr open.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, p.errorf(Crash, "", "%v", err)
+	}
+	errR, errPW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, p.errorf(Crash, "", "%v", err)
+	}
+	cmd.Stdout, cmd.Stderr = outW, errPW
 	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, p.errorf(Crash, "", "%v", err)
+	if err == nil {
+		err = cmd.Start()
 	}
-	stdout, err := cmd.StdoutPipe()
+	outW.Close()
+	errPW.Close()
 	if err != nil {
-		return nil, p.errorf(Crash, "", "%v", err)
-	}
-	if err := cmd.Start(); err != nil {
+		outR.Close()
+		errR.Close()
 		return nil, p.errorf(Crash, "", "cannot start: %v", err)
 	}
 	p.cmd, p.stdin = cmd, stdin
-	go p.read(stdout)
+	stderrDone, readDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		_, _ = io.Copy(errW, errR)
+		errR.Close()
+		close(stderrDone)
+	}()
+	go func() {
+		p.read(outR)
+		outR.Close()
+		close(readDone)
+	}()
+	go p.supervise(readDone, stderrDone)
 	return p, nil
 }
 
@@ -200,8 +224,7 @@ type response struct {
 	Error  json.RawMessage `json:"error"`
 }
 
-// read dispatches stdout lines to their calls until stdout closes, then
-// waits for the process and fails whatever is still pending.
+// read dispatches stdout lines to their calls until stdout closes.
 func (p *Proc) read(stdout io.Reader) {
 	br := bufio.NewReaderSize(stdout, 1<<16)
 	for {
@@ -210,10 +233,29 @@ func (p *Proc) read(stdout io.Reader) {
 			p.handle(line)
 		}
 		if err != nil {
-			break
+			return
 		}
 	}
+}
+
+// exitDrain is how long, after the process exits, its stdout and stderr
+// may stay open (held by something it started) before its process group
+// is killed: the answers it wrote before exiting are read meanwhile.
+const exitDrain = 500 * time.Millisecond
+
+// supervise waits for the process to exit, then for its output to drain,
+// and fails whatever is still pending.
+func (p *Proc) supervise(readDone, stderrDone chan struct{}) {
 	werr := p.cmd.Wait()
+	for _, ch := range []chan struct{}{readDone, stderrDone} {
+		select {
+		case <-ch:
+		case <-time.After(exitDrain):
+			p.kill(syscall.SIGKILL)
+			<-ch
+		}
+	}
+	p.kill(syscall.SIGKILL) // what it left behind
 	p.mu.Lock()
 	if p.dead == nil {
 		if p.closing {
