@@ -122,3 +122,37 @@ func TestRewardArgChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoVerifiersNeverMix: a step scored by 'exact' and by an exec: judge
+// cannot feed this_step_scored to training until the job names the
+// verifier that trains (train_verifier); then it holds that verifier's
+// rows only, and scored_all keeps both.
+func TestTwoVerifiersNeverMix(t *testing.T) {
+	mix := `
+CALL reward(verifier := 'exact');
+CREATE OR REPLACE TABLE train_rows AS SELECT rollout_id, verifier, reward FROM this_step_scored;
+`
+	lake := t.TempDir()
+	job := judgeJob(t, []string{"7", "8"}, "")
+	b, _ := os.ReadFile(job)
+	if err := os.WriteFile(job, append(b, mix...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), runOpts(job, lake))
+	if err == nil || !strings.Contains(err.Error(), "has rewards from two verifiers, 'exact' and 'exec:sh judge.sh'") ||
+		!strings.Contains(err.Error(), "SET VARIABLE train_verifier") {
+		t.Fatalf("got %v, want the two-verifier error", err)
+	}
+
+	lake = t.TempDir()
+	if err := os.WriteFile(job, append([]byte("SET VARIABLE train_verifier = 'exact';\n"), append(b, mix...)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), runOpts(job, lake)); err != nil {
+		t.Fatal(err)
+	}
+	got := query(t, lake, `SELECT verifier, count(*), sum(reward) FROM scored_all GROUP BY verifier ORDER BY verifier`)
+	if strings.Join(got, ",") != "exact|2|1,exec:sh judge.sh|2|1.25" {
+		t.Errorf("scored_all by verifier: %v", got)
+	}
+}
