@@ -28,13 +28,27 @@ FROM rollouts AS ro
 JOIN rewards AS rw
   ON ro.run = rw.run AND ro.step = rw.step AND ro.rollout_id = rw.rollout_id;
 
+-- _one_verifier(src): the rows of rewards table src that scored keeps.
+-- Runs whose rewards come from one verifier pass through (a cheap GROUP BY
+-- run finds the others); only in a run with several verifiers and no
+-- train_verifier does a window over (run, step, rollout_id) look for a
+-- rollout scored twice.
 CREATE OR REPLACE MACRO _one_verifier(src) AS TABLE
+WITH mixed AS (
+    SELECT run FROM query_table(src)
+    WHERE getvariable('train_verifier') IS NULL
+    GROUP BY run HAVING min(verifier) <> max(verifier)
+)
 SELECT run, step, rollout_id, verifier, reward, correct, extracted
 FROM query_table(src)
-WHERE getvariable('train_verifier') IS NULL OR verifier = CAST(getvariable('train_verifier') AS VARCHAR)
+WHERE CASE WHEN getvariable('train_verifier') IS NULL THEN run NOT IN (SELECT run FROM mixed)
+           ELSE verifier = CAST(getvariable('train_verifier') AS VARCHAR) END
+UNION ALL
+SELECT run, step, rollout_id, verifier, reward, correct, extracted
+FROM query_table(src)
+WHERE run IN (SELECT run FROM mixed)
 QUALIFY CASE
-    WHEN getvariable('train_verifier') IS NULL
-         AND min(verifier) OVER (PARTITION BY run, step, rollout_id) <> max(verifier) OVER (PARTITION BY run, step, rollout_id)
+    WHEN min(verifier) OVER (PARTITION BY run, step, rollout_id) <> max(verifier) OVER (PARTITION BY run, step, rollout_id)
     THEN error('scored: rollout ' || rollout_id || ' of run ' || run || ' step ' || step || ' has rewards from two verifiers, '''
                || min(verifier) OVER (PARTITION BY run, step, rollout_id) || ''' and '''
                || max(verifier) OVER (PARTITION BY run, step, rollout_id)
