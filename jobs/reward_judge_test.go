@@ -113,7 +113,7 @@ func TestRewardArgChecks(t *testing.T) {
 		{"reward(verifier := 'model', judge := 'ref', template := 'x')", "template has no {completion}"},
 		{"reward(verifier := 'model', judge := 'ref', parse := 'regex')", "parse and max_new_tokens are only used by mode 'generate'"},
 		{"reward(verifier := 'model', judge := 'ref', mode := 'generate', parse := 'regex')", "verifier 'regex' needs pattern"},
-		{"reward(verifier := 'judge')", `unknown verifier "judge"`},
+		{"reward(verifier := 'gsm9k')", `verifier "gsm9k" is not one of 'exact', 'gsm8k', 'gsm8k_flexible', 'math', 'regex', 'model', 'exec:CMD'`},
 		{"reward(verifier := 'exec:sh j.sh', concurrency := 0)", "concurrency must be >= 1"},
 	} {
 		_, err := Run(context.Background(), runOpts(writeJob(t, "CALL "+tc.call+";\n"), t.TempDir()))

@@ -74,9 +74,12 @@ func (rewardStage) Spec() StageSpec {
 const ModelJudgeTemplate = "Question: {prompt}\nReference answer: {answer}\nProposed answer: {completion}\nIs the proposed answer correct?"
 
 // judgeArgs are the arguments of each judge, which no other verifier takes.
-var judgeArgs = map[string][]string{
-	"exec:": {"timeout", "concurrency", "on_error", "error_reward"},
-	"model": {"judge", "mode", "template", "verdict", "against", "threshold", "parse", "max_new_tokens"},
+var judgeArgs = []struct {
+	kind, name string
+	args       []string
+}{
+	{"exec:", "exec:CMD", []string{"timeout", "concurrency", "on_error", "error_reward"}},
+	{"model", "model", []string{"judge", "mode", "template", "verdict", "against", "threshold", "parse", "max_new_tokens"}},
 }
 
 // checkRewardArgs checks the verifier and that each argument given is one
@@ -91,12 +94,17 @@ func checkRewardArgs(a Args) (string, string) {
 	case kind == "exec:" && strings.TrimSpace(strings.TrimPrefix(v, "exec:")) == "":
 		return "verifier 'exec:' names no command", "write verifier := 'exec:python3 judge.py' (run with sh -c in the job file's folder)"
 	case kind != "exec:" && kind != "model" && !slices.Contains(Verifiers, v):
-		return fmt.Sprintf("unknown verifier %q", v), "use one of " + strings.Join(Verifiers, ", ") + ", 'model' or 'exec:CMD'"
+		all := append(slices.Clone(Verifiers), "model")
+		hint := "or 'exec:CMD' for an external judge"
+		if m := closest(v, all); m != "" {
+			hint = fmt.Sprintf("did you mean '%s'? (%s)", m, hint)
+		}
+		return fmt.Sprintf("verifier %q is not one of %s, 'exec:CMD'", v, strings.Join(quoteAll(all), ", ")), hint
 	}
-	for k, names := range judgeArgs {
-		for _, n := range names {
-			if a.Given(n) && k != kind {
-				return fmt.Sprintf("%s is only used by verifier '%s'", n, map[string]string{"exec:": "exec:CMD", "model": "model"}[k]), "remove " + n
+	for _, ja := range judgeArgs {
+		for _, n := range ja.args {
+			if a.Given(n) && ja.kind != kind {
+				return fmt.Sprintf("%s is only used by verifier '%s'", n, ja.name), "remove " + n
 			}
 		}
 	}
