@@ -47,14 +47,14 @@ func TestEpisodeRollout(t *testing.T) {
 	mustRun(t, lake, config, initJob, runOpt{})
 	mustRun(t, lake, config, episodeJob, runOpt{steps: 1})
 	checks := map[string]string{
-		"mask length": `SELECT count(*) FROM rollouts WHERE len(policy_mask) != len(completion_tokens) OR len(logprobs) != len(completion_tokens)`,
+		"mask length":           `SELECT count(*) FROM rollouts WHERE len(policy_mask) != len(completion_tokens) OR len(logprobs) != len(completion_tokens)`,
 		"observation logprob 0": `SELECT count(*) FROM rollouts WHERE len(list_filter(range(len(policy_mask)), i -> NOT policy_mask[i+1] AND logprobs[i+1] != 0)) > 0`,
 		"turns per row": `SELECT count(*) FROM rollouts r JOIN (SELECT rollout_id, count(*) AS n, sum(observation_tokens) AS o, sum(reward) AS rw FROM turns GROUP BY 1) t USING (rollout_id)
 			WHERE r.num_turns != t.n OR len(r.turn_offsets) != least(t.n, 3) OR len(list_filter(r.policy_mask, m -> NOT m)) != t.o OR r.env_reward != t.rw`,
 		"rows without turns": `SELECT count(*) FROM rollouts WHERE rollout_id NOT IN (SELECT rollout_id FROM turns)`,
 		"bad status":         `SELECT count(*) FROM turns WHERE status NOT IN ('continue', 'max_turns', 'length') OR (status = 'continue') != (observation_tokens = 3)`,
 		"recomputed differs": `SELECT count(*) FROM rollouts r JOIN recomputed c USING (rollout_id) WHERE r.logprobs != c.logprobs`,
-		"obs text": `SELECT count(*) FROM turns WHERE status = 'continue' AND observation != '=' || CAST(length(text) % 10 AS VARCHAR) || '+'`,
+		"obs text":           `SELECT count(*) FROM turns WHERE status = 'continue' AND observation != '=' || CAST(length(text) % 10 AS VARCHAR) || '+'`,
 	}
 	for what, q := range checks {
 		if got := query(t, lake, q); len(got) != 1 || got[0] != "0" {
