@@ -247,22 +247,7 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 	}
 
 	// Summary.
-	var toks, stopped int
-	for _, o := range outs {
-		toks += len(o.sample.Tokens)
-		if o.sample.FinishReason == trainer.FinishStop {
-			stopped++
-		}
-	}
-	secs := time.Since(t0).Seconds()
-	return jobs.Summary{Table: a.String("output"), Rows: rows, Metrics: map[string]float64{
-		"prompts":         float64(len(prompts)),
-		"mean_length":     float64(toks) / float64(len(outs)),
-		"stop_fraction":   float64(stopped) / float64(len(outs)),
-		"tokens_per_s":    float64(toks) / max(secs, 1e-9),
-		"policy_step":     float64(pol.Step),
-		"completion_toks": float64(toks),
-	}}, nil
+	return rolloutSummary(a, outs, len(prompts), rows, pol.Step, time.Since(t0).Seconds()), nil
 }
 
 // rolloutOuts encodes the prompts and lays out the n samples of each, with
@@ -340,6 +325,48 @@ func sampleRollouts(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, pol *po
 		bar.Add(int64(hi - lo))
 	}
 	return nil
+}
+
+// rolloutSummary is the call's summary: lengths, stops and throughput, and
+// with env the turns per episode, the observation tokens, the environment's
+// time (summed over calls) and its timeouts.
+func rolloutSummary(a jobs.Args, outs []rolloutOut, prompts int, rows int64, policyStep int64, secs float64) jobs.Summary {
+	var toks, stopped int
+	for _, o := range outs {
+		toks += len(o.sample.Tokens)
+		if o.sample.FinishReason == trainer.FinishStop {
+			stopped++
+		}
+	}
+	m := map[string]float64{
+		"prompts":         float64(prompts),
+		"mean_length":     float64(toks) / float64(len(outs)),
+		"stop_fraction":   float64(stopped) / float64(len(outs)),
+		"tokens_per_s":    float64(toks) / max(secs, 1e-9),
+		"policy_step":     float64(policyStep),
+		"completion_toks": float64(toks),
+	}
+	if a.Has("env") {
+		var turns, obs, timeouts int
+		var envSecs float64
+		for _, o := range outs {
+			for _, t := range o.episode.turns {
+				turns++
+				obs += t.obsToks
+				if t.latency != nil {
+					envSecs += *t.latency
+				}
+				if t.status == statusTimeout {
+					timeouts++
+				}
+			}
+		}
+		m["mean_turns"] = float64(turns) / float64(len(outs))
+		m["observation_toks"] = float64(obs)
+		m["env_seconds"] = envSecs
+		m["env_timeouts"] = float64(timeouts)
+	}
+	return jobs.Summary{Table: a.String("output"), Rows: rows, Metrics: m}
 }
 
 // checkUniquePromptIDs rejects a prompts table whose prompt_id repeats
