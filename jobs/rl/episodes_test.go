@@ -90,6 +90,16 @@ func TestEpisodeRollout(t *testing.T) {
 			t.Errorf("second run differs: %s", q)
 		}
 	}
+
+	// stop_tokens := the id of '+' (14 in this chars tokenizer) ends the
+	// turns where stop := '+' does: the same rows.
+	lake3, _ := testLake(t)
+	mustRun(t, lake3, config, initJob, runOpt{})
+	mustRun(t, lake3, config, strings.Replace(episodeJob, "stop := '+'", "stop_tokens := '14'", 1), runOpt{steps: 1})
+	q := `SELECT rollout_id, completion_tokens, logprobs, policy_mask, turn_offsets FROM rollouts ORDER BY 1`
+	if !equal(query(t, lake, q), query(t, lake3, q)) {
+		t.Errorf("stop_tokens := '14' and stop := '+' differ")
+	}
 	t.Logf("episodes: %v multi-turn rows, %v continued turns", multi, cont)
 }
 

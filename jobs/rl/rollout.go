@@ -215,7 +215,11 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 		MaxNewTokens: int(a.Int("max_new_tokens")),
 		MaxBatch:     genBatch,
 	}
-	userStops, err := parseStopTokens(a, model.VocabLimit)
+	vocab := model.Config.VocabSize
+	if model.VocabLimit > 0 && model.VocabLimit < vocab {
+		vocab = model.VocabLimit // a padded embedding's extra ids are never sampled
+	}
+	userStops, err := parseStopTokens(a, vocab)
 	if err != nil {
 		return jobs.Summary{}, err
 	}
