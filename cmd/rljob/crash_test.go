@@ -33,15 +33,30 @@ func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test: 20+ child processes killed and rerun, ~1 minute; skipped under -short")
 	}
-	const (
-		trials = 20
-		steps  = "3"
-	)
+	crashTrials(t, "testdata/toy.sql", 20, tableDump)
+}
+
+// TestCrashSafetyEpisodes is TestCrashSafety on a job whose rollouts are
+// multi-turn episodes (a SQL environment, then GRPO on them): a kill
+// mid-episode, or between the rollouts and turns commits, resumes to the
+// rows and turns of an uninterrupted run.
+func TestCrashSafetyEpisodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: child processes killed and rerun; skipped under -short")
+	}
+	crashTrials(t, "testdata/episodes.sql", 6, episodeDump)
+}
+
+// crashTrials runs jobFile's 3 steps uninterrupted, then in trials lakes
+// with one or two SIGKILLs each and a rerun, and compares the lakes with
+// dump (and units, lake verify and the rewards files' bytes).
+func crashTrials(t *testing.T, jobFile string, trials int, dump func(*testing.T, string) string) {
+	const steps = "3"
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, _ := filepath.Abs("testdata/toy.sql")
+	job, _ := filepath.Abs(jobFile)
 	args := func(lake string) []string {
 		return []string{"run", job, "--lake", lake, "--run", "c", "--steps", steps, "--until-step", steps, "--seed", "7", "--log-format", "json"}
 	}
@@ -61,7 +76,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatalf("reference run: %v\n%s", err, out)
 	}
 	full := time.Since(t0)
-	refUnits, refRows := units(t, ref), tableDump(t, ref)
+	refUnits, refRows := units(t, ref), dump(t, ref)
 	total := countUnits(ref)
 	refRewards := rewardFiles(t, ref)
 
@@ -136,7 +151,7 @@ func TestCrashSafety(t *testing.T) {
 				if got := units(t, lake); got != refUnits {
 					t.Fatalf("units differ:\n%s\nwant\n%s", got, refUnits)
 				}
-				if got := tableDump(t, lake); got != refRows {
+				if got := dump(t, lake); got != refRows {
 					t.Fatalf("table contents differ:\n%s\nwant\n%s", got, refRows)
 				}
 				if got := rewardFiles(t, lake); got != refRewards {
@@ -194,6 +209,29 @@ func units(t *testing.T, lake string) string {
 
 // tableDump is every table's rows without timestamp columns, as CSV.
 func tableDump(t *testing.T, lake string) string {
+	return dumpQueries(t, lake,
+		"SELECT count(*) AS rollouts FROM rollouts",
+		"SELECT * EXCLUDE (created_at) FROM rollouts ORDER BY ALL",
+		"SELECT * FROM rewards ORDER BY ALL",
+		"SELECT * EXCLUDE (created_at) FROM metrics ORDER BY ALL",
+		"SELECT * EXCLUDE (started_at, finished_at) FROM steps ORDER BY ALL")
+}
+
+// episodeDump is tableDump of an episode job: the turns too (their
+// latencies aside), the metrics without timings, and the checkpoints'
+// existence.
+func episodeDump(t *testing.T, lake string) string {
+	return dumpQueries(t, lake,
+		"SELECT count(*) AS rollouts, sum(num_turns) AS turns FROM rollouts",
+		"SELECT * EXCLUDE (created_at) FROM rollouts ORDER BY ALL",
+		"SELECT * EXCLUDE (created_at, latency_s) FROM turns ORDER BY ALL",
+		"SELECT * FROM rewards ORDER BY ALL",
+		"SELECT name, value FROM metrics WHERE name NOT LIKE 'timing%' AND name NOT LIKE 'perf/%' ORDER BY ALL",
+		"SELECT * EXCLUDE (started_at, finished_at) FROM steps ORDER BY ALL")
+}
+
+// dumpQueries runs queries on lake and writes their results as CSV.
+func dumpQueries(t *testing.T, lake string, queries ...string) string {
 	t.Helper()
 	ctx := context.Background()
 	eng, err := rsql.Open(ctx, lake)
@@ -202,13 +240,7 @@ func tableDump(t *testing.T, lake string) string {
 	}
 	defer eng.Close()
 	var b strings.Builder
-	for _, q := range []string{
-		"SELECT count(*) AS rollouts FROM rollouts",
-		"SELECT * EXCLUDE (created_at) FROM rollouts ORDER BY ALL",
-		"SELECT * FROM rewards ORDER BY ALL",
-		"SELECT * EXCLUDE (created_at) FROM metrics ORDER BY ALL",
-		"SELECT * EXCLUDE (started_at, finished_at) FROM steps ORDER BY ALL",
-	} {
+	for _, q := range queries {
 		rr, err := eng.QueryArrow(ctx, q)
 		if err != nil {
 			t.Fatalf("%s: %v", q, err)

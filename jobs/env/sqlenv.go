@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -102,7 +103,7 @@ func decodeSQLObservation(col arrow.Array, i int) (Observation, error) {
 		if c.IsNull(i) {
 			return Observation{Done: true}, nil
 		}
-		return Observation{Text: c.Value(i)}, nil
+		return Observation{Text: strings.Clone(c.Value(i))}, nil // the record's memory is released after the query
 	case *array.Struct:
 		if c.IsNull(i) {
 			return Observation{Done: true}, nil
@@ -118,23 +119,14 @@ func decodeSQLObservation(col arrow.Array, i int) (Observation, error) {
 					return o, fmt.Errorf("field observation is %s, want VARCHAR", f.Type)
 				}
 				if !s.IsNull(i) {
-					o.Text = s.Value(i)
+					o.Text = strings.Clone(s.Value(i))
 				}
 			case "reward":
 				if fc.IsNull(i) {
 					continue
 				}
-				var r float64
-				switch v := fc.(type) {
-				case *array.Float64:
-					r = v.Value(i)
-				case *array.Float32:
-					r = float64(v.Value(i))
-				case *array.Int32:
-					r = float64(v.Value(i))
-				case *array.Int64:
-					r = float64(v.Value(i))
-				default:
+				r, err := numberAt(fc, i)
+				if err != nil {
 					return o, fmt.Errorf("field reward is %s, want DOUBLE", f.Type)
 				}
 				o.Reward = &r
@@ -151,4 +143,21 @@ func decodeSQLObservation(col arrow.Array, i int) (Observation, error) {
 		return o, nil
 	}
 	return Observation{}, fmt.Errorf("returned %s, want VARCHAR or STRUCT(observation VARCHAR, reward DOUBLE, done BOOLEAN)", col.DataType())
+}
+
+// numberAt reads a numeric value (float, integer or decimal) as float64.
+func numberAt(col arrow.Array, i int) (float64, error) {
+	switch v := col.(type) {
+	case *array.Float64:
+		return v.Value(i), nil
+	case *array.Float32:
+		return float64(v.Value(i)), nil
+	case *array.Int32:
+		return float64(v.Value(i)), nil
+	case *array.Int64:
+		return float64(v.Value(i)), nil
+	case *array.Decimal128, *array.Decimal256, *array.Int8, *array.Int16:
+		return strconv.ParseFloat(col.ValueStr(i), 64)
+	}
+	return 0, fmt.Errorf("not a number: %s", col.DataType())
 }

@@ -40,7 +40,7 @@ func (logprobsStage) Spec() jobs.StageSpec {
 			"hash(prompt_id) % num_shards = shard (hash(rollout_id) when data has no prompt_id). No rows: nothing committed.",
 		Sharded: true,
 		Args: []jobs.ArgSpec{
-			{Name: "data", Type: jobs.TypeTable, Required: true, Doc: "table (or query) with rollout_id (unique), prompt_tokens and completion_tokens (INTEGER[])"},
+			{Name: "data", Type: jobs.TypeTable, Required: true, Doc: "table (or query) with rollout_id (unique), prompt_tokens and completion_tokens (INTEGER[]); optional policy_mask (BOOLEAN[], episode rows: observation tokens, where it is false, get 0 as in rollouts)"},
 			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: "'latest', 'step=K' (checkpoint K of this run), 'ref' (this run's first checkpoint: the reference policy of KL), " +
 				"'run=X' or 'run=X/step=K' (another run's newest checkpoint in a complete step, or at complete step K), or a checkpoint folder"},
 			{Name: "output", Type: jobs.TypeString, Default: "logprobs", Doc: "lake table to commit to"},
@@ -81,6 +81,7 @@ type logprobsRow struct {
 	temp   float32   // as the forward gets it
 	temp64 float64   // as written
 	logp   []float32 // (completion tokens)
+	mask   []bool    // policy_mask: false positions (observation tokens) get 0; nil: all policy
 }
 
 // Run reads the rows of this shard in rollout_id order, checks their
@@ -167,6 +168,11 @@ func (logprobsStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (j
 		for i := range hi - lo {
 			r := &rows[order[lo+i]]
 			r.logp = slices.Clone(logp[i*b.T+r.start-1 : i*b.T+len(r.tokens)-1])
+			for j, m := range r.mask {
+				if !m {
+					r.logp[j] = 0 // an observation token: not the policy's
+				}
+			}
 		}
 		bar.Add(int64(hi - lo))
 		lo = hi
@@ -257,8 +263,12 @@ func readLogprobsRows(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) ([]lo
 	if c, ok := set["temperature"]; ok && !a.Has("temperature") {
 		temp = "CAST(" + jobs.QuoteIdent(c) + " AS DOUBLE)"
 	}
-	q := fmt.Sprintf("SELECT CAST(rollout_id AS VARCHAR), CAST(prompt_tokens AS INTEGER[]), CAST(completion_tokens AS INTEGER[]), %s FROM %s WHERE %s ORDER BY 1",
-		temp, from, sc.ShardPredicate(shardCol))
+	mask := "CAST(NULL AS BOOLEAN[])"
+	if c, ok := set[policyMaskColumn]; ok {
+		mask = "CAST(" + jobs.QuoteIdent(c) + " AS BOOLEAN[])"
+	}
+	q := fmt.Sprintf("SELECT CAST(rollout_id AS VARCHAR), CAST(prompt_tokens AS INTEGER[]), CAST(completion_tokens AS INTEGER[]), %s, %s FROM %s WHERE %s ORDER BY 1",
+		temp, mask, from, sc.ShardPredicate(shardCol))
 	rr, err := sc.Engine.QueryArrow(ctx, q)
 	if err != nil {
 		return nil, jobs.ClassifySQL(err, a.Pos("data"), q)
@@ -294,6 +304,12 @@ func readLogprobsRows(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) ([]lo
 			}
 		}
 		r := logprobsRow{id: id, tokens: append(p, c...), start: len(p), temp: float32(t), temp64: t}
+		if m, ok := bools(rec.Column(4), i); ok {
+			if len(m) != len(c) {
+				return &jobs.DataError{Pos: a.Pos("data"), Column: policyMaskColumn, Msg: fmt.Sprintf("logprobs: rollout %q has %d policy_mask values for %d completion tokens", id, len(m), len(c))}
+			}
+			r.mask = m
+		}
 		rows = append(rows, r)
 		return nil
 	})

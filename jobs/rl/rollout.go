@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -43,6 +44,10 @@ func (rolloutStage) Spec() jobs.StageSpec {
 			"the rows keep the rendered text and its ids, and the template's end-of-turn token also stops (docs/chat.md). " +
 			"Each sample's seed is DeriveSeed(--seed, step, call, fnv64a(prompt_id), sample_idx) and rollout_id a hash of " +
 			"(run, step, call, prompt_id, sample_idx), so the rows do not depend on sharding, batching or threads. " +
+			"With env := (docs/episodes.md) each sample is a multi-turn episode: the policy's turn ends at EOS, a stop or max_turn_tokens, the environment " +
+			"answers, and its observation's token ids are appended (never re-derived from text) until the environment says done, max_turns or max_new_tokens " +
+			"(the whole episode's budget); completion_tokens then hold policy and observation tokens, logprobs is 0 at observation tokens, and the rows add " +
+			"policy_mask, turn_offsets, num_turns and env_reward; finish_reason may also be 'max_turns' or 'timeout'; one row per turn goes to the turns table. " +
 			"Sharded: handles prompts with hash(prompt_id) % num_shards = shard. No prompts: nothing committed.",
 		Sharded: true,
 		Args: []jobs.ArgSpec{
@@ -53,14 +58,29 @@ func (rolloutStage) Spec() jobs.StageSpec {
 			{Name: "temperature", Type: jobs.TypeFloat, Default: 1.0, Doc: "sampling temperature; 0 = greedy (logprobs then at temperature 1)"},
 			{Name: "top_p", Type: jobs.TypeFloat, Default: 1.0, Doc: "nucleus sampling mass in (0, 1]; 1 = off"},
 			{Name: "top_k", Type: jobs.TypeInt, Default: int64(0), Doc: "keep the k most probable tokens; 0 = off"},
-			{Name: "stop", Type: jobs.TypeString, Doc: "a stop string: the completion ends once its text contains it (kept in the completion); EOS always stops"},
+			{Name: "stop", Type: jobs.TypeString, Doc: "a stop string: the completion (with env: the policy's turn) ends once its text contains it (kept in the completion); EOS always stops"},
+			{Name: "stop_tokens", Type: jobs.TypeString, Doc: "comma-separated token ids that also end the completion (with env: the turn), kept in it, e.g. '151657'"},
+			{Name: "env", Type: jobs.TypeString, Doc: "multi-turn episodes: the environment that answers each policy turn, 'calculator' or 'sql:MACRO' (docs/episodes.md); the rows then carry policy_mask, turn_offsets, num_turns and env_reward, and each turn is a row of the turns table"},
+			{Name: "max_turns", Type: jobs.TypeInt, Default: int64(4), Doc: "with env: policy turns per episode at most"},
+			{Name: "max_turn_tokens", Type: jobs.TypeInt, DefaultDoc: "max_new_tokens", Doc: "with env: tokens of one policy turn at most (max_new_tokens bounds the whole episode, observations included)"},
+			{Name: "turn_timeout", Type: jobs.TypeFloat, Default: 30.0, Doc: "with env: seconds an environment call may take; a call that overruns it ends its episode (finish_reason and turns.status 'timeout')"},
+			{Name: "timeout_reward", Type: jobs.TypeFloat, Doc: "with env: turns.reward of a timed-out turn (default NULL)"},
+			{Name: "turns", Type: jobs.TypeString, Default: "turns", Doc: "with env: lake table of the turns (rollout_id, turn, text, observation, reward, status, latency_s, ...)"},
 			{Name: "tag", Type: jobs.TypeString, Default: "train", Doc: "written to the tag column: 'train' (on-policy samples the step trains on), 'eval', or any label (lake gc keeps the checkpoints that sampled rollouts of a tag other than train)"},
 			{Name: "chat_kwargs", Type: jobs.TypeString, Doc: `chat prompts: extra chat-template variables as a JSON object, e.g. '{"enable_thinking": false}'`},
 			{Name: "output", Type: jobs.TypeString, Default: arrowio.TableRollouts, Doc: "lake table to write (another table than rollouts keeps, say, evaluation samples apart; it gets the same columns)"},
 		},
-		Outputs: func(a jobs.Args) []string { return []string{a.String("output")} },
+		Outputs: func(a jobs.Args) []string {
+			if a.Has("env") {
+				return []string{a.String("output"), a.String("turns")}
+			}
+			return []string{a.String("output")}
+		},
 		Check: func(a jobs.Args) (string, string) {
 			if msg, hint := jobs.CheckOutputTable(a.String("output")); msg != "" {
+				return msg, hint
+			}
+			if msg, hint := checkEpisodeArgs(a); msg != "" {
 				return msg, hint
 			}
 			switch {
@@ -105,6 +125,9 @@ func checkRolloutMemory(a jobs.Args, prompts int, promptBytes float64) error {
 		"lower n or max_new_tokens, or spread the prompts over several steps or shards (--shard i/n)")
 }
 
+// promptRow is one prompt of the call.
+type promptRow struct{ id, text string }
+
 // rolloutOut are the generated columns of one rollouts row.
 type rolloutOut struct {
 	promptID   string
@@ -113,6 +136,7 @@ type rolloutOut struct {
 	promptToks []int32
 	seed       uint64
 	sample     trainer.Sample
+	episode    *episodeOut // with env
 }
 
 // Run samples, for every prompt of this shard in prompt_id order and every
@@ -138,7 +162,6 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 	}
 	q := fmt.Sprintf("SELECT CAST(prompt_id AS VARCHAR) AS prompt_id, %s AS prompt FROM %s WHERE %s ORDER BY 1",
 		promptSQL, from, sc.ShardPredicate("prompt_id"))
-	type promptRow struct{ id, text string }
 	var prompts []promptRow
 	rr, err := sc.Engine.QueryArrow(ctx, q)
 	if err != nil {
@@ -192,26 +215,61 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 		MaxNewTokens: int(a.Int("max_new_tokens")),
 		MaxBatch:     genBatch,
 	}
-	opt.StopTokens = enc.stopTokens()
+	vocab := model.Config.VocabSize
+	if model.VocabLimit > 0 && model.VocabLimit < vocab {
+		vocab = model.VocabLimit // a padded embedding's extra ids are never sampled
+	}
+	userStops, err := parseStopTokens(a, vocab)
+	if err != nil {
+		return jobs.Summary{}, err
+	}
+	opt.StopTokens = append(enc.stopTokens(), userStops...)
 	if a.Has("stop") {
 		opt.StopStrings = []string{a.String("stop")}
 		opt.Decode = tok.Decode
 	}
 
 	// Work: encode, seed and sample, in chunks of whole prompts.
+	outs, err := rolloutOuts(sc, a, enc, model, prompts, n)
+	if err != nil {
+		return jobs.Summary{}, err
+	}
+	if err := sampleRollouts(ctx, sc, a, pol, opt, userStops, outs); err != nil {
+		return jobs.Summary{}, err
+	}
+
+	// Outputs: the generated columns, joined in SQL with the prompts'
+	// pass-through columns.
+	gen := rolloutRecord(sc, a, pol, enc.stopTokens(), tok.Decode, outs, created)
+	defer gen.Release()
+	rows, err := commitRollouts(ctx, sc, a, gen, from, colsRef)
+	if err != nil {
+		return jobs.Summary{}, err
+	}
+	if err := commitTurns(ctx, sc, a, outs, created); err != nil {
+		return jobs.Summary{}, err
+	}
+
+	// Summary.
+	return rolloutSummary(a, outs, len(prompts), rows, pol.Step, time.Since(t0).Seconds()), nil
+}
+
+// rolloutOuts encodes the prompts and lays out the n samples of each, with
+// their seeds, in (prompt_id, sample_idx) order.
+func rolloutOuts(sc *jobs.StageCtx, a jobs.Args, enc *promptEncoder, model *trainer.Model, prompts []promptRow, n int) ([]rolloutOut, error) {
 	var outs []rolloutOut
-	unk := unknownChars{tok: tok}
+	unk := unknownChars{tok: enc.tok}
 	for _, p := range prompts {
 		text, toks, err := enc.encode(a, p.id, p.text)
 		if err != nil {
-			return jobs.Summary{}, err
+			return nil, err
 		}
 		unk.check(text)
 		if len(toks) == 0 {
-			return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("prompts"), Msg: fmt.Sprintf("rollout: prompt %q encodes to no tokens and the tokenizer has no BOS", p.id), Column: "prompt"}
+			return nil, &jobs.DataError{Pos: a.Pos("prompts"), Msg: fmt.Sprintf("rollout: prompt %q encodes to no tokens and the tokenizer has no BOS", p.id), Column: "prompt"}
 		}
 		if len(toks) >= model.Config.MaxPositionEmbeddings {
-			return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("prompts"),
+			return nil, &jobs.DataError{Pos: a.Pos("prompts"),
 				Msg:    fmt.Sprintf("rollout: prompt %q has %d tokens, no room under max_position_embeddings %d", p.id, len(toks), model.Config.MaxPositionEmbeddings),
 				Column: "prompt", Hint: "shorten the prompt or use a model with more positions"}
 		}
@@ -221,41 +279,62 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 		}
 	}
 	unk.warn(sc, "rollout: prompts")
+	return outs, nil
+}
+
+// sampleRollouts samples every out, in chunks of genChunk (progress and
+// cancellation between chunks): one completion each, or with env one
+// episode each.
+func sampleRollouts(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, pol *policy, opt trainer.SampleOptions, userStops []int, outs []rolloutOut) error {
+	var eps *episodeRunner
+	if a.Has("env") {
+		var err error
+		if eps, err = newEpisodeRunner(sc, a, pol, userStops); err != nil {
+			return err
+		}
+		defer eps.env.Close()
+	}
+	eopt := trainer.EpisodeOptions{SampleOptions: opt, MaxTurnTokens: int(a.Int("max_turn_tokens"))}
 	bar := sc.Bar("rollout", int64(len(outs)))
+	defer bar.Done()
 	for lo := 0; lo < len(outs); lo += genChunk {
 		if err := ctx.Err(); err != nil {
-			bar.Done()
-			return jobs.Summary{}, err
+			return err
 		}
 		hi := min(lo+genChunk, len(outs))
+		if eps != nil {
+			if err := eps.run(ctx, pol.Model, eopt, outs[lo:hi]); err != nil {
+				var de *jobs.DataError
+				if errors.As(err, &de) || errors.Is(err, context.Canceled) {
+					return err
+				}
+				return &jobs.UsageError{Pos: a.CallPos(), Msg: "rollout: " + err.Error()}
+			}
+			bar.Add(int64(hi - lo))
+			continue
+		}
 		ps := make([][]int32, 0, hi-lo)
 		seeds := make([]uint64, 0, hi-lo)
 		for _, o := range outs[lo:hi] {
 			ps = append(ps, o.promptToks)
 			seeds = append(seeds, o.seed)
 		}
-		samples, err := model.Generate(ps, seeds, opt)
+		samples, err := pol.Model.Generate(ps, seeds, opt)
 		if err != nil {
-			bar.Done()
-			return jobs.Summary{}, &jobs.UsageError{Pos: a.CallPos(), Msg: "rollout: " + err.Error()}
+			return &jobs.UsageError{Pos: a.CallPos(), Msg: "rollout: " + err.Error()}
 		}
 		for j := range samples {
 			outs[lo+j].sample = samples[j]
 		}
 		bar.Add(int64(hi - lo))
 	}
-	bar.Done()
+	return nil
+}
 
-	// Outputs: the generated columns, joined in SQL with the prompts'
-	// pass-through columns.
-	gen := rolloutRecord(sc, a, pol, opt.StopTokens, tok.Decode, outs, created)
-	defer gen.Release()
-	rows, err := commitRollouts(ctx, sc, a, gen, from, colsRef)
-	if err != nil {
-		return jobs.Summary{}, err
-	}
-
-	// Summary.
+// rolloutSummary is the call's summary: lengths, stops and throughput, and
+// with env the turns per episode, the observation tokens, the environment's
+// time (summed over calls) and its timeouts.
+func rolloutSummary(a jobs.Args, outs []rolloutOut, prompts int, rows int64, policyStep int64, secs float64) jobs.Summary {
 	var toks, stopped int
 	for _, o := range outs {
 		toks += len(o.sample.Tokens)
@@ -263,15 +342,35 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 			stopped++
 		}
 	}
-	secs := time.Since(t0).Seconds()
-	return jobs.Summary{Table: a.String("output"), Rows: rows, Metrics: map[string]float64{
-		"prompts":         float64(len(prompts)),
+	m := map[string]float64{
+		"prompts":         float64(prompts),
 		"mean_length":     float64(toks) / float64(len(outs)),
 		"stop_fraction":   float64(stopped) / float64(len(outs)),
 		"tokens_per_s":    float64(toks) / max(secs, 1e-9),
-		"policy_step":     float64(pol.Step),
+		"policy_step":     float64(policyStep),
 		"completion_toks": float64(toks),
-	}}, nil
+	}
+	if a.Has("env") {
+		var turns, obs, timeouts int
+		var envSecs float64
+		for _, o := range outs {
+			for _, t := range o.episode.turns {
+				turns++
+				obs += t.obsToks
+				if t.latency != nil {
+					envSecs += *t.latency
+				}
+				if t.status == statusTimeout {
+					timeouts++
+				}
+			}
+		}
+		m["mean_turns"] = float64(turns) / float64(len(outs))
+		m["observation_toks"] = float64(obs)
+		m["env_seconds"] = envSecs
+		m["env_timeouts"] = float64(timeouts)
+	}
+	return jobs.Summary{Table: a.String("output"), Rows: rows, Metrics: m}
 }
 
 // checkUniquePromptIDs rejects a prompts table whose prompt_id repeats
@@ -314,7 +413,11 @@ func rolloutID(run string, step int64, call int, promptID string, k int32) strin
 // rolloutRecord builds the generated columns (arrowio.RolloutsSchema) of
 // outs.
 func rolloutRecord(sc *jobs.StageCtx, a jobs.Args, pol *policy, stops []int, decode func([]int) string, outs []rolloutOut, created time.Time) arrow.RecordBatch {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, arrowio.RolloutsSchema())
+	sch := arrowio.RolloutsSchema()
+	if a.Has("env") {
+		sch = arrow.NewSchema(append(sch.Fields(), episodeFields()...), nil)
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sch)
 	defer b.Release()
 	temp, tag := a.Float("temperature"), a.String("tag")
 	ts := arrow.Timestamp(created.UnixMicro())
@@ -346,6 +449,9 @@ func rolloutRecord(sc *jobs.StageCtx, a jobs.Args, pol *policy, stops []int, dec
 		b.Field(11).(*array.Int64Builder).Append(int64(o.seed))
 		b.Field(12).(*array.StringBuilder).Append(tag)
 		b.Field(13).(*array.TimestampBuilder).Append(ts)
+		if o.episode != nil {
+			appendEpisode(b, 14, &o)
+		}
 	}
 	return b.NewRecordBatch()
 }
@@ -368,7 +474,7 @@ func commitRollouts(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, gen arr
 		return 0, err
 	}
 	own := map[string]bool{arrowio.KeyRun: true, arrowio.KeyStep: true}
-	for _, f := range arrowio.RolloutsSchema().Fields() {
+	for _, f := range append(arrowio.RolloutsSchema().Fields(), episodeFields()...) {
 		own[f.Name] = true
 	}
 	var extra []string

@@ -63,7 +63,7 @@ func (trainStage) Spec() jobs.StageSpec {
 			"(so every step has a checkpoint) with train/sequences = 0. Runs on shard 0 only.",
 		Args: append([]jobs.ArgSpec{
 			{Name: "data", Type: jobs.TypeTable, Required: true,
-				Doc: "table or query with prompt_tokens, completion_tokens, logprobs (π_old, one per completion token) and advantage; optional reward, finish_reason, temperature, rollout_id, and old_logprobs (behaviour log-probs, one per completion token: turns on TIS)"},
+				Doc: "table or query with prompt_tokens, completion_tokens, logprobs (π_old, one per completion token) and advantage; optional reward, finish_reason, temperature, rollout_id, old_logprobs (behaviour log-probs, one per completion token: turns on TIS), and policy_mask (BOOLEAN[], episode rows: the loss, ratio and token counts cover only the tokens where it is true)"},
 			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: policyDoc + ": the policy to update (should be the one that sampled data)"},
 			{Name: "ref", Type: jobs.TypeString, Doc: "reference policy for the KL term: 'step=0', 'latest', 'run=X[/step=K]' or a checkpoint folder; none = no KL"},
 			{Name: "lr", Type: jobs.TypeFloat, Default: 1e-6, Doc: "learning rate (verl's actor default 1e-6; tiny models want ~1e-3)"},
@@ -137,9 +137,24 @@ type trainRow struct {
 	finished string // finish_reason
 	temp     float64
 	hasTemp  bool
+	idx      []int32 // completion indices of the policy's tokens (policy_mask); nil: all. old, behav, ref, ent follow it
 }
 
-func (r *trainRow) completion() int { return len(r.tokens) - r.start }
+// completion is the number of trained completion tokens.
+func (r *trainRow) completion() int {
+	if r.idx != nil {
+		return len(r.idx)
+	}
+	return len(r.tokens) - r.start
+}
+
+// at is the completion index of trained token j.
+func (r *trainRow) at(j int) int {
+	if r.idx != nil {
+		return int(r.idx[j])
+	}
+	return j
+}
 
 // Run reads the rows (ordered by rollout_id when present), loads the policy
 // (and reference), then makes epochs × minibatches AdamW updates of the
@@ -367,7 +382,7 @@ func (g *gradAccumulator) minibatch(mb []int) (loss.Stats, error) {
 		for i, r := range micro {
 			row := &g.rows[r]
 			for j := range row.completion() {
-				pos, t := i*b.T+row.start+j-1, offsets[i]+j
+				pos, t := i*b.T+row.start+row.at(j)-1, offsets[i]+j
 				g.lp[t], g.ent[t], g.old[t] = logp[pos], ent[pos], row.old[j]
 				if g.withRef {
 					g.ref[t] = row.ref[j]
@@ -409,7 +424,7 @@ func (g *gradAccumulator) minibatch(mb []int) (loss.Stats, error) {
 		for i, r := range micro {
 			row := &g.rows[r]
 			for j := range row.completion() {
-				pos, t := i*b.T+row.start+j-1, offsets[i]+j
+				pos, t := i*b.T+row.start+row.at(j)-1, offsets[i]+j
 				g.dlogp[pos] = g.gLogP[t]
 				if dH != nil {
 					dH[pos] = g.gEnt[t]
@@ -445,9 +460,9 @@ func readTrainRows(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) ([]train
 		order = jobs.QuoteIdent(n) + ", " + order
 	}
 	q := fmt.Sprintf(`SELECT CAST(prompt_tokens AS INTEGER[]), CAST(completion_tokens AS INTEGER[]), CAST(logprobs AS FLOAT[]),
-  CAST(advantage AS DOUBLE), %s, %s, %s, %s, %s
+  CAST(advantage AS DOUBLE), %s, %s, %s, %s, %s, %s
 FROM %s ORDER BY %s`, opt("reward", "DOUBLE"), opt("finish_reason", "VARCHAR"), opt("temperature", "DOUBLE"), opt("rollout_id", "VARCHAR"),
-		opt("old_logprobs", "FLOAT[]"), from, order)
+		opt("old_logprobs", "FLOAT[]"), opt(policyMaskColumn, "BOOLEAN[]"), from, order)
 	table := a.String("data")
 	if jobs.IsQuery(table) {
 		table = "(the data query)"
@@ -521,6 +536,13 @@ FROM %s ORDER BY %s`, opt("reward", "DOUBLE"), opt("finish_reason", "VARCHAR"), 
 				Hint: "rows whose reward is NULL get a NULL advantage: filter them (WHERE advantage IS NOT NULL)"}
 		}
 		r := trainRow{tokens: append(p, c...), start: len(p), old: lp, behav: behav, adv: adv}
+		if mask, ok := bools(rec.Column(9), i); ok {
+			if len(mask) != len(c) {
+				return bad(policyMaskColumn, fmt.Sprintf("%d policy_mask values for %d completion tokens", len(mask), len(c)))
+			}
+			r.idx = maskIndex(mask)
+			r.old, r.behav = compact(lp, r.idx), compact(behav, r.idx)
+		}
 		r.reward, r.hasR = f64At(rec.Column(4), i)
 		r.finished, _ = strAt(rec.Column(5), i)
 		r.temp, r.hasTemp = f64At(rec.Column(6), i)
@@ -592,7 +614,7 @@ func refLogps(ref *trainer.Model, rows []trainRow, temp float64, micro int) erro
 			r := &rows[lo+i]
 			r.ref = make([]float32, r.completion())
 			for j := range r.ref {
-				r.ref[j] = logp[i*b.T+r.start+j-1]
+				r.ref[j] = logp[i*b.T+r.start+r.at(j)-1]
 			}
 		}
 	}
