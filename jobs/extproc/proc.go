@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -146,7 +147,7 @@ func (p *Proc) Call(ctx context.Context, kind, request string, payload any) (jso
 		return nil, ctx.Err()
 	}
 	defer func() { <-p.sem }()
-	body, err := json.Marshal(payload)
+	body, err := encode(payload)
 	if err != nil {
 		return nil, fmt.Errorf("extproc: %s: encode the payload: %w", request, err)
 	}
@@ -161,7 +162,7 @@ func (p *Proc) Call(ctx context.Context, kind, request string, payload any) (jso
 	p.pending[id] = ch
 	p.stats.Calls++
 	p.mu.Unlock()
-	kindJSON, _ := json.Marshal(kind)
+	kindJSON, _ := encode(kind)
 	line := fmt.Appendf(nil, `{"id":%d,"kind":%s,"payload":%s}`+"\n", id, kindJSON, body)
 	go p.send(id, line)
 
@@ -180,6 +181,18 @@ func (p *Proc) Call(ctx context.Context, kind, request string, payload any) (jso
 		p.abandon(id, false)
 		return nil, ctx.Err()
 	}
+}
+
+// encode is json.Marshal without HTML escaping: text reaches the process
+// as written ("<call>", not "\u003ccall\u003e").
+func encode(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // send writes one request line; a failed write fails that call (unless

@@ -290,3 +290,18 @@ func TestCommandNotFound(t *testing.T) {
 	}
 	_ = p.Close()
 }
+
+// TestTextAsWritten: payload text reaches the process without HTML
+// escaping (a tool call "<call>1&2</call>" is sent as written).
+func TestTextAsWritten(t *testing.T) {
+	p, err := Start(context.Background(), Config{What: "environment", Timeout: 5 * time.Second,
+		Command: `IFS= read -r line; case "$line" in *'"<call>1&2</call>"'*) r=true ;; *) r=false ;; esac; echo "{\"id\":1,\"result\":$r}"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Call(context.Background(), "step", "e", map[string]string{"text": "<call>1&2</call>"})
+	if err != nil || string(res) != "true" {
+		t.Errorf("got %s, %v: the request did not carry the text as written", res, err)
+	}
+	_ = p.Close()
+}
