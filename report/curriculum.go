@@ -15,10 +15,10 @@ import (
 var CurriculumBins = []string{"0 (all wrong)", "(0, 1/4]", "(1/4, 1/2]", "(1/2, 3/4]", "(3/4, 1)", "1 (all right)"}
 
 // curriculumQuery computes, per run and step, the share of the step's
-// train prompts in each CurriculumBins bin.
+// train prompts in each CurriculumBins bin, from %s (trainedScored's rows).
 const curriculumQuery = `WITH g AS (
     SELECT run, step, prompt_id, count_if(correct) / count(*) AS pass_rate
-    FROM scored WHERE run IN %s AND tag = 'train'
+    FROM %s WHERE run IN %s AND tag = 'train'
     GROUP BY run, step, prompt_id
 ), b AS (
     SELECT run, step,
@@ -32,14 +32,14 @@ FROM b GROUP BY run, step, bin ORDER BY run, step, bin`
 // curriculumCharts draws one heat map per run (heat maps do not overlay):
 // x = step, y = CurriculumBins, colour = share of the step's train prompts.
 // Its series are one per bin, with a share for every step of the run.
-func curriculumCharts(ctx context.Context, eng *rsql.Engine, runs []string) ([]*Chart, error) {
+func curriculumCharts(ctx context.Context, eng *rsql.Engine, src string, runs []string) ([]*Chart, error) {
 	type cell struct {
 		step int64
 		bin  int
 	}
 	shares := map[string]map[cell]float64{}
 	stepsOf := map[string][]int64{}
-	err := query(ctx, eng, "curriculum", fmt.Sprintf(curriculumQuery, runList(runs)), func(r *stdsql.Rows) error {
+	err := query(ctx, eng, "curriculum", fmt.Sprintf(curriculumQuery, src, runList(runs)), func(r *stdsql.Rows) error {
 		var run string
 		var c cell
 		var v float64

@@ -138,15 +138,24 @@ func Build(ctx context.Context, eng *rsql.Engine, runs []string, prompts ...stri
 	if err != nil {
 		return nil, err
 	}
-	reward, err := loadScoredReward(ctx, eng, runs)
+	trained, notes, err := trainedScored(ctx, eng, runs)
 	if err != nil {
 		return nil, err
 	}
-	cur, err := curriculumCharts(ctx, eng, runs)
+	reward, err := loadScoredReward(ctx, eng, trained, runs)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := curriculumCharts(ctx, eng, trained, runs)
 	if err != nil {
 		return nil, err
 	}
 	r := assemble(eng.Lake(), runs, metrics, reward, cur)
+	for _, c := range r.Charts {
+		if c.ID == "reward" {
+			c.Notes = append(c.Notes, notes...)
+		}
+	}
 	if err := r.loadExtras(ctx, eng, metrics, prompts); err != nil {
 		return nil, err
 	}
@@ -283,10 +292,10 @@ func (mc metricChart) build(runs []string, md metricData) *Chart {
 }
 
 // loadScoredReward reads the mean reward of each step's train-tagged
-// rollouts (scored, tag = 'train') per run.
-func loadScoredReward(ctx context.Context, eng *rsql.Engine, runs []string) (map[string][]point, error) {
+// rollouts (of src, trainedScored's rows, tag = 'train') per run.
+func loadScoredReward(ctx context.Context, eng *rsql.Engine, src string, runs []string) (map[string][]point, error) {
 	fromScored := map[string][]point{}
-	q := `SELECT run, step, avg(reward) FROM scored
+	q := `SELECT run, step, avg(reward) FROM ` + src + `
 WHERE run IN ` + runList(runs) + ` AND tag = 'train' AND reward IS NOT NULL AND isfinite(reward)
 GROUP BY run, step ORDER BY run, step`
 	err := query(ctx, eng, "train reward", q, func(r *stdsql.Rows) error {

@@ -42,7 +42,7 @@ const (
 // step with train rollouts, and those of the chosen prompts (%[2]s, a SQL
 // list) at every step.
 const samplesQuery = `WITH s AS (
-    SELECT *, prompt_id IN %[2]s AS chosen FROM scored WHERE run IN %[1]s AND tag = 'train'
+    SELECT *, prompt_id IN %[2]s AS chosen FROM scored_all WHERE run IN %[1]s AND tag = 'train'
 ), lim AS (
     SELECT run, min(step) AS lo, max(step) AS hi FROM s GROUP BY run
 ), a AS (

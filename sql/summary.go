@@ -41,11 +41,13 @@ import (
 // where prompt_stats pools every run and reads scored alone).
 
 // summaryQuery computes the summary rows of steps first..last of run from
-// the engine's scored view.
+// the engine's scored_all view. Summaries are written only for ranges
+// whose rewards come from one verifier (mixedVerifiers), where scored_all
+// and scored (whatever train_verifier a job sets) hold the same rows.
 func summaryQuery(run string, first, last int64) string {
 	return fmt.Sprintf(`WITH per_step AS (
     SELECT prompt_id, step, count(*) AS attempts, count_if(correct) AS correct
-    FROM scored
+    FROM scored_all
     WHERE tag = 'train' AND run = %[1]s AND step BETWEEN %[2]d AND %[3]d
     GROUP BY prompt_id, step
 ),
@@ -175,6 +177,13 @@ func writeSummaries(ctx context.Context, l *arrowio.Lake, run string, next int64
 		if err := ctx.Err(); err != nil {
 			return done, err
 		}
+		mixed, err := mixedVerifiers(ctx, e, seg)
+		if err != nil {
+			return done, fmt.Errorf("sql: summarise %s: %w", seg, err)
+		}
+		if mixed {
+			continue // prompt_stats reads these steps from scored, under the job's train_verifier
+		}
 		ok, err := writeSummary(ctx, e, l, seg, hook)
 		if err != nil {
 			return done, fmt.Errorf("sql: summarise %s: %w", seg, err)
@@ -184,6 +193,18 @@ func writeSummaries(ctx context.Context, l *arrowio.Lake, run string, next int64
 		}
 	}
 	return done, nil
+}
+
+// mixedVerifiers reports whether the rewards of seg's run and steps come
+// from more than one verifier: a summary of them would fix which one
+// prompt_stats counts, which is the job's choice (train_verifier).
+func mixedVerifiers(ctx context.Context, e *Engine, seg arrowio.Segment) (bool, error) {
+	var n int64
+	q := fmt.Sprintf("SELECT count(DISTINCT verifier) FROM rewards WHERE run = %s AND step BETWEEN %d AND %d", QuoteString(seg.Run), seg.First, seg.Last)
+	if err := e.conn.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return false, err
+	}
+	return n > 1, nil
 }
 
 // writeSummary commits one summary segment (staging, fsync, manifest,

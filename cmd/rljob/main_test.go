@@ -454,7 +454,7 @@ func TestStagesAndVersion(t *testing.T) {
 		t.Fatal(code)
 	}
 	for _, w := range []string{"CALL save(query := query, source := table, output := string)", "CALL reward(", "CALL exec(", "CALL log_metrics(",
-		"verifier  string  default 'exact'", "rollouts  table   default this step's rollouts not yet scored by this verifier"} {
+		"verifier        string  default 'exact'", "rollouts        table   default this step's rollouts not yet scored by this verifier"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("stages lacks %q:\n%s", w, out)
 		}
