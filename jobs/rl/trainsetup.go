@@ -72,8 +72,19 @@ func applyLoRA(sc *jobs.StageCtx, a jobs.Args, pol *policy) error {
 	if err != nil {
 		return &jobs.DataError{Pos: a.Pos("policy"), Msg: fmt.Sprintf("%s: fingerprint of the LoRA base %s", sc.Stage, pol.Dir), File: pol.Dir, Err: err}
 	}
-	seed := uint64(jobs.DeriveSeed(sc.Seed, sc.Step, int64(sc.Call), 0))
-	_, err = trainer.NewLoRA(m, cfg, seed, pol.Dir, fp)
+	_, err = trainer.NewLoRA(m, cfg, uint64(jobs.DeriveSeed(sc.Seed, sc.Step, int64(sc.Call), 0)), pol.Dir, fp)
+	return err
+}
+
+// freshLoRA puts on m the adapters applyLoRA put on it in the call (seed,
+// step, call) of the run whose policy was base: replaying a light
+// checkpoint recreates them so.
+func freshLoRA(m *trainer.Model, cfg trainer.LoRAConfig, seed, step int64, call int, base string) error {
+	fp, err := trainer.BaseFingerprint(base)
+	if err != nil {
+		return fmt.Errorf("fingerprint of the LoRA base %s: %w", base, err)
+	}
+	_, err = trainer.NewLoRA(m, cfg, uint64(jobs.DeriveSeed(seed, step, int64(call), 0)), base, fp)
 	return err
 }
 
