@@ -13,10 +13,14 @@ import (
 // checkpoints are kept: a full state is read back from its files as
 // before, so a run that resumes from one starts from the very bits an
 // uninterrupted run starts from, whatever the files' dtype.
+//
+// One borrower at a time: a second one (an in-process shard of a test)
+// loads its own copy.
 var lightCache struct {
 	sync.Mutex
-	dir string // absolute folder
-	ck  *trainer.Checkpoint
+	dir  string // absolute folder
+	ck   *trainer.Checkpoint
+	busy bool // lent to a stage call (until releaseModel)
 }
 
 // cacheKey is dir as the cache keys it.
@@ -27,23 +31,30 @@ func cacheKey(dir string) string {
 	return filepath.Clean(dir)
 }
 
-// cacheGet returns the cached checkpoint of dir, or nil; it stays the
-// cache's (see takeOver).
-func cacheGet(dir string) *trainer.Checkpoint {
+// cacheBorrow returns the cached checkpoint of dir and lends it to the
+// caller until releaseModel(ck.Model), or nil when the cache does not hold
+// dir or has lent it already.
+func cacheBorrow(dir string) *trainer.Checkpoint {
 	lightCache.Lock()
 	defer lightCache.Unlock()
-	if lightCache.ck != nil && lightCache.dir == cacheKey(dir) {
+	if lightCache.ck != nil && !lightCache.busy && lightCache.dir == cacheKey(dir) {
+		lightCache.busy = true
 		return lightCache.ck
 	}
 	return nil
 }
 
 // cachePut makes ck the cached checkpoint of dir, releasing the one it
-// replaces.
-func cachePut(dir string, ck *trainer.Checkpoint) {
+// replaces; lend lends it to the caller at once. When the cache is lent,
+// nothing changes and ok is false: ck stays the caller's.
+func cachePut(dir string, ck *trainer.Checkpoint, lend bool) (ok bool) {
 	lightCache.Lock()
+	if lightCache.busy {
+		lightCache.Unlock()
+		return false
+	}
 	old := lightCache.ck
-	lightCache.dir, lightCache.ck = cacheKey(dir), ck
+	lightCache.dir, lightCache.ck, lightCache.busy = cacheKey(dir), ck, lend
 	lightCache.Unlock()
 	if old != nil && old != ck {
 		if old.Model != ck.Model {
@@ -53,6 +64,17 @@ func cachePut(dir string, ck *trainer.Checkpoint) {
 			old.Opt.Release()
 		}
 	}
+	return true
+}
+
+// cacheRekey files the cached checkpoint of from under dir too (a copy of
+// the folder: the same state).
+func cacheRekey(from, dir string) {
+	lightCache.Lock()
+	defer lightCache.Unlock()
+	if lightCache.ck != nil && lightCache.dir == cacheKey(from) {
+		lightCache.dir = cacheKey(dir)
+	}
 }
 
 // cacheDrop forgets the cached checkpoint without releasing it when it
@@ -61,28 +83,29 @@ func cacheDrop(m *trainer.Model) {
 	lightCache.Lock()
 	defer lightCache.Unlock()
 	if lightCache.ck != nil && lightCache.ck.Model == m {
-		lightCache.dir, lightCache.ck = "", nil
+		lightCache.dir, lightCache.ck, lightCache.busy = "", nil, false
 	}
 }
 
-// cacheHolds reports whether the cache holds m or o.
-func cacheHolds(m *trainer.Model, o *trainer.AdamW) bool {
-	lightCache.Lock()
-	defer lightCache.Unlock()
-	ck := lightCache.ck
-	return ck != nil && (m != nil && ck.Model == m || o != nil && ck.Opt == o)
-}
-
-// releaseModel releases m unless the cache holds it.
+// releaseModel releases m, or ends its loan when the cache holds it.
 func releaseModel(m *trainer.Model) {
-	if !cacheHolds(m, nil) {
+	lightCache.Lock()
+	held := lightCache.ck != nil && lightCache.ck.Model == m
+	if held {
+		lightCache.busy = false
+	}
+	lightCache.Unlock()
+	if !held {
 		m.Release()
 	}
 }
 
 // releaseOpt releases o unless the cache holds it.
 func releaseOpt(o *trainer.AdamW) {
-	if !cacheHolds(nil, o) {
+	lightCache.Lock()
+	held := lightCache.ck != nil && lightCache.ck.Opt == o
+	lightCache.Unlock()
+	if !held {
 		o.Release()
 	}
 }

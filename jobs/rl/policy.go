@@ -257,7 +257,7 @@ func loadPolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (*policy, error) {
 // (release them with releaseModel and releaseOpt; takeOver makes them the
 // caller's).
 func loadPolicyDir(sc *jobs.StageCtx, a jobs.Args, arg, dir string, step int64) (*policy, error) {
-	ck := cacheGet(dir)
+	ck := cacheBorrow(dir)
 	if ck == nil {
 		var err error
 		if ck, err = trainer.LoadCheckpoint(dir); err != nil {
@@ -265,7 +265,7 @@ func loadPolicyDir(sc *jobs.StageCtx, a jobs.Args, arg, dir string, step int64) 
 		}
 		if trainer.IsLightDir(dir) {
 			sc.Log.Info().Str("checkpoint", dir).Msgf("%s: replayed light checkpoint (%d train updates since its full state)", sc.Stage, ck.State.Light.Depth)
-			cachePut(dir, ck)
+			cachePut(dir, ck, true)
 		}
 	}
 	if ck.Tokenizer == nil {

@@ -282,9 +282,7 @@ func carryForward(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, pol *poli
 	if err := copyCheckpoint(sc, a, pol.Dir); err != nil {
 		return jobs.Summary{}, err
 	}
-	if ck := cacheGet(pol.Dir); ck != nil { // the copy is the same state: keep it in memory under its new folder
-		cachePut(sc.Lake.Path(checkpointUnit(sc.Run, sc.Step, sc.Call).Dir()), ck)
-	}
+	cacheRekey(pol.Dir, sc.Lake.Path(checkpointUnit(sc.Run, sc.Step, sc.Call).Dir())) // the copy is the same state
 	if _, err := commitMetrics(ctx, sc, map[string]float64{"train/sequences": 0, "train/tokens": 0, "timing_s/train": time.Since(t0).Seconds()}, t0); err != nil {
 		return jobs.Summary{}, err
 	}
@@ -328,7 +326,7 @@ func commitTrained(sc *jobs.StageCtx, a jobs.Args, pol *policy, opt *trainer.Ada
 		return err
 	}
 	ck.Dir, ck.State = dest, state
-	cachePut(dest, ck)
+	cachePut(dest, ck, false) // when lent (an in-process shard), ck stays the stage's and is released
 	return nil
 }
 
