@@ -51,7 +51,7 @@ func (trainStage) Spec() jobs.StageSpec {
 			"epoch) when there are several), each one AdamW update (constant lr, global-norm clipping at max_grad_norm) whose gradient " +
 			"is the exact full-minibatch gradient (micro-batch denominators are global). With one minibatch and one epoch, ρ = 1 and this " +
 			"is the on-policy REINFORCE/GRPO gradient −A·∇log π. Optimizer moments continue from the run's newest train checkpoint (an sft in between keeps its own). Commits this step's " +
-			"checkpoint and metrics actor/{pg_loss, pg_clipfrac, pg_clipfrac_lower, ppo_kl, entropy, kl_loss, grad_norm, lr, " +
+			"checkpoint (the full state every full_state_every calls, a light one in between that loading replays: docs/checkpoints.md) and metrics actor/{pg_loss, pg_clipfrac, pg_clipfrac_lower, ppo_kl, entropy, kl_loss, grad_norm, lr, " +
 			"first_max_abs_log_ratio} (with old_logprobs also actor/{tis_weight_mean, tis_clipfrac, tis_behav_kl}: mean w, fraction " +
 			"of tokens truncated, mean log π_behav − log π_old), critic/score/{mean,max,min} (when data has reward), critic/advantages/{mean,max,min}, " +
 			"response_length/{mean,max,min,clip_ratio}, train/{sequences,tokens}, timing_s/train, perf/throughput. Aggregation of " +
