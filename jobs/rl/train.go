@@ -164,6 +164,9 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 	defer releaseModel(pol.Model)
 
 	// Empty data: carry the policy forward unchanged.
+	if _, _, err := policyLoRA(sc, a, pol); err != nil {
+		return jobs.Summary{}, err
+	}
 	if len(rows) == 0 {
 		return carryForward(ctx, sc, a, pol, t0)
 	}
@@ -179,17 +182,8 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 	if err != nil {
 		return jobs.Summary{}, err
 	}
-	for i := range rows {
-		if len(rows[i].tokens) > model.Config.MaxPositionEmbeddings {
-			return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("data"), Column: "completion_tokens",
-				Msg: fmt.Sprintf("train: row %d has %d prompt+completion tokens, more than max_position_embeddings %d", i, len(rows[i].tokens), model.Config.MaxPositionEmbeddings)}
-		}
-		for _, t := range rows[i].tokens {
-			if t < 0 || int(t) >= model.Config.VocabSize {
-				return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("data"), Column: "completion_tokens",
-					Msg: fmt.Sprintf("train: row %d has token %d outside the policy's vocabulary [0,%d): were these rollouts sampled from another tokenizer?", i, t, model.Config.VocabSize)}
-			}
-		}
+	if err := checkTrainRows(a, model, rows); err != nil {
+		return jobs.Summary{}, err
 	}
 	cfg := lossConfig(a)
 	if cfg.Agg == loss.SeqMeanTokenSumNorm && cfg.NormLen <= 0 {
@@ -243,36 +237,61 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 	if err := commitTrained(sc, a, pol, opt, optSrc, upd, rows, !a.Has("micro_batch_size")); err != nil {
 		return jobs.Summary{}, err
 	}
-	total, updates, lr, firstMaxAbsLogR := res.total, res.updates, res.lr, res.firstMaxAbsLogR
-	gradNormSum := res.gradNormSum
-	secs := time.Since(t0).Seconds()
-	metrics := total.Metrics()
-	if metrics["actor/entropy"], err = batchEntropy(rows, cfg); err != nil {
-		return jobs.Summary{}, errf("train: %w", err)
+	metrics, err := trainMetrics(res, rows, cfg, int(a.Int("max_new_tokens")), time.Since(t0).Seconds())
+	if err != nil {
+		return jobs.Summary{}, err
 	}
-	metrics["actor/pg_loss"] = total.PGLoss / float64(updates) // mean over updates (each a full-minibatch aggregate)
-	if total.HasKL {
-		metrics["actor/kl_loss"] = total.KLLoss / float64(updates)
-	}
-	metrics["actor/grad_norm"] = gradNormSum / float64(updates)
-	metrics["actor/lr"] = lr
-	metrics["actor/first_max_abs_log_ratio"] = firstMaxAbsLogR
-	for k, v := range rowMetrics(rows, int(a.Int("max_new_tokens"))) {
-		metrics[k] = v
-	}
-	metrics["timing_s/train"] = secs
-	metrics["perf/throughput"] = float64(res.tokens) / max(secs, 1e-9)
 	if _, err := commitMetrics(ctx, sc, metrics, t0); err != nil {
 		return jobs.Summary{}, err
 	}
 
 	// Summary.
 	return jobs.Summary{Table: arrowio.TableCheckpoints, Rows: 1,
-		Note: fmt.Sprintf("train: %d updates over %d sequences from policy step %d", updates, len(rows), pol.Step),
+		Note: fmt.Sprintf("train: %d updates over %d sequences from policy step %d", res.updates, len(rows), pol.Step),
 		Metrics: map[string]float64{
 			"pg_loss": metrics["actor/pg_loss"], "grad_norm": metrics["actor/grad_norm"],
-			"clipfrac": metrics["actor/pg_clipfrac"], "first_max_abs_log_ratio": firstMaxAbsLogR,
+			"clipfrac": metrics["actor/pg_clipfrac"], "first_max_abs_log_ratio": res.firstMaxAbsLogR,
 		}}, nil
+}
+
+// trainMetrics are the call's metrics (the stage doc lists them).
+func trainMetrics(res updateResult, rows []trainRow, cfg loss.Config, maxNew int, secs float64) (map[string]float64, error) {
+	updates := float64(res.updates)
+	metrics := res.total.Metrics()
+	var err error
+	if metrics["actor/entropy"], err = batchEntropy(rows, cfg); err != nil {
+		return nil, errf("train: %w", err)
+	}
+	metrics["actor/pg_loss"] = res.total.PGLoss / updates // mean over updates (each a full-minibatch aggregate)
+	if res.total.HasKL {
+		metrics["actor/kl_loss"] = res.total.KLLoss / updates
+	}
+	metrics["actor/grad_norm"] = res.gradNormSum / updates
+	metrics["actor/lr"] = res.lr
+	metrics["actor/first_max_abs_log_ratio"] = res.firstMaxAbsLogR
+	for k, v := range rowMetrics(rows, maxNew) {
+		metrics[k] = v
+	}
+	metrics["timing_s/train"] = secs
+	metrics["perf/throughput"] = float64(res.tokens) / max(secs, 1e-9)
+	return metrics, nil
+}
+
+// checkTrainRows checks the rows' lengths and token ids against model.
+func checkTrainRows(a jobs.Args, model *trainer.Model, rows []trainRow) error {
+	for i := range rows {
+		if len(rows[i].tokens) > model.Config.MaxPositionEmbeddings {
+			return &jobs.DataError{Pos: a.Pos("data"), Column: "completion_tokens",
+				Msg: fmt.Sprintf("train: row %d has %d prompt+completion tokens, more than max_position_embeddings %d", i, len(rows[i].tokens), model.Config.MaxPositionEmbeddings)}
+		}
+		for _, t := range rows[i].tokens {
+			if t < 0 || int(t) >= model.Config.VocabSize {
+				return &jobs.DataError{Pos: a.Pos("data"), Column: "completion_tokens",
+					Msg: fmt.Sprintf("train: row %d has token %d outside the policy's vocabulary [0,%d): were these rollouts sampled from another tokenizer?", i, t, model.Config.VocabSize)}
+			}
+		}
+	}
+	return nil
 }
 
 // carryForward commits the policy unchanged as this step's checkpoint (a
