@@ -26,10 +26,11 @@ import (
 // kind (2: light after light, 3: full after light, 4: light after full):
 // before its commit (the step's rollout committed, train still running),
 // inside it (its staging folder exists: files written, rename pending)
-// and after it (committed, the step's metrics not yet).
+// and after it (committed, the step's metrics not yet); and before every
+// statement of steps 3 and 4 (RLJOB_TEST_KILL_AT).
 func TestCrashSafetyTraining(t *testing.T) {
 	if testing.Short() {
-		t.Skip("crash test of training jobs: 18 children killed and rerun; skipped under -short")
+		t.Skip("crash test of training jobs: 50 children killed and rerun; skipped under -short")
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -52,6 +53,28 @@ func TestCrashSafetyTraining(t *testing.T) {
 			lightFull := checkpointKinds(t, ref)
 			if lightFull != "0:full 1:light 2:light 3:full 4:light 5:light" {
 				t.Fatalf("reference checkpoints %s, want steps 1, 2, 4, 5 light (full_state_every := 3)", lightFull)
+			}
+			// Killed before every statement of step 3 (its train writes the
+			// full state from a replayed chain) and of step 4 (light, after
+			// the full state), and before the step markers.
+			for _, step := range []int{3, 4} {
+				for i := 0; i <= statements(t, path); i++ {
+					t.Run(fmt.Sprintf("step%d-stmt%d", step, i), func(t *testing.T) {
+						t.Parallel()
+						lake := filepath.Join(t.TempDir(), "lake")
+						cmd := child(lake)
+						cmd.Env = append(cmd.Env, fmt.Sprintf("RLJOB_TEST_KILL_AT=%d:%d", step, i))
+						if out, err := cmd.CombinedOutput(); err == nil {
+							t.Fatalf("not killed before statement %d of step %d:\n%s", i, step, tail(string(out), 1000))
+						}
+						if out, err := child(lake).CombinedOutput(); err != nil {
+							t.Fatalf("rerun: %v\n%s", err, out)
+						}
+						if got := trainedState(t, lake); got != want {
+							t.Fatalf("killed before statement %d of step %d: state differs:\n%s\nwant\n%s", i, step, got, want)
+						}
+					})
+				}
 			}
 			for _, j := range []int{2, 3, 4} {
 				for _, when := range []string{"before", "inside", "after"} {
