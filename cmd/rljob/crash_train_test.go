@@ -30,7 +30,7 @@ import (
 // statement of steps 3 and 4 (RLJOB_TEST_KILL_AT).
 func TestCrashSafetyTraining(t *testing.T) {
 	if testing.Short() {
-		t.Skip("crash test of training jobs: 50 children killed and rerun; skipped under -short")
+		t.Skip("crash test of training jobs: 46 children killed and rerun; skipped under -short")
 	}
 	self, err := os.Executable()
 	if err != nil {
