@@ -54,6 +54,12 @@ func ParseRetention(s string) (Retention, error) {
 	return r, nil
 }
 
+// ManifestNeeds is the Args key of a checkpoint manifest that lists the
+// checkpoint folders (lake-relative) the unit cannot be loaded without: a
+// light checkpoint's chain of parents down to a full state. PlanRetention
+// keeps them as long as it keeps the unit.
+const ManifestNeeds = "needs"
+
 // ArgRef is a policy-like stage argument (policy, ref) recorded by a call
 // of run Run at step Step: 'step=K' names a checkpoint of Run, 'run=X' the
 // newest of run X committed before At (zero At: X's newest), 'run=X/step=K'
@@ -104,6 +110,7 @@ func (l *Lake) PlanRetention(r Retention, run string, args []ArgRef, rollouts []
 	}
 	units := map[string][]Unit{}
 	made := map[Unit]time.Time{}
+	needs := map[Unit][]string{}
 	for _, rn := range runs {
 		us, err := l.Units(TableCheckpoints, rn)
 		if err != nil {
@@ -116,6 +123,13 @@ func (l *Lake) PlanRetention(r Retention, run string, args []ArgRef, rollouts []
 				return nil, fmt.Errorf("arrowio: retention: %s: %w (lake verify names the damage)", u.Dir(), err)
 			}
 			made[u] = m.CreatedAt
+			if ns, ok := m.Args[ManifestNeeds].([]any); ok {
+				for _, n := range ns {
+					if v, ok := n.(string); ok {
+						needs[u] = append(needs[u], v)
+					}
+				}
+			}
 			for _, v := range manifestRefs(m) {
 				args = append(args, ArgRef{Run: u.Run, Step: u.Step, Value: v, At: m.CreatedAt})
 			}
@@ -143,7 +157,7 @@ func (l *Lake) PlanRetention(r Retention, run string, args []ArgRef, rollouts []
 		}
 		keepStep(ro.Run, ro.PolicyStep, fmt.Sprintf("sampled rollouts of step %d", ro.Step))
 	}
-	for rn, us := range units {
+	for _, us := range units {
 		if len(us) == 0 {
 			continue
 		}
@@ -163,6 +177,9 @@ func (l *Lake) PlanRetention(r Retention, run string, args []ArgRef, rollouts []
 				}
 			}
 		}
+	}
+	l.keepNeeded(plan, needs)
+	for rn, us := range units {
 		if run != "" && rn != run {
 			continue
 		}
@@ -175,6 +192,34 @@ func (l *Lake) PlanRetention(r Retention, run string, args []ArgRef, rollouts []
 	sortUnits(plan.Remove)
 	sort.SliceStable(plan.Remove, func(i, j int) bool { return plan.Remove[i].Run < plan.Remove[j].Run })
 	return plan, nil
+}
+
+// keepNeeded adds to plan.Keep the folders kept units need (ManifestNeeds),
+// and theirs, until nothing is added.
+func (l *Lake) keepNeeded(plan *RetentionPlan, needs map[Unit][]string) {
+	for changed := true; changed; {
+		changed = false
+		for u := range plan.Keep {
+			for _, v := range needs[u] {
+				parts, ok := l.checkpointPath(v)
+				if !ok || len(parts) != 3 {
+					continue
+				}
+				rn, ok1 := parseKey(parts[0], KeyRun)
+				st, ok2 := parseKey(parts[1], KeyStep)
+				k, ok3 := canonicalStep(st)
+				call, shard, ok4 := parsePart(parts[2])
+				if !(ok1 && ok2 && ok3 && ok4) {
+					continue
+				}
+				n := Unit{Table: TableCheckpoints, Run: rn, Step: k, Call: call, Shard: shard}
+				if _, kept := plan.Keep[n]; !kept {
+					plan.Keep[n] = fmt.Sprintf("replayed from by %s", u.Dir())
+					changed = true
+				}
+			}
+		}
+	}
 }
 
 // manifestRefs are the checkpoint references a checkpoint manifest makes:

@@ -60,6 +60,9 @@ type adapterBase struct {
 // MiB (the header with every tensor's name, shape and offset, and the
 // first and last tensors' values).
 func BaseFingerprint(dir string) (string, error) {
+	if IsLightDir(dir) {
+		return lightFingerprint(dir)
+	}
 	h := sha256.New()
 	cfg, err := os.ReadFile(filepath.Join(dir, ConfigFile))
 	if err != nil {

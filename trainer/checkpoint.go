@@ -40,6 +40,8 @@ type TrainerState struct {
 	RNG []byte `json:"rng,omitempty"`
 	// Extra holds the caller's own fields (data cursor, run name, ...).
 	Extra map[string]any `json:"extra,omitempty"`
+	// Light is set in a light checkpoint (no weights: see IsLightDir).
+	Light *LightRecord `json:"light,omitempty"`
 }
 
 // Checkpoint is everything in a checkpoint directory. Opt, State and
@@ -243,7 +245,7 @@ func LoadModel(dir string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if tokDir := adapterTokenizerDir(dir); fileExists(filepath.Join(tokDir, TokenizerFile)) {
+	if tokDir := TokenizerDir(dir); fileExists(filepath.Join(tokDir, TokenizerFile)) {
 		tok, err := tokenizer.LoadDir(tokDir)
 		if err != nil {
 			return nil, fmt.Errorf("trainer: load model %s: %w", dir, err)
@@ -256,8 +258,17 @@ func LoadModel(dir string) (*Model, error) {
 }
 
 // loadModel is LoadModel without the tokenizer. A folder holding a PEFT
-// adapter loads its base with the adapters attached.
+// adapter loads its base with the adapters attached; a light checkpoint is
+// replayed (LightLoader).
 func loadModel(dir string) (*Model, error) {
+	if IsLightDir(dir) {
+		ck, err := loadLight(dir)
+		if err != nil {
+			return nil, err
+		}
+		ck.Opt.Release()
+		return ck.Model, nil
+	}
 	if IsAdapterDir(dir) {
 		return loadAdapterModel(dir)
 	}
@@ -363,8 +374,11 @@ func LoadOptimizer(dir string, m *Model, state *TrainerState) (*AdamW, error) {
 // LoadCheckpoint reads a checkpoint directory written by SaveCheckpoint:
 // the model (required), and the optimizer, trainer state and tokenizer
 // document when present. When both exist, the optimizer's step must equal
-// the trainer state's.
+// the trainer state's. A light checkpoint is replayed (LightLoader).
 func LoadCheckpoint(dir string) (*Checkpoint, error) {
+	if IsLightDir(dir) {
+		return loadLight(dir)
+	}
 	m, err := loadModel(dir)
 	if err != nil {
 		return nil, err
@@ -385,7 +399,7 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if ck.Opt != nil && ck.State != nil && ck.Opt.Step != ck.State.Step {
 		return nil, fmt.Errorf("trainer: load checkpoint %s: optimizer step %d != trainer_state step %d", dir, ck.Opt.Step, ck.State.Step)
 	}
-	tokDir := adapterTokenizerDir(dir)
+	tokDir := TokenizerDir(dir)
 	if _, err := os.Stat(filepath.Join(tokDir, TokenizerFile)); err == nil {
 		if ck.Tokenizer, err = tokenizer.LoadDir(tokDir); err != nil {
 			return nil, fmt.Errorf("trainer: load checkpoint %s: %w", dir, err)
@@ -420,16 +434,4 @@ func tokenizerFiles(t tokenizer.Tokenizer) (map[string][]byte, error) {
 		}
 	}
 	return files, nil
-}
-
-// adapterTokenizerDir is where a checkpoint's tokenizer is: dir itself, or,
-// for a PEFT adapter folder without one (an export), its base's folder.
-func adapterTokenizerDir(dir string) string {
-	if fileExists(filepath.Join(dir, TokenizerFile)) || !IsAdapterDir(dir) {
-		return dir
-	}
-	if base, _, err := AdapterBase(dir); err == nil {
-		return base
-	}
-	return dir
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,66 +11,149 @@ import (
 	"time"
 )
 
-// TestCrashSafetyLoRATraining kills a training run (testdata/lora_train.sql:
-// init, then rollout, reward and LoRA train steps) at random moments,
-// reruns it to completion and checks that every checkpoint file (adapters,
-// moments, trainer state, tokenizer) is byte-identical to an uninterrupted
-// run's: a resumed LoRA run continues exactly (the rollouts it trained on
-// are then the same too, or the adapters would differ).
-func TestCrashSafetyLoRATraining(t *testing.T) {
+// TestCrashSafetyTraining kills training runs with light checkpoints
+// (full_state_every := 3: the train checkpoints of steps 1, 2 are light,
+// 3 full, 4, 5 light) at chosen moments and reruns them to completion;
+// every checkpoint file (light: trainer_state.json, train_inputs; full:
+// weights or adapters, moments, trainer state, tokenizer) must be
+// byte-identical to an uninterrupted run's. A rerun that resumes after a
+// light checkpoint replays it from its parent chain: the later
+// checkpoints, full states included, equal the uninterrupted run's only
+// if the replay gave the very bits the crashed process held in memory.
+//
+// Two jobs: full fine-tuning (testdata/full_train.sql) and LoRA
+// (testdata/lora_train.sql). Kill moments, for train checkpoint j of each
+// kind (2: light after light, 3: full after light, 4: light after full):
+// before its commit (the step's rollout committed, train still running),
+// inside it (its staging folder exists: files written, rename pending)
+// and after it (committed, the step's metrics not yet); and before every
+// statement of steps 3 and 4 (RLJOB_TEST_KILL_AT).
+func TestCrashSafetyTraining(t *testing.T) {
 	if testing.Short() {
-		t.Skip("crash test of a training job: 6 children killed and rerun; skipped under -short")
+		t.Skip("crash test of training jobs: 46 children killed and rerun; skipped under -short")
 	}
-	const steps = "3"
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, _ := filepath.Abs("testdata/lora_train.sql")
-	child := func(lake string) *exec.Cmd {
-		cmd := exec.Command(self, "run", job, "--lake", lake, "--run", "c", "--steps", steps, "--until-step", steps, "--seed", "7", "--log-format", "json")
-		cmd.Env = append(os.Environ(), "RLJOB_TEST_MAIN=1", "RLJOB_TEST_SLOW_COMMIT=30")
-		return cmd
+	const steps = "6"
+	for _, job := range []string{"full_train.sql", "lora_train.sql"} {
+		t.Run(strings.TrimSuffix(job, ".sql"), func(t *testing.T) {
+			path, _ := filepath.Abs(filepath.Join("testdata", job))
+			child := func(lake string) *exec.Cmd {
+				cmd := exec.Command(self, "run", path, "--lake", lake, "--run", "c", "--steps", steps, "--until-step", steps, "--seed", "7", "--log-format", "json")
+				cmd.Env = append(os.Environ(), "RLJOB_TEST_MAIN=1", "RLJOB_TEST_SLOW_COMMIT=30")
+				return cmd
+			}
+			ref := filepath.Join(t.TempDir(), "ref")
+			if out, err := child(ref).CombinedOutput(); err != nil {
+				t.Fatalf("reference run: %v\n%s", err, out)
+			}
+			want := trainedState(t, ref)
+			lightFull := checkpointKinds(t, ref)
+			if lightFull != "0:full 1:light 2:light 3:full 4:light 5:light" {
+				t.Fatalf("reference checkpoints %s, want steps 1, 2, 4, 5 light (full_state_every := 3)", lightFull)
+			}
+			// Killed before every statement of step 3 (its train writes the
+			// full state from a replayed chain) and of step 4 (light, after
+			// the full state), and before the step markers.
+			for _, step := range []int{3, 4} {
+				for i := 0; i <= statements(t, path); i++ {
+					t.Run(fmt.Sprintf("step%d-stmt%d", step, i), func(t *testing.T) {
+						t.Parallel()
+						lake := filepath.Join(t.TempDir(), "lake")
+						cmd := child(lake)
+						cmd.Env = append(cmd.Env, fmt.Sprintf("RLJOB_TEST_KILL_AT=%d:%d", step, i))
+						if out, err := cmd.CombinedOutput(); err == nil {
+							t.Fatalf("not killed before statement %d of step %d:\n%s", i, step, tail(string(out), 1000))
+						}
+						if out, err := child(lake).CombinedOutput(); err != nil {
+							t.Fatalf("rerun: %v\n%s", err, out)
+						}
+						if got := trainedState(t, lake); got != want {
+							t.Fatalf("killed before statement %d of step %d: state differs:\n%s\nwant\n%s", i, step, got, want)
+						}
+					})
+				}
+			}
+			for _, j := range []int{2, 3, 4} {
+				for _, when := range []string{"before", "inside", "after"} {
+					t.Run(fmt.Sprintf("step%d-%s", j, when), func(t *testing.T) {
+						t.Parallel()
+						lake := filepath.Join(t.TempDir(), "lake")
+						killAt(t, child(lake), lake, j, when)
+						if out, err := child(lake).CombinedOutput(); err != nil {
+							t.Fatalf("rerun: %v\n%s", err, out)
+						}
+						if got := trainedState(t, lake); got != want {
+							t.Fatalf("killed %s the commit of step %d's checkpoint: state differs:\n%s\nwant\n%s", when, j, got, want)
+						}
+					})
+				}
+			}
+		})
 	}
-	ref := filepath.Join(t.TempDir(), "ref")
-	if out, err := child(ref).CombinedOutput(); err != nil {
-		t.Fatalf("reference run: %v\n%s", err, out)
+}
+
+// killAt starts cmd and SIGKILLs it before, inside or after the commit of
+// the train checkpoint of step j (see TestCrashSafetyTraining).
+func killAt(t *testing.T, cmd *exec.Cmd, lake string, j int, when string) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	want, total := trainedState(t, ref), countUnits(ref)
-	t.Run("trials", func(t *testing.T) {
-		for i := range 6 {
-			t.Run(fmt.Sprint(i), func(t *testing.T) {
-				t.Parallel()
-				rng := rand.New(rand.NewPCG(20261206, uint64(i)))
-				lake := filepath.Join(t.TempDir(), "lake")
-				target := 1 + rng.IntN(total-1)
-				cmd := child(lake)
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	ck := filepath.Join(lake, "checkpoints", "run=c", fmt.Sprintf("step=%d", j))
+	ready := func() bool {
+		switch when {
+		case "before": // the step's rollouts are in; its train has not committed
+			m, _ := filepath.Glob(filepath.Join(lake, "rollouts", "run=c", fmt.Sprintf("step=%d", j), "part-*", "_commit.json"))
+			return len(m) > 0
+		case "inside": // the checkpoint is staged, not yet renamed into place
+			m, _ := filepath.Glob(filepath.Join(lake, "_staging", fmt.Sprintf("checkpoints.c.%d.*", j)))
+			for _, d := range m {
+				if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+					return true
 				}
-				exited := make(chan struct{})
-				go func() { _ = cmd.Wait(); close(exited) }()
-				deadline := time.Now().Add(120 * time.Second)
-			wait:
-				for countUnits(lake) < target && time.Now().Before(deadline) {
-					select {
-					case <-exited:
-						break wait
-					case <-time.After(2 * time.Millisecond):
-					}
-				}
-				time.Sleep(time.Duration(rng.Int64N(int64(60 * time.Millisecond))))
-				_ = cmd.Process.Kill()
-				<-exited
-				if out, err := child(lake).CombinedOutput(); err != nil {
-					t.Fatalf("rerun: %v\n%s", err, out)
-				}
-				if got := trainedState(t, lake); got != want {
-					t.Fatalf("killed after %d units: state differs:\n%s\nwant\n%s", target, got, want)
-				}
-			})
+			}
+			return false
 		}
-	})
+		m, _ := filepath.Glob(filepath.Join(ck, "part-*", "_commit.json"))
+		return len(m) > 0
+	}
+	deadline := time.Now().Add(120 * time.Second)
+wait:
+	for !ready() && time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			break wait
+		case <-time.After(time.Millisecond):
+		}
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+	committed, _ := filepath.Glob(filepath.Join(ck, "part-*", "_commit.json"))
+	switch {
+	case when == "after" && len(committed) == 0, when != "after" && len(committed) > 0:
+		t.Fatalf("kill %s the commit of step %d landed elsewhere (checkpoint committed: %v)", when, j, len(committed) > 0)
+	}
+}
+
+// checkpointKinds lists each checkpoint step of run c as light or full.
+func checkpointKinds(t *testing.T, lake string) string {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(lake, "checkpoints", "run=c", "step=*", "part-*"))
+	sort.Strings(dirs)
+	var out []string
+	for _, d := range dirs {
+		kind := "full"
+		if _, err := os.Stat(filepath.Join(d, "train_inputs.safetensors")); err == nil {
+			kind = "light"
+		}
+		out = append(out, strings.TrimPrefix(filepath.Base(filepath.Dir(d)), "step=")+":"+kind)
+	}
+	return strings.Join(out, " ")
 }
 
 // trainedState is the sha256 of every checkpoint file but _commit.json

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,5 +64,43 @@ func TestExportAndMemoryFlag(t *testing.T) {
 	base, _ := filepath.Glob(filepath.Join(lake, "checkpoints", "run=main", "step=0", "*"))
 	if code, _, stderr := rljob(t, nil, "export", base[0], "--peft", filepath.Join(dir, "p2")); code != 2 || !strings.Contains(stderr, "no LoRA adapters") {
 		t.Errorf("export --peft of a full checkpoint: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestExportLightCheckpoint: rljob export of a light checkpoint (step 5 of
+// testdata/full_train.sql, full_state_every := 3) replays it and writes the
+// very model.safetensors a run with a full state at every step wrote.
+func TestExportLightCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("testdata/full_train.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	light := filepath.Join(dir, "light")
+	full := filepath.Join(dir, "full")
+	for lake, job := range map[string]string{
+		light: string(src),
+		full:  strings.ReplaceAll(string(src), "full_state_every := 3", "full_state_every := 1"),
+	} {
+		mustChild(t, nil, "run", writeFile(t, dir, filepath.Base(lake)+".sql", job), "--lake", lake, "--run", "c", "--steps", "6", "--seed", "7")
+	}
+	step5 := func(lake string) string {
+		m, _ := filepath.Glob(filepath.Join(lake, "checkpoints", "run=c", "step=5", "part-*"))
+		if len(m) != 1 {
+			t.Fatalf("%s: step-5 checkpoints %v", lake, m)
+		}
+		return m[0]
+	}
+	if _, err := os.Stat(filepath.Join(step5(light), "train_inputs.safetensors")); err != nil {
+		t.Fatalf("step 5 of the K = 3 run is not light: %v", err)
+	}
+	out := filepath.Join(dir, "merged")
+	if code, stdout, stderr := rljob(t, nil, "export", step5(light), "--merged", out); code != 0 {
+		t.Fatalf("export of a light checkpoint: exit %d\n%s%s", code, stdout, stderr)
+	}
+	got, _ := os.ReadFile(filepath.Join(out, "model.safetensors"))
+	want, _ := os.ReadFile(filepath.Join(step5(full), "model.safetensors"))
+	if len(want) == 0 || !bytes.Equal(got, want) {
+		t.Errorf("exported weights (%d bytes) differ from the full-state run's step 5 (%d bytes)", len(got), len(want))
 	}
 }

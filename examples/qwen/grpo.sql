@@ -5,6 +5,7 @@
 --   --set new_tokens=64    max_new_tokens
 --   --set lora=16          train LoRA adapters of this rank (q,k,v,o,gate,up,down) instead of every weight
 --   --set lr=1e-6
+--   --set full_state_every=K  train's full_state_every (default 4, LoRA 16: docs/checkpoints.md)
 CREATE OR REPLACE TABLE batch AS
 SELECT prompt_id, prompt, answer, 'gsm8k' AS task
 FROM read_json(getvariable('prompts'), format = 'newline_delimited',
@@ -20,4 +21,5 @@ CALL reward(verifier := 'gsm8k');
 CREATE OR REPLACE TABLE train_batch AS SELECT * FROM grpo_advantages('this_step_scored');
 
 CALL train(data := 'train_batch', lr := coalesce(getvariable('lr'), 1e-6),
-           lora_rank := coalesce(getvariable('lora'), 0), max_new_tokens := coalesce(getvariable('new_tokens'), 64));
+           lora_rank := coalesce(getvariable('lora'), 0), max_new_tokens := coalesce(getvariable('new_tokens'), 64),
+           full_state_every := getvariable('full_state_every'));

@@ -1,9 +1,11 @@
 #!/bin/sh
-# examples/qwen/step.sh [--lora] — one GRPO step on a fresh lake, on the
-# shape of the issue: PROMPTS prompts × SAMPLES samples, prompts padded to
-# PROMPT_TOKENS tokens, NEW_TOKENS new tokens; prints
-#   step_seconds=S checkpoint_bytes=B
-# (S: wall time of the GRPO step's run; B: bytes of its checkpoint folder).
+# examples/qwen/step.sh [--lora] — one GRPO step (STEPS steps) on a fresh
+# lake, on the shape of the issue: PROMPTS prompts × SAMPLES samples,
+# prompts padded to PROMPT_TOKENS tokens, NEW_TOKENS new tokens; prints
+#   step_seconds=S checkpoint_bytes=B checkpoint_bytes_by_step=B1,B2,...
+# (S: wall time of the GRPO steps' run per step; B: bytes of the train
+# checkpoint folders per step, their mean over the steps; Bi: step i's:
+# light checkpoints in between full states, docs/checkpoints.md).
 #
 # Environment (defaults in brackets):
 #   PROMPTS [8] SAMPLES [4] PROMPT_TOKENS [448] NEW_TOKENS [64]
@@ -11,6 +13,8 @@
 #   CONFIG     [examples/qwen/config.json: Qwen2.5-0.5B's shape]
 #   TOKENIZER  [../shared/data/tokenizer/qwen3/tokenizer.json] (stand-in only)
 #   LORA_RANK  [16] rank of --lora
+#   STEPS      [1] GRPO steps (e.g. full_state_every of them, for bytes per step)
+#   FULL_STATE_EVERY  train's full_state_every (default: train's own)
 #   MEMORY     rljob run --memory (default: 3/4 of the available memory)
 #   RLJOB      [bin/rljob, built with make build when missing]
 #   WRAP       a command put before the step's rljob, e.g. "/usr/bin/time -v"
@@ -19,7 +23,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 PROMPTS=${PROMPTS:-8} SAMPLES=${SAMPLES:-4} PROMPT_TOKENS=${PROMPT_TOKENS:-448} NEW_TOKENS=${NEW_TOKENS:-64}
 CONFIG=${CONFIG:-examples/qwen/config.json} TOKENIZER=${TOKENIZER:-../shared/data/tokenizer/qwen3/tokenizer.json}
-RLJOB=${RLJOB:-bin/rljob} LORA_RANK=${LORA_RANK:-16} DATA=${DATA:-examples/gsm8k/sample.jsonl}
+RLJOB=${RLJOB:-bin/rljob} LORA_RANK=${LORA_RANK:-16} DATA=${DATA:-examples/gsm8k/sample.jsonl} STEPS=${STEPS:-1}
 lora=0
 case "${1:-}" in
 --lora) lora=$LORA_RANK ;;
@@ -43,7 +47,12 @@ go run ./examples/qwen/mkprompts -tokenizer "$tok" -data "$DATA" -n "$PROMPTS" -
 
 t0=$(date +%s.%N)
 ${WRAP:-} "$RLJOB" run examples/qwen/grpo.sql --lake "$work/lake" --log-level warn ${MEMORY:+--memory "$MEMORY"} \
-	--set "prompts=$work/prompts.jsonl" --set "samples=$SAMPLES" --set "new_tokens=$NEW_TOKENS" --set "lora=$lora" >&2
+	--set "prompts=$work/prompts.jsonl" --set "samples=$SAMPLES" --set "new_tokens=$NEW_TOKENS" --set "lora=$lora" \
+	${FULL_STATE_EVERY:+--set "full_state_every=$FULL_STATE_EVERY"} --steps "$STEPS" >&2
 t1=$(date +%s.%N)
-bytes=$(du -sb "$work"/lake/checkpoints/run=main/step=1 | cut -f1)
-echo "step_seconds=$(echo "$t1 - $t0" | bc) checkpoint_bytes=$bytes"
+total=0 by=""
+for i in $(seq 1 "$STEPS"); do
+	b=$(du -sb "$work"/lake/checkpoints/run=main/step=$i | cut -f1)
+	total=$((total + b)) by=${by:+$by,}$b
+done
+echo "step_seconds=$(echo "($t1 - $t0) / $STEPS" | bc -l | cut -c1-8) checkpoint_bytes=$((total / STEPS)) checkpoint_bytes_by_step=$by"

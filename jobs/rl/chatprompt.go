@@ -67,7 +67,7 @@ func newPromptEncoder(sc *jobs.StageCtx, a jobs.Args, pol *policy, isChat bool) 
 	if !isChat {
 		return e, nil
 	}
-	tmpl, err := chat.Load(pol.Dir)
+	tmpl, err := chat.Load(pol.TokDir)
 	if err != nil {
 		hint := "check the template in the policy folder with: rljob chat render --tokenizer " + pol.Dir
 		if errors.Is(err, chat.ErrNoTemplate) {

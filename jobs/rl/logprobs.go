@@ -114,7 +114,7 @@ func (logprobsStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (j
 		return jobs.Summary{}, err
 	}
 	model := pol.Model
-	defer model.Release()
+	defer releaseModel(model)
 	model.Recompute = true // forward only: one layer's activations, the same bits, no extra work
 
 	// Checks: token ids and lengths against the policy.

@@ -10,9 +10,10 @@ import (
 )
 
 // loraJob is grpoJob with LoRA adapters on q and v (rank 4) and a KL term
-// to the step-0 base.
+// to the step-0 base, writing the full state (adapters and moments) at
+// every step.
 var loraJob = strings.Replace(grpoJob, "CALL train(data := 'train_batch', lr := 1e-2, clip_high := 0.28);",
-	"CALL train(data := 'train_batch', lr := 1e-2, clip_high := 0.28, lora_rank := 4, lora_targets := 'q,v,down', ref := 'step=0', kl_coef := 0.01);", 1)
+	"CALL train(data := 'train_batch', lr := 1e-2, clip_high := 0.28, lora_rank := 4, lora_targets := 'q,v,down', ref := 'step=0', kl_coef := 0.01, full_state_every := 1);", 1)
 
 // TestLoRAGRPO: two GRPO steps with LoRA. Step 1 trains fresh adapters on
 // the step-0 base, step 2 continues them (its rollouts sample with the

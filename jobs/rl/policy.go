@@ -18,13 +18,14 @@ import (
 
 // policy is a checkpoint loaded for one stage call.
 type policy struct {
-	Model *trainer.Model
-	Opt   *trainer.AdamW        // nil when the checkpoint has no optimizer state
-	State *trainer.TrainerState // nil when it has no trainer_state.json
-	Tok   tokenizer.Tokenizer   // from tokenizer.json (+ tokenizer_config.json)
-	Dir   string                // where it was loaded from
-	Step  int64                 // its step in this run; -1 for a folder outside the run
-	Stage string                // stage that wrote it (trainer_state extra "stage"); "" if unknown
+	Model  *trainer.Model
+	Opt    *trainer.AdamW        // nil when the checkpoint has no optimizer state
+	State  *trainer.TrainerState // nil when it has no trainer_state.json
+	Tok    tokenizer.Tokenizer   // from tokenizer.json (+ tokenizer_config.json)
+	Dir    string                // where it was loaded from
+	TokDir string                // the folder of its tokenizer files (Dir, or a light checkpoint's full ancestor)
+	Step   int64                 // its step in this run; -1 for a folder outside the run
+	Stage  string                // stage that wrote it (trainer_state extra "stage"); "" if unknown
 }
 
 // PolicyStep is the policy_step column value: nil (NULL) for a checkpoint
@@ -74,7 +75,7 @@ func latestPolicy(sc *jobs.StageCtx) (dir, tok string, err error) {
 	if dir, err = filepath.Abs(sc.Lake.Path(units[len(units)-1].Dir())); err != nil {
 		return "", "", err
 	}
-	return dir, filepath.Join(dir, trainer.TokenizerFile), nil
+	return dir, filepath.Join(trainer.TokenizerDir(dir), trainer.TokenizerFile), nil
 }
 
 // policyDoc documents every policy argument resolvePolicy reads.
@@ -135,13 +136,16 @@ func resolvePolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (dir string, step
 		return "", 0, bad(err.Error(), "")
 	}
 	files := []string{trainer.ConfigFile, trainer.ModelFile}
-	if trainer.IsAdapterDir(abs) {
+	switch {
+	case trainer.IsAdapterDir(abs):
 		files = []string{trainer.AdapterModelFile}
+	case trainer.IsLightDir(abs):
+		files = []string{trainer.TrainerStateFile}
 	}
 	for _, f := range files {
 		if st, err := os.Stat(filepath.Join(abs, f)); err != nil || st.IsDir() {
 			return "", 0, bad(fmt.Sprintf("no checkpoint at %s (%s missing)", abs, f),
-				"give 'latest', 'step=K' or a folder holding config.json, model.safetensors and tokenizer.json (or a PEFT adapter: adapter_config.json and adapter_model.safetensors)")
+				"give 'latest', 'step=K' or a folder holding config.json, model.safetensors and tokenizer.json (or a PEFT adapter: adapter_config.json and adapter_model.safetensors; or a light checkpoint: trainer_state.json and train_inputs.safetensors)")
 		}
 	}
 	return abs, lakeStepOf(sc, abs), nil
@@ -247,23 +251,41 @@ func loadPolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (*policy, error) {
 }
 
 // loadPolicyDir loads the checkpoint folder dir, resolved from argument arg,
-// whose step in this run is step (-1 outside it), as loadPolicy does.
+// whose step in this run is step (-1 outside it), as loadPolicy does. A
+// light checkpoint comes from the process's cache when it holds it, else
+// it is replayed and cached; its model and moments are then the cache's
+// (release them with releaseModel and releaseOpt; takeOver makes them the
+// caller's).
 func loadPolicyDir(sc *jobs.StageCtx, a jobs.Args, arg, dir string, step int64) (*policy, error) {
-	ck, err := trainer.LoadCheckpoint(dir)
-	if err != nil {
-		return nil, &jobs.DataError{Pos: a.Pos(arg), Msg: fmt.Sprintf("%s: load policy %s", sc.Stage, dir), File: dir, Err: err}
+	ck := cacheBorrow(dir)
+	if ck == nil {
+		var err error
+		if ck, err = trainer.LoadCheckpoint(dir); err != nil {
+			return nil, &jobs.DataError{Pos: a.Pos(arg), Msg: fmt.Sprintf("%s: load policy %s", sc.Stage, dir), File: dir, Err: err}
+		}
+		if trainer.IsLightDir(dir) {
+			sc.Log.Info().Str("checkpoint", dir).Msgf("%s: replayed light checkpoint (%d train updates since its full state)", sc.Stage, ck.State.Light.Depth)
+			cachePut(dir, ck, true)
+		}
 	}
 	if ck.Tokenizer == nil {
 		return nil, &jobs.DataError{Pos: a.Pos(arg), Msg: fmt.Sprintf("%s: policy %s has no %s", sc.Stage, dir, trainer.TokenizerFile), File: dir,
 			Hint: "a policy folder needs a tokenizer.json (init_policy writes one)"}
 	}
-	p := &policy{Model: ck.Model, Opt: ck.Opt, State: ck.State, Tok: ck.Tokenizer, Dir: dir, Step: step}
+	p := &policy{Model: ck.Model, Opt: ck.Opt, State: ck.State, Tok: ck.Tokenizer, Dir: dir, TokDir: trainer.TokenizerDir(dir), Step: step}
 	if ck.State != nil {
 		if s, ok := ck.State.Extra["stage"].(string); ok {
 			p.Stage = s
 		}
 	}
 	return p, nil
+}
+
+// takeOver makes pol's model and moments the caller's to update (a stage
+// that trains calls it before changing them): the cache forgets them.
+func takeOver(pol *policy) {
+	cacheDrop(pol.Model)
+	pol.Model.Recompute = false // a borrower may have set it; the trainer chooses again
 }
 
 // loadRef loads a reference model for KL (ref := 'step=K' | 'latest' | path).
@@ -290,6 +312,35 @@ func ckMeta(sc *jobs.StageCtx, a jobs.Args, from string) map[string]any {
 	return m
 }
 
+// needsMeta records in a light checkpoint's manifest the folders its
+// replay reads (chain: its parent, the parent's parent, ... down to a full
+// state), lake-relative, so that lake gc keeps them with it.
+func needsMeta(sc *jobs.StageCtx, meta map[string]any, chain []string) {
+	if len(chain) == 0 {
+		return
+	}
+	var rel []any
+	for _, d := range chain {
+		rel = append(rel, lakeRel(sc.Lake, d))
+	}
+	meta[arrowio.ManifestNeeds] = rel
+}
+
+// lightChain lists the folders the replay of dir reads when dir is a
+// light checkpoint: its parent and, when that is light too, its chain.
+func lightChain(dir string) []string {
+	var out []string
+	for trainer.IsLightDir(dir) && len(out) < 1<<10 {
+		parent, _, err := trainer.LightParent(dir)
+		if err != nil {
+			break
+		}
+		out = append(out, parent)
+		dir = parent
+	}
+	return out
+}
+
 // lakeRel is dir relative to the lake root, slash-separated, when dir lies
 // in the lake; dir itself otherwise.
 func lakeRel(l *arrowio.Lake, dir string) string {
@@ -304,13 +355,21 @@ func lakeRel(l *arrowio.Lake, dir string) string {
 // state) as this step's checkpoint unit and commits it. A unit already
 // committed by this call (a rerun) is kept.
 func commitCheckpoint(sc *jobs.StageCtx, a jobs.Args, ck *trainer.Checkpoint, from string) error {
+	ck.Dir = sc.Lake.Path(checkpointUnit(sc.Run, sc.Step, sc.Call).Dir())
+	return commitFiles(sc, a, ck.WriteFiles, from, nil)
+}
+
+// commitFiles writes this step's checkpoint unit through write and commits
+// it; needs are the folders a light checkpoint replays from.
+func commitFiles(sc *jobs.StageCtx, a jobs.Args, write func(put func(string, func(io.Writer) error) error) error, from string, needs []string) error {
 	u := checkpointUnit(sc.Run, sc.Step, sc.Call)
-	st, err := sc.Lake.Begin(u, ckMeta(sc, a, from))
+	meta := ckMeta(sc, a, from)
+	needsMeta(sc, meta, needs)
+	st, err := sc.Lake.Begin(u, meta)
 	if err != nil {
 		return fmt.Errorf("rl: %s: begin %s: %w", sc.Stage, u.Dir(), err)
 	}
-	ck.Dir = sc.Lake.Path(u.Dir())
-	if err := ck.WriteFiles(st.WriteFile); err != nil {
+	if err := write(st.WriteFile); err != nil {
 		_ = st.Abort()
 		return fmt.Errorf("rl: %s: write %s: %w", sc.Stage, u.Dir(), err)
 	}
@@ -322,7 +381,9 @@ func commitCheckpoint(sc *jobs.StageCtx, a jobs.Args, ck *trainer.Checkpoint, fr
 // forward, so every step has a checkpoint and 'latest' stays well-defined).
 func copyCheckpoint(sc *jobs.StageCtx, a jobs.Args, src string) error {
 	u := checkpointUnit(sc.Run, sc.Step, sc.Call)
-	st, err := sc.Lake.Begin(u, ckMeta(sc, a, src))
+	meta := ckMeta(sc, a, src)
+	needsMeta(sc, meta, lightChain(src))
+	st, err := sc.Lake.Begin(u, meta)
 	if err != nil {
 		return fmt.Errorf("rl: %s: begin %s: %w", sc.Stage, u.Dir(), err)
 	}
@@ -386,14 +447,17 @@ func trainerState(sc *jobs.StageCtx, opt *trainer.AdamW, sched trainer.Schedule,
 // state, as if two optimizers shared one model: an sft between two train
 // calls (ReLIFT) does not reset train's moments, nor mix SFT gradients
 // into them.
-func stageOptimizer(sc *jobs.StageCtx, pol *policy) (*trainer.AdamW, error) {
+//
+// src is the folder the moments came from (pol.Dir, another checkpoint of
+// the run), or "" for fresh ones.
+func stageOptimizer(sc *jobs.StageCtx, pol *policy) (opt *trainer.AdamW, src string, err error) {
 	_, params, _ := pol.Model.Trainable()
 	if pol.Opt != nil && pol.Stage == sc.Stage && len(pol.Opt.M) == len(params) {
-		return pol.Opt, nil
+		return pol.Opt, pol.Dir, nil
 	}
 	units, err := visibleCheckpoints(sc)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for i := len(units) - 1; i >= 0; i-- {
 		dir := sc.Lake.Path(units[i].Dir())
@@ -404,18 +468,41 @@ func stageOptimizer(sc *jobs.StageCtx, pol *policy) (*trainer.AdamW, error) {
 		if stage, _ := st.Extra["stage"].(string); stage != sc.Stage {
 			continue
 		}
-		if trainer.IsAdapterDir(dir) != (pol.Model.LoRA != nil) {
+		if (trainer.IsAdapterDir(dir) || st.Light != nil && st.Light.LoRA) != (pol.Model.LoRA != nil) {
 			continue // the moments of the other kind of training (full vs LoRA)
 		}
-		opt, err := trainer.LoadOptimizer(dir, pol.Model, st)
+		opt, err := loadMoments(dir, pol.Model, st)
 		if err != nil {
-			return nil, &jobs.DataError{Msg: fmt.Sprintf("%s: optimizer state of %s", sc.Stage, dir), File: dir, Err: err}
+			return nil, "", &jobs.DataError{Msg: fmt.Sprintf("%s: optimizer state of %s", sc.Stage, dir), File: dir, Err: err}
 		}
 		if opt != nil {
-			return opt, nil
+			return opt, dir, nil
 		}
 	}
-	return trainer.DefaultAdamW(len(params)), nil
+	return trainer.DefaultAdamW(len(params)), "", nil
+}
+
+// loadMoments reads the AdamW moments of checkpoint dir for m (nil when it
+// has none); a light checkpoint's are replayed.
+func loadMoments(dir string, m *trainer.Model, st *trainer.TrainerState) (*trainer.AdamW, error) {
+	if !trainer.IsLightDir(dir) {
+		return trainer.LoadOptimizer(dir, m, st)
+	}
+	ck, err := trainer.LoadCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	ck.Model.Release()
+	_, params, _ := m.Trainable()
+	if ck.Opt == nil || len(ck.Opt.M) != len(params) {
+		n := 0
+		if ck.Opt != nil {
+			n = len(ck.Opt.M)
+		}
+		ck.Opt.Release()
+		return nil, fmt.Errorf("rl: %s: moments for %d parameters, the policy trains %d", dir, n, len(params))
+	}
+	return ck.Opt, nil
 }
 
 // readTrainerState reads dir/trainer_state.json (nil when absent).

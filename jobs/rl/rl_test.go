@@ -281,13 +281,16 @@ func TestGRPOEndToEnd(t *testing.T) {
 	if got := query(t, lake, "SELECT count(*) FROM rewards"); !equal(got, []string{"48"}) {
 		t.Errorf("rewards rows = %v, want 48", got)
 	}
-	for step := 0; step <= 2; step++ {
-		if fs := checkpointFiles(t, lake, step); fs["model.safetensors"] == nil || fs["tokenizer.json"] == nil || fs["config.json"] == nil {
-			t.Errorf("checkpoint %d lacks files: %v", step, keys(fs))
+	if fs := checkpointFiles(t, lake, 0); fs["model.safetensors"] == nil || fs["tokenizer.json"] == nil || fs["config.json"] == nil {
+		t.Errorf("checkpoint 0 lacks files: %v", keys(fs))
+	}
+	for step := 1; step <= 2; step++ { // light by default (full_state_every 4): the update's record and rows
+		if fs := checkpointFiles(t, lake, step); len(fs) != 2 || fs[trainer.TrainInputsFile] == nil || fs[trainer.TrainerStateFile] == nil {
+			t.Errorf("checkpoint %d: files %v, want a light checkpoint", step, keys(fs))
 		}
 	}
-	if fs := checkpointFiles(t, lake, 2); fs["optimizer.safetensors"] == nil || fs["trainer_state.json"] == nil {
-		t.Errorf("train checkpoint lacks optimizer state: %v", keys(fs))
+	if ck, err := trainer.LoadCheckpoint(ckDir(t, lake, "r", 2)); err != nil || ck.Opt == nil || ck.Opt.Step != 2 || ck.Tokenizer == nil {
+		t.Errorf("train checkpoint 2 does not load with its optimizer state and tokenizer: %v", err)
 	}
 
 	// Metrics of docs/RL.md.

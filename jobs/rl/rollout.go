@@ -200,7 +200,7 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 	if err != nil {
 		return jobs.Summary{}, err
 	}
-	defer pol.Model.Release() // its buffers go to the next stage's model
+	defer releaseModel(pol.Model) // its buffers go to the next stage's model (a cached light checkpoint stays)
 
 	// Checks: sampling options against the tokenizer and the model.
 	tok, model := pol.Tok, pol.Model

@@ -95,7 +95,8 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	if err != nil {
 		return jobs.Summary{}, err
 	}
-	defer pol.Model.Release()
+	defer releaseModel(pol.Model)
+	takeOver(pol)
 	if err := applyLoRA(sc, a, pol); err != nil {
 		return jobs.Summary{}, err
 	}
@@ -159,7 +160,7 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	}
 
 	// Optimizer: moments continue from the newest sft checkpoint, else fresh.
-	opt, err := stageOptimizer(sc, pol)
+	opt, _, err := stageOptimizer(sc, pol)
 	if err != nil {
 		return jobs.Summary{}, err
 	}

@@ -18,6 +18,7 @@ func tisRun(t *testing.T, call string) (lake string) {
 	t.Helper()
 	lake, config := testLake(t)
 	mustRun(t, lake, config, initJob, runOpt{seed: 5})
+	call = strings.Replace(call, ");", ", full_state_every := 1);", 1) // full checkpoints: the weights are compared
 	mustRun(t, lake, config, strings.Replace(grpoJob, trainCall, call, 1), runOpt{seed: 5})
 	return lake
 }

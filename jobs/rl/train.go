@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -52,7 +51,7 @@ func (trainStage) Spec() jobs.StageSpec {
 			"epoch) when there are several), each one AdamW update (constant lr, global-norm clipping at max_grad_norm) whose gradient " +
 			"is the exact full-minibatch gradient (micro-batch denominators are global). With one minibatch and one epoch, ρ = 1 and this " +
 			"is the on-policy REINFORCE/GRPO gradient −A·∇log π. Optimizer moments continue from the run's newest train checkpoint (an sft in between keeps its own). Commits this step's " +
-			"checkpoint and metrics actor/{pg_loss, pg_clipfrac, pg_clipfrac_lower, ppo_kl, entropy, kl_loss, grad_norm, lr, " +
+			"checkpoint (the full state every full_state_every calls, a light one in between that loading replays: docs/checkpoints.md) and metrics actor/{pg_loss, pg_clipfrac, pg_clipfrac_lower, ppo_kl, entropy, kl_loss, grad_norm, lr, " +
 			"first_max_abs_log_ratio} (with old_logprobs also actor/{tis_weight_mean, tis_clipfrac, tis_behav_kl}: mean w, fraction " +
 			"of tokens truncated, mean log π_behav − log π_old), critic/score/{mean,max,min} (when data has reward), critic/advantages/{mean,max,min}, " +
 			"response_length/{mean,max,min,clip_ratio}, train/{sequences,tokens}, timing_s/train, perf/throughput. Aggregation of " +
@@ -84,6 +83,8 @@ func (trainStage) Spec() jobs.StageSpec {
 				Doc: "temperature of the recomputed log π_θ; must be the sampling temperature for ρ = 1 on-policy"},
 			{Name: "max_new_tokens", Type: jobs.TypeInt, Doc: "L of seq-mean-token-sum-norm (the rollout's max_new_tokens); also response_length/clip_ratio"},
 			{Name: "tis_cap", Type: jobs.TypeFloat, Default: 2.0, Doc: "C of the TIS weight min(exp(logprobs − old_logprobs), C), used when data has old_logprobs (verl, TRL: 2)"},
+			{Name: "full_state_every", Type: jobs.TypeInt, DefaultDoc: "4 (full fine-tuning), 16 (LoRA)",
+				Doc: "write the full training state (weights or adapters, AdamW moments, tokenizer) at every K-th train call; the calls in between write a light checkpoint (trainer_state.json and the rows trained on, train_inputs.safetensors) that loading replays from its parent, bit for bit (docs/checkpoints.md); 1 = a full state every call"},
 		}, loraArgSpecs()...),
 		Outputs: func(jobs.Args) []string { return []string{arrowio.TableCheckpoints, arrowio.TableMetrics} },
 		Check: func(a jobs.Args) (string, string) {
@@ -106,6 +107,8 @@ func (trainStage) Spec() jobs.StageSpec {
 				return "weight_decay and max_grad_norm must be >= 0", ""
 			case !(a.Float("tis_cap") > 0):
 				return "tis_cap must be > 0", "tis_cap := 2.0 (verl and TRL recommend 2)"
+			case a.Has("full_state_every") && a.Int("full_state_every") < 1:
+				return "full_state_every must be >= 1", "full_state_every := 1 writes the full state at every call"
 			}
 			return checkLoRA(a)
 		},
@@ -173,40 +176,29 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 	if err != nil {
 		return jobs.Summary{}, err
 	}
-	defer pol.Model.Release()
+	defer releaseModel(pol.Model)
+
+	// Empty data: carry the policy forward unchanged.
+	if _, _, err := policyLoRA(sc, a, pol); err != nil {
+		return jobs.Summary{}, err
+	}
+	if len(rows) == 0 {
+		return carryForward(ctx, sc, a, pol, t0)
+	}
+	takeOver(pol)
+	plain := pol.Model.LoRA == nil
 	if err := applyLoRA(sc, a, pol); err != nil {
 		return jobs.Summary{}, err
 	}
 	model := pol.Model
-
-	// Empty data: carry the policy forward unchanged.
-	if len(rows) == 0 {
-		if err := copyCheckpoint(sc, a, pol.Dir); err != nil {
-			return jobs.Summary{}, err
-		}
-		if _, err := commitMetrics(ctx, sc, map[string]float64{"train/sequences": 0, "train/tokens": 0, "timing_s/train": time.Since(t0).Seconds()}, t0); err != nil {
-			return jobs.Summary{}, err
-		}
-		return jobs.Summary{Table: arrowio.TableCheckpoints, Skipped: true,
-			Note: "train: no rows in data: " + sc.ExplainNoRows(ctx) + "; policy committed unchanged for this step"}, nil
-	}
 
 	// Checks: lengths, temperature, loss config.
 	temp, err := trainTemperature(a, rows)
 	if err != nil {
 		return jobs.Summary{}, err
 	}
-	for i := range rows {
-		if len(rows[i].tokens) > model.Config.MaxPositionEmbeddings {
-			return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("data"), Column: "completion_tokens",
-				Msg: fmt.Sprintf("train: row %d has %d prompt+completion tokens, more than max_position_embeddings %d", i, len(rows[i].tokens), model.Config.MaxPositionEmbeddings)}
-		}
-		for _, t := range rows[i].tokens {
-			if t < 0 || int(t) >= model.Config.VocabSize {
-				return jobs.Summary{}, &jobs.DataError{Pos: a.Pos("data"), Column: "completion_tokens",
-					Msg: fmt.Sprintf("train: row %d has token %d outside the policy's vocabulary [0,%d): were these rollouts sampled from another tokenizer?", i, t, model.Config.VocabSize)}
-			}
-		}
+	if err := checkTrainRows(a, model, rows); err != nil {
+		return jobs.Summary{}, err
 	}
 	cfg := lossConfig(a)
 	if cfg.Agg == loss.SeqMeanTokenSumNorm && cfg.NormLen <= 0 {
@@ -238,99 +230,138 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 	}
 
 	// Optimizer: moments continue from the newest train checkpoint, else fresh.
-	opt, err := stageOptimizer(sc, pol)
+	opt, optSrc, err := stageOptimizer(sc, pol)
 	if err != nil {
 		return jobs.Summary{}, err
 	}
-	defer opt.Release()
-	opt.WeightDecay, opt.MaxGradNorm = a.Float("weight_decay"), a.Float("max_grad_norm")
-	sched := trainer.Schedule{Kind: "constant", LR: a.Float("lr")}
+	defer releaseOpt(opt)
 
 	// Work: epochs × minibatches, each one AdamW update.
-	mbSize := int(a.Int("minibatch_size"))
-	if mbSize <= 0 || mbSize > len(rows) {
-		mbSize = len(rows)
+	upd := newTrainUpdate(sc, a, cfg, temp, micro, len(rows))
+	if plain && model.LoRA != nil {
+		upd.FreshLoRA = &model.LoRA.Config
 	}
-	acc := &gradAccumulator{model: model, rows: rows, cfg: cfg, temp: float32(temp),
-		micro: micro, withRef: a.Has("ref"), withTIS: rows[0].behav != nil}
-	var (
-		total           loss.Stats
-		firstMaxAbsLogR float64
-		updates         int
-		gradNormSum, lr float64
-	)
-	bar := sc.Bar("train", int64(int(a.Int("epochs"))*((len(rows)+mbSize-1)/mbSize)))
+	bar := sc.Bar("train", int64(upd.Epochs*((len(rows)+upd.MinibatchSize-1)/upd.MinibatchSize)))
 	defer bar.Done()
-	for ep := range int(a.Int("epochs")) {
-		order := make([]int, len(rows))
-		for i := range order {
-			order[i] = i
-		}
-		if mbSize < len(rows) {
-			rng := rand.New(rand.NewPCG(uint64(jobs.DeriveSeed(sc.Seed, sc.Step, int64(sc.Call), int64(ep))), 0))
-			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		}
-		for lo := 0; lo < len(order); lo += mbSize {
-			if err := ctx.Err(); err != nil {
-				return jobs.Summary{}, err
-			}
-			model.ZeroGrad()
-			st, err := acc.minibatch(order[lo:min(lo+mbSize, len(order))])
-			if err != nil {
-				return jobs.Summary{}, err
-			}
-			if updates == 0 {
-				firstMaxAbsLogR = st.MaxAbsLogR
-			}
-			lr = sched.At(updates)
-			table, params, grads := model.Trainable()
-			gn, err := opt.Update(table, params, grads, lr)
-			if err != nil {
-				return jobs.Summary{}, errf("train: update %d: %w", updates, err)
-			}
-			total.Add(st)
-			gradNormSum += gn
-			updates++
-			bar.Add(1)
-		}
-	}
-
-	// Outputs: checkpoint, then metrics.
-	ck := &trainer.Checkpoint{Model: model, Opt: opt, Tokenizer: pol.Tok, State: trainerState(sc, opt, sched, sc.Seed, pol.Step)}
-	if !a.Has("micro_batch_size") {
-		ck.State.Extra[microKey] = micro
-	}
-	if err := commitCheckpoint(sc, a, ck, pol.Dir); err != nil {
+	res, err := upd.run(ctx, model, opt, rows, func() { bar.Add(1) })
+	if err != nil {
 		return jobs.Summary{}, err
 	}
-	secs := time.Since(t0).Seconds()
-	metrics := total.Metrics()
-	if metrics["actor/entropy"], err = batchEntropy(rows, cfg); err != nil {
-		return jobs.Summary{}, errf("train: %w", err)
+
+	// Outputs: checkpoint (full, or light: the update's record and rows), then metrics.
+	if err := commitTrained(sc, a, pol, opt, optSrc, upd, rows, !a.Has("micro_batch_size")); err != nil {
+		return jobs.Summary{}, err
 	}
-	metrics["actor/pg_loss"] = total.PGLoss / float64(updates) // mean over updates (each a full-minibatch aggregate)
-	if total.HasKL {
-		metrics["actor/kl_loss"] = total.KLLoss / float64(updates)
+	metrics, err := trainMetrics(res, rows, cfg, int(a.Int("max_new_tokens")), time.Since(t0).Seconds())
+	if err != nil {
+		return jobs.Summary{}, err
 	}
-	metrics["actor/grad_norm"] = gradNormSum / float64(updates)
-	metrics["actor/lr"] = lr
-	metrics["actor/first_max_abs_log_ratio"] = firstMaxAbsLogR
-	for k, v := range rowMetrics(rows, int(a.Int("max_new_tokens"))) {
-		metrics[k] = v
-	}
-	metrics["timing_s/train"] = secs
-	metrics["perf/throughput"] = float64(acc.tokens) / max(secs, 1e-9)
 	if _, err := commitMetrics(ctx, sc, metrics, t0); err != nil {
 		return jobs.Summary{}, err
 	}
 
 	// Summary.
 	return jobs.Summary{Table: arrowio.TableCheckpoints, Rows: 1,
-		Note: fmt.Sprintf("train: %d updates over %d sequences from policy step %d", updates, len(rows), pol.Step),
+		Note: fmt.Sprintf("train: %d updates over %d sequences from policy step %d", res.updates, len(rows), pol.Step),
 		Metrics: map[string]float64{
 			"pg_loss": metrics["actor/pg_loss"], "grad_norm": metrics["actor/grad_norm"],
-			"clipfrac": metrics["actor/pg_clipfrac"], "first_max_abs_log_ratio": firstMaxAbsLogR,
+			"clipfrac": metrics["actor/pg_clipfrac"], "first_max_abs_log_ratio": res.firstMaxAbsLogR,
 		}}, nil
+}
+
+// trainMetrics are the call's metrics (the stage doc lists them).
+func trainMetrics(res updateResult, rows []trainRow, cfg loss.Config, maxNew int, secs float64) (map[string]float64, error) {
+	updates := float64(res.updates)
+	metrics := res.total.Metrics()
+	var err error
+	if metrics["actor/entropy"], err = batchEntropy(rows, cfg); err != nil {
+		return nil, errf("train: %w", err)
+	}
+	metrics["actor/pg_loss"] = res.total.PGLoss / updates // mean over updates (each a full-minibatch aggregate)
+	if res.total.HasKL {
+		metrics["actor/kl_loss"] = res.total.KLLoss / updates
+	}
+	metrics["actor/grad_norm"] = res.gradNormSum / updates
+	metrics["actor/lr"] = res.lr
+	metrics["actor/first_max_abs_log_ratio"] = res.firstMaxAbsLogR
+	for k, v := range rowMetrics(rows, maxNew) {
+		metrics[k] = v
+	}
+	metrics["timing_s/train"] = secs
+	metrics["perf/throughput"] = float64(res.tokens) / max(secs, 1e-9)
+	return metrics, nil
+}
+
+// checkTrainRows checks the rows' lengths and token ids against model.
+func checkTrainRows(a jobs.Args, model *trainer.Model, rows []trainRow) error {
+	for i := range rows {
+		if len(rows[i].tokens) > model.Config.MaxPositionEmbeddings {
+			return &jobs.DataError{Pos: a.Pos("data"), Column: "completion_tokens",
+				Msg: fmt.Sprintf("train: row %d has %d prompt+completion tokens, more than max_position_embeddings %d", i, len(rows[i].tokens), model.Config.MaxPositionEmbeddings)}
+		}
+		for _, t := range rows[i].tokens {
+			if t < 0 || int(t) >= model.Config.VocabSize {
+				return &jobs.DataError{Pos: a.Pos("data"), Column: "completion_tokens",
+					Msg: fmt.Sprintf("train: row %d has token %d outside the policy's vocabulary [0,%d): were these rollouts sampled from another tokenizer?", i, t, model.Config.VocabSize)}
+			}
+		}
+	}
+	return nil
+}
+
+// carryForward commits the policy unchanged as this step's checkpoint (a
+// light one's files are copied: its parent link still names the same
+// state) with train/sequences = 0.
+func carryForward(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, pol *policy, t0 time.Time) (jobs.Summary, error) {
+	if err := copyCheckpoint(sc, a, pol.Dir); err != nil {
+		return jobs.Summary{}, err
+	}
+	cacheRekey(pol.Dir, sc.Lake.Path(checkpointUnit(sc.Run, sc.Step, sc.Call).Dir())) // the copy is the same state
+	if _, err := commitMetrics(ctx, sc, map[string]float64{"train/sequences": 0, "train/tokens": 0, "timing_s/train": time.Since(t0).Seconds()}, t0); err != nil {
+		return jobs.Summary{}, err
+	}
+	return jobs.Summary{Table: arrowio.TableCheckpoints, Skipped: true,
+		Note: "train: no rows in data: " + sc.ExplainNoRows(ctx) + "; policy committed unchanged for this step"}, nil
+}
+
+// newTrainUpdate is the call's trainUpdate from its arguments.
+func newTrainUpdate(sc *jobs.StageCtx, a jobs.Args, cfg loss.Config, temp float64, micro, nrows int) *trainUpdate {
+	mb := int(a.Int("minibatch_size"))
+	if mb <= 0 || mb > nrows {
+		mb = nrows
+	}
+	return &trainUpdate{Loss: cfg, LR: a.Float("lr"), WeightDecay: a.Float("weight_decay"), MaxGradNorm: a.Float("max_grad_norm"),
+		Epochs: int(a.Int("epochs")), MinibatchSize: mb, Micro: micro, Temperature: temp,
+		Seed: sc.Seed, Step: sc.Step, Call: sc.Call}
+}
+
+// commitTrained commits the updated policy as this step's checkpoint: a
+// light one (trainer_state.json with the update's record, the rows) while
+// the chain since the last full state is shorter than full_state_every,
+// else the full state (weights or adapters, moments, tokenizer). The
+// model and moments of a light one stay in the process's cache for the
+// next step. recordMicro: the micro-batch was chosen, not given.
+func commitTrained(sc *jobs.StageCtx, a jobs.Args, pol *policy, opt *trainer.AdamW, optSrc string, upd *trainUpdate, rows []trainRow, recordMicro bool) error {
+	model := pol.Model
+	sched := trainer.Schedule{Kind: "constant", LR: upd.LR}
+	ck := &trainer.Checkpoint{Model: model, Opt: opt, Tokenizer: pol.Tok, State: trainerState(sc, opt, sched, sc.Seed, pol.Step)}
+	if recordMicro {
+		ck.State.Extra[microKey] = upd.Micro
+	}
+	if !lightWrite(a, pol, optSrc) {
+		return commitCheckpoint(sc, a, ck, pol.Dir)
+	}
+	dest := sc.Lake.Path(checkpointUnit(sc.Run, sc.Step, sc.Call).Dir())
+	write, state, err := lightFiles(ck.State, dest, pol, optSrc, upd, rows)
+	if err != nil {
+		return fmt.Errorf("rl: train: light checkpoint %s: %w", dest, err)
+	}
+	if err := commitFiles(sc, a, write, pol.Dir, append([]string{pol.Dir}, lightChain(pol.Dir)...)); err != nil {
+		return err
+	}
+	ck.Dir, ck.State = dest, state
+	cachePut(dest, ck, false) // when lent (an in-process shard), ck stays the stage's and is released
+	return nil
 }
 
 // gradAccumulator computes the gradient of one minibatch, micro-batch by

@@ -52,28 +52,43 @@ func checkLoRA(a jobs.Args) (string, string) {
 // from the call's seed, B = 0) on a plain policy, or the policy's own
 // when it already has adapters, which must then have the arguments' shape.
 func applyLoRA(sc *jobs.StageCtx, a jobs.Args, pol *policy) error {
-	cfg, ok, err := loraConfig(a)
-	if err != nil {
-		return &jobs.UsageError{Pos: a.CallPos(), Msg: sc.Stage + ": " + err.Error()}
-	}
+	cfg, ok, err := policyLoRA(sc, a, pol)
 	m := pol.Model
-	if m.LoRA != nil {
-		if ok && !cfg.Equal(m.LoRA.Config) {
-			return &jobs.UsageError{Pos: a.Pos("lora_rank"), Msg: fmt.Sprintf("%s: policy %s has LoRA adapters r=%d alpha=%g targets %s, the arguments ask for r=%d alpha=%g targets %s",
-				sc.Stage, pol.Dir, m.LoRA.Config.Rank, m.LoRA.Config.Alpha, strings.Join(m.LoRA.Config.Targets, ","), cfg.Rank, cfg.Alpha, strings.Join(cfg.Targets, ",")),
-				Hint: "drop the lora_* arguments to continue the adapters, or start from a plain policy"}
-		}
-		return nil
-	}
-	if !ok {
-		return nil
+	if err != nil || !ok || m.LoRA != nil {
+		return err
 	}
 	fp, err := trainer.BaseFingerprint(pol.Dir)
 	if err != nil {
 		return &jobs.DataError{Pos: a.Pos("policy"), Msg: fmt.Sprintf("%s: fingerprint of the LoRA base %s", sc.Stage, pol.Dir), File: pol.Dir, Err: err}
 	}
-	seed := uint64(jobs.DeriveSeed(sc.Seed, sc.Step, int64(sc.Call), 0))
-	_, err = trainer.NewLoRA(m, cfg, seed, pol.Dir, fp)
+	_, err = trainer.NewLoRA(m, cfg, uint64(jobs.DeriveSeed(sc.Seed, sc.Step, int64(sc.Call), 0)), pol.Dir, fp)
+	return err
+}
+
+// policyLoRA reads the LoRA arguments (ok: lora_rank > 0) and checks
+// them against the adapters the policy already has, without changing it.
+func policyLoRA(sc *jobs.StageCtx, a jobs.Args, pol *policy) (cfg trainer.LoRAConfig, ok bool, err error) {
+	cfg, ok, err = loraConfig(a)
+	if err != nil {
+		return cfg, ok, &jobs.UsageError{Pos: a.CallPos(), Msg: sc.Stage + ": " + err.Error()}
+	}
+	if m := pol.Model; m.LoRA != nil && ok && !cfg.Equal(m.LoRA.Config) {
+		return cfg, ok, &jobs.UsageError{Pos: a.Pos("lora_rank"), Msg: fmt.Sprintf("%s: policy %s has LoRA adapters r=%d alpha=%g targets %s, the arguments ask for r=%d alpha=%g targets %s",
+			sc.Stage, pol.Dir, m.LoRA.Config.Rank, m.LoRA.Config.Alpha, strings.Join(m.LoRA.Config.Targets, ","), cfg.Rank, cfg.Alpha, strings.Join(cfg.Targets, ",")),
+			Hint: "drop the lora_* arguments to continue the adapters, or start from a plain policy"}
+	}
+	return cfg, ok, nil
+}
+
+// freshLoRA puts on m the adapters applyLoRA put on it in the call (seed,
+// step, call) of the run whose policy was base: replaying a light
+// checkpoint recreates them so.
+func freshLoRA(m *trainer.Model, cfg trainer.LoRAConfig, seed, step int64, call int, base string) error {
+	fp, err := trainer.BaseFingerprint(base)
+	if err != nil {
+		return fmt.Errorf("fingerprint of the LoRA base %s: %w", base, err)
+	}
+	_, err = trainer.NewLoRA(m, cfg, uint64(jobs.DeriveSeed(seed, step, int64(call), 0)), base, fp)
 	return err
 }
 
