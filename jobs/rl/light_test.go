@@ -245,3 +245,44 @@ func TestLightGCKeepsChain(t *testing.T) {
 		t.Fatalf("step 5 after gc: %v", err)
 	}
 }
+
+// TestLightCheckpointsEpisodes: a light checkpoint of a train call on
+// episode rows keeps their policy_mask, so a cold replay trains on the
+// policy's tokens only, as the call did: 2 GRPO steps on episodes with
+// full_state_every := 2 (step 1 light) and := 1 sample the same rollouts,
+// and step 1 loaded cold equals the full-state run's step 1 bit for bit.
+func TestLightCheckpointsEpisodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs 2 × 2 GRPO steps on episodes")
+	}
+	job := func(k int) string {
+		return strings.Replace(episodeJob, "lr := 1e-2);", fmt.Sprintf("lr := 1e-2, full_state_every := %d);", k), 1)
+	}
+	resetCache()
+	light, config := testLake(t)
+	mustRun(t, light, config, initJob, runOpt{seed: 4})
+	mustRun(t, light, config, job(2), runOpt{seed: 4, steps: 2})
+	full, config := testLake(t)
+	mustRun(t, full, config, initJob, runOpt{seed: 4})
+	mustRun(t, full, config, job(1), runOpt{seed: 4, steps: 2})
+	if !trainer.IsLightDir(ckDir(t, light, "r", 1)) || trainer.IsLightDir(ckDir(t, full, "r", 1)) {
+		t.Fatal("step 1 should be light with full_state_every := 2 and full with := 1")
+	}
+	if a, b := rolloutContent(t, light), rolloutContent(t, full); len(a) != 2*12 || !equal(a, b) {
+		t.Fatalf("rollouts of the light and the full-state run differ (%d vs %d rows)", len(a), len(b))
+	}
+	resetCache()
+	got, err := trainer.LoadCheckpoint(ckDir(t, light, "r", 1))
+	if err != nil {
+		t.Fatalf("cold load of the light step 1: %v", err)
+	}
+	defer got.Model.Release()
+	want, err := trainer.LoadCheckpoint(ckDir(t, full, "r", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer want.Model.Release()
+	if !stateOf(got).equal(stateOf(want)) {
+		t.Fatal("replayed step 1 differs from the full-state run's: the replay did not train on the policy tokens only")
+	}
+}

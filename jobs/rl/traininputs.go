@@ -19,7 +19,10 @@ import (
 //	lengths     (rows)                 prompt + completion tokens of each row
 //	starts      (rows)                 prompt tokens of each row
 //	advantage   (rows)                 as the update uses it (float32)
-//	<per-token> (sum of completions)   one value per completion token: see tokenColumns
+//	policy_mask (sum of completions)   episode rows only: 1 where the token is the
+//	                                   policy's (trained), 0 for observation tokens;
+//	                                   a row without a mask is all 1 (the same update)
+//	<per-token> (sum of trained)       one value per trained completion token: see tokenColumns
 const inputsFormat = "rljob-train-inputs"
 
 // tokenColumns are the per-completion-token columns of a train row that
@@ -39,7 +42,11 @@ const maxExactToken = 1 << 24
 
 // writeTrainInputs writes rows as train_inputs.safetensors through put.
 func writeTrainInputs(put func(string, func(io.Writer) error) error, rows []trainRow) error {
-	var toks, lens, starts, adv []float32
+	var toks, lens, starts, adv, mask []float32
+	masked := false
+	for i := range rows {
+		masked = masked || rows[i].idx != nil
+	}
 	cols := make([][]float32, len(tokenColumns))
 	has := make([]bool, len(tokenColumns))
 	for c, col := range tokenColumns {
@@ -54,6 +61,9 @@ func writeTrainInputs(put func(string, func(io.Writer) error) error, rows []trai
 			toks = append(toks, float32(t))
 		}
 		lens, starts, adv = append(lens, float32(len(r.tokens))), append(starts, float32(r.start)), append(adv, float32(r.adv))
+		if masked {
+			mask = appendMask(mask, r)
+		}
 		for c, col := range tokenColumns {
 			v := *col.of(r)
 			if (v != nil) != has[c] || v != nil && len(v) != r.completion() {
@@ -67,6 +77,9 @@ func writeTrainInputs(put func(string, func(io.Writer) error) error, rows []trai
 		{Name: "lengths", Shape: []int{len(lens)}, Data: lens},
 		{Name: "starts", Shape: []int{len(starts)}, Data: starts},
 		{Name: "advantage", Shape: []int{len(adv)}, Data: adv},
+	}
+	if masked {
+		ts = append(ts, safetensors.Tensor{Name: policyMaskColumn, Shape: []int{len(mask)}, Data: mask})
 	}
 	for c, col := range tokenColumns {
 		if has[c] {
@@ -114,6 +127,12 @@ func readTrainInputs(dir string) ([]trainRow, error) {
 	if len(starts) != len(lens) || len(adv) != len(lens) || len(lens) == 0 {
 		return nil, bad("%d lengths, %d starts, %d advantages", len(lens), len(starts), len(adv))
 	}
+	var mask []float32
+	if _, ok := f.Info(policyMaskColumn); ok {
+		if mask, err = get(policyMaskColumn); err != nil {
+			return nil, err
+		}
+	}
 	cols := make([][]float32, len(tokenColumns))
 	for c, col := range tokenColumns {
 		if _, ok := f.Info(col.name); ok {
@@ -126,7 +145,7 @@ func readTrainInputs(dir string) ([]trainRow, error) {
 		}
 	}
 	rows := make([]trainRow, len(lens))
-	at, ct := 0, 0
+	at, ct, mt := 0, 0, 0
 	for i := range rows {
 		n, s := int(lens[i]), int(starts[i])
 		if s < 1 || s > n || at+n > len(toks) {
@@ -139,6 +158,13 @@ func readTrainInputs(dir string) ([]trainRow, error) {
 		}
 		at += n
 		k := n - s
+		if mask != nil {
+			if mt+k > len(mask) {
+				return nil, bad("policy_mask is shorter than the rows' completions")
+			}
+			r.idx = maskIndexF(mask[mt : mt+k])
+			mt, k = mt+k, len(r.idx)
+		}
 		for c, col := range tokenColumns {
 			if cols[c] == nil {
 				continue
@@ -150,8 +176,35 @@ func readTrainInputs(dir string) ([]trainRow, error) {
 		}
 		ct += k
 	}
-	if at != len(toks) {
+	if at != len(toks) || mt != len(mask) {
 		return nil, bad("%d tokens, the rows hold %d", len(toks), at)
 	}
 	return rows, nil
+}
+
+// appendMask appends row r's policy mask (1: trained) over its completion.
+func appendMask(mask []float32, r *trainRow) []float32 {
+	n, at := len(r.tokens)-r.start, len(mask)
+	if r.idx == nil {
+		for range n {
+			mask = append(mask, 1)
+		}
+		return mask
+	}
+	mask = append(mask, make([]float32, n)...)
+	for _, j := range r.idx {
+		mask[at+int(j)] = 1
+	}
+	return mask
+}
+
+// maskIndexF is maskIndex of a stored float mask.
+func maskIndexF(m []float32) []int32 {
+	idx := make([]int32, 0, len(m))
+	for k, v := range m {
+		if v != 0 {
+			idx = append(idx, int32(k))
+		}
+	}
+	return idx
 }
