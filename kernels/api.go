@@ -80,6 +80,27 @@ func MatmulForwardInvariant(out, inp, weight, bias []float32, B, C, OC int) {
 	matmulForward(out, inp, weight, bias, B, C, OC)
 }
 
+// MatmulForwardBF16W is MatmulForwardBF16 on an unpacked weight (OC, C)
+// (MatmulForward's shapes), rounded and packed into a scratch buffer first.
+func MatmulForwardBF16W(out, inp, weight, bias []float32, B, C, OC int) {
+	matmulForwardBF16W(out, inp, weight, bias, B, C, OC)
+}
+
+// MatmulBackwardBF16 accumulates the gradients of a bf16 linear layer
+// (MatmulForwardBF16), with MatmulBackward's shapes and nil rules: both
+// products round their operands to bf16 and run the bf16 GEMM
+// (bf16_backward.go), each into a scratch buffer added to the gradient
+// with one float32 addition per element:
+//
+//	dinp    += bf16(dout) · bf16(weight)      (the pairs run over o)
+//	dweight += bf16(dout)ᵀ · bf16(inp)        (the pairs run over b)
+//	dbias   += Σ_b dout[b,:]                  (float32, b in order)
+//
+// The same bits on every kernel set, thread count and B.
+func MatmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC int) {
+	matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight, B, C, OC)
+}
+
 // ---------------------------------------------------------------------------
 // Embedding (ops.go)
 

@@ -63,6 +63,17 @@ func BF16Float(b uint16) float32 { return math.Float32frombits(uint32(b) << 16) 
 // PackWeightBF16 rounds w (N, K) to bf16 and packs it into pw, reusing its
 // memory, and returns pw (a new one when pw is nil).
 func PackWeightBF16(pw *PackedWeightBF16, w []float32, N, K int) *PackedWeightBF16 {
+	return packBF16(pw, w[:N*K], N, K, K, 1)
+}
+
+// PackWeightBF16T is PackWeightBF16 for a weight given transposed: w is
+// (K, N) and the packed weight is wᵀ (N, K).
+func PackWeightBF16T(pw *PackedWeightBF16, w []float32, K, N int) *PackedWeightBF16 {
+	return packBF16(pw, w[:N*K], N, K, 1, N)
+}
+
+// packBF16 packs the (N, K) matrix whose element (n, k) is w[n·ldn + k·ldk].
+func packBF16(pw *PackedWeightBF16, w []float32, N, K, ldn, ldk int) *PackedWeightBF16 {
 	if N <= 0 || K <= 0 {
 		panic(fmt.Sprintf("kernels: pack bf16 weight: N=%d K=%d must be > 0", N, K))
 	}
@@ -76,26 +87,51 @@ func PackWeightBF16(pw *PackedWeightBF16, w []float32, N, K int) *PackedWeightBF
 		pw.data = make([]uint32, n)
 	}
 	pw.data = pw.data[:n]
-	w = w[:N*K]
 	parallelFor(pw.panels(), max(1, grainElems/(biPanel*K)), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			dst := pw.data[p*biPanel*K2 : (p+1)*biPanel*K2]
-			for j := range biPanel {
-				n := p*biPanel + j
-				if n >= N {
-					for i := range K2 {
-						dst[i*biPanel+j] = 0
-					}
-					continue
+			if ldk == 1 {
+				for j := range biPanel {
+					packPanelRow(dst, w, p*biPanel+j, j, N, K, ldn)
 				}
-				row := w[n*K : (n+1)*K]
-				for i := range K2 {
-					dst[i*biPanel+j] = bf16Pair(row, i)
+				continue
+			}
+			for i := range K2 { // transposed: 16 adjacent columns per k
+				for j := range biPanel {
+					dst[i*biPanel+j] = stridedPair(w, p*biPanel+j, i, N, K, ldn, ldk)
 				}
 			}
 		}
 	})
 	return pw
+}
+
+// packPanelRow fills column j of a panel with row n of w (rows ldn apart).
+func packPanelRow(dst []uint32, w []float32, n, j, N, K, ldn int) {
+	K2 := (K + 1) / 2
+	if n >= N {
+		for i := range K2 {
+			dst[i*biPanel+j] = 0
+		}
+		return
+	}
+	row := w[n*ldn : n*ldn+K]
+	for i := range K2 {
+		dst[i*biPanel+j] = bf16Pair(row, i)
+	}
+}
+
+// stridedPair is bf16Pair of row n of the (N, K) matrix w[n·ldn + k·ldk]
+// (0 past N and past K).
+func stridedPair(w []float32, n, i, N, K, ldn, ldk int) uint32 {
+	if n >= N {
+		return 0
+	}
+	lo := uint32(BF16(w[n*ldn+2*i*ldk]))
+	if 2*i+1 < K {
+		return lo | uint32(BF16(w[n*ldn+(2*i+1)*ldk]))<<16
+	}
+	return lo
 }
 
 // bf16Pair packs bf16(row[2i]) | bf16(row[2i+1])<<16, 0 past the row.
@@ -114,22 +150,41 @@ func MatmulForwardBF16(out, inp []float32, pw *PackedWeightBF16, bias []float32,
 	if M <= 0 {
 		return
 	}
+	matmulBF16(out, inp[:M*pw.K], pw, bias, M, pw.K, 1)
+}
+
+// matmulBF16 is MatmulForwardBF16 for the (M, K) input whose element
+// (m, k) is inp[m·ldm + k·ldk].
+func matmulBF16(out, inp []float32, pw *PackedWeightBF16, bias []float32, M, ldm, ldk int) {
 	N, K, K2 := pw.N, pw.K, pw.pairs()
-	out, inp = out[:M*N], inp[:M*K]
+	out = out[:M*N]
 	if bias != nil {
 		bias = bias[:N]
 	}
 	xs := getScratch32(M * K2)
 	defer putScratch32(xs)
 	x := xs.buf
-	parallelFor(M, max(1, grainElems/max(1, K)), func(lo, hi int) {
-		for m := lo; m < hi; m++ {
-			row := inp[m*K : (m+1)*K]
-			for i := range K2 {
-				x[m*K2+i] = bf16Pair(row, i)
+	if ldk == 1 {
+		parallelFor(M, max(1, grainElems/max(1, K)), func(lo, hi int) {
+			for m := lo; m < hi; m++ {
+				row := inp[m*ldm : m*ldm+K]
+				for i := range K2 {
+					x[m*K2+i] = bf16Pair(row, i)
+				}
 			}
-		}
-	})
+		})
+	} else { // transposed input: blocks of 16 rows read 16 adjacent values per k
+		parallelFor((M+biPanel-1)/biPanel, max(1, grainElems/max(1, biPanel*K)), func(lo, hi int) {
+			for mb := lo; mb < hi; mb++ {
+				m1 := min(M, (mb+1)*biPanel)
+				for i := range K2 {
+					for m := mb * biPanel; m < m1; m++ {
+						x[m*K2+i] = stridedPair(inp, m, i, M, K, ldm, ldk)
+					}
+				}
+			}
+		})
+	}
 	forTiles(M, pw.panels(), K, func(m0, m1, p0, p1 int) {
 		bf16GemmRange(out, x, pw, bias, m0, m1, p0, p1)
 	})

@@ -159,3 +159,76 @@ func BenchmarkBF16Gemm(b *testing.B) {
 		}
 	}
 }
+
+// TestBF16BackwardSetsBitIdentical: MatmulBackwardBF16 gives the bits of
+// its naive specification (naiveMatmulBackwardBF16) on every kernel, at
+// 1 and 3 threads, accumulating into non-zero gradients, at shapes with
+// odd B, C and OC (pairs padded over o and over b) and panel tails; and
+// MatmulForwardBF16W equals MatmulForwardBF16 on the packed weight.
+func TestBF16BackwardSetsBitIdentical(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	native := bf16Native
+	defer func() { bf16Native = native }()
+	r := rand.New(rand.NewSource(11))
+	shapes := []struct{ B, C, OC int }{{1, 1, 1}, {3, 7, 33}, {17, 64, 5}, {sizes(29, 131), sizes(40, 200), sizes(35, 150)}}
+	for _, k := range bf16Kinds() {
+		useSet(t, k.level)
+		bf16Native = k.native
+		for _, s := range shapes {
+			dout, inp, w := randSlice(r, s.B*s.OC, 1), randSlice(r, s.B*s.C, 1), randSlice(r, s.OC*s.C, 1)
+			di0, dw0, db0 := randSlice(r, s.B*s.C, 1), randSlice(r, s.OC*s.C, 1), randSlice(r, s.OC, 1)
+			wdi, wdw, wdb := append([]float32(nil), di0...), append([]float32(nil), dw0...), append([]float32(nil), db0...)
+			naiveMatmulBackwardBF16(wdi, wdw, wdb, dout, inp, w, s.B, s.C, s.OC)
+			fw := make([]float32, s.B*s.OC)
+			naiveMatmulBF16(fw, inp, w, db0, s.B, s.C, s.OC)
+			for _, threads := range []int{1, 3} {
+				runtime.GOMAXPROCS(threads)
+				name := fmt.Sprintf("%s native=%v %dx%dx%d threads=%d", biLevelName[k.level], k.native, s.B, s.C, s.OC, threads)
+				di, dw, db := append([]float32(nil), di0...), append([]float32(nil), dw0...), append([]float32(nil), db0...)
+				MatmulBackwardBF16(di, dw, db, dout, inp, w, s.B, s.C, s.OC)
+				assertClose(t, name+" dinp", di, wdi, 0, 0)
+				assertClose(t, name+" dweight", dw, wdw, 0, 0)
+				assertClose(t, name+" dbias", db, wdb, 0, 0)
+				out := make([]float32, s.B*s.OC)
+				MatmulForwardBF16W(out, inp, w, db0, s.B, s.C, s.OC)
+				assertClose(t, name+" forward", out, fw, 0, 0)
+			}
+		}
+	}
+}
+
+// TestBF16BackwardAccuracy: the bf16 gradients are within bf16's
+// rounding of the float64 products: |err| ≤ 2⁻⁷·Σ|terms| (the gradient
+// check of a bf16 layer; finite differences of a bf16 forward are noise).
+func TestBF16BackwardAccuracy(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	B, C, OC := 37, 50, 23
+	dout, inp, w := randSlice(r, B*OC, 1), randSlice(r, B*C, 1), randSlice(r, OC*C, 1)
+	di, dw := make([]float32, B*C), make([]float32, OC*C)
+	MatmulBackwardBF16(di, dw, nil, dout, inp, w, B, C, OC)
+	check := func(name string, got float32, terms func(yield func(float64))) {
+		var s, a float64
+		terms(func(p float64) { s += p; a += math.Abs(p) })
+		if d := math.Abs(float64(got) - s); d > a/64 {
+			t.Fatalf("%s = %g, float64 %g: error %g > Σ|terms|/64 = %g", name, got, s, d, a/64)
+		}
+	}
+	for b := range B {
+		for c := range C {
+			check(fmt.Sprintf("dinp[%d,%d]", b, c), di[b*C+c], func(y func(float64)) {
+				for o := range OC {
+					y(float64(dout[b*OC+o]) * float64(w[o*C+c]))
+				}
+			})
+		}
+	}
+	for o := range OC {
+		for c := range C {
+			check(fmt.Sprintf("dweight[%d,%d]", o, c), dw[o*C+c], func(y func(float64)) {
+				for b := range B {
+					y(float64(dout[b*OC+o]) * float64(inp[b*C+c]))
+				}
+			})
+		}
+	}
+}

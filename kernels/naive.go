@@ -366,3 +366,39 @@ func naiveMatmulBF16(out, inp, weight, bias []float32, B, C, OC int) {
 		}
 	}
 }
+
+// naiveMatmulBackwardBF16 is MatmulBackwardBF16's specification: each
+// product is naiveMatmulBF16 on explicit transposes, added to the
+// gradient with one float32 addition; dbias is naiveMatmulBackward's.
+func naiveMatmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC int) {
+	tr := func(a []float32, R, K int) []float32 { // (R, K) → (K, R)
+		t := make([]float32, R*K)
+		for r := range R {
+			for k := range K {
+				t[k*R+r] = a[r*K+k]
+			}
+		}
+		return t
+	}
+	if dbias != nil {
+		for b := range B {
+			for o := range OC {
+				dbias[o] += dout[b*OC+o]
+			}
+		}
+	}
+	if dinp != nil {
+		d := make([]float32, B*C)
+		naiveMatmulBF16(d, dout, tr(weight, OC, C), nil, B, OC, C)
+		for i := range d {
+			dinp[i] += d[i]
+		}
+	}
+	if dweight != nil {
+		e := make([]float32, OC*C)
+		naiveMatmulBF16(e, tr(dout, B, OC), tr(inp, B, C), nil, OC, B, C)
+		for i := range e {
+			dweight[i] += e[i]
+		}
+	}
+}
