@@ -1,0 +1,180 @@
+package trainer
+
+import (
+	"fmt"
+
+	"github.com/rljob/rljob/kernels"
+)
+
+// Training and sampling in bf16 (Model.DType = DTypeBF16), as PyTorch's
+// mixed precision with bf16 parameters and fp32 master weights:
+//
+//   - Params stays float32: the master weights AdamW updates.
+//   - The forward computes with the parameters rounded to bf16, all of
+//     them: the linear layers' matrices and lm_head are packed as bf16
+//     (kernels.PackWeightBF16) before every forward, RMSNorm gains and
+//     biases are rounded copies, and the embedding's output rows are
+//     rounded. So the forward is a function of the bf16 weights alone: a
+//     rollout from the bf16 model.safetensors computes what the trainer's
+//     forward computes from its fp32 masters.
+//   - Every linear layer's input is rounded to bf16 (as autocast does) and
+//     multiplied on kernels.MatmulForwardBF16 (VDPBF16PS, float32
+//     accumulation); the element-wise kernels and attention run in
+//     float32.
+//   - The backward's linear-layer products are bf16 GEMMs too
+//     (kernels.MatmulBackwardBF16: bf16(dout)·bf16(W) and
+//     bf16(dout)ᵀ·bf16(inp)); gradients, moments and updates are float32.
+//
+// The sampler (kvcache.go) uses the same packed weights and kernels, so
+// rollout and train log-probs stay bitwise equal in bf16 too.
+
+// Model dtypes.
+const (
+	DTypeFP32 = "fp32"
+	DTypeBF16 = "bf16"
+)
+
+// ParseDType checks a dtype name ("fp32" or "bf16"; "" is fp32).
+func ParseDType(s string) (string, error) {
+	switch s {
+	case "", DTypeFP32, "float32":
+		return DTypeFP32, nil
+	case DTypeBF16, "bfloat16":
+		return DTypeBF16, nil
+	}
+	return "", fmt.Errorf("trainer: dtype %q: want fp32 or bf16", s)
+}
+
+// torchDType is the HF config.json torch_dtype of a model dtype.
+func torchDType(dtype string) string {
+	if dtype == DTypeBF16 {
+		return "bfloat16"
+	}
+	return "float32"
+}
+
+// isBF16 reports whether the model computes in bf16.
+func (m *Model) isBF16() bool { return m.DType == DTypeBF16 }
+
+// SetDType switches the model's compute dtype (fp32 or bf16).
+func (m *Model) SetDType(dtype string) error {
+	d, err := ParseDType(dtype)
+	if err != nil {
+		return err
+	}
+	m.DType = d
+	if d != DTypeBF16 {
+		m.bf = nil
+	}
+	return nil
+}
+
+// bf16Weights are the bf16 forms of a model's parameters the forward
+// uses: the matrices packed, the small tensors rounded.
+type bf16Weights struct {
+	layers []bf16Layer
+	head   *kernels.PackedWeightBF16
+	// w: norms and biases are rounded copies; the matrices, Embed and
+	// LMHead are the fp32 masters (the kernels round them).
+	w Weights
+}
+
+type bf16Layer struct {
+	q, k, v, o, gate, up, down *kernels.PackedWeightBF16
+}
+
+// refreshBF16 rounds and packs the parameters for the next forward (they
+// may have changed since the last one, like Model.packHead's lm_head).
+func (m *Model) refreshBF16() {
+	c := m.Config
+	C, I := c.HiddenSize, c.IntermediateSize
+	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
+	if m.bf == nil {
+		m.bf = &bf16Weights{layers: make([]bf16Layer, c.NumLayers)}
+	}
+	bf := m.bf
+	src := &m.W
+	bf.w.Embed, bf.w.LMHead = src.Embed, src.LMHead
+	bf.w.Norm = roundedCopy(bf.w.Norm, src.Norm)
+	if len(bf.w.Layers) != c.NumLayers {
+		bf.w.Layers = make([]LayerWeights, c.NumLayers)
+	}
+	for l := range bf.layers {
+		w, p, r := &src.Layers[l], &bf.layers[l], &bf.w.Layers[l]
+		p.q = kernels.PackWeightBF16(p.q, w.Wq, qd, C)
+		p.k = kernels.PackWeightBF16(p.k, w.Wk, kvd, C)
+		p.v = kernels.PackWeightBF16(p.v, w.Wv, kvd, C)
+		p.o = kernels.PackWeightBF16(p.o, w.Wo, C, qd)
+		p.gate = kernels.PackWeightBF16(p.gate, w.Wgate, I, C)
+		p.up = kernels.PackWeightBF16(p.up, w.Wup, I, C)
+		p.down = kernels.PackWeightBF16(p.down, w.Wdown, C, I)
+		*r = LayerWeights{
+			InputNorm: roundedCopy(r.InputNorm, w.InputNorm), PostNorm: roundedCopy(r.PostNorm, w.PostNorm),
+			Bq: roundedCopy(r.Bq, w.Bq), Bk: roundedCopy(r.Bk, w.Bk), Bv: roundedCopy(r.Bv, w.Bv),
+			Wq: w.Wq, Wk: w.Wk, Wv: w.Wv, Wo: w.Wo, Wgate: w.Wgate, Wup: w.Wup, Wdown: w.Wdown,
+		}
+	}
+	bf.head = kernels.PackWeightBF16(bf.head, src.LMHead, c.VocabSize, C)
+}
+
+// roundedCopy returns src rounded to bf16 (as float32), in dst's memory
+// when it fits; nil for a nil src.
+func roundedCopy(dst, src []float32) []float32 {
+	if src == nil {
+		return nil
+	}
+	if cap(dst) < len(src) {
+		dst = make([]float32, len(src))
+	}
+	dst = dst[:len(src)]
+	for i, x := range src {
+		dst[i] = kernels.BF16Float(kernels.BF16(x))
+	}
+	return dst
+}
+
+// roundBF16 rounds x to bf16 in place.
+func roundBF16(x []float32) {
+	parallelFor(len(x), 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x[i] = kernels.BF16Float(kernels.BF16(x[i]))
+		}
+	})
+}
+
+// cw are the weights the forward computes with: the model's own in fp32,
+// the bf16 forms' in bf16 (norms and biases rounded).
+func (m *Model) cw() *Weights {
+	if m.isBF16() {
+		return &m.bf.w
+	}
+	return &m.W
+}
+
+// linear is one linear layer of the forward: out (N, OC) = inp (N, C) ·
+// wᵀ + bias, with the batch-invariant fp32 GEMM or, in bf16, the bf16 GEMM
+// on pw (w packed).
+func (m *Model) linear(out, inp, w []float32, pw *kernels.PackedWeightBF16, bias []float32, N, C, OC int) {
+	if m.isBF16() {
+		kernels.MatmulForwardBF16(out, inp, pw, bias, N)
+		return
+	}
+	kernels.MatmulForwardInvariant(out, inp, w, bias, N, C, OC)
+}
+
+// linearBackward is linear's backward (kernels.MatmulBackward's shapes).
+func (m *Model) linearBackward(dinp, dweight, dbias, dout, inp, weight []float32, N, C, OC int) {
+	if m.isBF16() {
+		kernels.MatmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight, N, C, OC)
+		return
+	}
+	kernels.MatmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC)
+}
+
+// bfLayer is layer l's packed bf16 matrices (nil in fp32).
+func (m *Model) bfLayer(l int) *bf16Layer {
+	if m.bf == nil {
+		return &bf16Layer{}
+	}
+	return &m.bf.layers[l]
+}
