@@ -1,9 +1,12 @@
 package trainer
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 
 	"github.com/rljob/rljob/kernels"
+	"github.com/rljob/rljob/trainer/safetensors"
 )
 
 // Training and sampling in bf16 (Model.DType = DTypeBF16), as PyTorch's
@@ -177,4 +180,60 @@ func (m *Model) bfLayer(l int) *bf16Layer {
 		return &bf16Layer{}
 	}
 	return &m.bf.layers[l]
+}
+
+// optMasterPrefix names the fp32 master weights of a bf16 model in
+// optimizer.safetensors (model.safetensors holds their bf16 rounding).
+const optMasterPrefix = "master."
+
+// fileDType is the safetensors dtype of model.safetensors: BF16 for a bf16
+// model (HF's layout for torch_dtype bfloat16), F32 otherwise.
+func (m *Model) fileDType() string {
+	if m.isBF16() {
+		return "BF16"
+	}
+	return "F32"
+}
+
+// masterTensors are the fp32 master weights a bf16 model's optimizer
+// state keeps (none in fp32, or under LoRA where the base is frozen).
+func (m *Model) masterTensors() []safetensors.Tensor {
+	if !m.isBF16() || m.LoRA != nil {
+		return nil
+	}
+	ts := make([]safetensors.Tensor, len(m.Table))
+	for i, t := range m.Table {
+		ts[i] = safetensors.Tensor{Name: optMasterPrefix + t.Name, Shape: t.Shape, Data: m.Params[t.Offset : t.Offset+t.Size]}
+	}
+	return ts
+}
+
+// readMasters reads a bf16 model's fp32 master weights from the optimizer
+// file f into Params (replacing model.safetensors' bf16 values) and
+// returns how many tensors it read: every one must be there.
+func (m *Model) readMasters(f *safetensors.File) (int, error) {
+	if !m.isBF16() || m.LoRA != nil {
+		return 0, nil
+	}
+	for _, t := range m.Table {
+		tt := t
+		tt.Name = optMasterPrefix + t.Name
+		if err := readTensor(f, tt, m.Params[t.Offset:t.Offset+t.Size], []string{"F32"}); err != nil {
+			return 0, fmt.Errorf("bf16 model: fp32 master weights: %w", err)
+		}
+	}
+	return len(m.Table), nil
+}
+
+// configDType is the model dtype a config.json names: DTypeBF16 for
+// torch_dtype "bfloat16", DTypeFP32 otherwise (float32, float16, absent or
+// unreadable: LoadConfig reports a broken file).
+func configDType(path string) string {
+	var h struct {
+		TorchDtype string `json:"torch_dtype"`
+	}
+	if data, err := os.ReadFile(path); err == nil && json.Unmarshal(data, &h) == nil && h.TorchDtype == "bfloat16" {
+		return DTypeBF16
+	}
+	return DTypeFP32
 }

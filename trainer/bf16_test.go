@@ -3,6 +3,10 @@ package trainer
 import (
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rljob/rljob/kernels"
@@ -141,5 +145,93 @@ func TestBF16GradientsNearFP32(t *testing.T) {
 				t.Errorf("%s %s: bf16 gradient off the fp32 one by %.3g (L2, relative), cosine %.5f", mt, tn.Name, rel, cos)
 			}
 		}
+	}
+}
+
+// TestBF16Checkpoint: a bf16 checkpoint is HF's bf16 layout
+// (config.json torch_dtype bfloat16, model.safetensors in BF16) and keeps
+// the fp32 masters in optimizer.safetensors: LoadCheckpoint restores the
+// masters bit for bit (exact resume); LoadModel alone (a rollout) gets
+// their bf16 rounding, whose forward equals the masters' bf16 forward.
+func TestBF16Checkpoint(t *testing.T) {
+	c := smpConfig("qwen2")
+	m := newTestModel(t, c, 8)
+	if err := m.SetDType(DTypeBF16); err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultAdamW(len(m.Params))
+	b := testBatch(rand.New(rand.NewPCG(2, 2)), c.VocabSize, []int{16, 11}, 16)
+	targets := NextTokenTargets(b, nil)
+	sftStep(t, m, o, Schedule{Kind: "constant", LR: 1e-2}, b, targets)
+	dir := t.TempDir()
+	if err := SaveCheckpoint(dir, &Checkpoint{Model: m, Opt: o, State: &TrainerState{Step: o.Step}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil || !strings.Contains(string(cfg), `"torch_dtype": "bfloat16"`) {
+		t.Fatalf("config.json %s (%v): want torch_dtype bfloat16", cfg, err)
+	}
+	st, _ := os.Stat(filepath.Join(dir, ModelFile))
+	if want := int64(2 * len(m.Params)); st.Size() < want || st.Size() > want+int64(len(m.Table))*200 {
+		t.Errorf("model.safetensors is %d bytes, want about 2 per parameter (%d)", st.Size(), want)
+	}
+	ck, err := LoadCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Model.DType != DTypeBF16 || !slices.Equal(ck.Model.Params, m.Params) || !slices.Equal(ck.Opt.M, o.M) {
+		t.Fatalf("LoadCheckpoint: dtype %q, masters equal %v, moments equal %v", ck.Model.DType, slices.Equal(ck.Model.Params, m.Params), slices.Equal(ck.Opt.M, o.M))
+	}
+	roll, err := LoadModel(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range roll.Params {
+		if want := kernels.BF16Float(kernels.BF16(m.Params[i])); math.Float32bits(x) != math.Float32bits(want) {
+			t.Fatalf("model.safetensors value %d = %v, want bf16(master) %v", i, x, want)
+		}
+	}
+	want, got := forwardLogp(t, m, b, targets), forwardLogp(t, roll, b, targets)
+	if !slices.Equal(want, got) {
+		t.Errorf("forward of the bf16 checkpoint differs from the masters' bf16 forward")
+	}
+	// a bf16 checkpoint without its masters is refused by LoadOptimizer
+	os.Remove(filepath.Join(dir, OptimizerFile))
+	var o2 = *o
+	o2.Step = ck.Opt.Step
+	fp := *ck.Model
+	fp.DType = DTypeFP32
+	if err := SaveCheckpoint(dir, &Checkpoint{Model: &fp, Opt: &o2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOptimizer(dir, ck.Model, nil); err == nil || !strings.Contains(err.Error(), "master") {
+		t.Errorf("bf16 model with an fp32 optimizer file: err %v, want one naming the master weights", err)
+	}
+}
+
+// TestLoadHFBF16: a hand-made HF bf16 checkpoint (torch_dtype bfloat16,
+// BF16 tensors written by hand as transformers does) loads as a bf16
+// model with the file's values.
+func TestLoadHFBF16(t *testing.T) {
+	c := testConfig("qwen2", false)
+	m, _ := NewModel(c, 2)
+	for i := range m.Params {
+		m.Params[i] = float32((i%61)-30) / 64 // exact in bf16
+	}
+	dir := t.TempDir()
+	data, err := c.marshalHF("bfloat16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeSafetensorsDType(t, filepath.Join(dir, ModelFile), m, "BF16")
+	got, err := LoadModel(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DType != DTypeBF16 || !slices.Equal(got.Params, m.Params) {
+		t.Errorf("dtype %q, parameters equal %v: want bf16 and the file's values", got.DType, slices.Equal(got.Params, m.Params))
 	}
 }
