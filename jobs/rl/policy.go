@@ -257,6 +257,9 @@ func loadPolicyDir(sc *jobs.StageCtx, a jobs.Args, arg, dir string, step int64) 
 		return nil, &jobs.DataError{Pos: a.Pos(arg), Msg: fmt.Sprintf("%s: policy %s has no %s", sc.Stage, dir, trainer.TokenizerFile), File: dir,
 			Hint: "a policy folder needs a tokenizer.json (init_policy writes one)"}
 	}
+	if err := applyDType(sc, a, ck.Model); err != nil {
+		return nil, err
+	}
 	p := &policy{Model: ck.Model, Opt: ck.Opt, State: ck.State, Tok: ck.Tokenizer, Dir: dir, Step: step}
 	if ck.State != nil {
 		if s, ok := ck.State.Extra["stage"].(string); ok {
@@ -432,4 +435,30 @@ func readTrainerState(dir string) (*trainer.TrainerState, error) {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// dtypeArgSpec is the dtype argument of init_policy (def "fp32") and of
+// the stages that load a policy (def "": the policy's own dtype).
+func dtypeArgSpec(def string) jobs.ArgSpec {
+	s := jobs.ArgSpec{Name: "dtype", Type: jobs.TypeString, Enum: []string{trainer.DTypeFP32, trainer.DTypeBF16},
+		Doc: "compute precision: 'fp32', or 'bf16' (bf16 weights and matmul inputs, fp32 accumulation, fp32 master weights for AdamW; " +
+			"the checkpoint is HF bf16: torch_dtype bfloat16, BF16 model.safetensors; docs/kernels.md)"}
+	if def != "" {
+		s.Default = def
+	} else {
+		s.DefaultDoc = "the policy's (its config.json torch_dtype)"
+	}
+	return s
+}
+
+// applyDType sets the model's compute dtype from the call's dtype
+// argument, when it has one (else the model keeps the policy's).
+func applyDType(sc *jobs.StageCtx, a jobs.Args, m *trainer.Model) error {
+	if !a.Has("dtype") {
+		return nil
+	}
+	if err := m.SetDType(a.String("dtype")); err != nil {
+		return &jobs.UsageError{Pos: a.Pos("dtype"), Msg: sc.Stage + ": " + err.Error(), Hint: "dtype := 'fp32' or 'bf16'"}
+	}
+	return nil
 }
