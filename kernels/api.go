@@ -88,9 +88,9 @@ func MatmulForwardBF16W(out, inp, weight, bias []float32, B, C, OC int) {
 
 // MatmulBackwardBF16 accumulates the gradients of a bf16 linear layer
 // (MatmulForwardBF16), with MatmulBackward's shapes and nil rules: both
-// products round their operands to bf16 and run the bf16 GEMM
-// (bf16_backward.go), each into a scratch buffer added to the gradient
-// with one float32 addition per element:
+// products round their operands to bf16 and run the bf16 GEMM in its
+// order (bf16.go), each gradient element's chain starting from its own
+// value (read as the instruction reads an accumulator: a subnormal is 0):
 //
 //	dinp    += bf16(dout) · bf16(weight)      (the pairs run over o)
 //	dweight += bf16(dout)ᵀ · bf16(inp)        (the pairs run over b)
@@ -98,7 +98,14 @@ func MatmulForwardBF16W(out, inp, weight, bias []float32, B, C, OC int) {
 //
 // The same bits on every kernel set, thread count and B.
 func MatmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC int) {
-	matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight, B, C, OC)
+	matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight, nil, B, C, OC)
+}
+
+// MatmulBackwardBF16Packed is MatmulBackwardBF16 with the weight also
+// given packed by PackWeightBF16T(wT, weight, OC, C), for a caller that
+// reuses it (the LM head's backward, chunk by chunk).
+func MatmulBackwardBF16Packed(dinp, dweight, dbias, dout, inp, weight []float32, wT *PackedWeightBF16, B, C, OC int) {
+	matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight, wT, B, C, OC)
 }
 
 // ---------------------------------------------------------------------------

@@ -81,43 +81,37 @@ func packBF16(pw *PackedWeightBF16, w []float32, N, K, ldn, ldk int) *PackedWeig
 		pw = &PackedWeightBF16{}
 	}
 	pw.N, pw.K = N, K
-	K2 := pw.pairs()
-	n := pw.panels() * biPanel * K2
+	n := pw.panels() * biPanel * pw.pairs()
 	if cap(pw.data) < n {
 		pw.data = make([]uint32, n)
 	}
 	pw.data = pw.data[:n]
 	parallelFor(pw.panels(), max(1, grainElems/(biPanel*K)), func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			dst := pw.data[p*biPanel*K2 : (p+1)*biPanel*K2]
-			if ldk == 1 {
-				for j := range biPanel {
-					packPanelRow(dst, w, p*biPanel+j, j, N, K, ldn)
-				}
-				continue
-			}
-			for i := range K2 { // transposed: 16 adjacent columns per k
-				for j := range biPanel {
-					dst[i*biPanel+j] = stridedPair(w, p*biPanel+j, i, N, K, ldn, ldk)
-				}
-			}
-		}
+		bf16PackRange(pw.data, w, N, K, ldn, ldk, lo, hi)
 	})
 	return pw
 }
 
-// packPanelRow fills column j of a panel with row n of w (rows ldn apart).
-func packPanelRow(dst []uint32, w []float32, n, j, N, K, ldn int) {
+// bf16PackRangeGo is bf16PackRange in Go.
+func bf16PackRangeGo(data []uint32, w []float32, N, K, ldn, ldk, p0, p1 int) {
 	K2 := (K + 1) / 2
-	if n >= N {
+	for p := p0; p < p1; p++ {
+		dst := data[p*biPanel*K2 : (p+1)*biPanel*K2]
 		for i := range K2 {
-			dst[i*biPanel+j] = 0
+			for j := range biPanel {
+				dst[i*biPanel+j] = stridedPair(w, p*biPanel+j, i, N, K, ldn, ldk)
+			}
 		}
-		return
 	}
-	row := w[n*ldn : n*ldn+K]
-	for i := range K2 {
-		dst[i*biPanel+j] = bf16Pair(row, i)
+}
+
+// bf16XRangeGo is bf16XRange in Go.
+func bf16XRangeGo(x []uint32, a []float32, K, ldm, ldk, m0, m1 int) {
+	K2 := (K + 1) / 2
+	for m := m0; m < m1; m++ {
+		for i := range K2 {
+			x[m*K2+i] = stridedPair(a, m, i, m1, K, ldm, ldk)
+		}
 	}
 }
 
@@ -150,12 +144,13 @@ func MatmulForwardBF16(out, inp []float32, pw *PackedWeightBF16, bias []float32,
 	if M <= 0 {
 		return
 	}
-	matmulBF16(out, inp[:M*pw.K], pw, bias, M, pw.K, 1)
+	matmulBF16(out, inp[:M*pw.K], pw, bias, false, M, pw.K, 1)
 }
 
 // matmulBF16 is MatmulForwardBF16 for the (M, K) input whose element
-// (m, k) is inp[m·ldm + k·ldk].
-func matmulBF16(out, inp []float32, pw *PackedWeightBF16, bias []float32, M, ldm, ldk int) {
+// (m, k) is inp[m·ldm + k·ldk]; with acc, each out[m,n] starts from its
+// own value (instead of the bias or +0) and continues the same chain.
+func matmulBF16(out, inp []float32, pw *PackedWeightBF16, bias []float32, acc bool, M, ldm, ldk int) {
 	N, K, K2 := pw.N, pw.K, pw.pairs()
 	out = out[:M*N]
 	if bias != nil {
@@ -164,35 +159,21 @@ func matmulBF16(out, inp []float32, pw *PackedWeightBF16, bias []float32, M, ldm
 	xs := getScratch32(M * K2)
 	defer putScratch32(xs)
 	x := xs.buf
-	if ldk == 1 {
-		parallelFor(M, max(1, grainElems/max(1, K)), func(lo, hi int) {
-			for m := lo; m < hi; m++ {
-				row := inp[m*ldm : m*ldm+K]
-				for i := range K2 {
-					x[m*K2+i] = bf16Pair(row, i)
-				}
-			}
-		})
-	} else { // transposed input: blocks of 16 rows read 16 adjacent values per k
-		parallelFor((M+biPanel-1)/biPanel, max(1, grainElems/max(1, biPanel*K)), func(lo, hi int) {
-			for mb := lo; mb < hi; mb++ {
-				m1 := min(M, (mb+1)*biPanel)
-				for i := range K2 {
-					for m := mb * biPanel; m < m1; m++ {
-						x[m*K2+i] = stridedPair(inp, m, i, M, K, ldm, ldk)
-					}
-				}
-			}
-		})
+	blk := 1
+	if ldk != 1 {
+		blk = 64 // transposed input: blocks of rows read adjacent values per k
 	}
+	parallelFor((M+blk-1)/blk, max(1, grainElems/max(1, blk*K)), func(lo, hi int) {
+		bf16XRange(x, inp, K, ldm, ldk, lo*blk, min(M, hi*blk))
+	})
 	forTiles(M, pw.panels(), K, func(m0, m1, p0, p1 int) {
-		bf16GemmRange(out, x, pw, bias, m0, m1, p0, p1)
+		bf16GemmRange(out, x, pw, bias, acc, m0, m1, p0, p1)
 	})
 }
 
 // bf16GemmRangeGo computes out[m, 16p0 .. min(N, 16p1)) for m in
 // [m0, m1) from the bf16 pairs x (M, K2), in the order of the contract.
-func bf16GemmRangeGo(out []float32, x []uint32, pw *PackedWeightBF16, bias []float32, m0, m1, p0, p1 int) {
+func bf16GemmRangeGo(out []float32, x []uint32, pw *PackedWeightBF16, bias []float32, accum bool, m0, m1, p0, p1 int) {
 	N, K2 := pw.N, pw.pairs()
 	var acc [biPanel]float32
 	for p := p0; p < p1; p++ {
@@ -201,7 +182,10 @@ func bf16GemmRangeGo(out []float32, x []uint32, pw *PackedWeightBF16, bias []flo
 		w := min(biPanel, N-n0)
 		for m := m0; m < m1; m++ {
 			acc = [biPanel]float32{}
-			if bias != nil {
+			switch {
+			case accum:
+				copy(acc[:w], out[m*N+n0:m*N+n0+w])
+			case bias != nil:
 				copy(acc[:w], bias[n0:n0+w])
 			}
 			for i, xp := range x[m*K2 : (m+1)*K2] {

@@ -3,13 +3,16 @@ package kernels
 import "sync"
 
 // matmulBackwardBF16 is MatmulBackwardBF16: both products are bf16 GEMMs
-// (matmulBF16, the order of bf16.go's contract) into a scratch buffer,
-// then added to the gradient with one float32 addition per element.
+// (matmulBF16, the order of bf16.go's contract) that continue each
+// gradient element's own value:
 //
 //	dinp    += bf16(dout) (B, OC) · bf16(weight) (OC, C)    pairs over o
 //	dweight += bf16(dout)ᵀ (OC, B) · bf16(inp) (B, C)       pairs over b
 //	dbias   += Σ_b dout[b,:]                                 float32, b in order
-func matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC int) {
+//
+// wT, when not nil, is weight already packed by PackWeightBF16T (a
+// caller that multiplies by the same weight several times packs it once).
+func matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight []float32, wT *PackedWeightBF16, B, C, OC int) {
 	if B <= 0 {
 		return
 	}
@@ -19,29 +22,15 @@ func matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight []float32, B, C,
 	pw := getPackedBF16()
 	defer putPackedBF16(pw)
 	if dinp != nil {
-		PackWeightBF16T(pw, weight, OC, C)
-		tmp := getScratch(B * C)
-		matmulBF16(tmp.buf, dout[:B*OC], pw, nil, B, OC, 1)
-		addInto(dinp[:B*C], tmp.buf)
-		putScratch(tmp)
+		if wT == nil {
+			wT = PackWeightBF16T(pw, weight, OC, C)
+		}
+		matmulBF16(dinp[:B*C], dout[:B*OC], wT, nil, true, B, OC, 1)
 	}
 	if dweight != nil {
 		PackWeightBF16T(pw, inp, B, C)
-		tmp := getScratch(OC * C)
-		matmulBF16(tmp.buf, dout[:B*OC], pw, nil, OC, 1, OC)
-		addInto(dweight[:OC*C], tmp.buf)
-		putScratch(tmp)
+		matmulBF16(dweight[:OC*C], dout[:B*OC], pw, nil, true, OC, 1, OC)
 	}
-}
-
-// addInto does dst[i] += src[i] in parallel.
-func addInto(dst, src []float32) {
-	parallelFor(len(dst), 1<<14, func(lo, hi int) {
-		s := src[lo:hi]
-		for i := range dst[lo:hi] {
-			dst[lo+i] += s[i]
-		}
-	})
 }
 
 var packedBF16Pool sync.Pool

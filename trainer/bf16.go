@@ -77,6 +77,7 @@ func (m *Model) SetDType(dtype string) error {
 type bf16Weights struct {
 	layers []bf16Layer
 	head   *kernels.PackedWeightBF16
+	headT  *kernels.PackedWeightBF16 // lm_head packed transposed, for the backward's dlnf
 	// w: norms and biases are rounded copies; the matrices, Embed and
 	// LMHead are the fp32 masters (the kernels round them).
 	w Weights
@@ -236,4 +237,25 @@ func configDType(path string) string {
 		return DTypeBF16
 	}
 	return DTypeFP32
+}
+
+// packHeadT packs lm_head transposed once per backward in bf16: every
+// chunk of the head's backward multiplies by it.
+func (m *Model) packHeadT() {
+	if m.isBF16() {
+		c := m.Config
+		m.bf.headT = kernels.PackWeightBF16T(m.bf.headT, m.W.LMHead, c.VocabSize, c.HiddenSize)
+	}
+}
+
+// headBackward is the LM head's linearBackward for one chunk of rows:
+// dlnf (rows, C) += dlogits·lm_head, dhead (V, C) += dlogitsᵀ·lnf.
+func (m *Model) headBackward(dlnf, dhead, dlogits, lnf []float32, rows int) {
+	c := m.Config
+	C, V := c.HiddenSize, c.VocabSize
+	if m.isBF16() {
+		kernels.MatmulBackwardBF16Packed(dlnf, dhead, nil, dlogits, lnf, m.W.LMHead, m.bf.headT, rows, C, V)
+		return
+	}
+	kernels.MatmulBackward(dlnf, dhead, nil, dlogits, lnf, m.W.LMHead, rows, C, V)
 }

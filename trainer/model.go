@@ -702,13 +702,14 @@ func (m *Model) backward(headGrad func(lo, rows int)) {
 	// head: logits = lnf·lm_headᵀ, lnf = RMSNorm(x_L)
 	parallelClear(dln)
 	ch := m.headChunk(N)
+	m.packHeadT()
 	for lo := 0; lo < N; lo += ch {
 		rows := min(ch, N-lo)
 		if !m.fw.headKept {
 			m.headChunkForward(lo, rows, m.fw.temp, m.fw.entropy)
 		}
 		headGrad(lo, rows)
-		m.linearBackward(dln[lo*C:(lo+rows)*C], G.LMHead, nil, a.hexp[:rows*V], a.lnf[lo*C:(lo+rows)*C], W.LMHead, rows, C, V)
+		m.headBackward(dln[lo*C:(lo+rows)*C], G.LMHead, a.hexp[:rows*V], a.lnf[lo*C:(lo+rows)*C], rows)
 	}
 	m.fw.headKept = false
 	parallelClear(dres)
