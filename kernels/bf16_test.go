@@ -268,3 +268,28 @@ func BenchmarkBF16Backward(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBF16Pack times the conversions of a bf16 step: packing a
+// weight (4864, 896) as it is (forward) and transposed (backward), per
+// element.
+//
+//	go test -run '^$' -bench BF16Pack ./kernels/
+func BenchmarkBF16Pack(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	const N, K = 4864, 896
+	w := randSlice(r, N*K, 1)
+	pw := &PackedWeightBF16{}
+	for _, tc := range []struct {
+		name string
+		f    func()
+	}{{"rows", func() { PackWeightBF16(pw, w, N, K) }}, {"cols", func() { PackWeightBF16T(pw, w, K, N) }}} {
+		b.Run(tc.name, func(b *testing.B) {
+			tc.f()
+			c0 := cpuSeconds()
+			for b.Loop() {
+				tc.f()
+			}
+			b.ReportMetric((cpuSeconds()-c0)*1e9/float64(b.N*N*K), "cpu-ns/elem")
+		})
+	}
+}
