@@ -409,3 +409,17 @@ func GradNorm(g []float32) float64 { return gradNorm(g) }
 
 // Scale multiplies x (N) by s in place (gradient clipping).
 func Scale(x []float32, s float32) { scale(x, s) }
+
+// ---------------------------------------------------------------------------
+// Rows of packed weights (bigemm.go, bf16.go)
+
+// PackedRows writes rows tokens[i] of the weight w was packed from
+// (PackWeight) to out (len(tokens), w.K): the embedding lookup of a model
+// whose tied embedding exists only as its packed lm_head.
+func PackedRows(out []float32, w *PackedWeight, tokens []int32) { packedRows(out, w, tokens) }
+
+// PackedRowsBF16 is PackedRows for a bf16 packed weight: the rows' bf16
+// values (the rounding PackWeightBF16 made).
+func PackedRowsBF16(out []float32, w *PackedWeightBF16, tokens []int32) {
+	packedRowsBF16(out, w, tokens)
+}

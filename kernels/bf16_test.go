@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -291,5 +292,45 @@ func BenchmarkBF16Pack(b *testing.B) {
 			}
 			b.ReportMetric((cpuSeconds()-c0)*1e9/float64(b.N*N*K), "cpu-ns/elem")
 		})
+	}
+}
+
+// TestPackedRows: rows read back from packed weights equal the weight's
+// rows (fp32) and their bf16 rounding (bf16), at odd K and panel tails.
+func TestPackedRows(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	N, K := 37, 11
+	w := randSlice(r, N*K, 1)
+	toks := []int32{0, 36, 15, 16, 5}
+	got, got16 := make([]float32, len(toks)*K), make([]float32, len(toks)*K)
+	PackedRows(got, PackWeight(nil, w, N, K), toks)
+	PackedRowsBF16(got16, PackWeightBF16(nil, w, N, K), toks)
+	for i, n := range toks {
+		for k := range K {
+			x := w[int(n)*K+k]
+			if got[i*K+k] != x || got16[i*K+k] != BF16Float(BF16(x)) {
+				t.Fatalf("row %d col %d: %v / %v, want %v / %v", n, k, got[i*K+k], got16[i*K+k], x, BF16Float(BF16(x)))
+			}
+		}
+	}
+}
+
+// TestPackRows: a weight packed 16·k rows at a time (the last piece
+// shorter) equals the weight packed at once, fp32 and bf16.
+func TestPackRows(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	N, K := 53, 9
+	w := randSlice(r, N*K, 1)
+	p32, p16 := NewPackedWeight(N, K), NewPackedWeightBF16(N, K)
+	for n0 := 0; n0 < N; n0 += 32 {
+		n1 := min(N, n0+32)
+		p32.PackRows(w[n0*K:n1*K], n0)
+		p16.PackRows(w[n0*K:n1*K], n0)
+	}
+	if want := PackWeight(nil, w, N, K); !slices.Equal(p32.data, want.data) {
+		t.Errorf("fp32 weight packed by rows differs from PackWeight")
+	}
+	if want := PackWeightBF16(nil, w, N, K); !slices.Equal(p16.data, want.data) {
+		t.Errorf("bf16 weight packed by rows differs from PackWeightBF16")
 	}
 }

@@ -65,6 +65,9 @@ func (m *Model) SetDType(dtype string) error {
 	if err != nil {
 		return err
 	}
+	if m.sampler != nil && d != m.DType {
+		return fmt.Errorf("trainer: model loaded for sampling in %s cannot switch to %s (load it with LoadForSampling(dir, %q))", m.DType, d, d)
+	}
 	m.DType = d
 	if d != DTypeBF16 {
 		m.bf = nil

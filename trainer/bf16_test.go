@@ -235,3 +235,50 @@ func TestLoadHFBF16(t *testing.T) {
 		t.Errorf("dtype %q, parameters equal %v: want bf16 and the file's values", got.DType, slices.Equal(got.Params, m.Params))
 	}
 }
+
+// TestLoadForSampling: a model loaded only to sample (packed weights, no
+// unpacked copy) samples the tokens and logprobs of the fully loaded
+// model bit for bit, in fp32 and bf16, tied (llama) and untied with biases
+// (qwen2); its trainer forward is an error.
+func TestLoadForSampling(t *testing.T) {
+	defer func(n int) { sampleChunkRows = n }(sampleChunkRows)
+	sampleChunkRows = 16 // matrices read and packed in several pieces
+	for _, mt := range []string{"llama", "qwen2"} {
+		for _, dt := range []string{DTypeFP32, DTypeBF16} {
+			c := smpConfig(mt)
+			c.TieWordEmbeddings = mt == "llama"
+			m := smpModel(t, c, 5, 8)
+			if err := m.SetDType(dt); err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if err := SaveCheckpoint(dir, &Checkpoint{Model: m}); err != nil {
+				t.Fatal(err)
+			}
+			full, err := LoadModel(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ck, err := LoadForSampling(dir, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := ck.Model
+			if s.DType != dt || s.Params != nil || s.Grads != nil {
+				t.Fatalf("%s %s: sample-only model: dtype %q, %d params, %d grads", mt, dt, s.DType, len(s.Params), len(s.Grads))
+			}
+			prompts := smpPrompts(2, 6, c.VocabSize, 3, 9, 5)
+			opt := SampleOptions{Temperature: 1, MaxNewTokens: 20}
+			want, got := generate(t, full, prompts, smpSeeds(6, 7), opt), generate(t, s, prompts, smpSeeds(6, 7), opt)
+			for i := range want {
+				if !slices.Equal(got[i].Tokens, want[i].Tokens) || !slices.Equal(got[i].Logprobs, want[i].Logprobs) {
+					t.Fatalf("%s %s: sequence %d: sample-only model sampled %v %v, full model %v %v", mt, dt, i, got[i].Tokens, got[i].Logprobs, want[i].Tokens, want[i].Logprobs)
+				}
+			}
+			b, targets := concatBatch(prompts, got)
+			if _, _, err := s.ForwardLogp(b, targets, 1, false); err == nil || !strings.Contains(err.Error(), "sampling only") {
+				t.Errorf("%s %s: ForwardLogp on a sample-only model: err %v", mt, dt, err)
+			}
+		}
+	}
+}

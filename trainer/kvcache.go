@@ -60,6 +60,9 @@ type packedModel struct {
 }
 
 func packModel(m *Model) *packedModel {
+	if m.sampler != nil {
+		return m.sampler // packed at load (sampleonly.go)
+	}
 	if m.isBF16() {
 		m.refreshBF16()
 		return &packedModel{bf: m.bf}

@@ -53,6 +53,7 @@ type Model struct {
 	DType string
 
 	bf        *bf16Weights // the bf16 forms of the parameters, per forward (bf16 only)
+	sampler   *packedModel // a sample-only model's packed weights (sampleonly.go)
 	acts      activations
 	headPW    *kernels.PackedWeight // lm_head packed for MatmulForwardBI, per forward
 	gradsZero bool                  // Grads known to be all 0 (after ZeroGrad or Step)
@@ -320,7 +321,11 @@ func (m *Model) ensure(B, T int) {
 
 // EmbedForward writes out (N, C) = embed_tokens[tokens].
 func (m *Model) EmbedForward(out []float32, tokens []int32, N int) {
-	kernels.EmbeddingForward(out, m.W.Embed, tokens, N, m.Config.HiddenSize)
+	if m.W.Embed == nil && m.sampler != nil {
+		m.embedPacked(out[:N*m.Config.HiddenSize], tokens[:N])
+	} else {
+		kernels.EmbeddingForward(out, m.W.Embed, tokens, N, m.Config.HiddenSize)
+	}
 	if m.isBF16() {
 		roundBF16(out[:N*m.Config.HiddenSize])
 	}
@@ -429,6 +434,9 @@ func (m *Model) scratchNC(N int) []float32 {
 // they never influence the real positions.
 func (m *Model) forward(b Batch) error {
 	c := m.Config
+	if m.sampler != nil {
+		return errSampleOnly
+	}
 	if err := b.Validate(c.VocabSize, c.MaxPositionEmbeddings); err != nil {
 		return err
 	}

@@ -249,7 +249,27 @@ func loadPolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (*policy, error) {
 // loadPolicyDir loads the checkpoint folder dir, resolved from argument arg,
 // whose step in this run is step (-1 outside it), as loadPolicy does.
 func loadPolicyDir(sc *jobs.StageCtx, a jobs.Args, arg, dir string, step int64) (*policy, error) {
-	ck, err := trainer.LoadCheckpoint(dir)
+	return loadPolicyWith(sc, a, arg, dir, step, trainer.LoadCheckpoint)
+}
+
+// loadSamplingPolicy is loadPolicy for a stage that only samples: the
+// model holds its weights once, packed for the sampler, in the call's
+// dtype (trainer.LoadForSampling; docs/memory.md).
+func loadSamplingPolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (*policy, error) {
+	dir, step, err := resolvePolicy(sc, a, arg)
+	if err != nil {
+		return nil, err
+	}
+	dtype := ""
+	if a.Has("dtype") {
+		dtype = a.String("dtype")
+	}
+	return loadPolicyWith(sc, a, arg, dir, step, func(dir string) (*trainer.Checkpoint, error) { return trainer.LoadForSampling(dir, dtype) })
+}
+
+// loadPolicyWith is loadPolicyDir with the checkpoint loader load.
+func loadPolicyWith(sc *jobs.StageCtx, a jobs.Args, arg, dir string, step int64, load func(string) (*trainer.Checkpoint, error)) (*policy, error) {
+	ck, err := load(dir)
 	if err != nil {
 		return nil, &jobs.DataError{Pos: a.Pos(arg), Msg: fmt.Sprintf("%s: load policy %s", sc.Stage, dir), File: dir, Err: err}
 	}

@@ -197,7 +197,7 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 	if err := checkRolloutMemory(a, len(prompts), textBytes); err != nil {
 		return jobs.Summary{}, err
 	}
-	pol, err := loadPolicy(sc, a, "policy")
+	pol, err := loadSamplingPolicy(sc, a, "policy")
 	if err != nil {
 		return jobs.Summary{}, err
 	}

@@ -547,6 +547,26 @@ func (f *File) ReadInto(name string, dst []float32) error {
 	if len(dst) != in.Numel() {
 		return f.errorf("tensor %q: shape %v has %d elements, destination has %d", name, in.Shape, in.Numel(), len(dst))
 	}
+	return f.readRange(in, 0, dst)
+}
+
+// ReadRangeInto reads len(dst) elements of the named tensor, from element
+// off on (row-major), converted to float32: a large tensor can be read
+// piece by piece.
+func (f *File) ReadRangeInto(name string, off int, dst []float32) error {
+	in, ok := f.infos[name]
+	if !ok {
+		return f.errorf("no tensor %q", name)
+	}
+	if off < 0 || off+len(dst) > in.Numel() {
+		return f.errorf("tensor %q: elements [%d, %d) outside its %d", name, off, off+len(dst), in.Numel())
+	}
+	return f.readRange(in, off, dst)
+}
+
+// readRange reads elements [off, off+len(dst)) of tensor in into dst.
+func (f *File) readRange(in Info, first int, dst []float32) error {
+	name := in.Name
 	var conv func(dst []float32, src []byte)
 	esize := dtypeSizes[in.DType]
 	switch in.DType {
@@ -560,8 +580,8 @@ func (f *File) ReadInto(name string, dst []float32) error {
 		return f.errorf("tensor %q: dtype %s is not supported (only F32, BF16, F16)", name, in.DType)
 	}
 	const chunk = 1 << 20 // bytes per read
-	buf := make([]byte, min(chunk, int(in.End-in.Begin)))
-	off := f.dataOff + in.Begin
+	buf := make([]byte, min(chunk, max(esize, len(dst)*esize)))
+	off := f.dataOff + in.Begin + int64(first*esize)
 	for done := 0; done < len(dst); {
 		k := min(len(dst)-done, len(buf)/esize)
 		b := buf[:k*esize]

@@ -367,3 +367,32 @@ func TestWriteBF16(t *testing.T) {
 		}
 	}
 }
+
+// TestReadRangeInto: a piece of a tensor reads as the same elements of the
+// whole (F32 and BF16), and a range past its end is an error.
+func TestReadRangeInto(t *testing.T) {
+	data := make([]float32, 30)
+	for i := range data {
+		data[i] = float32(i) - 7.5
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, []Tensor{{Name: "a", Shape: []int{5, 6}, Data: data}, {Name: "b", DType: "BF16", Shape: []int{30}, Data: data}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Read(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		got := make([]float32, 12)
+		if err := f.ReadRangeInto(name, 12, got); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, data[12:24]) {
+			t.Errorf("%s[12:24] = %v, want %v", name, got, data[12:24])
+		}
+		if err := f.ReadRangeInto(name, 25, got); err == nil {
+			t.Errorf("%s: range past the end read without error", name)
+		}
+	}
+}
