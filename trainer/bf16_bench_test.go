@@ -39,7 +39,7 @@ func bf16BenchShape() benchShape {
 
 // abRun times f under each dtype, interleaved, rounds times, and reports
 // the median wall and CPU seconds of each dtype and the speed-ups.
-func abRun(b *testing.B, m *Model, flop float64, unit string, f func()) {
+func abRun(b *testing.B, m *Model, flop, tokens float64, unit string, f func()) {
 	rounds := benchEnvInt("RLJOB_BENCH_ROUNDS", 3)
 	dts := []string{DTypeFP32, DTypeBF16}
 	wall, cpu := map[string][]float64{}, map[string][]float64{}
@@ -62,6 +62,7 @@ func abRun(b *testing.B, m *Model, flop float64, unit string, f func()) {
 	for _, dt := range dts {
 		w, c := med(wall[dt]), med(cpu[dt])
 		b.ReportMetric(w*1e3, dt+"-ms/"+unit)
+		b.ReportMetric(tokens/w, dt+"-tok/s")
 		b.ReportMetric(flop/c/1e9, dt+"-GFLOP/cpu-s")
 	}
 	b.ReportMetric(med(cpu[DTypeFP32])/med(cpu[DTypeBF16]), "bf16-speedup-cpu")
@@ -92,7 +93,7 @@ func BenchmarkBF16TrainQwen(b *testing.B) {
 	}
 	b.Run(s.name, func(b *testing.B) {
 		for b.Loop() {
-			abRun(b, m, 6*float64(MatmulParams(c))*float64(N), "step", func() {
+			abRun(b, m, 6*float64(MatmulParams(c))*float64(N), float64(N), "step", func() {
 				m.ZeroGrad()
 				if _, _, err := m.ForwardLogp(batch, targets, 1, true); err != nil {
 					b.Fatal(err)
@@ -109,10 +110,11 @@ func BenchmarkBF16TrainQwen(b *testing.B) {
 }
 
 // BenchmarkBF16DecodeQwen: Generate at batch 8 and 32 (16-token prompts,
-// 32 new tokens, temperature 1, KV cache), fp32 against bf16; the prefill
-// is in the time. GFLOP = 2·MatmulParams·(prompt + new tokens).
+// 16 new tokens, temperature 1, KV cache), fp32 against bf16; the prefill
+// is in the time. tok/s counts new tokens; GFLOP = 2·MatmulParams·(prompt
+// + new tokens).
 func BenchmarkBF16DecodeQwen(b *testing.B) {
-	const plen, newTok = 16, 32
+	const plen, newTok = 16, 16
 	s := bf16BenchShape()
 	c := s.config()
 	m, err := NewModel(c, 1)
@@ -125,7 +127,7 @@ func BenchmarkBF16DecodeQwen(b *testing.B) {
 		opt := SampleOptions{Temperature: 1, MaxNewTokens: newTok}
 		b.Run(fmt.Sprintf("%s/batch%d", s.name, batch), func(b *testing.B) {
 			for b.Loop() {
-				abRun(b, m, 2*float64(MatmulParams(c))*float64(batch*(plen+newTok)), "batch", func() {
+				abRun(b, m, 2*float64(MatmulParams(c))*float64(batch*(plen+newTok)), float64(batch*newTok), "batch", func() {
 					if _, err := m.Generate(prompts, seeds, opt); err != nil {
 						b.Fatal(err)
 					}

@@ -57,10 +57,11 @@ func TrainMemory(c Config, lora *LoRAConfig, T int, recompute bool) (fixed, perS
 }
 
 // RolloutMemory is the estimate, in bytes, of sampling with a model of
-// config c: the weights, their packed copy for the batch-invariant
-// matmul, and the KV cache of rows sequences of up to T tokens.
+// config c loaded for sampling (LoadForSampling): the weights once, in
+// the sampler's packed layout (fp32: half as much in bf16), and the KV
+// cache of rows sequences of up to T tokens.
 func RolloutMemory(c Config, rows, T int) uint64 {
 	P := uint64(NumParams(c))
 	kv := uint64(2*c.NumLayers*c.NumKVHeads*c.HeadDim()) * uint64(rows) * uint64(T)
-	return 4 * (2*P + kv)
+	return 4 * (P + kv)
 }
