@@ -65,3 +65,14 @@ func RolloutMemory(c Config, rows, T int) uint64 {
 	kv := uint64(2*c.NumLayers*c.NumKVHeads*c.HeadDim()) * uint64(rows) * uint64(T)
 	return 4 * (P + kv)
 }
+
+// BF16Memory is what a bf16 model holds besides TrainMemory's count, in
+// bytes: its weights packed as bf16 and lm_head packed transposed for the
+// backward (2 bytes a weight each); 0 in fp32.
+func (m *Model) BF16Memory() uint64 {
+	if !m.isBF16() {
+		return 0
+	}
+	c := m.Config
+	return 2 * (uint64(NumParams(c)) + uint64(c.VocabSize*c.HiddenSize))
+}
