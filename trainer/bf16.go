@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/rljob/rljob/kernels"
 	"github.com/rljob/rljob/trainer/safetensors"
@@ -68,10 +69,7 @@ func (m *Model) SetDType(dtype string) error {
 	if m.sampler != nil && d != m.DType {
 		return fmt.Errorf("trainer: model loaded for sampling in %s cannot switch to %s (load it with LoadForSampling(dir, %q))", m.DType, d, d)
 	}
-	m.DType = d
-	if d != DTypeBF16 {
-		m.bf = nil
-	}
+	m.DType = d // an fp32 model keeps m.bf's buffers for a switch back
 	return nil
 }
 
@@ -97,7 +95,7 @@ func (m *Model) refreshBF16() {
 	C, I := c.HiddenSize, c.IntermediateSize
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
 	if m.bf == nil {
-		m.bf = &bf16Weights{layers: make([]bf16Layer, c.NumLayers)}
+		m.bf = takeBF16(c)
 	}
 	bf := m.bf
 	src := &m.W
@@ -261,4 +259,39 @@ func (m *Model) headBackward(dlnf, dhead, dlogits, lnf []float32, rows int) {
 		return
 	}
 	kernels.MatmulBackward(dlnf, dhead, nil, dlogits, lnf, m.W.LMHead, rows, C, V)
+}
+
+// The bf16 forms of a model go back to the process when the model is
+// released (Model.Release), as its float32 buffers do (buffers.go), so the
+// next stage's bf16 model of the same config packs into memory already
+// touched instead of page-faulting a fresh gigabyte at every step.
+var bf16Pool struct {
+	sync.Mutex
+	c  Config
+	bf *bf16Weights
+}
+
+// takeBF16 returns the released bf16 forms of a model of config c, or new
+// empty ones.
+func takeBF16(c Config) *bf16Weights {
+	bf16Pool.Lock()
+	defer bf16Pool.Unlock()
+	if bf := bf16Pool.bf; bf != nil && bf16Pool.c == c {
+		bf16Pool.bf = nil
+		return bf
+	}
+	return &bf16Weights{layers: make([]bf16Layer, c.NumLayers)}
+}
+
+// releaseBF16 keeps m's bf16 forms for the next model of its config (one
+// is kept; a sample-only model's are its weights and are dropped).
+func (m *Model) releaseBF16() {
+	if m.bf == nil || m.sampler != nil {
+		m.bf = nil
+		return
+	}
+	bf16Pool.Lock()
+	bf16Pool.c, bf16Pool.bf = m.Config, m.bf
+	bf16Pool.Unlock()
+	m.bf = nil
 }

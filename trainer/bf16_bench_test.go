@@ -39,21 +39,17 @@ func bf16BenchShape() benchShape {
 
 // abRun times f under each dtype, interleaved, rounds times, and reports
 // the median wall and CPU seconds of each dtype and the speed-ups.
-func abRun(b *testing.B, m *Model, flop, tokens float64, unit string, f func()) {
+func abRun(b *testing.B, flop, tokens float64, unit string, f func(dtype string)) {
 	rounds := benchEnvInt("RLJOB_BENCH_ROUNDS", 3)
 	dts := []string{DTypeFP32, DTypeBF16}
 	wall, cpu := map[string][]float64{}, map[string][]float64{}
 	for _, dt := range dts { // warm-up: allocations, packing buffers
-		if err := m.SetDType(dt); err != nil {
-			b.Fatal(err)
-		}
-		f()
+		f(dt)
 	}
 	for range rounds {
 		for _, dt := range dts {
-			_ = m.SetDType(dt)
 			t0, c0 := time.Now(), cpuTime()
-			f()
+			f(dt)
 			wall[dt] = append(wall[dt], time.Since(t0).Seconds())
 			cpu[dt] = append(cpu[dt], (cpuTime() - c0).Seconds())
 		}
@@ -93,7 +89,10 @@ func BenchmarkBF16TrainQwen(b *testing.B) {
 	}
 	b.Run(s.name, func(b *testing.B) {
 		for b.Loop() {
-			abRun(b, m, 6*float64(MatmulParams(c))*float64(N), float64(N), "step", func() {
+			abRun(b, 6*float64(MatmulParams(c))*float64(N), float64(N), "step", func(dt string) {
+				if err := m.SetDType(dt); err != nil {
+					b.Fatal(err)
+				}
 				m.ZeroGrad()
 				if _, _, err := m.ForwardLogp(batch, targets, 1, true); err != nil {
 					b.Fatal(err)
@@ -110,8 +109,9 @@ func BenchmarkBF16TrainQwen(b *testing.B) {
 }
 
 // BenchmarkBF16DecodeQwen: Generate at batch 8 and 32 (16-token prompts,
-// 16 new tokens, temperature 1, KV cache), fp32 against bf16; the prefill
-// is in the time. tok/s counts new tokens; GFLOP = 2·MatmulParams·(prompt
+// 16 new tokens, temperature 1, KV cache), fp32 against bf16, each on the
+// model as the rollout stage loads it (LoadForSampling: weights packed
+// once, at load); the prefill is in the time. tok/s counts new tokens; GFLOP = 2·MatmulParams·(prompt
 // + new tokens).
 func BenchmarkBF16DecodeQwen(b *testing.B) {
 	const plen, newTok = 16, 16
@@ -121,14 +121,27 @@ func BenchmarkBF16DecodeQwen(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	dir := b.TempDir()
+	if err := SaveCheckpoint(dir, &Checkpoint{Model: m}); err != nil {
+		b.Fatal(err)
+	}
+	m.Release()
+	models := map[string]*Model{}
+	for _, dt := range []string{DTypeFP32, DTypeBF16} {
+		ck, err := LoadForSampling(dir, dt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		models[dt] = ck.Model
+	}
 	for _, batch := range []int{8, 32} {
 		prompts := smpPrompts(1, batch, c.VocabSize, plen)
 		seeds := smpSeeds(batch, 1)
 		opt := SampleOptions{Temperature: 1, MaxNewTokens: newTok}
 		b.Run(fmt.Sprintf("%s/batch%d", s.name, batch), func(b *testing.B) {
 			for b.Loop() {
-				abRun(b, m, 2*float64(MatmulParams(c))*float64(batch*(plen+newTok)), float64(batch*newTok), "batch", func() {
-					if _, err := m.Generate(prompts, seeds, opt); err != nil {
+				abRun(b, 2*float64(MatmulParams(c))*float64(batch*(plen+newTok)), float64(batch*newTok), "batch", func(dt string) {
+					if _, err := models[dt].Generate(prompts, seeds, opt); err != nil {
 						b.Fatal(err)
 					}
 				})
