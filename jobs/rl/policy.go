@@ -261,7 +261,7 @@ func loadSamplingPolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (*policy, er
 		return nil, err
 	}
 	dtype := ""
-	if a.Has("dtype") {
+	if hasDType(a) {
 		dtype = a.String("dtype")
 	}
 	return loadPolicyWith(sc, a, arg, dir, step, func(dir string) (*trainer.Checkpoint, error) { return trainer.LoadForSampling(dir, dtype) })
@@ -472,13 +472,21 @@ func dtypeArgSpec(def string) jobs.ArgSpec {
 }
 
 // applyDType sets the model's compute dtype from the call's dtype
-// argument, when it has one (else the model keeps the policy's).
+// argument, when it has one (else the model keeps the policy's; a stage
+// without the argument, such as reward's model judge, keeps it too).
 func applyDType(sc *jobs.StageCtx, a jobs.Args, m *trainer.Model) error {
-	if !a.Has("dtype") {
+	if !hasDType(a) {
 		return nil
 	}
 	if err := m.SetDType(a.String("dtype")); err != nil {
 		return &jobs.UsageError{Pos: a.Pos("dtype"), Msg: sc.Stage + ": " + err.Error(), Hint: "dtype := 'fp32' or 'bf16'"}
 	}
 	return nil
+}
+
+// hasDType reports whether the call's stage declares a dtype argument and
+// it has a value.
+func hasDType(a jobs.Args) bool {
+	_, ok := a.Map()["dtype"]
+	return ok
 }
