@@ -80,6 +80,34 @@ func MatmulForwardInvariant(out, inp, weight, bias []float32, B, C, OC int) {
 	matmulForward(out, inp, weight, bias, B, C, OC)
 }
 
+// MatmulForwardBF16W is MatmulForwardBF16 on an unpacked weight (OC, C)
+// (MatmulForward's shapes), rounded and packed into a scratch buffer first.
+func MatmulForwardBF16W(out, inp, weight, bias []float32, B, C, OC int) {
+	matmulForwardBF16W(out, inp, weight, bias, B, C, OC)
+}
+
+// MatmulBackwardBF16 accumulates the gradients of a bf16 linear layer
+// (MatmulForwardBF16), with MatmulBackward's shapes and nil rules: both
+// products round their operands to bf16 and run the bf16 GEMM in its
+// order (bf16.go), each gradient element's chain starting from its own
+// value (read as the instruction reads an accumulator: a subnormal is 0):
+//
+//	dinp    += bf16(dout) · bf16(weight)      (the pairs run over o)
+//	dweight += bf16(dout)ᵀ · bf16(inp)        (the pairs run over b)
+//	dbias   += Σ_b dout[b,:]                  (float32, b in order)
+//
+// The same bits on every kernel set, thread count and B.
+func MatmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC int) {
+	matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight, nil, B, C, OC)
+}
+
+// MatmulBackwardBF16Packed is MatmulBackwardBF16 with the weight also
+// given packed by PackWeightBF16T(wT, weight, OC, C), for a caller that
+// reuses it (the LM head's backward, chunk by chunk).
+func MatmulBackwardBF16Packed(dinp, dweight, dbias, dout, inp, weight []float32, wT *PackedWeightBF16, B, C, OC int) {
+	matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight, wT, B, C, OC)
+}
+
 // ---------------------------------------------------------------------------
 // Embedding (ops.go)
 
@@ -381,3 +409,17 @@ func GradNorm(g []float32) float64 { return gradNorm(g) }
 
 // Scale multiplies x (N) by s in place (gradient clipping).
 func Scale(x []float32, s float32) { scale(x, s) }
+
+// ---------------------------------------------------------------------------
+// Rows of packed weights (bigemm.go, bf16.go)
+
+// PackedRows writes rows tokens[i] of the weight w was packed from
+// (PackWeight) to out (len(tokens), w.K): the embedding lookup of a model
+// whose tied embedding exists only as its packed lm_head.
+func PackedRows(out []float32, w *PackedWeight, tokens []int32) { packedRows(out, w, tokens) }
+
+// PackedRowsBF16 is PackedRows for a bf16 packed weight: the rows' bf16
+// values (the rounding PackWeightBF16 made).
+func PackedRowsBF16(out []float32, w *PackedWeightBF16, tokens []int32) {
+	packedRowsBF16(out, w, tokens)
+}

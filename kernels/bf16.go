@@ -63,6 +63,17 @@ func BF16Float(b uint16) float32 { return math.Float32frombits(uint32(b) << 16) 
 // PackWeightBF16 rounds w (N, K) to bf16 and packs it into pw, reusing its
 // memory, and returns pw (a new one when pw is nil).
 func PackWeightBF16(pw *PackedWeightBF16, w []float32, N, K int) *PackedWeightBF16 {
+	return packBF16(pw, w[:N*K], N, K, K, 1)
+}
+
+// PackWeightBF16T is PackWeightBF16 for a weight given transposed: w is
+// (K, N) and the packed weight is wᵀ (N, K).
+func PackWeightBF16T(pw *PackedWeightBF16, w []float32, K, N int) *PackedWeightBF16 {
+	return packBF16(pw, w[:N*K], N, K, 1, N)
+}
+
+// packBF16 packs the (N, K) matrix whose element (n, k) is w[n·ldn + k·ldk].
+func packBF16(pw *PackedWeightBF16, w []float32, N, K, ldn, ldk int) *PackedWeightBF16 {
 	if N <= 0 || K <= 0 {
 		panic(fmt.Sprintf("kernels: pack bf16 weight: N=%d K=%d must be > 0", N, K))
 	}
@@ -70,32 +81,51 @@ func PackWeightBF16(pw *PackedWeightBF16, w []float32, N, K int) *PackedWeightBF
 		pw = &PackedWeightBF16{}
 	}
 	pw.N, pw.K = N, K
-	K2 := pw.pairs()
-	n := pw.panels() * biPanel * K2
+	n := pw.panels() * biPanel * pw.pairs()
 	if cap(pw.data) < n {
 		pw.data = make([]uint32, n)
 	}
 	pw.data = pw.data[:n]
-	w = w[:N*K]
 	parallelFor(pw.panels(), max(1, grainElems/(biPanel*K)), func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			dst := pw.data[p*biPanel*K2 : (p+1)*biPanel*K2]
-			for j := range biPanel {
-				n := p*biPanel + j
-				if n >= N {
-					for i := range K2 {
-						dst[i*biPanel+j] = 0
-					}
-					continue
-				}
-				row := w[n*K : (n+1)*K]
-				for i := range K2 {
-					dst[i*biPanel+j] = bf16Pair(row, i)
-				}
-			}
-		}
+		bf16PackRange(pw.data, w, N, K, ldn, ldk, lo, hi)
 	})
 	return pw
+}
+
+// bf16PackRangeGo is bf16PackRange in Go.
+func bf16PackRangeGo(data []uint32, w []float32, N, K, ldn, ldk, p0, p1 int) {
+	K2 := (K + 1) / 2
+	for p := p0; p < p1; p++ {
+		dst := data[p*biPanel*K2 : (p+1)*biPanel*K2]
+		for i := range K2 {
+			for j := range biPanel {
+				dst[i*biPanel+j] = stridedPair(w, p*biPanel+j, i, N, K, ldn, ldk)
+			}
+		}
+	}
+}
+
+// bf16XRangeGo is bf16XRange in Go.
+func bf16XRangeGo(x []uint32, a []float32, K, ldm, ldk, m0, m1 int) {
+	K2 := (K + 1) / 2
+	for m := m0; m < m1; m++ {
+		for i := range K2 {
+			x[m*K2+i] = stridedPair(a, m, i, m1, K, ldm, ldk)
+		}
+	}
+}
+
+// stridedPair is bf16Pair of row n of the (N, K) matrix w[n·ldn + k·ldk]
+// (0 past N and past K).
+func stridedPair(w []float32, n, i, N, K, ldn, ldk int) uint32 {
+	if n >= N {
+		return 0
+	}
+	lo := uint32(BF16(w[n*ldn+2*i*ldk]))
+	if 2*i+1 < K {
+		return lo | uint32(BF16(w[n*ldn+(2*i+1)*ldk]))<<16
+	}
+	return lo
 }
 
 // bf16Pair packs bf16(row[2i]) | bf16(row[2i+1])<<16, 0 past the row.
@@ -114,30 +144,36 @@ func MatmulForwardBF16(out, inp []float32, pw *PackedWeightBF16, bias []float32,
 	if M <= 0 {
 		return
 	}
+	matmulBF16(out, inp[:M*pw.K], pw, bias, false, M, pw.K, 1)
+}
+
+// matmulBF16 is MatmulForwardBF16 for the (M, K) input whose element
+// (m, k) is inp[m·ldm + k·ldk]; with acc, each out[m,n] starts from its
+// own value (instead of the bias or +0) and continues the same chain.
+func matmulBF16(out, inp []float32, pw *PackedWeightBF16, bias []float32, acc bool, M, ldm, ldk int) {
 	N, K, K2 := pw.N, pw.K, pw.pairs()
-	out, inp = out[:M*N], inp[:M*K]
+	out = out[:M*N]
 	if bias != nil {
 		bias = bias[:N]
 	}
 	xs := getScratch32(M * K2)
 	defer putScratch32(xs)
 	x := xs.buf
-	parallelFor(M, max(1, grainElems/max(1, K)), func(lo, hi int) {
-		for m := lo; m < hi; m++ {
-			row := inp[m*K : (m+1)*K]
-			for i := range K2 {
-				x[m*K2+i] = bf16Pair(row, i)
-			}
-		}
+	blk := 1
+	if ldk != 1 {
+		blk = 64 // transposed input: blocks of rows read adjacent values per k
+	}
+	parallelFor((M+blk-1)/blk, max(1, grainElems/max(1, blk*K)), func(lo, hi int) {
+		bf16XRange(x, inp, K, ldm, ldk, lo*blk, min(M, hi*blk))
 	})
 	forTiles(M, pw.panels(), K, func(m0, m1, p0, p1 int) {
-		bf16GemmRange(out, x, pw, bias, m0, m1, p0, p1)
+		bf16GemmRange(out, x, pw, bias, acc, m0, m1, p0, p1)
 	})
 }
 
 // bf16GemmRangeGo computes out[m, 16p0 .. min(N, 16p1)) for m in
 // [m0, m1) from the bf16 pairs x (M, K2), in the order of the contract.
-func bf16GemmRangeGo(out []float32, x []uint32, pw *PackedWeightBF16, bias []float32, m0, m1, p0, p1 int) {
+func bf16GemmRangeGo(out []float32, x []uint32, pw *PackedWeightBF16, bias []float32, accum bool, m0, m1, p0, p1 int) {
 	N, K2 := pw.N, pw.pairs()
 	var acc [biPanel]float32
 	for p := p0; p < p1; p++ {
@@ -146,7 +182,10 @@ func bf16GemmRangeGo(out []float32, x []uint32, pw *PackedWeightBF16, bias []flo
 		w := min(biPanel, N-n0)
 		for m := m0; m < m1; m++ {
 			acc = [biPanel]float32{}
-			if bias != nil {
+			switch {
+			case accum:
+				copy(acc[:w], out[m*N+n0:m*N+n0+w])
+			case bias != nil:
 				copy(acc[:w], bias[n0:n0+w])
 			}
 			for i, xp := range x[m*K2 : (m+1)*K2] {

@@ -18,13 +18,13 @@ package kernels
 
 // RB_DP512(MR, NP): VDPBF16PS, rows m..m+MR-1 × panels p..p+NP-1.
 #define RB_DP512(MR, NP) \
-__attribute__((target("avx512f,avx512bf16"))) static void rb_dp512_##MR##_##NP(float *out, long ldo, const uint32_t *x, long K2, const uint32_t *w, long ps, const float *bias, const int *nv) { \
+__attribute__((target("avx512f,avx512bf16"))) static void rb_dp512_##MR##_##NP(float *out, long ldo, const uint32_t *x, long K2, const uint32_t *w, long ps, const float *bias, const int *nv, int acc0) { \
 	__m512 acc[MR][NP]; \
 	__mmask16 mk[NP]; \
 	_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) { \
 		mk[i] = nv[i] >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nv[i]) - 1); \
 		__m512 b0 = bias ? _mm512_maskz_loadu_ps(mk[i], bias + 16 * i) : _mm512_setzero_ps(); \
-		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = b0; \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = acc0 ? _mm512_maskz_loadu_ps(mk[i], out + r * ldo + 16 * i) : b0; \
 	} \
 	for (long k = 0; k < K2; k++) { \
 		__m512i wv[NP]; \
@@ -40,14 +40,14 @@ __attribute__((target("avx512f,avx512bf16"))) static void rb_dp512_##MR##_##NP(f
 
 // RB_FMA512(MR, NP): the same order as two FMAs per pair (odd, then even).
 #define RB_FMA512(MR, NP) \
-__attribute__((target("avx512f"))) static void rb_fma512_##MR##_##NP(float *out, long ldo, const uint32_t *x, long K2, const uint32_t *w, long ps, const float *bias, const int *nv) { \
+__attribute__((target("avx512f"))) static void rb_fma512_##MR##_##NP(float *out, long ldo, const uint32_t *x, long K2, const uint32_t *w, long ps, const float *bias, const int *nv, int acc0) { \
 	__m512 acc[MR][NP]; \
 	__mmask16 mk[NP]; \
 	const __m512i hi = _mm512_set1_epi32((int)0xffff0000); \
 	_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) { \
 		mk[i] = nv[i] >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nv[i]) - 1); \
 		__m512 b0 = bias ? _mm512_maskz_loadu_ps(mk[i], bias + 16 * i) : _mm512_setzero_ps(); \
-		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = b0; \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = acc0 ? _mm512_maskz_loadu_ps(mk[i], out + r * ldo + 16 * i) : b0; \
 	} \
 	for (long k = 0; k < K2; k++) { \
 		__m512 wo[NP], we[NP]; \
@@ -71,7 +71,7 @@ __attribute__((target("avx512f"))) static void rb_fma512_##MR##_##NP(float *out,
 
 // RB_FMA256(MR, NP): the AVX2 twin, a panel as two ymm halves.
 #define RB_FMA256(MR, NP) \
-__attribute__((target("avx2,fma"))) static void rb_fma256_##MR##_##NP(float *out, long ldo, const uint32_t *x, long K2, const uint32_t *w, long ps, const float *bias, const int *nv) { \
+__attribute__((target("avx2,fma"))) static void rb_fma256_##MR##_##NP(float *out, long ldo, const uint32_t *x, long K2, const uint32_t *w, long ps, const float *bias, const int *nv, int acc0) { \
 	__m256 acc[MR][2 * NP]; \
 	__m256i mk[2 * NP]; \
 	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); \
@@ -80,7 +80,7 @@ __attribute__((target("avx2,fma"))) static void rb_fma256_##MR##_##NP(float *out
 		int v = nv[i / 2] - 8 * (i % 2); \
 		mk[i] = _mm256_cmpgt_epi32(_mm256_set1_epi32(v), lane); \
 		__m256 b0 = bias ? _mm256_maskload_ps(bias + 8 * i, mk[i]) : _mm256_setzero_ps(); \
-		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = b0; \
+		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = acc0 ? _mm256_maskload_ps(out + r * ldo + 8 * i, mk[i]) : b0; \
 	} \
 	for (long k = 0; k < K2; k++) { \
 		__m256 wo[2 * NP], we[2 * NP]; \
@@ -102,7 +102,7 @@ __attribute__((target("avx2,fma"))) static void rb_fma256_##MR##_##NP(float *out
 		_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) _mm256_maskstore_ps(out + r * ldo + 8 * i, mk[i], acc[r][i]); \
 }
 
-typedef void (*rb_kern)(float *, long, const uint32_t *, long, const uint32_t *, long, const float *, const int *);
+typedef void (*rb_kern)(float *, long, const uint32_t *, long, const uint32_t *, long, const float *, const int *, int);
 
 // Blockings as the float32 kernels': MR·NP ≤ 12 accumulators (AVX-512),
 // MR·2NP ≤ 8 (AVX2, which also keeps 2 weight halves per accumulator
@@ -141,7 +141,7 @@ static const int rb_np[3][RB_MRMAX + 1] = {{0, 2, 2, 1, 1, 1, 1}, {0, 6, 4, 3, 3
 // rljob_bf16gemm computes out[m, 16p0 .. min(N, 16p1)) for m in [m0, m1)
 // with kernel kind (2 VDPBF16PS, 1 AVX-512 FMAs, 0 AVX2 FMAs). out (M, N),
 // x (M, K2) pairs, w packed (panel stride ps = 16·K2), bias (N) or NULL.
-static void rljob_bf16gemm(int kind, float *out, const uint32_t *x, const uint32_t *w, const float *bias, long N, long K2, long m0, long m1, long p0, long p1) {
+static void rljob_bf16gemm(int kind, float *out, const uint32_t *x, const uint32_t *w, const float *bias, int acc, long N, long K2, long m0, long m1, long p0, long p1) {
 	unsigned int csr = _mm_getcsr();
 	if (kind != 2) _mm_setcsr(csr | 0x8040); // FTZ | DAZ, as VDPBF16PS
 	long ps = 16 * K2;
@@ -155,11 +155,95 @@ static void rljob_bf16gemm(int kind, float *out, const uint32_t *x, const uint32
 				long v = N - 16 * (p + i);
 				nv[i] = v < 16 ? (int)v : 16;
 			}
-			rb_tab[kind][mr][np](out + m * N + 16 * p, N, x + m * K2, K2, w + p * ps, ps, bias ? bias + 16 * p : 0, nv);
+			rb_tab[kind][mr][np](out + m * N + 16 * p, N, x + m * K2, K2, w + p * ps, ps, bias ? bias + 16 * p : 0, nv, acc);
 		}
 		m += mr;
 	}
 	if (kind != 2) _mm_setcsr(csr);
+}
+
+// The conversions to bf16 pairs (bf16.go's BF16 on the bits, so every
+// set gives the same bits); plain C that the compiler vectorises.
+static inline uint32_t rl_bf16(float f) {
+	uint32_t u;
+	__builtin_memcpy(&u, &f, 4);
+	uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+	r = (u & 0x7f800000u) == 0 ? (u >> 16) & 0x8000u : r;
+	r = (u & 0x7fffffffu) > 0x7f800000u ? ((u >> 16) | 0x40u) & 0xffffu : r;
+	return r;
+}
+
+// rljob_bf16_xrows: x[m·K2 + i] = pair(a[m·lda + 2i], a[m·lda + 2i+1]) for
+// m in [m0, m1) (0 past K).
+static void rljob_bf16_xrows(uint32_t *x, const float *a, long K, long lda, long m0, long m1) {
+	long K2 = (K + 1) / 2, h = K / 2;
+	for (long m = m0; m < m1; m++) {
+		const float *r = a + m * lda;
+		uint32_t *d = x + m * K2;
+		for (long i = 0; i < h; i++) d[i] = rl_bf16(r[2 * i]) | rl_bf16(r[2 * i + 1]) << 16;
+		if (K & 1) d[h] = rl_bf16(r[K - 1]);
+	}
+}
+
+// rljob_bf16_xcols: the same for element (m, k) = a[k·ldk + m].
+static void rljob_bf16_xcols(uint32_t *x, const float *a, long K, long ldk, long m0, long m1) {
+	long K2 = (K + 1) / 2;
+	uint32_t t[64];
+	for (long mb = m0; mb < m1; mb += 64) {
+		long n = m1 - mb < 64 ? m1 - mb : 64;
+		for (long i = 0; i < K2; i++) {
+			const float *r0 = a + 2 * i * ldk + mb, *r1 = r0 + ldk;
+			if (2 * i + 1 < K)
+				for (long j = 0; j < n; j++) t[j] = rl_bf16(r0[j]) | rl_bf16(r1[j]) << 16;
+			else
+				for (long j = 0; j < n; j++) t[j] = rl_bf16(r0[j]);
+			for (long j = 0; j < n; j++) x[(mb + j) * K2 + i] = t[j];
+		}
+	}
+}
+
+// rljob_bf16_packrows: panels [p0, p1) of the (N, K) weight w[n·ldn + k].
+static void rljob_bf16_packrows(uint32_t *dst, const float *w, long N, long K, long ldn, long p0, long p1) {
+	long K2 = (K + 1) / 2, h = K / 2;
+	for (long p = p0; p < p1; p++) {
+		uint32_t *d = dst + p * 16 * K2;
+		for (long j = 0; j < 16; j++) {
+			long n = 16 * p + j;
+			if (n >= N) {
+				for (long i = 0; i < K2; i++) d[i * 16 + j] = 0;
+				continue;
+			}
+			const float *r = w + n * ldn;
+			for (long i = 0; i < h; i++) d[i * 16 + j] = rl_bf16(r[2 * i]) | rl_bf16(r[2 * i + 1]) << 16;
+			if (K & 1) d[h * 16 + j] = rl_bf16(r[K - 1]);
+		}
+	}
+}
+
+// rljob_bf16_packcols: panels [p0, p1) of the (N, K) weight whose element
+// (n, k) is w[k·ldk + n].
+static void rljob_bf16_packcols(uint32_t *dst, const float *w, long N, long K, long ldk, long p0, long p1) {
+	long K2 = (K + 1) / 2;
+	for (long p = p0; p < p1; p++) {
+		uint32_t *d = dst + p * 16 * K2;
+		long n0 = 16 * p, nv = N - n0 < 16 ? N - n0 : 16;
+		for (long i = 0; i < K2; i++) {
+			const float *r0 = w + 2 * i * ldk + n0, *r1 = r0 + ldk;
+			uint32_t *o = d + i * 16;
+			if (nv == 16 && 2 * i + 1 < K) {
+				for (long j = 0; j < 16; j++) o[j] = rl_bf16(r0[j]) | rl_bf16(r1[j]) << 16;
+				continue;
+			}
+			for (long j = 0; j < 16; j++) {
+				uint32_t v = 0;
+				if (j < nv) {
+					v = rl_bf16(r0[j]);
+					if (2 * i + 1 < K) v |= rl_bf16(r1[j]) << 16;
+				}
+				o[j] = v;
+			}
+		}
+	}
 }
 
 static int rljob_has_bf16(void) {
@@ -181,11 +265,11 @@ func BF16Native() bool { return bf16Native && biCurLevel == 2 }
 
 // bf16GemmRange computes out rows [m0, m1) × panels [p0, p1) (bf16.go)
 // with the kernel set in use.
-func bf16GemmRange(out []float32, x []uint32, pw *PackedWeightBF16, bias []float32, m0, m1, p0, p1 int) {
+func bf16GemmRange(out []float32, x []uint32, pw *PackedWeightBF16, bias []float32, acc bool, m0, m1, p0, p1 int) {
 	kind := 0
 	switch biCurLevel {
 	case 0:
-		bf16GemmRangeGo(out, x, pw, bias, m0, m1, p0, p1)
+		bf16GemmRangeGo(out, x, pw, bias, acc, m0, m1, p0, p1)
 		return
 	case 2:
 		kind = 1
@@ -197,6 +281,40 @@ func bf16GemmRange(out []float32, x []uint32, pw *PackedWeightBF16, bias []float
 	if bias != nil {
 		bp = cf(bias)
 	}
-	C.rljob_bf16gemm(C.int(kind), cf(out), (*C.uint32_t)(unsafe.Pointer(&x[0])), (*C.uint32_t)(unsafe.Pointer(&pw.data[0])), bp,
+	ac := 0
+	if acc {
+		ac = 1
+	}
+	C.rljob_bf16gemm(C.int(kind), cf(out), cu(x), cu(pw.data), bp, C.int(ac),
 		C.long(pw.N), C.long(pw.pairs()), C.long(m0), C.long(m1), C.long(p0), C.long(p1))
+}
+
+func cu(x []uint32) *C.uint32_t { return (*C.uint32_t)(unsafe.Pointer(&x[0])) }
+
+// bf16XRange fills the bf16 pairs of rows [m0, m1) of the (M, K) input
+// whose element (m, k) is a[m·ldm + k·ldk] (ldm or ldk is 1).
+func bf16XRange(x []uint32, a []float32, K, ldm, ldk, m0, m1 int) {
+	if biCurLevel == 0 || m0 >= m1 {
+		bf16XRangeGo(x, a, K, ldm, ldk, m0, m1)
+		return
+	}
+	if ldk == 1 {
+		C.rljob_bf16_xrows(cu(x), cf(a), C.long(K), C.long(ldm), C.long(m0), C.long(m1))
+	} else {
+		C.rljob_bf16_xcols(cu(x), cf(a), C.long(K), C.long(ldk), C.long(m0), C.long(m1))
+	}
+}
+
+// bf16PackRange packs panels [p0, p1) of the (N, K) weight whose element
+// (n, k) is w[n·ldn + k·ldk] (ldn or ldk is 1).
+func bf16PackRange(dst []uint32, w []float32, N, K, ldn, ldk, p0, p1 int) {
+	if biCurLevel == 0 || p0 >= p1 {
+		bf16PackRangeGo(dst, w, N, K, ldn, ldk, p0, p1)
+		return
+	}
+	if ldk == 1 {
+		C.rljob_bf16_packrows(cu(dst), cf(w), C.long(N), C.long(K), C.long(ldn), C.long(p0), C.long(p1))
+	} else {
+		C.rljob_bf16_packcols(cu(dst), cf(w), C.long(N), C.long(K), C.long(ldk), C.long(p0), C.long(p1))
+	}
 }

@@ -8,6 +8,14 @@ var bf16Native = false
 // (never without cgo).
 func BF16Native() bool { return false }
 
-func bf16GemmRange(out []float32, x []uint32, pw *PackedWeightBF16, bias []float32, m0, m1, p0, p1 int) {
-	bf16GemmRangeGo(out, x, pw, bias, m0, m1, p0, p1)
+func bf16GemmRange(out []float32, x []uint32, pw *PackedWeightBF16, bias []float32, acc bool, m0, m1, p0, p1 int) {
+	bf16GemmRangeGo(out, x, pw, bias, acc, m0, m1, p0, p1)
+}
+
+func bf16XRange(x []uint32, a []float32, K, ldm, ldk, m0, m1 int) {
+	bf16XRangeGo(x, a, K, ldm, ldk, m0, m1)
+}
+
+func bf16PackRange(dst []uint32, w []float32, N, K, ldn, ldk, p0, p1 int) {
+	bf16PackRangeGo(dst, w, N, K, ldn, ldk, p0, p1)
 }

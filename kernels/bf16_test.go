@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -157,5 +158,179 @@ func BenchmarkBF16Gemm(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// TestBF16BackwardSetsBitIdentical: MatmulBackwardBF16 gives the bits of
+// its naive specification (naiveMatmulBackwardBF16) on every kernel, at
+// 1 and 3 threads, accumulating into non-zero gradients, at shapes with
+// odd B, C and OC (pairs padded over o and over b) and panel tails; and
+// MatmulForwardBF16W equals MatmulForwardBF16 on the packed weight.
+func TestBF16BackwardSetsBitIdentical(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	native := bf16Native
+	defer func() { bf16Native = native }()
+	r := rand.New(rand.NewSource(11))
+	shapes := []struct{ B, C, OC int }{{1, 1, 1}, {3, 7, 33}, {17, 64, 5}, {sizes(29, 131), sizes(40, 200), sizes(35, 150)}}
+	for _, k := range bf16Kinds() {
+		useSet(t, k.level)
+		bf16Native = k.native
+		for _, s := range shapes {
+			dout, inp, w := randSlice(r, s.B*s.OC, 1), randSlice(r, s.B*s.C, 1), randSlice(r, s.OC*s.C, 1)
+			di0, dw0, db0 := randSlice(r, s.B*s.C, 1), randSlice(r, s.OC*s.C, 1), randSlice(r, s.OC, 1)
+			di0[0], dw0[len(dw0)-1] = 1e-40, -1e-40 // subnormal start values read as 0
+			wdi, wdw, wdb := append([]float32(nil), di0...), append([]float32(nil), dw0...), append([]float32(nil), db0...)
+			naiveMatmulBackwardBF16(wdi, wdw, wdb, dout, inp, w, s.B, s.C, s.OC)
+			fw := make([]float32, s.B*s.OC)
+			naiveMatmulBF16(fw, inp, w, db0, s.B, s.C, s.OC)
+			for _, threads := range []int{1, 3} {
+				runtime.GOMAXPROCS(threads)
+				name := fmt.Sprintf("%s native=%v %dx%dx%d threads=%d", biLevelName[k.level], k.native, s.B, s.C, s.OC, threads)
+				di, dw, db := append([]float32(nil), di0...), append([]float32(nil), dw0...), append([]float32(nil), db0...)
+				MatmulBackwardBF16(di, dw, db, dout, inp, w, s.B, s.C, s.OC)
+				assertClose(t, name+" dinp", di, wdi, 0, 0)
+				assertClose(t, name+" dweight", dw, wdw, 0, 0)
+				assertClose(t, name+" dbias", db, wdb, 0, 0)
+				out := make([]float32, s.B*s.OC)
+				MatmulForwardBF16W(out, inp, w, db0, s.B, s.C, s.OC)
+				assertClose(t, name+" forward", out, fw, 0, 0)
+			}
+		}
+	}
+}
+
+// TestBF16BackwardAccuracy: the bf16 gradients are within bf16's
+// rounding of the float64 products: |err| ≤ 2⁻⁷·Σ|terms| (the gradient
+// check of a bf16 layer; finite differences of a bf16 forward are noise).
+func TestBF16BackwardAccuracy(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	B, C, OC := 37, 50, 23
+	dout, inp, w := randSlice(r, B*OC, 1), randSlice(r, B*C, 1), randSlice(r, OC*C, 1)
+	di, dw := make([]float32, B*C), make([]float32, OC*C)
+	MatmulBackwardBF16(di, dw, nil, dout, inp, w, B, C, OC)
+	check := func(name string, got float32, terms func(yield func(float64))) {
+		var s, a float64
+		terms(func(p float64) { s += p; a += math.Abs(p) })
+		if d := math.Abs(float64(got) - s); d > a/64 {
+			t.Fatalf("%s = %g, float64 %g: error %g > Σ|terms|/64 = %g", name, got, s, d, a/64)
+		}
+	}
+	for b := range B {
+		for c := range C {
+			check(fmt.Sprintf("dinp[%d,%d]", b, c), di[b*C+c], func(y func(float64)) {
+				for o := range OC {
+					y(float64(dout[b*OC+o]) * float64(w[o*C+c]))
+				}
+			})
+		}
+	}
+	for o := range OC {
+		for c := range C {
+			check(fmt.Sprintf("dweight[%d,%d]", o, c), dw[o*C+c], func(y func(float64)) {
+				for b := range B {
+					y(float64(dout[b*OC+o]) * float64(inp[b*C+c]))
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkBF16Backward compares MatmulBackwardBF16 with the float32
+// MatmulBackward (dinp and dweight) at the 0.5B shape's MLP matrices for
+// 512 tokens, per CPU-second (4·B·C·OC FLOPs per call).
+//
+//	go test -run '^$' -bench BF16Backward -benchtime 3x ./kernels/
+func BenchmarkBF16Backward(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	const B = 512
+	for _, co := range [][2]int{{896, 4864}, {4864, 896}} {
+		C, OC := co[0], co[1]
+		dout, inp, w := randSlice(r, B*OC, 1), randSlice(r, B*C, 1), randSlice(r, OC*C, 0.05)
+		di, dw := make([]float32, B*C), make([]float32, OC*C)
+		for _, impl := range []struct {
+			name string
+			f    func()
+		}{
+			{"fp32", func() { MatmulBackward(di, dw, nil, dout, inp, w, B, C, OC) }},
+			{"bf16", func() { MatmulBackwardBF16(di, dw, nil, dout, inp, w, B, C, OC) }},
+		} {
+			b.Run(fmt.Sprintf("%dx%dx%d/%s", B, C, OC, impl.name), func(b *testing.B) {
+				impl.f()
+				c0 := cpuSeconds()
+				for b.Loop() {
+					impl.f()
+				}
+				flop := float64(4*B*C*OC) * float64(b.N)
+				b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				if cpu := cpuSeconds() - c0; cpu > 0 {
+					b.ReportMetric(flop/cpu/1e9, "GFLOP/cpu-s")
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkBF16Pack times the conversions of a bf16 step: packing a
+// weight (4864, 896) as it is (forward) and transposed (backward), per
+// element.
+//
+//	go test -run '^$' -bench BF16Pack ./kernels/
+func BenchmarkBF16Pack(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	const N, K = 4864, 896
+	w := randSlice(r, N*K, 1)
+	pw := &PackedWeightBF16{}
+	for _, tc := range []struct {
+		name string
+		f    func()
+	}{{"rows", func() { PackWeightBF16(pw, w, N, K) }}, {"cols", func() { PackWeightBF16T(pw, w, K, N) }}} {
+		b.Run(tc.name, func(b *testing.B) {
+			tc.f()
+			c0 := cpuSeconds()
+			for b.Loop() {
+				tc.f()
+			}
+			b.ReportMetric((cpuSeconds()-c0)*1e9/float64(b.N*N*K), "cpu-ns/elem")
+		})
+	}
+}
+
+// TestPackedRows: rows read back from packed weights equal the weight's
+// rows (fp32) and their bf16 rounding (bf16), at odd K and panel tails.
+func TestPackedRows(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	N, K := 37, 11
+	w := randSlice(r, N*K, 1)
+	toks := []int32{0, 36, 15, 16, 5}
+	got, got16 := make([]float32, len(toks)*K), make([]float32, len(toks)*K)
+	PackedRows(got, PackWeight(nil, w, N, K), toks)
+	PackedRowsBF16(got16, PackWeightBF16(nil, w, N, K), toks)
+	for i, n := range toks {
+		for k := range K {
+			x := w[int(n)*K+k]
+			if got[i*K+k] != x || got16[i*K+k] != BF16Float(BF16(x)) {
+				t.Fatalf("row %d col %d: %v / %v, want %v / %v", n, k, got[i*K+k], got16[i*K+k], x, BF16Float(BF16(x)))
+			}
+		}
+	}
+}
+
+// TestPackRows: a weight packed 16·k rows at a time (the last piece
+// shorter) equals the weight packed at once, fp32 and bf16.
+func TestPackRows(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	N, K := 53, 9
+	w := randSlice(r, N*K, 1)
+	p32, p16 := NewPackedWeight(N, K), NewPackedWeightBF16(N, K)
+	for n0 := 0; n0 < N; n0 += 32 {
+		n1 := min(N, n0+32)
+		p32.PackRows(w[n0*K:n1*K], n0)
+		p16.PackRows(w[n0*K:n1*K], n0)
+	}
+	if want := PackWeight(nil, w, N, K); !slices.Equal(p32.data, want.data) {
+		t.Errorf("fp32 weight packed by rows differs from PackWeight")
+	}
+	if want := PackWeightBF16(nil, w, N, K); !slices.Equal(p16.data, want.data) {
+		t.Errorf("bf16 weight packed by rows differs from PackWeightBF16")
 	}
 }

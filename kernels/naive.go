@@ -366,3 +366,51 @@ func naiveMatmulBF16(out, inp, weight, bias []float32, B, C, OC int) {
 		}
 	}
 }
+
+// naiveMatmulBackwardBF16 is MatmulBackwardBF16's specification: each
+// product is naiveMatmulBF16's chain on explicit transposes, started from
+// the gradient's own value; dbias is naiveMatmulBackward's.
+func naiveMatmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight []float32, B, C, OC int) {
+	tr := func(a []float32, R, K int) []float32 { // (R, K) → (K, R)
+		t := make([]float32, R*K)
+		for r := range R {
+			for k := range K {
+				t[k*R+r] = a[r*K+k]
+			}
+		}
+		return t
+	}
+	if dbias != nil {
+		for b := range B {
+			for o := range OC {
+				dbias[o] += dout[b*OC+o]
+			}
+		}
+	}
+	if dinp != nil {
+		naiveMatmulBF16Acc(dinp, dout, tr(weight, OC, C), B, OC, C)
+	}
+	if dweight != nil {
+		naiveMatmulBF16Acc(dweight, tr(dout, B, OC), tr(inp, B, C), OC, B, C)
+	}
+}
+
+// naiveMatmulBF16Acc is naiveMatmulBF16 without bias whose chains start
+// from out's values.
+func naiveMatmulBF16Acc(out, inp, weight []float32, B, C, OC int) {
+	r := func(x float32) float32 { return BF16Float(BF16(x)) }
+	for b := 0; b < B; b++ {
+		for o := 0; o < OC; o++ {
+			s := out[b*OC+o]
+			for c := 0; c < C; c += 2 {
+				if c+1 < C {
+					s = bf16Step(s, r(inp[b*C+c+1]), r(weight[o*C+c+1]))
+				} else {
+					s = bf16Step(s, 0, 0)
+				}
+				s = bf16Step(s, r(inp[b*C+c]), r(weight[o*C+c]))
+			}
+			out[b*OC+o] = s
+		}
+	}
+}

@@ -59,6 +59,7 @@ func (m *Model) Release() {
 	}
 	releaseFloats(m.Params, m.Grads, m.acts.arena)
 	m.Params, m.Grads, m.acts.arena = nil, nil, nil
+	m.releaseBF16()
 	m.W, m.G = Weights{}, Weights{}
 	if m.LoRA != nil {
 		m.LoRA.release()

@@ -74,7 +74,7 @@ func (ck *Checkpoint) WriteFiles(put func(name string, write func(w io.Writer) e
 		return fmt.Errorf("trainer: checkpoint has no model")
 	}
 	m := ck.Model
-	cfg, err := m.Config.MarshalHF()
+	cfg, err := m.Config.marshalHF(torchDType(m.DType))
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (ck *Checkpoint) WriteFiles(put func(name string, write func(w io.Writer) e
 	} else {
 		tensors := make([]safetensors.Tensor, len(m.Table))
 		for i, t := range m.Table {
-			tensors[i] = safetensors.Tensor{Name: t.Name, Shape: t.Shape, Data: m.Params[t.Offset : t.Offset+t.Size]}
+			tensors[i] = safetensors.Tensor{Name: t.Name, DType: m.fileDType(), Shape: t.Shape, Data: m.Params[t.Offset : t.Offset+t.Size]}
 		}
 		if err := put(ModelFile, func(w io.Writer) error {
 			return safetensors.Write(w, tensors, map[string]string{"format": "pt"})
@@ -120,6 +120,7 @@ func (ck *Checkpoint) WriteFiles(put func(name string, write func(w io.Writer) e
 				safetensors.Tensor{Name: optMPrefix + t.Name, Shape: t.Shape, Data: o.M[t.Offset:e]},
 				safetensors.Tensor{Name: optVPrefix + t.Name, Shape: t.Shape, Data: o.V[t.Offset:e]})
 		}
+		ot = append(ot, m.masterTensors()...)
 		ot = append(ot, safetensors.Tensor{Name: optStep, Data: []float32{float32(o.Step)}})
 		meta := map[string]string{"step": strconv.Itoa(o.Step), "optimizer": "adamw"}
 		if err := put(OptimizerFile, func(w io.Writer) error { return safetensors.Write(w, ot, meta) }); err != nil {
@@ -280,6 +281,7 @@ func loadModel(dir string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.DType = configDType(filepath.Join(dir, ConfigFile))
 	path := filepath.Join(dir, ModelFile)
 	f, err := safetensors.ReadFile(path)
 	if err != nil {
@@ -365,8 +367,12 @@ func LoadOptimizer(dir string, m *Model, state *TrainerState) (*AdamW, error) {
 		return nil, fmt.Errorf("trainer: load optimizer %s: tensor %q must be a non-negative integer scalar, got shape %v %v", path, optStep, shape, step)
 	}
 	o.Step = int(step[0])
-	if n := len(f.Names()); n != 2*len(table)+1 {
-		return nil, fmt.Errorf("trainer: load optimizer %s: %d tensors, want %d (unexpected extra tensors)", path, n, 2*len(table)+1)
+	masters, err := m.readMasters(f)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: load optimizer %s: %w", path, err)
+	}
+	if n := len(f.Names()); n != 2*len(table)+1+masters {
+		return nil, fmt.Errorf("trainer: load optimizer %s: %d tensors, want %d (unexpected extra tensors)", path, n, 2*len(table)+1+masters)
 	}
 	return o, nil
 }

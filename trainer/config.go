@@ -165,7 +165,11 @@ func LoadConfig(path string) (Config, error) {
 // MarshalHF returns the config as an HF config.json document (indented),
 // with architectures, hidden_act, torch_dtype "float32" and, for llama,
 // attention_bias, so transformers and vLLM can load the checkpoint.
-func (c Config) MarshalHF() ([]byte, error) {
+func (c Config) MarshalHF() ([]byte, error) { return c.marshalHF("float32") }
+
+// marshalHF is MarshalHF with the given torch_dtype ("float32" or
+// "bfloat16").
+func (c Config) marshalHF(torchDtype string) ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -184,7 +188,7 @@ func (c Config) MarshalHF() ([]byte, error) {
 		RopeTheta:             c.RopeTheta,
 		TieWordEmbeddings:     c.TieWordEmbeddings,
 		HiddenAct:             "silu",
-		TorchDtype:            "float32",
+		TorchDtype:            torchDtype,
 	}
 	switch c.ModelType {
 	case "llama":

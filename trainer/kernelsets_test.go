@@ -13,12 +13,15 @@ import (
 // trainDigest trains a fresh qwen2-style model (biases, GQA, sequences
 // long enough for attention's matrix-product backward) for 3 SFT and 3 RL
 // steps and returns the sha256 of its parameters and AdamW moments.
-func trainDigest(t *testing.T) string {
+func trainDigest(t *testing.T, dtype string) string {
 	t.Helper()
 	c := Config{ModelType: "qwen2", HiddenSize: 48, IntermediateSize: 88, NumLayers: 2,
 		NumHeads: 6, NumKVHeads: 2, VocabSize: 37, MaxPositionEmbeddings: 64,
 		RMSNormEps: 1e-6, RopeTheta: 10000, QKVBias: true}
 	m := newTestModel(t, c, 4)
+	if err := m.SetDType(dtype); err != nil {
+		t.Fatal(err)
+	}
 	o := DefaultAdamW(len(m.Params))
 	s := Schedule{Kind: "cosine", LR: 3e-3, Warmup: 2, Total: 6}
 	rng := rand.New(rand.NewPCG(3, 3))
@@ -53,10 +56,31 @@ func TestTrainBytesAcrossKernelSets(t *testing.T) {
 		if err := kernels.UseKernelSet(set); err != nil {
 			t.Fatal(err)
 		}
-		got := trainDigest(t)
+		got := trainDigest(t, DTypeFP32)
 		t.Logf("%s: %s", set, got)
 		if got != goldenTrainDigest {
 			t.Errorf("kernel set %s: parameters and moments after 6 steps hash to %s, want %s", set, got, goldenTrainDigest)
+		}
+	}
+}
+
+// goldenTrainDigestBF16 is trainDigest in bf16 (bf16.go), the same on
+// every kernel set (VDPBF16PS, its AVX-512 and AVX2 FMA twins, Go).
+const goldenTrainDigestBF16 = "80d9f327f7e26d6f0209f1c4df481299bea9b3c5775efe7750e4a72f7b2db2ad"
+
+// TestTrainBytesAcrossKernelSetsBF16: bf16 training gives the same bytes
+// on every kernel set this machine can run, and those of the golden digest.
+func TestTrainBytesAcrossKernelSetsBF16(t *testing.T) {
+	sets := kernels.KernelSets()
+	defer func() { _ = kernels.UseKernelSet(sets[len(sets)-1]) }()
+	for _, set := range sets {
+		if err := kernels.UseKernelSet(set); err != nil {
+			t.Fatal(err)
+		}
+		got := trainDigest(t, DTypeBF16)
+		t.Logf("%s (VDPBF16PS %v): %s", set, kernels.BF16Native(), got)
+		if got != goldenTrainDigestBF16 {
+			t.Errorf("kernel set %s: bf16 parameters and moments after 6 steps hash to %s, want %s", set, got, goldenTrainDigestBF16)
 		}
 	}
 }

@@ -56,9 +56,17 @@ type packedLayer struct {
 type packedModel struct {
 	layers []packedLayer
 	head   *kernels.PackedWeight
+	bf     *bf16Weights // bf16: the model's bf16 forms instead (layers and head unused)
 }
 
 func packModel(m *Model) *packedModel {
+	if m.sampler != nil {
+		return m.sampler // packed at load (sampleonly.go)
+	}
+	if m.isBF16() {
+		m.refreshBF16()
+		return &packedModel{bf: m.bf}
+	}
 	c := m.Config
 	C, I := c.HiddenSize, c.IntermediateSize
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
@@ -74,6 +82,40 @@ func packModel(m *Model) *packedModel {
 	}
 	pm.head = kernels.PackWeight(nil, m.W.LMHead, c.VocabSize, C)
 	return pm
+}
+
+// Linear-layer indices of packedModel.linear.
+const (
+	pmQ = iota
+	pmK
+	pmV
+	pmO
+	pmGate
+	pmUp
+	pmDown
+)
+
+// linear is out (R, OC) = inp · Wᵀ + bias for matrix which of layer l,
+// on the packed fp32 weight or, in bf16, on Model.linear's bf16 kernel.
+func (pm *packedModel) linear(out, inp []float32, l, which int, bias []float32, R int) {
+	if pm.bf != nil {
+		p := &pm.bf.layers[l]
+		w := [...]*kernels.PackedWeightBF16{p.q, p.k, p.v, p.o, p.gate, p.up, p.down}[which]
+		kernels.MatmulForwardBF16(out, inp, w, bias, R)
+		return
+	}
+	p := &pm.layers[l]
+	w := [...]*kernels.PackedWeight{p.q, p.k, p.v, p.o, p.gate, p.up, p.down}[which]
+	kernels.MatmulForwardBI(out, inp, w, bias, R)
+}
+
+// logits is the LM head: out (n, V) = lns (n, C) · lm_headᵀ.
+func (pm *packedModel) logits(out, lns []float32, n int) {
+	if pm.bf != nil {
+		kernels.MatmulForwardBF16(out, lns, pm.bf.head, nil, n)
+		return
+	}
+	kernels.MatmulForwardBI(out, lns, pm.head, nil, n)
 }
 
 // decodeRow is one token to run through the model: token tok of sequence
@@ -223,13 +265,13 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 	q, k, v, att := d.q[:R*qd], d.k[:R*kvd], d.v[:R*kvd], d.att[:R*qd]
 	gate, up, h := d.gate[:R*I], d.up[:R*I], d.h[:R*I]
 	pos := d.pos[:R]
-	kernels.EmbeddingForward(x, m.W.Embed, d.tok[:R], R, C)
+	m.EmbedForward(x, d.tok[:R], R)
 	for l := range c.NumLayers {
-		w, pw := &m.W.Layers[l], &d.pm.layers[l]
+		w, pm := &m.cw().Layers[l], d.pm
 		kernels.RMSNormForward(ln, d.rstd[:R], x, w.InputNorm, R, C, m.eps)
-		kernels.MatmulForwardBI(q, ln, pw.q, w.Bq, R)
-		kernels.MatmulForwardBI(k, ln, pw.k, w.Bk, R)
-		kernels.MatmulForwardBI(v, ln, pw.v, w.Bv, R)
+		pm.linear(q, ln, l, pmQ, w.Bq, R)
+		pm.linear(k, ln, l, pmK, w.Bk, R)
+		pm.linear(v, ln, l, pmV, w.Bv, R)
 		m.loraAdd(q, ln, l, loraQ, R)
 		m.loraAdd(k, ln, l, loraK, R)
 		m.loraAdd(v, ln, l, loraV, R)
@@ -246,16 +288,16 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 				kernels.AttentionDecodeBI(att[i*qd:(i+1)*qd], q[i*qd:(i+1)*qd], d.caches[r.seq].layers[l], int(r.pos)+1, H, d.scratch[i])
 			}
 		})
-		kernels.MatmulForwardBI(tmp, att, pw.o, nil, R)
+		pm.linear(tmp, att, l, pmO, nil, R)
 		m.loraAdd(tmp, att, l, loraO, R)
 		kernels.ResidualForward(x, x, tmp, R*C)
 		kernels.RMSNormForward(ln, d.rstd[:R], x, w.PostNorm, R, C, m.eps)
-		kernels.MatmulForwardBI(gate, ln, pw.gate, nil, R)
-		kernels.MatmulForwardBI(up, ln, pw.up, nil, R)
+		pm.linear(gate, ln, l, pmGate, nil, R)
+		pm.linear(up, ln, l, pmUp, nil, R)
 		m.loraAdd(gate, ln, l, loraGate, R)
 		m.loraAdd(up, ln, l, loraUp, R)
 		kernels.SwiGLUForward(h, gate, up, R*I)
-		kernels.MatmulForwardBI(tmp, h, pw.down, nil, R)
+		pm.linear(tmp, h, l, pmDown, nil, R)
 		m.loraAdd(tmp, h, l, loraDown, R)
 		kernels.ResidualForward(x, x, tmp, R*C)
 	}
@@ -269,7 +311,7 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 	if n == 0 {
 		return 0, nil
 	}
-	kernels.RMSNormForward(d.lns[:n*C], d.rstds[:n], d.xs[:n*C], m.W.Norm, n, C, m.eps)
-	kernels.MatmulForwardBI(logits[:n*V], d.lns[:n*C], d.pm.head, nil, n)
+	kernels.RMSNormForward(d.lns[:n*C], d.rstds[:n], d.xs[:n*C], m.cw().Norm, n, C, m.eps)
+	d.pm.logits(logits[:n*V], d.lns[:n*C], n)
 	return n, nil
 }

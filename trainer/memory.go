@@ -57,10 +57,22 @@ func TrainMemory(c Config, lora *LoRAConfig, T int, recompute bool) (fixed, perS
 }
 
 // RolloutMemory is the estimate, in bytes, of sampling with a model of
-// config c: the weights, their packed copy for the batch-invariant
-// matmul, and the KV cache of rows sequences of up to T tokens.
+// config c loaded for sampling (LoadForSampling): the weights once, in
+// the sampler's packed layout (fp32: half as much in bf16), and the KV
+// cache of rows sequences of up to T tokens.
 func RolloutMemory(c Config, rows, T int) uint64 {
 	P := uint64(NumParams(c))
 	kv := uint64(2*c.NumLayers*c.NumKVHeads*c.HeadDim()) * uint64(rows) * uint64(T)
-	return 4 * (2*P + kv)
+	return 4 * (P + kv)
+}
+
+// BF16Memory is what a bf16 model holds besides TrainMemory's count, in
+// bytes: its weights packed as bf16 and lm_head packed transposed for the
+// backward (2 bytes a weight each); 0 in fp32.
+func (m *Model) BF16Memory() uint64 {
+	if !m.isBF16() {
+		return 0
+	}
+	c := m.Config
+	return 2 * (uint64(NumParams(c)) + uint64(c.VocabSize*c.HiddenSize))
 }

@@ -47,6 +47,13 @@ type Model struct {
 	// before the forward.
 	Recompute bool
 
+	// DType is the compute precision: DTypeFP32 ("" is the same) or
+	// DTypeBF16 (bf16.go: bf16 weights and matmul inputs, float32
+	// accumulation, fp32 master weights). Set it with SetDType.
+	DType string
+
+	bf        *bf16Weights // the bf16 forms of the parameters, per forward (bf16 only)
+	sampler   *packedModel // a sample-only model's packed weights (sampleonly.go)
 	acts      activations
 	headPW    *kernels.PackedWeight // lm_head packed for MatmulForwardBI, per forward
 	gradsZero bool                  // Grads known to be all 0 (after ZeroGrad or Step)
@@ -314,7 +321,14 @@ func (m *Model) ensure(B, T int) {
 
 // EmbedForward writes out (N, C) = embed_tokens[tokens].
 func (m *Model) EmbedForward(out []float32, tokens []int32, N int) {
-	kernels.EmbeddingForward(out, m.W.Embed, tokens, N, m.Config.HiddenSize)
+	if m.W.Embed == nil && m.sampler != nil {
+		m.embedPacked(out[:N*m.Config.HiddenSize], tokens[:N])
+	} else {
+		kernels.EmbeddingForward(out, m.W.Embed, tokens, N, m.Config.HiddenSize)
+	}
+	if m.isBF16() {
+		roundBF16(out[:N*m.Config.HiddenSize])
+	}
 }
 
 // QKVForward computes the attention inputs of layer l for N rows of x:
@@ -328,13 +342,13 @@ func (m *Model) EmbedForward(out []float32, tokens []int32, N int) {
 // views into its cache rows.
 func (m *Model) QKVForward(l int, q, k, v, ln1, rstd, x []float32, pos []int32, N int) {
 	c := m.Config
-	w := &m.W.Layers[l]
+	w, p := &m.cw().Layers[l], m.bfLayer(l)
 	C, hd := c.HiddenSize, c.HeadDim()
 	qd, kvd := c.NumHeads*hd, c.NumKVHeads*hd
 	kernels.RMSNormForward(ln1, rstd, x, w.InputNorm, N, C, m.eps)
-	kernels.MatmulForwardInvariant(q, ln1, w.Wq, w.Bq, N, C, qd)
-	kernels.MatmulForwardInvariant(k, ln1, w.Wk, w.Bk, N, C, kvd)
-	kernels.MatmulForwardInvariant(v, ln1, w.Wv, w.Bv, N, C, kvd)
+	m.linear(q, ln1, w.Wq, p.q, w.Bq, N, C, qd)
+	m.linear(k, ln1, w.Wk, p.k, w.Bk, N, C, kvd)
+	m.linear(v, ln1, w.Wv, p.v, w.Bv, N, C, kvd)
 	m.loraAdd(q, ln1, l, loraQ, N)
 	m.loraAdd(k, ln1, l, loraK, N)
 	m.loraAdd(v, ln1, l, loraV, N)
@@ -348,7 +362,7 @@ func (m *Model) AttnOutForward(l int, xout, att, x []float32, N int) {
 	c := m.Config
 	C := c.HiddenSize
 	tmp := m.scratchNC(N)
-	kernels.MatmulForwardInvariant(tmp, att, m.W.Layers[l].Wo, nil, N, c.NumHeads*c.HeadDim(), C)
+	m.linear(tmp, att, m.W.Layers[l].Wo, m.bfLayer(l).o, nil, N, c.NumHeads*c.HeadDim(), C)
 	m.loraAdd(tmp, att, l, loraO, N)
 	kernels.ResidualForward(xout, x, tmp, N*C)
 }
@@ -361,16 +375,16 @@ func (m *Model) AttnOutForward(l int, xout, att, x []float32, N int) {
 //	xout = x + h·Wdownᵀ                        (N, C); xout may alias x
 func (m *Model) MLPForward(l int, xout, ln2, rstd, gate, up, h, x []float32, N int) {
 	c := m.Config
-	w := &m.W.Layers[l]
+	w, p := &m.cw().Layers[l], m.bfLayer(l)
 	C, I := c.HiddenSize, c.IntermediateSize
 	kernels.RMSNormForward(ln2, rstd, x, w.PostNorm, N, C, m.eps)
-	kernels.MatmulForwardInvariant(gate, ln2, w.Wgate, nil, N, C, I)
-	kernels.MatmulForwardInvariant(up, ln2, w.Wup, nil, N, C, I)
+	m.linear(gate, ln2, w.Wgate, p.gate, nil, N, C, I)
+	m.linear(up, ln2, w.Wup, p.up, nil, N, C, I)
 	m.loraAdd(gate, ln2, l, loraGate, N)
 	m.loraAdd(up, ln2, l, loraUp, N)
 	kernels.SwiGLUForward(h, gate, up, N*I)
 	tmp := m.scratchNC(N)
-	kernels.MatmulForwardInvariant(tmp, h, w.Wdown, nil, N, I, C)
+	m.linear(tmp, h, w.Wdown, p.down, nil, N, I, C)
 	m.loraAdd(tmp, h, l, loraDown, N)
 	kernels.ResidualForward(xout, x, tmp, N*C)
 }
@@ -378,13 +392,16 @@ func (m *Model) MLPForward(l int, xout, ln2, rstd, gate, up, h, x []float32, N i
 // FinalNorm writes lnf (N, C) = RMSNorm(x)·norm and rstd (N), the input
 // of the LM head.
 func (m *Model) FinalNorm(lnf, rstd, x []float32, N int) {
-	kernels.RMSNormForward(lnf, rstd, x, m.W.Norm, N, m.Config.HiddenSize, m.eps)
+	kernels.RMSNormForward(lnf, rstd, x, m.cw().Norm, N, m.Config.HiddenSize, m.eps)
 }
 
 // packHead packs lm_head once for this forward's chunks (the weights may
 // have changed since the last one).
 func (m *Model) packHead() {
 	c := m.Config
+	if m.isBF16() {
+		return // refreshBF16 packed it
+	}
 	m.headPW = kernels.PackWeight(m.headPW, m.W.LMHead, c.VocabSize, c.HiddenSize)
 }
 
@@ -392,6 +409,10 @@ func (m *Model) packHead() {
 // packed lm_head: MatmulForwardBI, so a row's logits do not depend on
 // the chunking.
 func (m *Model) headLogits(logits, lnf []float32, rows int) {
+	if m.isBF16() {
+		kernels.MatmulForwardBF16(logits, lnf, m.bf.head, nil, rows)
+		return
+	}
 	kernels.MatmulForwardBI(logits, lnf, m.headPW, nil, rows)
 }
 
@@ -413,6 +434,9 @@ func (m *Model) scratchNC(N int) []float32 {
 // they never influence the real positions.
 func (m *Model) forward(b Batch) error {
 	c := m.Config
+	if m.sampler != nil {
+		return errSampleOnly
+	}
 	if err := b.Validate(c.VocabSize, c.MaxPositionEmbeddings); err != nil {
 		return err
 	}
@@ -432,6 +456,9 @@ func (m *Model) forward(b Batch) error {
 	}
 	m.fw.batch = b
 	m.fw.mode = fwNone
+	if m.isBF16() {
+		m.refreshBF16()
+	}
 	m.EmbedForward(a.resid[0], a.tokens, N)
 	for l := range c.NumLayers {
 		m.layerForward(l)
@@ -676,20 +703,21 @@ func (m *Model) backward(headGrad func(lo, rows int)) {
 	C, I, V, hd := c.HiddenSize, c.IntermediateSize, c.VocabSize, c.HeadDim()
 	H, KV := c.NumHeads, c.NumKVHeads
 	qd, kvd := H*hd, KV*hd
-	W, G := &m.W, &m.G
+	W, G := m.cw(), &m.G
 	dres := a.dresid[:N*C]
 	dln := a.dln[:N*C]
 
 	// head: logits = lnf·lm_headᵀ, lnf = RMSNorm(x_L)
 	parallelClear(dln)
 	ch := m.headChunk(N)
+	m.packHeadT()
 	for lo := 0; lo < N; lo += ch {
 		rows := min(ch, N-lo)
 		if !m.fw.headKept {
 			m.headChunkForward(lo, rows, m.fw.temp, m.fw.entropy)
 		}
 		headGrad(lo, rows)
-		kernels.MatmulBackward(dln[lo*C:(lo+rows)*C], G.LMHead, nil, a.hexp[:rows*V], a.lnf[lo*C:(lo+rows)*C], W.LMHead, rows, C, V)
+		m.headBackward(dln[lo*C:(lo+rows)*C], G.LMHead, a.hexp[:rows*V], a.lnf[lo*C:(lo+rows)*C], rows)
 	}
 	m.fw.headKept = false
 	parallelClear(dres)
@@ -707,14 +735,14 @@ func (m *Model) backward(headGrad func(lo, rows int)) {
 		// MLP: x3 = x2 + h·Wdownᵀ; dres holds dL/dx3 and becomes dL/dx2.
 		dh, dgate, dup := a.dh[:N*I], a.dgate[:N*I], a.dup[:N*I]
 		parallelClear(dh)
-		kernels.MatmulBackward(dh, g.Wdown, nil, dres, la.h, w.Wdown, N, I, C)
+		m.linearBackward(dh, g.Wdown, nil, dres, la.h, w.Wdown, N, I, C)
 		m.loraBackward(dh, dres, la.h, l, loraDown, N)
 		parallelClear(dgate)
 		parallelClear(dup)
 		kernels.SwiGLUBackward(dgate, dup, dh, la.gate, la.up, N*I)
 		parallelClear(dln)
-		kernels.MatmulBackward(dln, g.Wgate, nil, dgate, la.ln2, w.Wgate, N, C, I)
-		kernels.MatmulBackward(dln, g.Wup, nil, dup, la.ln2, w.Wup, N, C, I)
+		m.linearBackward(dln, g.Wgate, nil, dgate, la.ln2, w.Wgate, N, C, I)
+		m.linearBackward(dln, g.Wup, nil, dup, la.ln2, w.Wup, N, C, I)
 		m.loraBackward(dln, dgate, la.ln2, l, loraGate, N)
 		m.loraBackward(dln, dup, la.ln2, l, loraUp, N)
 		kernels.RMSNormBackward(dres, g.PostNorm, dln, la.x2, w.PostNorm, la.rstd2, N, C)
@@ -722,7 +750,7 @@ func (m *Model) backward(headGrad func(lo, rows int)) {
 		// attention: x2 = x + att·Woᵀ; dres becomes dL/dx.
 		datt := a.datt[:N*qd]
 		parallelClear(datt)
-		kernels.MatmulBackward(datt, g.Wo, nil, dres, la.att, w.Wo, N, qd, C)
+		m.linearBackward(datt, g.Wo, nil, dres, la.att, w.Wo, N, qd, C)
 		m.loraBackward(datt, dres, la.att, l, loraO, N)
 		dq, dk, dv := a.dq[:N*qd], a.dk[:N*kvd], a.dv[:N*kvd]
 		parallelClear(dq)
@@ -735,9 +763,9 @@ func (m *Model) backward(headGrad func(lo, rows int)) {
 		kernels.RopeBackward(dqr, dq, a.pos, N, H, hd, m.ropeT)
 		kernels.RopeBackward(dkr, dk, a.pos, N, KV, hd, m.ropeT)
 		parallelClear(dln)
-		kernels.MatmulBackward(dln, g.Wq, g.Bq, dqr, la.ln1, w.Wq, N, C, qd)
-		kernels.MatmulBackward(dln, g.Wk, g.Bk, dkr, la.ln1, w.Wk, N, C, kvd)
-		kernels.MatmulBackward(dln, g.Wv, g.Bv, dv, la.ln1, w.Wv, N, C, kvd)
+		m.linearBackward(dln, g.Wq, g.Bq, dqr, la.ln1, w.Wq, N, C, qd)
+		m.linearBackward(dln, g.Wk, g.Bk, dkr, la.ln1, w.Wk, N, C, kvd)
+		m.linearBackward(dln, g.Wv, g.Bv, dv, la.ln1, w.Wv, N, C, kvd)
 		m.loraBackward(dln, dqr, la.ln1, l, loraQ, N)
 		m.loraBackward(dln, dkr, la.ln1, l, loraK, N)
 		m.loraBackward(dln, dv, la.ln1, l, loraV, N)

@@ -34,7 +34,7 @@ func (initPolicyStage) Spec() jobs.StageSpec {
 			"config or an HF config.json, with a tokenizer, and commit it as a checkpoint " +
 			"checkpoints/run=R/step=S/part-<call>-0 (config.json, model.safetensors, tokenizer.json, tokenizer_config.json, trainer_state.json). " +
 			"With policy, the weights and tokenizer of an existing checkpoint are used instead (another run's, e.g. an SFT run " +
-			"shared by several RL seeds, or an HF model folder; F16/BF16 weights are converted to F32), without its optimizer state. " +
+			"shared by several RL seeds, or an HF model folder; F16/BF16 weights are converted to dtype's), without its optimizer state. " +
 			"Named configs (vocab_size = the tokenizer's): tiny = 2 layers, hidden 64, 4 heads (2 kv), MLP 192, 256 positions; " +
 			"small = 4 layers, hidden 128, 4 heads (2 kv), MLP 384, 512 positions; both tied embeddings. " +
 			"A run starts with init_policy: it is an error when the run already has a checkpoint before this call " +
@@ -49,6 +49,7 @@ func (initPolicyStage) Spec() jobs.StageSpec {
 				Doc: "start from an existing checkpoint instead: 'run=NAME' (that run's newest checkpoint in a complete step), 'run=NAME/step=K', or a folder (relative to the job file) with config.json, model.safetensors and tokenizer.json"},
 			{Name: "seed", Type: jobs.TypeInt, DefaultDoc: "derived from --seed, step and call",
 				Doc: "seed of the weight initialisation"},
+			dtypeArgSpec(trainer.DTypeFP32),
 		},
 		// metrics too: the checkpoint unit is the whole step folder, so only
 		// this call's own metrics unit tells the runner that it (and not
@@ -108,6 +109,9 @@ func (initPolicyStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) 
 	if err != nil {
 		return jobs.Summary{}, errf("init_policy: %w", err)
 	}
+	if err := applyDType(sc, a, model); err != nil {
+		return jobs.Summary{}, err
+	}
 
 	// Outputs.
 	ck := &trainer.Checkpoint{Model: model, Tokenizer: tok, State: trainerState(sc, nil, trainer.Schedule{Kind: "constant"}, seed, -1)}
@@ -157,6 +161,9 @@ func initFrom(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, t0 time.Time)
 
 	// Checks.
 	if err := checkRunStart(sc, a); err != nil {
+		return jobs.Summary{}, err
+	}
+	if err := applyDType(sc, a, ck.Model); err != nil {
 		return jobs.Summary{}, err
 	}
 

@@ -41,8 +41,10 @@ func modelJudge(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, rows []jobs
 	if err != nil {
 		return nil, err
 	}
-	defer pol.Model.Release()
+	defer releaseModel(pol.Model) // a cached light checkpoint stays cached
+	recompute := pol.Model.Recompute
 	pol.Model.Recompute = true // forward only
+	defer func() { pol.Model.Recompute = recompute }()
 	tmpl := a.String("template")
 	prompts := make([][]int32, len(rows))
 	for i, r := range rows {

@@ -44,6 +44,7 @@ func (logprobsStage) Spec() jobs.StageSpec {
 			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: "'latest', 'step=K' (checkpoint K of this run), 'ref' (this run's first checkpoint: the reference policy of KL), " +
 				"'run=X' or 'run=X/step=K' (another run's newest checkpoint in a complete step, or at complete step K), or a checkpoint folder"},
 			{Name: "output", Type: jobs.TypeString, Default: "logprobs", Doc: "lake table to commit to"},
+			dtypeArgSpec(""),
 			{Name: "temperature", Type: jobs.TypeFloat, Doc: "softmax temperature (> 0); default: the rows' temperature column, else 1"},
 		},
 		Outputs: func(a jobs.Args) []string { return []string{a.String("output")} },

@@ -257,20 +257,56 @@ func loadPolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (*policy, error) {
 // (release them with releaseModel and releaseOpt; takeOver makes them the
 // caller's).
 func loadPolicyDir(sc *jobs.StageCtx, a jobs.Args, arg, dir string, step int64) (*policy, error) {
+	return loadPolicyWith(sc, a, arg, dir, step, trainer.LoadCheckpoint)
+}
+
+// loadSamplingPolicy is loadPolicy for a stage that only samples: the
+// model holds its weights once, packed for the sampler, in the call's
+// dtype (trainer.LoadForSampling; docs/memory.md). A light checkpoint is
+// replayed (or borrowed from the cache) as loadPolicyDir does.
+func loadSamplingPolicy(sc *jobs.StageCtx, a jobs.Args, arg string) (*policy, error) {
+	dir, step, err := resolvePolicy(sc, a, arg)
+	if err != nil {
+		return nil, err
+	}
+	dtype := ""
+	if hasDType(a) {
+		dtype = a.String("dtype")
+	}
+	return loadPolicyWith(sc, a, arg, dir, step, func(dir string) (*trainer.Checkpoint, error) { return trainer.LoadForSampling(dir, dtype) })
+}
+
+// loadPolicyWith is loadPolicyDir with the loader of full checkpoints
+// load. A light checkpoint is the cache's when it holds it in the call's
+// dtype; otherwise it is replayed (trainer.LoadCheckpoint) and cached.
+func loadPolicyWith(sc *jobs.StageCtx, a jobs.Args, arg, dir string, step int64, load func(string) (*trainer.Checkpoint, error)) (*policy, error) {
 	ck := cacheBorrow(dir)
+	if ck != nil && !cachedDTypeFits(a, ck.Model) {
+		releaseModel(ck.Model) // the cached model stays in its dtype: load a copy
+		ck = nil
+	}
 	if ck == nil {
+		light := trainer.IsLightDir(dir)
+		if light {
+			load = trainer.LoadCheckpoint
+		}
 		var err error
-		if ck, err = trainer.LoadCheckpoint(dir); err != nil {
+		if ck, err = load(dir); err != nil {
 			return nil, &jobs.DataError{Pos: a.Pos(arg), Msg: fmt.Sprintf("%s: load policy %s", sc.Stage, dir), File: dir, Err: err}
 		}
-		if trainer.IsLightDir(dir) {
+		if light {
 			sc.Log.Info().Str("checkpoint", dir).Msgf("%s: replayed light checkpoint (%d train updates since its full state)", sc.Stage, ck.State.Light.Depth)
-			cachePut(dir, ck, true)
+			if cachedDTypeFits(a, ck.Model) {
+				cachePut(dir, ck, true)
+			}
 		}
 	}
 	if ck.Tokenizer == nil {
 		return nil, &jobs.DataError{Pos: a.Pos(arg), Msg: fmt.Sprintf("%s: policy %s has no %s", sc.Stage, dir, trainer.TokenizerFile), File: dir,
 			Hint: "a policy folder needs a tokenizer.json (init_policy writes one)"}
+	}
+	if err := applyDType(sc, a, ck.Model); err != nil {
+		return nil, err
 	}
 	p := &policy{Model: ck.Model, Opt: ck.Opt, State: ck.State, Tok: ck.Tokenizer, Dir: dir, TokDir: trainer.TokenizerDir(dir), Step: step}
 	if ck.State != nil {
@@ -519,4 +555,49 @@ func readTrainerState(dir string) (*trainer.TrainerState, error) {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// dtypeArgSpec is the dtype argument of init_policy (def "fp32") and of
+// the stages that load a policy (def "": the policy's own dtype).
+func dtypeArgSpec(def string) jobs.ArgSpec {
+	s := jobs.ArgSpec{Name: "dtype", Type: jobs.TypeString, Enum: []string{trainer.DTypeFP32, trainer.DTypeBF16},
+		Doc: "compute precision: 'fp32', or 'bf16' (bf16 weights and matmul inputs, fp32 accumulation, fp32 master weights for AdamW; " +
+			"the checkpoint is HF bf16: torch_dtype bfloat16, BF16 model.safetensors; docs/kernels.md)"}
+	if def != "" {
+		s.Default = def
+	} else {
+		s.DefaultDoc = "the policy's (its config.json torch_dtype)"
+	}
+	return s
+}
+
+// applyDType sets the model's compute dtype from the call's dtype
+// argument, when it has one (else the model keeps the policy's; a stage
+// without the argument, such as reward's model judge, keeps it too).
+func applyDType(sc *jobs.StageCtx, a jobs.Args, m *trainer.Model) error {
+	if !hasDType(a) {
+		return nil
+	}
+	if err := m.SetDType(a.String("dtype")); err != nil {
+		return &jobs.UsageError{Pos: a.Pos("dtype"), Msg: sc.Stage + ": " + err.Error(), Hint: "dtype := 'fp32' or 'bf16'"}
+	}
+	return nil
+}
+
+// cachedDTypeFits reports whether the call can use m (a light checkpoint's
+// model, shared through the cache) as it is: the call names no dtype, or
+// m's. applyDType would otherwise change a model other stages share.
+func cachedDTypeFits(a jobs.Args, m *trainer.Model) bool {
+	norm := func(d string) string {
+		d, _ = trainer.ParseDType(d)
+		return d
+	}
+	return !hasDType(a) || norm(a.String("dtype")) == norm(m.DType)
+}
+
+// hasDType reports whether the call's stage declares a dtype argument and
+// it has a value.
+func hasDType(a jobs.Args) bool {
+	_, ok := a.Map()["dtype"]
+	return ok
 }

@@ -53,6 +53,7 @@ func (rolloutStage) Spec() jobs.StageSpec {
 		Args: []jobs.ArgSpec{
 			{Name: "prompts", Type: jobs.TypeTable, Required: true, Doc: "table (or query) with prompt_id and prompt, plus columns to pass through; prompt_id must be unique"},
 			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: policyDoc},
+			dtypeArgSpec(""),
 			{Name: "n", Type: jobs.TypeInt, Default: int64(1), Doc: "samples per prompt (the GRPO group size)"},
 			{Name: "max_new_tokens", Type: jobs.TypeInt, Default: int64(64), Doc: "completion length bound (also cut at max_position_embeddings)"},
 			{Name: "temperature", Type: jobs.TypeFloat, Default: 1.0, Doc: "sampling temperature; 0 = greedy (logprobs then at temperature 1)"},
@@ -196,7 +197,7 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 	if err := checkRolloutMemory(a, len(prompts), textBytes); err != nil {
 		return jobs.Summary{}, err
 	}
-	pol, err := loadPolicy(sc, a, "policy")
+	pol, err := loadSamplingPolicy(sc, a, "policy")
 	if err != nil {
 		return jobs.Summary{}, err
 	}

@@ -31,6 +31,7 @@ func (sftStage) Spec() jobs.StageSpec {
 		Args: append([]jobs.ArgSpec{
 			{Name: "data", Type: jobs.TypeTable, Required: true, Doc: "table or query with columns prompt and completion"},
 			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: policyDoc},
+			dtypeArgSpec(""),
 			{Name: "lr", Type: jobs.TypeFloat, Default: 1e-3, Doc: "peak learning rate"},
 			{Name: "epochs", Type: jobs.TypeInt, Default: int64(1), Doc: "passes over data"},
 			{Name: "batch_size", Type: jobs.TypeInt, Default: int64(16), Doc: "sequences per optimizer update"},

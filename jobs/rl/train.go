@@ -64,6 +64,7 @@ func (trainStage) Spec() jobs.StageSpec {
 			{Name: "data", Type: jobs.TypeTable, Required: true,
 				Doc: "table or query with prompt_tokens, completion_tokens, logprobs (π_old, one per completion token) and advantage; optional reward, finish_reason, temperature, rollout_id, old_logprobs (behaviour log-probs, one per completion token: turns on TIS), and policy_mask (BOOLEAN[], episode rows: the loss, ratio and token counts cover only the tokens where it is true)"},
 			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: policyDoc + ": the policy to update (should be the one that sampled data)"},
+			dtypeArgSpec(""),
 			{Name: "ref", Type: jobs.TypeString, Doc: "reference policy for the KL term: 'step=0', 'latest', 'run=X[/step=K]' or a checkpoint folder; none = no KL"},
 			{Name: "lr", Type: jobs.TypeFloat, Default: 1e-6, Doc: "learning rate (verl's actor default 1e-6; tiny models want ~1e-3)"},
 			{Name: "clip_low", Type: jobs.TypeFloat, Default: 0.2, Doc: "ε_low: ρ clipped below at 1 − clip_low"},

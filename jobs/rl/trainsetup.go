@@ -112,7 +112,7 @@ func chooseMicro(sc *jobs.StageCtx, a jobs.Args, pol *policy, maxT, nseq int, ex
 	}
 	fixed, perSeq := trainer.TrainMemory(m.Config, lcfg, maxT, false)
 	_, rcSeq := trainer.TrainMemory(m.Config, lcfg, maxT, true)
-	fixed += extra
+	fixed += extra + m.BF16Memory()
 	budget := jobs.TrainBudget()
 	fits := func(b int, per uint64) bool { return budget == 0 || fixed+uint64(min(b, max(nseq, 1)))*per <= budget }
 	// fit returns b when it fits as it is, or under per-layer activation

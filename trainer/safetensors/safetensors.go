@@ -12,8 +12,9 @@
 //	[rest]     the byte buffer; a tensor's bytes are buffer[begin:end],
 //	           row-major, little-endian
 //
-// The writer emits F32 only, with tensors sorted by name and packed without
-// gaps, exactly as the Python/Rust library writes a file of one dtype. The
+// The writer emits F32 or BF16 tensors (Tensor.DType; BF16 rounds the
+// float32 data with Float32ToBF16), sorted by name and packed without gaps,
+// exactly as the Python/Rust library writes a file. The
 // reader accepts F32, BF16 and F16 tensors (converted to float32) and knows
 // the sizes of the other standard dtypes so it can validate any file, but
 // Tensor returns an error for them. A file is validated as the Rust library
@@ -54,9 +55,10 @@ var dtypeSizes = map[string]int{
 	"BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1,
 }
 
-// Tensor is one named fp32 tensor to write. Data is row-major with
-// len(Data) == product(Shape) (1 for a scalar, Shape == nil). DType must be
-// "" or "F32".
+// Tensor is one named tensor to write from float32 data. Data is
+// row-major with len(Data) == product(Shape) (1 for a scalar, Shape ==
+// nil). DType is "" or "F32" (written as is) or "BF16" (each value
+// rounded with Float32ToBF16).
 type Tensor struct {
 	Name  string
 	DType string
@@ -95,7 +97,7 @@ type File struct {
 }
 
 // Write writes tensors and optional metadata in safetensors format to w.
-// Tensors are sorted by name and packed in that order; all are written as F32.
+// Tensors are sorted by name and packed in that order, each in its DType.
 func Write(w io.Writer, tensors []Tensor, metadata map[string]string) error {
 	sorted := make([]Tensor, len(tensors))
 	copy(sorted, tensors)
@@ -114,8 +116,13 @@ func Write(w io.Writer, tensors []Tensor, metadata map[string]string) error {
 	}
 	buf := make([]byte, 0, 1<<16)
 	for _, t := range sorted {
+		bf16 := t.DType == "BF16"
 		for _, v := range t.Data {
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+			if bf16 {
+				buf = binary.LittleEndian.AppendUint16(buf, Float32ToBF16(v))
+			} else {
+				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+			}
 			if len(buf) == cap(buf) {
 				if _, err := w.Write(buf); err != nil {
 					return fmt.Errorf("safetensors: write tensor %q: %w", t.Name, err)
@@ -165,8 +172,13 @@ func encodeHeader(sorted []Tensor, metadata map[string]string) ([]byte, error) {
 		if i > 0 && sorted[i-1].Name == t.Name {
 			return nil, fmt.Errorf("safetensors: duplicate tensor name %q", t.Name)
 		}
-		if t.DType != "" && t.DType != "F32" {
-			return nil, fmt.Errorf("safetensors: tensor %q: can only write F32, not %q", t.Name, t.DType)
+		dtype, esize := "F32", int64(4)
+		switch t.DType {
+		case "", "F32":
+		case "BF16":
+			dtype, esize = "BF16", 2
+		default:
+			return nil, fmt.Errorf("safetensors: tensor %q: can only write F32 or BF16, not %q", t.Name, t.DType)
 		}
 		numel := 1
 		for _, d := range t.Shape {
@@ -183,14 +195,14 @@ func encodeHeader(sorted []Tensor, metadata map[string]string) ([]byte, error) {
 		}
 		first = false
 		writeJSONString(&b, t.Name)
-		b.WriteString(`:{"dtype":"F32","shape":[`)
+		b.WriteString(`:{"dtype":"` + dtype + `","shape":[`)
 		for j, d := range t.Shape {
 			if j > 0 {
 				b.WriteByte(',')
 			}
 			fmt.Fprintf(&b, "%d", d)
 		}
-		end := off + 4*int64(numel)
+		end := off + esize*int64(numel)
 		fmt.Fprintf(&b, `],"data_offsets":[%d,%d]}`, off, end)
 		off = end
 	}
@@ -535,6 +547,26 @@ func (f *File) ReadInto(name string, dst []float32) error {
 	if len(dst) != in.Numel() {
 		return f.errorf("tensor %q: shape %v has %d elements, destination has %d", name, in.Shape, in.Numel(), len(dst))
 	}
+	return f.readRange(in, 0, dst)
+}
+
+// ReadRangeInto reads len(dst) elements of the named tensor, from element
+// off on (row-major), converted to float32: a large tensor can be read
+// piece by piece.
+func (f *File) ReadRangeInto(name string, off int, dst []float32) error {
+	in, ok := f.infos[name]
+	if !ok {
+		return f.errorf("no tensor %q", name)
+	}
+	if off < 0 || off+len(dst) > in.Numel() {
+		return f.errorf("tensor %q: elements [%d, %d) outside its %d", name, off, off+len(dst), in.Numel())
+	}
+	return f.readRange(in, off, dst)
+}
+
+// readRange reads elements [off, off+len(dst)) of tensor in into dst.
+func (f *File) readRange(in Info, first int, dst []float32) error {
+	name := in.Name
 	var conv func(dst []float32, src []byte)
 	esize := dtypeSizes[in.DType]
 	switch in.DType {
@@ -548,8 +580,8 @@ func (f *File) ReadInto(name string, dst []float32) error {
 		return f.errorf("tensor %q: dtype %s is not supported (only F32, BF16, F16)", name, in.DType)
 	}
 	const chunk = 1 << 20 // bytes per read
-	buf := make([]byte, min(chunk, int(in.End-in.Begin)))
-	off := f.dataOff + in.Begin
+	buf := make([]byte, min(chunk, max(esize, len(dst)*esize)))
+	off := f.dataOff + in.Begin + int64(first*esize)
 	for done := 0; done < len(dst); {
 		k := min(len(dst)-done, len(buf)/esize)
 		b := buf[:k*esize]
@@ -586,6 +618,22 @@ func convF16(dst []float32, src []byte) {
 	for i := range dst {
 		dst[i] = F16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
 	}
+}
+
+// Float32ToBF16 rounds x to the nearest bfloat16 (ties to even) and
+// returns its bits; a subnormal x gives ±0 and a NaN a quiet NaN. It is
+// kernels.BF16, the rounding of rljob's bf16 forward, so a bf16 file holds
+// exactly the weights a bf16 model computes with.
+func Float32ToBF16(x float32) uint16 {
+	u := math.Float32bits(x)
+	switch {
+	case u&0x7f800000 == 0: // ±0 or subnormal
+		return uint16(u>>16) & 0x8000
+	case u&0x7fffffff > 0x7f800000: // NaN
+		return uint16(u>>16) | 0x40
+	}
+	u += 0x7fff + (u>>16)&1
+	return uint16(u >> 16)
 }
 
 // BF16ToFloat32 converts bfloat16 bits (the top half of a float32) to float32.

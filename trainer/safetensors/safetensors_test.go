@@ -128,7 +128,7 @@ func TestWriteErrors(t *testing.T) {
 	}{
 		{"duplicate", []Tensor{{Name: "a", Shape: []int{1}, Data: []float32{1}}, {Name: "a", Shape: []int{1}, Data: []float32{2}}}, "duplicate"},
 		{"shape mismatch", []Tensor{{Name: "a", Shape: []int{2, 2}, Data: []float32{1}}}, "4 elements"},
-		{"dtype", []Tensor{{Name: "a", DType: "BF16", Shape: []int{1}, Data: []float32{1}}}, "can only write F32"},
+		{"dtype", []Tensor{{Name: "a", DType: "F16", Shape: []int{1}, Data: []float32{1}}}, "can only write F32 or BF16"},
 		{"empty name", []Tensor{{Name: "", Shape: []int{1}, Data: []float32{1}}}, "invalid tensor name"},
 		{"reserved name", []Tensor{{Name: "__metadata__", Shape: []int{1}, Data: []float32{1}}}, "invalid tensor name"},
 		{"negative dim", []Tensor{{Name: "a", Shape: []int{-1, -1}, Data: []float32{1}}}, "negative"},
@@ -335,4 +335,64 @@ func FuzzRead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWriteBF16: a BF16 tensor is written with its dtype and 2-byte
+// offsets beside an F32 one, its values rounded to nearest even
+// (subnormals to ±0), and reads back as those rounded values.
+func TestWriteBF16(t *testing.T) {
+	vals := []float32{1, math.Float32frombits(0x3f808000), math.Float32frombits(0x3f818000), -2.5, 1e-40, 3.14159}
+	want := []float32{1, 1, math.Float32frombits(0x3f820000), -2.5, 0, math.Float32frombits(0x40490000)}
+	var buf bytes.Buffer
+	if err := Write(&buf, []Tensor{{Name: "b", DType: "BF16", Shape: []int{2, 3}, Data: vals}, {Name: "f", Shape: []int{1}, Data: []float32{7}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	raw := buf.Bytes()
+	n := binary.LittleEndian.Uint64(raw)
+	wantHeader := `{"b":{"dtype":"BF16","shape":[2,3],"data_offsets":[0,12]},"f":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}}`
+	if got := strings.TrimRight(string(raw[8:8+n]), " "); got != wantHeader {
+		t.Errorf("header:\n got %s\nwant %s", got, wantHeader)
+	}
+	f, err := Read(bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := f.Tensor("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Errorf("b[%d] = %v (%#x), want %v", i, got[i], math.Float32bits(got[i]), want[i])
+		}
+	}
+}
+
+// TestReadRangeInto: a piece of a tensor reads as the same elements of the
+// whole (F32 and BF16), and a range past its end is an error.
+func TestReadRangeInto(t *testing.T) {
+	data := make([]float32, 30)
+	for i := range data {
+		data[i] = float32(i) - 7.5
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, []Tensor{{Name: "a", Shape: []int{5, 6}, Data: data}, {Name: "b", DType: "BF16", Shape: []int{30}, Data: data}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Read(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		got := make([]float32, 12)
+		if err := f.ReadRangeInto(name, 12, got); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, data[12:24]) {
+			t.Errorf("%s[12:24] = %v, want %v", name, got, data[12:24])
+		}
+		if err := f.ReadRangeInto(name, 25, got); err == nil {
+			t.Errorf("%s: range past the end read without error", name)
+		}
+	}
 }
