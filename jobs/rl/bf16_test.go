@@ -19,7 +19,8 @@ func TestBF16GRPO(t *testing.T) {
 	}
 	lake, config := testLake(t)
 	mustRun(t, lake, config, strings.Replace(initJob, "seed := 7", "seed := 7, dtype := 'bf16'", 1), runOpt{seed: 3})
-	mustRun(t, lake, config, grpoJob, runOpt{seed: 3, steps: 2})
+	full := strings.Replace(grpoJob, trainCall, strings.Replace(trainCall, ");", ", full_state_every := 1);", 1), 1) // full checkpoints: their files are read
+	mustRun(t, lake, config, full, runOpt{seed: 3, steps: 2})
 	lake32, config32 := testLake(t)
 	mustRun(t, lake32, config32, initJob, runOpt{seed: 3})
 	fp32 := len(checkpointFiles(t, lake32, 0)[trainer.ModelFile])

@@ -40,6 +40,9 @@ type trainUpdate struct {
 	// (A drawn from seed, step and call); nil when there are none or the
 	// policy already had them.
 	FreshLoRA *trainer.LoRAConfig `json:"fresh_lora,omitempty"`
+	// DType is the call's dtype argument ("" when it named none: the
+	// policy's own), applied to the parent's model before the update.
+	DType string `json:"dtype,omitempty"`
 }
 
 // updateResult is what the updates report for the metrics.
@@ -217,6 +220,12 @@ func replayLight(dir string) (*trainer.Checkpoint, error) {
 	}
 	model := pck.Model
 	release := func() { model.Release(); pck.Opt.Release() }
+	if u.DType != "" {
+		if err := model.SetDType(u.DType); err != nil {
+			release()
+			return nil, fail(err)
+		}
+	}
 	if u.FreshLoRA != nil {
 		if err := freshLoRA(model, *u.FreshLoRA, u.Seed, u.Step, u.Call, parent); err != nil {
 			release()

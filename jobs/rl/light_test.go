@@ -68,6 +68,7 @@ func TestLightCheckpointsReplay(t *testing.T) {
 		{"full", ""},
 		{"lora", ", lora_rank := 4, lora_targets := 'q,v,down'"},
 		{"kl+minibatches", ", ref := 'step=0', kl_coef := 0.05, minibatch_size := 8, epochs := 2, entropy_coef := 0.01"},
+		{"bf16", ", dtype := 'bf16'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resetCache()

@@ -331,9 +331,13 @@ func newTrainUpdate(sc *jobs.StageCtx, a jobs.Args, cfg loss.Config, temp float6
 	if mb <= 0 || mb > nrows {
 		mb = nrows
 	}
-	return &trainUpdate{Loss: cfg, LR: a.Float("lr"), WeightDecay: a.Float("weight_decay"), MaxGradNorm: a.Float("max_grad_norm"),
+	u := &trainUpdate{Loss: cfg, LR: a.Float("lr"), WeightDecay: a.Float("weight_decay"), MaxGradNorm: a.Float("max_grad_norm"),
 		Epochs: int(a.Int("epochs")), MinibatchSize: mb, Micro: micro, Temperature: temp,
 		Seed: sc.Seed, Step: sc.Step, Call: sc.Call}
+	if hasDType(a) {
+		u.DType = a.String("dtype")
+	}
+	return u
 }
 
 // commitTrained commits the updated policy as this step's checkpoint: a
