@@ -154,8 +154,8 @@ func TestREADMEQuickStart(t *testing.T) {
 		t.Skipf("%s absent (the README's session uses the full GSM8K test set): %v", data, err)
 	}
 	ss := sessions(t, "README.md", "The GSM8K part, as it ran:")
-	if len(ss) != 4 || ss[0].args[0] != "run" {
-		t.Fatalf("README.md: want 4 commands, the first rljob run, got %d", len(ss))
+	if len(ss) != 3 || ss[0].args[0] != "run" {
+		t.Fatalf("README.md: want 3 commands, the first rljob run, got %d", len(ss))
 	}
 	lake := filepath.Join(t.TempDir(), "lake")
 	t.Chdir(repoRoot)
