@@ -8,7 +8,8 @@ import (
 
 // Model is a Llama/Qwen2 decoder with its parameters, gradients and the
 // activations of the last forward pass. Forward and backward are written
-// out layer by layer on the kernels package, in the style of llm.c.
+// out layer by layer, in the style of llm.c, on the model's Backend
+// (backend.go; today the CPU one, over package kernels).
 //
 // A Model is not safe for concurrent use: the activations are shared.
 type Model struct {
