@@ -106,20 +106,20 @@ func (m *Model) refreshBF16() {
 	}
 	for l := range bf.layers {
 		w, p, r := &src.Layers[l], &bf.layers[l], &bf.w.Layers[l]
-		p.q = kernels.PackWeightBF16(p.q, w.Wq, qd, C)
-		p.k = kernels.PackWeightBF16(p.k, w.Wk, kvd, C)
-		p.v = kernels.PackWeightBF16(p.v, w.Wv, kvd, C)
-		p.o = kernels.PackWeightBF16(p.o, w.Wo, C, qd)
-		p.gate = kernels.PackWeightBF16(p.gate, w.Wgate, I, C)
-		p.up = kernels.PackWeightBF16(p.up, w.Wup, I, C)
-		p.down = kernels.PackWeightBF16(p.down, w.Wdown, C, I)
+		p.q = m.be.PackWeightBF16(p.q, w.Wq, qd, C)
+		p.k = m.be.PackWeightBF16(p.k, w.Wk, kvd, C)
+		p.v = m.be.PackWeightBF16(p.v, w.Wv, kvd, C)
+		p.o = m.be.PackWeightBF16(p.o, w.Wo, C, qd)
+		p.gate = m.be.PackWeightBF16(p.gate, w.Wgate, I, C)
+		p.up = m.be.PackWeightBF16(p.up, w.Wup, I, C)
+		p.down = m.be.PackWeightBF16(p.down, w.Wdown, C, I)
 		*r = LayerWeights{
 			InputNorm: roundedCopy(r.InputNorm, w.InputNorm), PostNorm: roundedCopy(r.PostNorm, w.PostNorm),
 			Bq: roundedCopy(r.Bq, w.Bq), Bk: roundedCopy(r.Bk, w.Bk), Bv: roundedCopy(r.Bv, w.Bv),
 			Wq: w.Wq, Wk: w.Wk, Wv: w.Wv, Wo: w.Wo, Wgate: w.Wgate, Wup: w.Wup, Wdown: w.Wdown,
 		}
 	}
-	bf.head = kernels.PackWeightBF16(bf.head, src.LMHead, c.VocabSize, C)
+	bf.head = m.be.PackWeightBF16(bf.head, src.LMHead, c.VocabSize, C)
 }
 
 // roundedCopy returns src rounded to bf16 (as float32), in dst's memory
@@ -161,19 +161,19 @@ func (m *Model) cw() *Weights {
 // on pw (w packed).
 func (m *Model) linear(out, inp, w []float32, pw *kernels.PackedWeightBF16, bias []float32, N, C, OC int) {
 	if m.isBF16() {
-		kernels.MatmulForwardBF16(out, inp, pw, bias, N)
+		m.be.MatmulForwardBF16(out, inp, pw, bias, N)
 		return
 	}
-	kernels.MatmulForwardInvariant(out, inp, w, bias, N, C, OC)
+	m.be.MatmulForward(out, inp, w, bias, N, C, OC)
 }
 
 // linearBackward is linear's backward (kernels.MatmulBackward's shapes).
 func (m *Model) linearBackward(dinp, dweight, dbias, dout, inp, weight []float32, N, C, OC int) {
 	if m.isBF16() {
-		kernels.MatmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight, N, C, OC)
+		m.be.MatmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight, N, C, OC)
 		return
 	}
-	kernels.MatmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC)
+	m.be.MatmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC)
 }
 
 // bfLayer is layer l's packed bf16 matrices (nil in fp32).
@@ -245,7 +245,7 @@ func configDType(path string) string {
 func (m *Model) packHeadT() {
 	if m.isBF16() {
 		c := m.Config
-		m.bf.headT = kernels.PackWeightBF16T(m.bf.headT, m.W.LMHead, c.VocabSize, c.HiddenSize)
+		m.bf.headT = m.be.PackWeightBF16T(m.bf.headT, m.W.LMHead, c.VocabSize, c.HiddenSize)
 	}
 }
 
@@ -255,10 +255,10 @@ func (m *Model) headBackward(dlnf, dhead, dlogits, lnf []float32, rows int) {
 	c := m.Config
 	C, V := c.HiddenSize, c.VocabSize
 	if m.isBF16() {
-		kernels.MatmulBackwardBF16Packed(dlnf, dhead, nil, dlogits, lnf, m.W.LMHead, m.bf.headT, rows, C, V)
+		m.be.MatmulBackwardBF16Packed(dlnf, dhead, nil, dlogits, lnf, m.W.LMHead, m.bf.headT, rows, C, V)
 		return
 	}
-	kernels.MatmulBackward(dlnf, dhead, nil, dlogits, lnf, m.W.LMHead, rows, C, V)
+	m.be.MatmulBackward(dlnf, dhead, nil, dlogits, lnf, m.W.LMHead, rows, C, V)
 }
 
 // The bf16 forms of a model go back to the process when the model is

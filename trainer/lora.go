@@ -6,8 +6,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-
-	"github.com/rljob/rljob/kernels"
 )
 
 // LoRA (Hu et al. 2021) as PEFT computes it: a targeted linear layer
@@ -17,7 +15,7 @@ import (
 //
 // with W and b frozen. A starts ~ U(−1/√in, 1/√in) (PEFT's kaiming-uniform
 // with a = √5), B at 0, so an adapter starts as the identity. The two
-// products are kernels.MatmulForwardInvariant (batch-invariant) and the
+// products are the backend's MatmulForward (batch-invariant) and the
 // sum is one rounding per element in a fixed order, so the sampler's
 // KV-cache decode and the trainer's forward, which both call loraAdd,
 // still give a token the same bits.
@@ -267,8 +265,8 @@ func (m *Model) loraAdd(out, x []float32, l, t, N int) {
 	lo.scratch.u = grow(lo.scratch.u, N*r)
 	lo.scratch.d = grow(lo.scratch.d, N*p.out)
 	u, d := lo.scratch.u, lo.scratch.d
-	kernels.MatmulForwardInvariant(u, x[:N*p.in], p.A, nil, N, p.in, r)
-	kernels.MatmulForwardInvariant(d, u, p.B, nil, N, r, p.out)
+	m.be.MatmulForward(u, x[:N*p.in], p.A, nil, N, p.in, r)
+	m.be.MatmulForward(d, u, p.B, nil, N, r, p.out)
 	s := lo.scale
 	parallelFor(N*p.out, 1<<14, func(a, b int) {
 		for i := a; i < b; i++ {
@@ -293,14 +291,14 @@ func (m *Model) loraBackward(dx, dout, x []float32, l, t, N int) {
 	lo.scratch.d = grow(lo.scratch.d, N*p.out)
 	lo.scratch.du = grow(lo.scratch.du, N*r)
 	u, ds, du := lo.scratch.u, lo.scratch.d, lo.scratch.du
-	kernels.MatmulForwardInvariant(u, x[:N*p.in], p.A, nil, N, p.in, r)
+	m.be.MatmulForward(u, x[:N*p.in], p.A, nil, N, p.in, r)
 	s := lo.scale
 	for i, g := range dout[:N*p.out] {
 		ds[i] = s * g
 	}
-	clear(du)
-	kernels.MatmulBackward(du, p.GB, nil, ds, u, p.B, N, r, p.out)
-	kernels.MatmulBackward(dx, p.GA, nil, du, x[:N*p.in], p.A, N, p.in, r)
+	m.be.Zero(du)
+	m.be.MatmulBackward(du, p.GB, nil, ds, u, p.B, N, r, p.out)
+	m.be.MatmulBackward(dx, p.GA, nil, du, x[:N*p.in], p.A, N, p.in, r)
 }
 
 // MergeLoRA folds the adapters into the base weights, W += s·B·A (float64

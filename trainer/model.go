@@ -8,7 +8,8 @@ import (
 
 // Model is a Llama/Qwen2 decoder with its parameters, gradients and the
 // activations of the last forward pass. Forward and backward are written
-// out layer by layer on the kernels package, in the style of llm.c.
+// out layer by layer, in the style of llm.c, on the model's Backend
+// (backend.go; today the CPU one, over package kernels).
 //
 // A Model is not safe for concurrent use: the activations are shared.
 type Model struct {
@@ -52,6 +53,7 @@ type Model struct {
 	// accumulation, fp32 master weights). Set it with SetDType.
 	DType string
 
+	be        Backend      // the compute the forward and backward call (backend.go)
 	bf        *bf16Weights // the bf16 forms of the parameters, per forward (bf16 only)
 	sampler   *packedModel // a sample-only model's packed weights (sampleonly.go)
 	acts      activations
@@ -102,6 +104,7 @@ func newModelZero(c Config) (*Model, error) {
 		Config: c,
 		Table:  ParamTable(c),
 		Params: takeFloats(n),
+		be:     cpu,
 		ropeT:  float32(c.RopeTheta),
 		eps:    float32(c.RMSNormEps),
 	}
@@ -127,12 +130,12 @@ func (m *Model) ensureGrads() {
 // leaves the gradients zeroed.
 func (m *Model) ZeroGrad() {
 	if m.LoRA != nil {
-		parallelClear(m.LoRA.Grads)
+		m.be.Zero(m.LoRA.Grads)
 		return
 	}
 	m.ensureGrads()
 	if !m.gradsZero {
-		parallelClear(m.Grads)
+		m.be.Zero(m.Grads)
 		m.gradsZero = true
 	}
 }
@@ -324,10 +327,10 @@ func (m *Model) EmbedForward(out []float32, tokens []int32, N int) {
 	if m.W.Embed == nil && m.sampler != nil {
 		m.embedPacked(out[:N*m.Config.HiddenSize], tokens[:N])
 	} else {
-		kernels.EmbeddingForward(out, m.W.Embed, tokens, N, m.Config.HiddenSize)
+		m.be.EmbeddingForward(out, m.W.Embed, tokens, N, m.Config.HiddenSize)
 	}
 	if m.isBF16() {
-		roundBF16(out[:N*m.Config.HiddenSize])
+		m.be.RoundBF16(out[:N*m.Config.HiddenSize])
 	}
 }
 
@@ -345,15 +348,15 @@ func (m *Model) QKVForward(l int, q, k, v, ln1, rstd, x []float32, pos []int32, 
 	w, p := &m.cw().Layers[l], m.bfLayer(l)
 	C, hd := c.HiddenSize, c.HeadDim()
 	qd, kvd := c.NumHeads*hd, c.NumKVHeads*hd
-	kernels.RMSNormForward(ln1, rstd, x, w.InputNorm, N, C, m.eps)
+	m.be.RMSNormForward(ln1, rstd, x, w.InputNorm, N, C, m.eps)
 	m.linear(q, ln1, w.Wq, p.q, w.Bq, N, C, qd)
 	m.linear(k, ln1, w.Wk, p.k, w.Bk, N, C, kvd)
 	m.linear(v, ln1, w.Wv, p.v, w.Bv, N, C, kvd)
 	m.loraAdd(q, ln1, l, loraQ, N)
 	m.loraAdd(k, ln1, l, loraK, N)
 	m.loraAdd(v, ln1, l, loraV, N)
-	kernels.RopeForward(q, q, pos, N, c.NumHeads, hd, m.ropeT)
-	kernels.RopeForward(k, k, pos, N, c.NumKVHeads, hd, m.ropeT)
+	m.be.RopeForward(q, q, pos, N, c.NumHeads, hd, m.ropeT)
+	m.be.RopeForward(k, k, pos, N, c.NumKVHeads, hd, m.ropeT)
 }
 
 // AttnOutForward writes xout (N, C) = x + att·Woᵀ for layer l, att (N, H*hd)
@@ -364,7 +367,7 @@ func (m *Model) AttnOutForward(l int, xout, att, x []float32, N int) {
 	tmp := m.scratchNC(N)
 	m.linear(tmp, att, m.W.Layers[l].Wo, m.bfLayer(l).o, nil, N, c.NumHeads*c.HeadDim(), C)
 	m.loraAdd(tmp, att, l, loraO, N)
-	kernels.ResidualForward(xout, x, tmp, N*C)
+	m.be.ResidualForward(xout, x, tmp, N*C)
 }
 
 // MLPForward computes the second half of layer l:
@@ -377,22 +380,22 @@ func (m *Model) MLPForward(l int, xout, ln2, rstd, gate, up, h, x []float32, N i
 	c := m.Config
 	w, p := &m.cw().Layers[l], m.bfLayer(l)
 	C, I := c.HiddenSize, c.IntermediateSize
-	kernels.RMSNormForward(ln2, rstd, x, w.PostNorm, N, C, m.eps)
+	m.be.RMSNormForward(ln2, rstd, x, w.PostNorm, N, C, m.eps)
 	m.linear(gate, ln2, w.Wgate, p.gate, nil, N, C, I)
 	m.linear(up, ln2, w.Wup, p.up, nil, N, C, I)
 	m.loraAdd(gate, ln2, l, loraGate, N)
 	m.loraAdd(up, ln2, l, loraUp, N)
-	kernels.SwiGLUForward(h, gate, up, N*I)
+	m.be.SwiGLUForward(h, gate, up, N*I)
 	tmp := m.scratchNC(N)
 	m.linear(tmp, h, w.Wdown, p.down, nil, N, I, C)
 	m.loraAdd(tmp, h, l, loraDown, N)
-	kernels.ResidualForward(xout, x, tmp, N*C)
+	m.be.ResidualForward(xout, x, tmp, N*C)
 }
 
 // FinalNorm writes lnf (N, C) = RMSNorm(x)·norm and rstd (N), the input
 // of the LM head.
 func (m *Model) FinalNorm(lnf, rstd, x []float32, N int) {
-	kernels.RMSNormForward(lnf, rstd, x, m.cw().Norm, N, m.Config.HiddenSize, m.eps)
+	m.be.RMSNormForward(lnf, rstd, x, m.cw().Norm, N, m.Config.HiddenSize, m.eps)
 }
 
 // packHead packs lm_head once for this forward's chunks (the weights may
@@ -402,7 +405,7 @@ func (m *Model) packHead() {
 	if m.isBF16() {
 		return // refreshBF16 packed it
 	}
-	m.headPW = kernels.PackWeight(m.headPW, m.W.LMHead, c.VocabSize, c.HiddenSize)
+	m.headPW = m.be.PackWeight(m.headPW, m.W.LMHead, c.VocabSize, c.HiddenSize)
 }
 
 // headLogits writes the logits (rows, V) of rows lnf (rows, C) with the
@@ -410,10 +413,10 @@ func (m *Model) packHead() {
 // the chunking.
 func (m *Model) headLogits(logits, lnf []float32, rows int) {
 	if m.isBF16() {
-		kernels.MatmulForwardBF16(logits, lnf, m.bf.head, nil, rows)
+		m.be.MatmulForwardBF16(logits, lnf, m.bf.head, nil, rows)
 		return
 	}
-	kernels.MatmulForwardBI(logits, lnf, m.headPW, nil, rows)
+	m.be.MatmulForwardPacked(logits, lnf, m.headPW, nil, rows)
 }
 
 // scratchNC is an (N, C) temporary for the branch outputs (the backward
@@ -487,7 +490,7 @@ func (m *Model) layerForward(l int) {
 	la := m.layerActs(l)
 	x := a.resid[l]
 	m.QKVForward(l, la.q, la.k, la.v, la.ln1, la.rstd1, x, a.pos, N)
-	kernels.AttentionForward(la.att, la.lse, la.q, la.k, la.v, a.valid, b.B, b.T, c.NumHeads, c.NumKVHeads, c.HeadDim())
+	m.be.AttentionForward(la.att, la.lse, la.q, la.k, la.v, a.valid, b.B, b.T, c.NumHeads, c.NumKVHeads, c.HeadDim())
 	m.AttnOutForward(l, la.x2, la.att, x, N)
 	m.MLPForward(l, a.resid[l+1], la.ln2, la.rstd2, la.gate, la.up, la.h, la.x2, N)
 }
@@ -566,7 +569,7 @@ func (m *Model) BackwardLogp(dlogp, dent []float32) error {
 		if dent != nil {
 			dt = dent[lo : lo+rows]
 		}
-		kernels.HeadBackwardLogp(a.hexp[:rows*V], a.rinv[lo:lo+rows], dlogp[lo:lo+rows], dt, a.hlog[:rows*V],
+		m.be.HeadBackwardLogp(a.hexp[:rows*V], a.rinv[lo:lo+rows], dlogp[lo:lo+rows], dt, a.hlog[:rows*V],
 			a.lse[lo:lo+rows], a.ent[lo:lo+rows], a.targets[lo:lo+rows], rows, V, m.vocabLimit(), m.fw.temp)
 	})
 	return nil
@@ -615,7 +618,7 @@ func (m *Model) BackwardCE(dloss float32) error {
 	m.fw.mode = fwNone
 	m.backward(func(lo, rows int) {
 		a := &m.acts
-		kernels.HeadBackwardCE(a.hexp[:rows*V], a.rinv[lo:lo+rows], dloss, a.targets[lo:lo+rows], count, rows, V)
+		m.be.HeadBackwardCE(a.hexp[:rows*V], a.rinv[lo:lo+rows], dloss, a.targets[lo:lo+rows], count, rows, V)
 	})
 	return nil
 }
@@ -664,7 +667,7 @@ func (m *Model) headChunkForward(lo, rows int, temp float32, entropy bool) {
 	if entropy {
 		ent = a.ent[lo : lo+rows]
 	}
-	kernels.HeadForward(a.hexp[:rows*V], a.rinv[lo:lo+rows], a.lse[lo:lo+rows], a.logp[lo:lo+rows], ent,
+	m.be.HeadForward(a.hexp[:rows*V], a.rinv[lo:lo+rows], a.lse[lo:lo+rows], a.logp[lo:lo+rows], ent,
 		a.hlog[:rows*V], a.targets[lo:lo+rows], rows, V, m.vocabLimit(), temp)
 }
 
@@ -708,7 +711,7 @@ func (m *Model) backward(headGrad func(lo, rows int)) {
 	dln := a.dln[:N*C]
 
 	// head: logits = lnf·lm_headᵀ, lnf = RMSNorm(x_L)
-	parallelClear(dln)
+	m.be.Zero(dln)
 	ch := m.headChunk(N)
 	m.packHeadT()
 	for lo := 0; lo < N; lo += ch {
@@ -720,8 +723,8 @@ func (m *Model) backward(headGrad func(lo, rows int)) {
 		m.headBackward(dln[lo*C:(lo+rows)*C], G.LMHead, a.hexp[:rows*V], a.lnf[lo*C:(lo+rows)*C], rows)
 	}
 	m.fw.headKept = false
-	parallelClear(dres)
-	kernels.RMSNormBackward(dres, G.Norm, dln, a.resid[c.NumLayers], W.Norm, a.rstdf, N, C)
+	m.be.Zero(dres)
+	m.be.RMSNormBackward(dres, G.Norm, dln, a.resid[c.NumLayers], W.Norm, a.rstdf, N, C)
 
 	for l := c.NumLayers - 1; l >= 0; l-- {
 		if m.Recompute {
@@ -734,45 +737,45 @@ func (m *Model) backward(headGrad func(lo, rows int)) {
 		}
 		// MLP: x3 = x2 + h·Wdownᵀ; dres holds dL/dx3 and becomes dL/dx2.
 		dh, dgate, dup := a.dh[:N*I], a.dgate[:N*I], a.dup[:N*I]
-		parallelClear(dh)
+		m.be.Zero(dh)
 		m.linearBackward(dh, g.Wdown, nil, dres, la.h, w.Wdown, N, I, C)
 		m.loraBackward(dh, dres, la.h, l, loraDown, N)
-		parallelClear(dgate)
-		parallelClear(dup)
-		kernels.SwiGLUBackward(dgate, dup, dh, la.gate, la.up, N*I)
-		parallelClear(dln)
+		m.be.Zero(dgate)
+		m.be.Zero(dup)
+		m.be.SwiGLUBackward(dgate, dup, dh, la.gate, la.up, N*I)
+		m.be.Zero(dln)
 		m.linearBackward(dln, g.Wgate, nil, dgate, la.ln2, w.Wgate, N, C, I)
 		m.linearBackward(dln, g.Wup, nil, dup, la.ln2, w.Wup, N, C, I)
 		m.loraBackward(dln, dgate, la.ln2, l, loraGate, N)
 		m.loraBackward(dln, dup, la.ln2, l, loraUp, N)
-		kernels.RMSNormBackward(dres, g.PostNorm, dln, la.x2, w.PostNorm, la.rstd2, N, C)
+		m.be.RMSNormBackward(dres, g.PostNorm, dln, la.x2, w.PostNorm, la.rstd2, N, C)
 
 		// attention: x2 = x + att·Woᵀ; dres becomes dL/dx.
 		datt := a.datt[:N*qd]
-		parallelClear(datt)
+		m.be.Zero(datt)
 		m.linearBackward(datt, g.Wo, nil, dres, la.att, w.Wo, N, qd, C)
 		m.loraBackward(datt, dres, la.att, l, loraO, N)
 		dq, dk, dv := a.dq[:N*qd], a.dk[:N*kvd], a.dv[:N*kvd]
-		parallelClear(dq)
-		parallelClear(dk)
-		parallelClear(dv)
-		kernels.AttentionBackward(dq, dk, dv, datt, la.q, la.k, la.v, la.att, la.lse, a.valid, b.B, b.T, H, KV, hd)
+		m.be.Zero(dq)
+		m.be.Zero(dk)
+		m.be.Zero(dv)
+		m.be.AttentionBackward(dq, dk, dv, datt, la.q, la.k, la.v, la.att, la.lse, a.valid, b.B, b.T, H, KV, hd)
 		dqr, dkr := a.dqr[:N*qd], a.dkr[:N*kvd]
-		parallelClear(dqr)
-		parallelClear(dkr)
-		kernels.RopeBackward(dqr, dq, a.pos, N, H, hd, m.ropeT)
-		kernels.RopeBackward(dkr, dk, a.pos, N, KV, hd, m.ropeT)
-		parallelClear(dln)
+		m.be.Zero(dqr)
+		m.be.Zero(dkr)
+		m.be.RopeBackward(dqr, dq, a.pos, N, H, hd, m.ropeT)
+		m.be.RopeBackward(dkr, dk, a.pos, N, KV, hd, m.ropeT)
+		m.be.Zero(dln)
 		m.linearBackward(dln, g.Wq, g.Bq, dqr, la.ln1, w.Wq, N, C, qd)
 		m.linearBackward(dln, g.Wk, g.Bk, dkr, la.ln1, w.Wk, N, C, kvd)
 		m.linearBackward(dln, g.Wv, g.Bv, dv, la.ln1, w.Wv, N, C, kvd)
 		m.loraBackward(dln, dqr, la.ln1, l, loraQ, N)
 		m.loraBackward(dln, dkr, la.ln1, l, loraK, N)
 		m.loraBackward(dln, dv, la.ln1, l, loraV, N)
-		kernels.RMSNormBackward(dres, g.InputNorm, dln, a.resid[l], w.InputNorm, la.rstd1, N, C)
+		m.be.RMSNormBackward(dres, g.InputNorm, dln, a.resid[l], w.InputNorm, la.rstd1, N, C)
 	}
 	if G.Embed != nil {
-		kernels.EmbeddingBackward(G.Embed, dres, a.tokens, N, C)
+		m.be.EmbeddingBackward(G.Embed, dres, a.tokens, N, C)
 	}
 }
 
