@@ -188,6 +188,38 @@ func TestRecipesSmoke(t *testing.T) {
 				t.Errorf("prompts x rollouts per step = %q, want \"4x32 1x16\"", got)
 			}
 		}},
+		{name: "critique", check: func(t *testing.T, lake, run string) {
+			// a second turn exactly after a wrong first answer; none after a right one
+			tr := "FROM turns AS u JOIN rollouts AS r USING (run, step, rollout_id) JOIN prompts AS p ON p.run = r.run AND p.prompt_id = r.prompt_id WHERE u.run = '" + run + "' AND u.tag = 'train'"
+			if n := scalar(t, lake, "SELECT count(*) "+tr+" AND u.turn = 1"); n == "0" {
+				t.Fatalf("no second turns: the check needs some")
+			}
+			bad := query(t, lake, `SELECT 'turn 0 of ' || rollout_id || ': ' || u.text || ' vs ' || p.answer || ', ' || r.num_turns || ' turns' `+tr+`
+				AND u.turn = 0 AND (trim(u.text) = p.answer) <> (r.num_turns = 1)
+				UNION ALL
+				-- the verdict: the observation after a wrong answer is <|unk|> and the prompt, its
+				-- tokens are in the sequence and masked out (policy_mask false), turn 1 starts after it
+				SELECT 'verdict of ' || rollout_id `+tr+` AND u.turn = 0 AND r.num_turns = 2
+				AND (u.observation IS DISTINCT FROM '<|unk|>' || p.prompt OR u.observation_tokens <> length(p.prompt) + 1
+				     OR len(list_filter(r.policy_mask, m -> NOT m)) <> u.observation_tokens
+				     OR r.turn_offsets[2] <> u.policy_tokens + u.observation_tokens
+				     OR list_bool_or(list_slice(r.policy_mask, u.policy_tokens + 1, r.turn_offsets[2])) IS DISTINCT FROM false)
+				UNION ALL
+				-- turn rewards are the exact rule; the episode's reward is its final answer's
+				SELECT 'reward of ' || rollout_id || '/' || u.turn `+tr+` AND u.reward IS DISTINCT FROM CASE WHEN trim(u.text) = p.answer THEN 1.0 ELSE 0.0 END
+				UNION ALL
+				SELECT 'final reward of ' || rollout_id FROM scored AS s JOIN turns AS u USING (run, step, rollout_id)
+				WHERE s.run = '`+run+`' AND s.tag = 'train' AND u.turn = s.num_turns - 1 AND s.reward IS DISTINCT FROM u.reward`)
+			if strings.TrimSpace(bad) != "" {
+				t.Errorf("critique episodes:\n%s", bad)
+			}
+			// train saw one row per policy turn, and only the policy tokens of that turn
+			want := scalar(t, lake, "SELECT count(*)::DOUBLE || ' ' || sum(policy_tokens)::DOUBLE FROM turns WHERE run = '"+run+"' AND tag = 'train'")
+			got := scalar(t, lake, "SELECT sum(value) FILTER (name = 'train/sequences') || ' ' || sum(value) FILTER (name = 'train/tokens') FROM metrics WHERE run = '"+run+"'")
+			if got != want {
+				t.Errorf("train/sequences and train/tokens over 2 steps = %s, want the policy turns and their tokens %s", got, want)
+			}
+		}},
 		{name: "lowlik", check: func(t *testing.T, lake, run string) {
 			// step 2 focuses on the prompts step 1 solved at least once but not at >= 95%, at most
 			// half the batch (2)
