@@ -22,16 +22,17 @@
 -- missing from src is an error naming it.
 CREATE OR REPLACE MACRO critique_verdict(pid, turn, text, finish, transcript, src := 'prompts') AS (
     SELECT CASE
-        WHEN count(*) = 0 THEN error('critique_verdict: prompt_id ' || coalesce(CAST(pid AS VARCHAR), 'NULL') || ' is not in ' || CAST(src AS VARCHAR))
-        WHEN trim(CAST(text AS VARCHAR)) = any_value(s.answer)
+        WHEN s.n = 0 THEN error('critique_verdict: prompt_id ' || coalesce(CAST(pid AS VARCHAR), 'NULL') || ' is not in ' || CAST(src AS VARCHAR))
+        WHEN trim(CAST(text AS VARCHAR)) = s.answer
             THEN {'observation': CAST(NULL AS VARCHAR), 'reward': 1.0::DOUBLE, 'done': true}
         WHEN turn = 0
-            THEN {'observation': '<|unk|>' || any_value(s.prompt), 'reward': 0.0::DOUBLE, 'done': false}
+            THEN {'observation': '<|unk|>' || s.prompt, 'reward': 0.0::DOUBLE, 'done': false}
         ELSE {'observation': CAST(NULL AS VARCHAR), 'reward': 0.0::DOUBLE, 'done': true}
     END
-    FROM query_table(src) AS s
-    WHERE s.prompt_id = pid
-      AND (getvariable('run') IS NULL OR s.run = CAST(getvariable('run') AS VARCHAR))
+    FROM (SELECT count(*) AS n, any_value(q.answer) AS answer, any_value(q.prompt) AS prompt
+          FROM query_table(src) AS q
+          WHERE q.prompt_id = pid
+            AND (getvariable('run') IS NULL OR q.run = CAST(getvariable('run') AS VARCHAR))) AS s
 );
 
 -- critique_turn_rows(episodes, turns): one training row per policy turn of
