@@ -7,7 +7,7 @@
 -- with the tokenizer --set tokenizer=... (default: Qwen's BPE from
 -- ../shared/data/tokenizer/qwen3). Paths are relative to the directory rljob
 -- runs in (the repository root).
-CALL init_policy(policy := getvariable('model'), when := getvariable('model') IS NOT NULL);
+CALL init_policy(policy := getvariable('model'), dtype := coalesce(getvariable('dtype'), 'fp32'), when := getvariable('model') IS NOT NULL);
 CALL init_policy(config := coalesce(getvariable('config'), 'examples/qwen/config.json'),
                  tokenizer := coalesce(getvariable('tokenizer'), '../shared/data/tokenizer/qwen3/tokenizer.json'),
-                 seed := 1, when := getvariable('model') IS NULL);
+                 seed := 1, dtype := coalesce(getvariable('dtype'), 'fp32'), when := getvariable('model') IS NULL);

@@ -13,6 +13,7 @@
 #   CONFIG     [examples/qwen/config.json: Qwen2.5-0.5B's shape]
 #   TOKENIZER  [../shared/data/tokenizer/qwen3/tokenizer.json] (stand-in only)
 #   LORA_RANK  [16] rank of --lora
+#   DTYPE      [fp32] the policy's dtype: bf16 stores and runs the weights in bf16
 #   STEPS      [1] GRPO steps (e.g. full_state_every of them, for bytes per step)
 #   FULL_STATE_EVERY  train's full_state_every (default: train's own)
 #   MEMORY     rljob run --memory (default: 3/4 of the available memory)
@@ -43,7 +44,7 @@ else
 	set -- --set "config=$CONFIG" --set "tokenizer=$TOKENIZER"
 fi
 go run ./examples/qwen/mkprompts -tokenizer "$tok" -data "$DATA" -n "$PROMPTS" -tokens "$PROMPT_TOKENS" >"$work/prompts.jsonl"
-"$RLJOB" run examples/qwen/init.sql --lake "$work/lake" --log-level warn "$@" >&2
+"$RLJOB" run examples/qwen/init.sql --lake "$work/lake" --log-level warn "$@" ${DTYPE:+--set "dtype=$DTYPE"} >&2
 
 t0=$(date +%s.%N)
 ${WRAP:-} "$RLJOB" run examples/qwen/grpo.sql --lake "$work/lake" --log-level warn ${MEMORY:+--memory "$MEMORY"} \
