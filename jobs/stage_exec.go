@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,13 +10,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/rljob/rljob/arrowio"
+	"github.com/rljob/rljob/jobs/extproc"
 )
 
 // execStage runs an external command with Parquet in and out.
@@ -117,7 +116,7 @@ func (execStage) Run(ctx context.Context, sc *StageCtx, a Args) (Summary, error)
 	if cmd.Dir == "" {
 		cmd.Dir, _ = os.Getwd()
 	}
-	tail := &tailBuffer{max: 4096}
+	tail := &extproc.Tail{Max: 4096}
 	cmd.Stdout = io.MultiWriter(os.Stderr, tail)
 	cmd.Stderr = io.MultiWriter(os.Stderr, tail)
 	sc.Log.Info().Str("command", a.String("command")).Msg("exec: running")
@@ -246,29 +245,6 @@ func exitDescription(err error) string {
 		msg += fmt.Sprintf(" (a shell's way of saying that a process it ran was killed by %s)", SignalName(syscall.Signal(code-128)))
 	}
 	return msg
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(p)
-	if over := t.buf.Len() - t.max; over > 0 {
-		t.buf.Next(over)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.String()
 }
 
 func indent(s, pre string) string {

@@ -86,24 +86,26 @@ func exitDescription(err error) string {
 	return fmt.Sprintf("exited with status %d", ee.ExitCode())
 }
 
-// tail keeps the last max bytes written to it.
-type tail struct {
+// Tail is an io.Writer that keeps the last Max bytes written to it (a
+// process's stderr, for error messages). Safe for concurrent use.
+type Tail struct {
+	Max int
 	mu  sync.Mutex
-	max int
 	buf bytes.Buffer
 }
 
-func (t *tail) Write(p []byte) (int, error) {
+func (t *Tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf.Write(p)
-	if over := t.buf.Len() - t.max; over > 0 {
+	if over := t.buf.Len() - t.Max; over > 0 {
 		t.buf.Next(over)
 	}
 	return len(p), nil
 }
 
-func (t *tail) String() string {
+// String returns the bytes kept.
+func (t *Tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.buf.String()

@@ -48,7 +48,7 @@ type Proc struct {
 	cfg    Config
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr *tail
+	stderr *Tail
 	sem    chan struct{}
 	wmu    sync.Mutex    // serialises request lines on stdin
 	done   chan struct{} // closed once the process has exited and dead is set
@@ -79,7 +79,7 @@ func Start(ctx context.Context, cfg Config) (*Proc, error) {
 	if cfg.What == "" {
 		cfg.What = "process"
 	}
-	p := &Proc{cfg: cfg, stderr: &tail{max: 4096}, sem: make(chan struct{}, cfg.Concurrency),
+	p := &Proc{cfg: cfg, stderr: &Tail{Max: 4096}, sem: make(chan struct{}, cfg.Concurrency),
 		done: make(chan struct{}), pending: map[int64]chan reply{}, late: map[int64]bool{}}
 	cmd := exec.CommandContext(ctx, "sh", "-c", cfg.Command)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
