@@ -25,9 +25,9 @@
 --      a correct answer is 3 digits + EOS = 4 tokens, every token past that
 --      costs 0.25), then GRPO advantages on the shaped reward of the kept
 --      groups (the filter looks at correctness, as DAPO's does);
---   4. train (core/grpo_update.sql): clip_low 0.2, clip_high 0.28
---      (clip-higher), token-mean, two minibatches (two updates per step, so
---      ρ leaves 1 and the asymmetric clip acts on the second), lr 5e-4;
+--   4. train (core/grpo_update.sql): clip_low 0.2, clip_high 0.28 (clip-higher),
+--      token-mean, --set updates_per_step minibatches (default 2: ρ leaves 1 and
+--      the asymmetric clip acts on the second; 1: one on-policy update), lr 5e-4;
 --   5. metrics: dapo/rounds (rollout calls that ran), dapo/prompts_sampled,
 --      dapo/kept_after_round_R for each round R that ran.
 -- Rollouts per step: n · (G + the refill rounds' prompts), e.g. 256 + 88
@@ -65,11 +65,12 @@ FROM informative_groups('this_step', max_groups := (SELECT g FROM g));
 
 CREATE OR REPLACE TABLE train_batch AS SELECT * FROM grpo_advantages('shaped');
 SET VARIABLE clip_high = coalesce(getvariable('clip_high'), 0.28);
-SET VARIABLE minibatch_size = (SELECT greatest(1, count(*) // 2) FROM train_batch);
+SET VARIABLE minibatch_size = (SELECT greatest(1, count(*) // coalesce(getvariable('updates_per_step'), 2)) FROM train_batch);
 CREATE OR REPLACE TABLE recipe_metrics AS
 SELECT 'train/groups_informative' AS name, count(DISTINCT prompt_id) AS value FROM train_batch
 UNION ALL SELECT 'dapo/prompts_sampled', count(DISTINCT prompt_id) FROM this_step
 UNION ALL SELECT 'dapo/groups_informative_sampled', count(*) FROM (SELECT DISTINCT prompt_id FROM informative_groups('this_step'))
+UNION ALL SELECT 'dapo/updates_per_step', coalesce(getvariable('updates_per_step'), 2)
 UNION ALL SELECT 'dapo/rounds', count(*) FROM this_step_calls WHERE stage = 'rollout' AND status = 'done' AND shard = 0
 UNION ALL SELECT 'dapo/kept_after_round_' || round, kept FROM round_log
 UNION ALL SELECT 'dapo/overlong_penalty_mean', avg(overlong_penalty(len(completion_tokens), 8, 4, 1.0)) FROM this_step;
