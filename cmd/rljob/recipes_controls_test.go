@@ -106,22 +106,29 @@ func checkSFTEqual(t *testing.T, lake, run string) {
 	}
 }
 
-// checkRFT: each step's one sft update saw exactly that step's correct
-// rollouts and their sampled completion tokens (sft appends EOS; a correct
-// completion is its answer's digits then EOS).
+// checkRFT: each step's one sft update saw exactly that step's distinct
+// correct completions per prompt (on arith: one per solved prompt) and
+// their sampled completion tokens (sft appends EOS; a correct completion is
+// its answer's digits then EOS), not every correct rollout (that is PSR).
 func checkRFT(t *testing.T, lake, run string) {
 	counts := scalar(t, lake, "SELECT count_if(correct) || '/' || count_if(NOT correct) FROM scored WHERE run = '"+run+"' AND tag = 'train'")
 	if strings.HasPrefix(counts, "0/") || strings.HasSuffix(counts, "/0") {
 		t.Fatalf("correct/wrong rollouts %s: the check needs both kinds", counts)
 	}
 	want := scalar(t, lake, `SELECT string_agg(n || '/' || tok, ' ' ORDER BY step) FROM (
-		SELECT step, count(*)::DOUBLE AS n, sum(len(completion_tokens))::DOUBLE AS tok
-		FROM scored WHERE run = '`+run+`' AND tag = 'train' AND correct GROUP BY step)`)
+		SELECT step, count(*)::DOUBLE AS n, sum(len(completion_tokens))::DOUBLE AS tok FROM (
+			SELECT DISTINCT step, prompt_id, completion_tokens FROM scored WHERE run = '`+run+`' AND tag = 'train' AND correct)
+		GROUP BY step)`)
+	solved := scalar(t, lake, `SELECT string_agg(n::DOUBLE || '/' || (4 * n)::DOUBLE, ' ' ORDER BY step) FROM (
+		SELECT step, count(DISTINCT prompt_id) FILTER (correct) AS n FROM scored WHERE run = '`+run+`' AND tag = 'train' GROUP BY step)`)
+	if want != solved {
+		t.Errorf("distinct correct completions/tokens per step %q, want one 4-token answer per solved prompt %q", want, solved)
+	}
 	got := scalar(t, lake, `SELECT string_agg(n || '/' || tok, ' ' ORDER BY step) FROM (
 		SELECT step, max(value) FILTER (name = 'sft/sequences') AS n, max(value) FILTER (name = 'sft/tokens') AS tok
 		FROM metrics WHERE run = '`+run+`' GROUP BY step)`)
 	if got != want {
-		t.Errorf("sft sequences/tokens per step = %q, want the correct rollouts and their sampled tokens %q", got, want)
+		t.Errorf("sft sequences/tokens per step = %q, want the distinct correct completions and their sampled tokens %q", got, want)
 	}
 	// the kept completions are the policy's: its sampled text, ending in EOS
 	if bad := scalar(t, lake, "SELECT count(*) FROM scored WHERE run = '"+run+"' AND tag = 'train' AND correct AND (completion <> answer OR len(completion_tokens) <> length(answer) + 1)"); bad != "0" {
