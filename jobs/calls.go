@@ -55,7 +55,7 @@ func commitCallRecord(l *arrowio.Lake, run string, step int64, rec callRecord) e
 	if err != nil {
 		return fmt.Errorf("jobs: call record %s: %w", u.Dir(), err)
 	}
-	meta := map[string]any{"stage": rec.stage, "status": rec.status, "num_shards": rec.numShards, "job_sha256": rec.sha}
+	meta := map[string]any{"stage": rec.stage, "status": rec.status, "num_shards": rec.numShards, "job_sha256": rec.sha, "device": Device()}
 	st, err := l.Begin(u, meta)
 	if err != nil {
 		return fmt.Errorf("jobs: call record %s: %w", u.Dir(), err)

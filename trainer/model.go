@@ -104,7 +104,7 @@ func newModelZero(c Config) (*Model, error) {
 		Config: c,
 		Table:  ParamTable(c),
 		Params: takeFloats(n),
-		be:     cpu,
+		be:     selectedBackend(),
 		ropeT:  float32(c.RopeTheta),
 		eps:    float32(c.RMSNormEps),
 	}

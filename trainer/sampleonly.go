@@ -73,7 +73,7 @@ func loadSampleModel(dir string, cfg Config, dtype string) (*Model, error) {
 		return nil, fmt.Errorf("trainer: load model: %w", err)
 	}
 	defer f.Close()
-	m := &Model{Config: cfg, Table: ParamTable(cfg), DType: dtype, be: cpu, ropeT: float32(cfg.RopeTheta), eps: float32(cfg.RMSNormEps)}
+	m := &Model{Config: cfg, Table: ParamTable(cfg), DType: dtype, be: selectedBackend(), ropeT: float32(cfg.RopeTheta), eps: float32(cfg.RMSNormEps)}
 	sp := &sampleParts{small: map[string][]float32{}, pm: &packedModel{layers: make([]packedLayer, cfg.NumLayers)},
 		bf: &bf16Weights{layers: make([]bf16Layer, cfg.NumLayers)}, bf16: dtype == DTypeBF16}
 	want := map[string]bool{}

@@ -17,7 +17,7 @@ func init() {
 	o := &runFlags{}
 	register(&command{
 		name:  "run",
-		usage: "JOB.sql [--lake DIR] [--run NAME] [--steps N] [--until-step S] [--seed S] [--set k=v]... [--shard i/n] [--wait-timeout D] [--compact-every N] [--memory SIZE] [--dry-run]",
+		usage: "JOB.sql [--lake DIR] [--run NAME] [--steps N] [--until-step S] [--seed S] [--set k=v]... [--shard i/n] [--wait-timeout D] [--compact-every N] [--memory SIZE] [--device cpu|cuda] [--dry-run]",
 		short: "run a job file: N iterations of its statements, resuming after the last complete step",
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.run, "run", "main", "run name (a partition value: no '/', '..', '=')")
@@ -29,6 +29,7 @@ func init() {
 			fs.IntVar(&o.compactEvery, "compact-every", 10, "after every N-th step, compact the run's complete steps into segments (fast reads for long runs; see rljob lake compact); 0 = never")
 			fs.DurationVar(&o.waitTimeout, "wait-timeout", jobs.DefaultWaitTimeout, "a shard waits this long for the other shards (their calls of a step, the previous step's markers) before giving up with exit 3 (0 = 1h)")
 			fs.StringVar(&o.memory, "memory", "", "memory budget of the run's stages, e.g. 16GiB: train and sft size their micro-batches for it and refuse, before any work, a model that cannot fit (default: 3/4 of the machine's available memory; see docs/memory.md)")
+			fs.StringVar(&o.device, "device", "", "where the model's forward, backward and head compute: cpu or cuda (GPU 0; needs bin/rljob-cuda from make build-cuda); default $RLJOB_DEVICE, else cpu; recorded in each call record and checkpoint manifest (docs/cuda.md)")
 			fs.BoolVar(&o.dryRun, "dry-run", false, "check the job (statements, stage names and arguments, SQL syntax) without running or writing anything")
 			fs.DurationVar(&o.progressEvery, "progress-interval", defaultProgressInterval, "when stderr is not a terminal (Slurm, cron), log a long stage's progress (done/total, rate, ETA) this often; 0 = never")
 		},
@@ -46,6 +47,8 @@ type runFlags struct {
 	dryRun bool
 	// memory is --memory as given ("" = the machine's available memory).
 	memory string
+	// device is --device as given ("" = $RLJOB_DEVICE, else cpu).
+	device string
 	// waitTimeout bounds each wait for other shards.
 	waitTimeout time.Duration
 	// compactEvery: compact after every N-th step (0 = never).
@@ -95,6 +98,9 @@ func (o *runFlags) runCmd(ctx context.Context, e *env, args []string) error {
 		budget, _ = jobs.ParseBytes(o.memory)
 	}
 	jobs.SetMemoryBudget(budget)
+	if err := selectDevice(o.device, e.getenv); err != nil {
+		return err
+	}
 	opts := jobs.Options{
 		JobFile: args[0], Lake: e.g.lake, Run: o.run, Steps: o.steps, UntilStep: o.until, Seed: o.seed,
 		Sets: o.sets, Shard: shard, NumShards: n, DryRun: o.dryRun, Log: e.log, WaitTimeout: o.waitTimeout, CompactEvery: o.compactEvery,

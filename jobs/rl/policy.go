@@ -341,7 +341,7 @@ func loadRef(sc *jobs.StageCtx, a jobs.Args, arg string) (*trainer.Model, int64,
 // checkpoint it started from (its parent), lake-relative when it lies in
 // the lake, so that a lake copied or moved reads the same.
 func ckMeta(sc *jobs.StageCtx, a jobs.Args, from string) map[string]any {
-	m := map[string]any{"stage": sc.Stage, "args": a.Map(), "seed": sc.Seed, "job_sha256": sc.JobSHA256}
+	m := map[string]any{"stage": sc.Stage, "args": a.Map(), "seed": sc.Seed, "job_sha256": sc.JobSHA256, "device": jobs.Device()}
 	if from != "" {
 		m["policy"] = lakeRel(sc.Lake, from)
 	}

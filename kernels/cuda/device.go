@@ -236,6 +236,14 @@ func (d *Device) DownloadInt32(dst []int32, b *Buf) error {
 	return d.copyOut(unsafe.Pointer(&dst[0]), b, len(dst), I32)
 }
 
+// DownloadBF16 copies the start of a BF16 buffer into dst (bfloat16 bits).
+func (d *Device) DownloadBF16(dst []uint16, b *Buf) error {
+	if len(dst) == 0 {
+		return nil
+	}
+	return d.copyOut(unsafe.Pointer(&dst[0]), b, len(dst), BF16)
+}
+
 // Zero sets b to zero bytes (asynchronously).
 func (d *Device) Zero(b *Buf) error {
 	return cerr("memset "+b.Name, C.rj_memset0(b.p(), C.ulonglong(b.N*b.DType.Size())))

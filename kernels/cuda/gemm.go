@@ -166,3 +166,31 @@ func cbool(b bool) C.int {
 	}
 	return 0
 }
+
+// MatmulBF16Strided is the bf16 GEMM with a strided input and an optional
+// accumulate, kernels' matmulBF16 (what MatmulBackwardBF16 runs): out
+// (M, N) = [out or bias or +0] + bf16(inp) · wᵀ for w (N, K) a BF16 Buf,
+// inp's element (m, k) at inp[m·ldm + k·ldk]; with acc each out element's
+// chain starts from its own value (bias must then be nil).
+func (d *Device) MatmulBF16Strided(out, inp, w, bias *Buf, M, N, K, ldm, ldk int, acc bool) error {
+	const k = "matmul_bf16_strided"
+	if M <= 0 || N <= 0 || K <= 0 || ldm < 0 || ldk < 0 || (acc && bias != nil) {
+		return fmt.Errorf("cuda: %s: M=%d N=%d K=%d must be > 0, ldm=%d ldk=%d ≥ 0, no bias with acc", k, M, N, K, ldm, ldk)
+	}
+	if err := check(k, f32("out", out, M*N), f32("inp", inp, (M-1)*ldm+(K-1)*ldk+1), arg{name: "w", b: w, dt: BF16, n: N * K},
+		opt32("bias", bias, N)); err != nil {
+		return err
+	}
+	return cerr(k, C.rj_gemm_bf16_bi_ex(out.p(), inp.p(), w.p(), bias.p(), C.int(M), C.int(N), C.int(K),
+		C.longlong(ldm), C.longlong(ldk), cbool(acc)))
+}
+
+// BiasBackward is kernels' bias gradient: dbias (OC) += Σ_b dout[b, :],
+// b in order (what MatmulBackward and MatmulBackwardBF16 do for dbias).
+func (d *Device) BiasBackward(dbias, dout *Buf, B, OC int) error {
+	const k = "bias_backward"
+	if err := check(k, f32("dbias", dbias, OC), f32("dout", dout, B*OC)); err != nil {
+		return err
+	}
+	return cerr(k, C.rj_bias_bwd(dbias.p(), dout.p(), C.int(B), C.int(OC)))
+}

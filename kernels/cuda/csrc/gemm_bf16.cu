@@ -4,7 +4,10 @@
 // 0), acc = ftz(fmaf(x[2p+1], w[2p+1], daz(acc))), then the same with 2p.
 // The product of two bf16 values is exact in float32, so each step has one
 // rounding, as the instruction. w is a BF16 Buf (N, K) rounded by ToBF16
-// (kernels.BF16); inp is float32, rounded here the same way.
+// (kernels.BF16); inp is float32, rounded here the same way, read through
+// strides (element (m, k) at inp[m·ldm + k·ldk]) so the backward's
+// doutᵀ needs no copy. With acc, each out[m, n] starts from its own value
+// instead of the bias (kernels' matmulBF16 with acc: MatmulBackwardBF16).
 #include "common.cuh"
 
 #define PM 64
@@ -30,7 +33,8 @@ __device__ __forceinline__ float bf16_step(float acc, float a, float b) {
 }
 
 __global__ void __launch_bounds__(256) gemm_bf16_k(float *out, const float *inp, const unsigned short *w,
-                                                   const float *bias, int M, int N, int K) {
+                                                   const float *bias, int M, int N, int K, long long ldm,
+                                                   long long ldk, int accum) {
   __shared__ float Ae[PK][PM + 4], Ao[PK][PM + 4];
   __shared__ float Be[PK][PN + 4], Bo[PK][PN + 4];
   int K2 = (K + 1) / 2;
@@ -40,7 +44,11 @@ __global__ void __launch_bounds__(256) gemm_bf16_k(float *out, const float *inp,
   for (int i = 0; i < 4; i++)
     for (int j = 0; j < 4; j++) {
       int n = n0 + tx * 4 + j;
-      acc[i][j] = (bias && n < N) ? bias[n] : 0.0f;
+      int m = m0 + ty * 4 + i;
+      if (accum)
+        acc[i][j] = (m < M && n < N) ? out[(long long)m * N + n] : 0.0f;
+      else
+        acc[i][j] = (bias && n < N) ? bias[n] : 0.0f;
     }
   for (int p0 = 0; p0 < K2; p0 += PK) {
     for (int e = threadIdx.x; e < PK * PM; e += 256) {
@@ -48,8 +56,8 @@ __global__ void __launch_bounds__(256) gemm_bf16_k(float *out, const float *inp,
       int m = m0 + mm, k = 2 * (p0 + pp);
       float xe = 0.0f, xo = 0.0f;
       if (m < M && k < K) {
-        xe = bf16r(inp[(long long)m * K + k]);
-        if (k + 1 < K) xo = bf16r(inp[(long long)m * K + k + 1]);
+        xe = bf16r(inp[m * ldm + k * ldk]);
+        if (k + 1 < K) xo = bf16r(inp[m * ldm + (k + 1) * ldk]);
       }
       Ae[pp][mm] = xe;
       Ao[pp][mm] = xo;
@@ -86,10 +94,16 @@ __global__ void __launch_bounds__(256) gemm_bf16_k(float *out, const float *inp,
   }
 }
 
-extern "C" int rj_gemm_bf16_bi(dptr out, dptr inp, dptr w, dptr bias, int M, int N, int K) {
+extern "C" int rj_gemm_bf16_bi_ex(dptr out, dptr inp, dptr w, dptr bias, int M, int N, int K, long long ldm,
+                                  long long ldk, int acc) {
   if (M <= 0 || N <= 0 || K <= 0) return M < 0 || N < 0 || K < 0 ? RC_BADARG : 0;
   dim3 grid((N + PN - 1) / PN, (M + PM - 1) / PM);
   if (grid.y > 65535) return RC_BADARG;
-  gemm_bf16_k<<<grid, 256>>>((float *)out, (const float *)inp, (const unsigned short *)w, (const float *)bias, M, N, K);
+  gemm_bf16_k<<<grid, 256>>>((float *)out, (const float *)inp, (const unsigned short *)w, (const float *)bias, M, N, K,
+                             ldm, ldk, acc);
   return launch_rc();
+}
+
+extern "C" int rj_gemm_bf16_bi(dptr out, dptr inp, dptr w, dptr bias, int M, int N, int K) {
+  return rj_gemm_bf16_bi_ex(out, inp, w, bias, M, N, K, K, 1, 0);
 }

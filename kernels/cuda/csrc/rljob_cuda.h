@@ -57,6 +57,10 @@ int rj_gemm_bi(const rj_gemm_args *g);
 int rj_bias_bwd(dptr dbias, dptr dout, int B, int OC);
 /* gemm_bf16.cu: kernels.MatmulForwardBF16's order (w: BF16 (N, K)) */
 int rj_gemm_bf16_bi(dptr out, dptr inp, dptr w, dptr bias, int M, int N, int K);
+/* the same with inp (M, K) at inp[m·ldm + k·ldk] and, with acc, each out
+   element's chain starting from its own value (MatmulBackwardBF16) */
+int rj_gemm_bf16_bi_ex(dptr out, dptr inp, dptr w, dptr bias, int M, int N, int K, long long ldm, long long ldk,
+                       int acc);
 /* gemm_cublas.cu: mode 0 FP32, 1 TF32, 2 BF16 inputs (FP32 accumulate and
    output). Row-major C (M,N) = alpha·op(A)·op(B) + beta·C. */
 int rj_gemm_cublas(int ordinal, int mode, int transA, int transB, int M, int N, int K, float alpha,

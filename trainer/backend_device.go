@@ -1,0 +1,65 @@
+package trainer
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Devices a run can compute on (rljob run --device, RLJOB_DEVICE).
+const (
+	DeviceCPU  = "cpu"
+	DeviceCUDA = "cuda"
+)
+
+// selected is the backend every model made from now on computes with
+// (newModelZero, LoadForSampling's model), and the device it runs on.
+var selected = struct {
+	sync.Mutex
+	be     Backend
+	device string
+}{be: cpu, device: DeviceCPU}
+
+// UseDevice selects the backend of every model made afterwards: "cpu"
+// (or "") the host kernels, "cuda" the GPU kernels of kernels/cuda on
+// device 0 (cudaBackend, in a binary built with `make build-cuda`). It
+// fails, and leaves the selection as it was, when the binary was built
+// without CUDA ("built without CUDA: make build-cuda ...") or no GPU opens
+// ("no CUDA device: <the driver's error>").
+func UseDevice(name string) error {
+	var be Backend = cpu
+	switch name {
+	case "", DeviceCPU:
+		name = DeviceCPU
+	case DeviceCUDA:
+		b, err := openCUDABackend()
+		if err != nil {
+			return err
+		}
+		be = b
+	default:
+		return fmt.Errorf("unknown device %q: cpu or cuda", name)
+	}
+	selected.Lock()
+	defer selected.Unlock()
+	selected.be, selected.device = be, name
+	return nil
+}
+
+// Device returns the selected device: "cpu" or "cuda" (recorded in each
+// stage call record and checkpoint manifest).
+func Device() string {
+	selected.Lock()
+	defer selected.Unlock()
+	return selected.device
+}
+
+// DeviceDetail names the selected backend, e.g. "cpu" or
+// "cuda: NVIDIA H100 80GB HBM3 (sm_90), device 0".
+func DeviceDetail() string { return selectedBackend().Name() }
+
+// selectedBackend is the backend new models get.
+func selectedBackend() Backend {
+	selected.Lock()
+	defer selected.Unlock()
+	return selected.be
+}

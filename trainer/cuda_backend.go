@@ -1,0 +1,467 @@
+//go:build cuda && cgo
+
+package trainer
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/rljob/rljob/kernels"
+	"github.com/rljob/rljob/kernels/cuda"
+)
+
+// cudaBackend is the Backend of kernels/cuda on one GPU (rljob run
+// --device cuda). Every method runs its kernel on the device; none falls
+// back to the CPU kernels. This first version keeps the model's tensors
+// on the host: each call uploads its inputs (and the old value of every
+// accumulated output) into per-slot staging buffers, launches the kernel
+// and downloads its outputs (docs/cuda.md says what comes next: weights,
+// moments and the KV cache resident on the device). The prepared weights
+// of PackWeight and PackWeightBF16(T) are the exception: they are uploaded
+// once per pack and stay on the device, keyed by the handle returned.
+//
+// The kernels mirror package kernels' bit for bit (docs/cuda.md), so a
+// model on this backend gives the CPU backend's log-probs; the conformance
+// tests (cuda_backend_test.go) check it on a GPU.
+//
+// Backend methods cannot return errors: a CUDA failure (out of memory, a
+// launch error, a device-side range check) panics with the kernel's name
+// and CUDA's error string, before the stage commits anything.
+type cudaBackend struct {
+	mu   sync.Mutex
+	d    *cuda.Device
+	rope map[ropeKey]*cuda.RopeTable
+	fp32 map[*kernels.PackedWeight]*cuda.Buf     // PackWeight: the weight (N, K), fp32
+	bf16 map[*kernels.PackedWeightBF16]*cuda.Buf // PackWeightBF16(T): the weight (N, K), bf16
+	tmp  []float32                               // host scratch for transposes
+}
+
+type ropeKey struct {
+	hs    int
+	theta float32
+}
+
+// openCUDABackend opens GPU 0 for UseDevice("cuda").
+func openCUDABackend() (Backend, error) {
+	d, err := cuda.Open(0)
+	if err != nil {
+		return nil, fmt.Errorf("no CUDA device: %v", err)
+	}
+	return newCUDABackend(d), nil
+}
+
+func newCUDABackend(d *cuda.Device) *cudaBackend {
+	return &cudaBackend{d: d, rope: map[ropeKey]*cuda.RopeTable{},
+		fp32: map[*kernels.PackedWeight]*cuda.Buf{}, bf16: map[*kernels.PackedWeightBF16]*cuda.Buf{}}
+}
+
+func (b *cudaBackend) Name() string { return fmt.Sprintf("cuda: %s, device %d", b.d.Name, b.d.Ordinal) }
+
+// must panics on a CUDA error (see cudaBackend).
+func (b *cudaBackend) must(err error) {
+	if err != nil {
+		panic(fmt.Errorf("trainer: cuda backend: %w", err))
+	}
+}
+
+// stage returns the staging buffer slot with room for n elements of dt.
+func (b *cudaBackend) stage(slot string, dt cuda.DType, n int) *cuda.Buf {
+	buf, err := b.d.Scratch("backend "+slot, dt, max(n, 1))
+	b.must(err)
+	return buf
+}
+
+// in uploads x into staging slot (nil for a nil x: an absent argument).
+func (b *cudaBackend) in(slot string, x []float32) *cuda.Buf {
+	if x == nil {
+		return nil
+	}
+	buf := b.stage(slot, cuda.F32, len(x))
+	b.must(b.d.Upload(buf, x))
+	return buf
+}
+
+// out is a staging slot for n output floats (written by the kernel).
+func (b *cudaBackend) out(slot string, n int) *cuda.Buf { return b.stage(slot, cuda.F32, n) }
+
+func (b *cudaBackend) ints(slot string, x []int32) *cuda.Buf {
+	buf := b.stage(slot, cuda.I32, len(x))
+	b.must(b.d.UploadInt32(buf, x))
+	return buf
+}
+
+func (b *cudaBackend) mask(slot string, v []bool) *cuda.Buf {
+	if v == nil {
+		return nil
+	}
+	buf := b.stage(slot, cuda.U8, len(v))
+	b.must(b.d.UploadBool(buf, v))
+	return buf
+}
+
+// get downloads buf into dst (nothing for a nil dst).
+func (b *cudaBackend) get(dst []float32, buf *cuda.Buf) {
+	if dst != nil {
+		b.must(b.d.Download(dst, buf))
+	}
+}
+
+// opt is x[:n], or nil for an absent x.
+func opt(x []float32, n int) []float32 {
+	if x == nil {
+		return nil
+	}
+	return x[:n]
+}
+
+// Zero clears host memory: the tensors live on the host in this version,
+// so there is nothing for a kernel to compute.
+func (b *cudaBackend) Zero(x []float32) { parallelClear(x) }
+
+func (b *cudaBackend) RoundBF16(x []float32) {
+	if len(x) == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bf := b.stage("round bf16", cuda.BF16, len(x))
+	b.must(b.d.ToBF16(bf, b.in("round src", x), len(x)))
+	bits := make([]uint16, len(x))
+	b.must(b.d.DownloadBF16(bits, bf))
+	for i, u := range bits {
+		x[i] = kernels.BF16Float(u)
+	}
+}
+
+func (b *cudaBackend) EmbeddingForward(out, wte []float32, tokens []int32, N, C int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	V := len(wte) / C
+	o := b.out("out", N*C)
+	b.must(b.d.EmbeddingForward(o, b.in("wte", wte[:V*C]), b.ints("tokens", tokens[:N]), N, C, V))
+	b.get(out[:N*C], o)
+}
+
+func (b *cudaBackend) EmbeddingBackward(dwte, dout []float32, tokens []int32, N, C int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	V := len(dwte) / C
+	dw := b.in("dwte", dwte[:V*C])
+	b.must(b.d.EmbeddingBackward(dw, b.in("dout", dout[:N*C]), b.ints("tokens", tokens[:N]), N, C, V))
+	b.get(dwte[:V*C], dw)
+}
+
+func (b *cudaBackend) RMSNormForward(out, rstd, inp, weight []float32, N, C int, eps float32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	o, r := b.out("out", N*C), b.out("rstd", N)
+	b.must(b.d.RMSNormForward(o, r, b.in("inp", inp[:N*C]), b.in("weight", weight[:C]), N, C, eps))
+	b.get(out[:N*C], o)
+	b.get(rstd[:N], r)
+}
+
+func (b *cudaBackend) RMSNormBackward(dinp, dweight, dout, inp, weight, rstd []float32, N, C int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	di, dw := b.in("dinp", dinp[:N*C]), b.in("dweight", opt(dweight, C))
+	b.must(b.d.RMSNormBackward(di, dw, b.in("dout", dout[:N*C]), b.in("inp", inp[:N*C]), b.in("weight", weight[:C]),
+		b.in("rstd", rstd[:N]), N, C))
+	b.get(dinp[:N*C], di)
+	b.get(opt(dweight, C), dw)
+}
+
+// ropeTable returns a device table of cos/sin for positions [0, maxPos)
+// at least, built once per head size and theta and regrown (doubling)
+// when a longer sequence comes.
+func (b *cudaBackend) ropeTable(pos []int32, HS int, theta float32) *cuda.RopeTable {
+	need := 1
+	for _, p := range pos {
+		need = max(need, int(p)+1)
+	}
+	key := ropeKey{HS, theta}
+	if t := b.rope[key]; t != nil && t.MaxPos >= need {
+		return t
+	}
+	if t := b.rope[key]; t != nil {
+		b.must(b.d.Sync())
+		t.Free()
+		need = max(need, 2*t.MaxPos)
+	}
+	t, err := b.d.NewRopeTable(max(need, 1024), HS, theta)
+	b.must(err)
+	b.rope[key] = t
+	return t
+}
+
+func (b *cudaBackend) RopeForward(out, inp []float32, pos []int32, N, NH, HS int, theta float32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := N * NH * HS
+	tab := b.ropeTable(pos[:N], HS, theta)
+	o := b.out("out", n)
+	b.must(b.d.RopeForward(o, b.in("inp", inp[:n]), b.ints("pos", pos[:N]), N, NH, HS, tab))
+	b.get(out[:n], o)
+}
+
+func (b *cudaBackend) RopeBackward(dinp, dout []float32, pos []int32, N, NH, HS int, theta float32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := N * NH * HS
+	tab := b.ropeTable(pos[:N], HS, theta)
+	di := b.in("dinp", dinp[:n])
+	b.must(b.d.RopeBackward(di, b.in("dout", dout[:n]), b.ints("pos", pos[:N]), N, NH, HS, tab))
+	b.get(dinp[:n], di)
+}
+
+func (b *cudaBackend) AttentionForward(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	nq, nk := B*T*NH*HS, B*T*NKV*HS
+	o, l := b.out("out", nq), b.out("lse", B*NH*T)
+	b.must(b.d.AttentionForward(o, l, b.in("q", q[:nq]), b.in("k", k[:nk]), b.in("v", v[:nk]), b.mask("valid", validPrefix(valid, B*T)),
+		B, T, NH, NKV, HS))
+	b.get(out[:nq], o)
+	b.get(lse[:B*NH*T], l)
+}
+
+func (b *cudaBackend) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []bool, B, T, NH, NKV, HS int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	nq, nk := B*T*NH*HS, B*T*NKV*HS
+	gq, gk, gv := b.in("dq", dq[:nq]), b.in("dk", dk[:nk]), b.in("dv", dv[:nk])
+	b.must(b.d.AttentionBackward(gq, gk, gv, b.in("dout", dout[:nq]), b.in("q", q[:nq]), b.in("k", k[:nk]), b.in("v", v[:nk]),
+		b.in("out", out[:nq]), b.in("lse", lse[:B*NH*T]), b.mask("valid", validPrefix(valid, B*T)), B, T, NH, NKV, HS))
+	b.get(dq[:nq], gq)
+	b.get(dk[:nk], gk)
+	b.get(dv[:nk], gv)
+}
+
+func validPrefix(v []bool, n int) []bool {
+	if v == nil {
+		return nil
+	}
+	return v[:n]
+}
+
+func (b *cudaBackend) SwiGLUForward(out, gate, up []float32, N int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	o := b.out("out", N)
+	b.must(b.d.SwiGLUForward(o, b.in("gate", gate[:N]), b.in("up", up[:N]), N))
+	b.get(out[:N], o)
+}
+
+func (b *cudaBackend) SwiGLUBackward(dgate, dup, dout, gate, up []float32, N int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	dg, du := b.in("dgate", dgate[:N]), b.in("dup", dup[:N])
+	b.must(b.d.SwiGLUBackward(dg, du, b.in("dout", dout[:N]), b.in("gate", gate[:N]), b.in("up", up[:N]), N))
+	b.get(dgate[:N], dg)
+	b.get(dup[:N], du)
+}
+
+func (b *cudaBackend) ResidualForward(out, x, y []float32, N int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	o := b.out("out", N)
+	b.must(b.d.ResidualForward(o, b.in("a", x[:N]), b.in("b", y[:N]), N))
+	b.get(out[:N], o)
+}
+
+func (b *cudaBackend) MatmulForward(out, inp, weight, bias []float32, N, C, OC int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	o := b.out("out", N*OC)
+	b.must(b.d.MatmulForward(o, b.in("inp", inp[:N*C]), b.in("weight", weight[:OC*C]), b.in("bias", opt(bias, OC)), N, C, OC))
+	b.get(out[:N*OC], o)
+}
+
+func (b *cudaBackend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, N, C, OC int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	di, dw, db := b.in("dinp", opt(dinp, N*C)), b.in("dweight", opt(dweight, OC*C)), b.in("dbias", opt(dbias, OC))
+	b.must(b.d.MatmulBackward(di, dw, db, b.in("dout", dout[:N*OC]), b.in("inp", inp[:N*C]), b.in("weight", weight[:OC*C]), N, C, OC))
+	b.get(opt(dinp, N*C), di)
+	b.get(opt(dweight, OC*C), dw)
+	b.get(opt(dbias, OC), db)
+}
+
+// keep returns the device buffer held for a prepared weight, reallocated
+// when it is too small.
+func (b *cudaBackend) keep(old *cuda.Buf, name string, dt cuda.DType, n int) *cuda.Buf {
+	if old != nil && old.N >= n {
+		return old.View(0, n)
+	}
+	if old != nil {
+		b.must(b.d.Sync())
+		old.Free()
+	}
+	buf, err := b.d.Alloc(name, dt, n)
+	b.must(err)
+	return buf
+}
+
+// PackWeight uploads weight (N, K) into a device buffer the returned
+// handle names; MatmulForwardPacked multiplies by it.
+func (b *cudaBackend) PackWeight(pw *kernels.PackedWeight, weight []float32, N, K int) *kernels.PackedWeight {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if pw == nil {
+		pw = &kernels.PackedWeight{}
+	}
+	pw.N, pw.K = N, K
+	w := b.keep(b.fp32[pw], "prepared weight", cuda.F32, N*K)
+	b.must(b.d.Upload(w, weight[:N*K]))
+	b.fp32[pw] = w
+	return pw
+}
+
+func (b *cudaBackend) MatmulForwardPacked(out, inp []float32, pw *kernels.PackedWeight, bias []float32, N int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w := b.fp32[pw]
+	if w == nil {
+		panic("trainer: cuda backend: MatmulForwardPacked on a weight not packed by this backend")
+	}
+	o := b.out("out", N*pw.N)
+	b.must(b.d.MatmulForward(o, b.in("inp", inp[:N*pw.K]), w, b.in("bias", opt(bias, pw.N)), N, pw.K, pw.N))
+	b.get(out[:N*pw.N], o)
+}
+
+// toBF16 uploads w (N, K) and rounds it into dst (BF16) on the device.
+func (b *cudaBackend) toBF16(dst *cuda.Buf, w []float32) {
+	b.must(b.d.ToBF16(dst, b.in("bf16 src", w), len(w)))
+}
+
+// transpose returns the (cols, rows) transpose of x (rows, cols) in the
+// backend's host scratch (valid until the next call).
+func (b *cudaBackend) transpose(x []float32, rows, cols int) []float32 {
+	b.tmp = slices.Grow(b.tmp[:0], rows*cols)[:rows*cols]
+	for r := range rows {
+		for c := range cols {
+			b.tmp[c*rows+r] = x[r*cols+c]
+		}
+	}
+	return b.tmp
+}
+
+func (b *cudaBackend) packBF16(pw *kernels.PackedWeightBF16, w []float32, N, K int) *kernels.PackedWeightBF16 {
+	if pw == nil {
+		pw = &kernels.PackedWeightBF16{}
+	}
+	pw.N, pw.K = N, K
+	buf := b.keep(b.bf16[pw], "prepared bf16 weight", cuda.BF16, N*K)
+	b.toBF16(buf, w)
+	b.bf16[pw] = buf
+	return pw
+}
+
+func (b *cudaBackend) PackWeightBF16(pw *kernels.PackedWeightBF16, weight []float32, N, K int) *kernels.PackedWeightBF16 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.packBF16(pw, weight[:N*K], N, K)
+}
+
+func (b *cudaBackend) PackWeightBF16T(pw *kernels.PackedWeightBF16, weight []float32, K, N int) *kernels.PackedWeightBF16 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.packBF16(pw, b.transpose(weight, K, N), N, K)
+}
+
+func (b *cudaBackend) packedBF16(pw *kernels.PackedWeightBF16) *cuda.Buf {
+	w := b.bf16[pw]
+	if w == nil {
+		panic("trainer: cuda backend: a bf16 weight not packed by this backend")
+	}
+	return w
+}
+
+func (b *cudaBackend) MatmulForwardBF16(out, inp []float32, pw *kernels.PackedWeightBF16, bias []float32, N int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	o := b.out("out", N*pw.N)
+	b.must(b.d.MatmulForwardBF16(o, b.in("inp", inp[:N*pw.K]), b.packedBF16(pw), b.in("bias", opt(bias, pw.N)), N, pw.K, pw.N))
+	b.get(out[:N*pw.N], o)
+}
+
+func (b *cudaBackend) MatmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight []float32, N, C, OC int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight, nil, N, C, OC)
+}
+
+func (b *cudaBackend) MatmulBackwardBF16Packed(dinp, dweight, dbias, dout, inp, weight []float32, wT *kernels.PackedWeightBF16, N, C, OC int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight, wT, N, C, OC)
+}
+
+// matmulBackwardBF16 is kernels' matmulBackwardBF16 on the device:
+// dinp (N, C) += bf16(dout) (N, OC) · bf16(weight) with the pairs over o
+// (weightᵀ (C, OC) as the GEMM's w: wT's prepared buffer, or a transpose),
+// dweight (OC, C) += bf16(dout)ᵀ · bf16(inp) with the pairs over b
+// (doutᵀ read through strides, inpᵀ (C, N) as w), dbias += Σ_b dout.
+func (b *cudaBackend) matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight []float32, wT *kernels.PackedWeightBF16, N, C, OC int) {
+	if N <= 0 {
+		return
+	}
+	dO := b.in("dout", dout[:N*OC])
+	if dbias != nil {
+		db := b.in("dbias", dbias[:OC])
+		b.must(b.d.BiasBackward(db, dO, N, OC))
+		b.get(dbias[:OC], db)
+	}
+	if dinp != nil {
+		var w *cuda.Buf
+		if wT != nil {
+			w = b.packedBF16(wT)
+		} else {
+			w = b.stage("weightT bf16", cuda.BF16, C*OC)
+			b.toBF16(w, b.transpose(weight[:OC*C], OC, C))
+		}
+		di := b.in("dinp", dinp[:N*C])
+		b.must(b.d.MatmulBF16Strided(di, dO, w, nil, N, C, OC, OC, 1, true))
+		b.get(dinp[:N*C], di)
+	}
+	if dweight != nil {
+		w := b.stage("inpT bf16", cuda.BF16, C*N)
+		b.toBF16(w, b.transpose(inp[:N*C], N, C))
+		dw := b.in("dweight", dweight[:OC*C])
+		b.must(b.d.MatmulBF16Strided(dw, dO, w, nil, OC, C, N, 1, OC, true))
+		b.get(dweight[:OC*C], dw)
+	}
+}
+
+func (b *cudaBackend) HeadForward(e, r, lse, logp, ent, logits []float32, targets []int32, N, V, VL int, temp float32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ge, gr, gl, gp := b.out("e", N*V), b.out("r", N), b.out("lse", N), b.out("logp", N)
+	var gent *cuda.Buf
+	if ent != nil {
+		gent = b.out("ent", N)
+	}
+	b.must(b.d.HeadForward(ge, gr, gl, gp, gent, b.in("logits", logits[:N*V]), b.ints("targets", targets[:N]), N, V, VL, temp))
+	b.get(e[:N*V], ge)
+	b.get(r[:N], gr)
+	b.get(lse[:N], gl)
+	b.get(logp[:N], gp)
+	b.get(opt(ent, N), gent)
+}
+
+func (b *cudaBackend) HeadBackwardLogp(e, r, dlogp, dent, logits, lse, ent []float32, targets []int32, N, V, VL int, temp float32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ge := b.in("e", e[:N*V])
+	b.must(b.d.HeadBackwardLogp(ge, b.in("r", r[:N]), b.in("dlogp", dlogp[:N]), b.in("dent", opt(dent, N)), b.in("logits", logits[:N*V]),
+		b.in("lse", lse[:N]), b.in("ent", opt(ent, N)), b.ints("targets", targets[:N]), N, V, VL, temp))
+	b.get(e[:N*V], ge)
+}
+
+func (b *cudaBackend) HeadBackwardCE(e, r []float32, dloss float32, targets []int32, count, N, V int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ge := b.in("e", e[:N*V])
+	b.must(b.d.HeadBackwardCE(ge, b.in("r", r[:N]), dloss, b.ints("targets", targets[:N]), count, N, V))
+	b.get(e[:N*V], ge)
+}
