@@ -116,16 +116,23 @@ build-cuda: cuda-lib
 # makes a skip a failure) and the GPU benchmarks.
 test-cuda: cuda-lib
 	$(GO) test -tags "$(CUDA_TAGS)" -count=1 -v ./kernels/cuda/
+	$(GO) test -tags "$(CUDA_TAGS)" -count=1 -v -run 'TestUseDevice|TestCUDA' ./trainer/
+	$(GO) test -tags "$(CUDA_TAGS)" -count=1 -v -run 'TestDevice' ./cmd/rljob/
 
 bench-cuda: cuda-lib
 	$(GO) test -tags "$(CUDA_TAGS)" -run '^$$' -bench 'CUDAGemm|CUDASample' -benchtime 20x -timeout 20m ./kernels/cuda/
 	$(GO) test -tags "$(CUDA_TAGS)" -run '^$$' -bench 'CUDAForwardGemms' -benchtime 2x -timeout 20m ./kernels/cuda/
 
-# The CUDA test binary alone, cuBLAS loaded at run time, stripped (about
-# 5 MB): runs on a GPU machine with a driver but without Go or nvcc
-# (scripts/gpu-check.sh uses it there).
+# The CUDA test binaries, cuBLAS loaded at run time, stripped: the
+# kernels' (about 5 MB), the trainer backend's (about 7 MB) and the CLI's
+# (rljob with DuckDB, gzipped: bin/cuda-cli.test.gz). They run on a GPU
+# machine with a driver but without Go or nvcc (scripts/gpu-check.sh uses
+# them there).
 cuda-test-bin: cuda-lib
 	$(GO) test -c -tags "$(CUDA_TAGS) cuda_dlcublas" -ldflags=-s -o bin/cuda-kernels.test ./kernels/cuda/
+	$(GO) test -c -tags "$(CUDA_TAGS) cuda_dlcublas" -ldflags=-s -o bin/cuda-trainer.test ./trainer/
+	$(GO) test -c -tags "$(CUDA_TAGS) cuda_dlcublas" -ldflags=-s -o bin/cuda-cli.test ./cmd/rljob/
+	gzip -f -6 bin/cuda-cli.test
 
 # Everything on a GPU machine in one command (scripts/gpu-check.sh).
 gpu-check:

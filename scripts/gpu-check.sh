@@ -9,13 +9,24 @@
 #
 # It uses the toolkit it finds (Debian's, /usr/local/cuda, any nvcc on the
 # PATH) and installs Debian's only when there is none. Without Go on the
-# machine it still compiles every .cu with the local nvcc, then runs a test
-# binary built elsewhere and brought along: bin/cuda-kernels.test (make
-# cuda-test-bin; about 5 MB, cuBLAS loaded from the machine's libcublas.so).
+# machine it still compiles every .cu with the local nvcc, then runs the
+# test binaries built elsewhere and brought along (make cuda-test-bin;
+# cuBLAS loaded from the machine's libcublas.so; carry bin/):
+#   bin/cuda-kernels.test   every kernel against the CPU kernels (~5 MB)
+#   bin/cuda-trainer.test   the trainer's CUDA backend: UseDevice, forward
+#                           log-probs CPU == CUDA bit for bit, a train step
+#                           within tolerance (TestUseDevice|TestCUDA, ~7 MB)
+#   bin/cuda-cli.test.gz    rljob run --device cuda vs cpu: same rollout
+#                           tokens, device recorded (TestDevice; gunzipped
+#                           here, run in cmd/rljob for its testdata)
+# Plan of one run (timeouts): compile 300 s, kernel tests 180 s, trainer
+# tests 90 s, CLI tests 120 s, benchmarks 150 + 120 s; measured totals stay
+# under 8 minutes because compiling takes ~1 min on the GPU machine's cores.
 set -u
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-gpu-check-out}}
 mkdir -p "$out"
+out=$(cd "$out" && pwd) # absolute: the CLI tests run in cmd/rljob
 log=$out/gpu-check.log
 sum=$out/summary.md
 : >"$log"
@@ -84,10 +95,13 @@ if [ "$libs_ok" = 1 ] && command -v go >/dev/null 2>&1; then
 		bin/rljob-cuda version 2>&1 | tee -a "$sum" | tee -a "$log" >&2
 	run test-bin 240 go test -c -tags "cuda cuda_dlcublas" -ldflags=-s -o bin/cuda-kernels.test ./kernels/cuda/ &&
 		testbin=bin/cuda-kernels.test
+	run trainer-bin 240 go test -c -tags "duckdb_arrow cuda cuda_dlcublas" -ldflags=-s -o bin/cuda-trainer.test ./trainer/
+	run cli-bin 360 go test -c -tags "duckdb_arrow cuda cuda_dlcublas" -ldflags=-s -o bin/cuda-cli.test ./cmd/rljob/
 elif [ -x bin/cuda-kernels.test ]; then
-	say "no Go here (or the kernels did not compile): running the prebuilt bin/cuda-kernels.test (make cuda-test-bin)"
-	echo "tests: the prebuilt bin/cuda-kernels.test (Go is not on this machine)" >>"$sum"
+	say "no Go here (or the kernels did not compile): running the prebuilt bin/cuda-*.test (make cuda-test-bin)"
+	echo "tests: the prebuilt bin/cuda-*.test (Go is not on this machine)" >>"$sum"
 	testbin=bin/cuda-kernels.test
+	[ -f bin/cuda-cli.test.gz ] && gunzip -c bin/cuda-cli.test.gz >"$out/cuda-cli.test" && chmod +x "$out/cuda-cli.test"
 else
 	say "no Go and no prebuilt bin/cuda-kernels.test: nothing to run (build one with make cuda-test-bin and bring it)"
 	status=1
@@ -96,12 +110,31 @@ fi
 if [ -n "$testbin" ]; then
 	export RLJOB_REQUIRE_CUDA=1
 	run tests 180 "$testbin" -test.v -test.count=1 -test.run . || true
+	# the trainer's CUDA backend and rljob run --device cuda
+	: >"$out/trainer-tests.log"
+	: >"$out/cli-tests.log"
+	if [ -x bin/cuda-trainer.test ]; then
+		run trainer-tests 90 bin/cuda-trainer.test -test.v -test.count=1 -test.run 'TestUseDevice|TestCUDA' || true
+	else
+		say "no bin/cuda-trainer.test: the trainer backend is not checked (make cuda-test-bin)"
+		status=1
+	fi
+	cli=
+	[ -x bin/cuda-cli.test ] && cli=$(pwd)/bin/cuda-cli.test
+	[ -x "$out/cuda-cli.test" ] && cli=$(cd "$out" && pwd)/cuda-cli.test
+	if [ -n "$cli" ]; then
+		(cd cmd/rljob && run cli-tests 120 "$cli" -test.v -test.count=1 -test.run 'TestDevice') || status=1
+		rm -f "$out/cuda-cli.test"
+	else
+		say "no bin/cuda-cli.test(.gz): rljob run --device cuda is not checked (make cuda-test-bin)"
+		status=1
+	fi
 	{
 		echo
 		echo "## conformance tests (RLJOB_REQUIRE_CUDA=1)"
 		echo
 		echo '```'
-		grep -E '^(--- (PASS|FAIL|SKIP)|PASS|FAIL|ok)|^ +[a-z_]+_test.go:[0-9]+:' "$out/tests.log" | head -100
+		grep -hE '^(--- (PASS|FAIL|SKIP)|PASS|FAIL|ok)|^ +[a-z_]+_test.go:[0-9]+:' "$out/tests.log" "$out/trainer-tests.log" "$out/cli-tests.log" | head -140
 		echo '```'
 	} >>"$sum"
 	run bench-kernels 150 "$testbin" -test.run '^$' -test.bench 'CUDAGemm|CUDASample' -test.benchtime 20x || true
