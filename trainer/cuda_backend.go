@@ -4,8 +4,10 @@ package trainer
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
+	"weak"
 
 	"github.com/rljob/rljob/kernels"
 	"github.com/rljob/rljob/kernels/cuda"
@@ -19,7 +21,9 @@ import (
 // and downloads its outputs (docs/cuda.md says what comes next: weights,
 // moments and the KV cache resident on the device). The prepared weights
 // of PackWeight and PackWeightBF16(T) are the exception: they are uploaded
-// once per pack and stay on the device, keyed by the handle returned.
+// once per pack and stay on the device, keyed by (a weak pointer to) the
+// handle returned, and freed when the handle is garbage collected (a
+// released model's packs do not pile up on the GPU).
 //
 // The kernels mirror package kernels' bit for bit (docs/cuda.md), so a
 // model on this backend gives the CPU backend's log-probs; the conformance
@@ -32,9 +36,9 @@ type cudaBackend struct {
 	mu   sync.Mutex
 	d    *cuda.Device
 	rope map[ropeKey]*cuda.RopeTable
-	fp32 map[*kernels.PackedWeight]*cuda.Buf     // PackWeight: the weight (N, K), fp32
-	bf16 map[*kernels.PackedWeightBF16]*cuda.Buf // PackWeightBF16(T): the weight (N, K), bf16
-	tmp  []float32                               // host scratch for transposes
+	fp32 map[weak.Pointer[kernels.PackedWeight]]*cuda.Buf     // PackWeight: the weight (N, K), fp32
+	bf16 map[weak.Pointer[kernels.PackedWeightBF16]]*cuda.Buf // PackWeightBF16(T): the weight (N, K), bf16
+	tmp  []float32                                            // host scratch for transposes
 }
 
 type ropeKey struct {
@@ -53,7 +57,7 @@ func openCUDABackend() (Backend, error) {
 
 func newCUDABackend(d *cuda.Device) *cudaBackend {
 	return &cudaBackend{d: d, rope: map[ropeKey]*cuda.RopeTable{},
-		fp32: map[*kernels.PackedWeight]*cuda.Buf{}, bf16: map[*kernels.PackedWeightBF16]*cuda.Buf{}}
+		fp32: map[weak.Pointer[kernels.PackedWeight]]*cuda.Buf{}, bf16: map[weak.Pointer[kernels.PackedWeightBF16]]*cuda.Buf{}}
 }
 
 func (b *cudaBackend) Name() string { return fmt.Sprintf("cuda: %s, device %d", b.d.Name, b.d.Ordinal) }
@@ -287,11 +291,11 @@ func (b *cudaBackend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight []f
 	b.get(opt(dbias, OC), db)
 }
 
-// keep returns the device buffer held for a prepared weight, reallocated
-// when it is too small.
+// keep returns the device buffer (owned, at least n elements) held for a
+// prepared weight, reallocated when it is too small.
 func (b *cudaBackend) keep(old *cuda.Buf, name string, dt cuda.DType, n int) *cuda.Buf {
 	if old != nil && old.N >= n {
-		return old.View(0, n)
+		return old
 	}
 	if old != nil {
 		b.must(b.d.Sync())
@@ -311,16 +315,34 @@ func (b *cudaBackend) PackWeight(pw *kernels.PackedWeight, weight []float32, N, 
 		pw = &kernels.PackedWeight{}
 	}
 	pw.N, pw.K = N, K
-	w := b.keep(b.fp32[pw], "prepared weight", cuda.F32, N*K)
+	key := weak.Make(pw)
+	old := b.fp32[key]
+	w := b.keep(old, "prepared weight", cuda.F32, N*K)
 	b.must(b.d.Upload(w, weight[:N*K]))
-	b.fp32[pw] = w
+	b.fp32[key] = w
+	if old == nil {
+		runtime.AddCleanup(pw, func(k weak.Pointer[kernels.PackedWeight]) {
+			b.drop(func() *cuda.Buf { buf := b.fp32[k]; delete(b.fp32, k); return buf })
+		}, key)
+	}
 	return pw
+}
+
+// drop frees a collected handle's device buffer, which take removes from
+// its map (a runtime cleanup, on another goroutine: under the lock).
+func (b *cudaBackend) drop(take func() *cuda.Buf) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if buf := take(); buf != nil {
+		_ = b.d.Sync()
+		buf.Free()
+	}
 }
 
 func (b *cudaBackend) MatmulForwardPacked(out, inp []float32, pw *kernels.PackedWeight, bias []float32, N int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	w := b.fp32[pw]
+	w := b.fp32[weak.Make(pw)]
 	if w == nil {
 		panic("trainer: cuda backend: MatmulForwardPacked on a weight not packed by this backend")
 	}
@@ -351,9 +373,16 @@ func (b *cudaBackend) packBF16(pw *kernels.PackedWeightBF16, w []float32, N, K i
 		pw = &kernels.PackedWeightBF16{}
 	}
 	pw.N, pw.K = N, K
-	buf := b.keep(b.bf16[pw], "prepared bf16 weight", cuda.BF16, N*K)
+	key := weak.Make(pw)
+	old := b.bf16[key]
+	buf := b.keep(old, "prepared bf16 weight", cuda.BF16, N*K)
 	b.toBF16(buf, w)
-	b.bf16[pw] = buf
+	b.bf16[key] = buf
+	if old == nil {
+		runtime.AddCleanup(pw, func(k weak.Pointer[kernels.PackedWeightBF16]) {
+			b.drop(func() *cuda.Buf { buf := b.bf16[k]; delete(b.bf16, k); return buf })
+		}, key)
+	}
 	return pw
 }
 
@@ -370,7 +399,7 @@ func (b *cudaBackend) PackWeightBF16T(pw *kernels.PackedWeightBF16, weight []flo
 }
 
 func (b *cudaBackend) packedBF16(pw *kernels.PackedWeightBF16) *cuda.Buf {
-	w := b.bf16[pw]
+	w := b.bf16[weak.Make(pw)]
 	if w == nil {
 		panic("trainer: cuda backend: a bf16 weight not packed by this backend")
 	}
