@@ -24,6 +24,7 @@ func TestDeviceCUDARollout(t *testing.T) {
 		}
 		t.Skipf("no CUDA device (%v); RLJOB_REQUIRE_CUDA=1 turns this skip into a failure", err)
 	}
+	t.Cleanup(func() { _ = selectDevice("cpu", func(string) string { return "" }) }) // later in-process tests: cpu
 	dir := t.TempDir()
 	query := func(lake, cols string) string {
 		q := "SELECT step, prompt_id, sample_idx, " + cols + " FROM rollouts ORDER BY step, prompt_id, sample_idx"
