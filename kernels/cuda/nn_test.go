@@ -230,3 +230,43 @@ func TestMatmulBF16(t *testing.T) {
 	must(t, d.MatmulForwardBF16(ob, up(t, d, "inp", inp), wb, up(t, d, "bias", bias), B, C, OC))
 	sameBits(t, "matmul bf16", down(t, d, ob, B*OC), want)
 }
+
+// TestMatmulBF16Backward: MatmulBF16Strided with accumulation, as the
+// trainer's CUDA backend runs kernels.MatmulBackwardBF16 (dinp through
+// weightᵀ, dweight through doutᵀ read with strides and inpᵀ), gives its
+// bits; the gradients start non-zero (the chains continue from them) and
+// include subnormals (read as 0).
+func TestMatmulBF16Backward(t *testing.T) {
+	d := openDev(t)
+	rng := rand.New(rand.NewPCG(25, 26))
+	B, C, OC := 37, 131, 77
+	inp, w, dout := randn(rng, B*C, 1), randn(rng, OC*C, 0.1), randn(rng, B*OC, 1)
+	dinp, dw, db := randn(rng, B*C, 0.5), randn(rng, OC*C, 0.5), randn(rng, OC, 0.5)
+	dinp[3], dw[4], dout[5] = 1e-39, -2e-39, 3e-39
+	wantI, wantW, wantB := clone(dinp), clone(dw), clone(db)
+	kernels.MatmulBackwardBF16(wantI, wantW, wantB, dout, inp, w, B, C, OC)
+	transpose := func(x []float32, rows, cols int) []float32 {
+		y := make([]float32, len(x))
+		for r := range rows {
+			for c := range cols {
+				y[c*rows+r] = x[r*cols+c]
+			}
+		}
+		return y
+	}
+	bf := func(name string, x []float32) *Buf {
+		b, err := d.Alloc(name, BF16, len(x))
+		must(t, err)
+		t.Cleanup(b.Free)
+		must(t, d.ToBF16(b, up(t, d, name+" f32", x), len(x)))
+		return b
+	}
+	dO := up(t, d, "dout", dout)
+	gi, gw, gb := up(t, d, "dinp", dinp), up(t, d, "dweight", dw), up(t, d, "dbias", db)
+	must(t, d.BiasBackward(gb, dO, B, OC))
+	must(t, d.MatmulBF16Strided(gi, dO, bf("weightT", transpose(w, OC, C)), nil, B, C, OC, OC, 1, true))
+	must(t, d.MatmulBF16Strided(gw, dO, bf("inpT", transpose(inp, B, C)), nil, OC, C, B, 1, OC, true))
+	sameBits(t, "bf16 backward dinp", down(t, d, gi, B*C), wantI)
+	sameBits(t, "bf16 backward dweight", down(t, d, gw, OC*C), wantW)
+	sameBits(t, "bf16 backward dbias", down(t, d, gb, OC), wantB)
+}
