@@ -121,15 +121,14 @@ func packTStrided(pw *PackedWeight, wt []float32, ldt, K, N int, par bool) *Pack
 	}
 	pw.reset(N, K)
 	wt = wt[:(K-1)*ldt+N]
+	// Blocks of packTRows rows of wt, every panel of the range within a
+	// block: wt is read row by row (a panel at a time would read one cache
+	// line per row of a matrix as large as lm_head, a TLB miss each).
 	pack := func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			dst := pw.data[p*biPanel*K : (p+1)*biPanel*K]
-			n0 := p * biPanel
-			w := min(biPanel, N-n0)
-			for k := range K {
-				d := dst[k*biPanel : (k+1)*biPanel]
-				copy(d, wt[k*ldt+n0:k*ldt+n0+w])
-				clear(d[w:])
+		for k0 := 0; k0 < K; k0 += packTRows {
+			k1 := min(K, k0+packTRows)
+			for p := lo; p < hi; p++ {
+				packTPanel(pw.data[p*biPanel*K:(p+1)*biPanel*K], wt, ldt, p*biPanel, min(biPanel, N-p*biPanel), k0, k1)
 			}
 		}
 	}
@@ -139,6 +138,23 @@ func packTStrided(pw *PackedWeight, wt []float32, ldt, K, N int, par bool) *Pack
 	}
 	parallelFor(pw.panels(), max(1, grainElems/(biPanel*K)), pack)
 	return pw
+}
+
+// packTRows is packTStrided's block of rows.
+const packTRows = 64
+
+// packTPanel copies rows [k0, k1) of wt's columns n0..n0+w-1 into the
+// panel dst ((K, 16), zero past w).
+func packTPanel(dst, wt []float32, ldt, n0, w, k0, k1 int) {
+	for k := k0; k < k1; k++ {
+		d := dst[k*biPanel : (k+1)*biPanel]
+		if w == biPanel {
+			*(*[biPanel]float32)(d) = *(*[biPanel]float32)(wt[k*ldt+n0:])
+			continue
+		}
+		copy(d, wt[k*ldt+n0:k*ldt+n0+w])
+		clear(d[w:])
+	}
 }
 
 // Work split: tiles of biRowBlock rows × biPanelGroup panels, each one

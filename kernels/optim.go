@@ -32,32 +32,46 @@ func adamwUpdate(params, m, v, grads []float32, N int, cfg AdamWConfig, t int) {
 // grads to 0 afterwards. It multiplies by 1/sqrt(1−β2ᵗ) where kernels
 // divides (one division per element instead of two: the loop is bound by
 // divisions and square roots), so it agrees with them to float32
-// rounding, not bit for bit (TestAdamWStep).
+// rounding, not bit for bit (TestAdamWStep). Each range runs adamwRange:
+// C loops for AVX-512 and AVX2 under cgo, adamwRangeGo otherwise, the same
+// bits (TestAdamWRangeSetsBitIdentical).
 func adamwStep(p, m, v, g []float32, sc float32, cfg AdamWConfig, t int, zero bool) {
 	bc1 := 1 - math.Pow(float64(cfg.Beta1), float64(t))
 	bc2 := 1 - math.Pow(float64(cfg.Beta2), float64(t))
-	stepSize := float32(float64(cfg.LR) / bc1)
-	invBc2 := float32(1 / math.Sqrt(bc2))
-	decay := 1 - cfg.LR*cfg.WeightDecay
-	b1, b2, eps := cfg.Beta1, cfg.Beta2, cfg.Eps
+	k := adamwConsts{sc: sc, b1: cfg.Beta1, b2: cfg.Beta2, eps: cfg.Eps,
+		stepSize: float32(float64(cfg.LR) / bc1), invBc2: float32(1 / math.Sqrt(bc2)),
+		decay: 1 - cfg.LR*cfg.WeightDecay}
 	parallelFor(len(p), grainElems/4, func(lo, hi int) {
-		p, m, v, g := p[lo:hi], m[lo:hi], v[lo:hi], g[lo:hi]
-		m, v, g = m[:len(p)], v[:len(p)], g[:len(p)]
-		for i := range p {
-			gi := g[i]
-			if sc != 1 {
-				gi *= sc
-			}
-			mi := b1*m[i] + (1-b1)*gi
-			vi := b2*v[i] + (1-b2)*gi*gi
-			m[i], v[i] = mi, vi
-			denom := float32(math.Sqrt(float64(vi)))*invBc2 + eps
-			p[i] = p[i]*decay - stepSize*mi/denom
-		}
-		if zero {
-			clear(g)
-		}
+		adamwRange(p[lo:hi], m[lo:hi], v[lo:hi], g[lo:hi], &k, zero)
 	})
+}
+
+// adamwConsts are one update's per-element constants.
+type adamwConsts struct {
+	sc, b1, b2, eps, stepSize, invBc2, decay float32
+}
+
+// adamwRangeGo is the update of adamwStep over len(p) elements. The
+// explicit float32 conversions keep the compiler from fusing a product
+// into an FMA (it may on GOAMD64=v3), so the bits are the C loops' (which
+// are compiled without contraction) on every build.
+func adamwRangeGo(p, m, v, g []float32, k *adamwConsts, zero bool) {
+	m, v, g = m[:len(p)], v[:len(p)], g[:len(p)]
+	sc, b1, b2, eps, stepSize, invBc2, decay := k.sc, k.b1, k.b2, k.eps, k.stepSize, k.invBc2, k.decay
+	for i := range p {
+		gi := g[i]
+		if sc != 1 {
+			gi *= sc
+		}
+		mi := float32(b1*m[i]) + float32((1-b1)*gi)
+		vi := float32(b2*v[i]) + float32(float32((1-b2)*gi)*gi)
+		m[i], v[i] = mi, vi
+		denom := float32(float32(math.Sqrt(float64(vi)))*invBc2) + eps
+		p[i] = float32(p[i]*decay) - float32(stepSize*mi)/denom
+	}
+	if zero {
+		clear(g)
+	}
 }
 
 // gradNorm sums squares in float64 over fixed chunks of reduceChunk
