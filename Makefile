@@ -8,7 +8,7 @@ PKGS      = ./...
 # (GOAMD64=v3 allows it): that would change their bits (docs/kernels.md).
 export GOAMD64 = v1
 
-.PHONY: all build test test-short bench bench-all demo fuzz clean fmt vet
+.PHONY: all build test test-short bench bench-all bench-bf16 bench-torch demo fuzz clean fmt vet
 .PHONY: cuda-toolkit cuda-lib build-cuda test-cuda bench-cuda cuda-test-bin gpu-check
 
 all: build
@@ -46,6 +46,23 @@ bench:
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'FMAPeak|BIGemm|Matmul$$|BF16Gemm' -benchtime 200ms ./kernels/
 	RLJOB_BENCH_STEPS=10,1000,10000 $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'StepOverhead' -benchtime 5x -timeout 60m ./jobs/
 	RLJOB_BENCH_STEPS=10,1000,10000 $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'SQLStartup' -benchtime 3x -timeout 60m ./sql/
+
+# bf16 against fp32 on the Qwen2.5-0.5B shape (4 of its 24 layers and the
+# full lm_head unless RLJOB_BENCH_LAYERS says more), A/B interleaved in one
+# process: training step, then decode at batch 8 and 32.
+bench-bf16:
+	RLJOB_BENCH_ROUNDS=$${RLJOB_BENCH_ROUNDS:-2} $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'BF16(Train|Decode)Qwen' -benchtime 1x -timeout 60m ./trainer/
+
+# PyTorch's CPU step beside ours on the Qwen2.5-0.5B shape (fp32, the same
+# RL loss, AdamW, THREADS threads, default 2): installs Debian's
+# python3-torch (1.13) when /usr/bin/python3 lacks it, then runs
+# scripts/bench-torch.py and BenchmarkTrainStepQwen one after the other.
+# Compare the GFLOP/cpu-s columns (the same FLOP count).
+THREADS ?= 2
+bench-torch:
+	@/usr/bin/python3 -c 'import torch' 2>/dev/null || (apt-get update && apt-get install -y python3-torch)
+	THREADS=$(THREADS) /usr/bin/python3 scripts/bench-torch.py qwen0.5b
+	GOMAXPROCS=$(THREADS) $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'TrainStepQwen' -benchtime 2x -timeout 60m ./trainer/
 
 bench-all:
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench . -benchtime 1x -timeout 120m $(PKGS)
