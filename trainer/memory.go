@@ -76,3 +76,14 @@ func (m *Model) BF16Memory() uint64 {
 	c := m.Config
 	return 2 * (uint64(NumParams(c)) + uint64(c.VocabSize*c.HiddenSize))
 }
+
+// Reserve lays out the activation arena for the largest batch a stage
+// will run, B sequences of T tokens, before the first forward: the
+// smaller batches after it (micro-batches are padded to their own longest
+// row) reuse it instead of growing it, so the stage holds one arena, not
+// one per growth. Set Recompute first; nothing is computed.
+func (m *Model) Reserve(B, T int) {
+	if B > 0 && T > 0 && m.sampler == nil {
+		m.ensure(B, T)
+	}
+}

@@ -175,6 +175,7 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	if err != nil {
 		return jobs.Summary{}, err
 	}
+	defer prepareMemory(sc, pol, maxT, microBatch, len(data), 0)()
 	bs, epochs := int(a.Int("batch_size")), int(a.Int("epochs"))
 	perEpoch := (len(data) + bs - 1) / bs
 	sched := trainer.Schedule{Kind: a.String("schedule"), LR: a.Float("lr"), Warmup: int(a.Int("warmup")), Total: perEpoch * epochs}
