@@ -21,7 +21,10 @@ func (sftStage) Spec() jobs.StageSpec {
 		Name: "sft",
 		Doc: "Supervised fine-tuning: minimise the mean cross-entropy of the completion tokens given the prompt, " +
 			"loss = Σ_{completion tokens + EOS} −log π(token | prefix) / (number of those tokens in the update); prompt tokens are " +
-			"not trained on. Sequences are [BOS] + encode(prompt) + encode(completion) + [EOS], cut at max_len. " +
+			"not trained on. Sequences are [BOS] + encode(prompt) + encode(completion) + [EOS], cut at max_len; a prompt that is a list of " +
+			"chat messages is rendered with the policy's chat template together with the completion as the assistant's reply (a string, or a " +
+			"list of assistant messages), and only what the reply adds to the prompt's rendering with add_generation_prompt is trained on " +
+			"(the reply and the template's end of turn: an assistant-only loss; docs/chat.md). " +
 			"AdamW (decoupled weight decay, global-norm clipping), linear warm-up then constant or cosine-to-zero learning rate; " +
 			"examples shuffled every epoch from (seed, step, call, epoch); AdamW moments continue from the run's newest sft checkpoint " +
 			"(a train in between keeps its own). Commits a checkpoint: the full state (with optimizer state) every full_state_every calls, " +
@@ -29,7 +32,7 @@ func (sftStage) Spec() jobs.StageSpec {
 			"and metrics sft/loss (mean over the last epoch), sft/tokens, sft/sequences, actor/lr, actor/grad_norm, timing_s/sft. " +
 			"Empty data: the policy is committed unchanged for this step. Runs on shard 0 only.",
 		Args: append([]jobs.ArgSpec{
-			{Name: "data", Type: jobs.TypeTable, Required: true, Doc: "table or query with columns prompt and completion"},
+			{Name: "data", Type: jobs.TypeTable, Required: true, Doc: "table or query with columns prompt and completion (strings, or a list of {role, content} messages and the assistant's reply)"},
 			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: policyDoc},
 			dtypeArgSpec(""),
 			{Name: "lr", Type: jobs.TypeFloat, Default: 1e-3, Doc: "peak learning rate"},
@@ -88,11 +91,8 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	if err := sc.RequireColumns(ctx, "data", colsRef, "prompt", "completion"); err != nil {
 		return jobs.Summary{}, err
 	}
-	if _, isChat, err := promptExpr(ctx, sc, a, "data", from); err != nil || isChat {
-		if err == nil {
-			err = &jobs.DataError{Pos: a.Pos("data"), Msg: "sft: prompt is a list of chat messages; sft takes string prompts", Column: "prompt",
-				Hint: "give the text to train on as a string, e.g. prompt[-1].content, or render it first (rljob chat render shows the template's text)"}
-		}
+	pexpr, cexpr, isChat, cChat, err := sftColumns(ctx, sc, a, from)
+	if err != nil {
 		return jobs.Summary{}, err
 	}
 	freeGarbage()
@@ -115,13 +115,17 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	if l := int(a.Int("max_len")); l > 0 {
 		maxLen = min(l, maxLen)
 	}
-	q := "SELECT CAST(prompt AS VARCHAR), CAST(completion AS VARCHAR) FROM " + from + " ORDER BY 1, 2"
+	enc, err := sftEncoder(a, pol, isChat)
+	if err != nil {
+		return jobs.Summary{}, err
+	}
+	q := "SELECT " + pexpr + ", " + cexpr + " FROM " + from + " ORDER BY 1, 2"
 	rr, err := sc.Engine.QueryArrow(ctx, q)
 	if err != nil {
 		return jobs.Summary{}, jobs.ClassifySQL(err, a.Pos("data"), q)
 	}
 	var data []sftExample
-	var truncated, dropped int
+	var truncated, dropped, row int
 	unk := unknownChars{tok: tok}
 	err = rowsOf(rr, func(rec arrow.RecordBatch, i int) error {
 		p, ok1 := strAt(rec.Column(0), i)
@@ -129,13 +133,13 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 		if !ok1 || !ok2 {
 			return &jobs.DataError{Pos: a.Pos("data"), Msg: "sft: data has a row with a NULL prompt or completion", Column: "completion", Hint: "filter NULLs out"}
 		}
-		unk.check(p + c)
-		toks := encodePrompt(tok.BOS(), tok.Encode(p))
-		start := len(toks)
-		for _, id := range tok.Encode(c) {
-			toks = append(toks, int32(id))
+		toks, start, text, err := enc.sftTokens(p, c, cChat, eos)
+		if err != nil {
+			return &jobs.DataError{Pos: a.Pos("data"), Msg: fmt.Sprintf("sft: row %d", row), Column: "prompt", Err: err,
+				Hint: "see what the template makes of it with: rljob chat render --tokenizer " + pol.Dir + " < messages.json"}
 		}
-		toks = append(toks, int32(eos))
+		row++
+		unk.check(text)
 		if len(toks) > maxLen {
 			toks = toks[:maxLen]
 			truncated++
