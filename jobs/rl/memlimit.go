@@ -35,9 +35,11 @@ func prepareMemory(sc *jobs.StageCtx, pol *policy, maxT, micro, nseq int, extra 
 }
 
 // softLimit is the soft memory limit of a stage whose buffers are
-// estimated at est bytes: est + 1/8 + 256 MiB (the Go runtime, DuckDB's
-// Go side, the rows, the tokenizer). It is soft: a heap that is live
-// past it only makes the collector run more often.
+// estimated at est bytes: est + 1/4 + 512 MiB (the Go runtime, the rows,
+// the tokenizer, the estimate's error). It is soft: a heap live past it
+// makes the collector run often (Go caps that at half the CPU), so the
+// margin is generous; the limit is there to bound garbage, not to size
+// the stage.
 func softLimit(est uint64) int64 {
-	return int64(est + est/8 + 256<<20)
+	return int64(est + est/4 + 512<<20)
 }
