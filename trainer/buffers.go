@@ -29,6 +29,18 @@ func takeFloats(n int) []float32 {
 			return b
 		}
 	}
+	// A released buffer a little smaller than this one (a previous step's
+	// activation arena, for shorter sequences) would stay resident beside
+	// it, never to be taken again: drop it for the garbage collector.
+	kept := pool.free[:0]
+	for _, b := range pool.free {
+		if c := cap(b); c < n && c >= n-n/4 {
+			continue
+		}
+		kept = append(kept, b)
+	}
+	clear(pool.free[len(kept):])
+	pool.free = kept
 	pool.Unlock()
 	return make([]float32, n)
 }

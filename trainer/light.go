@@ -34,6 +34,8 @@ type LightRecord struct {
 	Optimizer string `json:"optimizer"`
 	// LoRA: the replayed model has adapters (their moments are the state).
 	LoRA bool `json:"lora,omitempty"`
+	// Stage is the stage whose update Update records: "" (train) or "sft".
+	Stage string `json:"stage,omitempty"`
 	// Update is the caller's record of the update to replay.
 	Update json.RawMessage `json:"update"`
 }

@@ -27,7 +27,8 @@ func activationFloats(c Config, B, T, headChunk int, recompute bool) int {
 //	fixed    weights; gradients and AdamW's two moments of what is trained
 //	         (the base's under full fine-tuning, the adapters' under LoRA);
 //	         lm_head packed for the batch-invariant matmul, and the
-//	         packing scratch of the largest layer matrix
+//	         packing scratch of the largest matrix (lm_head: the head's
+//	         backward packs it)
 //	perSeq   the activations of one sequence of T tokens, every layer's or
 //	         under recompute (Model.Recompute) one layer's (the arena grows
 //	         linearly in the micro-batch; the head's chunk buffers are
@@ -47,8 +48,12 @@ func TrainMemory(c Config, lora *LoRAConfig, T int, recompute bool) (fixed, perS
 	}
 	C, I, V := uint64(c.HiddenSize), uint64(c.IntermediateSize), uint64(c.VocabSize)
 	ch := (&Model{Config: c}).headChunk(1 << 30)
+	// lm_head packed for the batch-invariant forward, the head's two
+	// chunk buffers, and the GEMM's packing scratch: the largest layer
+	// matrix, or lm_head, which the head's backward (dlnf = dlogits·W)
+	// packs transposed in fp32 (in bf16 BF16Memory's headT takes its place).
 	head := V*C + 2*uint64(ch)*V
-	scratch := max(I*C, uint64(c.NumHeads*c.HeadDim())*C)
+	scratch := max(I*C, uint64(c.NumHeads*c.HeadDim())*C, V*C)
 	fixed = 4 * (P + trained + head + scratch)
 	one := activationFloats(c, 1, T, 0, recompute)
 	two := activationFloats(c, 2, T, 0, recompute)
@@ -67,12 +72,23 @@ func RolloutMemory(c Config, rows, T int) uint64 {
 }
 
 // BF16Memory is what a bf16 model holds besides TrainMemory's count, in
-// bytes: its weights packed as bf16 and lm_head packed transposed for the
-// backward (2 bytes a weight each); 0 in fp32.
+// bytes: its weights packed as bf16 (2 bytes a weight); its lm_head packed
+// transposed for the backward is within TrainMemory's packing scratch.
+// 0 in fp32.
 func (m *Model) BF16Memory() uint64 {
 	if !m.isBF16() {
 		return 0
 	}
-	c := m.Config
-	return 2 * (uint64(NumParams(c)) + uint64(c.VocabSize*c.HiddenSize))
+	return 2 * uint64(NumParams(m.Config))
+}
+
+// Reserve lays out the activation arena for the largest batch a stage
+// will run, B sequences of T tokens, before the first forward: the
+// smaller batches after it (micro-batches are padded to their own longest
+// row) reuse it instead of growing it, so the stage holds one arena, not
+// one per growth. Set Recompute first; nothing is computed.
+func (m *Model) Reserve(B, T int) {
+	if B > 0 && T > 0 && m.sampler == nil {
+		m.ensure(B, T)
+	}
 }

@@ -276,7 +276,10 @@ func (m *Model) ensure(B, T int) {
 	need := (L+1)*N*C + saved*perLayer + N*C + 5*N + 2*ch*V + // forward
 		2*N*C + 3*N*qd + 3*N*kvd + 3*N*I // backward scratch
 	if len(a.arena) < need {
-		releaseFloats(a.arena) // let the old one go before allocating the new
+		// The smaller arena is dropped, not pooled: kept in the pool it
+		// would stay resident beside the new one (Reserve avoids the
+		// growth altogether).
+		a.arena = nil
 		a.arena = takeFloats(need)
 	}
 	if cap(a.tokens) < N {

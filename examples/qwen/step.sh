@@ -47,7 +47,7 @@ go run ./examples/qwen/mkprompts -tokenizer "$tok" -data "$DATA" -n "$PROMPTS" -
 "$RLJOB" run examples/qwen/init.sql --lake "$work/lake" --log-level warn "$@" ${DTYPE:+--set "dtype=$DTYPE"} >&2
 
 t0=$(date +%s.%N)
-${WRAP:-} "$RLJOB" run examples/qwen/grpo.sql --lake "$work/lake" --log-level warn ${MEMORY:+--memory "$MEMORY"} \
+${WRAP:-} "$RLJOB" run examples/qwen/grpo.sql --lake "$work/lake" --log-level ${LOG_LEVEL:-warn} ${MEMORY:+--memory "$MEMORY"} \
 	--set "prompts=$work/prompts.jsonl" --set "samples=$SAMPLES" --set "new_tokens=$NEW_TOKENS" --set "lora=$lora" \
 	${FULL_STATE_EVERY:+--set "full_state_every=$FULL_STATE_EVERY"} --steps "$STEPS" >&2
 t1=$(date +%s.%N)

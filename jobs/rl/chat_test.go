@@ -3,6 +3,7 @@ package rl
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,15 +111,60 @@ func TestChatPromptErrors(t *testing.T) {
 	}
 }
 
-// TestSFTRefusesChatPrompts: sft takes string prompts; a list of messages
-// is refused, naming the column, instead of training on its SQL text.
-func TestSFTRefusesChatPrompts(t *testing.T) {
-	lake, _ := testLake(t)
-	job := strings.ReplaceAll(`CALL init_policy(policy := '{{model}}');
-CREATE OR REPLACE TABLE d AS SELECT [{'role': 'user', 'content': 'hi'}] AS prompt, 'there' AS completion;
-CALL sft(data := 'd');`, "{{model}}", chatModel(t, storiesTemplate))
-	_, err := runJob(t, lake, "", job, runOpt{})
-	if err == nil || !strings.Contains(err.Error(), "sft: prompt is a list of chat messages") {
-		t.Fatalf("error %v, want the chat-prompt refusal", err)
+// TestSFTChatMessages: sft renders a list-of-messages prompt and the
+// assistant's reply (a string, or a list of assistant messages) with the
+// policy's chat template (Qwen2.5-Instruct's, from testdata) and trains on
+// the reply's tokens only: the light checkpoint's stored example is the
+// hand-rendered prompt's ids, then those of the reply's content and the
+// template's end of turn, with the first target at the reply. A non-assistant reply
+// is refused.
+func TestSFTChatMessages(t *testing.T) {
+	tmpl, err := os.ReadFile("../../testdata/chat_templates/Qwen2.5-Instruct/chat_template.jinja")
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := chatModel(t, string(tmpl))
+	tok, err := tokenizer.LoadDir(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prompt = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nOnce upon a time<|im_end|>\n<|im_start|>assistant\n"
+	const reply = "there was a cat<|im_end|>\n"
+	// The prompt and the reply are tokenized apart, as a rollout's prompt
+	// and its sampled completion are.
+	var want []int32
+	for _, id := range append(tok.Encode(prompt), tok.Encode(reply)...) {
+		want = append(want, int32(id))
+	}
+	start := len(tok.Encode(prompt))
+	msgs := "[{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'Once upon a time'}]"
+	for _, c := range []struct{ name, completion, err string }{
+		{"string reply", "'there was a cat'", ""},
+		{"assistant message", "[{'role': 'assistant', 'content': 'there was a cat'}]", ""},
+		{"user message", "[{'role': 'user', 'content': 'there was a cat'}]", `role "user"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			lake, _ := testLake(t)
+			job := strings.NewReplacer("{{model}}", model, "{{msgs}}", msgs, "{{c}}", c.completion).Replace(`CALL init_policy(policy := '{{model}}');
+CREATE OR REPLACE TABLE d AS SELECT {{msgs}} AS prompt, {{c}} AS completion;
+CALL sft(data := 'd');`)
+			_, err := runJob(t, lake, "", job, runOpt{})
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), "sft: row 0") {
+					t.Fatalf("error %v, want one naming row 0 and %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := readTrainInputs(ckDir(t, lake, "r", 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != 1 || !slices.Equal(rows[0].tokens, want) || rows[0].start != start {
+				t.Fatalf("trained example %v (first target %d), want %v (first target %d)", rows[0].tokens, rows[0].start, want, start)
+			}
+		})
 	}
 }

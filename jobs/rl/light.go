@@ -21,6 +21,10 @@ import (
 
 func init() { trainer.LightLoader = replayLight }
 
+// lightStageSFT is trainer.LightRecord.Stage of an sft call's light
+// checkpoint (train's is "").
+const lightStageSFT = "sft"
+
 // trainUpdate is everything one train call's AdamW updates depend on
 // besides the parent's model and moments and the rows: the stage records
 // it in a light checkpoint and replay runs it again.
@@ -146,7 +150,7 @@ func lightWrite(a jobs.Args, pol *policy, optSrc string) bool {
 // light record (parent relative to dest) and the rows; and st as a reader
 // of the folder will see it (JSON numbers are float64 there), for the
 // cache.
-func lightFiles(st *trainer.TrainerState, dest string, pol *policy, optSrc string, u *trainUpdate, rows []trainRow) (func(put func(string, func(io.Writer) error) error) error, *trainer.TrainerState, error) {
+func lightFiles(st *trainer.TrainerState, dest string, pol *policy, optSrc string, u any, rows []trainRow) (func(put func(string, func(io.Writer) error) error) error, *trainer.TrainerState, error) {
 	upd, err := json.Marshal(u)
 	if err != nil {
 		return nil, nil, err
@@ -157,6 +161,9 @@ func lightFiles(st *trainer.TrainerState, dest string, pol *policy, optSrc strin
 	}
 	rec := &trainer.LightRecord{Parent: parent, Depth: lightDepth(pol), Optimizer: trainer.LightOptParent,
 		LoRA: pol.Model.LoRA != nil, Update: upd}
+	if _, ok := u.(*sftUpdate); ok {
+		rec.Stage = lightStageSFT
+	}
 	if optSrc == "" {
 		rec.Optimizer = trainer.LightOptFresh
 	}
@@ -207,12 +214,26 @@ func replayLight(dir string) (*trainer.Checkpoint, error) {
 	}
 	fail := func(err error) error { return fmt.Errorf("rl: replay light checkpoint %s: %w", dir, err) }
 	var u trainUpdate
-	if err := json.Unmarshal(st.Light.Update, &u); err != nil {
+	var su sftUpdate
+	var dec any = &u
+	fresh, dtype := &u.FreshLoRA, &u.DType
+	switch st.Light.Stage {
+	case "":
+	case lightStageSFT:
+		dec, fresh, dtype = &su, &su.FreshLoRA, &su.DType
+	default:
+		return nil, fail(fmt.Errorf("%s: light.stage %q is not one rljob replays (train, sft)", trainer.TrainerStateFile, st.Light.Stage))
+	}
+	if err := json.Unmarshal(st.Light.Update, dec); err != nil {
 		return nil, fail(fmt.Errorf("%s: light.update: %w", trainer.TrainerStateFile, err))
 	}
 	rows, err := readTrainInputs(dir)
 	if err != nil {
 		return nil, fail(err)
+	}
+	seed, step, call := u.Seed, u.Step, u.Call
+	if dec == &su {
+		seed, step, call = su.Seed, su.Step, su.Call
 	}
 	pck, err := trainer.LoadCheckpoint(parent)
 	if err != nil {
@@ -220,14 +241,14 @@ func replayLight(dir string) (*trainer.Checkpoint, error) {
 	}
 	model := pck.Model
 	release := func() { model.Release(); pck.Opt.Release() }
-	if u.DType != "" {
-		if err := model.SetDType(u.DType); err != nil {
+	if *dtype != "" {
+		if err := model.SetDType(*dtype); err != nil {
 			release()
 			return nil, fail(err)
 		}
 	}
-	if u.FreshLoRA != nil {
-		if err := freshLoRA(model, *u.FreshLoRA, u.Seed, u.Step, u.Call, parent); err != nil {
+	if *fresh != nil {
+		if err := freshLoRA(model, **fresh, seed, step, call, parent); err != nil {
 			release()
 			return nil, fail(err)
 		}
@@ -242,7 +263,12 @@ func replayLight(dir string) (*trainer.Checkpoint, error) {
 		release()
 		return nil, fail(fmt.Errorf("it continues the moments of its parent %s, which has none for its %d trained parameters", parent, len(params)))
 	}
-	if _, err := u.run(context.Background(), model, opt, rows, nil); err != nil {
+	if dec == &su {
+		_, err = su.run(context.Background(), model, opt, sftExamples(rows), nil)
+	} else {
+		_, err = u.run(context.Background(), model, opt, rows, nil)
+	}
+	if err != nil {
 		model.Release()
 		opt.Release()
 		return nil, fail(err)

@@ -64,19 +64,28 @@ func TestLightCheckpointsReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: runs 4 × 5 GRPO steps of a tiny model")
 	}
-	for _, tc := range []struct{ name, extra string }{
-		{"full", ""},
-		{"lora", ", lora_rank := 4, lora_targets := 'q,v,down'"},
-		{"kl+minibatches", ", ref := 'step=0', kl_coef := 0.05, minibatch_size := 8, epochs := 2, entropy_coef := 0.01"},
-		{"bf16", ", dtype := 'bf16'"},
+	for _, tc := range []struct{ name, extra, job string }{
+		{"full", "", ""},
+		{"lora", ", lora_rank := 4, lora_targets := 'q,v,down'", ""},
+		{"kl+minibatches", ", ref := 'step=0', kl_coef := 0.05, minibatch_size := 8, epochs := 2, entropy_coef := 0.01", ""},
+		{"bf16", ", dtype := 'bf16'", ""},
+		// sft on the step's rollouts instead of train: its light
+		// checkpoints replay sftUpdate (shuffled batches, two epochs, a
+		// cosine schedule), and the next step samples from them.
+		{"sft", "", strings.Replace(grpoJob, trainCall, "CALL sft(data := 'SELECT prompt, completion FROM this_step', lr := 1e-2, "+
+			"batch_size := 8, micro_batch_size := 3, epochs := 2, warmup := 1, schedule := 'cosine', full_state_every := 3);", 1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			job := tc.job
+			if job == "" {
+				job = lightJob(tc.extra)
+			}
 			resetCache()
 			light, config := testLake(t)
 			mustRun(t, light, config, initJob, runOpt{seed: 4})
 			inMemory := map[int]trainedState{}
 			for step := 1; step <= 5; step++ {
-				mustRun(t, light, config, lightJob(tc.extra), runOpt{seed: 4})
+				mustRun(t, light, config, job, runOpt{seed: 4})
 				dir := ckDir(t, light, "r", step)
 				if want := step != 3; trainer.IsLightDir(dir) != want {
 					t.Fatalf("step %d: light %v, want %v (files %v)", step, !want, want, keys(checkpointFiles(t, light, step)))
@@ -90,7 +99,7 @@ func TestLightCheckpointsReplay(t *testing.T) {
 			}
 			full, config := testLake(t)
 			mustRun(t, full, config, initJob, runOpt{seed: 4})
-			mustRun(t, full, config, strings.Replace(lightJob(tc.extra), "full_state_every := 3", "full_state_every := 1", 1), runOpt{seed: 4, steps: 5})
+			mustRun(t, full, config, strings.Replace(job, "full_state_every := 3", "full_state_every := 1", 1), runOpt{seed: 4, steps: 5})
 			if a, b := rolloutContent(t, light), rolloutContent(t, full); len(a) != 5*24 || !equal(a, b) {
 				t.Fatalf("rollouts of the light and the full-state run differ (%d vs %d rows)", len(a), len(b))
 			}

@@ -483,7 +483,7 @@ func TestSFTThenGreedyRollout(t *testing.T) {
 	const job = `
 CREATE OR REPLACE TABLE ex AS
 SELECT * FROM (VALUES ('p1', '1+1=', '2'), ('p2', '2+3=', '5'), ('p3', '4+4=', '8'), ('p4', '9+9=', '18')) t(prompt_id, prompt, completion);
-CALL sft(data := 'SELECT prompt, completion FROM ex', lr := 1e-2, epochs := 60, batch_size := 4, warmup := 5);
+CALL sft(data := 'SELECT prompt, completion FROM ex', lr := 1e-2, epochs := 60, batch_size := 4, warmup := 5, full_state_every := 1); -- a full state: its weights file is compared below
 CALL rollout(prompts := 'SELECT prompt_id, prompt, completion AS answer FROM ex', temperature := 0, max_new_tokens := 4, tag := 'eval');
 `
 	mustRun(t, lake, config, job, runOpt{seed: 2})

@@ -202,6 +202,8 @@ func (rolloutStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jo
 		return jobs.Summary{}, err
 	}
 	defer releaseModel(pol.Model) // its buffers go to the next stage's model (a cached light checkpoint stays)
+	defer logMemory(sc, "sampled")
+	logMemory(sc, "policy loaded")
 
 	// Checks: sampling options against the tokenizer and the model.
 	tok, model := pol.Tok, pol.Model

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -22,14 +21,18 @@ func (sftStage) Spec() jobs.StageSpec {
 		Name: "sft",
 		Doc: "Supervised fine-tuning: minimise the mean cross-entropy of the completion tokens given the prompt, " +
 			"loss = Σ_{completion tokens + EOS} −log π(token | prefix) / (number of those tokens in the update); prompt tokens are " +
-			"not trained on. Sequences are [BOS] + encode(prompt) + encode(completion) + [EOS], cut at max_len. " +
+			"not trained on. Sequences are [BOS] + encode(prompt) + encode(completion) + [EOS], cut at max_len; a prompt that is a list of " +
+			"chat messages is rendered with the policy's chat template together with the completion as the assistant's reply (a string, or a " +
+			"list of assistant messages), and only what the reply adds to the prompt's rendering with add_generation_prompt is trained on " +
+			"(the reply and the template's end of turn: an assistant-only loss; docs/chat.md). " +
 			"AdamW (decoupled weight decay, global-norm clipping), linear warm-up then constant or cosine-to-zero learning rate; " +
 			"examples shuffled every epoch from (seed, step, call, epoch); AdamW moments continue from the run's newest sft checkpoint " +
-			"(a train in between keeps its own). Commits a checkpoint (with optimizer state) " +
+			"(a train in between keeps its own). Commits a checkpoint: the full state (with optimizer state) every full_state_every calls, " +
+			"a light one in between that loading replays (docs/checkpoints.md), " +
 			"and metrics sft/loss (mean over the last epoch), sft/tokens, sft/sequences, actor/lr, actor/grad_norm, timing_s/sft. " +
 			"Empty data: the policy is committed unchanged for this step. Runs on shard 0 only.",
 		Args: append([]jobs.ArgSpec{
-			{Name: "data", Type: jobs.TypeTable, Required: true, Doc: "table or query with columns prompt and completion"},
+			{Name: "data", Type: jobs.TypeTable, Required: true, Doc: "table or query with columns prompt and completion (strings, or a list of {role, content} messages and the assistant's reply)"},
 			{Name: "policy", Type: jobs.TypeString, Default: "latest", Doc: policyDoc},
 			dtypeArgSpec(""),
 			{Name: "lr", Type: jobs.TypeFloat, Default: 1e-3, Doc: "peak learning rate"},
@@ -43,6 +46,8 @@ func (sftStage) Spec() jobs.StageSpec {
 			{Name: "seed", Type: jobs.TypeInt, DefaultDoc: "--seed", Doc: "seed of the shuffles"},
 			{Name: "micro_batch_size", Type: jobs.TypeInt, DefaultDoc: "the most (up to 16) that fit the memory budget (rljob run --memory)",
 				Doc: "sequences per forward/backward pass (memory; gradients of an update's micro-batches are summed, so it changes results only by float32 summation order)"},
+			{Name: "full_state_every", Type: jobs.TypeInt, DefaultDoc: "4 (full fine-tuning), 16 (LoRA)",
+				Doc: "write the full training state (weights or adapters, AdamW moments, tokenizer) at every K-th call in a chain; the calls in between write a light checkpoint (trainer_state.json and the examples trained on, train_inputs.safetensors) that loading replays from its parent, bit for bit (docs/checkpoints.md); 1 = a full state every call"},
 		}, loraArgSpecs()...),
 		Outputs: func(jobs.Args) []string { return []string{arrowio.TableCheckpoints, arrowio.TableMetrics} },
 		Check: func(a jobs.Args) (string, string) {
@@ -59,6 +64,8 @@ func (sftStage) Spec() jobs.StageSpec {
 				return "weight_decay and max_grad_norm must be >= 0", ""
 			case a.Has("micro_batch_size") && a.Int("micro_batch_size") < 1:
 				return "micro_batch_size must be >= 1", ""
+			case a.Has("full_state_every") && a.Int("full_state_every") < 1:
+				return "full_state_every must be >= 1", ""
 			}
 			return checkLoRA(a)
 		},
@@ -84,11 +91,8 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	if err := sc.RequireColumns(ctx, "data", colsRef, "prompt", "completion"); err != nil {
 		return jobs.Summary{}, err
 	}
-	if _, isChat, err := promptExpr(ctx, sc, a, "data", from); err != nil || isChat {
-		if err == nil {
-			err = &jobs.DataError{Pos: a.Pos("data"), Msg: "sft: prompt is a list of chat messages; sft takes string prompts", Column: "prompt",
-				Hint: "give the text to train on as a string, e.g. prompt[-1].content, or render it first (rljob chat render shows the template's text)"}
-		}
+	pexpr, cexpr, isChat, cChat, err := sftColumns(ctx, sc, a, from)
+	if err != nil {
 		return jobs.Summary{}, err
 	}
 	freeGarbage()
@@ -98,6 +102,7 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	}
 	defer releaseModel(pol.Model)
 	takeOver(pol)
+	plain := pol.Model.LoRA == nil
 	if err := applyLoRA(sc, a, pol); err != nil {
 		return jobs.Summary{}, err
 	}
@@ -110,13 +115,17 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	if l := int(a.Int("max_len")); l > 0 {
 		maxLen = min(l, maxLen)
 	}
-	q := "SELECT CAST(prompt AS VARCHAR), CAST(completion AS VARCHAR) FROM " + from + " ORDER BY 1, 2"
+	enc, err := sftEncoder(a, pol, isChat)
+	if err != nil {
+		return jobs.Summary{}, err
+	}
+	q := "SELECT " + pexpr + ", " + cexpr + " FROM " + from + " ORDER BY 1, 2"
 	rr, err := sc.Engine.QueryArrow(ctx, q)
 	if err != nil {
 		return jobs.Summary{}, jobs.ClassifySQL(err, a.Pos("data"), q)
 	}
 	var data []sftExample
-	var truncated, dropped int
+	var truncated, dropped, row int
 	unk := unknownChars{tok: tok}
 	err = rowsOf(rr, func(rec arrow.RecordBatch, i int) error {
 		p, ok1 := strAt(rec.Column(0), i)
@@ -124,13 +133,13 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 		if !ok1 || !ok2 {
 			return &jobs.DataError{Pos: a.Pos("data"), Msg: "sft: data has a row with a NULL prompt or completion", Column: "completion", Hint: "filter NULLs out"}
 		}
-		unk.check(p + c)
-		toks := encodePrompt(tok.BOS(), tok.Encode(p))
-		start := len(toks)
-		for _, id := range tok.Encode(c) {
-			toks = append(toks, int32(id))
+		toks, start, text, err := enc.sftTokens(p, c, cChat, eos)
+		if err != nil {
+			return &jobs.DataError{Pos: a.Pos("data"), Msg: fmt.Sprintf("sft: row %d", row), Column: "prompt", Err: err,
+				Hint: "see what the template makes of it with: rljob chat render --tokenizer " + pol.Dir + " < messages.json"}
 		}
-		toks = append(toks, int32(eos))
+		row++
+		unk.check(text)
 		if len(toks) > maxLen {
 			toks = toks[:maxLen]
 			truncated++
@@ -161,12 +170,11 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	}
 
 	// Optimizer: moments continue from the newest sft checkpoint, else fresh.
-	opt, _, err := stageOptimizer(sc, pol)
+	opt, optSrc, err := stageOptimizer(sc, pol)
 	if err != nil {
 		return jobs.Summary{}, err
 	}
-	defer opt.Release()
-	opt.WeightDecay, opt.MaxGradNorm = a.Float("weight_decay"), a.Float("max_grad_norm")
+	defer releaseOpt(opt)
 	maxT := 0
 	for _, d := range data {
 		maxT = max(maxT, len(d.tokens))
@@ -175,6 +183,7 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	if err != nil {
 		return jobs.Summary{}, err
 	}
+	defer prepareMemory(sc, pol, maxT, microBatch, len(data), 0)()
 	bs, epochs := int(a.Int("batch_size")), int(a.Int("epochs"))
 	perEpoch := (len(data) + bs - 1) / bs
 	sched := trainer.Schedule{Kind: a.String("schedule"), LR: a.Float("lr"), Warmup: int(a.Int("warmup")), Total: perEpoch * epochs}
@@ -190,73 +199,36 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	}
 
 	// Work.
-	var (
-		update              int
-		lr, gradNormSum     float64
-		lossSum             float64 // last epoch: Σ CE over tokens
-		lossTok, trainedTok int
-	)
+	u := &sftUpdate{Schedule: sched, WeightDecay: a.Float("weight_decay"), MaxGradNorm: a.Float("max_grad_norm"),
+		Epochs: epochs, BatchSize: bs, Micro: microBatch, Seed: seed, Step: sc.Step, Call: sc.Call}
+	if plain && model.LoRA != nil {
+		u.FreshLoRA = &model.LoRA.Config
+	}
+	if hasDType(a) {
+		u.DType = a.String("dtype")
+	}
 	bar := sc.Bar("sft", int64(perEpoch*epochs))
 	defer bar.Done()
-	for ep := range epochs {
-		rng := rand.New(rand.NewPCG(uint64(jobs.DeriveSeed(seed, sc.Step, int64(sc.Call), int64(ep))), 0))
-		order := rng.Perm(len(data))
-		lossSum, lossTok = 0, 0
-		for lo := 0; lo < len(order); lo += bs {
-			if err := ctx.Err(); err != nil {
-				return jobs.Summary{}, err
-			}
-			batch := order[lo:min(lo+bs, len(order))]
-			total := 0
-			for _, k := range batch {
-				total += len(data[k].tokens) - data[k].start
-			}
-			model.ZeroGrad()
-			for mlo := 0; mlo < len(batch); mlo += microBatch {
-				mb := batch[mlo:min(mlo+microBatch, len(batch))]
-				b, start := padBatch(len(mb), func(i int) ([]int32, int) { return data[mb[i]].tokens, data[mb[i]].start })
-				loss, count, err := model.ForwardCE(b, trainer.NextTokenTargets(b, start))
-				if err != nil {
-					return jobs.Summary{}, errf("sft: forward: %w", err)
-				}
-				if err := model.BackwardCE(float32(count) / float32(total)); err != nil {
-					return jobs.Summary{}, errf("sft: backward: %w", err)
-				}
-				lossSum += float64(loss) * float64(count)
-				lossTok += count
-			}
-			lr = sched.At(update)
-			table, params, grads := model.Trainable()
-			gn, err := opt.Update(table, params, grads, lr)
-			if err != nil {
-				return jobs.Summary{}, errf("sft: update %d: %w", update, err)
-			}
-			gradNormSum += gn
-			trainedTok += total
-			update++
-			bar.Add(1)
-		}
+	res, err := u.run(ctx, model, opt, data, func() { bar.Add(1) })
+	if err != nil {
+		return jobs.Summary{}, err
 	}
-	meanLoss := lossSum / float64(max(lossTok, 1))
+	meanLoss := res.lossSum / float64(max(res.lossTok, 1))
 	if math.IsNaN(meanLoss) || math.IsInf(meanLoss, 0) {
 		return jobs.Summary{}, errf("sft: loss is %v", meanLoss)
 	}
 
-	// Outputs: checkpoint, then metrics.
-	ck := &trainer.Checkpoint{Model: model, Opt: opt, Tokenizer: tok, State: trainerState(sc, opt, sched, seed, pol.Step)}
-	if !a.Has("micro_batch_size") {
-		ck.State.Extra[microKey] = microBatch
-	}
-	if err := commitCheckpoint(sc, a, ck, pol.Dir); err != nil {
+	// Outputs: checkpoint (full, or light: the update's record and examples), then metrics.
+	if err := commitSFT(sc, a, pol, opt, optSrc, u, data); err != nil {
 		return jobs.Summary{}, err
 	}
 	secs := time.Since(t0).Seconds()
 	metrics := map[string]float64{
 		"sft/loss":        meanLoss,
-		"sft/tokens":      float64(trainedTok),
+		"sft/tokens":      float64(res.trainedTok),
 		"sft/sequences":   float64(len(data)),
-		"actor/lr":        lr,
-		"actor/grad_norm": gradNormSum / float64(update),
+		"actor/lr":        res.lr,
+		"actor/grad_norm": res.gradNormSum / float64(res.updates),
 		"timing_s/sft":    secs,
 	}
 	if _, err := commitMetrics(ctx, sc, metrics, t0); err != nil {
@@ -264,12 +236,12 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	}
 
 	// Summary.
-	note := fmt.Sprintf("sft: %d updates over %d sequences", update, len(data))
+	note := fmt.Sprintf("sft: %d updates over %d sequences", res.updates, len(data))
 	if truncated+dropped > 0 {
 		note += fmt.Sprintf(" (%d cut at max_len %d, %d dropped)", truncated, maxLen, dropped)
 	}
 	return jobs.Summary{Table: arrowio.TableCheckpoints, Rows: 1, Note: note, Metrics: map[string]float64{
-		"loss": meanLoss, "updates": float64(update), "tokens_per_s": float64(trainedTok) / max(secs, 1e-9)}}, nil
+		"loss": meanLoss, "updates": float64(res.updates), "tokens_per_s": float64(res.trainedTok) / max(secs, 1e-9)}}, nil
 }
 
 // padBatch right-pads B sequences (seq(i) returns the tokens and the index
@@ -289,4 +261,29 @@ func padBatch(B int, seq func(i int) ([]int32, int)) (trainer.Batch, []int) {
 		start[i] = s
 	}
 	return b, start
+}
+
+// commitSFT commits the call's checkpoint: the full state, or, while the
+// chain of light checkpoints since the last one is shorter than the
+// default full_state_every (docs/checkpoints.md), a light one holding u
+// and the examples, which loading replays (sftUpdate.run).
+func commitSFT(sc *jobs.StageCtx, a jobs.Args, pol *policy, opt *trainer.AdamW, optSrc string, u *sftUpdate, data []sftExample) error {
+	ck := &trainer.Checkpoint{Model: pol.Model, Opt: opt, Tokenizer: pol.Tok, State: trainerState(sc, opt, u.Schedule, u.Seed, pol.Step)}
+	if !a.Has("micro_batch_size") {
+		ck.State.Extra[microKey] = u.Micro
+	}
+	if !lightWrite(a, pol, optSrc) {
+		return commitCheckpoint(sc, a, ck, pol.Dir)
+	}
+	dest := sc.Lake.Path(checkpointUnit(sc.Run, sc.Step, sc.Call).Dir())
+	write, state, err := lightFiles(ck.State, dest, pol, optSrc, u, sftRows(data))
+	if err != nil {
+		return fmt.Errorf("rl: sft: light checkpoint %s: %w", dest, err)
+	}
+	if err := commitFiles(sc, a, write, pol.Dir, append([]string{pol.Dir}, lightChain(pol.Dir)...)); err != nil {
+		return err
+	}
+	ck.Dir, ck.State = dest, state
+	cachePut(dest, ck, false) // when lent (an in-process shard), ck stays the stage's and is released
+	return nil
 }

@@ -173,11 +173,13 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 		return jobs.Summary{}, err
 	}
 	freeGarbage()
+	logMemory(sc, "before loading the policy")
 	pol, err := loadPolicy(sc, a, "policy")
 	if err != nil {
 		return jobs.Summary{}, err
 	}
 	defer releaseModel(pol.Model)
+	logMemory(sc, "policy loaded")
 
 	// Empty data: carry the policy forward unchanged.
 	if _, _, err := policyLoRA(sc, a, pol); err != nil {
@@ -229,6 +231,7 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 			return jobs.Summary{}, err
 		}
 	}
+	defer prepareMemory(sc, pol, maxT, micro, len(rows), 0)()
 
 	// Optimizer: moments continue from the newest train checkpoint, else fresh.
 	opt, optSrc, err := stageOptimizer(sc, pol)
@@ -236,6 +239,7 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 		return jobs.Summary{}, err
 	}
 	defer releaseOpt(opt)
+	logMemory(sc, "optimizer loaded")
 
 	// Work: epochs × minibatches, each one AdamW update.
 	upd := newTrainUpdate(sc, a, cfg, temp, micro, len(rows))
@@ -248,6 +252,7 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 	if err != nil {
 		return jobs.Summary{}, err
 	}
+	logMemory(sc, "updated")
 
 	// Outputs: checkpoint (full, or light: the update's record and rows), then metrics.
 	if err := commitTrained(sc, a, pol, opt, optSrc, upd, rows, !a.Has("micro_batch_size")); err != nil {
