@@ -170,12 +170,21 @@ chromium:
 test-slurm:
 	sh scripts/test-slurm.sh
 
-# Baseline GRPO and every recipe of examples/recipes on the arith task, same
-# budget of sampled rollouts, 3 seeds; held-out pass@1/pass@16 against
-# rollouts spent in examples/recipes/out/results.md and, as PNG charts, in
-# examples/recipes/out/charts/ (drawn by examples/recipes/chart; about 17 min on
-# 2 cores).
-.PHONY: compare
-compare: build
+# The findings of examples/recipes (examples/recipes/findings.csv): every arm
+# on the arith task, 8 seeds, per-seed results in examples/recipes/out/
+# perseed.csv, verdicts by the stated rule in examples/recipes/out/findings.md,
+# charts in examples/recipes/out/charts/ (examples/recipes/README.md
+# "## Findings": what it runs, how long it takes). compare-quick: 2 seeds,
+# 4 arms, half the budget; its findings are "inconclusive (n < 8)" by the rule.
+# compare-readme: the README's findings block from the committed run.
+.PHONY: compare compare-quick compare-readme compare-tools
+compare-tools:
 	$(GO) build -tags "$(TAGS)" -o bin/recipe-chart ./examples/recipes/chart
-	CHART_BIN=bin/recipe-chart sh examples/recipes/compare.sh
+	$(GO) build -o bin/recipe-verdict ./examples/recipes/verdict
+compare: build compare-tools
+	CHART_BIN=bin/recipe-chart VERDICT_BIN=bin/recipe-verdict sh examples/recipes/compare.sh
+compare-quick: build compare-tools
+	SEEDS="1 2" ARMS="baseline nsr psr sft_equal" LARGEK="sft baseline nsr psr" BUDGET=2048 TOOLS=0 \
+	  OUT=examples/recipes/out-quick CHART_BIN=bin/recipe-chart VERDICT_BIN=bin/recipe-verdict sh examples/recipes/compare.sh
+compare-readme:
+	$(GO) run ./examples/recipes/verdict -perseed examples/recipes/results/perseed.csv -readme examples/recipes/README.md

@@ -1,53 +1,80 @@
 #!/bin/sh
-# examples/recipes/compare.sh — baseline GRPO and every recipe on the arith
-# task with the same budget of sampled train rollouts, for several seeds,
-# then held-out pass@1 / pass@16 against rollouts spent (make compare).
+# examples/recipes/compare.sh — the arms of the findings (examples/recipes/
+# findings.csv) on the arith task, ≥ 8 seeds, per-seed results in
+# OUT/perseed.csv, verdicts by the rule of examples/recipes/README.md
+# ("## Findings") in OUT/findings.md (make compare).
 #
-# Per seed: one SFT run (examples/arith/prepare.sql + sft.sql, then
-# eval.sql) shared by every recipe: each recipe run starts with fork.sql
-# (init_policy(policy := 'run=sft-sN') and a copy of its prompts), then
-# trains until it has sampled BUDGET/EVALS, 2·BUDGET/EVALS, ... BUDGET train
-# rollouts, with eval.sql (363 test prompts × 16 samples at T = 1, plus
-# greedy) after each slice. A recipe that samples a variable number of
-# rollouts per step (dapo.sql) runs as many steps as its history says fit,
-# one more when short, so it may overshoot a slice by less than a step; the
-# table reports what was actually spent.
+# Per seed: the start runs, then every arm forked from its start.
+#   sft-sN     examples/arith/prepare.sql + sft.sql, then eval.sql (and
+#              passk_eval.sql when sft is in LARGEK): the start of most arms
+#   sftfmt-sN  prepare.sql + examples/recipes/sft_format.sql + eval.sql: the
+#              start of oneshot_fmt (knows the sums, not the format); run
+#              only when an arm that needs it is run
+# Each arm run starts with fork.sql (init_policy(policy := 'run=START') and a
+# copy of its prompts) and trains in EVALS slices, with eval.sql (363 test
+# prompts × 16 samples at T = 1, plus greedy) after each slice. Its budget
+# mode says how long a slice is:
+#   R  sampled train rollouts: train until the run has sampled i·BUDGET/EVALS
+#      train rollouts (an arm whose rollouts per step vary runs as many steps
+#      as its history says fit, one more when short, so it may overshoot a
+#      slice by less than a step; perseed.csv has what was actually spent)
+#   U  updates: exactly BUDGET/256/EVALS steps per slice (the baseline's
+#      number of steps, one optimizer update per step), whatever it samples
+# After the last slice, an arm in LARGEK also runs passk_eval.sql (100 fixed
+# held-out prompts × 512 samples: pass@1..256, coverage@512).
 #
-# Each run has a lake of its own (OUT/lakes/RUN, starting from a copy of
-# the seed's SFT run folders): a job's statements read the lake views, which
-# list and scan every run's files, so in one shared lake every step got
-# slower as the comparison went on (2 steps of nsr.sql: 0.8 s in a lake with
-# the SFT run only, 11 s after 8 recipe runs). At the end the runs' metrics,
-# rollouts and rewards folders are copied into OUT/lake for the report.
+# An arm whose job file is not in this checkout is skipped with one line.
+# The tool-use arms (tools_sft, tools_grpo, notool_sft, notool_grpo) come
+# from examples/tools/seeds.sh (TOOLS=1 and the script present), which
+# appends its rows to OUT/perseed.csv.
 #
-# Charts (CHARTS=1, the default): OUT/charts/01-pass1_vs_rollouts.png and
-# 02-pass16_vs_rollouts.png, held-out pass@1 / pass@16 against train
-# rollouts spent, one line per recipe (mean over seeds; every line starts at
-# the SFT checkpoints' mean at 0 rollouts), drawn by examples/recipes/chart
-# from OUT/curves.csv with the report package's plotting code; and
-# OUT/report/, rljob report --format png of the first seed's runs of
-# CHART_RECIPES (training curves against step).
+# Each run has a lake of its own (OUT/lakes/RUN, starting from a copy of the
+# start run's folders): a job's statements read the lake views, which list
+# and scan every run's files, so in one shared lake every step got slower as
+# the comparison went on (2 steps of nsr.sql: 0.8 s in a lake with the SFT
+# run only, 11 s after 8 recipe runs). At the end the runs' metrics,
+# rollouts and rewards folders are copied into OUT/lake for queries and the
+# report.
 #
-# Environment: BIN (default bin/rljob), OUT (default examples/recipes/out;
-# deleted first: lake, logs, results.md, curves.csv, charts, report), SEEDS
-# (default "1 2 3"), BUDGET (sampled train rollouts per run, default 8192 =
-# 32 steps of 256), EVALS (evaluations per run, default 4), RECIPES
-# (default: all below), CHARTS (default 1), CHART_BIN (the chart program;
-# default: go run ./examples/recipes/chart), CHART_RECIPES (default
-# "baseline curriculum dapo nsr oneshot").
+# Outputs (OUT is deleted first):
+#   perseed.csv  arm,seed,metric,value: pass@1, pass@16, greedy (the last
+#                eval.sql), rollouts (sampled train rollouts), updates
+#                (optimizer updates: per train call epochs × minibatches,
+#                per sft call epochs × batches), and for LARGEK arms pass@K
+#                (K = 1, 2, 4, ..., 256, named pass@K@512 to keep them
+#                apart from eval.sql's pass@1 and pass@16) and coverage@512;
+#                the starts as arms sft and sftfmt (rollouts 0, updates 0)
+#   curves.csv   arm,seed,eval,rollouts,pass1,pass16: every evaluation, the
+#                start's as eval 0 at 0 rollouts
+#   findings.md  the verdict program's tables (examples/recipes/verdict)
+#   charts/      examples/recipes/chart's PNGs (CHARTS=1)
+#   compare.log  every rljob run's log; timings.csv arm,seed,seconds
+#
+# Environment: BIN (default bin/rljob), OUT (default examples/recipes/out),
+# SEEDS (default "1 2 3 4 5 6 7 8"), BUDGET (per arm: sampled train
+# rollouts in mode R, BUDGET/256 steps in mode U; default 4096 = 16
+# baseline steps), EVALS (default 2), ARMS (default: the arms of
+# findings.csv, below), LARGEK (arms that get passk_eval.sql, default
+# "sft baseline nsr psr wreinforce passk"), PASSK_N (samples per prompt,
+# default 512), TOOLS (default 1), CHARTS (default 1), VERDICT_BIN and
+# CHART_BIN (the programs; default go run).
 set -eu
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-bin/rljob}
 OUT=${OUT:-examples/recipes/out}
-SEEDS=${SEEDS:-1 2 3}
-BUDGET=${BUDGET:-8192}
-EVALS=${EVALS:-4}
-RECIPES=${RECIPES:-baseline curriculum curriculum_hints dapo replay nsr wreinforce passk oneshot relift lowlik}
+SEEDS=${SEEDS:-1 2 3 4 5 6 7 8}
+BUDGET=${BUDGET:-4096}
+EVALS=${EVALS:-2}
+ARMS=${ARMS:-baseline sft_equal rft psr nsr wreinforce passk curriculum dapo_eq_updates dapo_eq_rollouts oneshot_fmt relift_fixed relift_random}
+LARGEK=${LARGEK:-sft baseline nsr psr wreinforce passk}
+PASSK_N=${PASSK_N:-512}
+TOOLS=${TOOLS:-1}
 CHARTS=${CHARTS:-1}
-CHART_RECIPES=${CHART_RECIPES:-baseline curriculum dapo nsr oneshot}
 LAKES=$OUT/lakes
 LAKE=$OUT/lake
 LOG=$OUT/compare.log
+CSV=$OUT/perseed.csv
+CURVES=$OUT/curves.csv
 
 if [ ! -x "$BIN" ]; then
 	echo "compare: $BIN not found; build it first (make build)" >&2
@@ -56,43 +83,67 @@ fi
 rm -rf "$OUT"
 mkdir -p "$OUT"
 : > "$LOG"
+echo "arm,seed,metric,value" > "$CSV"
+echo "arm,seed,eval,rollouts,pass1,pass16" > "$CURVES"
+echo "arm,seed,seconds" > "$OUT/timings.csv"
 start=$(date +%s)
 
-# job RECIPE: the job file of a recipe (relift lives in examples/arith;
-# curriculum_hints is curriculum.sql with --set hints=1).
-job() {
+# spec ARM: "JOB START MODE [--set k=v ...]" of an arm (empty: unknown arm).
+spec() {
 	case $1 in
-	relift) echo examples/arith/relift.sql ;;
-	curriculum_hints) echo examples/recipes/curriculum.sql ;;
-	*) echo "examples/recipes/$1.sql" ;;
+	baseline | rft | psr | nsr | wreinforce | passk | curriculum | relift_fixed | relift_random | replay | lowlik | dapo | oneshot)
+		echo "examples/recipes/$1.sql sft R" ;;
+	sft_equal) echo "examples/recipes/sft_equal.sql sft U" ;;
+	curriculum_hints) echo "examples/recipes/curriculum.sql sft R --set hints=1" ;;
+	dapo_eq_updates) echo "examples/recipes/dapo.sql sft U --set updates_per_step=1" ;;
+	dapo_eq_rollouts) echo "examples/recipes/dapo.sql sft R --set updates_per_step=1" ;;
+	oneshot_fmt) echo "examples/recipes/oneshot_fmt.sql sftfmt R" ;;
+	relift) echo "examples/arith/relift.sql sft R" ;;
 	esac
 }
 
-# sets RECIPE: the recipe's --set arguments (a variant of a job file).
-sets() {
-	case $1 in
-	curriculum_hints) echo "--set hints=1" ;;
-	esac
-}
+# The arms that can run here: a known arm whose job file exists.
+active=
+need_fmt=0
+for a in $ARMS; do
+	set -- $(spec "$a")
+	if [ $# -eq 0 ]; then
+		echo "compare: unknown arm $a (see spec() in $0)" >&2
+		exit 2
+	fi
+	if [ ! -f "$1" ]; then
+		echo "compare: arm $a skipped: its job file $1 is not in this checkout"
+		continue
+	fi
+	if [ "$2" = sftfmt ] && [ ! -f examples/recipes/sft_format.sql ]; then
+		echo "compare: arm $a skipped: its start needs examples/recipes/sft_format.sql, not in this checkout"
+		continue
+	fi
+	sj=$1 sst=$2
+	shift 3
+	# --dry-run: the job file parses and reads the arm's --set variables
+	if ! msg=$("$BIN" run "$sj" "$@" --dry-run --lake "$OUT/dry-run" --run check 2>&1 >/dev/null); then
+		echo "compare: arm $a skipped: $(echo "$msg" | grep -m1 '^rljob:' | sed 's/^rljob: //')"
+		continue
+	fi
+	[ "$sst" = sftfmt ] && need_fmt=1
+	active="$active $a"
+done
 
 # run JOB RUN SEED STEPS [--set k=v ...]: one rljob run in the run's lake, logged.
+# (POSIX sh has no local variables: every function's names are its own.)
 run() {
-	j=$1 r=$2 s=$3 n=$4
+	rj=$1 rr_=$2 rs_=$3 rn=$4
 	shift 4
-	if ! "$BIN" run "$j" --lake "$LAKES/$r" --run "$r" --seed "$s" --steps "$n" --log-format json "$@" >> "$LOG" 2>&1; then
-		echo "compare: $j (run $r) failed; the last lines of $LOG:" >&2
+	if ! "$BIN" run "$rj" --lake "$LAKES/$rr_" --run "$rr_" --seed "$rs_" --steps "$rn" --log-format json "$@" >> "$LOG" 2>&1; then
+		echo "compare: $rj (run $rr_) failed; the last lines of $LOG:" >&2
 		tail -n 5 "$LOG" >&2
 		exit 1
 	fi
 }
 
-# q RUN QUERY: one value from the run's lake.
+# q RUN QUERY: the query's rows (CSV, no header) over the run's lake.
 q() { "$BIN" sql --lake "$LAKES/$1" --format csv "$2" | tail -n +2; }
-
-# md QUERY: the query's rows as a Markdown table (from rljob sql's table format).
-md() {
-	"$BIN" sql --lake "$LAKE" "$1" | sed -e '/^([0-9]* rows*)$/d' -e 's/^/| /' -e 's/$/ |/' -e '2s/+/|/g' -e '2s/[^|]/-/g'
-}
 
 # spent RUN: sampled train rollouts of the run so far.
 spent() { q "$1" "SELECT count(*) FROM rollouts WHERE run = '$1' AND tag = 'train'"; }
@@ -118,131 +169,132 @@ train_until() {
 	done
 }
 
+# record ARM SEED RUN: the run's rows of perseed.csv and curves.csv.
+record() {
+	ra=$1 rs=$2 rr=$3
+	q "$rr" "WITH e AS (
+  SELECT step, max(value) FILTER (name = 'val/arith/pass@1') AS p1,
+         max(value) FILTER (name = 'val/arith/pass@16') AS p16,
+         max(value) FILTER (name = 'val/arith/greedy_acc') AS greedy
+  FROM metrics WHERE run = '$rr' AND name LIKE 'val/arith/%' GROUP BY step),
+last AS (SELECT * FROM e ORDER BY step DESC LIMIT 1),
+c AS (SELECT c.step, c.stage, coalesce(CAST(json_extract(c.args, '\$.epochs') AS BIGINT), 1) AS ep,
+             coalesce(CAST(json_extract(c.args, '\$.minibatch_size') AS BIGINT), 0) AS mb,
+             coalesce(CAST(json_extract(c.args, '\$.batch_size') AS BIGINT), 0) AS bs
+      FROM calls AS c WHERE c.run = '$rr' AND c.status = 'done' AND c.stage IN ('train', 'sft') AND c.shard = 0
+        AND '$ra' NOT IN ('sft', 'sftfmt')),
+seqs AS (SELECT step, max(value) FILTER (name = 'train/sequences') AS tr, max(value) FILTER (name = 'sft/sequences') AS sf
+         FROM metrics WHERE run = '$rr' GROUP BY step),
+u AS (SELECT coalesce(sum(ep * CASE WHEN c.stage = 'train' THEN (CASE WHEN mb <= 0 THEN 1 ELSE ceil(tr / mb) END)
+                                    ELSE (CASE WHEN bs <= 0 THEN 1 ELSE ceil(sf / bs) END) END), 0) AS n
+      FROM c LEFT JOIN seqs USING (step))
+SELECT '$ra', $rs, 'pass@1', p1 FROM last
+UNION ALL SELECT '$ra', $rs, 'pass@16', p16 FROM last
+UNION ALL SELECT '$ra', $rs, 'greedy', greedy FROM last
+UNION ALL SELECT '$ra', $rs, 'rollouts', count(*) FROM rollouts WHERE run = '$rr' AND tag = 'train'
+UNION ALL SELECT '$ra', $rs, 'updates', n FROM u" >> "$CSV"
+	q "$rr" "WITH e AS (
+  SELECT step, max(value) FILTER (name = 'val/arith/pass@1') AS p1, max(value) FILTER (name = 'val/arith/pass@16') AS p16
+  FROM metrics WHERE run = '$rr' AND name LIKE 'val/arith/%' GROUP BY step)
+SELECT '$ra', $rs, row_number() OVER (ORDER BY step) - 1,
+       (SELECT count(*) FROM rollouts AS t WHERE t.run = '$rr' AND t.tag = 'train' AND t.step < e.step), p1, p16
+FROM e ORDER BY step" >> "$CURVES"
+}
+
+# largek ARM SEED RUN: passk_eval.sql on the run's latest checkpoint, its rows.
+largek() {
+	case " $LARGEK " in *" $1 "*) ;; *) return 0 ;; esac
+	run examples/recipes/passk_eval.sql "$3" "$2" 1 --set "passk_n=$PASSK_N"
+	q "$3" "SELECT '$1', $2, CASE WHEN name LIKE 'val/arith_k/pass@%' THEN replace(name, 'val/arith_k/', '') || '@' || '$PASSK_N'
+                            ELSE replace(name, 'val/arith_k/', '') END, value
+FROM metrics WHERE run = '$3' AND regexp_full_match(name, 'val/arith_k/(pass|coverage)@[0-9]+')
+  AND step = (SELECT max(step) FROM metrics WHERE run = '$3' AND name = 'val/arith_k/n') ORDER BY name" >> "$CSV"
+}
+
+# start NAME SEED SFTJOB: a start run (prepare, its SFT, eval), recorded as arm NAME.
+start_run() {
+	st0=$(date +%s)
+	run examples/arith/prepare.sql "$1-s$2" "$2" 1
+	run "$3" "$1-s$2" "$2" 1
+	run examples/arith/eval.sql "$1-s$2" "$2" 1
+	record "$1" "$2" "$1-s$2"
+	largek "$1" "$2" "$1-s$2"
+	echo "$1,$2,$(( $(date +%s) - st0 ))" >> "$OUT/timings.csv"
+	echo "seed $2: start $1 in $(( $(date +%s) - st0 )) s"
+}
+
+# arm ARM SEED: the arm's run, forked from its start, trained and evaluated.
+arm() {
+	# shellcheck disable=SC2046 # spec: word-split on purpose
+	set -- "$1" "$2" $(spec "$1")
+	aa=$1 as=$2 aj=$3 ast=$4 amode=$5
+	shift 5
+	at0=$(date +%s)
+	ar="$aa-s$as"
+	for t in prompts checkpoints steps calls; do
+		mkdir -p "$LAKES/$ar/$t"
+		cp -r "$LAKES/$ast-s$as/$t/run=$ast-s$as" "$LAKES/$ar/$t/"
+	done
+	run examples/recipes/fork.sql "$ar" "$as" 1 --set "from=$ast-s$as"
+	ai=1
+	while [ "$ai" -le "$EVALS" ]; do
+		if [ "$amode" = U ]; then
+			run "$aj" "$ar" "$as" $(( BUDGET / 256 / EVALS )) "$@"
+		else
+			train_until "$aj" "$ar" "$as" $(( BUDGET * ai / EVALS )) "$@"
+		fi
+		run examples/arith/eval.sql "$ar" "$as" 1
+		ai=$(( ai + 1 ))
+	done
+	record "$aa" "$as" "$ar"
+	largek "$aa" "$as" "$ar"
+	echo "$aa,$as,$(( $(date +%s) - at0 ))" >> "$OUT/timings.csv"
+	echo "seed $as: $aa: $(spent "$ar") rollouts, $(( $(date +%s) - at0 )) s"
+}
+
 for seed in $SEEDS; do
-	t0=$(date +%s)
-	run examples/arith/prepare.sql "sft-s$seed" "$seed" 1
-	run examples/arith/sft.sql "sft-s$seed" "$seed" 1
-	run examples/arith/eval.sql "sft-s$seed" "$seed" 1
-	echo "seed $seed: SFT and its eval in $(( $(date +%s) - t0 )) s"
-	for rec in $RECIPES; do
-		t0=$(date +%s)
-		r="$rec-s$seed"
-		for t in prompts checkpoints steps calls; do
-			mkdir -p "$LAKES/$r/$t"
-			cp -r "$LAKES/sft-s$seed/$t/run=sft-s$seed" "$LAKES/$r/$t/"
-		done
-		run examples/recipes/fork.sql "$r" "$seed" 1 --set "from=sft-s$seed"
-		i=1
-		while [ "$i" -le "$EVALS" ]; do
-			# shellcheck disable=SC2046 # sets: word-split on purpose
-			train_until "$(job "$rec")" "$r" "$seed" $(( BUDGET * i / EVALS )) $(sets "$rec")
-			run examples/arith/eval.sql "$r" "$seed" 1
-			i=$(( i + 1 ))
-		done
-		echo "seed $seed: $rec: $(spent "$r") rollouts, $(( $(date +%s) - t0 )) s"
+	start_run sft "$seed" examples/arith/sft.sql
+	[ "$need_fmt" = 1 ] && start_run sftfmt "$seed" examples/recipes/sft_format.sql
+	for a in $active; do
+		arm "$a" "$seed"
 	done
 done
+if [ "$TOOLS" = 1 ] && [ -f examples/tools/seeds.sh ]; then
+	t0=$(date +%s)
+	BIN=$BIN OUT=$OUT SEEDS=$SEEDS sh examples/tools/seeds.sh >> "$LOG" 2>&1 || { echo "compare: examples/tools/seeds.sh failed (see $LOG)" >&2; exit 1; }
+	echo "tools,all,$(( $(date +%s) - t0 ))" >> "$OUT/timings.csv"
+	echo "tools: examples/tools/seeds.sh in $(( $(date +%s) - t0 )) s"
+elif [ "$TOOLS" = 1 ]; then
+	echo "compare: the tool-use arms skipped: examples/tools/seeds.sh is not in this checkout"
+fi
 wall=$(( $(date +%s) - start ))
 
-# One lake for the report: every run's own metrics, rollouts and rewards.
+# One lake for queries and the report: every run's own metrics, rollouts and rewards.
 for l in "$LAKES"/*; do
 	r=$(basename "$l")
-	for t in metrics rollouts rewards; do
+	for t in metrics rollouts rewards passk_counts; do
+		[ -d "$l/$t/run=$r" ] || continue
 		mkdir -p "$LAKE/$t"
 		cp -r "$l/$t/run=$r" "$LAKE/$t/"
 	done
 done
 
-# The evaluations: per run and eval step, pass@1/16 and greedy accuracy, the
-# train rollouts sampled before it; recipe and seed from the run name.
-EVALQ="WITH m AS (
-  SELECT run, step,
-         max(value) FILTER (name = 'val/arith/pass@1') AS p1,
-         max(value) FILTER (name = 'val/arith/pass@16') AS p16,
-         max(value) FILTER (name = 'val/arith/greedy_acc') AS greedy
-  FROM metrics WHERE name LIKE 'val/arith/%' GROUP BY run, step
-), t AS (SELECT run, step FROM rollouts WHERE tag = 'train')
-SELECT regexp_extract(m.run, '^(.*)-s[0-9]+\$', 1) AS recipe,
-       CAST(regexp_extract(m.run, '-s([0-9]+)\$', 1) AS INTEGER) AS seed,
-       m.run, m.step, p1, p16, greedy,
-       (SELECT count(*) FROM t WHERE t.run = m.run AND t.step < m.step) AS rollouts,
-       row_number() OVER (PARTITION BY m.run ORDER BY m.step) AS eval_no
-FROM m"
-
 {
-echo "# make compare: results"
-echo
-echo "Run: \`$BIN\` ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
-echo "SEEDS=\"$SEEDS\" BUDGET=$BUDGET EVALS=$EVALS; wall time ${wall} s."
-echo
-echo "## Held-out pass@1 and pass@16 at the full budget (mean over seeds; per seed in brackets)"
-echo
-md "WITH e AS ($EVALQ),
-last AS (SELECT * FROM e WHERE recipe = 'sft' OR eval_no = $EVALS),
-sft AS (SELECT seed, p1 AS s1, p16 AS s16 FROM e WHERE recipe = 'sft')
-SELECT recipe,
-       round(avg(rollouts)) AS rollouts,
-       printf('%.3f', avg(p1)) AS \"pass@1\",
-       '[' || string_agg(printf('%.3f', p1), ' ' ORDER BY last.seed) || ']' AS \"pass@1 by seed\",
-       printf('%+.1f', 100 * avg(p1 - s1)) AS \"Δ pass@1 vs SFT (pts)\",
-       printf('%.3f', avg(p16)) AS \"pass@16\",
-       '[' || string_agg(printf('%.3f', p16), ' ' ORDER BY last.seed) || ']' AS \"pass@16 by seed\",
-       printf('%+.1f', 100 * avg(p16 - s16)) AS \"Δ pass@16 vs SFT (pts)\",
-       printf('%.3f', avg(greedy)) AS greedy
-FROM last JOIN sft USING (seed)
-GROUP BY recipe
-ORDER BY recipe <> 'sft', recipe <> 'baseline', recipe"
-echo
-echo "## pass@1 / pass@16 against rollouts spent (mean over seeds)"
-echo
-md "WITH e AS ($EVALQ)
-SELECT recipe, eval_no AS eval, round(avg(rollouts)) AS rollouts,
-       printf('%.3f', avg(p1)) AS \"pass@1\", printf('%.3f', avg(p16)) AS \"pass@16\"
-FROM e WHERE recipe <> 'sft'
-GROUP BY recipe, eval_no
-ORDER BY recipe <> 'baseline', recipe, eval_no"
-echo
-echo "## The bucket RL alone never solves (finding 6)"
-echo
-echo "Per seed, the test prompts with 0 of 16 correct both after SFT and after baseline GRPO at the full budget; the mean share of their 16 samples each run's final checkpoint gets right (baseline is 0 by construction; the other recipes did not choose the bucket, so they are the fair comparison for relift)."
-echo
-md "WITH e AS ($EVALQ),
-g AS (SELECT run, step, prompt_id, count(*) AS n, count_if(correct) AS c
-      FROM scored WHERE tag = 'eval' AND temperature > 0 GROUP BY ALL),
-last AS (SELECT * FROM e WHERE recipe = 'sft' OR eval_no = $EVALS),
-lg AS (SELECT last.recipe, last.seed, g.prompt_id, g.n, g.c FROM last JOIN g USING (run, step)),
-bucket AS (SELECT a.seed, a.prompt_id FROM lg AS a JOIN lg AS b USING (seed, prompt_id)
-           WHERE a.recipe = 'sft' AND b.recipe = 'baseline' AND a.c = 0 AND b.c = 0)
-SELECT lg.recipe, count(*) // count(DISTINCT lg.seed) AS \"bucket prompts per seed\",
-       printf('%.3f', avg(lg.c / lg.n)) AS \"mean accuracy on the bucket\",
-       count_if(lg.c > 0) AS \"bucket prompts solved at least once (all seeds)\"
-FROM lg JOIN bucket USING (seed, prompt_id)
-WHERE lg.recipe NOT IN ('sft')
-GROUP BY lg.recipe ORDER BY lg.recipe <> 'baseline', lg.recipe"
-} > "$OUT/results.md"
-
-if [ "$CHARTS" = 1 ]; then
-	# The curves: per recipe and evaluation the mean over seeds, plus the SFT
-	# checkpoints' mean as every recipe's point at 0 rollouts.
-	"$BIN" sql --lake "$LAKE" --format csv "WITH e AS ($EVALQ),
-sft AS (SELECT avg(p1) AS p1, avg(p16) AS p16 FROM e WHERE recipe = 'sft'),
-r AS (SELECT recipe, eval_no, avg(rollouts) AS rollouts, avg(p1) AS pass1, avg(p16) AS pass16
-      FROM e WHERE recipe <> 'sft' GROUP BY recipe, eval_no)
-SELECT recipe, rollouts, pass1, pass16 FROM (
-  SELECT recipe, rollouts, pass1, pass16 FROM r
-  UNION ALL
-  SELECT DISTINCT r.recipe, 0, sft.p1, sft.p16 FROM r, sft)
-ORDER BY recipe <> 'baseline', recipe, rollouts" > "$OUT/curves.csv"
-	if [ -n "${CHART_BIN:-}" ]; then
-		"$CHART_BIN" -i "$OUT/curves.csv" -o "$OUT/charts" >> "$LOG" 2>&1 || echo "compare: the charts failed (see $LOG)" >&2
-	else
-		go run -tags duckdb_arrow ./examples/recipes/chart -i "$OUT/curves.csv" -o "$OUT/charts" >> "$LOG" 2>&1 || echo "compare: the charts failed (see $LOG)" >&2
-	fi
-	first=$(echo "$SEEDS" | cut -d' ' -f1)
-	set --
-	for rec in $CHART_RECIPES; do
-		[ -d "$LAKES/$rec-s$first" ] && set -- "$@" --run "$rec-s$first"
-	done
-	"$BIN" report --lake "$LAKE" --format png -o "$OUT/report" "$@" >> "$LOG" 2>&1 || echo "compare: rljob report failed (see $LOG)" >&2
+	echo "Run: \`$BIN\` ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+	echo "SEEDS=\"$SEEDS\" BUDGET=$BUDGET EVALS=$EVALS ARMS=\"$(echo $active)\" LARGEK=\"$LARGEK\" PASSK_N=$PASSK_N; wall time ${wall} s."
+} > "$OUT/run.txt"
+if [ -n "${VERDICT_BIN:-}" ]; then
+	"$VERDICT_BIN" -perseed "$CSV" -o "$OUT/findings.md"
+else
+	go run ./examples/recipes/verdict -perseed "$CSV" -o "$OUT/findings.md"
 fi
-cat "$OUT/results.md"
+if [ "$CHARTS" = 1 ]; then
+	if [ -n "${CHART_BIN:-}" ]; then
+		"$CHART_BIN" -perseed "$CSV" -curves "$CURVES" -o "$OUT/charts" >> "$LOG" 2>&1 || echo "compare: the charts failed (see $LOG)" >&2
+	else
+		go run -tags duckdb_arrow ./examples/recipes/chart -perseed "$CSV" -curves "$CURVES" -o "$OUT/charts" >> "$LOG" 2>&1 || echo "compare: the charts failed (see $LOG)" >&2
+	fi
+fi
+cat "$OUT/run.txt"
+echo
+cat "$OUT/findings.md"

@@ -1,156 +1,75 @@
-// Command chart draws the charts of make compare (examples/recipes/compare.sh):
-// held-out pass@1 and pass@16 (y) against train rollouts spent (x), one line
-// per recipe, with report's plotting code (package report, gonum/plot).
+// Command chart draws the charts of make compare (examples/recipes/compare.sh)
+// with 95% bootstrap bands over seeds (examples/recipes/stats), in the size
+// and style of rljob report --format png (package report's geometry, gonum/plot):
 //
-//	rljob sql --lake L --format csv "SELECT recipe, rollouts, pass1, pass16 FROM ..." |
-//	    go run -tags duckdb_arrow ./examples/recipes/chart -o OUT/charts
+//	go run -tags duckdb_arrow ./examples/recipes/chart -perseed OUT/perseed.csv -curves OUT/curves.csv -o OUT/charts
 //
-// Input: CSV with a header naming the columns recipe, rollouts, pass1 and
-// pass16 (any order, other columns ignored), one row per recipe and
-// evaluation (compare.sh passes the mean over seeds, and the SFT start as
-// each recipe's point at 0 rollouts). A recipe's line is its rows sorted by
-// rollouts; the recipes keep the order of their first row. Output: the PNG
-// files 01-pass1_vs_rollouts.png and 02-pass16_vs_rollouts.png in the -o
-// folder (created), the same size and style as rljob report --format png.
+// Inputs: curves.csv (arm,seed,eval,rollouts,pass1,pass16: every
+// evaluation of every arm run, the start's as eval 0 at 0 rollouts) and
+// perseed.csv (arm,seed,metric,value; the large-k metrics pass@K@N).
+// Outputs, in the -o folder (created):
+//
+//	01-pass1_vs_rollouts.png   held-out pass@1 against sampled train rollouts,
+//	                           per arm the mean over seeds at each evaluation
+//	                           (x: the mean rollouts spent by then) with the
+//	                           95% bootstrap band of the pass@1 over seeds
+//	02-pass16_vs_rollouts.png  the same for pass@16
+//	03-passk_vs_k.png          pass@k against k (log2 axis, k = 1 … 256) per
+//	                           arm with large-k rows, mean and 95% band
+//
+// A chart with no data is left out (03 without large-k rows).
 package main
 
 import (
-	"encoding/csv"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"sort"
-	"strconv"
-	"strings"
-	"time"
 
+	"github.com/rljob/rljob/examples/recipes/stats"
 	"github.com/rljob/rljob/report"
 )
 
-// point is one evaluation of one recipe.
-type point struct {
-	rollouts, pass1, pass16 float64
-}
-
-// curves are the recipes' points in first-seen recipe order.
-type curves struct {
-	recipes []string
-	points  map[string][]point
-}
-
-// readCurves parses the CSV described in the package comment.
-func readCurves(r io.Reader) (*curves, error) {
-	cr := csv.NewReader(r)
-	head, err := cr.Read()
+func run(perseedPath, curvesPath, dir string) ([]string, error) {
+	f, err := os.Open(curvesPath)
 	if err != nil {
-		return nil, fmt.Errorf("chart: read header: %w", err)
+		return nil, err
 	}
-	col := map[string]int{}
-	for i, h := range head {
-		col[strings.TrimSpace(h)] = i
+	defer f.Close()
+	cv, err := readCurves(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", curvesPath, err)
 	}
-	for _, want := range []string{"recipe", "rollouts", "pass1", "pass16"} {
-		if _, ok := col[want]; !ok {
-			return nil, fmt.Errorf("chart: no column %q in header %v", want, head)
-		}
+	p, err := stats.ReadPerSeedFile(perseedPath)
+	if err != nil {
+		return nil, err
 	}
-	c := &curves{points: map[string][]point{}}
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	charts, err := buildCharts(cv, p)
+	if err != nil {
+		return nil, err
+	}
+	r := &report.Report{Lake: "make compare"}
+	for _, c := range charts {
+		png, err := c.draw()
 		if err != nil {
-			return nil, fmt.Errorf("chart: %w", err)
+			return nil, fmt.Errorf("chart %s: %w", c.id, err)
 		}
-		var p point
-		for _, f := range []struct {
-			name string
-			dst  *float64
-		}{{"rollouts", &p.rollouts}, {"pass1", &p.pass1}, {"pass16", &p.pass16}} {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rec[col[f.name]]), 64)
-			if err != nil {
-				return nil, fmt.Errorf("chart: line %d: %s: %w", line, f.name, err)
-			}
-			*f.dst = v
-		}
-		name := rec[col["recipe"]]
-		if _, ok := c.points[name]; !ok {
-			c.recipes = append(c.recipes, name)
-		}
-		c.points[name] = append(c.points[name], p)
-	}
-	if len(c.recipes) == 0 {
-		return nil, errors.New("chart: no rows")
-	}
-	for _, name := range c.recipes {
-		ps := c.points[name]
-		sort.SliceStable(ps, func(i, j int) bool { return ps[i].rollouts < ps[j].rollouts })
-	}
-	return c, nil
-}
-
-// build turns the curves into a report with the two charts (not drawn yet).
-func build(c *curves) *report.Report {
-	r := &report.Report{Lake: "make compare", Runs: c.recipes, Generated: time.Now().UTC()}
-	for _, k := range []struct {
-		id, metric string
-		y          func(point) float64
-	}{
-		{"pass1_vs_rollouts", "pass@1", func(p point) float64 { return p.pass1 }},
-		{"pass16_vs_rollouts", "pass@16", func(p point) float64 { return p.pass16 }},
-	} {
-		ch := &report.Chart{
-			ID:      k.id,
-			Title:   "Held-out " + k.metric + " against train rollouts spent (mean over seeds)",
-			XLabel:  "sampled train rollouts",
-			YLabel:  k.metric,
-			Metrics: []string{k.metric},
-		}
-		for _, name := range c.recipes {
-			s := report.Series{Run: name, Name: k.metric}
-			for _, p := range c.points[name] {
-				s.X = append(s.X, p.rollouts)
-				s.Y = append(s.Y, k.y(p))
-			}
-			ch.Series = append(ch.Series, s)
-		}
-		r.Charts = append(r.Charts, ch)
-	}
-	return r
-}
-
-func run(in io.Reader, dir string) ([]string, error) {
-	c, err := readCurves(in)
-	if err != nil {
-		return nil, err
-	}
-	r := build(c)
-	if err := r.Draw(); err != nil {
-		return nil, err
+		r.Charts = append(r.Charts, &report.Chart{ID: c.id, Title: c.title, PNG: png})
 	}
 	return report.WritePNGs(dir, r)
 }
 
 func main() {
 	out := flag.String("o", "charts", "folder for the PNG files")
-	inPath := flag.String("i", "-", "CSV input file (- for stdin)")
+	perseed := flag.String("perseed", "", "make compare's perseed.csv (required)")
+	curves := flag.String("curves", "", "make compare's curves.csv (required)")
 	flag.Parse()
-	in := io.Reader(os.Stdin)
-	if *inPath != "-" {
-		f, err := os.Open(*inPath)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		defer f.Close()
-		in = f
+	if *perseed == "" || *curves == "" || flag.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "chart: usage: chart -perseed FILE -curves FILE [-o DIR]")
+		os.Exit(2)
 	}
-	paths, err := run(in, *out)
+	paths, err := run(*perseed, *curves, *out)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "chart:", err)
 		os.Exit(1)
 	}
 	for _, p := range paths {
