@@ -48,7 +48,8 @@
 #                start's as eval 0 at 0 rollouts
 #   findings.md  the verdict program's tables (examples/recipes/verdict)
 #   charts/      examples/recipes/chart's PNGs (CHARTS=1)
-#   compare.log  every rljob run's log; timings.csv arm,seed,seconds
+#   compare.log  every rljob run's log; timings.csv arm,seed,seconds (wall);
+#                seeds/sN/ the same per seed, as the seeds ran
 #
 # Environment: BIN (default bin/rljob), OUT (default examples/recipes/out),
 # SEEDS (default "1 2 3 4 5 6 7 8"), BUDGET (per arm: sampled train
@@ -56,8 +57,10 @@
 # baseline steps), EVALS (default 2), ARMS (default: the arms of
 # findings.csv, below), LARGEK (arms that get passk_eval.sql, default
 # "sft baseline nsr psr wreinforce passk"), PASSK_N (samples per prompt,
-# default 512), TOOLS (default 1), CHARTS (default 1), VERDICT_BIN and
-# CHART_BIN (the programs; default go run).
+# default 512), TOOLS (default 1), JOBS (seeds run at a time, default 2:
+# the seeds are independent, and one rljob process leaves part of 2 cores
+# idle), CHARTS (default 1), VERDICT_BIN and CHART_BIN (the programs;
+# default go run).
 set -eu
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-bin/rljob}
@@ -69,6 +72,7 @@ ARMS=${ARMS:-baseline sft_equal rft psr nsr wreinforce passk curriculum dapo_eq_
 LARGEK=${LARGEK:-sft baseline nsr psr wreinforce passk}
 PASSK_N=${PASSK_N:-512}
 TOOLS=${TOOLS:-1}
+JOBS=${JOBS:-2}
 CHARTS=${CHARTS:-1}
 LAKES=$OUT/lakes
 LAKE=$OUT/lake
@@ -135,9 +139,9 @@ done
 run() {
 	rj=$1 rr_=$2 rs_=$3 rn=$4
 	shift 4
-	if ! "$BIN" run "$rj" --lake "$LAKES/$rr_" --run "$rr_" --seed "$rs_" --steps "$rn" --log-format json "$@" >> "$LOG" 2>&1; then
-		echo "compare: $rj (run $rr_) failed; the last lines of $LOG:" >&2
-		tail -n 5 "$LOG" >&2
+	if ! "$BIN" run "$rj" --lake "$LAKES/$rr_" --run "$rr_" --seed "$rs_" --steps "$rn" --log-format json "$@" >> "$SLOG" 2>&1; then
+		echo "compare: $rj (run $rr_) failed; the last lines of $SLOG:" >&2
+		tail -n 5 "$SLOG" >&2
 		exit 1
 	fi
 }
@@ -192,13 +196,13 @@ SELECT '$ra', $rs, 'pass@1', p1 FROM last
 UNION ALL SELECT '$ra', $rs, 'pass@16', p16 FROM last
 UNION ALL SELECT '$ra', $rs, 'greedy', greedy FROM last
 UNION ALL SELECT '$ra', $rs, 'rollouts', count(*) FROM rollouts WHERE run = '$rr' AND tag = 'train'
-UNION ALL SELECT '$ra', $rs, 'updates', n FROM u" >> "$CSV"
+UNION ALL SELECT '$ra', $rs, 'updates', n FROM u" >> "$SCSV"
 	q "$rr" "WITH e AS (
   SELECT step, max(value) FILTER (name = 'val/arith/pass@1') AS p1, max(value) FILTER (name = 'val/arith/pass@16') AS p16
   FROM metrics WHERE run = '$rr' AND name LIKE 'val/arith/%' GROUP BY step)
 SELECT '$ra', $rs, row_number() OVER (ORDER BY step) - 1,
        (SELECT count(*) FROM rollouts AS t WHERE t.run = '$rr' AND t.tag = 'train' AND t.step < e.step), p1, p16
-FROM e ORDER BY step" >> "$CURVES"
+FROM e ORDER BY step" >> "$SCURVES"
 }
 
 # largek ARM SEED RUN: passk_eval.sql on the run's latest checkpoint, its rows.
@@ -208,7 +212,7 @@ largek() {
 	q "$3" "SELECT '$1', $2, CASE WHEN name LIKE 'val/arith_k/pass@%' THEN replace(name, 'val/arith_k/', '') || '@' || '$PASSK_N'
                             ELSE replace(name, 'val/arith_k/', '') END, value
 FROM metrics WHERE run = '$3' AND regexp_full_match(name, 'val/arith_k/(pass|coverage)@[0-9]+')
-  AND step = (SELECT max(step) FROM metrics WHERE run = '$3' AND name = 'val/arith_k/n') ORDER BY name" >> "$CSV"
+  AND step = (SELECT max(step) FROM metrics WHERE run = '$3' AND name = 'val/arith_k/n') ORDER BY name" >> "$SCSV"
 }
 
 # start NAME SEED SFTJOB: a start run (prepare, its SFT, eval), recorded as arm NAME.
@@ -219,7 +223,7 @@ start_run() {
 	run examples/arith/eval.sql "$1-s$2" "$2" 1
 	record "$1" "$2" "$1-s$2"
 	largek "$1" "$2" "$1-s$2"
-	echo "$1,$2,$(( $(date +%s) - st0 ))" >> "$OUT/timings.csv"
+	echo "$1,$2,$(( $(date +%s) - st0 ))" >> "$STIMES"
 	echo "seed $2: start $1 in $(( $(date +%s) - st0 )) s"
 }
 
@@ -248,16 +252,44 @@ arm() {
 	done
 	record "$aa" "$as" "$ar"
 	largek "$aa" "$as" "$ar"
-	echo "$aa,$as,$(( $(date +%s) - at0 ))" >> "$OUT/timings.csv"
+	echo "$aa,$as,$(( $(date +%s) - at0 ))" >> "$STIMES"
 	echo "seed $as: $aa: $(spent "$ar") rollouts, $(( $(date +%s) - at0 )) s"
 }
 
-for seed in $SEEDS; do
-	start_run sft "$seed" examples/arith/sft.sql
-	[ "$need_fmt" = 1 ] && start_run sftfmt "$seed" examples/recipes/sft_format.sql
+# one_seed SEED: the seed's start runs and arms, its rows in OUT/seeds/sSEED/.
+one_seed() {
+	SD=$OUT/seeds/s$1
+	mkdir -p "$SD"
+	SLOG=$SD/compare.log SCSV=$SD/perseed.csv SCURVES=$SD/curves.csv STIMES=$SD/timings.csv
+	: > "$SLOG" && : > "$SCSV" && : > "$SCURVES" && : > "$STIMES"
+	start_run sft "$1" examples/arith/sft.sql
+	if [ "$need_fmt" = 1 ]; then start_run sftfmt "$1" examples/recipes/sft_format.sql; fi
 	for a in $active; do
-		arm "$a" "$seed"
+		arm "$a" "$1"
 	done
+}
+
+# JOBS seeds at a time, each in a subshell (its own variables, files and lakes).
+set -- $SEEDS
+failed=0
+while [ $# -gt 0 ]; do
+	pids=
+	j=0
+	while [ $# -gt 0 ] && [ "$j" -lt "$JOBS" ]; do
+		one_seed "$1" &
+		pids="$pids $!"
+		shift
+		j=$(( j + 1 ))
+	done
+	for p in $pids; do wait "$p" || failed=1; done
+	[ "$failed" = 0 ] || { echo "compare: a seed failed (see its compare.log under $OUT/seeds)" >&2; exit 1; }
+done
+for seed in $SEEDS; do
+	SD=$OUT/seeds/s$seed
+	cat "$SD/perseed.csv" >> "$CSV"
+	cat "$SD/curves.csv" >> "$CURVES"
+	cat "$SD/timings.csv" >> "$OUT/timings.csv"
+	cat "$SD/compare.log" >> "$LOG"
 done
 if [ "$TOOLS" = 1 ] && [ -f examples/tools/seeds.sh ]; then
 	t0=$(date +%s)
