@@ -200,7 +200,7 @@ UNION ALL SELECT '$ra', $rs, 'updates', n FROM u" >> "$SCSV"
 	q "$rr" "WITH e AS (
   SELECT step, max(value) FILTER (name = 'val/arith/pass@1') AS p1, max(value) FILTER (name = 'val/arith/pass@16') AS p16
   FROM metrics WHERE run = '$rr' AND name LIKE 'val/arith/%' GROUP BY step)
-SELECT '$ra', $rs, row_number() OVER (ORDER BY step) - 1,
+SELECT '$ra', $rs, row_number() OVER (ORDER BY step) - CASE WHEN '$ra' IN ('sft', 'sftfmt') THEN 1 ELSE 0 END,
        (SELECT count(*) FROM rollouts AS t WHERE t.run = '$rr' AND t.tag = 'train' AND t.step < e.step), p1, p16
 FROM e ORDER BY step" >> "$SCURVES"
 }
@@ -251,6 +251,8 @@ arm() {
 		ai=$(( ai + 1 ))
 	done
 	record "$aa" "$as" "$ar"
+	# the start's evaluation as the arm's eval 0, at 0 rollouts
+	grep "^$ast,$as,0," "$SCURVES" | sed "s/^$ast,/$aa,/" >> "$SCURVES"
 	largek "$aa" "$as" "$ar"
 	echo "$aa,$as,$(( $(date +%s) - at0 ))" >> "$STIMES"
 	echo "seed $as: $aa: $(spent "$ar") rollouts, $(( $(date +%s) - at0 )) s"
