@@ -25,8 +25,8 @@
 #
 # An arm whose job file is not in this checkout is skipped with one line.
 # The tool-use arms (tools_sft, tools_grpo, notool_sft, notool_grpo) come
-# from examples/tools/seeds.sh (TOOLS=1 and the script present), which
-# appends its rows to OUT/perseed.csv.
+# from examples/tools/seeds.sh (TOOLS=1 and the script present), run beside
+# the seeds with OUT=OUT/tools; its rows are appended to OUT/perseed.csv.
 #
 # Each run has a lake of its own (OUT/lakes/RUN, starting from a copy of the
 # start run's folders): a job's statements read the lake views, which list
@@ -271,6 +271,20 @@ one_seed() {
 	done
 }
 
+# The tool-use arms, beside the seeds (own lakes, own perseed.csv under OUT/tools).
+tools_pid=
+if [ "$TOOLS" = 1 ] && [ -f examples/tools/seeds.sh ]; then
+	mkdir -p "$OUT/tools"
+	(
+		t0=$(date +%s)
+		BIN=$BIN OUT=$OUT/tools SEEDS=$SEEDS sh examples/tools/seeds.sh > "$OUT/tools/seeds.out" 2>&1
+		echo $(( $(date +%s) - t0 )) > "$OUT/tools/seconds"
+	) &
+	tools_pid=$!
+elif [ "$TOOLS" = 1 ]; then
+	echo "compare: the tool-use arms (F14) skipped: examples/tools/seeds.sh is not in this checkout"
+fi
+
 # JOBS seeds at a time, each in a subshell (its own variables, files and lakes).
 set -- $SEEDS
 failed=0
@@ -284,7 +298,11 @@ while [ $# -gt 0 ]; do
 		j=$(( j + 1 ))
 	done
 	for p in $pids; do wait "$p" || failed=1; done
-	[ "$failed" = 0 ] || { echo "compare: a seed failed (see its compare.log under $OUT/seeds)" >&2; exit 1; }
+	if [ "$failed" != 0 ]; then
+		[ -z "$tools_pid" ] || kill "$tools_pid" 2>/dev/null || :
+		echo "compare: a seed failed (see its compare.log under $OUT/seeds)" >&2
+		exit 1
+	fi
 done
 for seed in $SEEDS; do
 	SD=$OUT/seeds/s$seed
@@ -293,13 +311,14 @@ for seed in $SEEDS; do
 	cat "$SD/timings.csv" >> "$OUT/timings.csv"
 	cat "$SD/compare.log" >> "$LOG"
 done
-if [ "$TOOLS" = 1 ] && [ -f examples/tools/seeds.sh ]; then
-	t0=$(date +%s)
-	BIN=$BIN OUT=$OUT SEEDS=$SEEDS sh examples/tools/seeds.sh >> "$LOG" 2>&1 || { echo "compare: examples/tools/seeds.sh failed (see $LOG)" >&2; exit 1; }
-	echo "tools,all,$(( $(date +%s) - t0 ))" >> "$OUT/timings.csv"
-	echo "tools: examples/tools/seeds.sh in $(( $(date +%s) - t0 )) s"
-elif [ "$TOOLS" = 1 ]; then
-	echo "compare: the tool-use arms skipped: examples/tools/seeds.sh is not in this checkout"
+if [ -n "$tools_pid" ]; then
+	if ! wait "$tools_pid"; then
+		echo "compare: examples/tools/seeds.sh failed (see $OUT/tools/seeds.out and $OUT/tools/tools.log)" >&2
+		exit 1
+	fi
+	tail -n +2 "$OUT/tools/perseed.csv" >> "$CSV"
+	echo "tools,all,$(cat "$OUT/tools/seconds")" >> "$OUT/timings.csv"
+	echo "tools: examples/tools/seeds.sh in $(cat "$OUT/tools/seconds") s"
 fi
 wall=$(( $(date +%s) - start ))
 
