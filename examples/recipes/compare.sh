@@ -56,10 +56,12 @@
 # rollouts in mode R, BUDGET/256 steps in mode U; default 4096 = 16
 # baseline steps), EVALS (default 2), ARMS (default: the arms of
 # findings.csv, below), LARGEK (arms that get passk_eval.sql, default
-# "sft baseline nsr psr wreinforce passk"), PASSK_N (samples per prompt,
+# "sft sftfmt" and every arm of ARMS), PASSK_N (samples per prompt,
 # default 512), TOOLS (default 1), JOBS (seeds run at a time, default 2:
 # the seeds are independent, and one rljob process leaves part of 2 cores
-# idle), CHARTS (default 1), VERDICT_BIN and CHART_BIN (the programs;
+# idle), CHARTS (default 1), PASSK_CHART (the arms of the pass@k chart,
+# default "sft baseline psr nsr wreinforce passk": the large-k findings'
+# arms; every LARGEK arm is in perseed.csv), VERDICT_BIN and CHART_BIN (the programs;
 # default go run).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -69,11 +71,12 @@ SEEDS=${SEEDS:-1 2 3 4 5 6 7 8}
 BUDGET=${BUDGET:-4096}
 EVALS=${EVALS:-2}
 ARMS=${ARMS:-baseline sft_equal rft psr nsr wreinforce passk curriculum dapo_eq_updates dapo_eq_rollouts oneshot_fmt relift_fixed relift_random}
-LARGEK=${LARGEK:-sft baseline nsr psr wreinforce passk}
+LARGEK=${LARGEK:-sft sftfmt $ARMS}
 PASSK_N=${PASSK_N:-512}
 TOOLS=${TOOLS:-1}
 JOBS=${JOBS:-2}
 CHARTS=${CHARTS:-1}
+PASSK_CHART=${PASSK_CHART:-sft baseline psr nsr wreinforce passk}
 LAKES=$OUT/lakes
 LAKE=$OUT/lake
 LOG=$OUT/compare.log
@@ -343,9 +346,9 @@ else
 fi
 if [ "$CHARTS" = 1 ]; then
 	if [ -n "${CHART_BIN:-}" ]; then
-		"$CHART_BIN" -perseed "$CSV" -curves "$CURVES" -o "$OUT/charts" >> "$LOG" 2>&1 || echo "compare: the charts failed (see $LOG)" >&2
+		"$CHART_BIN" -perseed "$CSV" -curves "$CURVES" -o "$OUT/charts" -passk-arms "$PASSK_CHART" >> "$LOG" 2>&1 || echo "compare: the charts failed (see $LOG)" >&2
 	else
-		go run -tags duckdb_arrow ./examples/recipes/chart -perseed "$CSV" -curves "$CURVES" -o "$OUT/charts" >> "$LOG" 2>&1 || echo "compare: the charts failed (see $LOG)" >&2
+		go run -tags duckdb_arrow ./examples/recipes/chart -perseed "$CSV" -curves "$CURVES" -o "$OUT/charts" -passk-arms "$PASSK_CHART" >> "$LOG" 2>&1 || echo "compare: the charts failed (see $LOG)" >&2
 	fi
 fi
 cat "$OUT/run.txt"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -118,13 +119,13 @@ func rolloutBands(rows []evalRow, y func(evalRow) float64) ([]band, error) {
 }
 
 // passkBands are per arm with large-k rows (pass@K@N) the mean pass@k over
-// seeds against k, with its band.
-func passkBands(p *stats.PerSeed) ([]band, string, error) {
+// seeds against k, with its band; only the arms of only, when it is not empty.
+func passkBands(p *stats.PerSeed, only []string) ([]band, string, error) {
 	var out []band
 	n := ""
 	for _, a := range p.Arms {
 		ks := largeKs(p, a)
-		if len(ks) == 0 {
+		if len(ks) == 0 || (len(only) > 0 && !slices.Contains(only, a)) {
 			continue
 		}
 		b := band{arm: a}
@@ -166,8 +167,10 @@ func largeKs(p *stats.PerSeed, arm string) []largeK {
 	return out
 }
 
-// buildCharts makes the charts of the package comment from the inputs.
-func buildCharts(rows []evalRow, p *stats.PerSeed) ([]chartSpec, error) {
+// buildCharts makes the charts of the package comment from the inputs; the
+// pass@k chart draws the arms of passkArms (every arm with large-k rows when
+// it is empty).
+func buildCharts(rows []evalRow, p *stats.PerSeed, passkArms []string) ([]chartSpec, error) {
 	var out []chartSpec
 	for _, m := range []struct {
 		id, name string
@@ -183,7 +186,7 @@ func buildCharts(rows []evalRow, p *stats.PerSeed) ([]chartSpec, error) {
 		out = append(out, chartSpec{id: m.id, title: "Held-out " + m.name + " against train rollouts spent (mean over seeds, 95% bootstrap band)",
 			xlabel: "sampled train rollouts", ylabel: m.name, bands: bs})
 	}
-	bs, n, err := passkBands(p)
+	bs, n, err := passkBands(p, passkArms)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,8 @@
 //	                           95% bootstrap band of the pass@1 over seeds
 //	02-pass16_vs_rollouts.png  the same for pass@16
 //	03-passk_vs_k.png          pass@k against k (log2 axis, k = 1 … 256) per
-//	                           arm with large-k rows, mean and 95% band
+//	                           arm with large-k rows (or those of -passk-arms),
+//	                           mean and 95% band
 //
 // A chart with no data is left out (03 without large-k rows).
 package main
@@ -24,12 +25,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/rljob/rljob/examples/recipes/stats"
 	"github.com/rljob/rljob/report"
 )
 
-func run(perseedPath, curvesPath, dir string) ([]string, error) {
+func run(perseedPath, curvesPath, dir string, passkArms []string) ([]string, error) {
 	f, err := os.Open(curvesPath)
 	if err != nil {
 		return nil, err
@@ -43,7 +45,7 @@ func run(perseedPath, curvesPath, dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	charts, err := buildCharts(cv, p)
+	charts, err := buildCharts(cv, p, passkArms)
 	if err != nil {
 		return nil, err
 	}
@@ -62,12 +64,13 @@ func main() {
 	out := flag.String("o", "charts", "folder for the PNG files")
 	perseed := flag.String("perseed", "", "make compare's perseed.csv (required)")
 	curves := flag.String("curves", "", "make compare's curves.csv (required)")
+	passkArms := flag.String("passk-arms", "", "the arms of the pass@k chart, space- or comma-separated (default: every arm with large-k rows)")
 	flag.Parse()
 	if *perseed == "" || *curves == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "chart: usage: chart -perseed FILE -curves FILE [-o DIR]")
+		fmt.Fprintln(os.Stderr, "chart: usage: chart -perseed FILE -curves FILE [-o DIR] [-passk-arms 'A B ...']")
 		os.Exit(2)
 	}
-	paths, err := run(*perseed, *curves, *out)
+	paths, err := run(*perseed, *curves, *out, strings.FieldsFunc(*passkArms, func(r rune) bool { return r == ',' || r == ' ' }))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chart:", err)
 		os.Exit(1)

@@ -56,7 +56,7 @@ func inputs(t *testing.T) ([]evalRow, *stats.PerSeed) {
 // probabilities 1/4, 1/2, 1/4, so the band is [min, max] (stats' test).
 func TestBands(t *testing.T) {
 	rows, p := inputs(t)
-	charts, err := buildCharts(rows, p)
+	charts, err := buildCharts(rows, p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +73,11 @@ func TestBands(t *testing.T) {
 		{arm: "baseline", x: []float64{1, 2}, y: []float64{0.4, 0.6}, lo: []float64{0.3, 0.6}, hi: []float64{0.5, 0.6}},
 	}
 	checkBands(t, "pass@k", charts[2].bands, wantK)
+	only, err := buildCharts(rows, p, []string{"baseline"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBands(t, "pass@k of -passk-arms baseline", only[2].bands, wantK[1:])
 }
 
 func checkBands(t *testing.T, what string, got, want []band) {
@@ -110,7 +115,7 @@ func TestWritesPNGs(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "charts")
-	paths, err := run(pp, cp, out)
+	paths, err := run(pp, cp, out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
