@@ -67,17 +67,29 @@ func newPromptEncoder(sc *jobs.StageCtx, a jobs.Args, pol *policy, isChat bool) 
 	if !isChat {
 		return e, nil
 	}
-	tmpl, err := chat.Load(pol.TokDir)
+	tmpl, err := loadTemplate(pol, a.Pos("prompts"), "rollout",
+		"give plain string prompts (e.g. SELECT prompt[-1].content AS prompt)")
 	if err != nil {
-		hint := "check the template in the policy folder with: rljob chat render --tokenizer " + pol.Dir
-		if errors.Is(err, chat.ErrNoTemplate) {
-			hint = "the prompts are chat messages but the policy has no chat template: give plain string prompts " +
-				"(e.g. SELECT prompt[-1].content AS prompt), or start the run from a model folder with chat_template.jinja or a chat_template in tokenizer_config.json"
-		}
-		return nil, &jobs.DataError{Pos: a.Pos("prompts"), Msg: "rollout: chat prompts", File: pol.Dir, Column: "prompt", Hint: hint, Err: err}
+		return nil, err
 	}
 	e.tmpl = tmpl
 	return e, nil
+}
+
+// loadTemplate is the policy's chat template for a stage whose prompts are
+// chat messages; its error names the policy folder and how to fix it
+// (plain is what the stage takes instead of messages).
+func loadTemplate(pol *policy, pos jobs.Pos, stage, plain string) (*chat.Template, error) {
+	tmpl, err := chat.Load(pol.TokDir)
+	if err == nil {
+		return tmpl, nil
+	}
+	hint := "check the template in the policy folder with: rljob chat render --tokenizer " + pol.Dir
+	if errors.Is(err, chat.ErrNoTemplate) {
+		hint = "the prompts are chat messages but the policy has no chat template: " + plain +
+			", or start the run from a model folder with chat_template.jinja or a chat_template in tokenizer_config.json"
+	}
+	return nil, &jobs.DataError{Pos: pos, Msg: stage + ": chat prompts", File: pol.Dir, Column: "prompt", Hint: hint, Err: err}
 }
 
 // encode returns the text the policy sees for prompt p and its token ids.

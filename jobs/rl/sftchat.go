@@ -3,7 +3,6 @@ package rl
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -125,14 +124,9 @@ func sftEncoder(a jobs.Args, pol *policy, isChat bool) (*promptEncoder, error) {
 	if !isChat {
 		return e, nil
 	}
-	tmpl, err := chat.Load(pol.TokDir)
+	tmpl, err := loadTemplate(pol, a.Pos("data"), "sft", "give string prompts and completions")
 	if err != nil {
-		hint := "check the template in the policy folder with: rljob chat render --tokenizer " + pol.Dir
-		if errors.Is(err, chat.ErrNoTemplate) {
-			hint = "the prompts are chat messages but the policy has no chat template: give string prompts and completions, " +
-				"or start the run from a model folder with chat_template.jinja or a chat_template in tokenizer_config.json"
-		}
-		return nil, &jobs.DataError{Pos: a.Pos("data"), Msg: "sft: chat prompts", File: pol.Dir, Column: "prompt", Hint: hint, Err: err}
+		return nil, err
 	}
 	e.tmpl = tmpl
 	return e, nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -24,43 +23,38 @@ var curvesHeader = []string{"arm", "seed", "eval", "rollouts", "pass1", "pass16"
 
 // readCurves parses curves.csv (header curvesHeader); errors name the line.
 func readCurves(r io.Reader) ([]evalRow, error) {
-	cr := csv.NewReader(r)
-	head, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("read header: %w", err)
-	}
-	if strings.Join(head, ",") != strings.Join(curvesHeader, ",") {
-		return nil, fmt.Errorf("line 1: header %q, want %s", strings.Join(head, ","), strings.Join(curvesHeader, ","))
-	}
 	var rows []evalRow
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
+	err := stats.ReadCSV(r, curvesHeader, func(rec []string) error {
+		e, err := parseEvalRow(rec)
+		if err == nil {
+			rows = append(rows, e)
 		}
-		if err != nil {
-			return nil, err
-		}
-		var e evalRow
-		e.arm = rec[0]
-		ints := []*int{&e.seed, &e.eval}
-		for i, dst := range ints {
-			if *dst, err = strconv.Atoi(strings.TrimSpace(rec[1+i])); err != nil {
-				return nil, fmt.Errorf("line %d: %s %q is not an integer", line, curvesHeader[1+i], rec[1+i])
-			}
-		}
-		floats := []*float64{&e.rollouts, &e.pass1, &e.pass16}
-		for i, dst := range floats {
-			if *dst, err = strconv.ParseFloat(strings.TrimSpace(rec[3+i]), 64); err != nil {
-				return nil, fmt.Errorf("line %d: %s %q is not a number", line, curvesHeader[3+i], rec[3+i])
-			}
-		}
-		rows = append(rows, e)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(rows) == 0 {
 		return nil, errors.New("no rows after the header")
 	}
 	return rows, nil
+}
+
+// parseEvalRow is one record of curves.csv.
+func parseEvalRow(rec []string) (evalRow, error) {
+	e := evalRow{arm: rec[0]}
+	var err error
+	for i, dst := range []*int{&e.seed, &e.eval} {
+		if *dst, err = strconv.Atoi(strings.TrimSpace(rec[1+i])); err != nil {
+			return e, fmt.Errorf("%s %q is not an integer", curvesHeader[1+i], rec[1+i])
+		}
+	}
+	for i, dst := range []*float64{&e.rollouts, &e.pass1, &e.pass16} {
+		if *dst, err = strconv.ParseFloat(strings.TrimSpace(rec[3+i]), 64); err != nil {
+			return e, fmt.Errorf("%s %q is not a number", curvesHeader[3+i], rec[3+i])
+		}
+	}
+	return e, nil
 }
 
 // band is one arm's line with its 95% band: at x[i], mean y[i] in [lo[i], hi[i]].
@@ -124,47 +118,22 @@ func passkBands(p *stats.PerSeed, only []string) ([]band, string, error) {
 	var out []band
 	n := ""
 	for _, a := range p.Arms {
-		ks := largeKs(p, a)
+		ks := p.LargeKs(a)
 		if len(ks) == 0 || (len(only) > 0 && !slices.Contains(only, a)) {
 			continue
 		}
 		b := band{arm: a}
 		for _, k := range ks {
-			iv, err := stats.Bootstrap(p.Values(a, k.metric))
+			iv, err := stats.Bootstrap(p.Values(a, k.Metric))
 			if err != nil {
-				return nil, "", fmt.Errorf("arm %s, %s: %w", a, k.metric, err)
+				return nil, "", fmt.Errorf("arm %s, %s: %w", a, k.Metric, err)
 			}
-			b.x, b.y, b.lo, b.hi = append(b.x, float64(k.k)), append(b.y, iv.Mean), append(b.lo, iv.Lo), append(b.hi, iv.Hi)
-			n = k.n
+			b.x, b.y, b.lo, b.hi = append(b.x, float64(k.K)), append(b.y, iv.Mean), append(b.lo, iv.Lo), append(b.hi, iv.Hi)
+			n = k.N
 		}
 		out = append(out, b)
 	}
 	return out, n, nil
-}
-
-type largeK struct {
-	k         int
-	n, metric string
-}
-
-// largeKs are arm's metrics pass@K@N, by K.
-func largeKs(p *stats.PerSeed, arm string) []largeK {
-	var out []largeK
-	for m := range p.V[arm] {
-		rest, ok := strings.CutPrefix(m, "pass@")
-		if !ok {
-			continue
-		}
-		k, n, ok := strings.Cut(rest, "@")
-		if !ok {
-			continue
-		}
-		if kv, err := strconv.Atoi(k); err == nil {
-			out = append(out, largeK{k: kv, n: n, metric: m})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].k < out[j].k })
-	return out
 }
 
 // buildCharts makes the charts of the package comment from the inputs; the

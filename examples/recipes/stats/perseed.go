@@ -1,11 +1,9 @@
 package stats
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,44 +42,15 @@ func (p *PerSeed) Values(arm, metric string) []float64 {
 }
 
 // ReadPerSeedFile reads a perseed.csv file (errors name the file).
-func ReadPerSeedFile(path string) (*PerSeed, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	p, err := ReadPerSeed(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return p, nil
-}
+func ReadPerSeedFile(path string) (*PerSeed, error) { return ReadFile(path, ReadPerSeed) }
 
 // ReadPerSeed parses the CSV described at PerSeed. A duplicate (arm, seed,
 // metric), a bad seed or value, or a header other than arm,seed,metric,value
 // is an error naming the line.
 func ReadPerSeed(r io.Reader) (*PerSeed, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = 0 // the header sets it; a wrong one gets the error below
-	head, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("read header: %w", err)
-	}
-	if strings.Join(head, ",") != "arm,seed,metric,value" {
-		return nil, fmt.Errorf("line 1: header %q, want arm,seed,metric,value", strings.Join(head, ","))
-	}
 	p := &PerSeed{V: map[string]map[string]map[int]float64{}}
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if err := p.add(rec); err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
-		}
+	if err := ReadCSV(r, []string{"arm", "seed", "metric", "value"}, p.add); err != nil {
+		return nil, err
 	}
 	if len(p.Arms) == 0 {
 		return nil, errors.New("no rows after the header")
@@ -115,4 +84,31 @@ func (p *PerSeed) add(rec []string) error {
 	}
 	p.V[arm][metric][seed] = v
 	return nil
+}
+
+// LargeK is one large-k metric of an arm: pass@K from N samples per
+// prompt, named pass@K@N in perseed.csv.
+type LargeK struct {
+	K         int
+	N, Metric string
+}
+
+// LargeKs are arm's large-k metrics (pass@K@N), by K.
+func (p *PerSeed) LargeKs(arm string) []LargeK {
+	var out []LargeK
+	for m := range p.V[arm] {
+		rest, ok := strings.CutPrefix(m, "pass@")
+		if !ok {
+			continue
+		}
+		k, n, ok := strings.Cut(rest, "@")
+		if !ok {
+			continue
+		}
+		if kv, err := strconv.Atoi(k); err == nil {
+			out = append(out, LargeK{K: kv, N: n, Metric: m})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].K < out[j].K })
+	return out
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -68,44 +67,19 @@ func tally(rs []result) string {
 		len(rs), n[Reproduced], n[Contradicted], n[Inconclusive], n[FewSeeds], n["not run"])
 }
 
-// largeKs are the k of the large-k metrics pass@k@N present for arm, sorted,
-// and N (0 when there are none).
-func largeKs(p *stats.PerSeed, arm string) ([]int, string) {
-	var ks []int
-	suffix := ""
-	for m := range p.V[arm] {
-		rest, ok := strings.CutPrefix(m, "pass@")
-		if !ok {
-			continue
-		}
-		k, n, ok := strings.Cut(rest, "@")
-		if !ok {
-			continue
-		}
-		kv, err := strconv.Atoi(k)
-		if err != nil {
-			continue
-		}
-		ks = append(ks, kv)
-		suffix = n
-	}
-	sort.Ints(ks)
-	return ks, suffix
-}
-
 // crossing is the pass@k-against-k comparison of arms a (the start) and b
 // (RL): per k the means and the paired difference a − b with its interval,
 // and the smallest k where the mean difference is ≥ 0 (the crossing point).
 func crossing(p *stats.PerSeed, a, b string) (string, error) {
-	ks, n := largeKs(p, a)
+	ks := p.LargeKs(a)
 	if len(ks) == 0 {
 		return fmt.Sprintf("Crossing point of %s and %s: not measured (no pass@k@N rows of %s).\n", a, b, a), nil
 	}
 	var t strings.Builder
 	t.WriteString("| k | " + a + " | " + b + " | " + a + " − " + b + " (pts) | 95% interval | seeds |\n|---|---|---|---|---|---|\n")
-	cross := 0
-	for _, k := range ks {
-		m := fmt.Sprintf("pass@%d@%s", k, n)
+	cross, crossN := 0, ""
+	for _, lk := range ks {
+		k, m := lk.K, lk.Metric
 		r, err := measure(p, finding{ID: m, Metric: m, A: a, B: b, Dir: 1})
 		if err != nil {
 			return "", err
@@ -114,14 +88,14 @@ func crossing(p *stats.PerSeed, a, b string) (string, error) {
 			continue
 		}
 		if cross == 0 && r.IV.Mean >= 0 {
-			cross = k
+			cross, crossN = k, lk.N
 		}
 		fmt.Fprintf(&t, "| %d | %.3f | %.3f | %s | [%s, %s] | %d |\n", k,
 			meanAt(p, a, m, r.Seeds), meanAt(p, b, m, r.Seeds), signed(m, r.IV.Mean), signed(m, r.IV.Lo), signed(m, r.IV.Hi), r.IV.N)
 	}
-	head := fmt.Sprintf("Crossing point (F8): no k ≤ %d where %s's mean pass@k reaches %s's.", ks[len(ks)-1], a, b)
+	head := fmt.Sprintf("Crossing point (F8): no k ≤ %d where %s's mean pass@k reaches %s's.", ks[len(ks)-1].K, a, b)
 	if cross > 0 {
-		head = fmt.Sprintf("Crossing point (F8): k = %d, the smallest k where %s's mean pass@k (n = %s samples per prompt) is at least %s's.", cross, a, n, b)
+		head = fmt.Sprintf("Crossing point (F8): k = %d, the smallest k where %s's mean pass@k (n = %s samples per prompt) is at least %s's.", cross, a, crossN, b)
 	}
 	return head + "\n\n" + t.String(), nil
 }

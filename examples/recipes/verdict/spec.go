@@ -1,12 +1,12 @@
 package main
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
+
+	"github.com/rljob/rljob/examples/recipes/stats"
 )
 
 // finding is one row of the findings spec (examples/recipes/findings.csv):
@@ -20,50 +20,27 @@ type finding struct {
 var specHeader = []string{"id", "paper", "arxiv", "claim", "metric", "a", "b", "direction"}
 
 // readSpecFile reads the findings spec (errors name the file and line).
-func readSpecFile(path string) ([]finding, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fs, err := readSpec(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return fs, nil
-}
+func readSpecFile(path string) ([]finding, error) { return stats.ReadFile(path, readSpec) }
 
 // readSpec parses a CSV with the header specHeader; direction is + or −
 // (ASCII '-'); ids are unique and A ≠ B.
 func readSpec(r io.Reader) ([]finding, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = 0 // the header sets it; a wrong one gets the error below
-	head, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("read header: %w", err)
-	}
-	if strings.Join(head, ",") != strings.Join(specHeader, ",") {
-		return nil, fmt.Errorf("line 1: header %q, want %s", strings.Join(head, ","), strings.Join(specHeader, ","))
-	}
 	var out []finding
 	seen := map[string]bool{}
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+	err := stats.ReadCSV(r, specHeader, func(rec []string) error {
 		f, err := parseFinding(rec)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
+			return err
 		}
 		if seen[f.ID] {
-			return nil, fmt.Errorf("line %d: finding %s given twice", line, f.ID)
+			return fmt.Errorf("finding %s given twice", f.ID)
 		}
 		seen[f.ID] = true
 		out = append(out, f)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no findings after the header")
