@@ -38,13 +38,16 @@ GROUP BY prompt_id;
 
 CALL save(query := 'SELECT prompt_id, n, c, policy_step FROM passk_groups ORDER BY prompt_id', output := 'passk_counts');
 
--- k = 2^j for j = 0..8, only where every prompt has at least k samples.
+-- k = 2^j for j = 0..8, only where every prompt has at least k samples. The
+-- means are ordered aggregates: in prompt_id order, so the same bits on every
+-- rerun (a plain avg sums in the order the hash aggregate hands rows over,
+-- which varied in the last bit between two runs of make compare).
 CREATE OR REPLACE TABLE passk_metrics AS
-SELECT 'val/arith_k/pass@' || CAST(k AS VARCHAR) AS name, avg(pass_at_k(n, c, k)) AS value
+SELECT 'val/arith_k/pass@' || CAST(k AS VARCHAR) AS name, avg(pass_at_k(n, c, k) ORDER BY prompt_id) AS value
 FROM passk_groups, (SELECT CAST(2 ** j AS BIGINT) AS k FROM range(9) AS t(j))
 WHERE k <= (SELECT min(n) FROM passk_groups)
 GROUP BY k
-UNION ALL SELECT 'val/arith_k/coverage@' || CAST(min(n) AS VARCHAR), avg(CASE WHEN c > 0 THEN 1.0 ELSE 0.0 END) FROM passk_groups
+UNION ALL SELECT 'val/arith_k/coverage@' || CAST(min(n) AS VARCHAR), avg(CASE WHEN c > 0 THEN 1.0 ELSE 0.0 END ORDER BY prompt_id) FROM passk_groups
 UNION ALL SELECT 'val/arith_k/prompts', count(*) FROM passk_groups
 UNION ALL SELECT 'val/arith_k/n', min(n) FROM passk_groups
 UNION ALL SELECT 'val/arith_k/policy_step', max(policy_step) FROM passk_groups;
