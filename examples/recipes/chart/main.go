@@ -32,14 +32,9 @@ import (
 )
 
 func run(perseedPath, curvesPath, dir string, passkArms []string) ([]string, error) {
-	f, err := os.Open(curvesPath)
+	cv, err := stats.ReadFile(curvesPath, readCurves)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	cv, err := readCurves(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", curvesPath, err)
 	}
 	p, err := stats.ReadPerSeedFile(perseedPath)
 	if err != nil {
