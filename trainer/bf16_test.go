@@ -34,13 +34,7 @@ func TestBF16SampleLogprobsMatchForwardLogp(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.lora {
-				lo, err := NewLoRA(m, LoRAConfig{Rank: 4, Alpha: 8, Targets: LoRATargetNames}, 3, "", "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i := range lo.Params {
-					lo.Params[i] = float32(0.2 * math.Sin(float64(i)))
-				}
+				smpLoRA(t, m)
 			}
 			prompts := smpPrompts(2, 8, c.VocabSize, 3, 1, 7, 12)
 			out := generate(t, m, prompts, smpSeeds(8, 100), tc.opt)

@@ -27,6 +27,19 @@ func smpConfig(modelType string) Config {
 // scale (NewModel's std 0.02 gives nearly uniform next-token
 // distributions; ×15 makes them peaked, so greedy, top-k and top-p are
 // tested on distinct choices).
+// smpLoRA attaches rank-4 adapters on every target to m, every adapter
+// weight set to 0.2·sin(i) so that the adapters change the outputs.
+func smpLoRA(t testing.TB, m *Model) {
+	t.Helper()
+	lo, err := NewLoRA(m, LoRAConfig{Rank: 4, Alpha: 8, Targets: LoRATargetNames}, 3, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range lo.Params {
+		lo.Params[i] = float32(0.2 * math.Sin(float64(i)))
+	}
+}
+
 func smpModel(t testing.TB, c Config, seed uint64, scale float32) *Model {
 	t.Helper()
 	m, err := NewModel(c, seed)
@@ -180,13 +193,7 @@ func TestSampleLogprobsMatchForwardLogp(t *testing.T) {
 			m := smpModel(t, c, 5, 8)
 			m.HeadChunk = tc.chunk
 			if tc.lora {
-				lo, err := NewLoRA(m, LoRAConfig{Rank: 4, Alpha: 8, Targets: LoRATargetNames}, 3, "", "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i := range lo.Params {
-					lo.Params[i] = float32(0.2 * math.Sin(float64(i)))
-				}
+				smpLoRA(t, m)
 			}
 			prompts := smpPrompts(2, 8, c.VocabSize, 3, 1, 7, 12)
 			out := generate(t, m, prompts, smpSeeds(8, 100), tc.opt)

@@ -13,8 +13,9 @@
 //	           row-major, little-endian
 //
 // The writer emits F32 or BF16 tensors (Tensor.DType; BF16 rounds the
-// float32 data with Float32ToBF16), sorted by name and packed without gaps,
-// exactly as the Python/Rust library writes a file. The
+// float32 data with kernels.BF16, the rounding of the bf16 forward),
+// sorted by name and packed without gaps, exactly as the Python/Rust
+// library writes a file. The
 // reader accepts F32, BF16 and F16 tensors (converted to float32) and knows
 // the sizes of the other standard dtypes so it can validate any file, but
 // Tensor returns an error for them. A file is validated as the Rust library
@@ -37,6 +38,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rljob/rljob/kernels"
 )
 
 // MaxHeaderSize is the largest JSON header accepted (the Rust library's limit).
@@ -58,7 +61,8 @@ var dtypeSizes = map[string]int{
 // Tensor is one named tensor to write from float32 data. Data is
 // row-major with len(Data) == product(Shape) (1 for a scalar, Shape ==
 // nil). DType is "" or "F32" (written as is) or "BF16" (each value
-// rounded with Float32ToBF16).
+// rounded with kernels.BF16, so a bf16 file holds exactly the weights a
+// bf16 model computes with).
 type Tensor struct {
 	Name  string
 	DType string
@@ -119,7 +123,7 @@ func Write(w io.Writer, tensors []Tensor, metadata map[string]string) error {
 		bf16 := t.DType == "BF16"
 		for _, v := range t.Data {
 			if bf16 {
-				buf = binary.LittleEndian.AppendUint16(buf, Float32ToBF16(v))
+				buf = binary.LittleEndian.AppendUint16(buf, kernels.BF16(v))
 			} else {
 				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
 			}
@@ -618,22 +622,6 @@ func convF16(dst []float32, src []byte) {
 	for i := range dst {
 		dst[i] = F16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
 	}
-}
-
-// Float32ToBF16 rounds x to the nearest bfloat16 (ties to even) and
-// returns its bits; a subnormal x gives ±0 and a NaN a quiet NaN. It is
-// kernels.BF16, the rounding of rljob's bf16 forward, so a bf16 file holds
-// exactly the weights a bf16 model computes with.
-func Float32ToBF16(x float32) uint16 {
-	u := math.Float32bits(x)
-	switch {
-	case u&0x7f800000 == 0: // ±0 or subnormal
-		return uint16(u>>16) & 0x8000
-	case u&0x7fffffff > 0x7f800000: // NaN
-		return uint16(u>>16) | 0x40
-	}
-	u += 0x7fff + (u>>16)&1
-	return uint16(u >> 16)
 }
 
 // BF16ToFloat32 converts bfloat16 bits (the top half of a float32) to float32.
