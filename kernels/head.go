@@ -38,26 +38,7 @@ func headFwd(e, r, lse, logp, ent, logits []float32, targets []int32, N, V, VL i
 			row := logits[n*V : n*V+VL]
 			er := e[n*V : n*V+VL]
 			clear(e[n*V+VL : (n+1)*V])
-			mx := float32(math.Inf(-1))
-			for _, x := range row {
-				mx = max(mx, float32(x*inv))
-			}
-			var s, sz float64
-			if ent != nil {
-				for v, x := range row {
-					z := float32(x * inv)
-					ex := math.Exp(float64(z - mx))
-					er[v] = float32(ex)
-					s += ex
-					sz += ex * float64(z)
-				}
-			} else {
-				for v, x := range row {
-					ex := math.Exp(float64(float32(x*inv) - mx))
-					er[v] = float32(ex)
-					s += ex
-				}
-			}
+			mx, s, sz := softmaxRow(row, inv, er, nil, ent != nil)
 			l := mx + float32(math.Log(s))
 			lse[n] = l
 			r[n] = float32(1 / s)
@@ -76,15 +57,7 @@ func headFwd(e, r, lse, logp, ent, logits []float32, targets []int32, N, V, VL i
 // sampleable ids only) and target t ≥ 0, computed with the same operations in the same order, so the
 // sampler's logprob of a token has the bits ForwardLogp gives it.
 func logProbRow(row []float32, t int32, temp float32) float32 {
-	inv := 1 / temp
-	mx := float32(math.Inf(-1))
-	for _, x := range row {
-		mx = max(mx, float32(x*inv))
-	}
-	var s float64
-	for _, x := range row {
-		s += math.Exp(float64(float32(x*inv) - mx))
-	}
+	mx, s, _ := softmaxRow(row, 1/temp, nil, nil, false)
 	return row[t]/temp - (mx + float32(math.Log(s)))
 }
 
