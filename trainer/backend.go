@@ -1,6 +1,12 @@
 package trainer
 
-import "github.com/rljob/rljob/kernels"
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/rljob/rljob/kernels"
+)
 
 // Backend is the compute the model's forward, backward and loss head
 // (model.go, bf16.go, lora.go) reach: one method per kernel, named and
@@ -17,10 +23,19 @@ import "github.com/rljob/rljob/kernels"
 // the trainer backend".
 //
 // A method must not fail on valid shapes; shapes are the model's to get
-// right (kernels panics on a mismatch, as before).
+// right (kernels panics on a mismatch, as before). A device failure (out
+// of memory, a kernel's launch or device-side error) is not a panic: the
+// backend keeps the first one (Err) and the trainer checks it at the end
+// of each forward, backward, decode pass and optimizer step (backendErr),
+// so the stage fails with an error naming itself before it commits.
 type Backend interface {
-	// Name is "cpu" (later "cuda: <card>").
+	// Name is "cpu" or "cuda: <card>, device <n>".
 	Name() string
+	// Err is the first compute error since the backend opened (the
+	// kernel's name and CUDA's error string); nil for the CPU. Outputs
+	// computed after it are undefined. It stays set: a failed backend
+	// fails every later step too.
+	Err() error
 
 	// Zero sets x to 0 (accumulating outputs are cleared with it).
 	Zero(x []float32)
@@ -60,6 +75,48 @@ type Backend interface {
 	HeadForward(e, r, lse, logp, ent, logits []float32, targets []int32, N, V, VL int, temp float32)
 	HeadBackwardLogp(e, r, dlogp, dent, logits, lse, ent []float32, targets []int32, N, V, VL int, temp float32)
 	HeadBackwardCE(e, r []float32, dloss float32, targets []int32, count, N, V int)
+
+	// The sampler's decode (kvcache.go, sample.go).
+	//
+	// NewKVCache returns an empty cache of one sequence's keys and values
+	// at one layer, in this backend's layout, with room for capacity
+	// positions (it grows).
+	NewKVCache(NKV, HS, capacity int) KVCache
+	// AttentionDecode writes out (R, NH·HS): row i's query q (R, NH·HS,
+	// after RoPE) at position lens[i]−1 over the first lens[i] keys of
+	// caches[i] (R = len(caches)), kernels.AttentionDecodeBI's operations
+	// (AttentionForward's bits for that row). Rows may share a cache.
+	AttentionDecode(out, q []float32, caches []KVCache, lens []int32, NH int)
+	// Sample picks one token per row of logits (N rows, ld floats apart,
+	// ids < V sampleable) by the sampler's rule (sample.go's pickRow) with
+	// row i's uniform draw u[i] (unused, and u may be nil, when temp = 0),
+	// writing tok (N) and its log-probability logp (N).
+	Sample(tok []int32, logp, logits []float32, u []float64, ld, N, V int, temp float32, topK int, topP float64)
+
+	// The optimizer (optim.go), kernels' argument order.
+	AdamWStep(params, m, v, grads []float32, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool)
+	GradNorm(g []float32) float64
+}
+
+// KVCache is one sequence's keys and values at one layer, made by a
+// backend's NewKVCache and read by its AttentionDecode.
+type KVCache interface {
+	// Len is the number of positions held.
+	Len() int
+	// Append adds the next position's key (after RoPE) and value (NKV·HS each).
+	Append(k, v []float32)
+	// CopyPrefix makes the cache hold the first n positions of src (a
+	// cache of the same backend and shape).
+	CopyPrefix(src KVCache, n int)
+}
+
+// backendErr is be's sticky error as the error of what (e.g. "forward"),
+// naming the backend; nil when there is none.
+func backendErr(be Backend, what string) error {
+	if err := be.Err(); err != nil {
+		return fmt.Errorf("trainer: %s on %s failed: %w", what, be.Name(), err)
+	}
+	return nil
 }
 
 // cpuBackend is the Backend of package kernels (the host's cores).
@@ -69,6 +126,7 @@ type cpuBackend struct{}
 var cpu Backend = cpuBackend{}
 
 func (cpuBackend) Name() string { return "cpu" }
+func (cpuBackend) Err() error   { return nil }
 
 func (cpuBackend) Zero(x []float32)      { parallelClear(x) }
 func (cpuBackend) RoundBF16(x []float32) { roundBF16(x) }
@@ -164,3 +222,56 @@ func (cpuBackend) HeadBackwardLogp(e, r, dlogp, dent, logits, lse, ent []float32
 func (cpuBackend) HeadBackwardCE(e, r []float32, dloss float32, targets []int32, count, N, V int) {
 	kernels.HeadBackwardCE(e, r, dloss, targets, count, N, V)
 }
+
+// cpuKV is the CPU's KVCache: kernels' batch-invariant packed cache.
+type cpuKV struct{ *kernels.KVCacheBI }
+
+func (c cpuKV) CopyPrefix(src KVCache, n int) { c.KVCacheBI.CopyPrefix(src.(cpuKV).KVCacheBI, n) }
+
+func (cpuBackend) NewKVCache(NKV, HS, capacity int) KVCache {
+	return cpuKV{kernels.NewKVCacheBI(NKV, HS, capacity)}
+}
+
+// decodeScratch holds attention scores (NH·n floats) for AttentionDecode.
+var decodeScratch = sync.Pool{New: func() any { return new([]float32) }}
+
+func (cpuBackend) AttentionDecode(out, q []float32, caches []KVCache, lens []int32, NH int) {
+	parallelFor(len(caches), 4, func(lo, hi int) {
+		s := decodeScratch.Get().(*[]float32)
+		for i := lo; i < hi; i++ {
+			c, n := caches[i].(cpuKV).KVCacheBI, int(lens[i])
+			qd := NH * c.HS
+			*s = slices.Grow((*s)[:0], NH*n)[:NH*n]
+			kernels.AttentionDecodeBI(out[i*qd:(i+1)*qd], q[i*qd:(i+1)*qd], c, n, NH, *s)
+		}
+		decodeScratch.Put(s)
+	})
+}
+
+// pickBufs is pickRow's scratch, per vocabulary entry.
+type pickBufs struct {
+	w     []float64
+	order []int32
+}
+
+var pickScratch = sync.Pool{New: func() any { return new(pickBufs) }}
+
+func (cpuBackend) Sample(tok []int32, logp, logits []float32, u []float64, ld, N, V int, temp float32, topK int, topP float64) {
+	sc := pickScratch.Get().(*pickBufs)
+	sc.w = slices.Grow(sc.w[:0], V)[:V]
+	sc.order = slices.Grow(sc.order[:0], V)[:V]
+	for i := range N {
+		var ui float64
+		if temp > 0 {
+			ui = u[i]
+		}
+		tok[i], logp[i] = pickRow(logits[i*ld:i*ld+V], temp, topK, topP, ui, sc.w, sc.order)
+	}
+	pickScratch.Put(sc)
+}
+
+func (cpuBackend) AdamWStep(params, m, v, grads []float32, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool) {
+	kernels.AdamWStep(params, m, v, grads, gradScale, cfg, t, zeroGrads)
+}
+
+func (cpuBackend) GradNorm(g []float32) float64 { return kernels.GradNorm(g) }

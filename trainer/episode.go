@@ -267,7 +267,7 @@ func (m *Model) generate(ctx context.Context, s *sampler, prompts [][]int32, onT
 			}
 		}
 		if len(rows) == 0 && len(nxt) == 0 {
-			return nil
+			return backendErr(m.be, "sampling")
 		}
 		if err := d.run(rows, want, logits); err != nil {
 			return fmt.Errorf("trainer: generate: %w", err)

@@ -18,19 +18,20 @@ import (
 // the same token in a full sequence, or the trainer's log π would differ
 // from the rollout's. Every layer is row-wise (embedding, RMSNorm, RoPE,
 // SwiGLU, residual) except the matmuls and the attention, and those are
-// kernels' batch-invariant ones: MatmulForwardBI on weights packed once
-// per Generate (Model.forward packs them per call: same bits), and
-// AttentionDecodeBI over a kernels.KVCacheBI, which gives the bits of
+// kernels' batch-invariant ones, reached through the model's Backend:
+// MatmulForwardBI on weights packed once per Generate (Model.forward
+// packs them per call: same bits), and AttentionDecodeBI over a
+// kernels.KVCacheBI (on the GPU the kernels/cuda twins, same bits), which gives the bits of
 // AttentionForward's row for the token (TestSampleKVCacheMatchesNoCache,
 // TestSampleLogprobsMatchForwardLogp).
 
-// kvCache holds one sequence's keys and values, one kernels.KVCacheBI per
-// layer; positions < n are filled. It starts with room for the prompt
+// kvCache holds one sequence's keys and values, one backend KVCache per
+// layer (on the CPU a kernels.KVCacheBI); positions < n are filled. It starts with room for the prompt
 // plus a few tokens and doubles up to tmax (prompt + max new tokens) as
 // needed, so sequences that stop early use little memory. A full cache
 // takes about tmax · L · 2 · KV·hd float32s.
 type kvCache struct {
-	layers []*kernels.KVCacheBI
+	layers []KVCache
 	tmax   int
 	n      int
 }
@@ -38,17 +39,17 @@ type kvCache struct {
 // kvInitialExtra is the room for new tokens a cache starts with.
 const kvInitialExtra = 64
 
-func newKVCache(c Config, tmax, rows int) kvCache {
-	kc := kvCache{layers: make([]*kernels.KVCacheBI, c.NumLayers), tmax: tmax}
+func newKVCache(be Backend, c Config, tmax, rows int) kvCache {
+	kc := kvCache{layers: make([]KVCache, c.NumLayers), tmax: tmax}
 	for l := range kc.layers {
-		kc.layers[l] = kernels.NewKVCacheBI(c.NumKVHeads, c.HeadDim(), min(rows, tmax))
+		kc.layers[l] = be.NewKVCache(c.NumKVHeads, c.HeadDim(), min(rows, tmax))
 	}
 	return kc
 }
 
-// packedLayer and packedModel are the model's matrices packed for
-// kernels.MatmulForwardBI (a copy of the parameters, made once per
-// Generate).
+// packedLayer and packedModel are the model's matrices packed for the
+// backend's MatmulForwardPacked (a copy of the parameters, made once per
+// Generate: on the CPU kernels.PackWeight, on the GPU a device copy).
 type packedLayer struct {
 	q, k, v, o, gate, up, down *kernels.PackedWeight
 }
@@ -67,20 +68,20 @@ func packModel(m *Model) *packedModel {
 		m.refreshBF16()
 		return &packedModel{bf: m.bf}
 	}
-	c := m.Config
+	c, be := m.Config, m.be
 	C, I := c.HiddenSize, c.IntermediateSize
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
 	pm := &packedModel{layers: make([]packedLayer, c.NumLayers)}
 	for l := range pm.layers {
 		w := &m.W.Layers[l]
 		pm.layers[l] = packedLayer{
-			q: kernels.PackWeight(nil, w.Wq, qd, C), k: kernels.PackWeight(nil, w.Wk, kvd, C),
-			v: kernels.PackWeight(nil, w.Wv, kvd, C), o: kernels.PackWeight(nil, w.Wo, C, qd),
-			gate: kernels.PackWeight(nil, w.Wgate, I, C), up: kernels.PackWeight(nil, w.Wup, I, C),
-			down: kernels.PackWeight(nil, w.Wdown, C, I),
+			q: be.PackWeight(nil, w.Wq, qd, C), k: be.PackWeight(nil, w.Wk, kvd, C),
+			v: be.PackWeight(nil, w.Wv, kvd, C), o: be.PackWeight(nil, w.Wo, C, qd),
+			gate: be.PackWeight(nil, w.Wgate, I, C), up: be.PackWeight(nil, w.Wup, I, C),
+			down: be.PackWeight(nil, w.Wdown, C, I),
 		}
 	}
-	pm.head = kernels.PackWeight(nil, m.W.LMHead, c.VocabSize, C)
+	pm.head = be.PackWeight(nil, m.W.LMHead, c.VocabSize, C)
 	return pm
 }
 
@@ -96,26 +97,26 @@ const (
 )
 
 // linear is out (R, OC) = inp · Wᵀ + bias for matrix which of layer l,
-// on the packed fp32 weight or, in bf16, on Model.linear's bf16 kernel.
-func (pm *packedModel) linear(out, inp []float32, l, which int, bias []float32, R int) {
+// on be: the packed fp32 weight or, in bf16, Model.linear's bf16 kernel.
+func (pm *packedModel) linear(be Backend, out, inp []float32, l, which int, bias []float32, R int) {
 	if pm.bf != nil {
 		p := &pm.bf.layers[l]
 		w := [...]*kernels.PackedWeightBF16{p.q, p.k, p.v, p.o, p.gate, p.up, p.down}[which]
-		kernels.MatmulForwardBF16(out, inp, w, bias, R)
+		be.MatmulForwardBF16(out, inp, w, bias, R)
 		return
 	}
 	p := &pm.layers[l]
 	w := [...]*kernels.PackedWeight{p.q, p.k, p.v, p.o, p.gate, p.up, p.down}[which]
-	kernels.MatmulForwardBI(out, inp, w, bias, R)
+	be.MatmulForwardPacked(out, inp, w, bias, R)
 }
 
-// logits is the LM head: out (n, V) = lns (n, C) · lm_headᵀ.
-func (pm *packedModel) logits(out, lns []float32, n int) {
+// logits is the LM head on be: out (n, V) = lns (n, C) · lm_headᵀ.
+func (pm *packedModel) logits(be Backend, out, lns []float32, n int) {
 	if pm.bf != nil {
-		kernels.MatmulForwardBF16(out, lns, pm.bf.head, nil, n)
+		be.MatmulForwardBF16(out, lns, pm.bf.head, nil, n)
 		return
 	}
-	kernels.MatmulForwardBI(out, lns, pm.head, nil, n)
+	be.MatmulForwardPacked(out, lns, pm.head, nil, n)
 }
 
 // decodeRow is one token to run through the model: token tok of sequence
@@ -126,16 +127,18 @@ type decodeRow struct {
 	tok int32
 }
 
-// decoder runs rows through a model against per-sequence caches. Its
-// buffers are sized for up to maxRows rows per pass; longer row lists are
-// processed in chunks of maxRows, in order (so a sequence's later rows see
-// the keys its earlier rows wrote).
+// decoder runs rows through a model against per-sequence caches, every
+// computation on the model's backend. Its buffers are sized for up to
+// maxRows rows per pass; longer row lists are processed in chunks of
+// maxRows, in order (so a sequence's later rows see the keys its earlier
+// rows wrote).
 type decoder struct {
 	m       *Model
 	pm      *packedModel
 	caches  []kvCache
 	maxRows int
-	scratch [][]float32 // per row: attention scores (H · tmax)
+	rowKV   []KVCache // (R) each row's cache at the current layer
+	lens    []int32   // (R) keys each row attends over: pos + 1
 
 	tok            []int32   // (R)
 	pos            []int32   // (R)
@@ -161,6 +164,7 @@ func newDecoder(m *Model, n, tmax, maxRows int) *decoder {
 	R := maxRows
 	f := func(n int) []float32 { return make([]float32, n) }
 	d := &decoder{m: m, pm: packModel(m), maxRows: R,
+		rowKV: make([]KVCache, R), lens: make([]int32, R),
 		tok: make([]int32, R), pos: make([]int32, R),
 		x: f(R * C), ln: f(R * C), tmp: f(R * C), rstd: f(R),
 		q: f(R * qd), att: f(R * qd), k: f(R * kvd), v: f(R * kvd),
@@ -168,17 +172,13 @@ func newDecoder(m *Model, n, tmax, maxRows int) *decoder {
 		xs: f(R * C), lns: f(R * C), rstds: f(R),
 	}
 	d.caches = make([]kvCache, n)
-	d.scratch = make([][]float32, R)
-	for i := range d.scratch {
-		d.scratch[i] = make([]float32, c.NumHeads*tmax)
-	}
 	return d
 }
 
 // start gives sequence i an empty cache for a prompt of plen tokens and at
 // most tmax positions in all.
 func (d *decoder) start(i, plen, tmax int) {
-	d.caches[i] = newKVCache(d.m.Config, tmax, plen+kvInitialExtra)
+	d.caches[i] = newKVCache(d.m.be, d.m.Config, tmax, plen+kvInitialExtra)
 }
 
 // release frees sequence i's cache.
@@ -187,10 +187,11 @@ func (d *decoder) release(i int) { d.caches[i] = kvCache{} }
 // snapshot copies the first n positions of sequence i's cache.
 func (d *decoder) snapshot(i, n int) kvCache {
 	src := &d.caches[i]
-	kc := kvCache{layers: make([]*kernels.KVCacheBI, len(src.layers)), tmax: n, n: n}
-	for l, c := range src.layers {
-		kc.layers[l] = kernels.NewKVCacheBI(c.NKV, c.HS, n)
-		kc.layers[l].CopyPrefix(c, n)
+	c := d.m.Config
+	kc := kvCache{layers: make([]KVCache, len(src.layers)), tmax: n, n: n}
+	for l, sc := range src.layers {
+		kc.layers[l] = d.m.be.NewKVCache(c.NumKVHeads, c.HeadDim(), n)
+		kc.layers[l].CopyPrefix(sc, n)
 	}
 	return kc
 }
@@ -207,7 +208,8 @@ func (d *decoder) restore(i int, snap kvCache) {
 // run passes rows through the model, in chunks of maxRows. want[i] says
 // whether row i needs its next-token logits; those are written, in row
 // order, to logits (Σwant, V). Each row's position must be its sequence's
-// next free cache position (rows of one sequence in increasing order).
+// next free cache position (rows of one sequence in increasing order). A
+// backend failure (the model's backend's Err) ends it with an error.
 func (d *decoder) run(rows []decodeRow, want []bool, logits []float32) error {
 	V := d.m.Config.VocabSize
 	nl := 0
@@ -215,6 +217,9 @@ func (d *decoder) run(rows []decodeRow, want []bool, logits []float32) error {
 		hi := min(len(rows), lo+d.maxRows)
 		k, err := d.pass(rows[lo:hi], want[lo:hi], logits[nl*V:])
 		if err != nil {
+			return err
+		}
+		if err := backendErr(d.m.be, "decode"); err != nil {
 			return err
 		}
 		nl += k
@@ -245,7 +250,7 @@ func tokensKey(toks []int32) string {
 // Model.forward's formulas, row by row.
 func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, error) {
 	m := d.m
-	c := m.Config
+	c, be := m.Config, m.be
 	R := len(rows)
 	C, I, V := c.HiddenSize, c.IntermediateSize, c.VocabSize
 	H, KV, hd := c.NumHeads, c.NumKVHeads, c.HeadDim()
@@ -259,7 +264,7 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 			return 0, fmt.Errorf("trainer: decode: sequence %d position %d: token %d outside vocabulary [0,%d)", r.seq, r.pos, r.tok, V)
 		}
 		kc.n++
-		d.tok[i], d.pos[i] = r.tok, r.pos
+		d.tok[i], d.pos[i], d.lens[i] = r.tok, r.pos, r.pos+1
 	}
 	x, ln, tmp := d.x[:R*C], d.ln[:R*C], d.tmp[:R*C]
 	q, k, v, att := d.q[:R*qd], d.k[:R*kvd], d.v[:R*kvd], d.att[:R*qd]
@@ -268,38 +273,34 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 	m.EmbedForward(x, d.tok[:R], R)
 	for l := range c.NumLayers {
 		w, pm := &m.cw().Layers[l], d.pm
-		kernels.RMSNormForward(ln, d.rstd[:R], x, w.InputNorm, R, C, m.eps)
-		pm.linear(q, ln, l, pmQ, w.Bq, R)
-		pm.linear(k, ln, l, pmK, w.Bk, R)
-		pm.linear(v, ln, l, pmV, w.Bv, R)
+		be.RMSNormForward(ln, d.rstd[:R], x, w.InputNorm, R, C, m.eps)
+		pm.linear(be, q, ln, l, pmQ, w.Bq, R)
+		pm.linear(be, k, ln, l, pmK, w.Bk, R)
+		pm.linear(be, v, ln, l, pmV, w.Bv, R)
 		m.loraAdd(q, ln, l, loraQ, R)
 		m.loraAdd(k, ln, l, loraK, R)
 		m.loraAdd(v, ln, l, loraV, R)
-		kernels.RopeForward(q, q, pos, R, H, hd, m.ropeT)
-		kernels.RopeForward(k, k, pos, R, KV, hd, m.ropeT)
+		be.RopeForward(q, q, pos, R, H, hd, m.ropeT)
+		be.RopeForward(k, k, pos, R, KV, hd, m.ropeT)
 		for i, r := range rows {
-			d.caches[r.seq].layers[l].Append(k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
+			d.rowKV[i] = d.caches[r.seq].layers[l]
+			d.rowKV[i].Append(k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
 		}
 		// One query against its own sequence's cache: the keys at
 		// positions 0..pos are all in by now, including this pass's.
-		parallelFor(R, 4, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				r := rows[i]
-				kernels.AttentionDecodeBI(att[i*qd:(i+1)*qd], q[i*qd:(i+1)*qd], d.caches[r.seq].layers[l], int(r.pos)+1, H, d.scratch[i])
-			}
-		})
-		pm.linear(tmp, att, l, pmO, nil, R)
+		be.AttentionDecode(att, q, d.rowKV[:R], d.lens[:R], H)
+		pm.linear(be, tmp, att, l, pmO, nil, R)
 		m.loraAdd(tmp, att, l, loraO, R)
-		kernels.ResidualForward(x, x, tmp, R*C)
-		kernels.RMSNormForward(ln, d.rstd[:R], x, w.PostNorm, R, C, m.eps)
-		pm.linear(gate, ln, l, pmGate, nil, R)
-		pm.linear(up, ln, l, pmUp, nil, R)
+		be.ResidualForward(x, x, tmp, R*C)
+		be.RMSNormForward(ln, d.rstd[:R], x, w.PostNorm, R, C, m.eps)
+		pm.linear(be, gate, ln, l, pmGate, nil, R)
+		pm.linear(be, up, ln, l, pmUp, nil, R)
 		m.loraAdd(gate, ln, l, loraGate, R)
 		m.loraAdd(up, ln, l, loraUp, R)
-		kernels.SwiGLUForward(h, gate, up, R*I)
-		pm.linear(tmp, h, l, pmDown, nil, R)
+		be.SwiGLUForward(h, gate, up, R*I)
+		pm.linear(be, tmp, h, l, pmDown, nil, R)
 		m.loraAdd(tmp, h, l, loraDown, R)
-		kernels.ResidualForward(x, x, tmp, R*C)
+		be.ResidualForward(x, x, tmp, R*C)
 	}
 	n := 0
 	for i := range rows {
@@ -311,7 +312,7 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 	if n == 0 {
 		return 0, nil
 	}
-	kernels.RMSNormForward(d.lns[:n*C], d.rstds[:n], d.xs[:n*C], m.cw().Norm, n, C, m.eps)
-	d.pm.logits(logits[:n*V], d.lns[:n*C], n)
+	be.RMSNormForward(d.lns[:n*C], d.rstds[:n], d.xs[:n*C], m.cw().Norm, n, C, m.eps)
+	d.pm.logits(be, logits[:n*V], d.lns[:n*C], n)
 	return n, nil
 }

@@ -513,7 +513,7 @@ func (m *Model) Forward(b Batch) ([]float32, error) {
 	a.full = a.full[:N*V]
 	m.headLogits(a.full, a.lnf[:N*C], N)
 	m.fw.mode = fwLogits
-	return a.full, nil
+	return a.full, backendErr(m.be, "forward")
 }
 
 // ForwardLogp computes, for every position with targets[n] >= 0,
@@ -544,7 +544,7 @@ func (m *Model) ForwardLogp(b Batch, targets []int32, temp float32, entropy bool
 	m.fw.temp, m.fw.entropy = temp, entropy
 	m.headForwardAll(N, temp, entropy)
 	m.fw.mode, m.fw.temp, m.fw.entropy = fwLogp, temp, entropy
-	return a.logp[:N], ent, nil
+	return a.logp[:N], ent, backendErr(m.be, "forward")
 }
 
 // BackwardLogp accumulates into Grads the gradient of a loss L whose
@@ -575,7 +575,7 @@ func (m *Model) BackwardLogp(dlogp, dent []float32) error {
 		m.be.HeadBackwardLogp(a.hexp[:rows*V], a.rinv[lo:lo+rows], dlogp[lo:lo+rows], dt, a.hlog[:rows*V],
 			a.lse[lo:lo+rows], a.ent[lo:lo+rows], a.targets[lo:lo+rows], rows, V, m.vocabLimit(), m.fw.temp)
 	})
-	return nil
+	return backendErr(m.be, "backward")
 }
 
 // ForwardCE computes the SFT loss, the mean cross-entropy (temperature 1)
@@ -607,7 +607,7 @@ func (m *Model) ForwardCE(b Batch, targets []int32) (loss float32, count int, er
 		loss = float32(sum / float64(count))
 	}
 	m.fw.mode, m.fw.ceCount = fwCE, count
-	return loss, count, nil
+	return loss, count, backendErr(m.be, "forward")
 }
 
 // BackwardCE accumulates into Grads dloss · ∂loss/∂θ for the last
@@ -623,7 +623,7 @@ func (m *Model) BackwardCE(dloss float32) error {
 		a := &m.acts
 		m.be.HeadBackwardCE(a.hexp[:rows*V], a.rinv[lo:lo+rows], dloss, a.targets[lo:lo+rows], count, rows, V)
 	})
-	return nil
+	return backendErr(m.be, "backward")
 }
 
 // vocabLimit is VocabLimit, or the config's vocabulary when it is 0 (or

@@ -92,16 +92,19 @@ func DefaultAdamW(n int) *AdamW {
 // returns the norm before clipping. A non-finite norm is an error and
 // leaves params and state untouched.
 func (o *AdamW) Update(table []Tensor, params, grads []float32, lr float64) (gradNorm float64, err error) {
-	return o.update(table, params, grads, lr, false)
+	return o.update(cpu, table, params, grads, lr, false)
 }
 
-// update is Update; with zero it also sets grads to 0 as it goes (saving
-// the separate pass of ZeroGrad before the next step).
-func (o *AdamW) update(table []Tensor, params, grads []float32, lr float64, zero bool) (gradNorm float64, err error) {
+// update is Update on backend be; with zero it also sets grads to 0 as it
+// goes (saving the separate pass of ZeroGrad before the next step).
+func (o *AdamW) update(be Backend, table []Tensor, params, grads []float32, lr float64, zero bool) (gradNorm float64, err error) {
 	if len(o.M) != len(params) || len(o.V) != len(params) || len(grads) != len(params) {
 		return 0, fmt.Errorf("trainer: adamw: sizes params %d grads %d m %d v %d differ", len(params), len(grads), len(o.M), len(o.V))
 	}
-	gradNorm = kernels.GradNorm(grads)
+	gradNorm = be.GradNorm(grads)
+	if err := backendErr(be, "gradient norm"); err != nil {
+		return 0, err
+	}
 	if math.IsNaN(gradNorm) || math.IsInf(gradNorm, 0) {
 		return gradNorm, fmt.Errorf("trainer: adamw: gradient norm is %v; update skipped", gradNorm)
 	}
@@ -117,9 +120,9 @@ func (o *AdamW) update(table []Tensor, params, grads []float32, lr float64, zero
 			cfg.WeightDecay = float32(o.WeightDecay)
 		}
 		e := t.Offset + t.Size
-		kernels.AdamWStep(params[t.Offset:e], o.M[t.Offset:e], o.V[t.Offset:e], grads[t.Offset:e], sc, cfg, o.Step, zero)
+		be.AdamWStep(params[t.Offset:e], o.M[t.Offset:e], o.V[t.Offset:e], grads[t.Offset:e], sc, cfg, o.Step, zero)
 	}
-	return gradNorm, nil
+	return gradNorm, backendErr(be, "optimizer step")
 }
 
 // Step applies one AdamW update to m with the accumulated m.Grads at the
@@ -128,8 +131,11 @@ func (o *AdamW) update(table []Tensor, params, grads []float32, lr float64, zero
 // next accumulation (ZeroGrad is then free).
 func (m *Model) Step(o *AdamW, sched Schedule) (gradNorm, lr float64, err error) {
 	lr = sched.At(o.Step)
+	if err := backendErr(m.be, "forward/backward"); err != nil {
+		return 0, lr, err
+	}
 	table, params, grads := m.Trainable()
-	gradNorm, err = o.update(table, params, grads, lr, true)
+	gradNorm, err = o.update(m.be, table, params, grads, lr, true)
 	if err == nil && m.LoRA == nil {
 		m.gradsZero = true
 	}

@@ -172,11 +172,9 @@ type sampler struct {
 	V     int
 	stopT map[int32]bool
 	seqs  []seqState
+	be    Backend // the model's: picks the tokens (Sample)
 
-	// scratch for pick
-	w     []float64 // (V) unnormalised probabilities
-	order []int32   // (V) token ids by descending probability
-	ids   []int     // completion as []int for Decode
+	ids []int // completion as []int for Decode
 }
 
 type seqState struct {
@@ -198,8 +196,7 @@ func (m *Model) newSampler(prompts [][]int32, seeds []uint64, opt SampleOptions)
 	}
 	s := &sampler{opt: opt, temp: float32(opt.Temperature), topP: opt.TopP, V: V,
 		stopT: make(map[int32]bool, len(opt.StopTokens)),
-		seqs:  make([]seqState, len(prompts)),
-		w:     make([]float64, V), order: make([]int32, V)}
+		seqs:  make([]seqState, len(prompts)), be: m.be}
 	if s.topP == 0 {
 		s.topP = 1
 	}
@@ -293,36 +290,55 @@ func (s *sampler) stopString(toks []int32) bool {
 }
 
 // pick chooses a token from one row of logits (V) and returns it with its
-// log-probability (see the sampler's doc at the top of this file).
+// log-probability (see the sampler's doc at the top of this file): one
+// draw from the sequence's stream when sampling, then the backend's Sample
+// (pickRow on the CPU; the same token and bits on the GPU for the same u).
 func (s *sampler) pick(logits []float32, rng *rand.Rand) (int32, float32) {
-	V := s.V
-	logits = logits[:V]
-	if s.temp == 0 {
+	var u [1]float64
+	if s.temp > 0 {
+		u[0] = rng.Float64()
+	}
+	var tok [1]int32
+	var lp [1]float32
+	s.be.Sample(tok[:], lp[:], logits[:s.V], u[:], s.V, 1, s.V, s.temp, s.opt.TopK, s.topP)
+	return tok[0], lp[0]
+}
+
+// pickRow is the sampler's rule for one row of logits (V = len(logits)):
+// greedy when temp = 0, else the TopK/TopP truncation and the draw u
+// (rng.Float64()) described at the top of this file. w and order are
+// scratch of V entries.
+func pickRow(logits []float32, temp float32, topK int, topP, u float64, w []float64, order []int32) (int32, float32) {
+	V := len(logits)
+	if temp == 0 {
 		tok := int32(kernels.Argmax(logits))
 		return tok, kernels.LogProbRow(logits, tok, 1)
 	}
+	if topP == 0 {
+		topP = 1
+	}
 	// w[v] ∝ softmax(z/T)[v], in float64 from the float32 z/T (as kernels
 	// computes z).
-	inv := 1 / s.temp
+	inv := 1 / temp
 	mx := float32(math.Inf(-1))
 	for _, x := range logits {
 		mx = max(mx, x*inv)
 	}
-	w := s.w
+	w = w[:V]
 	var total float64
 	for v, x := range logits {
 		w[v] = math.Exp(float64(x*inv - mx))
 		total += w[v]
 	}
 	k := V
-	if s.opt.TopK > 0 {
-		k = min(k, s.opt.TopK)
+	if topK > 0 {
+		k = min(k, topK)
 	}
 	var tok int32
-	if k == V && s.topP >= 1 {
-		tok = drawIndexOrder(w, total, rng.Float64())
+	if k == V && topP >= 1 {
+		tok = drawIndexOrder(w, total, u)
 	} else {
-		order := s.order
+		order = order[:V]
 		for v := range order {
 			order[v] = int32(v)
 		}
@@ -339,19 +355,19 @@ func (s *sampler) pick(logits []float32, rng *rand.Rand) (int32, float32) {
 		for j := range k {
 			mass += w[order[j]]
 		}
-		if s.topP < 1 {
+		if topP < 1 {
 			// smallest prefix whose share of the top-k mass reaches topP
 			var cum float64
 			n := 0
-			for n < k && (n == 0 || cum < s.topP*mass) {
+			for n < k && (n == 0 || cum < topP*mass) {
 				cum += w[order[n]]
 				n++
 			}
 			k, mass = n, cum
 		}
-		tok = drawOrdered(w, order[:k], mass, rng.Float64())
+		tok = drawOrdered(w, order[:k], mass, u)
 	}
-	return tok, kernels.LogProbRow(logits, tok, s.temp)
+	return tok, kernels.LogProbRow(logits, tok, temp)
 }
 
 // drawIndexOrder returns the first v (in id order) whose cumulative weight
