@@ -55,6 +55,56 @@ func (c *countingBackend) EmbeddingBackward(dwte, dout []float32, tokens []int32
 	c.Backend.EmbeddingBackward(dwte, dout, tokens, N, C)
 }
 
+func (c *countingBackend) MatmulForwardPacked(out, inp []float32, pw *kernels.PackedWeight, bias []float32, N int) {
+	c.n["MatmulForwardPacked"]++
+	c.Backend.MatmulForwardPacked(out, inp, pw, bias, N)
+}
+
+func (c *countingBackend) RMSNormForward(out, rstd, inp, weight []float32, N, C int, eps float32) {
+	c.n["RMSNormForward"]++
+	c.Backend.RMSNormForward(out, rstd, inp, weight, N, C, eps)
+}
+
+func (c *countingBackend) RopeForward(out, inp []float32, pos []int32, N, NH, HS int, theta float32) {
+	c.n["RopeForward"]++
+	c.Backend.RopeForward(out, inp, pos, N, NH, HS, theta)
+}
+
+func (c *countingBackend) SwiGLUForward(out, gate, up []float32, N int) {
+	c.n["SwiGLUForward"]++
+	c.Backend.SwiGLUForward(out, gate, up, N)
+}
+
+func (c *countingBackend) ResidualForward(out, a, b []float32, N int) {
+	c.n["ResidualForward"]++
+	c.Backend.ResidualForward(out, a, b, N)
+}
+
+func (c *countingBackend) NewKVCache(NKV, HS, capacity int) KVCache {
+	c.n["NewKVCache"]++
+	return c.Backend.NewKVCache(NKV, HS, capacity)
+}
+
+func (c *countingBackend) AttentionDecode(out, q []float32, caches []KVCache, lens []int32, NH int) {
+	c.n["AttentionDecode"]++
+	c.Backend.AttentionDecode(out, q, caches, lens, NH)
+}
+
+func (c *countingBackend) Sample(tok []int32, logp, logits []float32, u []float64, ld, N, V int, temp float32, topK int, topP float64) {
+	c.n["Sample"] += N
+	c.Backend.Sample(tok, logp, logits, u, ld, N, V, temp, topK, topP)
+}
+
+func (c *countingBackend) AdamWStep(params, m, v, grads []float32, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool) {
+	c.n["AdamWStep"]++
+	c.Backend.AdamWStep(params, m, v, grads, gradScale, cfg, t, zeroGrads)
+}
+
+func (c *countingBackend) GradNorm(g []float32) float64 {
+	c.n["GradNorm"]++
+	return c.Backend.GradNorm(g)
+}
+
 // TestBackendCarriesCompute: a logp forward and backward reach compute
 // through the model's backend, once per layer and head chunk as the
 // orchestration says (Recompute runs each layer's forward again, a
@@ -139,5 +189,99 @@ func TestBackendCarriesCompute(t *testing.T) {
 				}
 			}
 		})
+	}
+	for _, dtype := range []string{DTypeFP32, DTypeBF16} {
+		t.Run("generate/"+dtype, func(t *testing.T) { testBackendCarriesGenerate(t, dtype) })
+	}
+	t.Run("step", testBackendCarriesStep)
+}
+
+// testBackendCarriesGenerate: the sampler's decode reaches the backend
+// for every computation (per pass: L attention decodes, 7L matmuls and
+// the head, 2L+1 norms, 2L RoPEs, 2L residuals, L SwiGLUs; one Sample per
+// token; one KV cache per started sequence and layer, and per layer of a
+// shared prompt's snapshot), with the CPU backend's tokens and bits.
+func testBackendCarriesGenerate(t *testing.T, dtype string) {
+	c := smpConfig("qwen2")
+	L := c.NumLayers
+	prompts := smpPrompts(2, 5, c.VocabSize, 3, 6, 4)
+	prompts = append(prompts, prompts[0]) // a shared prompt: one prefill, one snapshot
+	seeds := smpSeeds(len(prompts), 11)
+	opt := SampleOptions{Temperature: 0.8, TopK: 7, MaxNewTokens: 9, MaxBatch: 4}
+	var out [2][]Sample
+	cb := &countingBackend{Backend: cpu, n: map[string]int{}}
+	for i := range out {
+		m := smpModel(t, c, 5, 8)
+		if err := m.SetDType(dtype); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			m.be = cb
+		}
+		out[i] = generate(t, m, prompts, seeds, opt)
+	}
+	tokens := 0
+	for i := range out[0] {
+		tokens += len(out[1][i].Tokens)
+		if !slices.Equal(out[0][i].Tokens, out[1][i].Tokens) || !bitsEqual(out[0][i].Logprobs, out[1][i].Logprobs) {
+			t.Errorf("sequence %d: CPU backend %v %v, counting backend %v %v", i,
+				out[0][i].Tokens, out[0][i].Logprobs, out[1][i].Tokens, out[1][i].Logprobs)
+		}
+	}
+	n := cb.n
+	passes := n["AttentionDecode"] / L
+	if passes == 0 || n["AttentionDecode"] != passes*L {
+		t.Fatalf("AttentionDecode: %d calls, want a positive multiple of %d layers", n["AttentionDecode"], L)
+	}
+	mm := "MatmulForwardPacked"
+	if dtype == DTypeBF16 {
+		mm = "MatmulForwardBF16"
+	}
+	expect := map[string]int{
+		mm: (7*L + 1) * passes, "RMSNormForward": (2*L + 1) * passes, "RopeForward": 2 * L * passes,
+		"ResidualForward": 2 * L * passes, "SwiGLUForward": L * passes, "Sample": tokens,
+		"NewKVCache": (len(prompts) + 1) * L,
+	}
+	for k, v := range expect {
+		if n[k] != v {
+			t.Errorf("%s: %d calls through the backend, want %d (%d passes)", k, n[k], v, passes)
+		}
+	}
+}
+
+// testBackendCarriesStep: the optimizer's gradient norm and AdamW update
+// (one per trainable tensor) reach the backend, with the CPU's bits.
+func testBackendCarriesStep(t *testing.T) {
+	c := testConfig("qwen2", false)
+	rng := rand.New(rand.NewPCG(5, 5))
+	b := testBatch(rng, c.VocabSize, []int{7, 4}, 7)
+	targets := NextTokenTargets(b, nil)
+	var params, moments [2][]float32
+	var norms [2]float64
+	cb := &countingBackend{Backend: cpu, n: map[string]int{}}
+	for i := range 2 {
+		m := newTestModel(t, c, 9)
+		if i == 1 {
+			m.be = cb
+		}
+		if _, _, err := m.ForwardCE(b, targets); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.BackwardCE(1); err != nil {
+			t.Fatal(err)
+		}
+		table, p, _ := m.Trainable()
+		opt := DefaultAdamW(len(p))
+		norm, _, err := m.Step(opt, Schedule{Kind: "constant", LR: 1e-2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		params[i], moments[i], norms[i] = slices.Clone(p), slices.Concat(opt.M, opt.V), norm
+		if i == 1 && (cb.n["AdamWStep"] != len(table) || cb.n["GradNorm"] != 1) {
+			t.Errorf("AdamWStep %d calls (want %d, one per tensor), GradNorm %d (want 1)", cb.n["AdamWStep"], len(table), cb.n["GradNorm"])
+		}
+	}
+	if norms[0] != norms[1] || !bitsEqual(params[0], params[1]) || !bitsEqual(moments[0], moments[1]) {
+		t.Errorf("the step differs between the CPU backend and the counting one (norms %v, %v)", norms[0], norms[1])
 	}
 }

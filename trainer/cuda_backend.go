@@ -30,15 +30,22 @@ import (
 // tests (cuda_backend_test.go) check it on a GPU.
 //
 // Backend methods cannot return errors: a CUDA failure (out of memory, a
-// launch error, a device-side range check) panics with the kernel's name
-// and CUDA's error string, before the stage commits anything.
+// launch error, a device-side range check) ends the method (must panics
+// with a cudaFault, which enter's deferred function recovers) and becomes
+// the backend's sticky error (Err: the first one, naming the kernel and
+// CUDA's error string), which the trainer checks at the end of each
+// forward, backward, decode pass and optimizer step: the stage fails with
+// an error before it commits anything.
 type cudaBackend struct {
 	mu   sync.Mutex
+	err  error // the first CUDA failure (Err)
 	d    *cuda.Device
 	rope map[ropeKey]*cuda.RopeTable
 	fp32 map[weak.Pointer[kernels.PackedWeight]]*cuda.Buf     // PackWeight: the weight (N, K), fp32
 	bf16 map[weak.Pointer[kernels.PackedWeightBF16]]*cuda.Buf // PackWeightBF16(T): the weight (N, K), bf16
 	tmp  []float32                                            // host scratch for transposes
+	kvk  []float32                                            // host staging of AttentionDecode's caches (R, Tmax, NKV, HS)
+	kvv  []float32
 }
 
 type ropeKey struct {
@@ -62,11 +69,42 @@ func newCUDABackend(d *cuda.Device) *cudaBackend {
 
 func (b *cudaBackend) Name() string { return fmt.Sprintf("cuda: %s, device %d", b.d.Name, b.d.Ordinal) }
 
-// must panics on a CUDA error (see cudaBackend).
+// cudaFault carries a CUDA error from must to enter's recover.
+type cudaFault struct{ err error }
+
+// must ends the method on a CUDA error (see cudaBackend).
 func (b *cudaBackend) must(err error) {
 	if err != nil {
-		panic(fmt.Errorf("trainer: cuda backend: %w", err))
+		panic(cudaFault{err})
 	}
+}
+
+// enter locks b for one method (one stream); the function it returns,
+// deferred, unlocks and turns a cudaFault into b's sticky error (the
+// first kept). Any other panic (a shape bug) goes on.
+//
+//	defer b.enter()()
+func (b *cudaBackend) enter() func() {
+	b.mu.Lock()
+	return func() {
+		defer b.mu.Unlock()
+		if r := recover(); r != nil {
+			f, ok := r.(cudaFault)
+			if !ok {
+				panic(r)
+			}
+			if b.err == nil {
+				b.err = f.err
+			}
+		}
+	}
+}
+
+// Err is the first CUDA failure since the backend opened.
+func (b *cudaBackend) Err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 // stage returns the staging buffer slot with room for n elements of dt.
@@ -136,24 +174,59 @@ func (b *cudaBackend) keep(old *cuda.Buf, name string, dt cuda.DType, n int) *cu
 
 // PackWeight uploads weight (N, K) into a device buffer the returned
 // handle names; MatmulForwardPacked multiplies by it.
-func (b *cudaBackend) PackWeight(pw *kernels.PackedWeight, weight []float32, N, K int) *kernels.PackedWeight {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+func (b *cudaBackend) PackWeight(pw *kernels.PackedWeight, weight []float32, N, K int) (handle *kernels.PackedWeight) {
+	defer b.enter()()
 	if pw == nil {
 		pw = &kernels.PackedWeight{}
 	}
+	handle = pw
 	pw.N, pw.K = N, K
 	key := weak.Make(pw)
 	old := b.fp32[key]
 	w := b.keep(old, "prepared weight", cuda.F32, N*K)
 	b.must(b.d.Upload(w, weight[:N*K]))
+	b.hold32(pw, w, old == nil)
+	return pw
+}
+
+// hold32 records w as pw's device copy; with fresh, it frees w when pw is
+// garbage collected.
+func (b *cudaBackend) hold32(pw *kernels.PackedWeight, w *cuda.Buf, fresh bool) {
+	key := weak.Make(pw)
 	b.fp32[key] = w
-	if old == nil {
+	if fresh {
 		runtime.AddCleanup(pw, func(k weak.Pointer[kernels.PackedWeight]) {
 			b.drop(func() *cuda.Buf { buf := b.fp32[k]; delete(b.fp32, k); return buf })
 		}, key)
 	}
-	return pw
+}
+
+// adoptRows is how many rows of a host-packed weight adoption copies at a time.
+const adoptRows = 1024
+
+// packed32 is pw's device copy. A weight packed on the host (by package
+// kernels: a sample-only model's matrices, LoadForSampling) is adopted
+// the first time: its rows are read back (kernels.PackedRows, adoptRows
+// at a time) and uploaded, then kept like PackWeight's.
+func (b *cudaBackend) packed32(pw *kernels.PackedWeight) *cuda.Buf {
+	if w := b.fp32[weak.Make(pw)]; w != nil {
+		return w
+	}
+	b.must(b.err) // a failed PackWeight leaves a handle with no copy anywhere
+	N, K := pw.N, pw.K
+	w := b.keep(nil, "prepared weight", cuda.F32, N*K)
+	ids := make([]int32, adoptRows)
+	for n0 := 0; n0 < N; n0 += adoptRows {
+		n := min(adoptRows, N-n0)
+		for i := range n {
+			ids[i] = int32(n0 + i)
+		}
+		b.tmp = slices.Grow(b.tmp[:0], n*K)[:n*K]
+		kernels.PackedRows(b.tmp, pw, ids[:n])
+		b.must(b.d.Upload(w.View(n0*K, n*K), b.tmp))
+	}
+	b.hold32(pw, w, true)
+	return w
 }
 
 // drop frees a collected handle's device buffer, which take removes from
@@ -168,12 +241,8 @@ func (b *cudaBackend) drop(take func() *cuda.Buf) {
 }
 
 func (b *cudaBackend) MatmulForwardPacked(out, inp []float32, pw *kernels.PackedWeight, bias []float32, N int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	w := b.fp32[weak.Make(pw)]
-	if w == nil {
-		panic("trainer: cuda backend: MatmulForwardPacked on a weight not packed by this backend")
-	}
+	defer b.enter()()
+	w := b.packed32(pw)
 	o := b.out("out", N*pw.N)
 	b.must(b.d.MatmulForward(o, b.in("inp", inp[:N*pw.K]), w, b.in("bias", opt(bias, pw.N)), N, pw.K, pw.N))
 	b.get(out[:N*pw.N], o)
@@ -196,61 +265,83 @@ func (b *cudaBackend) transpose(x []float32, rows, cols int) []float32 {
 	return b.tmp
 }
 
-func (b *cudaBackend) packBF16(pw *kernels.PackedWeightBF16, w []float32, N, K int) *kernels.PackedWeightBF16 {
-	if pw == nil {
-		pw = &kernels.PackedWeightBF16{}
+// packBF16 rounds w (N, K) into pw's device copy; pw (new when nil) is
+// set before anything can fail, so the handle comes back even then.
+func (b *cudaBackend) packBF16(pw **kernels.PackedWeightBF16, w []float32, N, K int) {
+	if *pw == nil {
+		*pw = &kernels.PackedWeightBF16{}
 	}
-	pw.N, pw.K = N, K
-	key := weak.Make(pw)
-	old := b.bf16[key]
+	p := *pw
+	p.N, p.K = N, K
+	old := b.bf16[weak.Make(p)]
 	buf := b.keep(old, "prepared bf16 weight", cuda.BF16, N*K)
 	b.toBF16(buf, w)
-	b.bf16[key] = buf
-	if old == nil {
+	b.hold16(p, buf, old == nil)
+}
+
+// hold16 is hold32 for a bf16 weight.
+func (b *cudaBackend) hold16(pw *kernels.PackedWeightBF16, w *cuda.Buf, fresh bool) {
+	key := weak.Make(pw)
+	b.bf16[key] = w
+	if fresh {
 		runtime.AddCleanup(pw, func(k weak.Pointer[kernels.PackedWeightBF16]) {
 			b.drop(func() *cuda.Buf { buf := b.bf16[k]; delete(b.bf16, k); return buf })
 		}, key)
 	}
-	return pw
 }
 
-func (b *cudaBackend) PackWeightBF16(pw *kernels.PackedWeightBF16, weight []float32, N, K int) *kernels.PackedWeightBF16 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.packBF16(pw, weight[:N*K], N, K)
+func (b *cudaBackend) PackWeightBF16(pw *kernels.PackedWeightBF16, weight []float32, N, K int) (handle *kernels.PackedWeightBF16) {
+	defer b.enter()()
+	handle = pw
+	b.packBF16(&handle, weight[:N*K], N, K)
+	return handle
 }
 
-func (b *cudaBackend) PackWeightBF16T(pw *kernels.PackedWeightBF16, weight []float32, K, N int) *kernels.PackedWeightBF16 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.packBF16(pw, b.transpose(weight, K, N), N, K)
+func (b *cudaBackend) PackWeightBF16T(pw *kernels.PackedWeightBF16, weight []float32, K, N int) (handle *kernels.PackedWeightBF16) {
+	defer b.enter()()
+	handle = pw
+	b.packBF16(&handle, b.transpose(weight, K, N), N, K)
+	return handle
 }
 
+// packedBF16 is pw's device copy, adopted from a host bf16 pack
+// (kernels.PackedRowsBF16: the bf16 values, which ToBF16 keeps) the first
+// time, as packed32.
 func (b *cudaBackend) packedBF16(pw *kernels.PackedWeightBF16) *cuda.Buf {
-	w := b.bf16[weak.Make(pw)]
-	if w == nil {
-		panic("trainer: cuda backend: a bf16 weight not packed by this backend")
+	if w := b.bf16[weak.Make(pw)]; w != nil {
+		return w
 	}
+	b.must(b.err)
+	N, K := pw.N, pw.K
+	w := b.keep(nil, "prepared bf16 weight", cuda.BF16, N*K)
+	ids := make([]int32, adoptRows)
+	for n0 := 0; n0 < N; n0 += adoptRows {
+		n := min(adoptRows, N-n0)
+		for i := range n {
+			ids[i] = int32(n0 + i)
+		}
+		b.tmp = slices.Grow(b.tmp[:0], n*K)[:n*K]
+		kernels.PackedRowsBF16(b.tmp, pw, ids[:n])
+		b.toBF16(w.View(n0*K, n*K), b.tmp)
+	}
+	b.hold16(pw, w, true)
 	return w
 }
 
 func (b *cudaBackend) MatmulForwardBF16(out, inp []float32, pw *kernels.PackedWeightBF16, bias []float32, N int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	o := b.out("out", N*pw.N)
 	b.must(b.d.MatmulForwardBF16(o, b.in("inp", inp[:N*pw.K]), b.packedBF16(pw), b.in("bias", opt(bias, pw.N)), N, pw.K, pw.N))
 	b.get(out[:N*pw.N], o)
 }
 
 func (b *cudaBackend) MatmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight []float32, N, C, OC int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	b.matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight, nil, N, C, OC)
 }
 
 func (b *cudaBackend) MatmulBackwardBF16Packed(dinp, dweight, dbias, dout, inp, weight []float32, wT *kernels.PackedWeightBF16, N, C, OC int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	b.matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight, wT, N, C, OC)
 }
 

@@ -20,8 +20,7 @@ func (b *cudaBackend) RoundBF16(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	bf := b.stage("round bf16", cuda.BF16, len(x))
 	b.must(b.d.ToBF16(bf, b.in("round src", x), len(x)))
 	bits := make([]uint16, len(x))
@@ -32,8 +31,7 @@ func (b *cudaBackend) RoundBF16(x []float32) {
 }
 
 func (b *cudaBackend) EmbeddingForward(out, wte []float32, tokens []int32, N, C int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	V := len(wte) / C
 	o := b.out("out", N*C)
 	b.must(b.d.EmbeddingForward(o, b.in("wte", wte[:V*C]), b.ints("tokens", tokens[:N]), N, C, V))
@@ -41,8 +39,7 @@ func (b *cudaBackend) EmbeddingForward(out, wte []float32, tokens []int32, N, C 
 }
 
 func (b *cudaBackend) EmbeddingBackward(dwte, dout []float32, tokens []int32, N, C int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	V := len(dwte) / C
 	dw := b.in("dwte", dwte[:V*C])
 	b.must(b.d.EmbeddingBackward(dw, b.in("dout", dout[:N*C]), b.ints("tokens", tokens[:N]), N, C, V))
@@ -50,8 +47,7 @@ func (b *cudaBackend) EmbeddingBackward(dwte, dout []float32, tokens []int32, N,
 }
 
 func (b *cudaBackend) RMSNormForward(out, rstd, inp, weight []float32, N, C int, eps float32) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	o, r := b.out("out", N*C), b.out("rstd", N)
 	b.must(b.d.RMSNormForward(o, r, b.in("inp", inp[:N*C]), b.in("weight", weight[:C]), N, C, eps))
 	b.get(out[:N*C], o)
@@ -59,8 +55,7 @@ func (b *cudaBackend) RMSNormForward(out, rstd, inp, weight []float32, N, C int,
 }
 
 func (b *cudaBackend) RMSNormBackward(dinp, dweight, dout, inp, weight, rstd []float32, N, C int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	di, dw := b.in("dinp", dinp[:N*C]), b.in("dweight", opt(dweight, C))
 	b.must(b.d.RMSNormBackward(di, dw, b.in("dout", dout[:N*C]), b.in("inp", inp[:N*C]), b.in("weight", weight[:C]),
 		b.in("rstd", rstd[:N]), N, C))
@@ -92,8 +87,7 @@ func (b *cudaBackend) ropeTable(pos []int32, HS int, theta float32) *cuda.RopeTa
 }
 
 func (b *cudaBackend) RopeForward(out, inp []float32, pos []int32, N, NH, HS int, theta float32) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	n := N * NH * HS
 	tab := b.ropeTable(pos[:N], HS, theta)
 	o := b.out("out", n)
@@ -102,8 +96,7 @@ func (b *cudaBackend) RopeForward(out, inp []float32, pos []int32, N, NH, HS int
 }
 
 func (b *cudaBackend) RopeBackward(dinp, dout []float32, pos []int32, N, NH, HS int, theta float32) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	n := N * NH * HS
 	tab := b.ropeTable(pos[:N], HS, theta)
 	di := b.in("dinp", dinp[:n])
@@ -112,8 +105,7 @@ func (b *cudaBackend) RopeBackward(dinp, dout []float32, pos []int32, N, NH, HS 
 }
 
 func (b *cudaBackend) AttentionForward(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	nq, nk := B*T*NH*HS, B*T*NKV*HS
 	o, l := b.out("out", nq), b.out("lse", B*NH*T)
 	b.must(b.d.AttentionForward(o, l, b.in("q", q[:nq]), b.in("k", k[:nk]), b.in("v", v[:nk]), b.mask("valid", validPrefix(valid, B*T)),
@@ -123,8 +115,7 @@ func (b *cudaBackend) AttentionForward(out, lse, q, k, v []float32, valid []bool
 }
 
 func (b *cudaBackend) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse []float32, valid []bool, B, T, NH, NKV, HS int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	nq, nk := B*T*NH*HS, B*T*NKV*HS
 	gq, gk, gv := b.in("dq", dq[:nq]), b.in("dk", dk[:nk]), b.in("dv", dv[:nk])
 	b.must(b.d.AttentionBackward(gq, gk, gv, b.in("dout", dout[:nq]), b.in("q", q[:nq]), b.in("k", k[:nk]), b.in("v", v[:nk]),
@@ -142,16 +133,14 @@ func validPrefix(v []bool, n int) []bool {
 }
 
 func (b *cudaBackend) SwiGLUForward(out, gate, up []float32, N int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	o := b.out("out", N)
 	b.must(b.d.SwiGLUForward(o, b.in("gate", gate[:N]), b.in("up", up[:N]), N))
 	b.get(out[:N], o)
 }
 
 func (b *cudaBackend) SwiGLUBackward(dgate, dup, dout, gate, up []float32, N int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	dg, du := b.in("dgate", dgate[:N]), b.in("dup", dup[:N])
 	b.must(b.d.SwiGLUBackward(dg, du, b.in("dout", dout[:N]), b.in("gate", gate[:N]), b.in("up", up[:N]), N))
 	b.get(dgate[:N], dg)
@@ -159,24 +148,21 @@ func (b *cudaBackend) SwiGLUBackward(dgate, dup, dout, gate, up []float32, N int
 }
 
 func (b *cudaBackend) ResidualForward(out, x, y []float32, N int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	o := b.out("out", N)
 	b.must(b.d.ResidualForward(o, b.in("a", x[:N]), b.in("b", y[:N]), N))
 	b.get(out[:N], o)
 }
 
 func (b *cudaBackend) MatmulForward(out, inp, weight, bias []float32, N, C, OC int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	o := b.out("out", N*OC)
 	b.must(b.d.MatmulForward(o, b.in("inp", inp[:N*C]), b.in("weight", weight[:OC*C]), b.in("bias", opt(bias, OC)), N, C, OC))
 	b.get(out[:N*OC], o)
 }
 
 func (b *cudaBackend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight []float32, N, C, OC int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	di, dw, db := b.in("dinp", opt(dinp, N*C)), b.in("dweight", opt(dweight, OC*C)), b.in("dbias", opt(dbias, OC))
 	b.must(b.d.MatmulBackward(di, dw, db, b.in("dout", dout[:N*OC]), b.in("inp", inp[:N*C]), b.in("weight", weight[:OC*C]), N, C, OC))
 	b.get(opt(dinp, N*C), di)
@@ -185,8 +171,7 @@ func (b *cudaBackend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight []f
 }
 
 func (b *cudaBackend) HeadForward(e, r, lse, logp, ent, logits []float32, targets []int32, N, V, VL int, temp float32) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	ge, gr, gl, gp := b.out("e", N*V), b.out("r", N), b.out("lse", N), b.out("logp", N)
 	var gent *cuda.Buf
 	if ent != nil {
@@ -201,8 +186,7 @@ func (b *cudaBackend) HeadForward(e, r, lse, logp, ent, logits []float32, target
 }
 
 func (b *cudaBackend) HeadBackwardLogp(e, r, dlogp, dent, logits, lse, ent []float32, targets []int32, N, V, VL int, temp float32) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	ge := b.in("e", e[:N*V])
 	b.must(b.d.HeadBackwardLogp(ge, b.in("r", r[:N]), b.in("dlogp", dlogp[:N]), b.in("dent", opt(dent, N)), b.in("logits", logits[:N*V]),
 		b.in("lse", lse[:N]), b.in("ent", opt(ent, N)), b.ints("targets", targets[:N]), N, V, VL, temp))
@@ -210,8 +194,7 @@ func (b *cudaBackend) HeadBackwardLogp(e, r, dlogp, dent, logits, lse, ent []flo
 }
 
 func (b *cudaBackend) HeadBackwardCE(e, r []float32, dloss float32, targets []int32, count, N, V int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.enter()()
 	ge := b.in("e", e[:N*V])
 	b.must(b.d.HeadBackwardCE(ge, b.in("r", r[:N]), dloss, b.ints("targets", targets[:N]), count, N, V))
 	b.get(e[:N*V], ge)
