@@ -15,7 +15,9 @@
 #   bin/cuda-kernels.test   every kernel against the CPU kernels (~5 MB)
 #   bin/cuda-trainer.test   the trainer's CUDA backend: UseDevice, forward
 #                           log-probs CPU == CUDA bit for bit, a train step
-#                           within tolerance (TestUseDevice|TestCUDA, ~7 MB)
+#                           within tolerance, sampling the CPU's tokens and
+#                           log-prob bits, AdamW/grad norm bits, a device
+#                           error as an error (TestUseDevice|TestCUDA, ~7 MB)
 #   bin/cuda-cli.test.gz    rljob run --device cuda vs cpu: same rollout
 #                           tokens, device recorded (TestDevice; gunzipped
 #                           here, run in cmd/rljob for its testdata)

@@ -9,18 +9,18 @@ import (
 )
 
 // Backend is the compute the model's forward, backward and loss head
-// (model.go, bf16.go, lora.go) reach: one method per kernel, named and
+// (model.go, bf16.go, lora.go), the sampler's decode (kvcache.go,
+// sample.go) and the optimizer (optim.go) reach: one method per kernel, named and
 // shaped as kernels' functions and kernels/cuda's Device methods, outputs
 // first. The orchestration (which layer, which buffer, which chunk) stays
 // in Model, once; a backend only computes.
 //
-// This is the first step of issue 18's "one model code path over a
-// backend interface": the tensors are still host []float32 (and the CPU
-// kernels' packed weight types), so the only implementation is cpuBackend
-// and results are bit-identical to calling kernels directly. What remains
-// for a device-resident CUDA backend (opaque buffers the backend
-// allocates, uploads and downloads) is listed in docs/cuda.md, "Planned:
-// the trainer backend".
+// Two implementations: cpuBackend (package kernels; the bits every test
+// and golden digest pins) and cudaBackend (kernels/cuda, cuda_backend*.go,
+// in a `make build-cuda` binary). Tensors are still host []float32 (and
+// the CPU kernels' packed weight types as handles), so the CUDA backend
+// uploads and downloads per call; what remains for a device-resident
+// backend is in docs/cuda.md, "Next: device residency".
 //
 // A method must not fail on valid shapes; shapes are the model's to get
 // right (kernels panics on a mismatch, as before). A device failure (out

@@ -7,8 +7,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/rljob/rljob/kernels"
 )
 
 var (
@@ -119,4 +122,126 @@ func maxAbsDiff(a, b []float32) (diff, scale float64) {
 		scale = max(scale, math.Abs(float64(a[i])))
 	}
 	return diff, scale
+}
+
+// TestCUDABackendGenerate: the sampler on the CUDA backend (decode over
+// the KV caches, the packed matmuls, Sample with the CPU's draws) samples
+// the CPU backend's tokens with the same log-prob bits: fp32 and bf16,
+// temperature with top-k and top-p, greedy, a shared prompt (one
+// prefill, restored from a snapshot), and a sample-only model
+// (LoadForSampling: weights packed on the host, adopted by the backend).
+func TestCUDABackendGenerate(t *testing.T) {
+	be := gpuBackend(t)
+	for _, tc := range []struct {
+		name, mt, dtype string
+		opt             SampleOptions
+		sampleOnly      bool
+	}{
+		{"fp32/T0.8/topk7", "qwen2", DTypeFP32, SampleOptions{Temperature: 0.8, TopK: 7, MaxNewTokens: 24, MaxBatch: 3}, false},
+		{"fp32/T1.3/topp0.8", "llama", DTypeFP32, SampleOptions{Temperature: 1.3, TopP: 0.8, MaxNewTokens: 24}, false},
+		{"fp32/greedy", "qwen2", DTypeFP32, SampleOptions{MaxNewTokens: 24}, false},
+		{"bf16/T1", "qwen2", DTypeBF16, SampleOptions{Temperature: 1, MaxNewTokens: 24}, false},
+		{"fp32/sample-only", "llama", DTypeFP32, SampleOptions{Temperature: 1, MaxNewTokens: 24}, true},
+		{"bf16/sample-only", "qwen2", DTypeBF16, SampleOptions{Temperature: 0.7, TopK: 5, MaxNewTokens: 24}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := smpConfig(tc.mt)
+			prompts := smpPrompts(2, 5, c.VocabSize, 3, 9, 5)
+			prompts = append(prompts, prompts[1])
+			seeds := smpSeeds(len(prompts), 7)
+			var out [2][]Sample
+			for i, bk := range []Backend{cpu, be} {
+				m := smpModel(t, c, 5, 8)
+				if err := m.SetDType(tc.dtype); err != nil {
+					t.Fatal(err)
+				}
+				if tc.sampleOnly {
+					dir := t.TempDir()
+					if err := SaveCheckpoint(dir, &Checkpoint{Model: m}); err != nil {
+						t.Fatal(err)
+					}
+					ck, err := LoadForSampling(dir, "")
+					if err != nil {
+						t.Fatal(err)
+					}
+					m = ck.Model
+				}
+				m.be = bk
+				out[i] = generate(t, m, prompts, seeds, tc.opt)
+			}
+			for i := range out[0] {
+				if !slices.Equal(out[0][i].Tokens, out[1][i].Tokens) || !bitsEqual(out[0][i].Logprobs, out[1][i].Logprobs) {
+					t.Errorf("sequence %d: CPU %v %v, CUDA %v %v", i, out[0][i].Tokens, out[0][i].Logprobs, out[1][i].Tokens, out[1][i].Logprobs)
+				}
+			}
+		})
+	}
+}
+
+// TestCUDABackendOptimizer: GradNorm and AdamWStep (with and without
+// weight decay, clipping scale, zeroing the gradients) on the CUDA
+// backend give the CPU backend's bits, on a length that is not a multiple
+// of the norm's 2^14 chunks.
+func TestCUDABackendOptimizer(t *testing.T) {
+	be := gpuBackend(t)
+	rng := rand.New(rand.NewPCG(3, 3))
+	n := 3*(1<<14) + 77
+	rnd := func(s float64) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * s)
+		}
+		return x
+	}
+	p0, m0, g0 := rnd(1), rnd(0.01), rnd(0.1)
+	v0 := make([]float32, n)
+	for i := range v0 {
+		v0[i] = float32(math.Abs(rng.NormFloat64() * 1e-4))
+	}
+	if a, b := cpu.GradNorm(g0), be.GradNorm(g0); a != b {
+		t.Errorf("GradNorm: CPU %v, CUDA %v", a, b)
+	}
+	for _, wd := range []float32{0, 0.01} {
+		var out [2][4][]float32
+		for i, bk := range []Backend{cpu, be} {
+			p, m, v, g := slices.Clone(p0), slices.Clone(m0), slices.Clone(v0), slices.Clone(g0)
+			cfg := kernels.AdamWConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: wd}
+			bk.AdamWStep(p, m, v, g, 0.7, cfg, 3, wd > 0)
+			out[i] = [4][]float32{p, m, v, g}
+		}
+		for j, what := range []string{"params", "m", "v", "grads"} {
+			if !bitsEqual(out[0][j], out[1][j]) {
+				t.Errorf("AdamWStep (weight decay %v): %s differ between CPU and CUDA", wd, what)
+			}
+		}
+	}
+	if err := be.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCUDABackendErr: a device-side failure (a token outside the
+// embedding) does not panic: it becomes the backend's sticky error, named
+// by its kernel, which the next forward returns (on a backend of its own,
+// so the shared one stays healthy).
+func TestCUDABackendErr(t *testing.T) {
+	gpuBackend(t)
+	be, err := openCUDABackend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	C, V := 8, 5
+	out, wte := make([]float32, 2*C), make([]float32, V*C)
+	be.EmbeddingForward(out, wte, []int32{1, 60}, 2, C)
+	if err := be.Err(); err == nil || !strings.Contains(err.Error(), "embedding_forward") {
+		t.Fatalf("Err after a token out of range: %v, want one naming embedding_forward", err)
+	}
+	c := testConfig("qwen2", false)
+	m := newTestModel(t, c, 9)
+	m.be = be
+	b := testBatch(rand.New(rand.NewPCG(5, 5)), c.VocabSize, []int{7}, 7)
+	if _, _, err := m.ForwardLogp(b, NextTokenTargets(b, nil), 1, false); err == nil ||
+		!strings.Contains(err.Error(), "trainer: forward on cuda") || !strings.Contains(err.Error(), "embedding_forward") {
+		t.Errorf("forward on a failed backend: %v", err)
+	}
 }

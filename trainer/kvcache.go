@@ -289,6 +289,7 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 		// One query against its own sequence's cache: the keys at
 		// positions 0..pos are all in by now, including this pass's.
 		be.AttentionDecode(att, q, d.rowKV[:R], d.lens[:R], H)
+		clear(d.rowKV[:R]) // hold no released sequence's cache
 		pm.linear(be, tmp, att, l, pmO, nil, R)
 		m.loraAdd(tmp, att, l, loraO, R)
 		be.ResidualForward(x, x, tmp, R*C)
