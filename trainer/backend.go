@@ -256,18 +256,21 @@ type pickBufs struct {
 
 var pickScratch = sync.Pool{New: func() any { return new(pickBufs) }}
 
+// Sample picks the rows in parallel (each row alone: the same bits).
 func (cpuBackend) Sample(tok []int32, logp, logits []float32, u []float64, ld, N, V int, temp float32, topK int, topP float64) {
-	sc := pickScratch.Get().(*pickBufs)
-	sc.w = slices.Grow(sc.w[:0], V)[:V]
-	sc.order = slices.Grow(sc.order[:0], V)[:V]
-	for i := range N {
-		var ui float64
-		if temp > 0 {
-			ui = u[i]
+	parallelFor(N, 1, func(lo, hi int) {
+		sc := pickScratch.Get().(*pickBufs)
+		sc.w = slices.Grow(sc.w[:0], V)[:V]
+		sc.order = slices.Grow(sc.order[:0], V)[:V]
+		for i := lo; i < hi; i++ {
+			var ui float64
+			if temp > 0 {
+				ui = u[i]
+			}
+			tok[i], logp[i] = pickRow(logits[i*ld:i*ld+V], temp, topK, topP, ui, sc.w, sc.order)
 		}
-		tok[i], logp[i] = pickRow(logits[i*ld:i*ld+V], temp, topK, topP, ui, sc.w, sc.order)
-	}
-	pickScratch.Put(sc)
+		pickScratch.Put(sc)
+	})
 }
 
 func (cpuBackend) AdamWStep(params, m, v, grads []float32, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool) {

@@ -92,6 +92,7 @@ func (c *countingBackend) AttentionDecode(out, q []float32, caches []KVCache, le
 
 func (c *countingBackend) Sample(tok []int32, logp, logits []float32, u []float64, ld, N, V int, temp float32, topK int, topP float64) {
 	c.n["Sample"] += N
+	c.n["Sample calls"]++
 	c.Backend.Sample(tok, logp, logits, u, ld, N, V, temp, topK, topP)
 }
 
@@ -246,6 +247,11 @@ func testBackendCarriesGenerate(t *testing.T, dtype string) {
 		if n[k] != v {
 			t.Errorf("%s: %d calls through the backend, want %d (%d passes)", k, n[k], v, passes)
 		}
+	}
+	t.Logf("%d passes, %d tokens in %d Sample calls", passes, tokens, n["Sample calls"])
+	// The tokens of a step's sequences are picked in one call.
+	if n["Sample calls"] > passes+1 {
+		t.Errorf("Sample: %d calls for %d tokens in %d passes, want one call per step", n["Sample calls"], tokens, passes)
 	}
 }
 

@@ -153,7 +153,8 @@ func (m *Model) generate(ctx context.Context, s *sampler, prompts [][]int32, onT
 	var cur, nxt []ready
 	var rows []decodeRow
 	var want []bool
-	var wantSeq, fresh []int
+	var wantSeq, fresh, curSeq []int
+	var curLogits [][]float32
 	pending, active, parked := 0, 0, 0
 	// resume handles a reply: the end of sequence i, or its last token and
 	// observation into this pass.
@@ -202,8 +203,13 @@ func (m *Model) generate(ctx context.Context, s *sampler, prompts [][]int32, onT
 			return err
 		}
 		rows, want, wantSeq, fresh, nxt = rows[:0], want[:0], wantSeq[:0], fresh[:0], nxt[:0]
+		curSeq, curLogits = curSeq[:0], curLogits[:0]
 		for _, r := range cur {
-			tok, done := s.step(r.seq, r.logits)
+			curSeq, curLogits = append(curSeq, r.seq), append(curLogits, r.logits)
+		}
+		toks, dones := s.steps(curSeq, curLogits) // one backend Sample for the pass's sequences
+		for j, r := range cur {
+			tok, done := toks[j], dones[j]
 			switch {
 			case done && onTurn != nil:
 				s.seqs[r.seq].ep.parked = true

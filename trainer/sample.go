@@ -34,7 +34,8 @@ import (
 //	                    draw; logprob = log softmax(z)[token] (temperature 1).
 //
 // Determinism: one *rand.Rand (PCG) per sequence from its seed, one draw
-// per sampled token; the logits of a sequence do not depend on the other
+// per sampled token (taken on the host, then the backend's Sample picks
+// with it: pickRow on the CPU, the same token on the GPU); the logits of a sequence do not depend on the other
 // sequences of the batch nor on GOMAXPROCS (every matmul and the attention
 // are kernels' batch-invariant ones: kvcache.go), so a prompt and seed give
 // the same tokens and logprob bytes alone, in any batch, with any MaxBatch,
@@ -151,10 +152,15 @@ func (m *Model) GenerateNoCache(prompts [][]int32, seeds []uint64, opt SampleOpt
 		if err != nil {
 			return nil, fmt.Errorf("trainer: generate (no cache): %w", err)
 		}
+		rows := make([][]float32, len(active))
+		for j := range active {
+			o := (j*T + b.Lens[j] - 1) * V
+			rows[j] = logits[o : o+V]
+		}
+		_, done := s.steps(active, rows)
 		next := active[:0]
 		for j, i := range active {
-			o := (j*T + b.Lens[j] - 1) * V
-			if _, done := s.step(i, logits[o:o+V]); !done {
+			if !done[j] {
 				next = append(next, i)
 			}
 		}
@@ -175,6 +181,12 @@ type sampler struct {
 	be    Backend // the model's: picks the tokens (Sample)
 
 	ids []int // completion as []int for Decode
+	// steps' buffers, per row: token, logprob, draw, done, logits (V)
+	tok  []int32
+	lp   []float32
+	u    []float64
+	done []bool
+	rows []float32
 }
 
 type seqState struct {
@@ -251,11 +263,38 @@ func (o SampleOptions) validate(V int) error {
 	return nil
 }
 
-// step samples sequence i's next token from its logits (V), appends it
-// with its logprob and decides whether the sequence is done.
-func (s *sampler) step(i int, logits []float32) (tok int32, done bool) {
+// steps samples the next token of each sequence seqs[j] from its logits
+// rows[j] (V), appends it with its logprob and says whether the sequence
+// is done (done[j]). The tokens of all rows are picked in one backend
+// Sample: each sequence's draw is taken from its own stream (one per
+// token, as a row alone would take it) and the rows are gathered, so the
+// tokens and bits do not depend on which rows are picked together. The
+// returned slices are valid until the next call.
+func (s *sampler) steps(seqs []int, rows [][]float32) (toks []int32, done []bool) {
+	N, V := len(seqs), s.V
+	s.tok, s.lp = slices.Grow(s.tok[:0], N)[:N], slices.Grow(s.lp[:0], N)[:N]
+	s.u, s.done = slices.Grow(s.u[:0], N)[:N], slices.Grow(s.done[:0], N)[:N]
+	s.rows = slices.Grow(s.rows[:0], N*V)[:N*V]
+	for j, i := range seqs {
+		s.u[j] = 0
+		if s.temp > 0 {
+			s.u[j] = s.seqs[i].rng.Float64()
+		}
+		copy(s.rows[j*V:(j+1)*V], rows[j][:V])
+	}
+	if N > 0 {
+		s.be.Sample(s.tok, s.lp, s.rows, s.u, V, N, V, s.temp, s.opt.TopK, s.topP)
+	}
+	for j, i := range seqs {
+		s.done[j] = s.push(i, s.tok[j], s.lp[j])
+	}
+	return s.tok, s.done
+}
+
+// push appends token tok with its logprob lp to sequence i and decides
+// whether the sequence is done.
+func (s *sampler) push(i int, tok int32, lp float32) (done bool) {
 	q := &s.seqs[i]
-	tok, lp := s.pick(logits, q.rng)
 	q.out.Tokens = append(q.out.Tokens, tok)
 	q.out.Logprobs = append(q.out.Logprobs, lp)
 	turn := q.out.Tokens // the current turn's tokens: a plain sample is one turn
@@ -269,7 +308,7 @@ func (s *sampler) step(i int, logits []float32) (tok int32, done bool) {
 	case len(q.out.Tokens) >= q.maxNew, q.ep != nil && q.ep.turnMax > 0 && len(turn) >= q.ep.turnMax:
 		q.out.FinishReason, q.done = FinishLength, true
 	}
-	return tok, q.done
+	return q.done
 }
 
 func (s *sampler) stopString(toks []int32) bool {
@@ -287,21 +326,6 @@ func (s *sampler) stopString(toks []int32) bool {
 		}
 	}
 	return false
-}
-
-// pick chooses a token from one row of logits (V) and returns it with its
-// log-probability (see the sampler's doc at the top of this file): one
-// draw from the sequence's stream when sampling, then the backend's Sample
-// (pickRow on the CPU; the same token and bits on the GPU for the same u).
-func (s *sampler) pick(logits []float32, rng *rand.Rand) (int32, float32) {
-	var u [1]float64
-	if s.temp > 0 {
-		u[0] = rng.Float64()
-	}
-	var tok [1]int32
-	var lp [1]float32
-	s.be.Sample(tok[:], lp[:], logits[:s.V], u[:], s.V, 1, s.V, s.temp, s.opt.TopK, s.topP)
-	return tok[0], lp[0]
 }
 
 // pickRow is the sampler's rule for one row of logits (V = len(logits)):
