@@ -31,7 +31,10 @@ func UseDevice(name string) error {
 	case "", DeviceCPU:
 		name = DeviceCPU
 	case DeviceCUDA:
-		b, err := openCUDABackend()
+		selected.Lock()
+		open := openCUDA
+		selected.Unlock()
+		b, err := open()
 		if err != nil {
 			return err
 		}
@@ -62,4 +65,27 @@ func selectedBackend() Backend {
 	selected.Lock()
 	defer selected.Unlock()
 	return selected.be
+}
+
+// openCUDA opens the CUDA backend for UseDevice: openCUDABackend, unless
+// a test replaced it (OverrideCUDA).
+var openCUDA = openCUDABackend
+
+// CPUBackend returns the CPU backend (package kernels), e.g. to wrap.
+func CPUBackend() Backend { return cpu }
+
+// OverrideCUDA makes UseDevice("cuda") use open instead of opening GPU 0,
+// until restore is called. It exists for tests that run stages on a fake
+// device (one that fails inside a kernel, say) in any build; nothing else
+// calls it.
+func OverrideCUDA(open func() (Backend, error)) (restore func()) {
+	selected.Lock()
+	defer selected.Unlock()
+	old := openCUDA
+	openCUDA = open
+	return func() {
+		selected.Lock()
+		defer selected.Unlock()
+		openCUDA = old
+	}
 }

@@ -92,7 +92,7 @@ func DefaultAdamW(n int) *AdamW {
 // returns the norm before clipping. A non-finite norm is an error and
 // leaves params and state untouched.
 func (o *AdamW) Update(table []Tensor, params, grads []float32, lr float64) (gradNorm float64, err error) {
-	return o.update(cpu, table, params, grads, lr, false)
+	return o.update(selectedBackend(), table, params, grads, lr, false)
 }
 
 // update is Update on backend be; with zero it also sets grads to 0 as it
