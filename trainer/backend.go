@@ -63,6 +63,10 @@ type Backend interface {
 	PackWeight(pw *kernels.PackedWeight, weight []float32, N, K int) *kernels.PackedWeight
 	// MatmulForwardPacked is MatmulForward on a packed weight (the same bits).
 	MatmulForwardPacked(out, inp []float32, pw *kernels.PackedWeight, bias []float32, N int)
+	// FreeWeight releases now what PackWeight prepared for pw (a device
+	// copy), which must not be used afterwards; without it the copy goes
+	// when pw is garbage collected. The CPU has nothing to free early.
+	FreeWeight(pw *kernels.PackedWeight)
 
 	// bf16: weights packed as bf16, inputs rounded, float32 accumulation.
 	PackWeightBF16(pw *kernels.PackedWeightBF16, weight []float32, N, K int) *kernels.PackedWeightBF16
@@ -186,6 +190,8 @@ func (cpuBackend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight []float
 func (cpuBackend) PackWeight(pw *kernels.PackedWeight, weight []float32, N, K int) *kernels.PackedWeight {
 	return kernels.PackWeight(pw, weight, N, K)
 }
+
+func (cpuBackend) FreeWeight(*kernels.PackedWeight) {}
 
 func (cpuBackend) MatmulForwardPacked(out, inp []float32, pw *kernels.PackedWeight, bias []float32, N int) {
 	kernels.MatmulForwardBI(out, inp, pw, bias, N)

@@ -60,6 +60,16 @@ func (c *countingBackend) MatmulForwardPacked(out, inp []float32, pw *kernels.Pa
 	c.Backend.MatmulForwardPacked(out, inp, pw, bias, N)
 }
 
+func (c *countingBackend) PackWeight(pw *kernels.PackedWeight, weight []float32, N, K int) *kernels.PackedWeight {
+	c.n["PackWeight"]++
+	return c.Backend.PackWeight(pw, weight, N, K)
+}
+
+func (c *countingBackend) FreeWeight(pw *kernels.PackedWeight) {
+	c.n["FreeWeight"]++
+	c.Backend.FreeWeight(pw)
+}
+
 func (c *countingBackend) RMSNormForward(out, rstd, inp, weight []float32, N, C int, eps float32) {
 	c.n["RMSNormForward"]++
 	c.Backend.RMSNormForward(out, rstd, inp, weight, N, C, eps)
@@ -200,8 +210,10 @@ func TestBackendCarriesCompute(t *testing.T) {
 // testBackendCarriesGenerate: the sampler's decode reaches the backend
 // for every computation (per pass: L attention decodes, 7L matmuls and
 // the head, 2L+1 norms, 2L RoPEs, 2L residuals, L SwiGLUs; one Sample per
-// token; one KV cache per started sequence and layer, and per layer of a
-// shared prompt's snapshot), with the CPU backend's tokens and bits.
+// token, one call per step; one KV cache per started sequence and layer,
+// and per layer of a shared prompt's snapshot; fp32: the 7L+1 matrices
+// packed once and freed at the end), with the CPU backend's tokens and
+// bits.
 func testBackendCarriesGenerate(t *testing.T, dtype string) {
 	c := smpConfig("qwen2")
 	L := c.NumLayers
@@ -234,14 +246,14 @@ func testBackendCarriesGenerate(t *testing.T, dtype string) {
 	if passes == 0 || n["AttentionDecode"] != passes*L {
 		t.Fatalf("AttentionDecode: %d calls, want a positive multiple of %d layers", n["AttentionDecode"], L)
 	}
-	mm := "MatmulForwardPacked"
+	mm, packs := "MatmulForwardPacked", 7*L+1 // packed once per Generate, freed at its end
 	if dtype == DTypeBF16 {
-		mm = "MatmulForwardBF16"
+		mm, packs = "MatmulForwardBF16", 0 // the model's bf16 packs
 	}
 	expect := map[string]int{
 		mm: (7*L + 1) * passes, "RMSNormForward": (2*L + 1) * passes, "RopeForward": 2 * L * passes,
 		"ResidualForward": 2 * L * passes, "SwiGLUForward": L * passes, "Sample": tokens,
-		"NewKVCache": (len(prompts) + 1) * L,
+		"NewKVCache": (len(prompts) + 1) * L, "PackWeight": packs, "FreeWeight": packs,
 	}
 	for k, v := range expect {
 		if n[k] != v {

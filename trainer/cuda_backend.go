@@ -229,6 +229,17 @@ func (b *cudaBackend) packed32(pw *kernels.PackedWeight) *cuda.Buf {
 	return w
 }
 
+// FreeWeight frees pw's device copy now (the sampler's per-Generate
+// packs: the garbage collector, which sees only the small handles, could
+// leave many on the GPU).
+func (b *cudaBackend) FreeWeight(pw *kernels.PackedWeight) {
+	if pw == nil {
+		return
+	}
+	key := weak.Make(pw)
+	b.drop(func() *cuda.Buf { buf := b.fp32[key]; delete(b.fp32, key); return buf })
+}
+
 // drop frees a collected handle's device buffer, which take removes from
 // its map (a runtime cleanup, on another goroutine: under the lock).
 func (b *cudaBackend) drop(take func() *cuda.Buf) {

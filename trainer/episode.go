@@ -149,6 +149,7 @@ func (m *Model) generate(ctx context.Context, s *sampler, prompts [][]int32, onT
 		logits []float32 // (V) next-token logits
 	}
 	d := newDecoder(m, B, tmax, decoderMaxRows)
+	defer d.close()
 	logits := make([]float32, slots*V) // one row per sequence at most per pass
 	var cur, nxt []ready
 	var rows []decodeRow

@@ -21,14 +21,14 @@ import (
 // kernels' batch-invariant ones, reached through the model's Backend:
 // MatmulForwardBI on weights packed once per Generate (Model.forward
 // packs them per call: same bits), and AttentionDecodeBI over a
-// kernels.KVCacheBI (on the GPU the kernels/cuda twins, same bits), which gives the bits of
-// AttentionForward's row for the token (TestSampleKVCacheMatchesNoCache,
+// kernels.KVCacheBI (on the GPU the kernels/cuda twins, same bits),
+// which gives the bits of AttentionForward's row for the token (TestSampleKVCacheMatchesNoCache,
 // TestSampleLogprobsMatchForwardLogp).
 
 // kvCache holds one sequence's keys and values, one backend KVCache per
-// layer (on the CPU a kernels.KVCacheBI); positions < n are filled. It starts with room for the prompt
-// plus a few tokens and doubles up to tmax (prompt + max new tokens) as
-// needed, so sequences that stop early use little memory. A full cache
+// layer (on the CPU a kernels.KVCacheBI); positions < n are filled. It
+// starts with room for the prompt plus a few tokens and doubles up to
+// tmax (prompt + max new tokens) as needed, so sequences that stop early use little memory. A full cache
 // takes about tmax · L · 2 · KV·hd float32s.
 type kvCache struct {
 	layers []KVCache
@@ -58,6 +58,7 @@ type packedModel struct {
 	layers []packedLayer
 	head   *kernels.PackedWeight
 	bf     *bf16Weights // bf16: the model's bf16 forms instead (layers and head unused)
+	own    bool         // packed for one Generate (free when it ends), not the model's
 }
 
 func packModel(m *Model) *packedModel {
@@ -71,7 +72,7 @@ func packModel(m *Model) *packedModel {
 	c, be := m.Config, m.be
 	C, I := c.HiddenSize, c.IntermediateSize
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
-	pm := &packedModel{layers: make([]packedLayer, c.NumLayers)}
+	pm := &packedModel{layers: make([]packedLayer, c.NumLayers), own: true}
 	for l := range pm.layers {
 		w := &m.W.Layers[l]
 		pm.layers[l] = packedLayer{
@@ -83,6 +84,20 @@ func packModel(m *Model) *packedModel {
 	}
 	pm.head = be.PackWeight(nil, m.W.LMHead, c.VocabSize, C)
 	return pm
+}
+
+// free releases the packs packModel made for one Generate on be (their
+// device copies on a GPU); the model's own packs stay.
+func (pm *packedModel) free(be Backend) {
+	if !pm.own {
+		return
+	}
+	for _, p := range pm.layers {
+		for _, w := range [...]*kernels.PackedWeight{p.q, p.k, p.v, p.o, p.gate, p.up, p.down} {
+			be.FreeWeight(w)
+		}
+	}
+	be.FreeWeight(pm.head)
 }
 
 // Linear-layer indices of packedModel.linear.
@@ -180,6 +195,9 @@ func newDecoder(m *Model, n, tmax, maxRows int) *decoder {
 func (d *decoder) start(i, plen, tmax int) {
 	d.caches[i] = newKVCache(d.m.be, d.m.Config, tmax, plen+kvInitialExtra)
 }
+
+// close releases the decoder's weight packs (end of a Generate).
+func (d *decoder) close() { d.pm.free(d.m.be) }
 
 // release frees sequence i's cache.
 func (d *decoder) release(i int) { d.caches[i] = kvCache{} }

@@ -90,7 +90,9 @@ func DefaultAdamW(n int) *AdamW {
 // it, the gradient is scaled by MaxGradNorm/(norm+1e-6) inside the update
 // (as torch.nn.utils.clip_grad_norm_; grads itself is not modified). It
 // returns the norm before clipping. A non-finite norm is an error and
-// leaves params and state untouched.
+// leaves params and state untouched. It computes on the selected device's
+// backend (UseDevice: the one the models made since compute with); a
+// device failure is an error naming it.
 func (o *AdamW) Update(table []Tensor, params, grads []float32, lr float64) (gradNorm float64, err error) {
 	return o.update(selectedBackend(), table, params, grads, lr, false)
 }
