@@ -341,19 +341,10 @@ func pickRow(logits []float32, temp float32, topK int, topP, u float64, w []floa
 	if topP == 0 {
 		topP = 1
 	}
-	// w[v] ∝ softmax(z/T)[v], in float64 from the float32 z/T (as kernels
-	// computes z).
-	inv := 1 / temp
-	mx := float32(math.Inf(-1))
-	for _, x := range logits {
-		mx = max(mx, x*inv)
-	}
+	// w[v] ∝ softmax(z/T)[v], in float64 from the float32 z/T: the loss
+	// head's exps (kernels.SoftmaxWeights), summed in id order.
 	w = w[:V]
-	var total float64
-	for v, x := range logits {
-		w[v] = math.Exp(float64(x*inv - mx))
-		total += w[v]
-	}
+	total := kernels.SoftmaxWeights(w, logits, 1/temp)
 	k := V
 	if topK > 0 {
 		k = min(k, topK)
