@@ -114,11 +114,26 @@ type KVCache interface {
 	CopyPrefix(src KVCache, n int)
 }
 
+// DeviceError is a backend's failure (a CUDA error, out of GPU memory)
+// surfacing from a forward, backward, decode or update: a fault of the
+// machine, not of the job's input, so stages report it as a run error
+// (exit 1), not a usage error.
+type DeviceError struct {
+	What, Backend string
+	Err           error
+}
+
+func (e *DeviceError) Error() string {
+	return fmt.Sprintf("trainer: %s on %s failed: %v", e.What, e.Backend, e.Err)
+}
+
+func (e *DeviceError) Unwrap() error { return e.Err }
+
 // backendErr is be's sticky error as the error of what (e.g. "forward"),
 // naming the backend; nil when there is none.
 func backendErr(be Backend, what string) error {
 	if err := be.Err(); err != nil {
-		return fmt.Errorf("trainer: %s on %s failed: %w", what, be.Name(), err)
+		return &DeviceError{What: what, Backend: be.Name(), Err: err}
 	}
 	return nil
 }

@@ -323,7 +323,9 @@ func sampleRollouts(ctx context.Context, sc *jobs.StageCtx, a jobs.Args, pol *po
 			seeds = append(seeds, o.seed)
 		}
 		samples, err := pol.Model.Generate(ps, seeds, opt)
-		if err != nil {
+		if de := (*trainer.DeviceError)(nil); errors.As(err, &de) {
+			return fmt.Errorf("rollout: %w", err) // the machine's fault: exit 1
+		} else if err != nil {
 			return &jobs.UsageError{Pos: a.CallPos(), Msg: "rollout: " + err.Error()}
 		}
 		for j := range samples {
