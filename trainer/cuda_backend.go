@@ -215,6 +215,16 @@ func (b *cudaBackend) packed32(pw *kernels.PackedWeight) *cuda.Buf {
 	b.must(b.err) // a failed PackWeight leaves a handle with no copy anywhere
 	N, K := pw.N, pw.K
 	w := b.keep(nil, "prepared weight", cuda.F32, N*K)
+	b.adoptRows(N, K, func(dst []float32, ids []int32) { kernels.PackedRows(dst, pw, ids) },
+		func(off int, x []float32) { b.must(b.d.Upload(w.View(off, len(x)), x)) })
+	b.hold32(pw, w, true)
+	return w
+}
+
+// adoptRows reads a host pack's N rows of K, adoptRows at a time, with
+// rows (kernels.PackedRows or PackedRowsBF16) into b.tmp, and hands each
+// block to put with its offset in the (N, K) matrix.
+func (b *cudaBackend) adoptRows(N, K int, rows func(dst []float32, ids []int32), put func(off int, x []float32)) {
 	ids := make([]int32, adoptRows)
 	for n0 := 0; n0 < N; n0 += adoptRows {
 		n := min(adoptRows, N-n0)
@@ -222,11 +232,9 @@ func (b *cudaBackend) packed32(pw *kernels.PackedWeight) *cuda.Buf {
 			ids[i] = int32(n0 + i)
 		}
 		b.tmp = slices.Grow(b.tmp[:0], n*K)[:n*K]
-		kernels.PackedRows(b.tmp, pw, ids[:n])
-		b.must(b.d.Upload(w.View(n0*K, n*K), b.tmp))
+		rows(b.tmp, ids[:n])
+		put(n0*K, b.tmp)
 	}
-	b.hold32(pw, w, true)
-	return w
 }
 
 // FreeWeight frees pw's device copy now (the sampler's per-Generate
@@ -325,16 +333,8 @@ func (b *cudaBackend) packedBF16(pw *kernels.PackedWeightBF16) *cuda.Buf {
 	b.must(b.err)
 	N, K := pw.N, pw.K
 	w := b.keep(nil, "prepared bf16 weight", cuda.BF16, N*K)
-	ids := make([]int32, adoptRows)
-	for n0 := 0; n0 < N; n0 += adoptRows {
-		n := min(adoptRows, N-n0)
-		for i := range n {
-			ids[i] = int32(n0 + i)
-		}
-		b.tmp = slices.Grow(b.tmp[:0], n*K)[:n*K]
-		kernels.PackedRowsBF16(b.tmp, pw, ids[:n])
-		b.toBF16(w.View(n0*K, n*K), b.tmp)
-	}
+	b.adoptRows(N, K, func(dst []float32, ids []int32) { kernels.PackedRowsBF16(dst, pw, ids) },
+		func(off int, x []float32) { b.toBF16(w.View(off, len(x)), x) })
 	b.hold16(pw, w, true)
 	return w
 }
