@@ -58,7 +58,7 @@ func headFwd(e, r, lse, logp, ent, logits []float32, targets []int32, N, V, VL i
 // sampler's logprob of a token has the bits ForwardLogp gives it.
 func logProbRow(row []float32, t int32, temp float32) float32 {
 	mx, s, _ := softmaxRow(row, 1/temp, nil, nil, false)
-	return row[t]/temp - (mx + float32(math.Log(s)))
+	return RowLogProb(row[t], temp, mx, s)
 }
 
 // headBackwardLogp overwrites e (N, V) from headForward with dlogits for

@@ -34,10 +34,19 @@ func softmaxRowGo(row []float32, inv float32, er []float32, w []float64, wantSz 
 	return mx, s, sz
 }
 
-// SoftmaxWeights writes w[v] = exp(z[v] − max z) for z = float32(row[v]·inv)
-// (goExp, float64) and returns their sum in v order: the sampler's
-// unnormalised probabilities, with the bits the loss head's softmax has.
-func SoftmaxWeights(w []float64, row []float32, inv float32) float64 {
-	_, s, _ := softmaxRow(row, inv, nil, w[:len(row)], false)
-	return s
+// SoftmaxWeights writes w[v] = exp(z[v] − mx) for z = float32(row[v]/temp)
+// and mx = max z (goExp, float64) and returns their sum s in v order and
+// mx: the sampler's unnormalised probabilities, with the bits the loss
+// head's softmax has. RowLogProb(row[t], temp, mx, s) is then token t's
+// log-probability, LogProbRow's bits without a second pass.
+func SoftmaxWeights(w []float64, row []float32, temp float32) (s float64, mx float32) {
+	mx, s, _ = softmaxRow(row, 1/temp, nil, w[:len(row)], false)
+	return s, mx
+}
+
+// RowLogProb is the log-probability of a token whose logit is x, at
+// temperature temp, in a row whose softmaxRow gave mx and s: the loss
+// head's logp formula, in one place.
+func RowLogProb(x, temp, mx float32, s float64) float32 {
+	return x/temp - (mx + float32(math.Log(s)))
 }

@@ -344,7 +344,7 @@ func pickRow(logits []float32, temp float32, topK int, topP, u float64, w []floa
 	// w[v] ∝ softmax(z/T)[v], in float64 from the float32 z/T: the loss
 	// head's exps (kernels.SoftmaxWeights), summed in id order.
 	w = w[:V]
-	total := kernels.SoftmaxWeights(w, logits, 1/temp)
+	total, mx := kernels.SoftmaxWeights(w, logits, temp)
 	k := V
 	if topK > 0 {
 		k = min(k, topK)
@@ -382,7 +382,7 @@ func pickRow(logits []float32, temp float32, topK int, topP, u float64, w []floa
 		}
 		tok = drawOrdered(w, order[:k], mass, u)
 	}
-	return tok, kernels.LogProbRow(logits, tok, temp)
+	return tok, kernels.RowLogProb(logits[tok], temp, mx, total) // LogProbRow's bits, from this pass
 }
 
 // drawIndexOrder returns the first v (in id order) whose cumulative weight
