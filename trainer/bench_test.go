@@ -64,8 +64,13 @@ func BenchmarkTrainStep(b *testing.B) {
 }
 
 // BenchmarkTrainStepQwen is BenchmarkTrainStep's RL path on qwenShape.
+// RLJOB_BENCH_MICRO=k accumulates k micro-batches of 2×256 tokens per
+// AdamW step (as train does with a batch larger than its micro-batch):
+// the optimizer's pass over 8 GB of parameters and moments is then
+// shared by k·512 tokens.
 //
 //	go test -tags duckdb_arrow -run '^$' -bench TrainStepQwen -benchtime 2x ./trainer/
+//	RLJOB_BENCH_MICRO=8 go test -tags duckdb_arrow -run '^$' -bench TrainStepQwen -benchtime 1x ./trainer/
 func BenchmarkTrainStepQwen(b *testing.B) { benchTrain(b, qwenShape, "logp") }
 
 // BenchmarkTrainStepLogp is BenchmarkTrainStep through the RL path:
@@ -107,22 +112,14 @@ func benchTrain(b *testing.B, s benchShape, path string) {
 	for i := range dlogp {
 		dlogp[i], dent[i] = -1/float32(N), 0.01/float32(N)
 	}
+	micro := 1
+	if s.name == qwenShape.name {
+		micro = benchEnvInt("RLJOB_BENCH_MICRO", 1)
+	}
 	step := func() {
 		m.ZeroGrad()
-		if path == "ce" {
-			if _, _, err := m.ForwardCE(batch, targets); err != nil {
-				b.Fatal(err)
-			}
-			if err := m.BackwardCE(1); err != nil {
-				b.Fatal(err)
-			}
-		} else {
-			if _, _, err := m.ForwardLogp(batch, targets, 1, true); err != nil {
-				b.Fatal(err)
-			}
-			if err := m.BackwardLogp(dlogp, dent); err != nil {
-				b.Fatal(err)
-			}
+		for range micro {
+			benchFwdBwd(b, m, path, batch, targets, dlogp, dent)
 		}
 		if _, _, err := m.Step(o, sched); err != nil {
 			b.Fatal(err)
@@ -136,7 +133,7 @@ func benchTrain(b *testing.B, s benchShape, path string) {
 	}
 	sec := time.Since(start).Seconds() / float64(b.N)
 	cpu := (cpuTime() - cpu0).Seconds() / float64(b.N)
-	tokens := float64(N)
+	tokens := float64(N * micro)
 	b.ReportMetric(sec*1e3, "ms/step")
 	b.ReportMetric(tokens/sec, "tok/s")
 	b.ReportMetric(6*float64(MatmulParams(c))*tokens/sec/1e9, "GFLOP/s")
@@ -148,5 +145,25 @@ func benchTrain(b *testing.B, s benchShape, path string) {
 	b.ReportMetric(0, "ns/op")
 	if b.N > 1 {
 		b.Logf("%s: %s, %d params (%d in matmuls), backend %s", s.name, fmt.Sprintf("%+v", c), NumParams(c), MatmulParams(c), kernels.KernelSet())
+	}
+}
+
+// benchFwdBwd is one forward and backward of benchTrain's step, its
+// gradients accumulated.
+func benchFwdBwd(b *testing.B, m *Model, path string, batch Batch, targets []int32, dlogp, dent []float32) {
+	if path == "ce" {
+		if _, _, err := m.ForwardCE(batch, targets); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.BackwardCE(1); err != nil {
+			b.Fatal(err)
+		}
+		return
+	}
+	if _, _, err := m.ForwardLogp(batch, targets, 1, true); err != nil {
+		b.Fatal(err)
+	}
+	if err := m.BackwardLogp(dlogp, dent); err != nil {
+		b.Fatal(err)
 	}
 }
