@@ -40,16 +40,51 @@ func gemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, l
 	}
 	pw := getPacked()
 	defer putPacked(pw)
-	if transB {
-		packStrided(pw, b, ldb, N, K, par)
-	} else {
-		packTStrided(pw, b, ldb, K, N, par)
-	}
 	g := biGemm{out: c, inp: a, ldo: ldc, lda: lda, ldk: 1, pw: pw, acc: acc}
 	if transA { // op(a)[m,k] = a[k·lda + m]
 		g.lda, g.ldk = 1, lda
 	}
-	g.run(M, par)
+	if transB {
+		packStrided(pw, b, ldb, N, K, par)
+		g.run(M, par)
+		return
+	}
+	// b (K, N) is packed kc rows at a time, each slice continuing every
+	// element's chain from the value the previous one stored (a float32
+	// store and load are exact: the bits of one pass), so the scratch is
+	// at most gemmPackFloats however large K is (the LM head's dinp =
+	// dlogits·lm_head has K = the vocabulary).
+	kc := gemmKChunk(K, N)
+	for k0 := 0; k0 < K; k0 += kc {
+		kb := min(kc, K-k0)
+		packTStrided(pw, b[k0*ldb:], ldb, kb, N, par)
+		sub := g
+		sub.inp, sub.acc = a[k0*g.ldk:], acc || k0 > 0
+		sub.run(M, par)
+	}
+}
+
+// GemmPackFloats bounds the packing scratch of MatmulBackward's products
+// (gemm packs a right-hand side that is not transposed this many floats at
+// a time); MatmulForward packs its whole weight.
+const GemmPackFloats = 1 << 22
+
+// gemmPackFloats is GemmPackFloats (a variable so that tests can make K
+// span many slices).
+var gemmPackFloats = GemmPackFloats
+
+// gemmKChunk is the number of rows of b (K, N) gemm packs at a time: all
+// of them when they fit gemmPackFloats, else as many as fit, a multiple
+// of biKBlock when that is at least one block.
+func gemmKChunk(K, N int) int {
+	kc := max(1, gemmPackFloats/N)
+	if kc >= K {
+		return K
+	}
+	if kc >= biKBlock {
+		kc -= kc % biKBlock
+	}
+	return kc
 }
 
 // matmulForward is MatmulForward: out (B, OC) = inp (B, C) · weightᵀ + bias.

@@ -133,6 +133,41 @@ func TestGemmStrided(t *testing.T) {
 	}
 }
 
+// TestGemmKChunks: with a packing scratch of a few rows, gemm packs b
+// (K, N) slice by slice (MatmulBackward's dinp of the LM head: K is the
+// vocabulary) and still equals naiveGemm bit for bit, accumulating or
+// not, strided, serial or parallel, on every kernel set; so does
+// MatmulBackward.
+func TestGemmKChunks(t *testing.T) {
+	defer func(n int) { gemmPackFloats = n }(gemmPackFloats)
+	r := rand.New(rand.NewSource(9))
+	for _, level := range biLevels() {
+		useSet(t, level)
+		for _, pack := range []int{1, 40, 17 * 20} {
+			gemmPackFloats = pack
+			for _, s := range []struct{ M, N, K int }{{3, 17, 50}, {33, 20, 70}, {5, 40, 1100}} {
+				for _, transA := range []bool{false, true} {
+					for _, acc := range []bool{false, true} {
+						ar, ac := s.M, s.K
+						if transA {
+							ar, ac = s.K, s.M
+						}
+						lda, ldb, ldc := ac+3, s.N+2, s.N+5
+						a, b := randSlice(r, ar*lda, 1), randSlice(r, s.K*ldb, 1)
+						c := randSlice(r, s.M*ldc, 1)
+						want := clone(c)
+						gemm(transA, false, s.M, s.N, s.K, a, lda, b, ldb, acc, c, ldc, true)
+						naiveGemm(transA, false, s.M, s.N, s.K, a, lda, b, ldb, acc, want, ldc)
+						name := fmt.Sprintf("%s pack=%d %dx%dx%d transA=%v acc=%v", biLevelName[level], pack, s.M, s.N, s.K, transA, acc)
+						assertClose(t, name, c, want, 0, 0)
+					}
+				}
+			}
+			checkMatmulExact(t, rand.New(rand.NewSource(int64(pack))), 7, 30, 900)
+		}
+	}
+}
+
 // TestKernelSetErrors: an unknown set, and a set above the CPU's, are
 // errors naming the sets this CPU can run.
 func TestKernelSetErrors(t *testing.T) {

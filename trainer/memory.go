@@ -1,5 +1,7 @@
 package trainer
 
+import "github.com/rljob/rljob/kernels"
+
 // Memory estimates of training, for choosing the micro-batch from a budget
 // before anything is allocated (docs/memory.md). They count the float32
 // buffers the trainer holds; Go's own overhead and the process's other
@@ -12,7 +14,7 @@ func activationFloats(c Config, B, T, headChunk int, recompute bool) int {
 	N := B * T
 	C, I, V, L := c.HiddenSize, c.IntermediateSize, c.VocabSize, c.NumLayers
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
-	perLayer := 3*N*C + 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 3*N*I
+	perLayer := 3*N*C + 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 2*N*I
 	saved := L
 	if recompute {
 		saved = 1
@@ -27,8 +29,7 @@ func activationFloats(c Config, B, T, headChunk int, recompute bool) int {
 //	fixed    weights; gradients and AdamW's two moments of what is trained
 //	         (the base's under full fine-tuning, the adapters' under LoRA);
 //	         lm_head packed for the batch-invariant matmul, and the
-//	         packing scratch of the largest matrix (lm_head: the head's
-//	         backward packs it)
+//	         GEMM's packing scratch (the largest layer matrix)
 //	perSeq   the activations of one sequence of T tokens, every layer's or
 //	         under recompute (Model.Recompute) one layer's (the arena grows
 //	         linearly in the micro-batch; the head's chunk buffers are
@@ -50,10 +51,11 @@ func TrainMemory(c Config, lora *LoRAConfig, T int, recompute bool) (fixed, perS
 	ch := (&Model{Config: c}).headChunk(1 << 30)
 	// lm_head packed for the batch-invariant forward, the head's two
 	// chunk buffers, and the GEMM's packing scratch: the largest layer
-	// matrix, or lm_head, which the head's backward (dlnf = dlogits·W)
-	// packs transposed in fp32 (in bf16 BF16Memory's headT takes its place).
+	// matrix (MatmulForward packs it whole), or the backward's slices of
+	// at most kernels.GemmPackFloats (the head's dlnf = dlogits·W packs
+	// lm_head transposed slice by slice in fp32).
 	head := V*C + 2*uint64(ch)*V
-	scratch := max(I*C, uint64(c.NumHeads*c.HeadDim())*C, V*C)
+	scratch := max(I*C, uint64(c.NumHeads*c.HeadDim())*C, min(V*C, kernels.GemmPackFloats))
 	fixed = 4 * (P + trained + head + scratch)
 	one := activationFloats(c, 1, T, 0, recompute)
 	two := activationFloats(c, 2, T, 0, recompute)
@@ -72,14 +74,16 @@ func RolloutMemory(c Config, rows, T int) uint64 {
 }
 
 // BF16Memory is what a bf16 model holds besides TrainMemory's count, in
-// bytes: its weights packed as bf16 (2 bytes a weight); its lm_head packed
-// transposed for the backward is within TrainMemory's packing scratch.
-// 0 in fp32.
+// bytes: its weights packed as bf16 (2 bytes a weight, lm_head's among
+// them) and lm_head packed transposed for the backward (headT, 2 bytes a
+// weight), less the fp32 packed lm_head TrainMemory counts, which bf16
+// does not build (4 bytes a weight). 0 in fp32.
 func (m *Model) BF16Memory() uint64 {
 	if !m.isBF16() {
 		return 0
 	}
-	return 2 * uint64(NumParams(m.Config))
+	c := m.Config
+	return 2*uint64(NumParams(c)) - 2*uint64(c.VocabSize)*uint64(c.HiddenSize)
 }
 
 // Reserve lays out the activation arena for the largest batch a stage

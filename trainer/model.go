@@ -253,8 +253,7 @@ type layerActs struct {
 	lse        []float32 // (B, H, T)
 	x2         []float32 // (N, C)     residual after attention
 	ln2, rstd2 []float32 // (N, C), (N)
-	gate, up   []float32 // (N, I)
-	h          []float32 // (N, I)     silu(gate)*up
+	gate, up   []float32 // (N, I)     (h = silu(gate)*up is recomputed by the backward)
 }
 
 // ensure lays the activations out for a B×T batch as exact-size views
@@ -267,7 +266,7 @@ func (m *Model) ensure(B, T int) {
 	c := m.Config
 	C, I, V, L := c.HiddenSize, c.IntermediateSize, c.VocabSize, c.NumLayers
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
-	perLayer := 3*N*C + 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 3*N*I
+	perLayer := 3*N*C + 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 2*N*I
 	ch := m.headChunk(N)
 	saved := L // layers whose activations are kept
 	if m.Recompute {
@@ -302,7 +301,7 @@ func (m *Model) ensure(B, T int) {
 		a.layers = append(a.layers, layerActs{
 			ln1: f(N * C), rstd1: f(N), q: f(N * qd), k: f(N * kvd), v: f(N * kvd),
 			att: f(N * qd), lse: f(B * c.NumHeads * T), x2: f(N * C),
-			ln2: f(N * C), rstd2: f(N), gate: f(N * I), up: f(N * I), h: f(N * I),
+			ln2: f(N * C), rstd2: f(N), gate: f(N * I), up: f(N * I),
 		})
 	}
 	a.lnf, a.rstdf, a.hlog, a.hexp = f(N*C), f(N), f(ch*V), f(ch*V)
@@ -495,7 +494,10 @@ func (m *Model) layerForward(l int) {
 	m.QKVForward(l, la.q, la.k, la.v, la.ln1, la.rstd1, x, a.pos, N)
 	m.be.AttentionForward(la.att, la.lse, la.q, la.k, la.v, a.valid, b.B, b.T, c.NumHeads, c.NumKVHeads, c.HeadDim())
 	m.AttnOutForward(l, la.x2, la.att, x, N)
-	m.MLPForward(l, a.resid[l+1], la.ln2, la.rstd2, la.gate, la.up, la.h, la.x2, N)
+	// h goes to the backward's dh scratch (free during a forward, and
+	// during the backward where Recompute calls this): the backward
+	// recomputes it from gate and up.
+	m.MLPForward(l, a.resid[l+1], la.ln2, la.rstd2, la.gate, la.up, a.dh[:N*c.IntermediateSize], la.x2, N)
 }
 
 // Forward computes the logits of batch b and returns them as a (B, T, V)
@@ -739,10 +741,14 @@ func (m *Model) backward(headGrad func(lo, rows int)) {
 			g = &G.Layers[l]
 		}
 		// MLP: x3 = x2 + h·Wdownᵀ; dres holds dL/dx3 and becomes dL/dx2.
+		// h = silu(gate)*up is recomputed (the forward's bits) into dgate,
+		// which is free until SwiGLUBackward.
 		dh, dgate, dup := a.dh[:N*I], a.dgate[:N*I], a.dup[:N*I]
+		h := dgate
+		m.be.SwiGLUForward(h, la.gate, la.up, N*I)
 		m.be.Zero(dh)
-		m.linearBackward(dh, g.Wdown, nil, dres, la.h, w.Wdown, N, I, C)
-		m.loraBackward(dh, dres, la.h, l, loraDown, N)
+		m.linearBackward(dh, g.Wdown, nil, dres, h, w.Wdown, N, I, C)
+		m.loraBackward(dh, dres, h, l, loraDown, N)
 		m.be.Zero(dgate)
 		m.be.Zero(dup)
 		m.be.SwiGLUBackward(dgate, dup, dh, la.gate, la.up, N*I)
