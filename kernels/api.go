@@ -75,7 +75,8 @@ func MatmulForwardBI(out, inp []float32, w *PackedWeight, bias []float32, M int)
 
 // MatmulForwardInvariant is MatmulForwardBI on an unpacked weight (OC, C)
 // (MatmulForward's shapes): it packs weight into a scratch buffer first,
-// which costs O(OC·C) against the product's O(B·OC·C).
+// GemmPackFloats at a time, which costs O(OC·C) against the product's
+// O(B·OC·C).
 func MatmulForwardInvariant(out, inp, weight, bias []float32, B, C, OC int) {
 	matmulForward(out, inp, weight, bias, B, C, OC)
 }

@@ -64,9 +64,9 @@ func gemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, l
 	}
 }
 
-// GemmPackFloats bounds the packing scratch of MatmulBackward's products
-// (gemm packs a right-hand side that is not transposed this many floats at
-// a time); MatmulForward packs its whole weight.
+// GemmPackFloats bounds the packing scratch of MatmulForward (its weight
+// is packed this many floats at a time) and of MatmulBackward's products
+// (so is a right-hand side that is not transposed).
 const GemmPackFloats = 1 << 22
 
 // gemmPackFloats is GemmPackFloats (a variable so that tests can make K
@@ -102,10 +102,35 @@ func matmulForward(out, inp, weight, bias []float32, B, C, OC int) {
 		}
 		return
 	}
+	// weight is packed nc rows at a time (its output columns are
+	// independent), so the scratch stays within GemmPackFloats however
+	// large OC is (an LM head).
 	pw := getPacked()
-	PackWeight(pw, weight, OC, C)
-	matmulForwardBI(out, inp, pw, bias, B)
-	putPacked(pw)
+	defer putPacked(pw)
+	nc := gemmNChunk(OC, C)
+	for o0 := 0; o0 < OC; o0 += nc {
+		n := min(nc, OC-o0)
+		PackWeight(pw, weight[o0*C:], n, C)
+		g := biGemm{out: out[o0 : (B-1)*OC+o0+n], inp: inp[:B*C], ldo: OC, lda: C, ldk: 1, pw: pw}
+		if bias != nil {
+			g.bias = bias[o0 : o0+n]
+		}
+		g.run(B, true)
+	}
+}
+
+// gemmNChunk is the number of rows of a weight (OC, C) matmulForward packs
+// at a time: all of them when they fit gemmPackFloats, else as many as
+// fit, a multiple of biPanel when that is at least one panel.
+func gemmNChunk(OC, C int) int {
+	nc := max(1, gemmPackFloats/C)
+	if nc >= OC {
+		return OC
+	}
+	if nc >= biPanel {
+		nc -= nc % biPanel
+	}
+	return nc
 }
 
 // matmulBackward is MatmulBackward. Each dinp[b,c] continues its own sum

@@ -136,8 +136,9 @@ func TestGemmStrided(t *testing.T) {
 // TestGemmKChunks: with a packing scratch of a few rows, gemm packs b
 // (K, N) slice by slice (MatmulBackward's dinp of the LM head: K is the
 // vocabulary) and still equals naiveGemm bit for bit, accumulating or
-// not, strided, serial or parallel, on every kernel set; so does
-// MatmulBackward.
+// not, strided, on every kernel set; so do MatmulBackward and
+// MatmulForward, which packs its weight slice by slice (with and without
+// bias, past a row block).
 func TestGemmKChunks(t *testing.T) {
 	defer func(n int) { gemmPackFloats = n }(gemmPackFloats)
 	r := rand.New(rand.NewSource(9))
@@ -164,6 +165,7 @@ func TestGemmKChunks(t *testing.T) {
 				}
 			}
 			checkMatmulExact(t, rand.New(rand.NewSource(int64(pack))), 7, 30, 900)
+			checkMatmulExact(t, rand.New(rand.NewSource(int64(pack))), 130, 3, 41)
 		}
 	}
 }

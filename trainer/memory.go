@@ -28,8 +28,9 @@ func activationFloats(c Config, B, T, headChunk int, recompute bool) int {
 //
 //	fixed    weights; gradients and AdamW's two moments of what is trained
 //	         (the base's under full fine-tuning, the adapters' under LoRA);
-//	         lm_head packed for the batch-invariant matmul, and the
-//	         GEMM's packing scratch (the largest layer matrix)
+//	         lm_head packed for the batch-invariant matmul (full
+//	         fine-tuning only), the head's chunks, and the GEMM's packing
+//	         scratch
 //	perSeq   the activations of one sequence of T tokens, every layer's or
 //	         under recompute (Model.Recompute) one layer's (the arena grows
 //	         linearly in the micro-batch; the head's chunk buffers are
@@ -49,13 +50,15 @@ func TrainMemory(c Config, lora *LoRAConfig, T int, recompute bool) (fixed, perS
 	}
 	C, I, V := uint64(c.HiddenSize), uint64(c.IntermediateSize), uint64(c.VocabSize)
 	ch := (&Model{Config: c}).headChunk(1 << 30)
-	// lm_head packed for the batch-invariant forward, the head's two
-	// chunk buffers, and the GEMM's packing scratch: the largest layer
-	// matrix (MatmulForward packs it whole), or the backward's slices of
-	// at most kernels.GemmPackFloats (the head's dlnf = dlogits·W packs
-	// lm_head transposed slice by slice in fp32).
+	// lm_head packed for the batch-invariant forward (not under LoRA:
+	// Model.headStreamed), the head's two chunk buffers, and the GEMM's
+	// packing scratch: the largest matrix, or kernels.GemmPackFloats
+	// when it is larger (matmuls pack their weight slice by slice).
 	head := V*C + 2*uint64(ch)*V
-	scratch := max(I*C, uint64(c.NumHeads*c.HeadDim())*C, min(V*C, kernels.GemmPackFloats))
+	if lora != nil {
+		head -= V * C
+	}
+	scratch := min(max(I*C, uint64(c.NumHeads*c.HeadDim())*C, V*C), kernels.GemmPackFloats)
 	fixed = 4 * (P + trained + head + scratch)
 	one := activationFloats(c, 1, T, 0, recompute)
 	two := activationFloats(c, 2, T, 0, recompute)
@@ -76,14 +79,18 @@ func RolloutMemory(c Config, rows, T int) uint64 {
 // BF16Memory is what a bf16 model holds besides TrainMemory's count, in
 // bytes: its weights packed as bf16 (2 bytes a weight, lm_head's among
 // them) and lm_head packed transposed for the backward (headT, 2 bytes a
-// weight), less the fp32 packed lm_head TrainMemory counts, which bf16
-// does not build (4 bytes a weight). 0 in fp32.
+// weight), less the fp32 packed lm_head TrainMemory counts for full
+// fine-tuning, which bf16 does not build (4 bytes a weight). 0 in fp32.
 func (m *Model) BF16Memory() uint64 {
 	if !m.isBF16() {
 		return 0
 	}
 	c := m.Config
-	return 2*uint64(NumParams(c)) - 2*uint64(c.VocabSize)*uint64(c.HiddenSize)
+	n := 2*uint64(NumParams(c)) + 2*uint64(c.VocabSize)*uint64(c.HiddenSize)
+	if m.LoRA == nil {
+		n -= 4 * uint64(c.VocabSize) * uint64(c.HiddenSize)
+	}
+	return n
 }
 
 // Reserve lays out the activation arena for the largest batch a stage

@@ -401,24 +401,40 @@ func (m *Model) FinalNorm(lnf, rstd, x []float32, N int) {
 }
 
 // packHead packs lm_head once for this forward's chunks (the weights may
-// have changed since the last one).
+// have changed since the last one), unless headStreamed.
 func (m *Model) packHead() {
 	c := m.Config
 	if m.isBF16() {
 		return // refreshBF16 packed it
 	}
+	if m.headStreamed() {
+		m.headPW = nil
+		return
+	}
 	m.headPW = m.be.PackWeight(m.headPW, m.W.LMHead, c.VocabSize, c.HiddenSize)
 }
+
+// headStreamed reports whether the fp32 head packs lm_head slice by slice
+// at each chunk (kernels.MatmulForward, the bits of the packed product)
+// instead of holding a packed copy: under LoRA, where the frozen base's
+// lm_head (with tied embeddings, the embedding too) would otherwise be
+// held twice, 4·V·C bytes more, for a memory-bound repack per chunk
+// (docs/memory.md).
+func (m *Model) headStreamed() bool { return m.LoRA != nil && !m.isBF16() }
 
 // headLogits writes the logits (rows, V) of rows lnf (rows, C) with the
 // packed lm_head: MatmulForwardBI, so a row's logits do not depend on
 // the chunking.
 func (m *Model) headLogits(logits, lnf []float32, rows int) {
-	if m.isBF16() {
+	c := m.Config
+	switch {
+	case m.isBF16():
 		m.be.MatmulForwardBF16(logits, lnf, m.bf.head, nil, rows)
-		return
+	case m.headPW == nil: // headStreamed
+		m.be.MatmulForward(logits, lnf, m.W.LMHead, nil, rows, c.HiddenSize, c.VocabSize)
+	default:
+		m.be.MatmulForwardPacked(logits, lnf, m.headPW, nil, rows)
 	}
-	m.be.MatmulForwardPacked(logits, lnf, m.headPW, nil, rows)
 }
 
 // scratchNC is an (N, C) temporary for the branch outputs (the backward
