@@ -14,12 +14,12 @@ func activationFloats(c Config, B, T, headChunk int, recompute bool) int {
 	N := B * T
 	C, I, V, L := c.HiddenSize, c.IntermediateSize, c.VocabSize, c.NumLayers
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
-	perLayer := 3*N*C + 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 2*N*I
+	perLayer := N*C + 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 2*N*I
 	saved := L
 	if recompute {
 		saved = 1
 	}
-	return (L+1)*N*C + saved*perLayer + N*C + 5*N + 2*min(headChunk, N)*V +
+	return (L+1)*N*C + saved*perLayer + 2*N*C + 5*N + 2*min(headChunk, N)*V +
 		2*N*C + 3*N*qd + 3*N*kvd + 3*N*I
 }
 
@@ -32,9 +32,9 @@ func activationFloats(c Config, B, T, headChunk int, recompute bool) int {
 //	         fine-tuning only), the head's chunks, and the GEMM's packing
 //	         scratch
 //	perSeq   the activations of one sequence of T tokens, every layer's or
-//	         under recompute (Model.Recompute) one layer's (the arena grows
-//	         linearly in the micro-batch; the head's chunk buffers are
-//	         counted in fixed)
+//	         under recompute (Model.Recompute) one layer's, and under LoRA
+//	         the adapters' scratch (the arena grows linearly in the
+//	         micro-batch; the head's chunk buffers are counted in fixed)
 //
 // so a micro-batch of B sequences needs fixed + B·perSeq.
 func TrainMemory(c Config, lora *LoRAConfig, T int, recompute bool) (fixed, perSeq uint64) {
@@ -63,7 +63,22 @@ func TrainMemory(c Config, lora *LoRAConfig, T int, recompute bool) (fixed, perS
 	one := activationFloats(c, 1, T, 0, recompute)
 	two := activationFloats(c, 2, T, 0, recompute)
 	perSeq = 4 * uint64(two-one)
+	if lora != nil {
+		perSeq += 4 * uint64(T) * uint64(loraScratchPerRow(c, *lora))
+	}
 	return fixed, perSeq
+}
+
+// loraScratchPerRow is the floats per row of the adapters' scratch
+// (loraAdd, loraBackward): the widest target's output and two rank-wide
+// products.
+func loraScratchPerRow(c Config, cfg LoRAConfig) int {
+	n := 0
+	for _, name := range cfg.Targets {
+		out, _ := loraShape(c, loraTargetIndex(name))
+		n = max(n, out)
+	}
+	return n + 2*cfg.Rank
 }
 
 // RolloutMemory is the estimate, in bytes, of sampling with a model of
