@@ -175,8 +175,9 @@ func TestBackendCarriesCompute(t *testing.T) {
 					headFwd = 2 * chunks // the backward recomputes every chunk's logits
 				}
 				fwdLayers := L
+				oProj := L // the backward recomputes x2 = x + att·Woᵀ
 				if tc.recompute {
-					fwdLayers = 2 * L
+					fwdLayers, oProj = 2*L, 0 // (the layer's recompute has it)
 				}
 				expect := map[string]int{
 					"AttentionForward": fwdLayers, "AttentionBackward": L,
@@ -184,9 +185,9 @@ func TestBackendCarriesCompute(t *testing.T) {
 					"RMSNormBackward": 2*L + 1, "EmbeddingBackward": 1,
 				}
 				if tc.dtype == DTypeBF16 {
-					expect["MatmulForwardBF16"] = 7*fwdLayers + headFwd
+					expect["MatmulForwardBF16"] = 7*fwdLayers + oProj + headFwd
 				} else {
-					expect["MatmulForward"] = 7 * fwdLayers
+					expect["MatmulForward"] = 7*fwdLayers + oProj
 				}
 				for k, v := range expect {
 					if cb.n[k] != v {

@@ -14,12 +14,12 @@ func activationFloats(c Config, B, T, headChunk int, recompute bool) int {
 	N := B * T
 	C, I, V, L := c.HiddenSize, c.IntermediateSize, c.VocabSize, c.NumLayers
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
-	perLayer := N*C + 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 2*N*I
+	perLayer := 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 2*N*I
 	saved := L
 	if recompute {
 		saved = 1
 	}
-	return (L+1)*N*C + saved*perLayer + 2*N*C + 5*N + 2*min(headChunk, N)*V +
+	return (L+1)*N*C + saved*perLayer + 3*N*C + 5*N + 2*min(headChunk, N)*V +
 		2*N*C + 3*N*qd + 3*N*kvd + 3*N*I
 }
 

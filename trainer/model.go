@@ -222,6 +222,7 @@ type activations struct {
 	resid   [][]float32 // L+1 × (N, C): input of each layer, then the final stream
 	layers  []layerActs
 	lnr     []float32 // (N, C) a layer's ln1, then ln2: the backward recomputes them
+	x2r     []float32 // (N, C) a layer's x2: the backward recomputes it
 	lnf     []float32 // (N, C)
 	rstdf   []float32 // (N)
 	hlog    []float32 // (chunk, V) logits of one head chunk
@@ -247,14 +248,14 @@ type activations struct {
 
 // layerActs are what one block saves for its backward. The backward
 // recomputes the rest from them, with the forward's kernels (so the
-// forward's bits): ln1 = RMSNorm(x), ln2 = RMSNorm(x2), h = silu(gate)*up.
+// forward's bits): ln1 = RMSNorm(x), x2 = x + att·Woᵀ, ln2 = RMSNorm(x2),
+// h = silu(gate)*up.
 type layerActs struct {
 	rstd1    []float32 // (N)
 	q        []float32 // (N, H*hd)  after RoPE
 	k, v     []float32 // (N, KV*hd) k after RoPE
 	att      []float32 // (N, H*hd)  attention output before o_proj
 	lse      []float32 // (B, H, T)
-	x2       []float32 // (N, C)     residual after attention
 	rstd2    []float32 // (N)
 	gate, up []float32 // (N, I)
 }
@@ -269,13 +270,13 @@ func (m *Model) ensure(B, T int) {
 	c := m.Config
 	C, I, V, L := c.HiddenSize, c.IntermediateSize, c.VocabSize, c.NumLayers
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
-	perLayer := N*C + 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 2*N*I
+	perLayer := 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 2*N*I
 	ch := m.headChunk(N)
 	saved := L // layers whose activations are kept
 	if m.Recompute {
 		saved = 1
 	}
-	need := (L+1)*N*C + saved*perLayer + 2*N*C + 5*N + 2*ch*V + // forward
+	need := (L+1)*N*C + saved*perLayer + 3*N*C + 5*N + 2*ch*V + // forward
 		2*N*C + 3*N*qd + 3*N*kvd + 3*N*I // backward scratch
 	if len(a.arena) < need {
 		// The smaller arena is dropped, not pooled: kept in the pool it
@@ -303,11 +304,11 @@ func (m *Model) ensure(B, T int) {
 	for range saved {
 		a.layers = append(a.layers, layerActs{
 			rstd1: f(N), q: f(N * qd), k: f(N * kvd), v: f(N * kvd),
-			att: f(N * qd), lse: f(B * c.NumHeads * T), x2: f(N * C),
+			att: f(N * qd), lse: f(B * c.NumHeads * T),
 			rstd2: f(N), gate: f(N * I), up: f(N * I),
 		})
 	}
-	a.lnr, a.lnf, a.rstdf, a.hlog, a.hexp = f(N*C), f(N*C), f(N), f(ch*V), f(ch*V)
+	a.lnr, a.x2r, a.lnf, a.rstdf, a.hlog, a.hexp = f(N*C), f(N*C), f(N*C), f(N), f(ch*V), f(ch*V)
 	a.lse, a.rinv, a.logp, a.ent = f(N), f(N), f(N), f(N)
 	a.dresid, a.dln = f(N*C), f(N*C)
 	a.dq, a.dqr, a.datt = f(N*qd), f(N*qd), f(N*qd)
@@ -512,11 +513,11 @@ func (m *Model) layerForward(l int) {
 	x := a.resid[l]
 	m.QKVForward(l, la.q, la.k, la.v, a.lnr[:N*c.HiddenSize], la.rstd1, x, a.pos, N)
 	m.be.AttentionForward(la.att, la.lse, la.q, la.k, la.v, a.valid, b.B, b.T, c.NumHeads, c.NumKVHeads, c.HeadDim())
-	m.AttnOutForward(l, la.x2, la.att, x, N)
+	m.AttnOutForward(l, a.x2r[:N*c.HiddenSize], la.att, x, N)
 	// h goes to the backward's dh scratch (free during a forward, and
 	// during the backward where Recompute calls this): the backward
 	// recomputes it from gate and up.
-	m.MLPForward(l, a.resid[l+1], a.lnr[:N*c.HiddenSize], la.rstd2, la.gate, la.up, a.dh[:N*c.IntermediateSize], la.x2, N)
+	m.MLPForward(l, a.resid[l+1], a.lnr[:N*c.HiddenSize], la.rstd2, la.gate, la.up, a.dh[:N*c.IntermediateSize], a.x2r[:N*c.HiddenSize], N)
 }
 
 // Forward computes the logits of batch b and returns them as a (B, T, V)
@@ -759,6 +760,10 @@ func (m *Model) backward(headGrad func(lo, rows int)) {
 		if G.Layers != nil {
 			g = &G.Layers[l]
 		}
+		x2 := a.x2r[:N*C]
+		if !m.Recompute { // (layerForward wrote it)
+			m.AttnOutForward(l, x2, la.att, a.resid[l], N) // the forward's bits
+		}
 		// MLP: x3 = x2 + h·Wdownᵀ; dres holds dL/dx3 and becomes dL/dx2.
 		// h = silu(gate)*up is recomputed (the forward's bits) into dgate,
 		// which is free until SwiGLUBackward.
@@ -772,13 +777,13 @@ func (m *Model) backward(headGrad func(lo, rows int)) {
 		m.be.Zero(dup)
 		m.be.SwiGLUBackward(dgate, dup, dh, la.gate, la.up, N*I)
 		ln2 := a.lnr[:N*C] // recomputed: the forward's bits (rstd2 rewritten unchanged)
-		m.be.RMSNormForward(ln2, la.rstd2, la.x2, w.PostNorm, N, C, m.eps)
+		m.be.RMSNormForward(ln2, la.rstd2, x2, w.PostNorm, N, C, m.eps)
 		m.be.Zero(dln)
 		m.linearBackward(dln, g.Wgate, nil, dgate, ln2, w.Wgate, N, C, I)
 		m.linearBackward(dln, g.Wup, nil, dup, ln2, w.Wup, N, C, I)
 		m.loraBackward(dln, dgate, ln2, l, loraGate, N)
 		m.loraBackward(dln, dup, ln2, l, loraUp, N)
-		m.be.RMSNormBackward(dres, g.PostNorm, dln, la.x2, w.PostNorm, la.rstd2, N, C)
+		m.be.RMSNormBackward(dres, g.PostNorm, dln, x2, w.PostNorm, la.rstd2, N, C)
 
 		// attention: x2 = x + att·Woᵀ; dres becomes dL/dx.
 		datt := a.datt[:N*qd]

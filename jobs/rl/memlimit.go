@@ -9,7 +9,8 @@ import (
 )
 
 // prepareMemory readies a training stage's memory once its micro-batch is
-// chosen: the activation arena is laid out for the largest micro-batch
+// chosen: the garbage of loading is returned to the OS, the activation
+// arena is laid out for the largest micro-batch
 // (micro sequences of maxT tokens, trainer.Model.Reserve), and the Go
 // runtime's soft memory limit is set to the stage's estimate plus a
 // margin (softLimit), so that garbage (a sampler's packed weights, a
@@ -18,6 +19,7 @@ import (
 func prepareMemory(sc *jobs.StageCtx, pol *policy, maxT, micro, nseq int, extra uint64) (restore func()) {
 	m := pol.Model
 	b := max(1, min(micro, nseq))
+	freeGarbage() // what loading the policy (and a reference's log-probs) left
 	m.Reserve(b, maxT)
 	var lcfg *trainer.LoRAConfig
 	if m.LoRA != nil {
