@@ -420,11 +420,14 @@ func (m *Model) packHead() {
 
 // headStreamed reports whether the fp32 head packs lm_head slice by slice
 // at each chunk (kernels.MatmulForward, the bits of the packed product)
-// instead of holding a packed copy: under LoRA, where the frozen base's
-// lm_head (with tied embeddings, the embedding too) would otherwise be
-// held twice, 4·V·C bytes more, for a memory-bound repack per chunk
-// (docs/memory.md).
-func (m *Model) headStreamed() bool { return m.LoRA != nil && !m.isBF16() }
+// instead of holding a packed copy: under LoRA on the CPU, where the
+// frozen base's lm_head (with tied embeddings, the embedding too) would
+// otherwise be held twice, 4·V·C bytes more, for a memory-bound repack per
+// chunk (docs/memory.md). A device backend keeps its packed copy in the
+// device's memory, not the host's, and would upload lm_head per chunk.
+func (m *Model) headStreamed() bool {
+	return m.LoRA != nil && !m.isBF16() && m.be.Name() == "cpu"
+}
 
 // headLogits writes the logits (rows, V) of rows lnf (rows, C) with the
 // packed lm_head: MatmulForwardBI, so a row's logits do not depend on
