@@ -124,14 +124,7 @@ func packTStrided(pw *PackedWeight, wt []float32, ldt, K, N int, par bool) *Pack
 	// Blocks of packTRows rows of wt, every panel of the range within a
 	// block: wt is read row by row (a panel at a time would read one cache
 	// line per row of a matrix as large as lm_head, a TLB miss each).
-	pack := func(lo, hi int) {
-		for k0 := 0; k0 < K; k0 += packTRows {
-			k1 := min(K, k0+packTRows)
-			for p := lo; p < hi; p++ {
-				packTPanel(pw.data[p*biPanel*K:(p+1)*biPanel*K], wt, ldt, p*biPanel, min(biPanel, N-p*biPanel), k0, k1)
-			}
-		}
-	}
+	pack := func(lo, hi int) { packTRange(pw.data, wt, ldt, K, N, lo, hi) }
 	if !par {
 		pack(0, pw.panels())
 		return pw
@@ -142,6 +135,17 @@ func packTStrided(pw *PackedWeight, wt []float32, ldt, K, N int, par bool) *Pack
 
 // packTRows is packTStrided's block of rows.
 const packTRows = 64
+
+// packTRangeGo packs panels [p0, p1) of wt (K, N), rows ldt apart, into
+// data: packTStrided's loop in Go (packTRange runs it in C).
+func packTRangeGo(data, wt []float32, ldt, K, N, p0, p1 int) {
+	for k0 := 0; k0 < K; k0 += packTRows {
+		k1 := min(K, k0+packTRows)
+		for p := p0; p < p1; p++ {
+			packTPanel(data[p*biPanel*K:(p+1)*biPanel*K], wt, ldt, p*biPanel, min(biPanel, N-p*biPanel), k0, k1)
+		}
+	}
+}
 
 // packTPanel copies rows [k0, k1) of wt's columns n0..n0+w-1 into the
 // panel dst ((K, 16), zero past w).
