@@ -8,7 +8,7 @@ PKGS      = ./...
 # (GOAMD64=v3 allows it): that would change their bits (docs/kernels.md).
 export GOAMD64 = v1
 
-.PHONY: all build test test-short bench bench-all bench-bf16 bench-torch demo fuzz clean fmt vet
+.PHONY: all build test test-short bench bench-all bench-bf16 bench-torch bench-qwen demo fuzz clean fmt vet
 .PHONY: cuda-toolkit cuda-lib build-cuda test-cuda bench-cuda cuda-test-bin gpu-check
 
 all: build
@@ -36,7 +36,8 @@ test-short:
 
 # The benchmarks docs/benchmarks.md quotes: lake writes vs DuckDB COPY,
 # prompt_stats over 1M rollouts, training steps (shapes a, b, c), sampling
-# (shapes b, c), the GEMM per kernel set. One run each (-benchtime 1x after
+# (shapes b, c), the GEMM per kernel set, then bench-qwen (a whole GRPO
+# step on the Qwen2.5-0.5B shape). One run each (-benchtime 1x after
 # a warm-up inside each benchmark); `make bench-all` runs every benchmark of
 # every package.
 bench:
@@ -46,12 +47,25 @@ bench:
 	$(GO) test -tags "$(TAGS)" -run '^$$' -bench 'FMAPeak|BIGemm|Matmul$$|BF16Gemm' -benchtime 200ms ./kernels/
 	RLJOB_BENCH_STEPS=10,1000,10000 $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'StepOverhead' -benchtime 5x -timeout 60m ./jobs/
 	RLJOB_BENCH_STEPS=10,1000,10000 $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'SQLStartup' -benchtime 3x -timeout 60m ./sql/
+	$(MAKE) bench-qwen
 
 # bf16 against fp32 on the Qwen2.5-0.5B shape (4 of its 24 layers and the
 # full lm_head unless RLJOB_BENCH_LAYERS says more), A/B interleaved in one
 # process: training step, then decode at batch 8 and 32.
 bench-bf16:
 	RLJOB_BENCH_ROUNDS=$${RLJOB_BENCH_ROUNDS:-2} $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'BF16(Train|Decode)Qwen' -benchtime 1x -timeout 60m ./trainer/
+
+# examples/qwen/step.sh's GRPO step on the Qwen2.5-0.5B shape (8 prompts
+# × 4 samples, 448 + 64 tokens, random stand-in, default settings), full
+# fine-tuning then LoRA r = 16: step_seconds, step_tokens, checkpoint bytes
+# and the peak RSS in KiB (/usr/bin/time, installed when missing); then
+# decoding tokens/s at batch 8 and 32 on all 24 layers, fp32 and bf16.
+# About 25 minutes on 2 cores; about 10 GB of memory.
+bench-qwen: build
+	@[ -x /usr/bin/time ] || (apt-get update && apt-get install -y time)
+	WRAP="/usr/bin/time -f peak_rss_kib=%M" examples/qwen/step.sh
+	WRAP="/usr/bin/time -f peak_rss_kib=%M" examples/qwen/step.sh --lora
+	RLJOB_BENCH_LAYERS=24 RLJOB_BENCH_ROUNDS=1 $(GO) test -tags "$(TAGS)" -run '^$$' -bench 'BF16DecodeQwen' -benchtime 1x -timeout 60m ./trainer/
 
 # PyTorch's CPU step beside ours on the Qwen2.5-0.5B shape (fp32, the same
 # RL loss, AdamW, THREADS threads, default 2): installs Debian's

@@ -2,8 +2,10 @@
 # examples/qwen/step.sh [--lora] — one GRPO step (STEPS steps) on a fresh
 # lake, on the shape of the issue: PROMPTS prompts × SAMPLES samples,
 # prompts padded to PROMPT_TOKENS tokens, NEW_TOKENS new tokens; prints
-#   step_seconds=S checkpoint_bytes=B checkpoint_bytes_by_step=B1,B2,...
-# (S: wall time of the GRPO steps' run per step; B: bytes of the train
+#   step_seconds=S step_tokens=T tokens_per_second=R checkpoint_bytes=B checkpoint_bytes_by_step=B1,B2,...
+# (S: wall time of the GRPO steps' run per step; T: the tokens of a step's
+# sequences, PROMPTS·SAMPLES·(PROMPT_TOKENS+NEW_TOKENS), which its
+# logprobs and train stages each go through; R = T/S; B: bytes of the train
 # checkpoint folders per step, their mean over the steps; Bi: step i's:
 # light checkpoints in between full states, docs/checkpoints.md).
 #
@@ -56,4 +58,6 @@ for i in $(seq 1 "$STEPS"); do
 	b=$(du -sb "$work"/lake/checkpoints/run=main/step=$i | cut -f1)
 	total=$((total + b)) by=${by:+$by,}$b
 done
-echo "step_seconds=$(echo "($t1 - $t0) / $STEPS" | bc -l | cut -c1-8) checkpoint_bytes=$((total / STEPS)) checkpoint_bytes_by_step=$by"
+sec=$(echo "($t1 - $t0) / $STEPS" | bc -l | cut -c1-8)
+tokens=$((PROMPTS * SAMPLES * (PROMPT_TOKENS + NEW_TOKENS)))
+echo "step_seconds=$sec step_tokens=$tokens tokens_per_second=$(echo "$tokens / $sec" | bc -l | cut -c1-7) checkpoint_bytes=$((total / STEPS)) checkpoint_bytes_by_step=$by"
