@@ -76,15 +76,20 @@ var gemmPackFloats = GemmPackFloats
 // gemmKChunk is the number of rows of b (K, N) gemm packs at a time: all
 // of them when they fit gemmPackFloats, else as many as fit, a multiple
 // of biKBlock when that is at least one block.
-func gemmKChunk(K, N int) int {
-	kc := max(1, gemmPackFloats/N)
-	if kc >= K {
-		return K
+func gemmKChunk(K, N int) int { return packChunk(K, N, biKBlock) }
+
+// packChunk is how many of rows rows of width floats fit gemmPackFloats:
+// all of them, else as many as fit rounded down to a multiple of align
+// when that leaves at least one, else at least 1.
+func packChunk(rows, width, align int) int {
+	n := max(1, gemmPackFloats/width)
+	if n >= rows {
+		return rows
 	}
-	if kc >= biKBlock {
-		kc -= kc % biKBlock
+	if n >= align {
+		n -= n % align
 	}
-	return kc
+	return n
 }
 
 // matmulForward is MatmulForward: out (B, OC) = inp (B, C) · weightᵀ + bias.
@@ -122,16 +127,7 @@ func matmulForward(out, inp, weight, bias []float32, B, C, OC int) {
 // gemmNChunk is the number of rows of a weight (OC, C) matmulForward packs
 // at a time: all of them when they fit gemmPackFloats, else as many as
 // fit, a multiple of biPanel when that is at least one panel.
-func gemmNChunk(OC, C int) int {
-	nc := max(1, gemmPackFloats/C)
-	if nc >= OC {
-		return OC
-	}
-	if nc >= biPanel {
-		nc -= nc % biPanel
-	}
-	return nc
-}
+func gemmNChunk(OC, C int) int { return packChunk(OC, C, biPanel) }
 
 // matmulBackward is MatmulBackward. Each dinp[b,c] continues its own sum
 // with dout[b,o]·W[o,c] for o in order, each dW[o,c] with dout[b,o]·inp[b,c]
