@@ -22,14 +22,15 @@ import (
 // MatmulForwardBI on weights packed once per Generate (Model.forward
 // packs them per call: same bits), and AttentionDecodeBI over a
 // kernels.KVCacheBI (on the GPU the kernels/cuda twins, same bits),
-// which gives the bits of AttentionForward's row for the token (TestSampleKVCacheMatchesNoCache,
-// TestSampleLogprobsMatchForwardLogp).
+// which gives the bits of AttentionForward's row for the token
+// (TestSampleKVCacheMatchesNoCache, TestSampleLogprobsMatchForwardLogp).
 
 // kvCache holds one sequence's keys and values, one backend KVCache per
 // layer (on the CPU a kernels.KVCacheBI); positions < n are filled. It
 // starts with room for the prompt plus a few tokens and doubles up to
-// tmax (prompt + max new tokens) as needed, so sequences that stop early use little memory. A full cache
-// takes about tmax · L · 2 · KV·hd float32s.
+// tmax (prompt + max new tokens) as needed, so sequences that stop early
+// use little memory. A full cache takes about tmax · L · 2 · KV·hd
+// float32s.
 type kvCache struct {
 	layers []KVCache
 	tmax   int
