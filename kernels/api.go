@@ -281,7 +281,30 @@ func LogProbsForward(logp, lse, logits []float32, targets []int32, N, V int, tem
 // so that p[n,v] = e[n,v]·r[n]; HeadBackwardLogp and HeadBackwardCE turn e
 // into dlogits in place. logp has the bits of LogProbRow.
 func HeadForward(e, r, lse, logp, ent, logits []float32, targets []int32, N, V, VL int, temp float32) {
-	headFwd(e, r, lse, logp, ent, logits, targets, N, V, VL, temp)
+	headFwd(e, r, lse, logp, ent, nil, logits, targets, N, V, VL, temp)
+}
+
+// HeadForwardMax is HeadForward that also writes mx[n] = max_v z[n,v]
+// (N), which HeadSliceLogp and HeadSliceCE take instead of e.
+func HeadForwardMax(e, r, lse, logp, ent, mx, logits []float32, targets []int32, N, V, VL int, temp float32) {
+	headFwd(e, r, lse, logp, ent, mx[:N], logits, targets, N, V, VL, temp)
+}
+
+// HeadSliceLogp is HeadBackwardLogp for one slice of the vocabulary: the
+// ids v0..v0+W−1 of N rows whose logits (N, W) are given. It writes their
+// dlogits into d (N, W) from HeadForwardMax's per-row mx, r, lse and ent,
+// recomputing e, with the bits HeadBackwardLogp gives those ids. The
+// loss head's backward then runs slice by slice, each slice's weight
+// gradient a product over all N rows, instead of chunk of rows by chunk
+// (docs/kernels.md).
+func HeadSliceLogp(d, logits, mx, r, dlogp, dent, lse, ent []float32, targets []int32, N, W, v0, VL int, temp float32) {
+	headSliceLogp(d, logits, mx, r, dlogp, dent, lse, ent, targets, N, W, v0, VL, temp)
+}
+
+// HeadSliceCE is HeadBackwardCE for one slice of the vocabulary, as
+// HeadSliceLogp is HeadBackwardLogp's (temperature 1).
+func HeadSliceCE(d, logits, mx, r []float32, dloss float32, targets []int32, count, N, W, v0, VL int) {
+	headSliceCE(d, logits, mx, r, dloss, targets, count, N, W, v0, VL)
 }
 
 // HeadBackwardLogp overwrites e (N, V) from HeadForward with

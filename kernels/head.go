@@ -29,17 +29,21 @@ func headGrain(V int) int { return max(1, (1<<15)/V) }
 //	ent[n]  = lse[n] − Σ_v p z,  p = softmax(z)   (only when ent != nil) written
 //	e[n,v]  = exp(z[n,v] − max_v z[n,v])  (N, V); 0 for v ≥ VL          written
 //	r[n]    = 1 / Σ_v e[n,v]                                            written
+//	mx[n]   = max_v z[n,v]                          (only when mx != nil) written
 //
 // so that p[n,v] = e[n,v]·r[n].
-func headFwd(e, r, lse, logp, ent, logits []float32, targets []int32, N, V, VL int, temp float32) {
+func headFwd(e, r, lse, logp, ent, mx, logits []float32, targets []int32, N, V, VL int, temp float32) {
 	inv := 1 / temp
 	parallelFor(N, headGrain(V), func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			row := logits[n*V : n*V+VL]
 			er := e[n*V : n*V+VL]
 			clear(e[n*V+VL : (n+1)*V])
-			mx, s, sz := softmaxRow(row, inv, er, nil, ent != nil)
-			l := mx + float32(math.Log(s))
+			m, s, sz := softmaxRow(row, inv, er, nil, ent != nil)
+			if mx != nil {
+				mx[n] = m
+			}
+			l := m + float32(math.Log(s))
 			lse[n] = l
 			r[n] = float32(1 / s)
 			logp[n] = 0
@@ -85,19 +89,11 @@ func headBwdLogp(e, r, dlogp, dent, logits, lse, ent []float32, targets []int32,
 				clear(d)
 				continue
 			}
-			rn := r[n]
-			if gh == 0 {
-				for v := range d {
-					d[v] = -g * (d[v] * rn)
-				}
-			} else {
-				row := logits[n*V : n*V+VL]
-				l, h := lse[n], ent[n]
-				for v, x := range row {
-					p := d[v] * rn
-					d[v] = -g*p - gh*p*(x*inv-l+h)
-				}
+			var l, h float32
+			if gh != 0 {
+				l, h = lse[n], ent[n]
 			}
+			logpGrad(d, logits[n*V:n*V+VL], r[n], g, gh, inv, l, h)
 			if t >= 0 {
 				d[t] += g
 			}
@@ -118,11 +114,35 @@ func headBwdCE(e, r []float32, dloss float32, targets []int32, count, N, V int) 
 				continue
 			}
 			g := dloss / float32(count)
-			rn := r[n]
-			for v := range d {
-				d[v] = g * (d[v] * rn)
-			}
+			ceGrad(d, r[n], g)
 			d[t] -= g
 		}
 	})
+}
+
+// logpGrad turns one row's e (d, from exp(z − max)) into its dlogits
+// without the target's term: d[v] = −g·p − gh·p·(x[v]/temp − l + h) over
+// the logits x (d's first len(x) ids: the rest, ids ≥ VL, hold e = 0 and
+// are left alone), p = d[v]·rn; with gh = 0 every d[v] = −g·p. The row
+// forms (headBwdLogp) and the vocabulary-slice forms (headSliceLogp) share
+// it, so both give these bits.
+func logpGrad(d, x []float32, rn, g, gh, inv, l, h float32) {
+	if gh == 0 {
+		for v := range d {
+			d[v] = -g * (d[v] * rn)
+		}
+		return
+	}
+	for v, xv := range x {
+		p := d[v] * rn
+		d[v] = -g*p - gh*p*(xv*inv-l+h)
+	}
+}
+
+// ceGrad turns one row's e into g·p, the cross-entropy's dlogits without
+// the target's −g.
+func ceGrad(d []float32, rn, g float32) {
+	for v := range d {
+		d[v] = g * (d[v] * rn)
+	}
 }

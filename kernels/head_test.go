@@ -54,7 +54,7 @@ func TestHeadFused(t *testing.T) {
 			if tc.entropy {
 				entArg = ent
 			}
-			headFwd(e, r, lse, lp, entArg, logits, targets, N, V, V, tc.temp)
+			headFwd(e, r, lse, lp, entArg, nil, logits, targets, N, V, V, tc.temp)
 			for n := range N {
 				if math.Float32bits(lse[n]) != math.Float32bits(lseR[n]) || math.Float32bits(lp[n]) != math.Float32bits(lpR[n]) {
 					t.Errorf("row %d: lse %v logp %v, reference %v %v", n, lse[n], lp[n], lseR[n], lpR[n])
@@ -77,7 +77,7 @@ func TestHeadFused(t *testing.T) {
 			meanR, count := CrossEntropyForward(losses, lseC, logits, targets, N, V)
 			dC := f(N * V)
 			CrossEntropyBackward(dC, 0.7, logits, lseC, targets, N, V)
-			headFwd(e, r, lse, lp, nil, logits, targets, N, V, V, 1)
+			headFwd(e, r, lse, lp, nil, nil, logits, targets, N, V, V, 1)
 			var sum float64
 			for n := range N {
 				if targets[n] >= 0 {

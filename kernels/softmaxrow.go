@@ -34,6 +34,19 @@ func softmaxRowGo(row []float32, inv float32, er []float32, w []float64, wantSz 
 	return mx, s, sz
 }
 
+// expRowGo writes er[v] = float32(goExp(float64(float32(row[v]·inv) − mx)))
+// for a given mx: softmaxRowGo's exponentials without its max and sums,
+// the same bits (the head's backward by slices of the vocabulary
+// recomputes e from the forward's mx). expRow is this, in C for the
+// avx512 and avx2 kernel sets.
+func expRowGo(row []float32, inv, mx float32, er []float32) {
+	er = er[:len(row)]
+	for v, x := range row {
+		z := float32(x * inv)
+		er[v] = float32(goExp(float64(z - mx)))
+	}
+}
+
 // SoftmaxWeights writes w[v] = exp(z[v] − mx) for z = float32(row[v]/temp)
 // and mx = max z (goExp, float64) and returns their sum s in v order and
 // mx: the sampler's unnormalised probabilities, with the bits the loss

@@ -219,6 +219,60 @@ static void rj_softmax_row_avx2(const float *row, long n, float inv, float *er, 
 	out[0] = s; out[1] = sz; out[2] = mx;
 }
 
+// rj_exp_row: er[v] = (float)goExp((double)(float32(row[v]·inv) − mx))
+// for a given mx: the loop of the row above without its max and sums (the
+// head's backward by slices of the vocabulary recomputes e from the
+// forward's mx).
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+static void rj_exp_row_avx512(const float *row, long n, float inv, float mx, float *er) {
+	double ex[8], xs[8];
+	__m256 vinv = _mm256_set1_ps(inv), vmx = _mm256_set1_ps(mx);
+	long v = 0;
+	for (; v + 8 <= n; v += 8) {
+		__m256 z = _mm256_mul_ps(_mm256_loadu_ps(row + v), vinv);
+		__m512d x = _mm512_cvtps_pd(_mm256_sub_ps(z, vmx));
+		__mmask8 sp;
+		__m512d e = rj_exp8(x, &sp);
+		if (sp) {
+			_mm512_storeu_pd(ex, e);
+			_mm512_storeu_pd(xs, x);
+			for (int i = 0; i < 8; i++) if (sp >> i & 1) ex[i] = rj_goexp(xs[i]);
+			e = _mm512_loadu_pd(ex);
+		}
+		_mm256_storeu_ps(er + v, _mm512_cvtpd_ps(e));
+	}
+	for (; v < n; v++) er[v] = (float)rj_goexp((double)(row[v] * inv - mx));
+}
+
+__attribute__((target("avx2,fma")))
+static void rj_exp_row_avx2(const float *row, long n, float inv, float mx, float *er) {
+	double ex[4], xs[4];
+	__m128 vinv = _mm_set1_ps(inv), vmx = _mm_set1_ps(mx);
+	long v = 0;
+	for (; v + 4 <= n; v += 4) {
+		__m128 z = _mm_mul_ps(_mm_loadu_ps(row + v), vinv);
+		__m256d x = _mm256_cvtps_pd(_mm_sub_ps(z, vmx));
+		int sp;
+		__m256d e = rj_exp4(x, &sp);
+		if (sp) {
+			_mm256_storeu_pd(ex, e);
+			_mm256_storeu_pd(xs, x);
+			for (int i = 0; i < 4; i++) if (sp >> i & 1) ex[i] = rj_goexp(xs[i]);
+			e = _mm256_loadu_pd(ex);
+		}
+		_mm_storeu_ps(er + v, _mm256_cvtpd_ps(e));
+	}
+	for (; v < n; v++) er[v] = (float)rj_goexp((double)(row[v] * inv - mx));
+}
+
+static void rljob_exp_row(int level, const float *row, long n, float inv, float mx, float *er) {
+	if (level >= 2) {
+		rj_exp_row_avx512(row, n, inv, mx, er);
+	} else {
+		rj_exp_row_avx2(row, n, inv, mx, er);
+	}
+}
+
 static void rljob_softmax_row(int level, const float *row, long n, float inv, float *er, double *w, int want_sz, double *out) {
 	if (level >= 2) {
 		rj_softmax_row_avx512(row, n, inv, er, w, want_sz, out);
@@ -256,4 +310,16 @@ func softmaxRow(row []float32, inv float32, er []float32, w []float64, wantSz bo
 	}
 	C.rljob_softmax_row(C.int(biCurLevel), (*C.float)(unsafe.Pointer(&row[0])), C.long(n), C.float(inv), erp, wp, z, &out[0])
 	return float32(out[2]), float64(out[0]), float64(out[1])
+}
+
+// expRow: see expRowGo; in C for the avx512 and avx2 kernel sets (the
+// same bits).
+func expRow(row []float32, inv, mx float32, er []float32) {
+	n := len(row)
+	if biCurLevel == 0 || n < softmaxRowMin {
+		expRowGo(row, inv, mx, er)
+		return
+	}
+	_ = er[n-1]
+	C.rljob_exp_row(C.int(biCurLevel), (*C.float)(unsafe.Pointer(&row[0])), C.long(n), C.float(inv), C.float(mx), (*C.float)(unsafe.Pointer(&er[0])))
 }

@@ -110,6 +110,32 @@ func TestSoftmaxRowSetsBitIdentical(t *testing.T) {
 	}
 }
 
+// TestExpRowIsSoftmaxRows: given the max softmaxRow found, expRow gives
+// its exponentials bit for bit, on every kernel set (the head's backward
+// by vocabulary slices recomputes e with it), also on a part of the row.
+func TestExpRowIsSoftmaxRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for ri, row := range softmaxRows(rng) {
+		for _, inv := range []float32{1, 1 / 0.7} {
+			n := len(row)
+			er0 := make([]float32, n)
+			mx, _, _ := softmaxRowGo(row, inv, er0, nil, false)
+			for level := range biDetectedLevel + 1 {
+				useSet(t, level)
+				er := make([]float32, n)
+				expRow(row, inv, mx, er)
+				lo := n / 3 // a slice that starts off the vector width
+				expRow(row[lo:], inv, mx, er[lo:])
+				for v := range er {
+					if !sameF32(er[v], er0[v]) {
+						t.Fatalf("set %s row %d id %d (logit %v): expRow %v, softmaxRow %v", KernelSet(), ri, v, row[v], er[v], er0[v])
+					}
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkSoftmaxRow: one row of Qwen2.5's vocabulary (151,936 logits),
 // the loss head's pass (float32 ex, both sums), per kernel set.
 func BenchmarkSoftmaxRow(b *testing.B) {

@@ -19,7 +19,7 @@ func activationFloats(c Config, B, T, headChunk int, recompute bool) int {
 	if recompute {
 		saved = 1
 	}
-	return (L+1)*N*C + saved*perLayer + 3*N*C + 5*N + 2*min(headChunk, N)*V +
+	return (L+1)*N*C + saved*perLayer + 3*N*C + 6*N + 2*min(headChunk, N)*V +
 		2*N*C + 3*N*qd + 3*N*kvd + 3*N*I
 }
 

@@ -59,8 +59,11 @@ type Model struct {
 	acts      activations
 	headPW    *kernels.PackedWeight // lm_head packed for MatmulForwardBI, per forward
 	gradsZero bool                  // Grads known to be all 0 (after ZeroGrad or Step)
-	ropeT     float32               // rope theta as float32
-	eps       float32               // rms_norm_eps as float32
+	// noHeadSlices makes the backward take the head chunk of rows by chunk
+	// where it would run by vocabulary slices (tests compare the two).
+	noHeadSlices bool
+	ropeT        float32 // rope theta as float32
+	eps          float32 // rms_norm_eps as float32
 
 	// what the last forward computed, for the matching backward
 	fw struct {
@@ -230,6 +233,7 @@ type activations struct {
 	full    []float32 // (N, V) Forward's logits only (allocated on its first call)
 	lse     []float32 // (N)
 	rinv    []float32 // (N) 1/Σ exp(z − max) per row (see kernels.HeadForward)
+	mx      []float32 // (N) max z per row (kernels.HeadForwardMax; the CPU's head only)
 	logp    []float32 // (N)
 	ent     []float32 // (N)
 	targets []int32   // (N)
@@ -270,14 +274,12 @@ func (m *Model) ensure(B, T int) {
 	c := m.Config
 	C, I, V, L := c.HiddenSize, c.IntermediateSize, c.VocabSize, c.NumLayers
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
-	perLayer := 2*N + 2*N*qd + 2*N*kvd + B*c.NumHeads*T + 2*N*I
 	ch := m.headChunk(N)
 	saved := L // layers whose activations are kept
 	if m.Recompute {
 		saved = 1
 	}
-	need := (L+1)*N*C + saved*perLayer + 3*N*C + 5*N + 2*ch*V + // forward
-		2*N*C + 3*N*qd + 3*N*kvd + 3*N*I // backward scratch
+	need := activationFloats(c, B, T, ch, m.Recompute)
 	if len(a.arena) < need {
 		// The smaller arena is dropped, not pooled: kept in the pool it
 		// would stay resident beside the new one (Reserve avoids the
@@ -309,7 +311,7 @@ func (m *Model) ensure(B, T int) {
 		})
 	}
 	a.lnr, a.x2r, a.lnf, a.rstdf, a.hlog, a.hexp = f(N*C), f(N*C), f(N*C), f(N), f(ch*V), f(ch*V)
-	a.lse, a.rinv, a.logp, a.ent = f(N), f(N), f(N), f(N)
+	a.lse, a.rinv, a.logp, a.ent, a.mx = f(N), f(N), f(N), f(N), f(N)
 	a.dresid, a.dln = f(N*C), f(N*C)
 	a.dq, a.dqr, a.datt = f(N*qd), f(N*qd), f(N*qd)
 	a.dk, a.dkr, a.dv = f(N*kvd), f(N*kvd), f(N*kvd)
@@ -591,14 +593,19 @@ func (m *Model) BackwardLogp(dlogp, dent []float32) error {
 		return fmt.Errorf("trainer: backward logp: dent given but the forward computed no entropy")
 	}
 	m.fw.mode = fwNone
-	m.backward(func(lo, rows int) {
-		a := &m.acts
-		var dt []float32
-		if dent != nil {
-			dt = dent[lo : lo+rows]
-		}
-		m.be.HeadBackwardLogp(a.hexp[:rows*V], a.rinv[lo:lo+rows], dlogp[lo:lo+rows], dt, a.hlog[:rows*V],
-			a.lse[lo:lo+rows], a.ent[lo:lo+rows], a.targets[lo:lo+rows], rows, V, m.vocabLimit(), m.fw.temp)
+	a, VL, temp := &m.acts, m.vocabLimit(), m.fw.temp
+	m.backward(headLoss{
+		rows: func(lo, rows int) {
+			var dt []float32
+			if dent != nil {
+				dt = dent[lo : lo+rows]
+			}
+			m.be.HeadBackwardLogp(a.hexp[:rows*V], a.rinv[lo:lo+rows], dlogp[lo:lo+rows], dt, a.hlog[:rows*V],
+				a.lse[lo:lo+rows], a.ent[lo:lo+rows], a.targets[lo:lo+rows], rows, V, VL, temp)
+		},
+		slice: func(sh slicedHead, d, logits []float32, N, W, v0 int) {
+			sh.HeadSliceLogp(d, logits, a.mx, a.rinv, dlogp, dent, a.lse, a.ent, a.targets, N, W, v0, VL, temp)
+		},
 	})
 	return backendErr(m.be, "backward")
 }
@@ -644,9 +651,14 @@ func (m *Model) BackwardCE(dloss float32) error {
 	}
 	V, count := m.Config.VocabSize, m.fw.ceCount
 	m.fw.mode = fwNone
-	m.backward(func(lo, rows int) {
-		a := &m.acts
-		m.be.HeadBackwardCE(a.hexp[:rows*V], a.rinv[lo:lo+rows], dloss, a.targets[lo:lo+rows], count, rows, V)
+	a, VL := &m.acts, m.vocabLimit()
+	m.backward(headLoss{
+		rows: func(lo, rows int) {
+			m.be.HeadBackwardCE(a.hexp[:rows*V], a.rinv[lo:lo+rows], dloss, a.targets[lo:lo+rows], count, rows, V)
+		},
+		slice: func(sh slicedHead, d, logits []float32, N, W, v0 int) {
+			sh.HeadSliceCE(d, logits, a.mx, a.rinv, dloss, a.targets, count, N, W, v0, VL)
+		},
 	})
 	return backendErr(m.be, "backward")
 }
@@ -669,6 +681,9 @@ func (m *Model) headChunk(N int) int {
 	ch := m.HeadChunk
 	if ch <= 0 {
 		ch = max(1, headChunkBytes/(4*m.Config.VocabSize))
+		if ch > 1 {
+			ch -= ch % 2 // bf16 sums the weight gradient's rows in pairs: a chunk's end is a pair's
+		}
 	}
 	return max(1, min(ch, N))
 }
@@ -695,6 +710,11 @@ func (m *Model) headChunkForward(lo, rows int, temp float32, entropy bool) {
 	if entropy {
 		ent = a.ent[lo : lo+rows]
 	}
+	if sh, ok := m.be.(slicedHead); ok {
+		sh.HeadForwardMax(a.hexp[:rows*V], a.rinv[lo:lo+rows], a.lse[lo:lo+rows], a.logp[lo:lo+rows], ent,
+			a.mx[lo:lo+rows], a.hlog[:rows*V], a.targets[lo:lo+rows], rows, V, m.vocabLimit(), temp)
+		return
+	}
 	m.be.HeadForward(a.hexp[:rows*V], a.rinv[lo:lo+rows], a.lse[lo:lo+rows], a.logp[lo:lo+rows], ent,
 		a.hlog[:rows*V], a.targets[lo:lo+rows], rows, V, m.vocabLimit(), temp)
 }
@@ -718,20 +738,38 @@ func (m *Model) checkTargets(b Batch, targets []int32) error {
 	return nil
 }
 
+// headBackwardRows is the head's backward chunk of rows by chunk:
+// dln (N, C) += dlogits·lm_head and lm_head's gradient += dlogitsᵀ·lnf.
+func (m *Model) headBackwardRows(dln []float32, loss headLoss, N int) {
+	a := &m.acts
+	C, V := m.Config.HiddenSize, m.Config.VocabSize
+	ch := m.headChunk(N)
+	m.packHeadT()
+	for lo := 0; lo < N; lo += ch {
+		rows := min(ch, N-lo)
+		if !m.fw.headKept {
+			m.headChunkForward(lo, rows, m.fw.temp, m.fw.entropy)
+		}
+		loss.rows(lo, rows)
+		m.headBackward(dln[lo*C:(lo+rows)*C], m.G.LMHead, a.hexp[:rows*V], a.lnf[lo*C:(lo+rows)*C], rows)
+	}
+}
+
 // backward propagates the loss through the whole model, accumulating the
 // parameter gradients into Grads (the adapters' under LoRA). The head runs
+// by slices of the vocabulary where the backend can (headslice.go), else
 // chunk by chunk as the forward did: for each chunk of rows, its logits and
 // exp(z − max) are recomputed (unless the forward's single chunk is still
-// there), headGrad turns hexp into the chunk's dlogits, and the LM-head
+// there), loss.rows turns hexp into the chunk's dlogits, and the LM-head
 // matmul's backward takes them. No (N, V) buffer exists.
-func (m *Model) backward(headGrad func(lo, rows int)) {
+func (m *Model) backward(loss headLoss) {
 	m.ensureGrads()
 	m.gradsZero = false
 	c := m.Config
 	a := &m.acts
 	b := m.fw.batch
 	N := b.B * b.T
-	C, I, V, hd := c.HiddenSize, c.IntermediateSize, c.VocabSize, c.HeadDim()
+	C, I, hd := c.HiddenSize, c.IntermediateSize, c.HeadDim()
 	H, KV := c.NumHeads, c.NumKVHeads
 	qd, kvd := H*hd, KV*hd
 	W, G := m.cw(), &m.G
@@ -740,15 +778,10 @@ func (m *Model) backward(headGrad func(lo, rows int)) {
 
 	// head: logits = lnf·lm_headᵀ, lnf = RMSNorm(x_L)
 	m.be.Zero(dln)
-	ch := m.headChunk(N)
-	m.packHeadT()
-	for lo := 0; lo < N; lo += ch {
-		rows := min(ch, N-lo)
-		if !m.fw.headKept {
-			m.headChunkForward(lo, rows, m.fw.temp, m.fw.entropy)
-		}
-		headGrad(lo, rows)
-		m.headBackward(dln[lo*C:(lo+rows)*C], G.LMHead, a.hexp[:rows*V], a.lnf[lo*C:(lo+rows)*C], rows)
+	if W := m.headSliceWidth(N); W > 0 {
+		m.headBackwardSliced(dln, loss, N, W)
+	} else {
+		m.headBackwardRows(dln, loss, N)
 	}
 	m.fw.headKept = false
 	m.be.Zero(dres)
