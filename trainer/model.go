@@ -59,11 +59,11 @@ type Model struct {
 	acts      activations
 	headPW    *kernels.PackedWeight // lm_head packed for MatmulForwardBI, per forward
 	gradsZero bool                  // Grads known to be all 0 (after ZeroGrad or Step)
+	ropeT     float32               // rope theta as float32
+	eps       float32               // rms_norm_eps as float32
 	// noHeadSlices makes the backward take the head chunk of rows by chunk
 	// where it would run by vocabulary slices (tests compare the two).
 	noHeadSlices bool
-	ropeT        float32 // rope theta as float32
-	eps          float32 // rms_norm_eps as float32
 
 	// what the last forward computed, for the matching backward
 	fw struct {
