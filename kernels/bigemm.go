@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 )
 
@@ -161,11 +162,13 @@ func packTPanel(dst, wt []float32, ldt, n0, w, k0, k1 int) {
 	}
 }
 
-// Work split: tiles of biRowBlock rows × biPanelGroup panels, each one
+// Work split: tiles of biRowBlock rows × biPanelGroup panels (forTiles,
+// the bf16 products) or up to biPanelsMax panels (biTiles, fp32), each one
 // call of biGemmRange on one goroutine.
 const (
 	biRowBlock   = 96
 	biPanelGroup = 8
+	biPanelsMax  = 64
 )
 
 // biGemm is one product of the contract above, in general strides:
@@ -206,8 +209,9 @@ func (g *biGemm) check(m1 int) {
 // of biKBlock, each continuing every element's FMA chain from the value
 // the previous pass stored (a float32 store and load are exact, so the
 // bits are those of one pass), which keeps a tile's rows and panels in
-// cache.
-const biKBlock = 512
+// cache. (512, 768 and 1024 measure within noise of each other at K =
+// 4864; one pass beats 512 + 384 at K = 896: docs/kernels.md.)
+const biKBlock = 1024
 
 // run computes all M rows, in tiles on parallelFor's goroutines when par.
 func (g *biGemm) run(M int, par bool) {
@@ -237,7 +241,29 @@ func (g *biGemm) runBlock(M int, par bool) {
 		biGemmRange(g, 0, M, 0, P)
 		return
 	}
-	forTiles(M, P, g.pw.K, func(m0, m1, p0, p1 int) { biGemmRange(g, m0, m1, p0, p1) })
+	biTiles(M, P, g.pw.K, func(m0, m1, p0, p1 int) { biGemmRange(g, m0, m1, p0, p1) })
+}
+
+// biTiles runs f over tiles of biRowBlock rows × up to biPanelsMax panels
+// of an (M rows, P panels, depth K) product on parallelFor's goroutines:
+// the C kernels pack a tile's rows once and run them past every panel of
+// the tile, so wide tiles pay for fewer packs; the width halves (down to
+// biPanelGroup) until there are 4 tiles per goroutine to balance.
+func biTiles(M, P, K int, f func(m0, m1, p0, p1 int)) {
+	mt := (M + biRowBlock - 1) / biRowBlock
+	pg := biPanelsMax
+	for pg > biPanelGroup && mt*((P+pg-1)/pg) < 4*runtime.GOMAXPROCS(0) {
+		pg /= 2
+	}
+	pt := (P + pg - 1) / pg
+	tileWork := min(M, biRowBlock) * pg * biPanel * K
+	parallelFor(mt*pt, max(1, (1<<17)/max(1, tileWork)), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			m0 := (t % mt) * biRowBlock
+			p0 := (t / mt) * pg
+			f(m0, min(M, m0+biRowBlock), p0, min(P, p0+pg))
+		}
+	})
 }
 
 // forTiles runs f over tiles of biRowBlock rows × biPanelGroup panels of

@@ -14,37 +14,52 @@ package kernels
 // elements are computed together, never the order of one element's sum.
 //
 // w is packed (bigemm.go): panel p holds columns 16p..16p+15 as (K, 16),
-// ps floats after panel p−1. Each kernel broadcasts inp[m,k] and multiplies it
-// into NP panel rows, the classic outer-product micro-kernel.
+// ps floats after panel p−1. The rows of inp are packed too, MR rows at a
+// time, interleaved: a[k·MR + r] = inp[m+r, k] (rj_packa), so the MR
+// broadcasts of one k read one contiguous run whatever inp's strides (a
+// transposed inp, dW's doutᵀ, would otherwise touch a page per k). Each
+// kernel broadcasts a[k·MR + r] and multiplies it into NP panel rows, the
+// classic outer-product micro-kernel.
 
-#define RJ_MRMAX 6
+#include <stdlib.h>
+
+#define RJ_MRMAX 12
+
+// RJ_PFD is how far ahead (in floats: 8 k) the AVX-512 kernels prefetch
+// their panels (measured: a few per cent over the hardware prefetcher).
+#define RJ_PFD 128
 
 // RJ_KERN512 defines k512_MR_NP: rows m..m+MR-1 × panels p..p+NP-1.
 // nv[i] is the number of valid columns of panel i (1..16).
 #define RJ_KERN512(MR, NP) \
-__attribute__((target("avx512f"))) static void k512_##MR##_##NP(float *out, long ldo, const float *a, long lda, long ldk, const float *w, long ps, long K, const float *bias, int accum, const int *nv) { \
+__attribute__((target("avx512f"))) static void k512_##MR##_##NP(float *out, long ldo, const float *a, const float *w, long ps, long K, const float *bias, int accum, const int *nv) { \
 	__m512 acc[MR][NP]; \
 	__mmask16 mk[NP]; \
+	const float *wp[NP]; \
 	_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) { \
+		wp[i] = w + i * ps; \
 		mk[i] = nv[i] >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nv[i]) - 1); \
 		__m512 b0 = bias ? _mm512_maskz_loadu_ps(mk[i], bias + 16 * i) : _mm512_setzero_ps(); \
-		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = accum ? _mm512_maskz_loadu_ps(mk[i], out + r * ldo + 16 * i) : b0; \
+		_Pragma("GCC unroll 12") for (int r = 0; r < MR; r++) acc[r][i] = accum ? _mm512_maskz_loadu_ps(mk[i], out + r * ldo + 16 * i) : b0; \
 	} \
 	for (long k = 0; k < K; k++) { \
 		__m512 wv[NP]; \
-		_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) wv[i] = _mm512_loadu_ps(w + i * ps + k * 16); \
-		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) { \
-			__m512 x = _mm512_set1_ps(a[r * lda + k * ldk]); \
+		_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) { \
+			wv[i] = _mm512_loadu_ps(wp[i] + k * 16); \
+			_mm_prefetch((const char *)(wp[i] + k * 16 + RJ_PFD), _MM_HINT_T0); \
+		} \
+		_Pragma("GCC unroll 12") for (int r = 0; r < MR; r++) { \
+			__m512 x = _mm512_set1_ps(a[k * MR + r]); \
 			_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) acc[r][i] = _mm512_fmadd_ps(x, wv[i], acc[r][i]); \
 		} \
 	} \
-	_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) \
+	_Pragma("GCC unroll 12") for (int r = 0; r < MR; r++) \
 		_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) _mm512_mask_storeu_ps(out + r * ldo + 16 * i, mk[i], acc[r][i]); \
 }
 
 // RJ_KERN256 is the AVX2 twin: a panel is two ymm halves.
 #define RJ_KERN256(MR, NP) \
-__attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, long ldo, const float *a, long lda, long ldk, const float *w, long ps, long K, const float *bias, int accum, const int *nv) { \
+__attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, long ldo, const float *a, const float *w, long ps, long K, const float *bias, int accum, const int *nv) { \
 	__m256 acc[MR][2 * NP]; \
 	__m256i mk[2 * NP]; \
 	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); \
@@ -58,7 +73,7 @@ __attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, lon
 		__m256 wv[2 * NP]; \
 		_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) wv[i] = _mm256_loadu_ps(w + (i / 2) * ps + k * 16 + 8 * (i % 2)); \
 		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) { \
-			__m256 x = _mm256_broadcast_ss(a + r * lda + k * ldk); \
+			__m256 x = _mm256_broadcast_ss(a + k * MR + r); \
 			_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) acc[r][i] = _mm256_fmadd_ps(x, wv[i], acc[r][i]); \
 		} \
 	} \
@@ -66,18 +81,25 @@ __attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, lon
 		_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) _mm256_maskstore_ps(out + r * ldo + 8 * i, mk[i], acc[r][i]); \
 }
 
-typedef void (*rj_kern)(float *, long, const float *, long, long, const float *, long, long, const float *, int, const int *);
+typedef void (*rj_kern)(float *, long, const float *, const float *, long, long, const float *, int, const int *);
 
-// Blockings: AVX-512 has 32 zmm registers, MR·NP ≤ 12 accumulators plus NP
-// weights and a broadcast; AVX2 has 16 ymm, MR·2NP ≤ 12. One row (a decode
-// step) takes the widest block so that enough independent FMAs are in
-// flight to cover the FMA latency.
+// Blockings: AVX-512 has 32 zmm registers, MR·NP ≤ 24 accumulators plus NP
+// weights and a broadcast (12 rows × 2 panels: 2 loads and 12 broadcasts
+// per 24 FMAs); AVX2 has 16 ymm, MR·2NP ≤ 12. Fewer rows (a decode step,
+// a block's last rows) take more panels so that enough independent FMAs
+// are in flight to cover the FMA latency.
 RJ_KERN512(1, 1) RJ_KERN512(1, 2) RJ_KERN512(1, 3) RJ_KERN512(1, 4) RJ_KERN512(1, 5) RJ_KERN512(1, 6) RJ_KERN512(1, 7) RJ_KERN512(1, 8)
 RJ_KERN512(2, 1) RJ_KERN512(2, 2) RJ_KERN512(2, 3) RJ_KERN512(2, 4) RJ_KERN512(2, 5) RJ_KERN512(2, 6)
-RJ_KERN512(3, 1) RJ_KERN512(3, 2) RJ_KERN512(3, 3) RJ_KERN512(3, 4)
-RJ_KERN512(4, 1) RJ_KERN512(4, 2) RJ_KERN512(4, 3)
-RJ_KERN512(5, 1) RJ_KERN512(5, 2)
-RJ_KERN512(6, 1) RJ_KERN512(6, 2)
+RJ_KERN512(3, 1) RJ_KERN512(3, 2) RJ_KERN512(3, 3) RJ_KERN512(3, 4) RJ_KERN512(3, 5) RJ_KERN512(3, 6)
+RJ_KERN512(4, 1) RJ_KERN512(4, 2) RJ_KERN512(4, 3) RJ_KERN512(4, 4) RJ_KERN512(4, 5)
+RJ_KERN512(5, 1) RJ_KERN512(5, 2) RJ_KERN512(5, 3) RJ_KERN512(5, 4)
+RJ_KERN512(6, 1) RJ_KERN512(6, 2) RJ_KERN512(6, 3) RJ_KERN512(6, 4)
+RJ_KERN512(7, 1) RJ_KERN512(7, 2) RJ_KERN512(7, 3)
+RJ_KERN512(8, 1) RJ_KERN512(8, 2) RJ_KERN512(8, 3)
+RJ_KERN512(9, 1) RJ_KERN512(9, 2)
+RJ_KERN512(10, 1) RJ_KERN512(10, 2)
+RJ_KERN512(11, 1) RJ_KERN512(11, 2)
+RJ_KERN512(12, 1) RJ_KERN512(12, 2)
 
 RJ_KERN256(1, 1) RJ_KERN256(1, 2) RJ_KERN256(1, 3) RJ_KERN256(1, 4)
 RJ_KERN256(2, 1) RJ_KERN256(2, 2) RJ_KERN256(2, 3)
@@ -91,12 +113,18 @@ static const rj_kern rj_tab512[RJ_MRMAX + 1][9] = {
 	{0},
 	{0, k512_1_1, k512_1_2, k512_1_3, k512_1_4, k512_1_5, k512_1_6, k512_1_7, k512_1_8},
 	{0, k512_2_1, k512_2_2, k512_2_3, k512_2_4, k512_2_5, k512_2_6},
-	{0, k512_3_1, k512_3_2, k512_3_3, k512_3_4},
-	{0, k512_4_1, k512_4_2, k512_4_3},
-	{0, k512_5_1, k512_5_2},
-	{0, k512_6_1, k512_6_2},
+	{0, k512_3_1, k512_3_2, k512_3_3, k512_3_4, k512_3_5, k512_3_6},
+	{0, k512_4_1, k512_4_2, k512_4_3, k512_4_4, k512_4_5},
+	{0, k512_5_1, k512_5_2, k512_5_3, k512_5_4},
+	{0, k512_6_1, k512_6_2, k512_6_3, k512_6_4},
+	{0, k512_7_1, k512_7_2, k512_7_3},
+	{0, k512_8_1, k512_8_2, k512_8_3},
+	{0, k512_9_1, k512_9_2},
+	{0, k512_10_1, k512_10_2},
+	{0, k512_11_1, k512_11_2},
+	{0, k512_12_1, k512_12_2},
 };
-static const int rj_np512[RJ_MRMAX + 1] = {0, 8, 6, 4, 3, 2, 2};
+static const int rj_np512[RJ_MRMAX + 1] = {0, 8, 6, 6, 5, 4, 4, 3, 3, 2, 2, 2, 2};
 
 static const rj_kern rj_tab256[RJ_MRMAX + 1][9] = {
 	{0},
@@ -109,36 +137,95 @@ static const rj_kern rj_tab256[RJ_MRMAX + 1][9] = {
 };
 static const int rj_np256[RJ_MRMAX + 1] = {0, 4, 3, 2, 1, 1, 1};
 
-// RJ_MC is the number of rows whose inputs stay in cache while the panels
-// of the range stream past them.
-#define RJ_MC 48
+// RJ_MC is the number of rows packed at a time: their inputs stay in
+// cache while the panels of the range stream past them.
+#define RJ_MC 96
+
+// RJ_PG is the number of panels that stay in cache while the packed rows
+// of RJ_MC rows go past them, MR rows at a time.
+#ifndef RJ_PG
+#define RJ_PG 8
+#endif
+
+// rj_abuf is this thread's buffer for packed rows of inp (grown, never
+// freed: one per thread that ever ran a product).
+static __thread float *rj_abuf;
+static __thread long rj_acap;
+
+static float *rj_abuf_get(long n) {
+	if (n > rj_acap) {
+		free(rj_abuf);
+		rj_abuf = aligned_alloc(64, (size_t)((n + 15) / 16 * 16) * sizeof(float));
+		rj_acap = rj_abuf ? (n + 15) / 16 * 16 : 0;
+	}
+	return rj_abuf;
+}
+
+// rj_packa copies rows m..m+mr-1 of inp (rows lda apart, columns ldk
+// apart) into dst interleaved: dst[k·mr + r] = inp[(m+r)·lda + k·ldk].
+static void rj_packa(float *dst, const float *inp, long lda, long ldk, long K, int mr) {
+	if (ldk == 1 && mr % 4 == 0) {
+		long k = 0;
+		for (; k + 4 <= K; k += 4) {
+			for (int r = 0; r < mr; r += 4) {
+				const float *s = inp + r * lda + k;
+				__m128 x0 = _mm_loadu_ps(s), x1 = _mm_loadu_ps(s + lda), x2 = _mm_loadu_ps(s + 2 * lda), x3 = _mm_loadu_ps(s + 3 * lda);
+				_MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+				float *d = dst + k * mr + r;
+				_mm_storeu_ps(d, x0);
+				_mm_storeu_ps(d + mr, x1);
+				_mm_storeu_ps(d + 2 * mr, x2);
+				_mm_storeu_ps(d + 3 * mr, x3);
+			}
+		}
+		for (; k < K; k++) {
+			for (int r = 0; r < mr; r++) dst[k * mr + r] = inp[r * lda + k];
+		}
+		return;
+	}
+	for (long k = 0; k < K; k++) {
+		const float *s = inp + k * ldk;
+		for (int r = 0; r < mr; r++) dst[k * mr + r] = s[r * lda];
+	}
+}
 
 // rljob_bigemm computes out[m, 16p0 .. min(N, 16p1)) for m in [m0, m1)
 // with the kernels of level (2 AVX-512, 1 AVX2+FMA). out (M, N) row-major,
 // inp (M, K) with rows lda apart and columns ldk apart, w packed: panel p at w + p·ps, (K, 16);
 // bias (N) or NULL; accum: each sum starts from out's value instead of
-// bias or +0 (bias must be NULL then).
-static void rljob_bigemm(int level, float *out, long ldo, const float *inp, long lda, long ldk, const float *w, long ps, const float *bias, int accum, long N, long K, long m0, long m1, long p0, long p1) {
+// bias or +0 (bias must be NULL then). Returns -1 when the row buffer
+// cannot be allocated, else 0.
+static int rljob_bigemm(int level, float *out, long ldo, const float *inp, long lda, long ldk, const float *w, long ps, const float *bias, int accum, long N, long K, long m0, long m1, long p0, long p1) {
 	const rj_kern (*tab)[9] = level == 2 ? rj_tab512 : rj_tab256;
 	const int *npw = level == 2 ? rj_np512 : rj_np256;
+	const int mrmax = level == 2 ? 12 : 6;
 	int nv[8];
+	float *abuf = rj_abuf_get((m1 - m0 < RJ_MC ? m1 - m0 : RJ_MC) * K);
+	if (!abuf) return -1;
 	for (long mc = m0; mc < m1; mc += RJ_MC) {
 		long me = mc + RJ_MC < m1 ? mc + RJ_MC : m1;
-		long m = mc;
-		while (m < me) {
-			int mr = me - m < RJ_MRMAX ? (int)(me - m) : RJ_MRMAX;
-			int npmax = npw[mr];
-			for (long p = p0; p < p1; p += npmax) {
-				int np = p1 - p < npmax ? (int)(p1 - p) : npmax;
-				for (int i = 0; i < np; i++) {
-					long v = N - 16 * (p + i);
-					nv[i] = v < 16 ? (int)v : 16;
+		for (long m = mc; m < me; m += mrmax) {
+			int mr = me - m < mrmax ? (int)(me - m) : mrmax;
+			rj_packa(abuf + (m - mc) * K, inp + m * lda, lda, ldk, K, mr);
+		}
+		for (long pg = p0; pg < p1; pg += RJ_PG) {
+			long pe = pg + RJ_PG < p1 ? pg + RJ_PG : p1;
+			for (long m = mc; m < me; m += mrmax) {
+				int mr = me - m < mrmax ? (int)(me - m) : mrmax;
+				int npmax = npw[mr];
+				const float *a = abuf + (m - mc) * K;
+				for (long p = pg; p < pe; p += npmax) {
+					int np = pe - p < npmax ? (int)(pe - p) : npmax;
+					for (int i = 0; i < np; i++) {
+						long v = N - 16 * (p + i);
+						nv[i] = v < 16 ? (int)v : 16;
+					}
+					tab[mr][np](out + m * ldo + 16 * p, ldo, a, w + p * ps, ps, K, bias ? bias + 16 * p : 0, accum, nv);
 				}
-				tab[mr][np](out + m * ldo + 16 * p, ldo, inp + m * lda, lda, ldk, w + p * ps, ps, K, bias ? bias + 16 * p : 0, accum, nv);
 			}
-			m += mr;
 		}
 	}
+	return 0;
 }
 
 // rljob_pack writes panels [p0, p1) of w (N, K), rows ldw apart, packed
@@ -183,11 +270,12 @@ __attribute__((target("avx2"))) static void rljob_pack(float *dst, const float *
 // rljob_bigemm_heads runs rljob_bigemm (no bias, all rows and panels) for
 // heads products: head h multiplies inp + h·M·K by the packed weight at
 // w + h·ws into out + h·M·N.
-static void rljob_bigemm_heads(int level, float *out, const float *inp, const float *w, long ws, long ps, long N, long K, long M, long heads) {
+static int rljob_bigemm_heads(int level, float *out, const float *inp, const float *w, long ws, long ps, long N, long K, long M, long heads) {
 	long P = (N + 15) / 16;
 	for (long h = 0; h < heads; h++) {
-		rljob_bigemm(level, out + h * M * N, N, inp + h * M * K, K, 1, w + h * ws, ps, 0, 0, N, K, 0, M, 0, P);
+		if (rljob_bigemm(level, out + h * M * N, N, inp + h * M * K, K, 1, w + h * ws, ps, 0, 0, N, K, 0, M, 0, P) < 0) return -1;
 	}
+	return 0;
 }
 
 // rljob_fma_peak runs n × 12 independent AVX-512 FMAs (the most a core
@@ -252,6 +340,10 @@ func biLevel(want int) int {
 	return biCurLevel
 }
 
+// errRowBuffer is the panic when C cannot allocate the buffer of packed
+// rows (RJ_MC rows × K floats per thread).
+const errRowBuffer = "kernels: biGemm: out of memory for the packed rows of the left-hand side"
+
 func cf(x []float32) *C.float { return (*C.float)(unsafe.Pointer(&x[0])) }
 
 // biGemmRange computes out rows [m0, m1) × panels [p0, p1) of the
@@ -273,8 +365,10 @@ func biGemmRange(g *biGemm, m0, m1, p0, p1 int) {
 		acc = 1
 	}
 	pw := g.pw
-	C.rljob_bigemm(C.int(level), cf(g.out), C.long(g.ldo), cf(g.inp), C.long(g.lda), C.long(g.ldk), cf(pw.data), C.long(pw.ps), bp, acc,
-		C.long(pw.N), C.long(pw.K), C.long(m0), C.long(m1), C.long(p0), C.long(p1))
+	if C.rljob_bigemm(C.int(level), cf(g.out), C.long(g.ldo), cf(g.inp), C.long(g.lda), C.long(g.ldk), cf(pw.data), C.long(pw.ps), bp, acc,
+		C.long(pw.N), C.long(pw.K), C.long(m0), C.long(m1), C.long(p0), C.long(p1)) < 0 {
+		panic(errRowBuffer)
+	}
 }
 
 // packRange packs panels [p0, p1) of w (rows ldw apart) into pw (see
@@ -301,6 +395,8 @@ func biGemmHeads(out, inp []float32, pw *PackedWeight, wstride, heads, M int) {
 	N, K := pw.N, pw.K
 	out, inp = out[:heads*M*N], inp[:heads*M*K]
 	_ = pw.data[(heads-1)*wstride+(pw.panels()-1)*pw.ps+biPanel*K-1] // bounds
-	C.rljob_bigemm_heads(C.int(biCurLevel), cf(out), cf(inp), cf(pw.data), C.long(wstride), C.long(pw.ps),
-		C.long(N), C.long(K), C.long(M), C.long(heads))
+	if C.rljob_bigemm_heads(C.int(biCurLevel), cf(out), cf(inp), cf(pw.data), C.long(wstride), C.long(pw.ps),
+		C.long(N), C.long(K), C.long(M), C.long(heads)) < 0 {
+		panic(errRowBuffer)
+	}
 }
