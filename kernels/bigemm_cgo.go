@@ -29,10 +29,13 @@ package kernels
 // their panels (measured: a few per cent over the hardware prefetcher).
 #define RJ_PFD 128
 
-// RJ_KERN512 defines k512_MR_NP: rows m..m+MR-1 × panels p..p+NP-1.
-// nv[i] is the number of valid columns of panel i (1..16).
-#define RJ_KERN512(MR, NP) \
-__attribute__((target("avx512f"))) static void k512_##MR##_##NP(float *out, long ldo, const float *a, const float *w, long ps, long K, const float *bias, int accum, const int *nv) { \
+// RJ_KERN512 defines k512_MR_NP (rows packed: inp[m+r, k] at a[k·MR + r])
+// and k512d_MR_NP (rows read in place: at a[r·lda + k]), each for rows
+// m..m+MR-1 × panels p..p+NP-1. nv[i] is the number of valid columns of
+// panel i (1..16).
+#define RJ_KERN512(MR, NP) RJ_KERN512X(k512_##MR##_##NP, MR, NP, a[k * MR + r]) RJ_KERN512X(k512d_##MR##_##NP, MR, NP, a[r * lda + k])
+#define RJ_KERN512X(NAME, MR, NP, AEL) \
+__attribute__((target("avx512f"))) static void NAME(float *out, long ldo, const float *a, long lda, const float *w, long ps, long K, const float *bias, int accum, const int *nv) { \
 	__m512 acc[MR][NP]; \
 	__mmask16 mk[NP]; \
 	const float *wp[NP]; \
@@ -49,7 +52,7 @@ __attribute__((target("avx512f"))) static void k512_##MR##_##NP(float *out, long
 			_mm_prefetch((const char *)(wp[i] + k * 16 + RJ_PFD), _MM_HINT_T0); \
 		} \
 		_Pragma("GCC unroll 12") for (int r = 0; r < MR; r++) { \
-			__m512 x = _mm512_set1_ps(a[k * MR + r]); \
+			__m512 x = _mm512_set1_ps(AEL); \
 			_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) acc[r][i] = _mm512_fmadd_ps(x, wv[i], acc[r][i]); \
 		} \
 	} \
@@ -58,8 +61,9 @@ __attribute__((target("avx512f"))) static void k512_##MR##_##NP(float *out, long
 }
 
 // RJ_KERN256 is the AVX2 twin: a panel is two ymm halves.
-#define RJ_KERN256(MR, NP) \
-__attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, long ldo, const float *a, const float *w, long ps, long K, const float *bias, int accum, const int *nv) { \
+#define RJ_KERN256(MR, NP) RJ_KERN256X(k256_##MR##_##NP, MR, NP, a + k * MR + r) RJ_KERN256X(k256d_##MR##_##NP, MR, NP, a + r * lda + k)
+#define RJ_KERN256X(NAME, MR, NP, AP) \
+__attribute__((target("avx2,fma"))) static void NAME(float *out, long ldo, const float *a, long lda, const float *w, long ps, long K, const float *bias, int accum, const int *nv) { \
 	__m256 acc[MR][2 * NP]; \
 	__m256i mk[2 * NP]; \
 	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); \
@@ -73,7 +77,7 @@ __attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, lon
 		__m256 wv[2 * NP]; \
 		_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) wv[i] = _mm256_loadu_ps(w + (i / 2) * ps + k * 16 + 8 * (i % 2)); \
 		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) { \
-			__m256 x = _mm256_broadcast_ss(a + k * MR + r); \
+			__m256 x = _mm256_broadcast_ss(AP); \
 			_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) acc[r][i] = _mm256_fmadd_ps(x, wv[i], acc[r][i]); \
 		} \
 	} \
@@ -81,7 +85,7 @@ __attribute__((target("avx2,fma"))) static void k256_##MR##_##NP(float *out, lon
 		_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) _mm256_maskstore_ps(out + r * ldo + 8 * i, mk[i], acc[r][i]); \
 }
 
-typedef void (*rj_kern)(float *, long, const float *, const float *, long, long, const float *, int, const int *);
+typedef void (*rj_kern)(float *, long, const float *, long, const float *, long, long, const float *, int, const int *);
 
 // Blockings: AVX-512 has 32 zmm registers, MR·NP ≤ 24 accumulators plus NP
 // weights and a broadcast (12 rows × 2 panels: 2 loads and 12 broadcasts
@@ -137,6 +141,33 @@ static const rj_kern rj_tab256[RJ_MRMAX + 1][9] = {
 };
 static const int rj_np256[RJ_MRMAX + 1] = {0, 4, 3, 2, 1, 1, 1};
 
+// rj_tab512d, rj_tab256d: the kernels that read rows in place.
+static const rj_kern rj_tab512d[RJ_MRMAX + 1][9] = {
+	{0},
+	{0, k512d_1_1, k512d_1_2, k512d_1_3, k512d_1_4, k512d_1_5, k512d_1_6, k512d_1_7, k512d_1_8},
+	{0, k512d_2_1, k512d_2_2, k512d_2_3, k512d_2_4, k512d_2_5, k512d_2_6},
+	{0, k512d_3_1, k512d_3_2, k512d_3_3, k512d_3_4, k512d_3_5, k512d_3_6},
+	{0, k512d_4_1, k512d_4_2, k512d_4_3, k512d_4_4, k512d_4_5},
+	{0, k512d_5_1, k512d_5_2, k512d_5_3, k512d_5_4},
+	{0, k512d_6_1, k512d_6_2, k512d_6_3, k512d_6_4},
+	{0, k512d_7_1, k512d_7_2, k512d_7_3},
+	{0, k512d_8_1, k512d_8_2, k512d_8_3},
+	{0, k512d_9_1, k512d_9_2},
+	{0, k512d_10_1, k512d_10_2},
+	{0, k512d_11_1, k512d_11_2},
+	{0, k512d_12_1, k512d_12_2},
+};
+
+static const rj_kern rj_tab256d[RJ_MRMAX + 1][9] = {
+	{0},
+	{0, k256d_1_1, k256d_1_2, k256d_1_3, k256d_1_4},
+	{0, k256d_2_1, k256d_2_2, k256d_2_3},
+	{0, k256d_3_1, k256d_3_2},
+	{0, k256d_4_1},
+	{0, k256d_5_1},
+	{0, k256d_6_1},
+};
+
 // RJ_MC is the number of rows packed at a time: their inputs stay in
 // cache while the panels of the range stream past them.
 #define RJ_MC 96
@@ -161,66 +192,59 @@ static float *rj_abuf_get(long n) {
 	return rj_abuf;
 }
 
-// rj_packa copies rows m..m+mr-1 of inp (rows lda apart, columns ldk
-// apart) into dst interleaved: dst[k·mr + r] = inp[(m+r)·lda + k·ldk].
-static void rj_packa(float *dst, const float *inp, long lda, long ldk, long K, int mr) {
-	if (ldk == 1 && mr % 4 == 0) {
-		long k = 0;
-		for (; k + 4 <= K; k += 4) {
-			for (int r = 0; r < mr; r += 4) {
-				const float *s = inp + r * lda + k;
-				__m128 x0 = _mm_loadu_ps(s), x1 = _mm_loadu_ps(s + lda), x2 = _mm_loadu_ps(s + 2 * lda), x3 = _mm_loadu_ps(s + 3 * lda);
-				_MM_TRANSPOSE4_PS(x0, x1, x2, x3);
-				float *d = dst + k * mr + r;
-				_mm_storeu_ps(d, x0);
-				_mm_storeu_ps(d + mr, x1);
-				_mm_storeu_ps(d + 2 * mr, x2);
-				_mm_storeu_ps(d + 3 * mr, x3);
-			}
-		}
-		for (; k < K; k++) {
-			for (int r = 0; r < mr; r++) dst[k * mr + r] = inp[r * lda + k];
-		}
-		return;
-	}
+// rj_packa copies rows m..m+rows-1 of inp (rows lda apart, columns ldk
+// apart) into dst, mrmax rows at a time interleaved: the group of rows
+// m+g..m+g+mr-1 (g a multiple of mrmax) starts at dst + g·K and holds
+// inp[m+g+r, k] at [k·mr + r]. k is the outer loop: a transposed inp
+// (lda 1) is read one contiguous run per k, a page touched once per k.
+static void rj_packa(float *dst, const float *inp, long lda, long ldk, long K, long rows, int mrmax) {
 	for (long k = 0; k < K; k++) {
 		const float *s = inp + k * ldk;
-		for (int r = 0; r < mr; r++) dst[k * mr + r] = s[r * lda];
+		for (long g = 0; g < rows; g += mrmax) {
+			int mr = rows - g < mrmax ? (int)(rows - g) : mrmax;
+			float *d = dst + g * K + k * mr;
+			const float *sg = s + g * lda;
+			if (lda == 1) {
+				for (int r = 0; r < mr; r++) d[r] = sg[r];
+			} else {
+				for (int r = 0; r < mr; r++) d[r] = sg[r * lda];
+			}
+		}
 	}
 }
 
 // rljob_bigemm computes out[m, 16p0 .. min(N, 16p1)) for m in [m0, m1)
 // with the kernels of level (2 AVX-512, 1 AVX2+FMA). out (M, N) row-major,
-// inp (M, K) with rows lda apart and columns ldk apart, w packed: panel p at w + p·ps, (K, 16);
-// bias (N) or NULL; accum: each sum starts from out's value instead of
-// bias or +0 (bias must be NULL then). Returns -1 when the row buffer
-// cannot be allocated, else 0.
+// inp (M, K) with rows lda apart and columns ldk apart, w packed: panel p
+// at w + p·ps, (K, 16); bias (N) or NULL; accum: each sum starts from
+// out's value instead of bias or +0 (bias must be NULL then). Rows whose
+// columns are contiguous (ldk 1) are read in place; others are packed
+// RJ_MC rows at a time. Rows go past the panels RJ_PG panels at a time.
+// Returns -1 when the row buffer cannot be allocated, else 0.
 static int rljob_bigemm(int level, float *out, long ldo, const float *inp, long lda, long ldk, const float *w, long ps, const float *bias, int accum, long N, long K, long m0, long m1, long p0, long p1) {
-	const rj_kern (*tab)[9] = level == 2 ? rj_tab512 : rj_tab256;
+	const int packed = ldk != 1;
+	const rj_kern (*tab)[9] = level == 2 ? (packed ? rj_tab512 : rj_tab512d) : (packed ? rj_tab256 : rj_tab256d);
 	const int *npw = level == 2 ? rj_np512 : rj_np256;
 	const int mrmax = level == 2 ? 12 : 6;
 	int nv[8];
-	float *abuf = rj_abuf_get((m1 - m0 < RJ_MC ? m1 - m0 : RJ_MC) * K);
-	if (!abuf) return -1;
+	float *abuf = 0;
+	if (packed && !(abuf = rj_abuf_get((m1 - m0 < RJ_MC ? m1 - m0 : RJ_MC) * K))) return -1;
 	for (long mc = m0; mc < m1; mc += RJ_MC) {
 		long me = mc + RJ_MC < m1 ? mc + RJ_MC : m1;
-		for (long m = mc; m < me; m += mrmax) {
-			int mr = me - m < mrmax ? (int)(me - m) : mrmax;
-			rj_packa(abuf + (m - mc) * K, inp + m * lda, lda, ldk, K, mr);
-		}
+		if (packed) rj_packa(abuf, inp + mc * lda, lda, ldk, K, me - mc, mrmax);
 		for (long pg = p0; pg < p1; pg += RJ_PG) {
 			long pe = pg + RJ_PG < p1 ? pg + RJ_PG : p1;
 			for (long m = mc; m < me; m += mrmax) {
 				int mr = me - m < mrmax ? (int)(me - m) : mrmax;
 				int npmax = npw[mr];
-				const float *a = abuf + (m - mc) * K;
+				const float *a = packed ? abuf + (m - mc) * K : inp + m * lda;
 				for (long p = pg; p < pe; p += npmax) {
 					int np = pe - p < npmax ? (int)(pe - p) : npmax;
 					for (int i = 0; i < np; i++) {
 						long v = N - 16 * (p + i);
 						nv[i] = v < 16 ? (int)v : 16;
 					}
-					tab[mr][np](out + m * ldo + 16 * p, ldo, a, w + p * ps, ps, K, bias ? bias + 16 * p : 0, accum, nv);
+					tab[mr][np](out + m * ldo + 16 * p, ldo, a, lda, w + p * ps, ps, K, bias ? bias + 16 * p : 0, accum, nv);
 				}
 			}
 		}
