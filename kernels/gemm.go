@@ -78,18 +78,26 @@ var gemmPackFloats = GemmPackFloats
 // of biKBlock when that is at least one block.
 func gemmKChunk(K, N int) int { return packChunk(K, N, biKBlock) }
 
-// packChunk is how many of rows rows of width floats fit gemmPackFloats:
-// all of them, else as many as fit rounded down to a multiple of align
-// when that leaves at least one, else at least 1.
+// packChunk is how many of rows rows of width floats gemm packs at a
+// time: all of them when they fit gemmPackFloats, else the rows split
+// into as few chunks as fit, of equal size rounded up to a multiple of
+// align when that still fits (the down projection's 896 rows of 4864 are
+// 2 × 448, not 848 + 48, whose 3-panel pass runs far below peak), else
+// at least 1.
 func packChunk(rows, width, align int) int {
 	n := max(1, gemmPackFloats/width)
 	if n >= rows {
 		return rows
 	}
-	if n >= align {
-		n -= n % align
+	chunks := (rows + n - 1) / n
+	even := (rows + chunks - 1) / chunks
+	if up := (even + align - 1) / align * align; up <= n {
+		return up
 	}
-	return n
+	if n >= align {
+		return n - n%align
+	}
+	return even
 }
 
 // matmulForward is MatmulForward: out (B, OC) = inp (B, C) · weightᵀ + bias.

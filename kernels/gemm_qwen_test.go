@@ -60,3 +60,25 @@ func TestGemmBlockingEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestPackChunk: gemm's packing chunks never exceed gemmPackFloats, cover
+// every row, and split evenly where align allows (896 rows of 4864, the
+// down projection's weight, are 2 × 448, not 848 + 48).
+func TestPackChunk(t *testing.T) {
+	for _, c := range []struct{ rows, width, align, want int }{
+		{896, 4864, 16, 448},
+		{896, 896, 16, 896},       // fits: all rows
+		{151936, 896, 1024, 4096}, // LM head dinp: 4096 = the largest multiple of 1024 that fits
+		{16384, 896, 1024, 4096},
+		{100, 1 << 21, 16, 2}, // 2 rows fit: no multiple of 16 does
+		{100, 1 << 23, 16, 1}, // not even one row fits: 1
+	} {
+		got := packChunk(c.rows, c.width, c.align)
+		if got != c.want {
+			t.Errorf("packChunk(%d, %d, %d) = %d, want %d", c.rows, c.width, c.align, got, c.want)
+		}
+		if got > 1 && got*c.width > gemmPackFloats {
+			t.Errorf("packChunk(%d, %d, %d) = %d: %d floats > gemmPackFloats", c.rows, c.width, c.align, got, got*c.width)
+		}
+	}
+}
