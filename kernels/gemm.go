@@ -1,6 +1,9 @@
 package kernels
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+)
 
 // Every matrix product of the forward and the backward — MatmulForward,
 // MatmulBackward's dinp = dout·W and dW += doutᵀ·inp, attention's
@@ -115,27 +118,33 @@ func matmulForward(out, inp, weight, bias []float32, B, C, OC int) {
 		}
 		return
 	}
-	// weight is packed nc rows at a time (its output columns are
-	// independent), so the scratch stays within GemmPackFloats however
-	// large OC is (an LM head).
-	pw := getPacked()
-	defer putPacked(pw)
-	nc := gemmNChunk(OC, C)
-	for o0 := 0; o0 < OC; o0 += nc {
-		n := min(nc, OC-o0)
-		PackWeight(pw, weight[o0*C:], n, C)
-		g := biGemm{out: out[o0 : (B-1)*OC+o0+n], inp: inp[:B*C], ldo: OC, lda: C, ldk: 1, pw: pw}
-		if bias != nil {
-			g.bias = bias[o0 : o0+n]
+	// weight is packed a group of at most biPanelGroup panels at a time
+	// on each goroutine, into that goroutine's scratch, and every row of
+	// inp runs past the group while it is in cache: the packed copy never
+	// goes out to memory, and the scratch is small however large OC is
+	// (an LM head).
+	// The groups are a multiple of the goroutines in number (at least 2
+	// each) so that none waits for another's last group.
+	P := (OC + biPanel - 1) / biPanel
+	w := runtime.GOMAXPROCS(0)
+	groups := max(2*w, ((P+biPanelGroup-1)/biPanelGroup+w-1)/w*w)
+	gp := (P + groups - 1) / groups
+	groups = (P + gp - 1) / gp
+	parallelFor(groups, max(1, (1<<17)/(B*gp*biPanel*C)), func(lo, hi int) {
+		pw := getPacked()
+		defer putPacked(pw)
+		for gi := lo; gi < hi; gi++ {
+			o0 := gi * gp * biPanel
+			n := min(gp*biPanel, OC-o0)
+			packStrided(pw, weight[o0*C:], C, n, C, false)
+			g := biGemm{out: out[o0 : (B-1)*OC+o0+n], inp: inp[:B*C], ldo: OC, lda: C, ldk: 1, pw: pw}
+			if bias != nil {
+				g.bias = bias[o0 : o0+n]
+			}
+			g.run(B, false)
 		}
-		g.run(B, true)
-	}
+	})
 }
-
-// gemmNChunk is the number of rows of a weight (OC, C) matmulForward packs
-// at a time: all of them when they fit gemmPackFloats, else as many as
-// fit, a multiple of biPanel when that is at least one panel.
-func gemmNChunk(OC, C int) int { return packChunk(OC, C, biPanel) }
 
 // matmulBackward is MatmulBackward. Each dinp[b,c] continues its own sum
 // with dout[b,o]·W[o,c] for o in order, each dW[o,c] with dout[b,o]·inp[b,c]
