@@ -63,8 +63,49 @@ func gemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, l
 		packTStrided(pw, b[k0*ldb:], ldb, kb, N, par)
 		sub := g
 		sub.inp, sub.acc = a[k0*g.ldk:], acc || k0 > 0
+		packTStrided(pw, b[k0*ldb:], ldb, kb, N, par)
 		sub.run(M, par)
 	}
+}
+
+// runGroups computes g's M rows × N columns (depth K) a group of panels at a time
+// on parallelFor's goroutines: each packs its group (columns n0..n0+n-1)
+// into its own scratch with pack, and runs every row past it while it is
+// in cache, so the packed copy never goes out to memory. g.pw is unused.
+// For rows read in place (ldk 1): packed rows would be packed again for
+// every group. (MatmulForward's weight, read a row at a time, gains;
+// gemm's b (K, N), read a group's columns at a time, lost 20–30%
+// measured, so gemm packs all of b first.)
+func (g *biGemm) runGroups(M, N, K int, pack func(pw *PackedWeight, n0, n int)) {
+	gp, groups := panelGroups((N + biPanel - 1) / biPanel)
+	parallelFor(groups, max(1, (1<<17)/(M*gp*biPanel*K)), func(lo, hi int) {
+		pw := getPacked()
+		defer putPacked(pw)
+		for gi := lo; gi < hi; gi++ {
+			n0 := gi * gp * biPanel
+			n := min(gp*biPanel, N-n0)
+			pack(pw, n0, n)
+			sub := *g
+			sub.out, sub.pw = g.out[n0:], pw
+			if g.bias != nil {
+				sub.bias = g.bias[n0 : n0+n]
+			}
+			sub.run(M, false)
+		}
+	})
+}
+
+// panelGroups splits P panels into groups of gp (even where P allows:
+// the AVX-512 kernel's unit is 2 panels) for runGroups: a multiple of the
+// goroutines in number, at least 2 each, so that none waits long for
+// another's last group, and at most biPanelGroup panels each, so that a
+// group stays in cache.
+func panelGroups(P int) (gp, groups int) {
+	w := runtime.GOMAXPROCS(0)
+	groups = max(2*w, ((P+biPanelGroup-1)/biPanelGroup+w-1)/w*w)
+	gp = (P + groups - 1) / groups
+	gp += gp & 1
+	return gp, (P + gp - 1) / gp
 }
 
 // GemmPackFloats bounds the packing scratch of MatmulForward (its weight
@@ -118,32 +159,11 @@ func matmulForward(out, inp, weight, bias []float32, B, C, OC int) {
 		}
 		return
 	}
-	// weight is packed a group of at most biPanelGroup panels at a time
-	// on each goroutine, into that goroutine's scratch, and every row of
-	// inp runs past the group while it is in cache: the packed copy never
-	// goes out to memory, and the scratch is small however large OC is
-	// (an LM head).
-	// The groups are a multiple of the goroutines in number (at least 2
-	// each) so that none waits for another's last group.
-	P := (OC + biPanel - 1) / biPanel
-	w := runtime.GOMAXPROCS(0)
-	groups := max(2*w, ((P+biPanelGroup-1)/biPanelGroup+w-1)/w*w)
-	gp := (P + groups - 1) / groups
-	groups = (P + gp - 1) / gp
-	parallelFor(groups, max(1, (1<<17)/(B*gp*biPanel*C)), func(lo, hi int) {
-		pw := getPacked()
-		defer putPacked(pw)
-		for gi := lo; gi < hi; gi++ {
-			o0 := gi * gp * biPanel
-			n := min(gp*biPanel, OC-o0)
-			packStrided(pw, weight[o0*C:], C, n, C, false)
-			g := biGemm{out: out[o0 : (B-1)*OC+o0+n], inp: inp[:B*C], ldo: OC, lda: C, ldk: 1, pw: pw}
-			if bias != nil {
-				g.bias = bias[o0 : o0+n]
-			}
-			g.run(B, false)
-		}
-	})
+	// weight is packed a group of panels at a time on each goroutine
+	// (runGroups): the packed copy stays in cache, and the scratch is
+	// small however large OC is (an LM head).
+	g := biGemm{out: out[:B*OC], inp: inp[:B*C], ldo: OC, lda: C, ldk: 1, bias: bias}
+	g.runGroups(B, OC, C, func(pw *PackedWeight, n0, n int) { packStrided(pw, weight[n0*C:], C, n, C, false) })
 }
 
 // matmulBackward is MatmulBackward. Each dinp[b,c] continues its own sum
