@@ -19,6 +19,9 @@ func TestGemmBlockingEdges(t *testing.T) {
 	defer biLevel(biDetectedLevel)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	const M, N, K = 110, 1043, 1600
+	if biDetectedLevel == 0 {
+		t.Skip("no C kernel set in this build or on this CPU: the Go loop is the specification itself")
+	}
 	if K <= biKBlock+biKBlock/2 {
 		t.Fatalf("K = %d is one pass at biKBlock %d: make it longer", K, biKBlock)
 	}
