@@ -60,22 +60,24 @@ func gemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, l
 	kc := gemmKChunk(K, N)
 	for k0 := 0; k0 < K; k0 += kc {
 		kb := min(kc, K-k0)
-		packTStrided(pw, b[k0*ldb:], ldb, kb, N, par)
 		sub := g
 		sub.inp, sub.acc = a[k0*g.ldk:], acc || k0 > 0
+		if par && !transA {
+			sub.runGroups(M, N, kb, func(pw *PackedWeight, n0, n int) { packTStrided(pw, b[k0*ldb+n0:], ldb, kb, n, false) })
+			continue
+		}
 		packTStrided(pw, b[k0*ldb:], ldb, kb, N, par)
 		sub.run(M, par)
 	}
 }
 
-// runGroups computes g's M rows × N columns (depth K) a group of panels at a time
-// on parallelFor's goroutines: each packs its group (columns n0..n0+n-1)
+// runGroups computes g's M rows × N columns (depth K) a group of panels
+// at a time on parallelFor's goroutines: each packs its group (columns n0..n0+n-1)
 // into its own scratch with pack, and runs every row past it while it is
 // in cache, so the packed copy never goes out to memory. g.pw is unused.
-// For rows read in place (ldk 1): packed rows would be packed again for
-// every group. (MatmulForward's weight, read a row at a time, gains;
-// gemm's b (K, N), read a group's columns at a time, lost 20–30%
-// measured, so gemm packs all of b first.)
+// For rows read in place (ldk 1): packed rows (a transposed left-hand
+// side) would be packed again for every group, so gemm with transA packs
+// all of b first and tiles the rows instead (biTiles).
 func (g *biGemm) runGroups(M, N, K int, pack func(pw *PackedWeight, n0, n int)) {
 	gp, groups := panelGroups((N + biPanel - 1) / biPanel)
 	parallelFor(groups, max(1, (1<<17)/(M*gp*biPanel*K)), func(lo, hi int) {
