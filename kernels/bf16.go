@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 )
 
@@ -166,8 +167,44 @@ func matmulBF16(out, inp []float32, pw *PackedWeightBF16, bias []float32, acc bo
 	parallelFor((M+blk-1)/blk, max(1, grainElems/max(1, blk*K)), func(lo, hi int) {
 		bf16XRange(x, inp, K, ldm, ldk, lo*blk, min(M, hi*blk))
 	})
-	forTiles(M, pw.panels(), K, func(m0, m1, p0, p1 int) {
+	bf16Tiles(M, pw.panels(), K2, func(m0, m1, p0, p1 int) {
 		bf16GemmRange(out, x, pw, bias, acc, m0, m1, p0, p1)
+	})
+}
+
+// The bf16 GEMM's tiles: up to bf16RowBlock rows × bf16PanelGroup panels,
+// fewer panels when that gives under 4 tiles a thread; bf16KC is the
+// number of pairs × panels of a K block (the C driver's kc·np, about 24
+// KiB of weights in L1); below bf16ShortK pairs, tiles go along the rows
+// (the output, read and written per call, streams row after row).
+var (
+	bf16RowBlock   = 96
+	bf16PanelGroup = 8
+	bf16KC         = 384
+	bf16ShortK     = 64
+)
+
+// bf16Tiles runs f over the tiles of an (M rows × P panels) output with
+// K2 pairs, in parallel. Tiles only decide which elements are computed
+// together, never an element's order.
+func bf16Tiles(M, P, K2 int, f func(m0, m1, p0, p1 int)) {
+	mb := min(M, bf16RowBlock)
+	mt := (M + mb - 1) / mb
+	pg := bf16PanelGroup
+	for pg > 2 && mt*((P+pg-1)/pg) < 4*runtime.GOMAXPROCS(0) {
+		pg /= 2
+	}
+	pt := (P + pg - 1) / pg
+	rowsFirst := K2 < bf16ShortK
+	tileWork := mb * pg * biPanel * 2 * K2
+	parallelFor(mt*pt, max(1, (1<<17)/max(1, tileWork)), func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			mi, pi := t%mt, t/mt
+			if rowsFirst {
+				mi, pi = t/pt, t%pt
+			}
+			f(mi*mb, min(M, mi*mb+mb), pi*pg, min(P, pi*pg+pg))
+		}
 	})
 }
 

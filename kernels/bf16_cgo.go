@@ -8,17 +8,22 @@ package kernels
 #include <stdint.h>
 
 // The bf16 GEMM's C kernels (see bf16.go for the contract). w is packed:
-// panel p holds (K2, 16) uint32 pairs; x holds each row's pairs (K2).
-// Three kernels per block shape: VDPBF16PS (AVX512_BF16), and the same
-// order as two FMAs per pair on AVX-512 or AVX2, run with MXCSR's FTZ and
-// DAZ bits set as the instruction does. The block shapes are those of the
-// float32 kernels (bigemm_cgo.go); only the inner step differs.
+// panel p holds (K2, 16) uint32 pairs; x holds each row's pairs (ldx per
+// row). Three kernels per block shape: VDPBF16PS (AVX512_BF16), and the
+// same order as two FMAs per pair on AVX-512 or AVX2, run with MXCSR's FTZ
+// and DAZ bits set as the instruction does. A kernel runs kn pairs of its
+// rows × panels, from the bias (or +0) or, with acc0, from out: the driver
+// splits K into blocks whose partial sums wait in out between blocks, which
+// keeps every element's chain (a stored partial is a flushed float32,
+// read back exactly).
 
-#define RB_MRMAX 6
+#define RB_MRMAX 8
+
+#define RB_ARGS float *out, long ldo, const uint32_t *x, long ldx, long kn, const uint32_t *w, long ps, const float *bias, const int *nv, int acc0
 
 // RB_DP512(MR, NP): VDPBF16PS, rows m..m+MR-1 × panels p..p+NP-1.
 #define RB_DP512(MR, NP) \
-__attribute__((target("avx512f,avx512bf16"))) static void rb_dp512_##MR##_##NP(float *out, long ldo, const uint32_t *x, long K2, const uint32_t *w, long ps, const float *bias, const int *nv, int acc0) { \
+__attribute__((target("avx512f,avx512bf16"))) static void rb_dp512_##MR##_##NP(RB_ARGS) { \
 	__m512 acc[MR][NP]; \
 	__mmask16 mk[NP]; \
 	_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) { \
@@ -26,11 +31,11 @@ __attribute__((target("avx512f,avx512bf16"))) static void rb_dp512_##MR##_##NP(f
 		__m512 b0 = bias ? _mm512_maskz_loadu_ps(mk[i], bias + 16 * i) : _mm512_setzero_ps(); \
 		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = acc0 ? _mm512_maskz_loadu_ps(mk[i], out + r * ldo + 16 * i) : b0; \
 	} \
-	for (long k = 0; k < K2; k++) { \
+	for (long k = 0; k < kn; k++) { \
 		__m512i wv[NP]; \
 		_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) wv[i] = _mm512_loadu_si512((const void *)(w + i * ps + k * 16)); \
 		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) { \
-			__m512i xv = _mm512_set1_epi32((int)x[r * K2 + k]); \
+			__m512i xv = _mm512_set1_epi32((int)x[r * ldx + k]); \
 			_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) acc[r][i] = _mm512_dpbf16_ps(acc[r][i], (__m512bh)xv, (__m512bh)wv[i]); \
 		} \
 	} \
@@ -40,7 +45,7 @@ __attribute__((target("avx512f,avx512bf16"))) static void rb_dp512_##MR##_##NP(f
 
 // RB_FMA512(MR, NP): the same order as two FMAs per pair (odd, then even).
 #define RB_FMA512(MR, NP) \
-__attribute__((target("avx512f"))) static void rb_fma512_##MR##_##NP(float *out, long ldo, const uint32_t *x, long K2, const uint32_t *w, long ps, const float *bias, const int *nv, int acc0) { \
+__attribute__((target("avx512f"))) static void rb_fma512_##MR##_##NP(RB_ARGS) { \
 	__m512 acc[MR][NP]; \
 	__mmask16 mk[NP]; \
 	const __m512i hi = _mm512_set1_epi32((int)0xffff0000); \
@@ -49,7 +54,7 @@ __attribute__((target("avx512f"))) static void rb_fma512_##MR##_##NP(float *out,
 		__m512 b0 = bias ? _mm512_maskz_loadu_ps(mk[i], bias + 16 * i) : _mm512_setzero_ps(); \
 		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = acc0 ? _mm512_maskz_loadu_ps(mk[i], out + r * ldo + 16 * i) : b0; \
 	} \
-	for (long k = 0; k < K2; k++) { \
+	for (long k = 0; k < kn; k++) { \
 		__m512 wo[NP], we[NP]; \
 		_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) { \
 			__m512i v = _mm512_loadu_si512((const void *)(w + i * ps + k * 16)); \
@@ -57,7 +62,7 @@ __attribute__((target("avx512f"))) static void rb_fma512_##MR##_##NP(float *out,
 			we[i] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)); \
 		} \
 		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) { \
-			__m512i xv = _mm512_set1_epi32((int)x[r * K2 + k]); \
+			__m512i xv = _mm512_set1_epi32((int)x[r * ldx + k]); \
 			__m512 xo = _mm512_castsi512_ps(_mm512_and_si512(xv, hi)), xe = _mm512_castsi512_ps(_mm512_slli_epi32(xv, 16)); \
 			_Pragma("GCC unroll 8") for (int i = 0; i < NP; i++) { \
 				acc[r][i] = _mm512_fmadd_ps(xo, wo[i], acc[r][i]); \
@@ -71,7 +76,7 @@ __attribute__((target("avx512f"))) static void rb_fma512_##MR##_##NP(float *out,
 
 // RB_FMA256(MR, NP): the AVX2 twin, a panel as two ymm halves.
 #define RB_FMA256(MR, NP) \
-__attribute__((target("avx2,fma"))) static void rb_fma256_##MR##_##NP(float *out, long ldo, const uint32_t *x, long K2, const uint32_t *w, long ps, const float *bias, const int *nv, int acc0) { \
+__attribute__((target("avx2,fma"))) static void rb_fma256_##MR##_##NP(RB_ARGS) { \
 	__m256 acc[MR][2 * NP]; \
 	__m256i mk[2 * NP]; \
 	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); \
@@ -82,7 +87,7 @@ __attribute__((target("avx2,fma"))) static void rb_fma256_##MR##_##NP(float *out
 		__m256 b0 = bias ? _mm256_maskload_ps(bias + 8 * i, mk[i]) : _mm256_setzero_ps(); \
 		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r][i] = acc0 ? _mm256_maskload_ps(out + r * ldo + 8 * i, mk[i]) : b0; \
 	} \
-	for (long k = 0; k < K2; k++) { \
+	for (long k = 0; k < kn; k++) { \
 		__m256 wo[2 * NP], we[2 * NP]; \
 		_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) { \
 			__m256i v = _mm256_loadu_si256((const __m256i *)(w + (i / 2) * ps + k * 16 + 8 * (i % 2))); \
@@ -90,7 +95,7 @@ __attribute__((target("avx2,fma"))) static void rb_fma256_##MR##_##NP(float *out
 			we[i] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)); \
 		} \
 		_Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) { \
-			__m256i xv = _mm256_set1_epi32((int)x[r * K2 + k]); \
+			__m256i xv = _mm256_set1_epi32((int)x[r * ldx + k]); \
 			__m256 xo = _mm256_castsi256_ps(_mm256_and_si256(xv, hi)), xe = _mm256_castsi256_ps(_mm256_slli_epi32(xv, 16)); \
 			_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) { \
 				acc[r][i] = _mm256_fmadd_ps(xo, wo[i], acc[r][i]); \
@@ -102,17 +107,22 @@ __attribute__((target("avx2,fma"))) static void rb_fma256_##MR##_##NP(float *out
 		_Pragma("GCC unroll 16") for (int i = 0; i < 2 * NP; i++) _mm256_maskstore_ps(out + r * ldo + 8 * i, mk[i], acc[r][i]); \
 }
 
-typedef void (*rb_kern)(float *, long, const uint32_t *, long, const uint32_t *, long, const float *, const int *, int);
+typedef void (*rb_kern)(RB_ARGS);
 
-// Blockings as the float32 kernels': MR·NP ≤ 12 accumulators (AVX-512),
-// MR·2NP ≤ 8 (AVX2, which also keeps 2 weight halves per accumulator
-// column in registers).
+// Blockings. VDPBF16PS: up to 8 rows × 3 panels, 24 accumulators of the
+// 32 zmm plus 3 weights and a broadcast, 11 loads per 24 dot products (a
+// row block of 6 × 2 needs 8 per 12). The FMA twins, whose weights take
+// two registers each: MR·NP ≤ 12 (AVX-512), MR·2NP ≤ 8 (AVX2). rb_np, the
+// panels per call at MR rows, never grows with MR, so a tile's blocks of
+// MR and MR−1 rows share one panel count.
 RB_DP512(1, 1) RB_DP512(1, 2) RB_DP512(1, 3) RB_DP512(1, 4) RB_DP512(1, 5) RB_DP512(1, 6) RB_DP512(1, 7) RB_DP512(1, 8)
 RB_DP512(2, 1) RB_DP512(2, 2) RB_DP512(2, 3) RB_DP512(2, 4) RB_DP512(2, 5) RB_DP512(2, 6)
-RB_DP512(3, 1) RB_DP512(3, 2) RB_DP512(3, 3) RB_DP512(3, 4)
-RB_DP512(4, 1) RB_DP512(4, 2) RB_DP512(4, 3)
-RB_DP512(5, 1) RB_DP512(5, 2)
-RB_DP512(6, 1) RB_DP512(6, 2)
+RB_DP512(3, 1) RB_DP512(3, 2) RB_DP512(3, 3) RB_DP512(3, 4) RB_DP512(3, 5) RB_DP512(3, 6)
+RB_DP512(4, 1) RB_DP512(4, 2) RB_DP512(4, 3) RB_DP512(4, 4) RB_DP512(4, 5)
+RB_DP512(5, 1) RB_DP512(5, 2) RB_DP512(5, 3) RB_DP512(5, 4)
+RB_DP512(6, 1) RB_DP512(6, 2) RB_DP512(6, 3)
+RB_DP512(7, 1) RB_DP512(7, 2) RB_DP512(7, 3)
+RB_DP512(8, 1) RB_DP512(8, 2) RB_DP512(8, 3)
 RB_FMA512(1, 1) RB_FMA512(1, 2) RB_FMA512(1, 3) RB_FMA512(1, 4) RB_FMA512(1, 5) RB_FMA512(1, 6)
 RB_FMA512(2, 1) RB_FMA512(2, 2) RB_FMA512(2, 3) RB_FMA512(2, 4)
 RB_FMA512(3, 1) RB_FMA512(3, 2) RB_FMA512(3, 3)
@@ -132,32 +142,63 @@ static const rb_kern rb_tab[3][RB_MRMAX + 1][9] = {
 		{0, rb_fma512_2_1, rb_fma512_2_2, rb_fma512_2_3, rb_fma512_2_4}, {0, rb_fma512_3_1, rb_fma512_3_2, rb_fma512_3_3},
 		{0, rb_fma512_4_1, rb_fma512_4_2, rb_fma512_4_3}, {0, rb_fma512_5_1, rb_fma512_5_2}, {0, rb_fma512_6_1, rb_fma512_6_2}},
 	{{0}, {0, rb_dp512_1_1, rb_dp512_1_2, rb_dp512_1_3, rb_dp512_1_4, rb_dp512_1_5, rb_dp512_1_6, rb_dp512_1_7, rb_dp512_1_8},
-		{0, rb_dp512_2_1, rb_dp512_2_2, rb_dp512_2_3, rb_dp512_2_4, rb_dp512_2_5, rb_dp512_2_6}, {0, rb_dp512_3_1, rb_dp512_3_2, rb_dp512_3_3, rb_dp512_3_4},
-		{0, rb_dp512_4_1, rb_dp512_4_2, rb_dp512_4_3}, {0, rb_dp512_5_1, rb_dp512_5_2}, {0, rb_dp512_6_1, rb_dp512_6_2}},
+		{0, rb_dp512_2_1, rb_dp512_2_2, rb_dp512_2_3, rb_dp512_2_4, rb_dp512_2_5, rb_dp512_2_6},
+		{0, rb_dp512_3_1, rb_dp512_3_2, rb_dp512_3_3, rb_dp512_3_4, rb_dp512_3_5, rb_dp512_3_6},
+		{0, rb_dp512_4_1, rb_dp512_4_2, rb_dp512_4_3, rb_dp512_4_4, rb_dp512_4_5},
+		{0, rb_dp512_5_1, rb_dp512_5_2, rb_dp512_5_3, rb_dp512_5_4}, {0, rb_dp512_6_1, rb_dp512_6_2, rb_dp512_6_3},
+		{0, rb_dp512_7_1, rb_dp512_7_2, rb_dp512_7_3}, {0, rb_dp512_8_1, rb_dp512_8_2, rb_dp512_8_3}},
 };
-static const int rb_np[3][RB_MRMAX + 1] = {{0, 2, 2, 1, 1, 1, 1}, {0, 6, 4, 3, 3, 2, 2}, {0, 8, 6, 4, 3, 2, 2}};
+static const int rb_np[3][RB_MRMAX + 1] = {{0, 2, 2, 1, 1, 1, 1}, {0, 6, 4, 3, 3, 2, 2}, {0, 8, 6, 6, 5, 4, 3, 3, 3}};
+static const int rb_mrmax[3] = {6, 6, 8};
 
+// rb_block runs rows [m, m+mr) × panels [p, p+np) over pairs [k0, k0+kn).
+static inline void rb_block(int kind, float *out, const uint32_t *x, const uint32_t *w, const float *bias, int acc,
+	long N, long K2, long m, int mr, long p, int np, long k0, long kn) {
+	int nv[8];
+	for (int i = 0; i < np; i++) {
+		long v = N - 16 * (p + i);
+		nv[i] = v < 16 ? (int)v : 16;
+	}
+	rb_tab[kind][mr][np](out + m * N + 16 * p, N, x + m * K2 + k0, K2, kn, w + p * 16 * K2 + k0 * 16, 16 * K2,
+		bias ? bias + 16 * p : 0, nv, acc);
+}
 
 // rljob_bf16gemm computes out[m, 16p0 .. min(N, 16p1)) for m in [m0, m1)
 // with kernel kind (2 VDPBF16PS, 1 AVX-512 FMAs, 0 AVX2 FMAs). out (M, N),
-// x (M, K2) pairs, w packed (panel stride ps = 16·K2), bias (N) or NULL.
-static void rljob_bf16gemm(int kind, float *out, const uint32_t *x, const uint32_t *w, const float *bias, int acc, long N, long K2, long m0, long m1, long p0, long p1) {
+// x (M, K2) pairs, w packed (panel stride 16·K2), bias (N) or NULL. The
+// rows go in nb blocks of mr or mr−1 rows. With one block of pairs
+// (K2 ≤ kc), each row block runs across the panels (its x stays in L1).
+// Otherwise, for each block of kc pairs, each group of np panels runs down
+// the row blocks: its kc·np·64 bytes of weights stay in L1 while the rows'
+// pairs stream from L2, and the partial sums wait in out.
+static void rljob_bf16gemm(int kind, float *out, const uint32_t *x, const uint32_t *w, const float *bias, int acc,
+	long N, long K2, long m0, long m1, long p0, long p1, long kcp) {
 	unsigned int csr = _mm_getcsr();
 	if (kind != 2) _mm_setcsr(csr | 0x8040); // FTZ | DAZ, as VDPBF16PS
-	long ps = 16 * K2;
-	int nv[8];
-	for (long m = m0; m < m1;) {
-		int mr = m1 - m < RB_MRMAX ? (int)(m1 - m) : RB_MRMAX;
-		int npmax = rb_np[kind][mr];
-		for (long p = p0; p < p1; p += npmax) {
-			int np = p1 - p < npmax ? (int)(p1 - p) : npmax;
-			for (int i = 0; i < np; i++) {
-				long v = N - 16 * (p + i);
-				nv[i] = v < 16 ? (int)v : 16;
+	long rows = m1 - m0, mrmax = rb_mrmax[kind];
+	long nb = (rows + mrmax - 1) / mrmax;
+	int mr = (int)((rows + nb - 1) / nb), npmax = rb_np[kind][mr];
+	long kc = nb > 1 ? kcp / npmax : K2;
+	if (kc < 32) kc = 32;
+	if (kc >= K2) {
+		for (long b = 0; b < nb; b++) {
+			long m = m0 + b * rows / nb, me = m0 + (b + 1) * rows / nb;
+			for (long p = p0; p < p1; p += npmax) {
+				int np = p1 - p < npmax ? (int)(p1 - p) : npmax;
+				rb_block(kind, out, x, w, bias, acc, N, K2, m, (int)(me - m), p, np, 0, K2);
 			}
-			rb_tab[kind][mr][np](out + m * N + 16 * p, N, x + m * K2, K2, w + p * ps, ps, bias ? bias + 16 * p : 0, nv, acc);
 		}
-		m += mr;
+	} else {
+		for (long k0 = 0; k0 < K2; k0 += kc) {
+			long kn = K2 - k0 < kc ? K2 - k0 : kc;
+			for (long p = p0; p < p1; p += npmax) {
+				int np = p1 - p < npmax ? (int)(p1 - p) : npmax;
+				for (long b = 0; b < nb; b++) {
+					long m = m0 + b * rows / nb, me = m0 + (b + 1) * rows / nb;
+					rb_block(kind, out, x, w, k0 ? 0 : bias, acc || k0, N, K2, m, (int)(me - m), p, np, k0, kn);
+				}
+			}
+		}
 	}
 	if (kind != 2) _mm_setcsr(csr);
 }
@@ -286,7 +327,7 @@ func bf16GemmRange(out []float32, x []uint32, pw *PackedWeightBF16, bias []float
 		ac = 1
 	}
 	C.rljob_bf16gemm(C.int(kind), cf(out), cu(x), cu(pw.data), bp, C.int(ac),
-		C.long(pw.N), C.long(pw.pairs()), C.long(m0), C.long(m1), C.long(p0), C.long(p1))
+		C.long(pw.N), C.long(pw.pairs()), C.long(m0), C.long(m1), C.long(p0), C.long(p1), C.long(bf16KC))
 }
 
 func cu(x []uint32) *C.uint32_t { return (*C.uint32_t)(unsafe.Pointer(&x[0])) }

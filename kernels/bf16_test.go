@@ -334,3 +334,79 @@ func TestPackRows(t *testing.T) {
 		t.Errorf("bf16 weight packed by rows differs from PackWeightBF16")
 	}
 }
+
+// BenchmarkBF16Head times the three bf16 GEMMs of one lm_head chunk of
+// the trainer at Qwen2.5-0.5B's shape (V = 151936, C = 896, 55 rows, the
+// trainer's 32 MiB chunk): the logits (fwd), dlnf += dlogits·W with W
+// packed transposed once (dinp) and dW += dlogitsᵀ·lnf (dW), and the
+// transposed packing of W (packT), per CPU-second.
+//
+//	go test -run '^$' -bench BF16Head -benchtime 3x ./kernels/
+func BenchmarkBF16Head(b *testing.B) {
+	const V, C, R = 151936, 896, 55
+	r := rand.New(rand.NewSource(1))
+	w, lnf, dlog := randSlice(r, V*C, 0.05), randSlice(r, R*C, 1), randSlice(r, R*V, 1e-3)
+	logits, dlnf, dw := make([]float32, R*V), make([]float32, R*C), make([]float32, V*C)
+	pw, wT, lnfT := PackWeightBF16(nil, w, V, C), PackWeightBF16T(nil, w, V, C), PackWeightBF16T(nil, lnf, R, C)
+	for _, tc := range []struct {
+		name string
+		f    func()
+	}{
+		{"fwd", func() { MatmulForwardBF16(logits, lnf, pw, nil, R) }},
+		{"dinp", func() { matmulBF16(dlnf, dlog, wT, nil, true, R, V, 1) }},
+		{"dW", func() { matmulBF16(dw, dlog, lnfT, nil, true, V, 1, V) }},
+		{"packT", func() { PackWeightBF16T(wT, w, V, C) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			tc.f()
+			c0 := cpuSeconds()
+			for b.Loop() {
+				tc.f()
+			}
+			flop := float64(2*V*C*R) * float64(b.N)
+			b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			if cpu := cpuSeconds() - c0; cpu > 0 {
+				b.ReportMetric(flop/cpu/1e9, "GFLOP/cpu-s")
+				b.ReportMetric(cpu*1e3/float64(b.N), "cpu-ms/op")
+			}
+		})
+	}
+}
+
+// TestBF16BlockingsBitIdentical: the tiling and K blocking (bf16Tiles,
+// the C driver's blocks of kc pairs whose partial sums wait in out) do not
+// change a bit: small and large K blocks, tiles along rows or panels, on
+// every kernel, forward (with bias, subnormal sums) and accumulating (from
+// subnormal start values), against the naive specification.
+func TestBF16BlockingsBitIdentical(t *testing.T) {
+	native := bf16Native
+	defer func() { bf16Native = native }()
+	rb, pg, kc, sk := bf16RowBlock, bf16PanelGroup, bf16KC, bf16ShortK
+	defer func() { bf16RowBlock, bf16PanelGroup, bf16KC, bf16ShortK = rb, pg, kc, sk }()
+	r := rand.New(rand.NewSource(21))
+	const M, K, N = 61, 203, 75
+	for _, k := range bf16Kinds() {
+		useSet(t, k.level)
+		bf16Native = k.native
+		for _, bl := range [][4]int{{96, 8, 384, 64}, {20, 2, 1, 64}, {13, 4, 100, 1000}, {7, 8, 64, 0}} {
+			bf16RowBlock, bf16PanelGroup, bf16KC, bf16ShortK = bl[0], bl[1], bl[2], bl[3]
+			name := fmt.Sprintf("%s native=%v blocking=%v", biLevelName[k.level], k.native, bl)
+			for _, scale := range []float32{1, 1e-19} {
+				inp, w, bias := randSlice(r, M*K, scale), randSlice(r, N*K, scale), randSlice(r, N, scale*scale)
+				want, got := make([]float32, M*N), make([]float32, M*N)
+				naiveMatmulBF16(want, inp, w, bias, M, K, N)
+				MatmulForwardBF16(got, inp, PackWeightBF16(nil, w, N, K), bias, M)
+				assertClose(t, fmt.Sprintf("%s scale=%g forward", name, scale), got, want, 0, 0)
+			}
+			dout, inp, w := randSlice(r, M*N, 1), randSlice(r, M*K, 1), randSlice(r, N*K, 1)
+			di0, dw0 := randSlice(r, M*K, 1), randSlice(r, N*K, 1)
+			di0[0], dw0[len(dw0)-1] = 1e-40, -1e-40
+			wdi, wdw := slices.Clone(di0), slices.Clone(dw0)
+			naiveMatmulBackwardBF16(wdi, wdw, nil, dout, inp, w, M, K, N)
+			di, dw := slices.Clone(di0), slices.Clone(dw0)
+			MatmulBackwardBF16(di, dw, nil, dout, inp, w, M, K, N)
+			assertClose(t, name+" dinp", di, wdi, 0, 0)
+			assertClose(t, name+" dweight", dw, wdw, 0, 0)
+		}
+	}
+}
