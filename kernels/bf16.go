@@ -87,8 +87,15 @@ func packBF16(pw *PackedWeightBF16, w []float32, N, K, ldn, ldk int) *PackedWeig
 		pw.data = make([]uint32, n)
 	}
 	pw.data = pw.data[:n]
-	parallelFor(pw.panels(), max(1, grainElems/(biPanel*K)), func(lo, hi int) {
-		bf16PackRange(pw.data, w, N, K, ldn, ldk, lo, hi)
+	if ldk == 1 {
+		parallelFor(pw.panels(), max(1, grainElems/(biPanel*K)), func(lo, hi int) {
+			bf16PackRange(pw.data, w, N, K, ldn, ldk, lo, hi)
+		})
+		return pw
+	}
+	// transposed: pairs of rows of w, each read whole once
+	parallelFor(pw.pairs(), max(16, grainElems/(2*N)), func(lo, hi int) {
+		bf16PackColsRange(pw.data, w, N, K, ldk, lo, hi)
 	})
 	return pw
 }
@@ -101,6 +108,18 @@ func bf16PackRangeGo(data []uint32, w []float32, N, K, ldn, ldk, p0, p1 int) {
 		for i := range K2 {
 			for j := range biPanel {
 				dst[i*biPanel+j] = stridedPair(w, p*biPanel+j, i, N, K, ldn, ldk)
+			}
+		}
+	}
+}
+
+// bf16PackColsRangeGo is bf16PackColsRange in Go.
+func bf16PackColsRangeGo(data []uint32, w []float32, N, K, ldk, i0, i1 int) {
+	K2 := (K + 1) / 2
+	for p := range (N + biPanel - 1) / biPanel {
+		for i := i0; i < i1; i++ {
+			for j := range biPanel {
+				data[(p*K2+i)*biPanel+j] = stridedPair(w, p*biPanel+j, i, N, K, 1, ldk)
 			}
 		}
 	}

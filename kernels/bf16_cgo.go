@@ -261,25 +261,26 @@ static void rljob_bf16_packrows(uint32_t *dst, const float *w, long N, long K, l
 	}
 }
 
-// rljob_bf16_packcols: panels [p0, p1) of the (N, K) weight whose element
-// (n, k) is w[k·ldk + n].
-static void rljob_bf16_packcols(uint32_t *dst, const float *w, long N, long K, long ldk, long p0, long p1) {
-	long K2 = (K + 1) / 2;
-	for (long p = p0; p < p1; p++) {
-		uint32_t *d = dst + p * 16 * K2;
-		long n0 = 16 * p, nv = N - n0 < 16 ? N - n0 : 16;
-		for (long i = 0; i < K2; i++) {
-			const float *r0 = w + 2 * i * ldk + n0, *r1 = r0 + ldk;
-			uint32_t *o = d + i * 16;
-			if (nv == 16 && 2 * i + 1 < K) {
-				for (long j = 0; j < 16; j++) o[j] = rl_bf16(r0[j]) | rl_bf16(r1[j]) << 16;
+// rljob_bf16_packcols: pairs [i0, i1) of every panel of the (N, K) weight
+// whose element (n, k) is w[k·ldk + n]: rows 2i and 2i+1 of w are read
+// whole, once (panel by panel, each would be read 64 bytes at a time).
+static void rljob_bf16_packcols(uint32_t *dst, const float *w, long N, long K, long ldk, long i0, long i1) {
+	long K2 = (K + 1) / 2, P = (N + 15) / 16;
+	for (long i = i0; i < i1; i++) {
+		const float *r0 = w + 2 * i * ldk, *r1 = r0 + ldk;
+		int odd = 2 * i + 1 < K;
+		for (long p = 0; p < P; p++) {
+			uint32_t *o = dst + p * 16 * K2 + i * 16;
+			long n0 = 16 * p, nv = N - n0 < 16 ? N - n0 : 16;
+			if (nv == 16 && odd) {
+				for (long j = 0; j < 16; j++) o[j] = rl_bf16(r0[n0 + j]) | rl_bf16(r1[n0 + j]) << 16;
 				continue;
 			}
 			for (long j = 0; j < 16; j++) {
 				uint32_t v = 0;
 				if (j < nv) {
-					v = rl_bf16(r0[j]);
-					if (2 * i + 1 < K) v |= rl_bf16(r1[j]) << 16;
+					v = rl_bf16(r0[n0 + j]);
+					if (odd) v |= rl_bf16(r1[n0 + j]) << 16;
 				}
 				o[j] = v;
 			}
@@ -347,15 +348,21 @@ func bf16XRange(x []uint32, a []float32, K, ldm, ldk, m0, m1 int) {
 }
 
 // bf16PackRange packs panels [p0, p1) of the (N, K) weight whose element
-// (n, k) is w[n·ldn + k·ldk] (ldn or ldk is 1).
+// (n, k) is w[n·ldn + k].
 func bf16PackRange(dst []uint32, w []float32, N, K, ldn, ldk, p0, p1 int) {
-	if biCurLevel == 0 || p0 >= p1 {
+	if biCurLevel == 0 || p0 >= p1 || ldk != 1 {
 		bf16PackRangeGo(dst, w, N, K, ldn, ldk, p0, p1)
 		return
 	}
-	if ldk == 1 {
-		C.rljob_bf16_packrows(cu(dst), cf(w), C.long(N), C.long(K), C.long(ldn), C.long(p0), C.long(p1))
-	} else {
-		C.rljob_bf16_packcols(cu(dst), cf(w), C.long(N), C.long(K), C.long(ldk), C.long(p0), C.long(p1))
+	C.rljob_bf16_packrows(cu(dst), cf(w), C.long(N), C.long(K), C.long(ldn), C.long(p0), C.long(p1))
+}
+
+// bf16PackColsRange packs pairs [i0, i1) of every panel of the (N, K)
+// weight whose element (n, k) is w[k·ldk + n].
+func bf16PackColsRange(dst []uint32, w []float32, N, K, ldk, i0, i1 int) {
+	if biCurLevel == 0 || i0 >= i1 {
+		bf16PackColsRangeGo(dst, w, N, K, ldk, i0, i1)
+		return
 	}
+	C.rljob_bf16_packcols(cu(dst), cf(w), C.long(N), C.long(K), C.long(ldk), C.long(i0), C.long(i1))
 }

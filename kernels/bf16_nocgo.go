@@ -19,3 +19,7 @@ func bf16XRange(x []uint32, a []float32, K, ldm, ldk, m0, m1 int) {
 func bf16PackRange(dst []uint32, w []float32, N, K, ldn, ldk, p0, p1 int) {
 	bf16PackRangeGo(dst, w, N, K, ldn, ldk, p0, p1)
 }
+
+func bf16PackColsRange(dst []uint32, w []float32, N, K, ldk, i0, i1 int) {
+	bf16PackColsRangeGo(dst, w, N, K, ldk, i0, i1)
+}
