@@ -193,13 +193,14 @@ func matmulBF16(out, inp []float32, pw *PackedWeightBF16, bias []float32, acc bo
 
 // The bf16 GEMM's tiles: up to bf16RowBlock rows × bf16PanelGroup panels,
 // fewer panels when that gives under 4 tiles a thread; bf16KC is the
-// number of pairs × panels of a K block (the C driver's kc·np, about 24
-// KiB of weights in L1); below bf16ShortK pairs, tiles go along the rows
-// (the output, read and written per call, streams row after row).
+// number of pairs × panels of a K block (the C driver's kc·np: 96 KiB of
+// weights, in L2, measured best on Zen 5 among 192–1536); below
+// bf16ShortK pairs, tiles go along the rows (the output, read and written
+// per call, streams row after row).
 var (
 	bf16RowBlock   = 96
 	bf16PanelGroup = 8
-	bf16KC         = 384
+	bf16KC         = 1536
 	bf16ShortK     = 64
 )
 
