@@ -202,20 +202,23 @@ var (
 	bf16PanelGroup = 8
 	bf16KC         = 1536
 	bf16ShortK     = 64
+	bf16ShortRows  = 48
 )
 
 // bf16Tiles runs f over the tiles of an (M rows × P panels) output with
 // K2 pairs, in parallel. Tiles only decide which elements are computed
 // together, never an element's order.
 func bf16Tiles(M, P, K2 int, f func(m0, m1, p0, p1 int)) {
-	mb := min(M, bf16RowBlock)
+	rowsFirst := K2 < bf16ShortK
+	mb, pg := min(M, bf16RowBlock), bf16PanelGroup
+	if rowsFirst {
+		mb, pg = min(M, bf16ShortRows), P
+	}
 	mt := (M + mb - 1) / mb
-	pg := bf16PanelGroup
 	for pg > 2 && mt*((P+pg-1)/pg) < 4*runtime.GOMAXPROCS(0) {
 		pg /= 2
 	}
 	pt := (P + pg - 1) / pg
-	rowsFirst := K2 < bf16ShortK
 	tileWork := mb * pg * biPanel * 2 * K2
 	parallelFor(mt*pt, max(1, (1<<17)/max(1, tileWork)), func(lo, hi int) {
 		for t := lo; t < hi; t++ {

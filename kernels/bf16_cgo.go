@@ -182,9 +182,12 @@ static void rljob_bf16gemm(int kind, float *out, const uint32_t *x, const uint32
 	if (kc < 32) kc = 32;
 	if (kc >= K2) {
 		for (long b = 0; b < nb; b++) {
-			long m = m0 + b * rows / nb, me = m0 + (b + 1) * rows / nb;
+			long m = m0 + b * rows / nb, me = m0 + (b + 1) * rows / nb, mn = m0 + (b + 2) * rows / nb;
 			for (long p = p0; p < p1; p += npmax) {
 				int np = p1 - p < npmax ? (int)(p1 - p) : npmax;
+				if (acc && b + 1 < nb) // the next row block's partial sums, one call ahead
+					for (long r = me; r < mn; r++)
+						for (int i = 0; i < np; i++) _mm_prefetch((const char *)(out + r * N + 16 * (p + i)), _MM_HINT_T0);
 				rb_block(kind, out, x, w, bias, acc, N, K2, m, (int)(me - m), p, np, 0, K2);
 			}
 		}
