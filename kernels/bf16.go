@@ -191,15 +191,16 @@ func matmulBF16(out, inp []float32, pw *PackedWeightBF16, bias []float32, acc bo
 	})
 }
 
-// The bf16 GEMM's tiles: up to bf16RowBlock rows × bf16PanelGroup panels,
-// fewer panels when that gives under 4 tiles a thread; bf16KC is the
-// number of pairs × panels of a K block (the C driver's kc·np: 96 KiB of
-// weights, in L2, measured best on Zen 5 among 192–1536); below
-// bf16ShortK pairs, tiles go along the rows (the output, read and written
-// per call, streams row after row).
+// The bf16 GEMM's tiles (tuned on Zen 5, docs/kernels.md "bf16
+// blocking"): bf16RowBlock rows × bf16PanelGroup panels (4 groups of the
+// 3-panel VDPBF16PS block), halved while there are under 4 tiles a thread
+// (a decode step, the lm_head's dinp); bf16KC is the C driver's K block
+// in pairs × panels (kc·np: 96 KiB of weights, in L2). Below bf16ShortK
+// pairs (the dW of a short chunk of rows), a tile is bf16ShortRows whole
+// rows: the output, read and written once per call, streams row by row.
 var (
 	bf16RowBlock   = 96
-	bf16PanelGroup = 8
+	bf16PanelGroup = 12
 	bf16KC         = 1536
 	bf16ShortK     = 64
 	bf16ShortRows  = 48
@@ -215,7 +216,7 @@ func bf16Tiles(M, P, K2 int, f func(m0, m1, p0, p1 int)) {
 		mb, pg = min(M, bf16ShortRows), P
 	}
 	mt := (M + mb - 1) / mb
-	for pg > 2 && mt*((P+pg-1)/pg) < 4*runtime.GOMAXPROCS(0) {
+	for pg > 3 && mt*((P+pg-1)/pg) < 4*runtime.GOMAXPROCS(0) {
 		pg /= 2
 	}
 	pt := (P + pg - 1) / pg
