@@ -181,7 +181,7 @@ func matmulBF16(out, inp []float32, pw *PackedWeightBF16, bias []float32, acc bo
 	x := xs.buf
 	blk := 1
 	if ldk != 1 {
-		blk = 64 // transposed input: blocks of rows read adjacent values per k
+		blk = 256 // transposed input: blocks of rows read adjacent values per k (RB_XB)
 	}
 	parallelFor((M+blk-1)/blk, max(1, grainElems/max(1, blk*K)), func(lo, hi int) {
 		bf16XRange(x, inp, K, ldm, ldk, lo*blk, min(M, hi*blk))

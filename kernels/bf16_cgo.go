@@ -18,6 +18,7 @@ package kernels
 // read back exactly).
 
 #define RB_MRMAX 8
+#define RB_XB 256 // rows of x per block of rljob_bf16_xcols (bf16.go: bf16XColBlock)
 
 #define RB_ARGS float *out, long ldo, const uint32_t *x, long ldx, long kn, const uint32_t *w, long ps, const float *bias, const int *nv, int acc0
 
@@ -229,12 +230,14 @@ static void rljob_bf16_xrows(uint32_t *x, const float *a, long K, long lda, long
 	}
 }
 
-// rljob_bf16_xcols: the same for element (m, k) = a[k·ldk + m].
+// rljob_bf16_xcols: the same for element (m, k) = a[k·ldk + m], RB_XB
+// rows at a time (1 KiB runs of each row of a: 256 measured faster than
+// 64 and 1024 on the lm_head's dW).
 static void rljob_bf16_xcols(uint32_t *x, const float *a, long K, long ldk, long m0, long m1) {
 	long K2 = (K + 1) / 2;
-	uint32_t t[64];
-	for (long mb = m0; mb < m1; mb += 64) {
-		long n = m1 - mb < 64 ? m1 - mb : 64;
+	uint32_t t[RB_XB];
+	for (long mb = m0; mb < m1; mb += RB_XB) {
+		long n = m1 - mb < RB_XB ? m1 - mb : RB_XB;
 		for (long i = 0; i < K2; i++) {
 			const float *r0 = a + 2 * i * ldk + mb, *r1 = r0 + ldk;
 			if (2 * i + 1 < K)
