@@ -18,7 +18,7 @@ package kernels
 // read back exactly).
 
 #define RB_MRMAX 8
-#define RB_XB 256 // rows of x per block of rljob_bf16_xcols (bf16.go: bf16XColBlock)
+#define RB_XB 256 // rows of x per block of rljob_bf16_xcols (matmulBF16's blk)
 
 #define RB_ARGS float *out, long ldo, const uint32_t *x, long ldx, long kn, const uint32_t *w, long ps, const float *bias, const int *nv, int acc0
 

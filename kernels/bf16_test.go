@@ -385,7 +385,7 @@ func TestBF16BlockingsBitIdentical(t *testing.T) {
 	rb, pg, kc, sk := bf16RowBlock, bf16PanelGroup, bf16KC, bf16ShortK
 	defer func() { bf16RowBlock, bf16PanelGroup, bf16KC, bf16ShortK = rb, pg, kc, sk }()
 	r := rand.New(rand.NewSource(21))
-	const M, K, N = 61, 203, 75
+	const M, K, N = 61, 203, 300 // dW: 300 rows, over one block of the transposed conversion
 	for _, k := range bf16Kinds() {
 		useSet(t, k.level)
 		bf16Native = k.native
