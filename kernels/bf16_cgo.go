@@ -169,9 +169,11 @@ static inline void rb_block(int kind, float *out, const uint32_t *x, const uint3
 // x (M, K2) pairs, w packed (panel stride 16·K2), bias (N) or NULL. The
 // rows go in nb blocks of mr or mr−1 rows. With one block of pairs
 // (K2 ≤ kc), each row block runs across the panels (its x stays in L1).
-// Otherwise, for each block of kc pairs, each group of np panels runs down
-// the row blocks: its kc·np·64 bytes of weights stay in L1 while the rows'
-// pairs stream from L2, and the partial sums wait in out.
+// Otherwise, for each block of kc = kcp/np pairs, each group of np panels
+// runs down the row blocks: its kcp·64 bytes of weights stay in cache (96
+// KiB, L2, at bf16.go's bf16KC) while the rows' pairs stream past, and the
+// partial sums wait in out. With acc and one block of pairs, the next row
+// block's partial sums are prefetched a call ahead.
 static void rljob_bf16gemm(int kind, float *out, const uint32_t *x, const uint32_t *w, const float *bias, int acc,
 	long N, long K2, long m0, long m1, long p0, long p1, long kcp) {
 	unsigned int csr = _mm_getcsr();
