@@ -336,8 +336,8 @@ func TestPackRows(t *testing.T) {
 }
 
 // BenchmarkBF16Head times the three bf16 GEMMs of one lm_head chunk of
-// the trainer at Qwen2.5-0.5B's shape (V = 151936, C = 896, 55 rows, the
-// trainer's 32 MiB chunk): the logits (fwd), dlnf += dlogits·W with W
+// rows at Qwen2.5-0.5B's shape (V = 151936, C = 896, 55 rows: a 32 MiB
+// chunk, the trainer's before it sliced the head by vocabulary): the logits (fwd), dlnf += dlogits·W with W
 // packed transposed once (dinp) and dW += dlogitsᵀ·lnf (dW), and the
 // transposed packing of W (packT): GFLOP per CPU-second (packT: CPU
 // milliseconds).
