@@ -78,20 +78,10 @@ func headBwdLogp(e, r, dlogp, dent, logits, lse, ent []float32, targets []int32,
 		for n := lo; n < hi; n++ {
 			d := e[n*V : (n+1)*V]
 			t := targets[n]
-			var g, gh float32
-			if t >= 0 {
-				g = dlogp[n] * inv
-			}
-			if dent != nil {
-				gh = dent[n] * inv
-			}
+			g, gh, l, h := logpRowWeights(n, t, dlogp, dent, lse, ent, inv)
 			if g == 0 && gh == 0 {
 				clear(d)
 				continue
-			}
-			var l, h float32
-			if gh != 0 {
-				l, h = lse[n], ent[n]
 			}
 			logpGrad(d, logits[n*V:n*V+VL], r[n], g, gh, inv, l, h)
 			if t >= 0 {
@@ -118,6 +108,22 @@ func headBwdCE(e, r []float32, dloss float32, targets []int32, count, N, V int) 
 			d[t] -= g
 		}
 	})
+}
+
+// logpRowWeights are row n's weights in its dlogits: g = dlogp/temp (0
+// for an ignored target t < 0), gh = dent/temp (0 without dent), and,
+// when gh is not 0, its lse and entropy.
+func logpRowWeights(n int, t int32, dlogp, dent, lse, ent []float32, inv float32) (g, gh, l, h float32) {
+	if t >= 0 {
+		g = dlogp[n] * inv
+	}
+	if dent != nil {
+		gh = dent[n] * inv
+	}
+	if gh != 0 {
+		l, h = lse[n], ent[n]
+	}
+	return g, gh, l, h
 }
 
 // logpGrad turns one row's e (d, from exp(z − max)) into its dlogits

@@ -41,22 +41,12 @@ func headSliceLogp(d, logits, mx, r, dlogp, dent, lse, ent []float32, targets []
 		for n := lo; n < hi; n++ {
 			dr, x := d[n*W:(n+1)*W], logits[n*W:n*W+nv]
 			t := targets[n]
-			var g, gh float32
-			if t >= 0 {
-				g = dlogp[n] * inv
-			}
-			if dent != nil {
-				gh = dent[n] * inv
-			}
+			g, gh, l, h := logpRowWeights(n, t, dlogp, dent, lse, ent, inv)
 			if g == 0 && gh == 0 {
 				clear(dr)
 				continue
 			}
 			headSliceE(dr, x, nv, inv, mx[n])
-			var l, h float32
-			if gh != 0 {
-				l, h = lse[n], ent[n]
-			}
 			logpGrad(dr, x, r[n], g, gh, inv, l, h)
 			if j := inSlice(t, v0, W); t >= 0 && j >= 0 {
 				dr[j] += g

@@ -123,6 +123,36 @@ static inline __m256d rj_exp4(__m256d x, int *special) {
 	return _mm256_mul_pd(x0, _mm256_castsi256_pd(bits));
 }
 
+// rj_exp8_all and rj_exp4_all are rj_exp8 and rj_exp4 with their
+// special lanes recomputed by rj_goexp: goExp on every lane.
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+static inline __m512d rj_exp8_all(__m512d x) {
+	__mmask8 sp;
+	__m512d e = rj_exp8(x, &sp);
+	if (sp) {
+		double ex[8], xs[8];
+		_mm512_storeu_pd(ex, e);
+		_mm512_storeu_pd(xs, x);
+		for (int i = 0; i < 8; i++) if (sp >> i & 1) ex[i] = rj_goexp(xs[i]);
+		e = _mm512_loadu_pd(ex);
+	}
+	return e;
+}
+
+__attribute__((target("avx2,fma")))
+static inline __m256d rj_exp4_all(__m256d x) {
+	int sp;
+	__m256d e = rj_exp4(x, &sp);
+	if (sp) {
+		double ex[4], xs[4];
+		_mm256_storeu_pd(ex, e);
+		_mm256_storeu_pd(xs, x);
+		for (int i = 0; i < 4; i++) if (sp >> i & 1) ex[i] = rj_goexp(xs[i]);
+		e = _mm256_loadu_pd(ex);
+	}
+	return e;
+}
+
 // rj_row_tail: one value of the row, as softmaxRowGo's loop body.
 #define RJ_ROW_ONE(V) do { \
 	float z_ = row[V] * inv; \
@@ -149,21 +179,12 @@ static void rj_softmax_row_avx512(const float *row, long n, float inv, float *er
 	float mx = _mm512_reduce_max_ps(vm);
 	for (; v < n; v++) mx = rj_gomaxf(mx, row[v] * inv);
 	if (nan || mx == 0.0f || mx != mx) mx = rj_rowmax_scalar(row, n, inv);
-	double s = 0, sz = 0, ex[8], xs[8], pr[8];
+	double s = 0, sz = 0, ex[8], pr[8];
 	__m256 vinv = _mm256_set1_ps(inv), vmx = _mm256_set1_ps(mx);
 	for (v = 0; v + 8 <= n; v += 8) {
 		__m256 z = _mm256_mul_ps(_mm256_loadu_ps(row + v), vinv);
-		__m512d x = _mm512_cvtps_pd(_mm256_sub_ps(z, vmx));
-		__mmask8 sp;
-		__m512d e = rj_exp8(x, &sp);
-		if (sp) {
-			_mm512_storeu_pd(ex, e);
-			_mm512_storeu_pd(xs, x);
-			for (int i = 0; i < 8; i++) if (sp >> i & 1) ex[i] = rj_goexp(xs[i]);
-			e = _mm512_loadu_pd(ex);
-		} else {
-			_mm512_storeu_pd(ex, e);
-		}
+		__m512d e = rj_exp8_all(_mm512_cvtps_pd(_mm256_sub_ps(z, vmx)));
+		_mm512_storeu_pd(ex, e);
 		if (er) _mm256_storeu_ps(er + v, _mm512_cvtpd_ps(e));
 		if (w) _mm512_storeu_pd(w + v, e);
 		s += ex[0]; s += ex[1]; s += ex[2]; s += ex[3];
@@ -194,19 +215,12 @@ static void rj_softmax_row_avx2(const float *row, long n, float inv, float *er, 
 	for (int i = 0; i < 8; i++) mx = m8[i] > mx ? m8[i] : mx;
 	for (; v < n; v++) mx = rj_gomaxf(mx, row[v] * inv);
 	if (_mm256_movemask_ps(nanv) || mx == 0.0f || mx != mx) mx = rj_rowmax_scalar(row, n, inv);
-	double s = 0, sz = 0, ex[4], xs[4], pr[4];
+	double s = 0, sz = 0, ex[4], pr[4];
 	__m128 vinv = _mm_set1_ps(inv), vmx = _mm_set1_ps(mx);
 	for (v = 0; v + 4 <= n; v += 4) {
 		__m128 z = _mm_mul_ps(_mm_loadu_ps(row + v), vinv);
-		__m256d x = _mm256_cvtps_pd(_mm_sub_ps(z, vmx));
-		int sp;
-		__m256d e = rj_exp4(x, &sp);
+		__m256d e = rj_exp4_all(_mm256_cvtps_pd(_mm_sub_ps(z, vmx)));
 		_mm256_storeu_pd(ex, e);
-		if (sp) {
-			_mm256_storeu_pd(xs, x);
-			for (int i = 0; i < 4; i++) if (sp >> i & 1) ex[i] = rj_goexp(xs[i]);
-			e = _mm256_loadu_pd(ex);
-		}
 		if (er) _mm_storeu_ps(er + v, _mm256_cvtpd_ps(e));
 		if (w) _mm256_storeu_pd(w + v, e);
 		s += ex[0]; s += ex[1]; s += ex[2]; s += ex[3];
@@ -225,42 +239,22 @@ static void rj_softmax_row_avx2(const float *row, long n, float inv, float *er, 
 // forward's mx).
 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
 static void rj_exp_row_avx512(const float *row, long n, float inv, float mx, float *er) {
-	double ex[8], xs[8];
 	__m256 vinv = _mm256_set1_ps(inv), vmx = _mm256_set1_ps(mx);
 	long v = 0;
 	for (; v + 8 <= n; v += 8) {
 		__m256 z = _mm256_mul_ps(_mm256_loadu_ps(row + v), vinv);
-		__m512d x = _mm512_cvtps_pd(_mm256_sub_ps(z, vmx));
-		__mmask8 sp;
-		__m512d e = rj_exp8(x, &sp);
-		if (sp) {
-			_mm512_storeu_pd(ex, e);
-			_mm512_storeu_pd(xs, x);
-			for (int i = 0; i < 8; i++) if (sp >> i & 1) ex[i] = rj_goexp(xs[i]);
-			e = _mm512_loadu_pd(ex);
-		}
-		_mm256_storeu_ps(er + v, _mm512_cvtpd_ps(e));
+		_mm256_storeu_ps(er + v, _mm512_cvtpd_ps(rj_exp8_all(_mm512_cvtps_pd(_mm256_sub_ps(z, vmx)))));
 	}
 	for (; v < n; v++) er[v] = (float)rj_goexp((double)(row[v] * inv - mx));
 }
 
 __attribute__((target("avx2,fma")))
 static void rj_exp_row_avx2(const float *row, long n, float inv, float mx, float *er) {
-	double ex[4], xs[4];
 	__m128 vinv = _mm_set1_ps(inv), vmx = _mm_set1_ps(mx);
 	long v = 0;
 	for (; v + 4 <= n; v += 4) {
 		__m128 z = _mm_mul_ps(_mm_loadu_ps(row + v), vinv);
-		__m256d x = _mm256_cvtps_pd(_mm_sub_ps(z, vmx));
-		int sp;
-		__m256d e = rj_exp4(x, &sp);
-		if (sp) {
-			_mm256_storeu_pd(ex, e);
-			_mm256_storeu_pd(xs, x);
-			for (int i = 0; i < 4; i++) if (sp >> i & 1) ex[i] = rj_goexp(xs[i]);
-			e = _mm256_loadu_pd(ex);
-		}
-		_mm_storeu_ps(er + v, _mm256_cvtpd_ps(e));
+		_mm_storeu_ps(er + v, _mm256_cvtpd_ps(rj_exp4_all(_mm256_cvtps_pd(_mm_sub_ps(z, vmx)))));
 	}
 	for (; v < n; v++) er[v] = (float)rj_goexp((double)(row[v] * inv - mx));
 }
