@@ -195,16 +195,28 @@ func encode(v any) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
-// send writes one request line; a failed write fails that call (unless
-// the process died, which fails it anyway).
+// send writes one request line; a failed write fails that call. A write
+// usually fails because the process is exiting (a broken pipe: a command
+// not found exits at once): send then waits up to sendGrace for the exit,
+// whose error (status, stderr) supervise gives every pending call, so the
+// message says why the process died rather than that the pipe broke.
 func (p *Proc) send(id int64, line []byte) {
 	p.wmu.Lock()
 	_, err := p.stdin.Write(line)
 	p.wmu.Unlock()
-	if err != nil {
-		p.deliver(id, reply{err: p.errorf(Crash, "", "cannot write the request to its stdin: %v", err)})
+	if err == nil {
+		return
 	}
+	select {
+	case <-p.done:
+		return // supervise failed the call with the exit's error
+	case <-time.After(min(sendGrace, p.cfg.Timeout)):
+	}
+	p.deliver(id, reply{err: p.errorf(Crash, "", "cannot write the request to its stdin: %v", err)})
 }
+
+// sendGrace is how long a failed write waits for the process's exit.
+const sendGrace = 2 * time.Second
 
 // abandon forgets a pending call whose caller stopped waiting.
 func (p *Proc) abandon(id int64, timedOut bool) {
