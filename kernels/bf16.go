@@ -3,7 +3,6 @@ package kernels
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
 )
 
@@ -207,29 +206,15 @@ var (
 )
 
 // bf16Tiles runs f over the tiles of an (M rows × P panels) output with
-// K2 pairs, in parallel. Tiles only decide which elements are computed
-// together, never an element's order.
+// K2 pairs, in parallel (runTiles): bf16RowBlock rows × bf16PanelGroup
+// panels, or for a short K whole rows of bf16ShortRows, row block by row
+// block.
 func bf16Tiles(M, P, K2 int, f func(m0, m1, p0, p1 int)) {
-	rowsFirst := K2 < bf16ShortK
-	mb, pg := min(M, bf16RowBlock), bf16PanelGroup
-	if rowsFirst {
-		mb, pg = min(M, bf16ShortRows), P
+	if K2 < bf16ShortK {
+		runTiles(M, P, min(M, bf16ShortRows), P, 3, 2*K2, true, f)
+		return
 	}
-	mt := (M + mb - 1) / mb
-	for pg > 3 && mt*((P+pg-1)/pg) < 4*runtime.GOMAXPROCS(0) {
-		pg /= 2
-	}
-	pt := (P + pg - 1) / pg
-	tileWork := mb * pg * biPanel * 2 * K2
-	parallelFor(mt*pt, max(1, (1<<17)/max(1, tileWork)), func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			mi, pi := t%mt, t/mt
-			if rowsFirst {
-				mi, pi = t/pt, t%pt
-			}
-			f(mi*mb, min(M, mi*mb+mb), pi*pg, min(P, pi*pg+pg))
-		}
-	})
+	runTiles(M, P, min(M, bf16RowBlock), bf16PanelGroup, 3, 2*K2, false, f)
 }
 
 // bf16GemmRangeGo computes out[m, 16p0 .. min(N, 16p1)) for m in

@@ -162,9 +162,9 @@ func packTPanel(dst, wt []float32, ldt, n0, w, k0, k1 int) {
 	}
 }
 
-// Work split: tiles of biRowBlock rows × biPanelGroup panels (forTiles,
-// the bf16 products) or up to biPanelsMax panels (biTiles, fp32), each one
-// call of biGemmRange on one goroutine.
+// Work split (biTiles): tiles of biRowBlock rows × up to biPanelsMax
+// panels, at least biPanelGroup, each one call of biGemmRange on one
+// goroutine.
 const (
 	biRowBlock   = 96
 	biPanelGroup = 8
@@ -250,33 +250,30 @@ func (g *biGemm) runBlock(M int, par bool) {
 // the tile, so wide tiles pay for fewer packs; the width halves (down to
 // biPanelGroup) until there are 4 tiles per goroutine to balance.
 func biTiles(M, P, K int, f func(m0, m1, p0, p1 int)) {
-	mt := (M + biRowBlock - 1) / biRowBlock
-	pg := biPanelsMax
-	for pg > biPanelGroup && mt*((P+pg-1)/pg) < 4*runtime.GOMAXPROCS(0) {
+	runTiles(M, P, min(M, biRowBlock), biPanelsMax, biPanelGroup, K, false, f)
+}
+
+// runTiles runs f over the tiles of mb rows × pg panels of an (M rows, P
+// panels) output on parallelFor's goroutines, halving pg (down to pgMin)
+// while there are fewer than 4 tiles a goroutine; depth is the floats of
+// the product per output element (its K), for the grain. Tiles go panel
+// group by panel group, or row block by row block when rowsFirst. Tiles
+// only decide which elements are computed together, never an element's
+// order. The fp32 (biTiles) and bf16 (bf16Tiles) products use it.
+func runTiles(M, P, mb, pg, pgMin, depth int, rowsFirst bool, f func(m0, m1, p0, p1 int)) {
+	mt := (M + mb - 1) / mb
+	for pg > pgMin && mt*((P+pg-1)/pg) < 4*runtime.GOMAXPROCS(0) {
 		pg /= 2
 	}
 	pt := (P + pg - 1) / pg
-	tileWork := min(M, biRowBlock) * pg * biPanel * K
+	tileWork := mb * pg * biPanel * depth
 	parallelFor(mt*pt, max(1, (1<<17)/max(1, tileWork)), func(lo, hi int) {
 		for t := lo; t < hi; t++ {
-			m0 := (t % mt) * biRowBlock
-			p0 := (t / mt) * pg
-			f(m0, min(M, m0+biRowBlock), p0, min(P, p0+pg))
-		}
-	})
-}
-
-// forTiles runs f over tiles of biRowBlock rows × biPanelGroup panels of
-// an (M rows, P panels, depth K) product, on parallelFor's goroutines.
-func forTiles(M, P, K int, f func(m0, m1, p0, p1 int)) {
-	mt := (M + biRowBlock - 1) / biRowBlock
-	pt := (P + biPanelGroup - 1) / biPanelGroup
-	tileWork := min(M, biRowBlock) * biPanelGroup * biPanel * K
-	parallelFor(mt*pt, max(1, (1<<17)/max(1, tileWork)), func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			m0 := (t % mt) * biRowBlock
-			p0 := (t / mt) * biPanelGroup
-			f(m0, min(M, m0+biRowBlock), p0, min(P, p0+biPanelGroup))
+			mi, pi := t%mt, t/mt
+			if rowsFirst {
+				mi, pi = t/pt, t%pt
+			}
+			f(mi*mb, min(M, mi*mb+mb), pi*pg, min(P, pi*pg+pg))
 		}
 	})
 }

@@ -119,9 +119,8 @@ const GemmPackFloats = 1 << 22
 // span many slices).
 var gemmPackFloats = GemmPackFloats
 
-// gemmKChunk is the number of rows of b (K, N) gemm packs at a time: all
-// of them when they fit gemmPackFloats, else as many as fit, a multiple
-// of biKBlock when that is at least one block.
+// gemmKChunk is the number of rows of b (K, N) gemm packs at a time
+// (packChunk, aligned to biKBlock).
 func gemmKChunk(K, N int) int { return packChunk(K, N, biKBlock) }
 
 // packChunk is how many of rows rows of width floats gemm packs at a
