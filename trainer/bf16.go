@@ -70,6 +70,7 @@ func (m *Model) SetDType(dtype string) error {
 		return fmt.Errorf("trainer: model loaded for sampling in %s cannot switch to %s (load it with LoadForSampling(dir, %q))", m.DType, d, d)
 	}
 	m.DType = d // an fp32 model keeps m.bf's buffers for a switch back
+	m.WeightsChanged()
 	return nil
 }
 
@@ -82,14 +83,21 @@ type bf16Weights struct {
 	// w: norms and biases are rounded copies; the matrices, Embed and
 	// LMHead are the fp32 masters (the kernels round them).
 	w Weights
+	// gen and genT are the owner's wgen+1 when the forms (layers' q..down
+	// and head; layers' qT..downT) were made, 0 for none.
+	gen, genT uint64
 }
 
 type bf16Layer struct {
 	q, k, v, o, gate, up, down *kernels.PackedWeightBF16
+	// the same matrices packed transposed (PackWeightBF16T), for the
+	// backward's dinp products (refreshBF16T)
+	qT, kT, vT, oT, gateT, upT, downT *kernels.PackedWeightBF16
 }
 
-// refreshBF16 rounds and packs the parameters for the next forward (they
-// may have changed since the last one, like Model.packHead's lm_head).
+// refreshBF16 rounds and packs the parameters for the next forward when
+// they have changed since the last packing (WeightsChanged), like
+// Model.packHead's lm_head.
 func (m *Model) refreshBF16() {
 	c := m.Config
 	C, I := c.HiddenSize, c.IntermediateSize
@@ -98,6 +106,10 @@ func (m *Model) refreshBF16() {
 		m.bf = takeBF16(c)
 	}
 	bf := m.bf
+	if bf.gen == m.wgen+1 {
+		return
+	}
+	defer func() { bf.gen = m.wgen + 1 }()
 	src := &m.W
 	bf.w.Embed, bf.w.LMHead = src.Embed, src.LMHead
 	bf.w.Norm = roundedCopy(bf.w.Norm, src.Norm)
@@ -167,9 +179,39 @@ func (m *Model) linear(out, inp, w []float32, pw *kernels.PackedWeightBF16, bias
 	m.be.MatmulForward(out, inp, w, bias, N, C, OC)
 }
 
-// linearBackward is linear's backward (kernels.MatmulBackward's shapes).
-func (m *Model) linearBackward(dinp, dweight, dbias, dout, inp, weight []float32, N, C, OC int) {
+// refreshBF16T packs the layers' matrices transposed for the backward
+// when the parameters have changed since the last packing: the
+// micro-batches of one optimizer step, and every step of a LoRA run's
+// frozen base, share one packing (2 bytes a weight, BF16Memory).
+func (m *Model) refreshBF16T() {
+	bf := m.bf
+	if !m.isBF16() || bf == nil || bf.genT == m.wgen+1 {
+		return
+	}
+	c := m.Config
+	C, I := c.HiddenSize, c.IntermediateSize
+	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
+	for l := range bf.layers {
+		w, p := &m.W.Layers[l], &bf.layers[l]
+		p.qT = m.be.PackWeightBF16T(p.qT, w.Wq, qd, C)
+		p.kT = m.be.PackWeightBF16T(p.kT, w.Wk, kvd, C)
+		p.vT = m.be.PackWeightBF16T(p.vT, w.Wv, kvd, C)
+		p.oT = m.be.PackWeightBF16T(p.oT, w.Wo, C, qd)
+		p.gateT = m.be.PackWeightBF16T(p.gateT, w.Wgate, I, C)
+		p.upT = m.be.PackWeightBF16T(p.upT, w.Wup, I, C)
+		p.downT = m.be.PackWeightBF16T(p.downT, w.Wdown, C, I)
+	}
+	bf.genT = m.wgen + 1
+}
+
+// linearBackward is linear's backward (kernels.MatmulBackward's shapes);
+// in bf16 wT, when not nil, is weight packed transposed (refreshBF16T).
+func (m *Model) linearBackward(dinp, dweight, dbias, dout, inp, weight []float32, wT *kernels.PackedWeightBF16, N, C, OC int) {
 	if m.isBF16() {
+		if wT != nil {
+			m.be.MatmulBackwardBF16Packed(dinp, dweight, dbias, dout, inp, weight, wT, N, C, OC)
+			return
+		}
 		m.be.MatmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight, N, C, OC)
 		return
 	}
@@ -278,6 +320,7 @@ func takeBF16(c Config) *bf16Weights {
 	defer bf16Pool.Unlock()
 	if bf := bf16Pool.bf; bf != nil && bf16Pool.c == c {
 		bf16Pool.bf = nil
+		bf.gen, bf.genT = 0, 0 // another model's forms
 		return bf
 	}
 	return &bf16Weights{layers: make([]bf16Layer, c.NumLayers)}

@@ -69,7 +69,8 @@ func abRun(b *testing.B, flop, tokens float64, unit string, f func(dtype string)
 
 // BenchmarkBF16TrainQwen: one RL training step (ForwardLogp with entropy,
 // BackwardLogp, AdamW) of 2 sequences of 256 tokens, fp32 against bf16.
-// GFLOP = 6·MatmulParams·tokens, as BenchmarkTrainStep.
+// GFLOP = 6·MatmulParams·tokens, as BenchmarkTrainStep. RLJOB_BENCH_MICRO=k
+// accumulates k such micro-batches per AdamW step, as BenchmarkTrainStepQwen.
 func BenchmarkBF16TrainQwen(b *testing.B) {
 	s := bf16BenchShape()
 	c := s.config()
@@ -87,18 +88,21 @@ func BenchmarkBF16TrainQwen(b *testing.B) {
 	for i := range dlogp {
 		dlogp[i], dent[i] = -1/float32(N), 0.01/float32(N)
 	}
+	micro := benchEnvInt("RLJOB_BENCH_MICRO", 1)
 	b.Run(s.name, func(b *testing.B) {
 		for b.Loop() {
-			abRun(b, 6*float64(MatmulParams(c))*float64(N), float64(N), "step", func(dt string) {
+			abRun(b, 6*float64(MatmulParams(c))*float64(N*micro), float64(N*micro), "step", func(dt string) {
 				if err := m.SetDType(dt); err != nil {
 					b.Fatal(err)
 				}
 				m.ZeroGrad()
-				if _, _, err := m.ForwardLogp(batch, targets, 1, true); err != nil {
-					b.Fatal(err)
-				}
-				if err := m.BackwardLogp(dlogp, dent); err != nil {
-					b.Fatal(err)
+				for range micro {
+					if _, _, err := m.ForwardLogp(batch, targets, 1, true); err != nil {
+						b.Fatal(err)
+					}
+					if err := m.BackwardLogp(dlogp, dent); err != nil {
+						b.Fatal(err)
+					}
 				}
 				if _, _, err := m.Step(o, sched); err != nil {
 					b.Fatal(err)

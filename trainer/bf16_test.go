@@ -73,6 +73,7 @@ func TestBF16ForwardIsBF16Weights(t *testing.T) {
 	for i := range m.Params {
 		m.Params[i] = kernels.BF16Float(kernels.BF16(m.Params[i]))
 	}
+	m.WeightsChanged()
 	rounded := forwardLogp(t, m, b, targets)
 	var maxd float64
 	for n := range logp16 {

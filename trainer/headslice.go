@@ -83,7 +83,7 @@ func (m *Model) headBackwardSliced(dln []float32, loss headLoss, N, W int) {
 		if m.G.LMHead != nil {
 			dhead = m.G.LMHead[v0*C : (v0+w)*C]
 		}
-		m.linearBackward(dln, dhead, nil, d, a.lnf[:N*C], m.W.LMHead[v0*C:(v0+w)*C], N, C, w)
+		m.linearBackward(dln, dhead, nil, d, a.lnf[:N*C], m.W.LMHead[v0*C:(v0+w)*C], nil, N, C, w)
 	}
 }
 

@@ -333,4 +333,5 @@ func (m *Model) MergeLoRA() {
 	}
 	m.LoRA = nil
 	lo.release()
+	m.WeightsChanged()
 }

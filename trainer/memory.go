@@ -93,19 +93,30 @@ func RolloutMemory(c Config, rows, T int) uint64 {
 
 // BF16Memory is what a bf16 model holds besides TrainMemory's count, in
 // bytes: its weights packed as bf16 (2 bytes a weight, lm_head's among
-// them) and lm_head packed transposed for the backward (headT, 2 bytes a
-// weight), less the fp32 packed lm_head TrainMemory counts for full
+// them), the layers' matrices packed transposed for the backward
+// (refreshBF16T, 2 bytes a weight) and lm_head packed transposed (headT,
+// 2 bytes a weight: built only for a head of one chunk, so an upper
+// bound), less the fp32 packed lm_head TrainMemory counts for full
 // fine-tuning, which bf16 does not build (4 bytes a weight). 0 in fp32.
 func (m *Model) BF16Memory() uint64 {
 	if !m.isBF16() {
 		return 0
 	}
 	c := m.Config
-	n := 2*uint64(NumParams(c)) + 2*uint64(c.VocabSize)*uint64(c.HiddenSize)
+	VC := uint64(c.VocabSize) * uint64(c.HiddenSize)
+	n := 2*uint64(NumParams(c)) + 2*layerMatrixParams(c) + 2*VC
 	if m.LoRA == nil {
-		n -= 4 * uint64(c.VocabSize) * uint64(c.HiddenSize)
+		n -= 4 * VC
 	}
 	return n
+}
+
+// layerMatrixParams is the number of weights in the layers' matrices
+// (q, k, v, o, gate, up, down of every layer).
+func layerMatrixParams(c Config) uint64 {
+	C, I := uint64(c.HiddenSize), uint64(c.IntermediateSize)
+	qd, kvd := uint64(c.NumHeads*c.HeadDim()), uint64(c.NumKVHeads*c.HeadDim())
+	return uint64(c.NumLayers) * (2*qd*C + 2*kvd*C + 3*I*C)
 }
 
 // Reserve lays out the activation arena for the largest batch a stage

@@ -53,14 +53,18 @@ type Model struct {
 	// accumulation, fp32 master weights). Set it with SetDType.
 	DType string
 
-	be        Backend      // the compute the forward and backward call (backend.go)
-	bf        *bf16Weights // the bf16 forms of the parameters, per forward (bf16 only)
-	sampler   *packedModel // a sample-only model's packed weights (sampleonly.go)
-	acts      activations
-	headPW    *kernels.PackedWeight // lm_head packed for MatmulForwardBI, per forward
-	gradsZero bool                  // Grads known to be all 0 (after ZeroGrad or Step)
-	ropeT     float32               // rope theta as float32
-	eps       float32               // rms_norm_eps as float32
+	be      Backend      // the compute the forward and backward call (backend.go)
+	bf      *bf16Weights // the bf16 forms of the parameters, per forward (bf16 only)
+	sampler *packedModel // a sample-only model's packed weights (sampleonly.go)
+	acts    activations
+	headPW  *kernels.PackedWeight // lm_head packed for MatmulForwardBI, per weights generation
+	headGen uint64                // wgen+1 when headPW was packed, 0 for never
+	// wgen counts the changes of the parameters (WeightsChanged): the
+	// packed forms (headPW, bf) are rebuilt only when it has moved.
+	wgen      uint64
+	gradsZero bool    // Grads known to be all 0 (after ZeroGrad or Step)
+	ropeT     float32 // rope theta as float32
+	eps       float32 // rms_norm_eps as float32
 	// noHeadSlices makes the backward take the head chunk of rows by chunk
 	// where it would run by vocabulary slices (tests compare the two).
 	noHeadSlices bool
@@ -144,23 +148,36 @@ func (m *Model) ZeroGrad() {
 }
 
 // Trainable returns what an optimizer updates: the adapters' table,
-// parameters and gradients under LoRA, else the whole model's.
+// parameters and gradients under LoRA, else the whole model's (which the
+// caller may then change: WeightsChanged is implied).
 func (m *Model) Trainable() (table []Tensor, params, grads []float32) {
 	if m.LoRA != nil {
 		return m.LoRA.Table, m.LoRA.Params, m.LoRA.Grads
 	}
 	m.ensureGrads()
+	m.WeightsChanged()
 	return m.Table, m.Params, m.Grads
 }
 
-// Tensor returns the parameter tensor called name (a view into Params).
+// Tensor returns the parameter tensor called name (a view into Params,
+// which the caller may change: WeightsChanged is implied).
 func (m *Model) Tensor(name string) ([]float32, Tensor, bool) {
 	t, ok := lookupTensor(m.Table, name)
 	if !ok {
 		return nil, Tensor{}, false
 	}
+	m.WeightsChanged()
 	return m.Params[t.Offset : t.Offset+t.Size], t, true
 }
+
+// WeightsChanged tells the model that its parameters may have changed
+// since the last forward. The forward packs the weights it multiplies by
+// (lm_head, and in bf16 every matrix) once per change, not once per
+// call: micro-batches between two optimizer steps, a logprobs stage's
+// batches and a LoRA run's frozen base reuse one packing. Trainable,
+// Tensor, Step, SetDType and loading call it; code that writes Params or
+// W directly must call it before the next forward.
+func (m *Model) WeightsChanged() { m.wgen++ }
 
 // Batch is B token sequences, right-padded to T.
 type Batch struct {
@@ -406,18 +423,22 @@ func (m *Model) FinalNorm(lnf, rstd, x []float32, N int) {
 	m.be.RMSNormForward(lnf, rstd, x, m.cw().Norm, N, m.Config.HiddenSize, m.eps)
 }
 
-// packHead packs lm_head once for this forward's chunks (the weights may
-// have changed since the last one), unless headStreamed.
+// packHead packs lm_head for this forward's chunks when the weights have
+// changed since it was last packed (WeightsChanged), unless headStreamed.
 func (m *Model) packHead() {
 	c := m.Config
 	if m.isBF16() {
 		return // refreshBF16 packed it
 	}
 	if m.headStreamed() {
-		m.headPW = nil
+		m.headPW, m.headGen = nil, 0
+		return
+	}
+	if m.headPW != nil && m.headGen == m.wgen+1 {
 		return
 	}
 	m.headPW = m.be.PackWeight(m.headPW, m.W.LMHead, c.VocabSize, c.HiddenSize)
+	m.headGen = m.wgen + 1
 }
 
 // headStreamed reports whether the fp32 head packs lm_head slice by slice
@@ -784,6 +805,7 @@ func (m *Model) backward(loss headLoss) {
 		m.headBackwardRows(dln, loss, N)
 	}
 	m.fw.headKept = false
+	m.refreshBF16T()
 	m.be.Zero(dres)
 	m.be.RMSNormBackward(dres, G.Norm, dln, a.resid[c.NumLayers], W.Norm, a.rstdf, N, C)
 
@@ -792,7 +814,7 @@ func (m *Model) backward(loss headLoss) {
 			m.layerForward(l) // the same bits as the forward's (resid[l+1] is rewritten unchanged)
 		}
 		la := m.layerActs(l)
-		w, g := &W.Layers[l], &LayerWeights{} // a frozen base has no gradients
+		w, g, bl := &W.Layers[l], &LayerWeights{}, m.bfLayer(l) // a frozen base has no gradients
 		if G.Layers != nil {
 			g = &G.Layers[l]
 		}
@@ -807,7 +829,7 @@ func (m *Model) backward(loss headLoss) {
 		h := dgate
 		m.be.SwiGLUForward(h, la.gate, la.up, N*I)
 		m.be.Zero(dh)
-		m.linearBackward(dh, g.Wdown, nil, dres, h, w.Wdown, N, I, C)
+		m.linearBackward(dh, g.Wdown, nil, dres, h, w.Wdown, bl.downT, N, I, C)
 		m.loraBackward(dh, dres, h, l, loraDown, N)
 		m.be.Zero(dgate)
 		m.be.Zero(dup)
@@ -815,8 +837,8 @@ func (m *Model) backward(loss headLoss) {
 		ln2 := a.lnr[:N*C] // recomputed: the forward's bits (rstd2 rewritten unchanged)
 		m.be.RMSNormForward(ln2, la.rstd2, x2, w.PostNorm, N, C, m.eps)
 		m.be.Zero(dln)
-		m.linearBackward(dln, g.Wgate, nil, dgate, ln2, w.Wgate, N, C, I)
-		m.linearBackward(dln, g.Wup, nil, dup, ln2, w.Wup, N, C, I)
+		m.linearBackward(dln, g.Wgate, nil, dgate, ln2, w.Wgate, bl.gateT, N, C, I)
+		m.linearBackward(dln, g.Wup, nil, dup, ln2, w.Wup, bl.upT, N, C, I)
 		m.loraBackward(dln, dgate, ln2, l, loraGate, N)
 		m.loraBackward(dln, dup, ln2, l, loraUp, N)
 		m.be.RMSNormBackward(dres, g.PostNorm, dln, x2, w.PostNorm, la.rstd2, N, C)
@@ -824,7 +846,7 @@ func (m *Model) backward(loss headLoss) {
 		// attention: x2 = x + att·Woᵀ; dres becomes dL/dx.
 		datt := a.datt[:N*qd]
 		m.be.Zero(datt)
-		m.linearBackward(datt, g.Wo, nil, dres, la.att, w.Wo, N, qd, C)
+		m.linearBackward(datt, g.Wo, nil, dres, la.att, w.Wo, bl.oT, N, qd, C)
 		m.loraBackward(datt, dres, la.att, l, loraO, N)
 		dq, dk, dv := a.dq[:N*qd], a.dk[:N*kvd], a.dv[:N*kvd]
 		m.be.Zero(dq)
@@ -839,9 +861,9 @@ func (m *Model) backward(loss headLoss) {
 		ln1 := a.lnr[:N*C] // recomputed, as ln2
 		m.be.RMSNormForward(ln1, la.rstd1, a.resid[l], w.InputNorm, N, C, m.eps)
 		m.be.Zero(dln)
-		m.linearBackward(dln, g.Wq, g.Bq, dqr, ln1, w.Wq, N, C, qd)
-		m.linearBackward(dln, g.Wk, g.Bk, dkr, ln1, w.Wk, N, C, kvd)
-		m.linearBackward(dln, g.Wv, g.Bv, dv, ln1, w.Wv, N, C, kvd)
+		m.linearBackward(dln, g.Wq, g.Bq, dqr, ln1, w.Wq, bl.qT, N, C, qd)
+		m.linearBackward(dln, g.Wk, g.Bk, dkr, ln1, w.Wk, bl.kT, N, C, kvd)
+		m.linearBackward(dln, g.Wv, g.Bv, dv, ln1, w.Wv, bl.vT, N, C, kvd)
 		m.loraBackward(dln, dqr, ln1, l, loraQ, N)
 		m.loraBackward(dln, dkr, ln1, l, loraK, N)
 		m.loraBackward(dln, dv, ln1, l, loraV, N)

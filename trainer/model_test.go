@@ -163,10 +163,13 @@ func TestGradCheck(t *testing.T) {
 					p := &params[tn.Offset+i]
 					orig := *p
 					*p = orig + eps
+					m.WeightsChanged()
 					lp := loss()
 					*p = orig - eps
+					m.WeightsChanged()
 					lm := loss()
 					*p = orig
+					m.WeightsChanged()
 					fd := (lp - lm) / (2 * eps)
 					g := float64(grads[tn.Offset+i])
 					diff := math.Abs(fd - g)
