@@ -234,21 +234,43 @@ static void rljob_bf16_xrows(uint32_t *x, const float *a, long K, long lda, long
 
 // rljob_bf16_xcols: the same for element (m, k) = a[k·ldk + m], RB_XB
 // rows at a time (1 KiB runs of each row of a: 256 measured faster than
-// 64 and 1024 on the lm_head's dW).
-static void rljob_bf16_xcols(uint32_t *x, const float *a, long K, long ldk, long m0, long m1) {
-	long K2 = (K + 1) / 2;
-	uint32_t t[RB_XB];
-	for (long mb = m0; mb < m1; mb += RB_XB) {
-		long n = m1 - mb < RB_XB ? m1 - mb : RB_XB;
-		for (long i = 0; i < K2; i++) {
-			const float *r0 = a + 2 * i * ldk + mb, *r1 = r0 + ldk;
-			if (2 * i + 1 < K)
-				for (long j = 0; j < n; j++) t[j] = rl_bf16(r0[j]) | rl_bf16(r1[j]) << 16;
-			else
-				for (long j = 0; j < n; j++) t[j] = rl_bf16(r0[j]);
-			for (long j = 0; j < n; j++) x[(mb + j) * K2 + i] = t[j];
-		}
-	}
+// 64 and 1024 on the lm_head's dW), each block in tiles of 16 rows × 16
+// pairs: a tile's pairs are converted from 64-byte runs of two rows of a
+// and stored as 64-byte runs of 16 rows of x (t[ii][j] is pair i0+ii of
+// row mt+j; storing each pair where it
+// goes, 4 bytes to a row, was the slower part: BenchmarkBF16Pack/xcols).
+#define RB_XCOLS(NAME, ATTR) \
+ATTR static void NAME(uint32_t *x, const float *a, long K, long ldk, long m0, long m1) { \
+	long K2 = (K + 1) / 2; \
+	uint32_t t[16][16]; \
+	for (long mb = m0; mb < m1; mb += RB_XB) { \
+		long me = m1 - mb < RB_XB ? m1 : mb + RB_XB; \
+		for (long i0 = 0; i0 < K2; i0 += 16) { \
+			long ni = K2 - i0 < 16 ? K2 - i0 : 16; \
+			for (long mt = mb; mt < me; mt += 16) { \
+				long n = me - mt < 16 ? me - mt : 16; \
+				for (long ii = 0; ii < ni; ii++) { \
+					long i = i0 + ii; \
+					const float *r0 = a + 2 * i * ldk + mt, *r1 = r0 + ldk; \
+					if (2 * i + 1 < K) \
+						for (long j = 0; j < n; j++) t[ii][j] = rl_bf16(r0[j]) | rl_bf16(r1[j]) << 16; \
+					else \
+						for (long j = 0; j < n; j++) t[ii][j] = rl_bf16(r0[j]); \
+				} \
+				for (long j = 0; j < n; j++) { \
+					uint32_t *d = x + (mt + j) * K2 + i0; \
+					for (long ii = 0; ii < ni; ii++) d[ii] = t[ii][j]; \
+				} \
+			} \
+		} \
+	} \
+}
+RB_XCOLS(rljob_bf16_xcols512, __attribute__((target("avx512f,avx512bw,avx512vl"))))
+RB_XCOLS(rljob_bf16_xcols, )
+
+static void rljob_bf16_xcolsl(int level, uint32_t *x, const float *a, long K, long ldk, long m0, long m1) {
+	if (level == 2) rljob_bf16_xcols512(x, a, K, ldk, m0, m1);
+	else rljob_bf16_xcols(x, a, K, ldk, m0, m1);
 }
 
 // rljob_bf16_packrows: panels [p0, p1) of the (N, K) weight w[n·ldn + k].
@@ -272,28 +294,36 @@ static void rljob_bf16_packrows(uint32_t *dst, const float *w, long N, long K, l
 // rljob_bf16_packcols: pairs [i0, i1) of every panel of the (N, K) weight
 // whose element (n, k) is w[k·ldk + n]: rows 2i and 2i+1 of w are read
 // whole, once (panel by panel, each would be read 64 bytes at a time).
-static void rljob_bf16_packcols(uint32_t *dst, const float *w, long N, long K, long ldk, long i0, long i1) {
-	long K2 = (K + 1) / 2, P = (N + 15) / 16;
-	for (long i = i0; i < i1; i++) {
-		const float *r0 = w + 2 * i * ldk, *r1 = r0 + ldk;
-		int odd = 2 * i + 1 < K;
-		for (long p = 0; p < P; p++) {
-			uint32_t *o = dst + p * 16 * K2 + i * 16;
-			long n0 = 16 * p, nv = N - n0 < 16 ? N - n0 : 16;
-			if (nv == 16 && odd) {
-				for (long j = 0; j < 16; j++) o[j] = rl_bf16(r0[n0 + j]) | rl_bf16(r1[n0 + j]) << 16;
-				continue;
-			}
-			for (long j = 0; j < 16; j++) {
-				uint32_t v = 0;
-				if (j < nv) {
-					v = rl_bf16(r0[n0 + j]);
-					if (odd) v |= rl_bf16(r1[n0 + j]) << 16;
-				}
-				o[j] = v;
-			}
-		}
-	}
+#define RB_PACKCOLS(NAME, ATTR) \
+ATTR static void NAME(uint32_t *dst, const float *w, long N, long K, long ldk, long i0, long i1) { \
+	long K2 = (K + 1) / 2, P = (N + 15) / 16; \
+	for (long i = i0; i < i1; i++) { \
+		const float *r0 = w + 2 * i * ldk, *r1 = r0 + ldk; \
+		int odd = 2 * i + 1 < K; \
+		for (long p = 0; p < P; p++) { \
+			uint32_t *o = dst + p * 16 * K2 + i * 16; \
+			long n0 = 16 * p, nv = N - n0 < 16 ? N - n0 : 16; \
+			if (nv == 16 && odd) { \
+				for (long j = 0; j < 16; j++) o[j] = rl_bf16(r0[n0 + j]) | rl_bf16(r1[n0 + j]) << 16; \
+				continue; \
+			} \
+			for (long j = 0; j < 16; j++) { \
+				uint32_t v = 0; \
+				if (j < nv) { \
+					v = rl_bf16(r0[n0 + j]); \
+					if (odd) v |= rl_bf16(r1[n0 + j]) << 16; \
+				} \
+				o[j] = v; \
+			} \
+		} \
+	} \
+}
+RB_PACKCOLS(rljob_bf16_packcols512, __attribute__((target("avx512f,avx512bw,avx512vl"))))
+RB_PACKCOLS(rljob_bf16_packcols0, )
+
+static void rljob_bf16_packcols(int level, uint32_t *dst, const float *w, long N, long K, long ldk, long i0, long i1) {
+	if (level == 2) rljob_bf16_packcols512(dst, w, N, K, ldk, i0, i1);
+	else rljob_bf16_packcols0(dst, w, N, K, ldk, i0, i1);
 }
 
 static int rljob_has_bf16(void) {
@@ -351,7 +381,7 @@ func bf16XRange(x []uint32, a []float32, K, ldm, ldk, m0, m1 int) {
 	if ldk == 1 {
 		C.rljob_bf16_xrows(cu(x), cf(a), C.long(K), C.long(ldm), C.long(m0), C.long(m1))
 	} else {
-		C.rljob_bf16_xcols(cu(x), cf(a), C.long(K), C.long(ldk), C.long(m0), C.long(m1))
+		C.rljob_bf16_xcolsl(C.int(biCurLevel), cu(x), cf(a), C.long(K), C.long(ldk), C.long(m0), C.long(m1))
 	}
 }
 
@@ -372,5 +402,5 @@ func bf16PackColsRange(dst []uint32, w []float32, N, K, ldk, i0, i1 int) {
 		bf16PackColsRangeGo(dst, w, N, K, ldk, i0, i1)
 		return
 	}
-	C.rljob_bf16_packcols(cu(dst), cf(w), C.long(N), C.long(K), C.long(ldk), C.long(i0), C.long(i1))
+	C.rljob_bf16_packcols(C.int(biCurLevel), cu(dst), cf(w), C.long(N), C.long(K), C.long(ldk), C.long(i0), C.long(i1))
 }

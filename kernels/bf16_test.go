@@ -271,7 +271,8 @@ func BenchmarkBF16Backward(b *testing.B) {
 }
 
 // BenchmarkBF16Pack times the conversions of a bf16 step: packing a
-// weight (4864, 896) as it is (forward) and transposed (backward), per
+// weight (4864, 896) as it is (forward) and transposed (backward), and
+// rounding a transposed input into pairs (bf16XRange, one thread), per
 // element.
 //
 //	go test -run '^$' -bench BF16Pack ./kernels/
@@ -280,17 +281,26 @@ func BenchmarkBF16Pack(b *testing.B) {
 	const N, K = 4864, 896
 	w := randSlice(r, N*K, 1)
 	pw := &PackedWeightBF16{}
+	x := make([]uint32, N*(K+1)/2)
 	for _, tc := range []struct {
 		name string
 		f    func()
-	}{{"rows", func() { PackWeightBF16(pw, w, N, K) }}, {"cols", func() { PackWeightBF16T(pw, w, K, N) }}} {
+	}{{"rows", func() { PackWeightBF16(pw, w, N, K) }}, {"cols", func() { PackWeightBF16T(pw, w, K, N) }},
+		// dW's left operand: doutᵀ of 896 tokens × 4864 outputs (the rows of x are its columns)
+		{"xcols", func() { bf16XRange(x, w, K, 1, N, 0, N) }},
+		// the same for a 16,320-id slice of the LM head's dlogits, 256 tokens
+		{"xcols-head", func() { bf16XRange(x, w, 256, 1, 16320, 0, 16320) }}} {
 		b.Run(tc.name, func(b *testing.B) {
 			tc.f()
 			c0 := cpuSeconds()
 			for b.Loop() {
 				tc.f()
 			}
-			b.ReportMetric((cpuSeconds()-c0)*1e9/float64(b.N*N*K), "cpu-ns/elem")
+			n := N * K
+			if tc.name == "xcols-head" {
+				n = 256 * 16320
+			}
+			b.ReportMetric((cpuSeconds()-c0)*1e9/float64(b.N*n), "cpu-ns/elem")
 		})
 	}
 }
