@@ -22,10 +22,14 @@ import (
 //	lse  = mx + float32(log(float64(sum)))
 //
 // The forward computes S = Q·Kᵀ and O = P·V per (sequence, kv head) as
-// batch-invariant matrix products over all T keys, with p_u = 0 for the
+// batch-invariant matrix products, a block of attnBlock positions at a
+// time over the keys [0, t1) the block sees, with p_u = +0 for the
 // masked keys: an FMA with a zero product leaves the chain's value as it
-// is (it never holds −0, starting from +0), so the sum over T keys equals
-// the decode's sum over the t+1 keys it has. The backward stays
+// is (unless that value is −0, which a chain starting from +0 reaches only
+// by underflow: attnForwardBlock), so the sum over the block's keys
+// equals the decode's sum over the t+1 keys it has. The probabilities of
+// a row are attnProbsBI's (in C on the avx2 and avx512 kernel sets, the
+// same bits) in the forward and the decode alike. The backward is
 // AttentionBackward (it recomputes P from lse).
 
 // attnScale is the softmax scale of head size HS.
@@ -34,7 +38,10 @@ func attnScale(HS int) float32 { return float32(1 / math.Sqrt(float64(HS))) }
 // attnProbsBI turns the scores s[0:n] of one query into probabilities in
 // place (formulas above) and returns lse. Key u takes part when ok is nil
 // or ok[u]; the others get p = 0. At least one key must take part.
-func attnProbsBI(s []float32, ok []bool, scale float32) float32 {
+func attnProbsBI(s []float32, ok []bool, scale float32) float32 { return attnProbsBIGo(s, ok, scale) }
+
+// attnProbsBIGo is attnProbsBI in Go.
+func attnProbsBIGo(s []float32, ok []bool, scale float32) float32 {
 	mx := float32(math.Inf(-1))
 	for u, x := range s {
 		if ok == nil || ok[u] {
@@ -91,7 +98,11 @@ func getAttnBIScratch(g, T, HS int) *attnBIScratch {
 	return sc
 }
 
-// attentionForwardBI is AttentionForward.
+// attentionForwardBI is AttentionForward. Per (sequence, kv head) the g
+// query heads' rows are laid out position-major (row t·g+j is query t of
+// head h0+j), so that a block of positions [t0, t1) is one block of rows,
+// and S and O are computed block by block over the keys [0, t1) only
+// (attnBlocks: causal block skipping, issue 16). Bits: see the header.
 func attentionForwardBI(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
 	checkGQA(NH, NKV, HS)
 	g := NH / NKV
@@ -106,39 +117,71 @@ func attentionForwardBI(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV
 				ko := ((b*T+t)*NKV + kh) * HS
 				copy(sc.kh[t*HS:(t+1)*HS], k[ko:ko+HS])
 				copy(sc.vh[t*HS:(t+1)*HS], v[ko:ko+HS])
-				for j := range g {
-					qo := ((b*T+t)*NH + h0 + j) * HS
-					copy(sc.qh[(j*T+t)*HS:(j*T+t+1)*HS], q[qo:qo+HS])
-				}
+				qo := ((b*T+t)*NH + h0) * HS
+				copy(sc.qh[t*g*HS:(t+1)*g*HS], q[qo:qo+g*HS])
 			}
 			PackWeight(&sc.pk, sc.kh, T, HS)  // keys as the weight's rows
 			PackWeightT(&sc.pv, sc.vh, T, HS) // values as the weight's columns
-			biGemmSerial(sc.s, sc.qh, &sc.pk, g*T)
-			for j := range g {
-				h := h0 + j
-				for t := range T {
-					row := sc.s[(j*T+t)*T : (j*T+t+1)*T]
-					if valid != nil && !valid[b*T+t] {
-						clear(row)
-						lse[(b*NH+h)*T+t] = 0
-						continue
-					}
-					ok := sc.ok
-					for u := range ok {
-						ok[u] = u <= t && (valid == nil || valid[b*T+u])
-					}
-					lse[(b*NH+h)*T+t] = attnProbsBI(row, ok, scale)
-				}
+			var vb []bool
+			if valid != nil {
+				vb = valid[b*T : (b+1)*T]
 			}
-			biGemmSerial(sc.oh, sc.s, &sc.pv, g*T)
+			for t0 := 0; t0 < T; t0 += attnBlock {
+				t1 := min(T, t0+attnBlock)
+				attnForwardBlock(sc, lse[(b*NH+h0)*T:], vb, t0, t1, T, g, HS, scale)
+			}
 			for t := range T {
-				for j := range g {
-					qo := ((b*T+t)*NH + h0 + j) * HS
-					copy(out[qo:qo+HS], sc.oh[(j*T+t)*HS:(j*T+t+1)*HS])
-				}
+				qo := ((b*T+t)*NH + h0) * HS
+				copy(out[qo:qo+g*HS], sc.oh[t*g*HS:(t+1)*g*HS])
 			}
 		}
 	})
+}
+
+// attnBlock is the number of query positions per block of the causal
+// block skipping (forward and backward): a block [t0, t1) needs the keys
+// [0, t1) only.
+const attnBlock = 32
+
+// attnForwardBlock computes the rows of positions [t0, t1) of the g query
+// heads in sc: S = Q·Kᵀ over keys [0, t1), the probabilities (lse (g, T)
+// of the heads), O = P·V over keys [0, t1). valid is the sequence's (nil:
+// every position).
+//
+// Same bits as over all T keys (attentionForwardFullT in the tests) for
+// finite inputs: an element of S for a key u ≥ t1 is never read (u > t
+// is masked), and in O's chains the keys u ≥ t1 were trailing terms
+// fma(+0, v, acc) (p = +0), which leave acc as it is unless it is −0: a
+// chain starts at +0 and reaches −0 only when an FMA's exact result is
+// negative and under half the smallest subnormal (p·v underflowing), and
+// a later +0·v (v's sign bit clear) turns it into +0. attnFixNegZero
+// gives those outputs exactly that. (Such a −0 is also where the forward
+// over T keys and the decode over t+1 differ, as they always have.)
+func attnForwardBlock(sc *attnBIScratch, lse []float32, valid []bool, t0, t1, T, g, HS int, scale float32) {
+	m := (t1 - t0) * g
+	pk := PackedWeight{N: t1, K: HS, ps: sc.pk.ps, data: sc.pk.data}
+	gs := biGemm{out: sc.s[t0*g*T:], inp: sc.qh[t0*g*HS:], ldo: T, lda: HS, ldk: 1, pw: &pk}
+	gs.run(m, false)
+	for t := t0; t < t1; t++ {
+		for j := range g {
+			row := sc.s[(t*g+j)*T : (t*g+j)*T+t1]
+			if valid != nil && !valid[t] {
+				clear(row)
+				lse[j*T+t] = 0
+				continue
+			}
+			var ok []bool
+			if valid != nil {
+				ok = valid[:t+1]
+			}
+			lse[j*T+t] = attnProbsBI(row[:t+1], ok, scale)
+			clear(row[t+1:])
+		}
+	}
+	pv := PackedWeight{N: HS, K: t1, ps: sc.pv.ps, data: sc.pv.data}
+	gv := biGemm{out: sc.oh[t0*g*HS:], inp: sc.s[t0*g*T:], ldo: HS, lda: T, ldk: 1, pw: &pv}
+	gv.run(m, false)
+	attnFixNegZero(sc.oh[t0*g*HS:], HS, m, HS, sc.vh, HS, t1, T)
 }
 
 // biGemmSerial is MatmulForwardBI without bias on the calling goroutine.
