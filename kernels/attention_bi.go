@@ -35,13 +35,38 @@ import (
 // attnScale is the softmax scale of head size HS.
 func attnScale(HS int) float32 { return float32(1 / math.Sqrt(float64(HS))) }
 
+// attnProbsBlockGo turns the rows of S of the queries [t0, t1) of g heads
+// (row t·g+j of s, T floats apart, keys [0, t1)) into probabilities
+// (attnProbsQuery), writing lse[j·T+t]. attnProbsBlock runs it in C.
+func attnProbsBlockGo(s []float32, valid []bool, t0, t1, g, T int, scale float32, lse []float32) {
+	for t := t0; t < t1; t++ {
+		for j := range g {
+			lse[j*T+t] = attnProbsQuery(s[(t*g+j)*T:(t*g+j)*T+t1], valid, t, scale)
+		}
+	}
+}
+
+// attnProbsQuery turns row (keys [0, t1)) of query t into probabilities
+// over the keys u ≤ t that are valid (nil: all), +0 elsewhere, and returns
+// lse; a padding query gets a zero row and lse 0.
+func attnProbsQuery(row []float32, valid []bool, t int, scale float32) float32 {
+	if valid != nil && !valid[t] {
+		clear(row)
+		return 0
+	}
+	var ok []bool
+	if valid != nil {
+		ok = valid[:t+1]
+	}
+	l := attnProbsBI(row[:t+1], ok, scale)
+	clear(row[t+1:])
+	return l
+}
+
 // attnProbsBI turns the scores s[0:n] of one query into probabilities in
 // place (formulas above) and returns lse. Key u takes part when ok is nil
 // or ok[u]; the others get p = 0. At least one key must take part.
-func attnProbsBI(s []float32, ok []bool, scale float32) float32 { return attnProbsBIGo(s, ok, scale) }
-
-// attnProbsBIGo is attnProbsBI in Go.
-func attnProbsBIGo(s []float32, ok []bool, scale float32) float32 {
+func attnProbsBI(s []float32, ok []bool, scale float32) float32 {
 	mx := float32(math.Inf(-1))
 	for u, x := range s {
 		if ok == nil || ok[u] {
@@ -72,6 +97,8 @@ type attnBIScratch struct {
 	qh, oh, kh, vh []float32 // (g·T, HS), (g·T, HS), (T, HS), (T, HS)
 	s              []float32 // (g·T, T)
 	ok             []bool    // (T)
+	mx, sum        []float32 // attnProbsBlock's per-row results
+	flag           []uint8
 	pk, pv         PackedWeight
 }
 
@@ -162,22 +189,7 @@ func attnForwardBlock(sc *attnBIScratch, lse []float32, valid []bool, t0, t1, T,
 	pk := PackedWeight{N: t1, K: HS, ps: sc.pk.ps, data: sc.pk.data}
 	gs := biGemm{out: sc.s[t0*g*T:], inp: sc.qh[t0*g*HS:], ldo: T, lda: HS, ldk: 1, pw: &pk}
 	gs.run(m, false)
-	for t := t0; t < t1; t++ {
-		for j := range g {
-			row := sc.s[(t*g+j)*T : (t*g+j)*T+t1]
-			if valid != nil && !valid[t] {
-				clear(row)
-				lse[j*T+t] = 0
-				continue
-			}
-			var ok []bool
-			if valid != nil {
-				ok = valid[:t+1]
-			}
-			lse[j*T+t] = attnProbsBI(row[:t+1], ok, scale)
-			clear(row[t+1:])
-		}
-	}
+	attnProbsBlock(sc.s, valid, t0, t1, g, T, scale, lse, sc)
 	pv := PackedWeight{N: HS, K: t1, ps: sc.pv.ps, data: sc.pv.data}
 	gv := biGemm{out: sc.oh[t0*g*HS:], inp: sc.s[t0*g*T:], ldo: HS, lda: T, ldk: 1, pw: &pv}
 	gv.run(m, false)

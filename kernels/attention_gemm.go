@@ -10,8 +10,8 @@ import "math"
 // upper half is skipped by blocks of attnBlock positions (issue 16): S, dP
 // and dQ's rows of a query block [t0, t1) over the keys [0, t1), dV's and
 // dK's rows of a key block [s0, s1) over the queries [s0, T). Masking and
-// the softmax stay in Go (float32, expf; attnExpRow), exactly as in
-// attention.go. Deterministic and ISA-independent: fixed work per
+// the softmax are attention.go's (float32, expf; attnExpBlock, in C on
+// the avx2 and avx512 kernel sets with the same bits). Deterministic and ISA-independent: fixed work per
 // goroutine, biGemm's fixed order, same bytes at any GOMAXPROCS and on
 // every kernel set, and the same bytes as the products over all T×T
 // (attnBackwardGEMMFullT in the tests) for finite inputs:
@@ -89,6 +89,7 @@ type attnBwd struct {
 	k, v, dk, dv           []float32
 	q, do, out, dq, lse    []float32
 	pkS, pkT, pvS, pdo, pq *PackedWeight
+	flag                   [attnBlock]uint8 // attnExpBlock's
 }
 
 // head accumulates one query head's dq and its share of dk, dv.
@@ -100,9 +101,7 @@ func (a *attnBwd) head() {
 	for t0 := 0; t0 < T; t0 += attnBlock {
 		t1 := min(T, t0+attnBlock)
 		a.rows(a.P, a.q, a.pkS, t0, t1)
-		for t := t0; t < t1; t++ {
-			a.probs(t, t1)
-		}
+		attnExpBlock(a.P, a.valid, t0, t1, T, a.scale, a.lse, a.flag[:])
 	}
 	// dV_kh += Pᵀ · dO_h
 	a.keyBlocks(a.dv, a.do, a.pdo)
@@ -138,22 +137,6 @@ func (a *attnBwd) rows(dst, x []float32, pw *PackedWeight, t0, t1 int) {
 	g.run(t1-t0, false)
 }
 
-// probs turns row t of S (keys [0, t1)) into P: exp(S·scale − lse) for
-// the keys s ≤ t that are not padding, +0 elsewhere.
-func (a *attnBwd) probs(t, t1 int) {
-	row := a.P[t*a.T : t*a.T+t1]
-	if a.valid != nil && !a.valid[t] {
-		clear(row)
-		return
-	}
-	var ok []bool
-	if a.valid != nil {
-		ok = a.valid[:t+1]
-	}
-	attnExpRow(row[:t+1], ok, a.scale, a.lse[t])
-	clear(row[t+1:])
-}
-
 // keyBlocks computes acc[s0:s1] += P[s0:T, s0:s1]ᵀ · x[s0:T] per key
 // block (dV with x = dO, dK with x = Q and P holding dS), px being x
 // packed as columns; the queries t < s0 are skipped (see the header).
@@ -168,11 +151,33 @@ func (a *attnBwd) keyBlocks(acc, x []float32, px *PackedWeight) {
 	}
 }
 
-// attnExpRow sets row[s] = expf(row[s]·scale − l) for the keys s that
-// take part (ok nil or ok[s]), +0 for the others.
-func attnExpRow(row []float32, ok []bool, scale, l float32) { attnExpRowGo(row, ok, scale, l) }
+// attnExpBlockGo turns the rows of S of the queries [t0, t1) (row t of
+// P, T floats apart, keys [0, t1)) into P (attnExpQuery). attnExpBlock
+// runs it in C.
+func attnExpBlockGo(P []float32, valid []bool, t0, t1, T int, scale float32, lse []float32) {
+	for t := t0; t < t1; t++ {
+		attnExpQuery(P[t*T:t*T+t1], valid, t, scale, lse[t])
+	}
+}
 
-// attnExpRowGo is attnExpRow in Go.
+// attnExpQuery turns row (keys [0, t1)) of query t into exp(S·scale − l)
+// for the keys s ≤ t that are valid (nil: all), +0 elsewhere; a padding
+// query gets a zero row.
+func attnExpQuery(row []float32, valid []bool, t int, scale, l float32) {
+	if valid != nil && !valid[t] {
+		clear(row)
+		return
+	}
+	var ok []bool
+	if valid != nil {
+		ok = valid[:t+1]
+	}
+	attnExpRowGo(row[:t+1], ok, scale, l)
+	clear(row[t+1:])
+}
+
+// attnExpRowGo sets row[s] = expf(row[s]·scale − l) for the keys s that
+// take part (ok nil or ok[s]), +0 for the others.
 func attnExpRowGo(row []float32, ok []bool, scale, l float32) {
 	for s, x := range row {
 		if ok != nil && !ok[s] {

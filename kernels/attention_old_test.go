@@ -43,7 +43,7 @@ func attentionForwardFullT(out, lse, q, k, v []float32, valid []bool, B, T, NH, 
 					for u := range ok {
 						ok[u] = u <= t && (valid == nil || valid[b*T+u])
 					}
-					lse[(b*NH+h)*T+t] = attnProbsBIGo(row, ok, scale)
+					lse[(b*NH+h)*T+t] = attnProbsBI(row, ok, scale)
 				}
 			}
 			biGemmSerial(sc.oh, sc.s, &sc.pv, g*T)
