@@ -26,7 +26,7 @@ func TestAttentionBlocksMatchFullT(t *testing.T) {
 	for _, T := range []int{1, 17, 100, 257} {
 		shapes = append(shapes, shape{T, 2, 2, 24, 1, false}, shape{T, 7, 1, 16, 1, false})
 	}
-	shapes = append(shapes, shape{100, 7, 1, 24, 12, false}, shape{70, 7, 1, 16, 1, true}, shape{257, 2, 2, 64, 1, true})
+	shapes = append(shapes, shape{100, 7, 1, 24, 12, false}, shape{100, 7, 1, 24, 100, false}, shape{70, 7, 1, 16, 1, true}, shape{257, 2, 2, 64, 1, true})
 	for _, s := range shapes {
 		name := fmt.Sprintf("T%d_NH%d_NKV%d_HS%d_amp%g_zeros%v", s.T, s.NH, s.NKV, s.HS, s.amp, s.zeros)
 		in := newAttnCase(r, 2, s.T, s.NH, s.NKV, s.HS, s.amp, s.zeros)
