@@ -36,20 +36,29 @@ RJ_ATTR static inline RJ_VF RJ_FN(rj_attn_expf)(RJ_VF x) {
 RJ_ATTR static inline RJ_VF RJ_FN(rj_attn_load)(const float *x, const uint8_t *ok, long u, long n, RJ_VI *m) {
 	RJ_VF v = {0};
 	RJ_VB b = {0};
-	long c = n - u < RJ_W ? n - u : RJ_W;
-	memcpy(&v, x + u, 4 * c);
-	if (ok) {
-		memcpy(&b, ok + u, c);
+	if (u + RJ_W <= n) {
+		memcpy(&v, x + u, sizeof v);
+		if (!ok) {
+			*m = (RJ_VI){0} - 1;
+			return v;
+		}
+		memcpy(&b, ok + u, sizeof b);
 	} else {
-		memset(&b, 1, c);
+		for (long i = 0; i < n - u; i++) {
+			v[i] = x[u + i];
+			b[i] = ok ? ok[u + i] : 1;
+		}
 	}
 	*m = __builtin_convertvector(b, RJ_VI) != 0;
 	return v;
 }
 
 RJ_ATTR static inline void RJ_FN(rj_attn_store)(float *x, long u, long n, RJ_VF v) {
-	long c = n - u < RJ_W ? n - u : RJ_W;
-	memcpy(x + u, &v, 4 * c);
+	if (u + RJ_W <= n) {
+		memcpy(x + u, &v, sizeof v);
+		return;
+	}
+	for (long i = 0; i < n - u; i++) x[u + i] = v[i];
 }
 
 #define RJ_SEL(m, a, b) ((RJ_VF)(((RJ_VI)(a) & (m)) | ((RJ_VI)(b) & ~(m))))

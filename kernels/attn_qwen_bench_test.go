@@ -2,17 +2,30 @@ package kernels
 
 import (
 	"math/rand"
+	"os"
+	"strconv"
 	"testing"
 )
 
 // BenchmarkAttentionQwen times one layer's attention forward and backward
 // at the 0.5B training shape (2 sequences of 256 tokens, 14 heads over 2
 // KV heads of 64), reporting CPU-ms per forward + backward.
+// RLJOB_BENCH_T=1024 times another sequence length (real RL sequences are
+// 512–1024 tokens).
 //
 //	go test -tags duckdb_arrow -run '^$' -bench AttentionQwen ./kernels/
+//	RLJOB_BENCH_T=1024 go test -tags duckdb_arrow -run '^$' -bench AttentionQwen -benchtime 5x ./kernels/
 func BenchmarkAttentionQwen(b *testing.B) {
-	const B, T, NH, NKV, HS = 2, 256, 14, 2, 64
-	const N = B * T
+	const B, NH, NKV, HS = 2, 14, 2, 64
+	T := 256
+	if v := os.Getenv("RLJOB_BENCH_T"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("RLJOB_BENCH_T=%q: want a positive number of tokens", v)
+		}
+		T = n
+	}
+	N := B * T
 	r := rand.New(rand.NewSource(1))
 	q, k, v := randSlice(r, N*NH*HS, 1), randSlice(r, N*NKV*HS, 1), randSlice(r, N*NKV*HS, 1)
 	out, dout, lse := make([]float32, N*NH*HS), randSlice(r, N*NH*HS, 1), make([]float32, B*NH*T)
