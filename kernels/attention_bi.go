@@ -96,7 +96,6 @@ func attnProbsBI(s []float32, ok []bool, scale float32) float32 {
 type attnBIScratch struct {
 	qh, oh, kh, vh []float32 // (g·T, HS), (g·T, HS), (T, HS), (T, HS)
 	s              []float32 // (g·T, T)
-	ok             []bool    // (T)
 	mx, sum        []float32 // attnProbsBlock's per-row results
 	flag           []uint8
 	pk, pv         PackedWeight
@@ -118,10 +117,6 @@ func getAttnBIScratch(g, T, HS int) *attnBIScratch {
 	sc.qh, sc.oh = grow(sc.qh, g*T*HS), grow(sc.oh, g*T*HS)
 	sc.kh, sc.vh = grow(sc.kh, T*HS), grow(sc.vh, T*HS)
 	sc.s = grow(sc.s, g*T*T)
-	if cap(sc.ok) < T {
-		sc.ok = make([]bool, T)
-	}
-	sc.ok = sc.ok[:T]
 	return sc
 }
 

@@ -39,7 +39,7 @@ func attentionForwardFullT(out, lse, q, k, v []float32, valid []bool, B, T, NH, 
 						lse[(b*NH+h)*T+t] = 0
 						continue
 					}
-					ok := sc.ok
+					ok := make([]bool, T)
 					for u := range ok {
 						ok[u] = u <= t && (valid == nil || valid[b*T+u])
 					}
