@@ -27,10 +27,10 @@ import (
 // masked keys: an FMA with a zero product leaves the chain's value as it
 // is (unless that value is −0, which a chain starting from +0 reaches only
 // by underflow: attnForwardBlock), so the sum over the block's keys
-// equals the decode's sum over the t+1 keys it has. The probabilities of
-// a row are attnProbsBI's (in C on the avx2 and avx512 kernel sets, the
-// same bits) in the forward and the decode alike. The backward is
-// AttentionBackward (it recomputes P from lse).
+// equals the decode's sum over the t+1 keys it has. The forward's
+// probabilities are attnProbsBlock's (in C on the avx2 and avx512 kernel
+// sets), the decode's attnProbsBI's: the same operations, the same bits.
+// The backward is AttentionBackward (it recomputes P from lse).
 
 // attnScale is the softmax scale of head size HS.
 func attnScale(HS int) float32 { return float32(1 / math.Sqrt(float64(HS))) }
@@ -124,7 +124,7 @@ func getAttnBIScratch(g, T, HS int) *attnBIScratch {
 // query heads' rows are laid out position-major (row t·g+j is query t of
 // head h0+j), so that a block of positions [t0, t1) is one block of rows,
 // and S and O are computed block by block over the keys [0, t1) only
-// (attnBlocks: causal block skipping, issue 16). Bits: see the header.
+// (attnBlock: causal block skipping, issue 16). Bits: see the header.
 func attentionForwardBI(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
 	checkGQA(NH, NKV, HS)
 	g := NH / NKV

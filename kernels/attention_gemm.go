@@ -10,11 +10,12 @@ import "math"
 // upper half is skipped by blocks of attnBlock positions (issue 16): S, dP
 // and dQ's rows of a query block [t0, t1) over the keys [0, t1), dV's and
 // dK's rows of a key block [s0, s1) over the queries [s0, T). Masking and
-// the softmax are attention.go's (float32, expf; attnExpBlock, in C on
-// the avx2 and avx512 kernel sets with the same bits). Deterministic and ISA-independent: fixed work per
-// goroutine, biGemm's fixed order, same bytes at any GOMAXPROCS and on
-// every kernel set, and the same bytes as the products over all T×T
-// (attnBackwardGEMMFullT in the tests) for finite inputs:
+// the softmax are attention.go's (float32, expf; attnExpBlock runs them in
+// C on the avx2 and avx512 kernel sets, with the same bits).
+// Deterministic and ISA-independent: fixed work per goroutine, biGemm's
+// fixed order, same bytes at any GOMAXPROCS and on every kernel set, and
+// the same bytes as the products over all T×T (attnBackwardGEMMFullT in
+// the tests) for finite inputs:
 //
 //   - S and dP: the elements past a block's t1 are keys s > t, never read.
 //   - dQ[t] += Σ_s dS[t,s]·K[s]: the keys s ≥ t1 were the chain's trailing

@@ -74,7 +74,7 @@ import (
 // and avx2 kernel sets run it in C (attn_probs.h: 16 or 8 exps at a time,
 // the same bits), the rows whose exps take expf's rare paths in Go.
 func attnProbsBlock(s []float32, valid []bool, t0, t1, g, T int, scale float32, lse []float32, sc *attnBIScratch) {
-	if biCurLevel == 0 || t1 <= attnProbsCMin {
+	if biCurLevel == 0 {
 		attnProbsBlockGo(s, valid, t0, t1, g, T, scale, lse)
 		return
 	}
@@ -104,7 +104,7 @@ func attnProbsBlock(s []float32, valid []bool, t0, t1, g, T int, scale float32, 
 
 // attnExpBlock: see attnExpBlockGo; in C as attnProbsBlock.
 func attnExpBlock(P []float32, valid []bool, t0, t1, T int, scale float32, lse []float32, flag []uint8) {
-	if biCurLevel == 0 || t1 <= attnProbsCMin {
+	if biCurLevel == 0 {
 		attnExpBlockGo(P, valid, t0, t1, T, scale, lse)
 		return
 	}
@@ -119,9 +119,6 @@ func attnExpBlock(P []float32, valid []bool, t0, t1, T int, scale float32, lse [
 		}
 	}
 }
-
-// attnProbsCMin: blocks whose last query sees fewer keys stay in Go.
-const attnProbsCMin = 0
 
 // boolPtr is valid[:n] for C (nil: every position valid).
 func boolPtr(valid []bool, n int) *C.uint8_t {
