@@ -27,9 +27,10 @@ import (
 // masked keys: an FMA with a zero product leaves the chain's value as it
 // is (unless that value is −0, which a chain starting from +0 reaches only
 // by underflow: attnForwardBlock), so the sum over the block's keys
-// equals the decode's sum over the t+1 keys it has. The forward's
-// probabilities are attnProbsBlock's (in C on the avx2 and avx512 kernel
-// sets), the decode's attnProbsBI's: the same operations, the same bits.
+// equals the decode's sum over the t+1 keys it has. The
+// probabilities are attnProbsBI's operations, run in C on the avx2 and
+// avx512 kernel sets (attnProbsBlock in the forward, attnProbsRows in the
+// decode): the same bits everywhere.
 // The backward is AttentionBackward (it recomputes P from lse).
 
 // attnScale is the softmax scale of head size HS.
@@ -43,6 +44,15 @@ func attnProbsBlockGo(s []float32, valid []bool, t0, t1, g, T int, scale float32
 		for j := range g {
 			lse[j*T+t] = attnProbsQuery(s[(t*g+j)*T:(t*g+j)*T+t1], valid, t, scale)
 		}
+	}
+}
+
+// attnProbsRowsGo turns rows (n scores each, every key taking part) of s
+// into probabilities (attnProbsBI): the decode's heads. attnProbsRows runs
+// it in C.
+func attnProbsRowsGo(s []float32, n, rows int, scale float32) {
+	for r := range rows {
+		attnProbsBI(s[r*n:(r+1)*n], nil, scale)
 	}
 }
 
@@ -301,9 +311,7 @@ func AttentionDecodeBI(out, q []float32, c *KVCacheBI, n, NH int, s []float32) {
 	// for all heads (the calls, not the FLOPs, are the cost at decode sizes)
 	pk := PackedWeight{N: n, K: HS, ps: biPanel * HS, data: c.kall}
 	biGemmHeads(s, q[:NH*HS], &pk, c.ks, NKV, g)
-	for j := range NH {
-		attnProbsBI(s[j*n:(j+1)*n], nil, scale)
-	}
+	attnProbsRows(s, n, NH, scale)
 	pv := PackedWeight{N: HS, K: n, ps: c.v[0].ps, data: c.vall}
 	biGemmHeads(out[:NH*HS], s, &pv, c.vs, NKV, g)
 }

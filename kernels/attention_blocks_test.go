@@ -43,6 +43,7 @@ type attnCase struct {
 	q, k, v, dout     []float32
 	valid             []bool
 	dq0, dk0, dv0     []float32 // the gradients' start values
+	zeros             bool
 }
 
 func newAttnCase(r *rand.Rand, B, T, NH, NKV, HS int, amp float32, zeros bool) *attnCase {
@@ -61,6 +62,7 @@ func newAttnCase(r *rand.Rand, B, T, NH, NKV, HS int, amp float32, zeros bool) *
 		c.valid[T+t] = false // sequence 1: padding at the end
 	}
 	if zeros {
+		c.zeros = true
 		c.signedZeros()
 	}
 	return c
@@ -106,6 +108,9 @@ func (c *attnCase) check(t *testing.T, name string) {
 		what := fmt.Sprintf("%s padding=%v", name, valid != nil)
 		mustSameBits(t, what+" out", out, wout)
 		mustSameBits(t, what+" lse", lse, wlse)
+		if valid == nil && !c.zeros {
+			c.checkDecode(t, what, out)
+		}
 		got := [3][]float32{clone(c.dq0), clone(c.dk0), clone(c.dv0)}
 		want := [3][]float32{clone(c.dq0), clone(c.dk0), clone(c.dv0)}
 		attnBackwardGEMM(got[0], got[1], got[2], c.dout, c.q, c.k, c.v, out, lse, valid, B, T, NH, NKV, HS)
@@ -120,5 +125,25 @@ func mustSameBits(t *testing.T, what string, got, want []float32) {
 	t.Helper()
 	if err := sameBits(got, want); err != nil {
 		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// checkDecode: every position decoded from a KV cache (attnProbsRows)
+// has the forward's bits (not in the signed-zero case, whose −0 outputs
+// are where the forward over more keys and the decode have always
+// differed: attnForwardBlock).
+func (c *attnCase) checkDecode(t *testing.T, what string, out []float32) {
+	t.Helper()
+	T, NH, NKV, HS := c.T, c.NH, c.NKV, c.HS
+	o, s := make([]float32, NH*HS), make([]float32, NH*T)
+	for b := range c.B {
+		kc := NewKVCacheBI(NKV, HS, T)
+		for tt := range T {
+			kvo := (b*T + tt) * NKV * HS
+			kc.Append(c.k[kvo:kvo+NKV*HS], c.v[kvo:kvo+NKV*HS])
+			qo := (b*T + tt) * NH * HS
+			AttentionDecodeBI(o, c.q[qo:qo+NH*HS], kc, tt+1, NH, s)
+			mustSameBits(t, fmt.Sprintf("%s decode of sequence %d position %d", what, b, tt), o, out[qo:qo+NH*HS])
+		}
 	}
 }

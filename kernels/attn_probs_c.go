@@ -62,6 +62,16 @@ static void rljob_attn_exp_block(int level, float *P, long ld, const uint8_t *va
 		if (!bad) memset(row + t + 1, 0, 4 * (t1 - t - 1));
 	}
 }
+// rljob_attn_probs_rows is attnProbsRows' loop: rows r < rows of s (n
+// floats each, every key taking part); flag[r] = 1 where the Go loop
+// must do the row (untouched).
+static void rljob_attn_probs_rows(int level, float *s, long n, long rows, float scale, uint8_t *flag) {
+	float mx, sum;
+	for (long r = 0; r < rows; r++) {
+		flag[r] = level >= 2 ? rj_attn_probs_row_avx512(s + r * n, NULL, n, scale, &mx, &sum)
+		                     : rj_attn_probs_row_avx2(s + r * n, NULL, n, scale, &mx, &sum);
+	}
+}
 */
 import "C"
 
@@ -116,6 +126,26 @@ func attnExpBlock(P []float32, valid []bool, t0, t1, T int, scale float32, lse [
 	for t := t0; t < t1; t++ {
 		if flag[t-t0] != 0 {
 			attnExpQuery(P[t*T:t*T+t1], valid, t, scale, lse[t])
+		}
+	}
+}
+
+// attnProbsRows: see attnProbsRowsGo; in C as attnProbsBlock.
+func attnProbsRows(s []float32, n, rows int, scale float32) {
+	if biCurLevel == 0 {
+		attnProbsRowsGo(s, n, rows, scale)
+		return
+	}
+	_ = s[rows*n-1]
+	var buf [64]uint8
+	flag := buf[:]
+	if rows > len(buf) {
+		flag = make([]uint8, rows)
+	}
+	C.rljob_attn_probs_rows(C.int(biCurLevel), cf(s), C.long(n), C.long(rows), C.float(scale), (*C.uint8_t)(unsafe.Pointer(&flag[0])))
+	for r := range rows {
+		if flag[r] != 0 {
+			attnProbsBI(s[r*n:(r+1)*n], nil, scale)
 		}
 	}
 }

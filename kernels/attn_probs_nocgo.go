@@ -12,3 +12,5 @@ func attnProbsBlock(s []float32, valid []bool, t0, t1, g, T int, scale float32, 
 func attnExpBlock(P []float32, valid []bool, t0, t1, T int, scale float32, lse []float32, _ []uint8) {
 	attnExpBlockGo(P, valid, t0, t1, T, scale, lse)
 }
+
+func attnProbsRows(s []float32, n, rows int, scale float32) { attnProbsRowsGo(s, n, rows, scale) }

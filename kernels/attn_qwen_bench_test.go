@@ -17,14 +17,7 @@ import (
 //	RLJOB_BENCH_T=1024 go test -tags duckdb_arrow -run '^$' -bench AttentionQwen -benchtime 5x ./kernels/
 func BenchmarkAttentionQwen(b *testing.B) {
 	const B, NH, NKV, HS = 2, 14, 2, 64
-	T := 256
-	if v := os.Getenv("RLJOB_BENCH_T"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("RLJOB_BENCH_T=%q: want a positive number of tokens", v)
-		}
-		T = n
-	}
+	T := benchT(b)
 	N := B * T
 	r := rand.New(rand.NewSource(1))
 	q, k, v := randSlice(r, N*NH*HS, 1), randSlice(r, N*NKV*HS, 1), randSlice(r, N*NKV*HS, 1)
@@ -38,4 +31,40 @@ func BenchmarkAttentionQwen(b *testing.B) {
 	if cpu := cpuSeconds() - c0; cpu > 0 {
 		b.ReportMetric(cpu/float64(b.N)*1e3, "cpu-ms/op")
 	}
+}
+
+// BenchmarkAttentionDecodeQwen times one layer's attention for one decoded
+// token over a KV cache of T keys (RLJOB_BENCH_T, default 256) at the
+// 0.5B shape, reporting CPU-µs per token.
+//
+//	go test -tags duckdb_arrow -run '^$' -bench AttentionDecodeQwen ./kernels/
+func BenchmarkAttentionDecodeQwen(b *testing.B) {
+	const NH, NKV, HS = 14, 2, 64
+	T := benchT(b)
+	r := rand.New(rand.NewSource(1))
+	kc := NewKVCacheBI(NKV, HS, T)
+	for range T {
+		kc.Append(randSlice(r, NKV*HS, 1), randSlice(r, NKV*HS, 1))
+	}
+	q, out, s := randSlice(r, NH*HS, 1), make([]float32, NH*HS), make([]float32, NH*T)
+	c0 := cpuSeconds()
+	for b.Loop() {
+		AttentionDecodeBI(out, q, kc, T, NH, s)
+	}
+	if cpu := cpuSeconds() - c0; cpu > 0 {
+		b.ReportMetric(cpu/float64(b.N)*1e6, "cpu-µs/op")
+	}
+}
+
+// benchT is RLJOB_BENCH_T, 256 when unset.
+func benchT(b *testing.B) int {
+	v := os.Getenv("RLJOB_BENCH_T")
+	if v == "" {
+		return 256
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("RLJOB_BENCH_T=%q: want a positive number of tokens", v)
+	}
+	return n
 }
