@@ -100,8 +100,6 @@ type bf16Layer struct {
 // Model.packHead's lm_head.
 func (m *Model) refreshBF16() {
 	c := m.Config
-	C, I := c.HiddenSize, c.IntermediateSize
-	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
 	if m.bf == nil {
 		m.bf = takeBF16(c)
 	}
@@ -117,21 +115,17 @@ func (m *Model) refreshBF16() {
 		bf.w.Layers = make([]LayerWeights, c.NumLayers)
 	}
 	for l := range bf.layers {
-		w, p, r := &src.Layers[l], &bf.layers[l], &bf.w.Layers[l]
-		p.q = m.be.PackWeightBF16(p.q, w.Wq, qd, C)
-		p.k = m.be.PackWeightBF16(p.k, w.Wk, kvd, C)
-		p.v = m.be.PackWeightBF16(p.v, w.Wv, kvd, C)
-		p.o = m.be.PackWeightBF16(p.o, w.Wo, C, qd)
-		p.gate = m.be.PackWeightBF16(p.gate, w.Wgate, I, C)
-		p.up = m.be.PackWeightBF16(p.up, w.Wup, I, C)
-		p.down = m.be.PackWeightBF16(p.down, w.Wdown, C, I)
+		w, r := &src.Layers[l], &bf.w.Layers[l]
+		for _, x := range m.bf16Matrices(l) {
+			*x.p = m.be.PackWeightBF16(*x.p, x.w, x.rows, x.cols)
+		}
 		*r = LayerWeights{
 			InputNorm: roundedCopy(r.InputNorm, w.InputNorm), PostNorm: roundedCopy(r.PostNorm, w.PostNorm),
 			Bq: roundedCopy(r.Bq, w.Bq), Bk: roundedCopy(r.Bk, w.Bk), Bv: roundedCopy(r.Bv, w.Bv),
 			Wq: w.Wq, Wk: w.Wk, Wv: w.Wv, Wo: w.Wo, Wgate: w.Wgate, Wup: w.Wup, Wdown: w.Wdown,
 		}
 	}
-	bf.head = m.be.PackWeightBF16(bf.head, src.LMHead, c.VocabSize, C)
+	bf.head = m.be.PackWeightBF16(bf.head, src.LMHead, c.VocabSize, c.HiddenSize)
 }
 
 // roundedCopy returns src rounded to bf16 (as float32), in dst's memory
@@ -188,20 +182,33 @@ func (m *Model) refreshBF16T() {
 	if !m.isBF16() || bf == nil || bf.genT == m.wgen+1 {
 		return
 	}
+	for l := range bf.layers {
+		for _, x := range m.bf16Matrices(l) {
+			*x.pT = m.be.PackWeightBF16T(*x.pT, x.w, x.rows, x.cols)
+		}
+	}
+	bf.genT = m.wgen + 1
+}
+
+// bf16Matrix is one matrix of a layer, (rows, cols) row-major, and where
+// its bf16 packings go: as it is (p) and transposed (pT).
+type bf16Matrix struct {
+	w          []float32
+	rows, cols int
+	p, pT      **kernels.PackedWeightBF16
+}
+
+// bf16Matrices are layer l's seven matrices (q, k, v, o, gate, up, down).
+func (m *Model) bf16Matrices(l int) [7]bf16Matrix {
 	c := m.Config
 	C, I := c.HiddenSize, c.IntermediateSize
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
-	for l := range bf.layers {
-		w, p := &m.W.Layers[l], &bf.layers[l]
-		p.qT = m.be.PackWeightBF16T(p.qT, w.Wq, qd, C)
-		p.kT = m.be.PackWeightBF16T(p.kT, w.Wk, kvd, C)
-		p.vT = m.be.PackWeightBF16T(p.vT, w.Wv, kvd, C)
-		p.oT = m.be.PackWeightBF16T(p.oT, w.Wo, C, qd)
-		p.gateT = m.be.PackWeightBF16T(p.gateT, w.Wgate, I, C)
-		p.upT = m.be.PackWeightBF16T(p.upT, w.Wup, I, C)
-		p.downT = m.be.PackWeightBF16T(p.downT, w.Wdown, C, I)
+	w, p := &m.W.Layers[l], &m.bf.layers[l]
+	return [7]bf16Matrix{
+		{w.Wq, qd, C, &p.q, &p.qT}, {w.Wk, kvd, C, &p.k, &p.kT}, {w.Wv, kvd, C, &p.v, &p.vT},
+		{w.Wo, C, qd, &p.o, &p.oT}, {w.Wgate, I, C, &p.gate, &p.gateT}, {w.Wup, I, C, &p.up, &p.upT},
+		{w.Wdown, C, I, &p.down, &p.downT},
 	}
-	bf.genT = m.wgen + 1
 }
 
 // linearBackward is linear's backward (kernels.MatmulBackward's shapes);
