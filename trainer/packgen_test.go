@@ -25,6 +25,7 @@ func TestWeightsPackedOncePerChange(t *testing.T) {
 	targets := NextTokenTargets(b, nil)
 	perPack := map[string]int{DTypeFP32: 1, DTypeBF16: 7*c.NumLayers + 1}
 	counter := map[string]string{DTypeFP32: "PackWeight", DTypeBF16: "PackWeightBF16"}
+	sched := Schedule{Kind: "constant", LR: 1e-3}
 	for _, dt := range []string{DTypeFP32, DTypeBF16} {
 		t.Run(dt, func(t *testing.T) {
 			m := newTestModel(t, c, 3)
@@ -49,18 +50,7 @@ func TestWeightsPackedOncePerChange(t *testing.T) {
 			o := DefaultAdamW(len(m.Params))
 			packs("first forward", fwd, 1)
 			packs("second forward", fwd, 0)
-			packs("forward after Step", func() {
-				if _, _, err := m.ForwardCE(b, targets); err != nil {
-					t.Fatal(err)
-				}
-				if err := m.BackwardCE(1); err != nil {
-					t.Fatal(err)
-				}
-				if _, _, err := m.Step(o, Schedule{Kind: "constant", LR: 1e-3}); err != nil {
-					t.Fatal(err)
-				}
-				fwd()
-			}, 1)
+			packs("forward after Step", func() { sftStep(t, m, o, sched, b, targets); fwd() }, 1)
 			packs("forward after Tensor", func() { m.Tensor("model.norm.weight"); fwd() }, 1)
 			packs("forward after WeightsChanged", func() { m.WeightsChanged(); fwd() }, 1)
 			packs("forward after SetDType", func() { m.SetDType(dt); fwd() }, 1)
@@ -79,16 +69,7 @@ func TestWeightsPackedOncePerChange(t *testing.T) {
 		m.be = cb
 		o := DefaultAdamW(len(m.LoRA.Params))
 		for range 3 {
-			m.ZeroGrad()
-			if _, _, err := m.ForwardCE(b, targets); err != nil {
-				t.Fatal(err)
-			}
-			if err := m.BackwardCE(1); err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := m.Step(o, Schedule{Kind: "constant", LR: 1e-3}); err != nil {
-				t.Fatal(err)
-			}
+			sftStep(t, m, o, sched, b, targets)
 		}
 		if got, want := cb.n["PackWeightBF16"], perPack[DTypeBF16]; got != want {
 			t.Errorf("3 LoRA steps: %d bf16 packing calls, want %d (the frozen base once)", got, want)
