@@ -3,7 +3,6 @@ package kernels
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
 )
 
@@ -262,7 +261,7 @@ func biTiles(M, P, K int, f func(m0, m1, p0, p1 int)) {
 // order. The fp32 (biTiles) and bf16 (bf16Tiles) products use it.
 func runTiles(M, P, mb, pg, pgMin, depth int, rowsFirst bool, f func(m0, m1, p0, p1 int)) {
 	mt := (M + mb - 1) / mb
-	for pg > pgMin && mt*((P+pg-1)/pg) < 4*runtime.GOMAXPROCS(0) {
+	for pg > pgMin && mt*((P+pg-1)/pg) < 4*Workers() {
 		pg /= 2
 	}
 	pt := (P + pg - 1) / pg

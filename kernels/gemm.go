@@ -1,9 +1,6 @@
 package kernels
 
-import (
-	"runtime"
-	"sync"
-)
+import "sync"
 
 // Every matrix product of the forward and the backward — MatmulForward,
 // MatmulBackward's dinp = dout·W and dW += doutᵀ·inp, attention's
@@ -103,7 +100,7 @@ func (g *biGemm) runGroups(M, N, K int, pack func(pw *PackedWeight, n0, n int)) 
 // another's last group, and at most biPanelGroup panels each, so that a
 // group stays in cache.
 func panelGroups(P int) (gp, groups int) {
-	w := runtime.GOMAXPROCS(0)
+	w := Workers()
 	groups = max(2*w, ((P+biPanelGroup-1)/biPanelGroup+w-1)/w*w)
 	gp = (P + groups - 1) / groups
 	gp += gp & 1

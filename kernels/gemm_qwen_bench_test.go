@@ -19,6 +19,7 @@ import (
 //
 //	go test -tags duckdb_arrow -run '^$' -bench GemmQwen ./kernels/
 func BenchmarkGemmQwen(b *testing.B) {
+	defer ReserveSchedulerP()() // as the train and sft stages run
 	const tokens = 512
 	peak := fmaPeakGFLOP()
 	b.Logf("kernel set: %s, FMA peak %.1f GFLOP/cpu-s", KernelSet(), peak)

@@ -274,6 +274,32 @@ func TestGradNormAndScale(t *testing.T) {
 	}
 }
 
+// TestGradNormChunkOrder: GradNorm is bit for bit each reduceChunk chunk
+// summed in order, then the chunks in order (what sumSquares4's four
+// chains side by side must keep), at any thread count.
+func TestGradNormChunkOrder(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, n := range []int{3 * reduceChunk, 4 * reduceChunk, 9*reduceChunk + 7, 17 * reduceChunk} {
+		g := randSlice(r, n, 1)
+		var total float64
+		for c := 0; c < n; c += reduceChunk {
+			var s float64
+			for _, x := range g[c:min(n, c+reduceChunk)] {
+				s += float64(x) * float64(x)
+			}
+			total += s
+		}
+		want := math.Sqrt(total)
+		for _, procs := range []int{1, 2, 3} {
+			runtime.GOMAXPROCS(procs)
+			if got := GradNorm(g); got != want {
+				t.Errorf("n=%d GOMAXPROCS=%d: GradNorm = %v, want %v (chunk order)", n, procs, got, want)
+			}
+		}
+	}
+}
+
 func TestArgmax(t *testing.T) {
 	cases := []struct {
 		name string

@@ -1,12 +1,9 @@
 package kernels
 
-import (
-	"runtime"
-	"sync"
-)
+import "sync"
 
 // parallelFor calls f(lo, hi) on contiguous chunks covering [0, n), each
-// index exactly once, using up to GOMAXPROCS goroutines. Chunks hold at least
+// index exactly once, using up to Workers() goroutines. Chunks hold at least
 // grain indices so tiny loops stay on the calling goroutine.
 //
 // Determinism: callers make each output element depend on one index only
@@ -20,7 +17,7 @@ func parallelFor(n, grain int, f func(lo, hi int)) {
 	if grain < 1 {
 		grain = 1
 	}
-	workers := runtime.GOMAXPROCS(0)
+	workers := Workers()
 	if maxw := (n + grain - 1) / grain; workers > maxw {
 		workers = maxw
 	}
@@ -30,10 +27,30 @@ func parallelFor(n, grain int, f func(lo, hi int)) {
 	}
 	// More chunks than workers balances uneven rows (causal attention) while
 	// the per-index work stays independent of the split.
-	chunks := workers * 4
-	if maxc := (n + grain - 1) / grain; chunks > maxc {
-		chunks = maxc
+	runChunks(n, min(workers*4, (n+grain-1)/grain), workers, f)
+}
+
+// parallelForBlocks is parallelFor with chunks of at most block indices,
+// for long element loops in C (AdamW): each cgo call stays a few
+// milliseconds long, so the scheduler never takes its P (threads.go).
+func parallelForBlocks(n, block int, f func(lo, hi int)) {
+	if n <= 0 {
+		return
 	}
+	chunks := max(1, (n+block-1)/block)
+	workers := min(Workers(), chunks)
+	if workers <= 1 {
+		for c := range chunks {
+			f(c*n/chunks, (c+1)*n/chunks)
+		}
+		return
+	}
+	runChunks(n, chunks, workers, f)
+}
+
+// runChunks runs f on chunks c = 0..chunks-1, [c·n/chunks, (c+1)·n/chunks),
+// handed out in order to workers goroutines as they finish the previous.
+func runChunks(n, chunks, workers int, f func(lo, hi int)) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	next := 0

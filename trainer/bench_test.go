@@ -93,6 +93,7 @@ func cpuTime() time.Duration {
 }
 
 func benchTrain(b *testing.B, s benchShape, path string) {
+	defer kernels.ReserveSchedulerP()() // as the train and sft stages run
 	c := s.config()
 	m, err := NewModel(c, 1)
 	if err != nil {

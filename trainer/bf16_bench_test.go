@@ -72,6 +72,7 @@ func abRun(b *testing.B, flop, tokens float64, unit string, f func(dtype string)
 // GFLOP = 6·MatmulParams·tokens, as BenchmarkTrainStep. RLJOB_BENCH_MICRO=k
 // accumulates k such micro-batches per AdamW step, as BenchmarkTrainStepQwen.
 func BenchmarkBF16TrainQwen(b *testing.B) {
+	defer kernels.ReserveSchedulerP()() // as the train and sft stages run
 	s := bf16BenchShape()
 	c := s.config()
 	m, err := NewModel(c, 1)

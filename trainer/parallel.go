@@ -1,11 +1,12 @@
 package trainer
 
 import (
-	"runtime"
 	"sync"
+
+	"github.com/rljob/rljob/kernels"
 )
 
-// parallelFor splits [0, n) into at most GOMAXPROCS contiguous ranges of at
+// parallelFor splits [0, n) into at most kernels.Workers() contiguous ranges of at
 // least grain items and runs f on each concurrently. Each index is handled
 // by exactly one call, so results never depend on the number of goroutines
 // as long as f's work per index is independent.
@@ -16,7 +17,7 @@ func parallelFor(n, grain int, f func(lo, hi int)) {
 	if grain < 1 {
 		grain = 1
 	}
-	w := min(runtime.GOMAXPROCS(0), (n+grain-1)/grain)
+	w := min(kernels.Workers(), (n+grain-1)/grain)
 	if w <= 1 {
 		f(0, n)
 		return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rljob/rljob/arrowio"
 	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/kernels"
 	"github.com/rljob/rljob/trainer"
 )
 
@@ -85,6 +86,7 @@ type sftExample struct {
 // the gradient of the update's token mean), clip, AdamW step.
 func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.Summary, error) {
 	t0 := time.Now()
+	defer kernels.ReserveSchedulerP()() // kernels/threads.go
 
 	// Inputs.
 	from, colsRef := source(a.String("data"))

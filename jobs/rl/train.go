@@ -11,6 +11,7 @@ import (
 
 	"github.com/rljob/rljob/arrowio"
 	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/kernels"
 	"github.com/rljob/rljob/trainer"
 	"github.com/rljob/rljob/trainer/loss"
 )
@@ -166,6 +167,7 @@ func (r *trainRow) at(j int) int {
 // and metrics.
 func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.Summary, error) {
 	t0 := time.Now()
+	defer kernels.ReserveSchedulerP()() // kernels/threads.go
 
 	// Inputs: the rows and the policy.
 	rows, err := readTrainRows(ctx, sc, a)
