@@ -14,6 +14,7 @@ import (
 
 	"github.com/rljob/rljob/arrowio"
 	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/kernels"
 	"github.com/rljob/rljob/trainer"
 )
 
@@ -95,6 +96,7 @@ type logprobsRow struct {
 // excluded, as the sampler does).
 func (logprobsStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.Summary, error) {
 	t0 := time.Now()
+	defer kernels.ReserveSchedulerP()() // kernels/threads.go
 	out := a.String("output")
 
 	// Inputs: the rows of this shard, and the policy.
