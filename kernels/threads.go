@@ -19,10 +19,10 @@ import (
 // every 20–80 µs; on a paravirtualised machine a context switch costs
 // about 10 µs (on this project's VM, 7.8 % of a 0.5B training step).
 //
-// ReserveSchedulerP, held by the train, sft and logprobs stages, gives the runtime
-// one P more than the kernels use, so one P is idle while they compute,
-// and long element loops in C (AdamW) are cut into calls of a few
-// milliseconds (parallelForBlocks). Decoding (short products, many small
+// ReserveSchedulerP, held by the train, sft and logprobs stages, gives
+// the runtime one P more than the kernels use, so one P is idle while
+// they compute, and long element loops in C (AdamW) are cut into calls of
+// a few milliseconds (parallelForBlocks). Decoding (short products, many small
 // parallel loops) runs without it: there an idle P makes each readied
 // goroutine wake a thread, which costs more than it saves. Neither
 // changes which goroutine computes which element, so the bytes never
