@@ -79,7 +79,10 @@ func TestRewardExecJudgeFailures(t *testing.T) {
 		name, comp, args string
 		want             []string
 	}{
-		{"crash", "crash", "", []string{`judge "sh judge.sh"`, `rollout_id "p1/0"`, "exited with status 3", "judge: cannot parse crash", "nothing committed"}},
+		// One request at a time: with several in flight the judge may read
+		// p1's before p0's and exit with both pending, and the error then
+		// names p0/0 (it cannot know which one crashed the process).
+		{"crash", "crash", ", concurrency := 1", []string{`judge "sh judge.sh"`, `rollout_id "p1/0"`, "exited with status 3", "judge: cannot parse crash", "nothing committed"}},
 		{"bad JSON", "garbage", "", []string{`judge "sh judge.sh"`, "protocol error", `"looking at garbage"`, "is not a JSON object"}},
 		{"timeout fails", "stall", ", timeout := 0.5, on_error := 'fail'", []string{`rollout_id "p1/0"`, "timeout", "no response within 500ms"}},
 		{"error fails", "refuse", ", on_error := 'fail'", []string{`rollout_id "p1/0"`, "cannot judge refuse"}},
