@@ -44,8 +44,10 @@ type cudaBackend struct {
 	fp32 map[weak.Pointer[kernels.PackedWeight]]*cuda.Buf     // PackWeight: the weight (N, K), fp32
 	bf16 map[weak.Pointer[kernels.PackedWeightBF16]]*cuda.Buf // PackWeightBF16(T): the weight (N, K), bf16
 	tmp  []float32                                            // host scratch for transposes
-	kvk  []float32                                            // host staging of AttentionDecode's caches (R, Tmax, NKV, HS)
-	kvv  []float32
+
+	kv       *kvArena[*cuda.Buf] // the device KV caches (cuda_backend_decode.go)
+	kvK, kvV []*cuda.Buf         // AttentionDecode's rows' caches (scratch)
+	kvRows   []cuda.RowCopy      // kvScatter's scratch
 }
 
 type ropeKey struct {
@@ -63,8 +65,10 @@ func openCUDABackend() (Backend, error) {
 }
 
 func newCUDABackend(d *cuda.Device) *cudaBackend {
-	return &cudaBackend{d: d, rope: map[ropeKey]*cuda.RopeTable{},
+	b := &cudaBackend{d: d, rope: map[ropeKey]*cuda.RopeTable{},
 		fp32: map[weak.Pointer[kernels.PackedWeight]]*cuda.Buf{}, bf16: map[weak.Pointer[kernels.PackedWeightBF16]]*cuda.Buf{}}
+	b.kv = newKVArena[*cuda.Buf](b)
+	return b
 }
 
 func (b *cudaBackend) Name() string { return fmt.Sprintf("cuda: %s, device %d", b.d.Name, b.d.Ordinal) }
