@@ -18,12 +18,15 @@ import (
 // back to the CPU kernels. This first version keeps the model's tensors
 // on the host: each call uploads its inputs (and the old value of every
 // accumulated output) into per-slot staging buffers, launches the kernel
-// and downloads its outputs (docs/cuda.md says what comes next: weights,
-// moments and the KV cache resident on the device). The prepared weights
-// of PackWeight and PackWeightBF16(T) are the exception: they are uploaded
-// once per pack and stay on the device, keyed by (a weak pointer to) the
-// handle returned, and freed when the handle is garbage collected (a
-// released model's packs do not pile up on the GPU).
+// and downloads its outputs (docs/cuda.md says what comes next: weights
+// and moments resident on the device). Two exceptions. The prepared
+// weights of PackWeight and PackWeightBF16(T) are uploaded once per pack
+// and stay on the device, keyed by (a weak pointer to) the handle
+// returned, and freed when the handle is garbage collected (a released
+// model's packs do not pile up on the GPU). The sampler's KV caches live
+// on the device (devKV, cuda_backend_decode.go): a decode pass uploads
+// only its new keys and values, and the attention reads the caches in
+// place.
 //
 // The kernels mirror package kernels' bit for bit (docs/cuda.md), so a
 // model on this backend gives the CPU backend's log-probs; the conformance

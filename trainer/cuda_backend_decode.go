@@ -59,9 +59,14 @@ func (c *devKV) CopyPrefix(src KVCache, n int) {
 func (c *devKV) Release() { c.b.releaseKV(c.st) }
 
 // releaseKV releases a cache's device memory (Release, or the cleanup of
-// a collected cache, on another goroutine: under the lock).
+// a collected cache, on another goroutine: under the lock). On a failed
+// backend the staged rows are dropped instead of flushed first, so that
+// the memory is still freed.
 func (b *cudaBackend) releaseKV(st *kvStore[*cuda.Buf]) {
 	defer b.enter()()
+	if b.err != nil {
+		b.kv.discard()
+	}
 	b.kv.release(st)
 }
 

@@ -134,7 +134,14 @@ func (a *kvArena[B]) flush() {
 		a.copies = append(a.copies, kvRowCopy[B]{dst: s.st.buf, off: s.pos * w, src: s.off, n: w})
 	}
 	a.dev.kvScatter(a.rows, a.copies)
-	clear(a.staged) // hold no store
+	a.discard() // written
+}
+
+// discard drops the staged rows without writing them (a failed device:
+// nothing will read them, and a flush could fail again instead of
+// letting release free the memory).
+func (a *kvArena[B]) discard() {
+	clear(a.staged)
 	a.staged, a.rows = a.staged[:0], a.rows[:0]
 }
 

@@ -7,7 +7,10 @@ package cuda
 */
 import "C"
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 func checkGQA(k string, NH, NKV, HS int) error {
 	if NKV <= 0 || NH%NKV != 0 || HS <= 0 {
@@ -125,7 +128,7 @@ func (d *Device) AttentionDecodeRows(out, q *Buf, k, v []*Buf, lens []int32, ld,
 		return err
 	}
 	Tmax := 1
-	d.tab = append(d.tab[:0], make([]uint64, 3*B)...)
+	d.tab = slices.Grow(d.tab[:0], 3*B)[:3*B]
 	for i, n := range lens {
 		if n < 1 {
 			return fmt.Errorf("cuda: %s: row %d attends %d keys, need ≥ 1", name, i, n)
