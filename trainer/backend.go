@@ -19,8 +19,10 @@ import (
 // and golden digest pins) and cudaBackend (kernels/cuda, cuda_backend*.go,
 // in a `make build-cuda` binary). Tensors are still host []float32 (and
 // the CPU kernels' packed weight types as handles), so the CUDA backend
-// uploads and downloads per call; what remains for a device-resident
-// backend is in docs/cuda.md, "Next: device residency".
+// uploads and downloads per call, except the prepared weights and the
+// sampler's KV caches (KVCache), which live on the device; what remains
+// for a device-resident backend is in docs/cuda.md, "Next: device
+// residency".
 //
 // A method must not fail on valid shapes; shapes are the model's to get
 // right (kernels panics on a mismatch, as before). A device failure (out
@@ -83,8 +85,8 @@ type Backend interface {
 	// The sampler's decode (kvcache.go, sample.go).
 	//
 	// NewKVCache returns an empty cache of one sequence's keys and values
-	// at one layer, in this backend's layout, with room for capacity
-	// positions (it grows).
+	// at one layer, in this backend's layout and memory (the CUDA
+	// backend's on the GPU), with room for capacity positions (it grows).
 	NewKVCache(NKV, HS, capacity int) KVCache
 	// AttentionDecode writes out (R, NH·HS): row i's query q (R, NH·HS,
 	// after RoPE) at position lens[i]−1 over the first lens[i] keys of
@@ -112,6 +114,13 @@ type KVCache interface {
 	// CopyPrefix makes the cache hold the first n positions of src (a
 	// cache of the same backend and shape).
 	CopyPrefix(src KVCache, n int)
+	// Release frees the cache's memory now (on a GPU, its device buffer);
+	// the cache must not be used afterwards. The sampler releases every
+	// cache it makes, when its sequence ends or its Generate returns:
+	// without it a device cache is freed only when the garbage collector,
+	// which sees a small handle, finds it. The CPU's does nothing (its
+	// caches are Go memory).
+	Release()
 }
 
 // DeviceError is a backend's failure (a CUDA error, out of GPU memory)
@@ -248,6 +257,8 @@ func (cpuBackend) HeadBackwardCE(e, r []float32, dloss float32, targets []int32,
 type cpuKV struct{ *kernels.KVCacheBI }
 
 func (c cpuKV) CopyPrefix(src KVCache, n int) { c.KVCacheBI.CopyPrefix(src.(cpuKV).KVCacheBI, n) }
+
+func (cpuKV) Release() {}
 
 func (cpuBackend) NewKVCache(NKV, HS, capacity int) KVCache {
 	return cpuKV{kernels.NewKVCacheBI(NKV, HS, capacity)}

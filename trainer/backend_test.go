@@ -1,6 +1,8 @@
 package trainer
 
 import (
+	"context"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -12,7 +14,8 @@ import (
 // on to the CPU backend.
 type countingBackend struct {
 	Backend
-	n map[string]int
+	n   map[string]int
+	kvs []*countedKV // every KV cache made (NewKVCache)
 }
 
 func (c *countingBackend) MatmulForward(out, inp, weight, bias []float32, N, C, OC int) {
@@ -92,12 +95,67 @@ func (c *countingBackend) ResidualForward(out, a, b []float32, N int) {
 
 func (c *countingBackend) NewKVCache(NKV, HS, capacity int) KVCache {
 	c.n["NewKVCache"]++
-	return c.Backend.NewKVCache(NKV, HS, capacity)
+	k := &countedKV{KVCache: c.Backend.NewKVCache(NKV, HS, capacity), c: c}
+	c.kvs = append(c.kvs, k)
+	return k
 }
 
 func (c *countingBackend) AttentionDecode(out, q []float32, caches []KVCache, lens []int32, NH int) {
 	c.n["AttentionDecode"]++
-	c.Backend.AttentionDecode(out, q, caches, lens, NH)
+	inner := make([]KVCache, len(caches))
+	for i, k := range caches {
+		k := k.(*countedKV)
+		k.use()
+		inner[i] = k.KVCache
+	}
+	c.Backend.AttentionDecode(out, q, inner, lens, NH)
+}
+
+// countedKV is a KVCache of the countingBackend: it counts its releases
+// and every use after one ("KVCache use after release").
+type countedKV struct {
+	KVCache
+	c        *countingBackend
+	releases int
+}
+
+func (k *countedKV) use() {
+	if k.releases > 0 {
+		k.c.n["KVCache use after release"]++
+	}
+}
+
+func (k *countedKV) Append(key, v []float32) {
+	k.use()
+	k.KVCache.Append(key, v)
+}
+
+func (k *countedKV) CopyPrefix(src KVCache, n int) {
+	s := src.(*countedKV)
+	k.use()
+	s.use()
+	k.KVCache.CopyPrefix(s.KVCache, n)
+}
+
+func (k *countedKV) Release() {
+	k.releases++
+	k.c.n["KVCache.Release"]++
+	k.KVCache.Release()
+}
+
+// releasedOnce fails unless every cache the backend made was released
+// exactly once and none was used after.
+func (c *countingBackend) releasedOnce(t *testing.T) {
+	t.Helper()
+	for i, k := range c.kvs {
+		if k.releases != 1 {
+			t.Errorf("KV cache %d of %d released %d times, want once", i, len(c.kvs), k.releases)
+			break
+		}
+	}
+	if n := c.n["KVCache use after release"]; n > 0 {
+		t.Errorf("%d uses of a released KV cache", n)
+	}
 }
 
 func (c *countingBackend) Sample(tok []int32, logp, logits []float32, u []float64, ld, N, V int, temp float32, topK int, topP float64) {
@@ -261,6 +319,7 @@ func testBackendCarriesGenerate(t *testing.T, dtype string) {
 			t.Errorf("%s: %d calls through the backend, want %d (%d passes)", k, n[k], v, passes)
 		}
 	}
+	cb.releasedOnce(t)
 	t.Logf("%d passes, %d tokens in %d Sample calls", passes, tokens, n["Sample calls"])
 	// The tokens of a step's sequences are picked in one call.
 	if n["Sample calls"] > passes+1 {
@@ -303,4 +362,53 @@ func testBackendCarriesStep(t *testing.T) {
 	if norms[0] != norms[1] || !bitsEqual(params[0], params[1]) || !bitsEqual(moments[0], moments[1]) {
 		t.Errorf("the step differs between the CPU backend and the counting one (norms %v, %v)", norms[0], norms[1])
 	}
+}
+
+// TestSamplerReleasesKVCaches: the sampler releases every KV cache it
+// makes exactly once (a device cache's memory goes back then, not when
+// the garbage collector finds it), uses none after, and still samples
+// the CPU backend's tokens: sequences that stop early and are replaced
+// (MaxBatch), a prompt shared by sequences that start in one pass (one
+// snapshot kept) and by later ones (restored from it), and a Generate
+// that ends early (its context cancelled at the first turn end, with
+// caches and a snapshot still held).
+func TestSamplerReleasesKVCaches(t *testing.T) {
+	c := smpConfig("qwen2")
+	ps := smpPrompts(4, 3, c.VocabSize, 5, 3, 7)
+	prompts := [][]int32{ps[0], ps[0], ps[1], ps[0], ps[2], ps[1]}
+	seeds := smpSeeds(len(prompts), 3)
+	opt := SampleOptions{Temperature: 1, MaxNewTokens: 12, MaxBatch: 2, StopTokens: []int{3, 7}}
+	t.Run("generate", func(t *testing.T) {
+		want := generate(t, smpModel(t, c, 5, 8), prompts, seeds, opt)
+		cb := &countingBackend{Backend: cpu, n: map[string]int{}}
+		m := smpModel(t, c, 5, 8)
+		m.be = cb
+		got := generate(t, m, prompts, seeds, opt)
+		for i := range want {
+			if !slices.Equal(want[i].Tokens, got[i].Tokens) || !bitsEqual(want[i].Logprobs, got[i].Logprobs) {
+				t.Errorf("sequence %d: CPU backend %v, counting backend %v", i, want[i].Tokens, got[i].Tokens)
+			}
+		}
+		// 6 sequences and 2 snapshots (ps[0]'s, ps[1]'s) per layer.
+		if n := cb.n["NewKVCache"]; n != 8*c.NumLayers {
+			t.Errorf("NewKVCache: %d calls, want %d", n, 8*c.NumLayers)
+		}
+		cb.releasedOnce(t)
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		cb := &countingBackend{Backend: cpu, n: map[string]int{}}
+		m := smpModel(t, c, 5, 8)
+		m.be = cb
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		_, err := m.GenerateEpisodes(ctx, prompts, seeds, EpisodeOptions{SampleOptions: opt},
+			func(TurnEnd) { cancel() }, make(chan Reply, len(prompts)))
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("GenerateEpisodes cancelled at the first turn end: %v, want context.Canceled", err)
+		}
+		if cb.n["NewKVCache"] == 0 {
+			t.Fatal("no KV cache made")
+		}
+		cb.releasedOnce(t)
+	})
 }

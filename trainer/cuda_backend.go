@@ -18,12 +18,15 @@ import (
 // back to the CPU kernels. This first version keeps the model's tensors
 // on the host: each call uploads its inputs (and the old value of every
 // accumulated output) into per-slot staging buffers, launches the kernel
-// and downloads its outputs (docs/cuda.md says what comes next: weights,
-// moments and the KV cache resident on the device). The prepared weights
-// of PackWeight and PackWeightBF16(T) are the exception: they are uploaded
-// once per pack and stay on the device, keyed by (a weak pointer to) the
-// handle returned, and freed when the handle is garbage collected (a
-// released model's packs do not pile up on the GPU).
+// and downloads its outputs (docs/cuda.md says what comes next: weights
+// and moments resident on the device). Two exceptions. The prepared
+// weights of PackWeight and PackWeightBF16(T) are uploaded once per pack
+// and stay on the device, keyed by (a weak pointer to) the handle
+// returned, and freed when the handle is garbage collected (a released
+// model's packs do not pile up on the GPU). The sampler's KV caches live
+// on the device (devKV, cuda_backend_decode.go): a decode pass uploads
+// only its new keys and values, and the attention reads the caches in
+// place.
 //
 // The kernels mirror package kernels' bit for bit (docs/cuda.md), so a
 // model on this backend gives the CPU backend's log-probs; the conformance
@@ -44,8 +47,10 @@ type cudaBackend struct {
 	fp32 map[weak.Pointer[kernels.PackedWeight]]*cuda.Buf     // PackWeight: the weight (N, K), fp32
 	bf16 map[weak.Pointer[kernels.PackedWeightBF16]]*cuda.Buf // PackWeightBF16(T): the weight (N, K), bf16
 	tmp  []float32                                            // host scratch for transposes
-	kvk  []float32                                            // host staging of AttentionDecode's caches (R, Tmax, NKV, HS)
-	kvv  []float32
+
+	kv       *kvArena[*cuda.Buf] // the device KV caches (cuda_backend_decode.go)
+	kvK, kvV []*cuda.Buf         // AttentionDecode's rows' caches (scratch)
+	kvRows   []cuda.RowCopy      // kvScatter's scratch
 }
 
 type ropeKey struct {
@@ -63,8 +68,10 @@ func openCUDABackend() (Backend, error) {
 }
 
 func newCUDABackend(d *cuda.Device) *cudaBackend {
-	return &cudaBackend{d: d, rope: map[ropeKey]*cuda.RopeTable{},
+	b := &cudaBackend{d: d, rope: map[ropeKey]*cuda.RopeTable{},
 		fp32: map[weak.Pointer[kernels.PackedWeight]]*cuda.Buf{}, bf16: map[weak.Pointer[kernels.PackedWeightBF16]]*cuda.Buf{}}
+	b.kv = newKVArena[*cuda.Buf](b)
+	return b
 }
 
 func (b *cudaBackend) Name() string { return fmt.Sprintf("cuda: %s, device %d", b.d.Name, b.d.Ordinal) }

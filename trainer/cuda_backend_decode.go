@@ -3,71 +3,143 @@
 package trainer
 
 import (
+	"fmt"
 	"math"
-	"slices"
+	"runtime"
 
 	"github.com/rljob/rljob/kernels"
 	"github.com/rljob/rljob/kernels/cuda"
 )
 
 // The CUDA backend's sampler decode (KV cache, attention decode, the pick)
-// and optimizer. In this version the KV caches and the AdamW moments stay
-// on the host, as the model's other tensors: each call uploads what its
-// kernel reads (a row's cache prefix, the moments) and downloads what it
-// writes (docs/cuda.md, "Next: device residency").
+// and optimizer. The KV caches live on the GPU (devKV below): a decode
+// pass uploads only its rows' new keys and values, once per layer, and the
+// attention reads every cache in place. The AdamW moments stay on the host,
+// as the model's other tensors: each call uploads what its kernel reads
+// and downloads what it writes (docs/cuda.md, "Next: device residency").
 
-// hostKV is the CUDA backend's KVCache: one sequence's keys and values at
-// one layer on the host, positions in order, each position's NKV·HS
-// floats as the decode kernel reads them ((T, NKV, HS) per sequence).
-type hostKV struct {
-	nkv, hs, n int
-	k, v       []float32
+// devKV is the CUDA backend's KVCache: one sequence's keys and values at
+// one layer in device memory, (cap, 2, NKV, HS) — each position its key
+// (after RoPE) then its value — managed by the backend's kvArena
+// (kvarena.go: appends staged on the host and scattered into the caches
+// by one upload and one kernel per flush, which AttentionDecode does
+// before it reads; capacities doubling by device-to-device copies;
+// released buffers reused, and freed when the last cache goes). Release
+// frees it now; a cache that is dropped without it is released when the
+// garbage collector finds it (runtime.AddCleanup), as PackWeight's copies.
+type devKV struct {
+	b       *cudaBackend
+	st      *kvStore[*cuda.Buf]
+	nkv, hs int
 }
 
-func (c *hostKV) Len() int { return c.n }
-
-func (c *hostKV) Append(k, v []float32) {
-	d := c.nkv * c.hs
-	c.k, c.v = append(c.k, k[:d]...), append(c.v, v[:d]...)
-	c.n++
+func (c *devKV) Len() int {
+	c.b.mu.Lock()
+	defer c.b.mu.Unlock()
+	return c.st.n
 }
 
-func (c *hostKV) CopyPrefix(src KVCache, n int) {
-	s, d := src.(*hostKV), c.nkv*c.hs
-	c.k, c.v = append(c.k[:0], s.k[:n*d]...), append(c.v[:0], s.v[:n*d]...)
-	c.n = n
+// Append stages the position on the host (no device call).
+func (c *devKV) Append(k, v []float32) {
+	c.b.mu.Lock()
+	defer c.b.mu.Unlock()
+	c.b.kv.append(c.st, k, v)
 }
 
+// CopyPrefix is one device-to-device copy (after the staged rows land).
+func (c *devKV) CopyPrefix(src KVCache, n int) {
+	s := src.(*devKV)
+	if s.b != c.b {
+		panic("trainer: kv cache copy between two CUDA backends")
+	}
+	defer c.b.enter()()
+	c.b.kv.copyPrefix(c.st, s.st, n)
+}
+
+func (c *devKV) Release() { c.b.releaseKV(c.st) }
+
+// releaseKV releases a cache's device memory (Release, or the cleanup of
+// a collected cache, on another goroutine: under the lock). On a failed
+// backend the staged rows are dropped instead of flushed first, so that
+// the memory is still freed.
+func (b *cudaBackend) releaseKV(st *kvStore[*cuda.Buf]) {
+	defer b.enter()()
+	if b.err != nil {
+		b.kv.discard()
+	}
+	b.kv.release(st)
+}
+
+// NewKVCache makes an empty device cache; its memory comes at the first
+// flush or copy into it.
 func (b *cudaBackend) NewKVCache(NKV, HS, capacity int) KVCache {
-	return &hostKV{nkv: NKV, hs: HS, k: make([]float32, 0, capacity*NKV*HS), v: make([]float32, 0, capacity*NKV*HS)}
+	b.mu.Lock()
+	st := b.kv.newStore(NKV*HS, capacity)
+	b.mu.Unlock()
+	c := &devKV{b: b, st: st, nkv: NKV, hs: HS}
+	runtime.AddCleanup(c, b.releaseKV, st)
+	return c
 }
 
-// AttentionDecode gathers each row's cache prefix into (R, Tmax, NKV, HS)
-// (Tmax the longest), uploads it and runs Device.AttentionDecode (kernels'
-// AttentionDecodeBI per row: the same bits).
+// The kvArena's device (kvDevice): each call succeeds or ends the backend
+// method that made it with a cudaFault (must).
+
+func (b *cudaBackend) kvAlloc(n int) *cuda.Buf {
+	buf, err := b.d.Alloc("kv cache", cuda.F32, n)
+	b.must(err)
+	return buf
+}
+
+func (b *cudaBackend) kvView(buf *cuda.Buf, off, n int) *cuda.Buf { return buf.View(off, n) }
+
+func (b *cudaBackend) kvCopy(dst, src *cuda.Buf, n int) { b.must(b.d.Copy(dst, src, n)) }
+
+func (b *cudaBackend) kvScatter(rows []float32, copies []kvRowCopy[*cuda.Buf]) {
+	src := b.in("kv rows", rows)
+	b.kvRows = b.kvRows[:0]
+	for _, c := range copies {
+		b.kvRows = append(b.kvRows, cuda.RowCopy{Dst: c.dst, DstOff: c.off, SrcOff: c.src, N: c.n})
+	}
+	b.must(b.d.ScatterRows(src, b.kvRows))
+	clear(b.kvRows) // hold no buffer
+}
+
+func (b *cudaBackend) kvFree(bufs []*cuda.Buf) {
+	b.must(b.d.Sync())
+	for _, buf := range bufs {
+		buf.Free()
+	}
+}
+
+// AttentionDecode lands the staged keys and values (one upload, one
+// scatter), then runs Device.AttentionDecodeRows over the rows' caches
+// where they are (kernels' AttentionDecodeBI per row: the same bits):
+// per call only q goes up (with a table of 3·R addresses and lengths) and
+// out comes back.
 func (b *cudaBackend) AttentionDecode(out, q []float32, caches []KVCache, lens []int32, NH int) {
 	R := len(caches)
 	if R == 0 {
 		return
 	}
 	defer b.enter()()
-	c0 := caches[0].(*hostKV)
+	b.kv.flush()
+	c0 := caches[0].(*devKV)
 	NKV, HS := c0.nkv, c0.hs
 	kvd, qd := NKV*HS, NH*HS
-	Tmax := 1
-	for _, n := range lens[:R] {
-		Tmax = max(Tmax, int(n))
-	}
-	b.kvk = slices.Grow(b.kvk[:0], R*Tmax*kvd)[:R*Tmax*kvd]
-	b.kvv = slices.Grow(b.kvv[:0], R*Tmax*kvd)[:R*Tmax*kvd]
+	b.kvK, b.kvV = b.kvK[:0], b.kvV[:0]
 	for i, kc := range caches {
-		c, n := kc.(*hostKV), int(lens[i])
-		copy(b.kvk[i*Tmax*kvd:], c.k[:n*kvd])
-		copy(b.kvv[i*Tmax*kvd:], c.v[:n*kvd])
+		c := kc.(*devKV)
+		if c.nkv != NKV || c.hs != HS || c.st.released || int(lens[i]) > c.st.n || c.st.cap == 0 {
+			panic(fmt.Sprintf("trainer: attention decode: row %d: %d keys of a %d-position cache (%dx%d, want %dx%d; released %v)",
+				i, lens[i], c.st.n, c.nkv, c.hs, NKV, HS, c.st.released))
+		}
+		b.kvK, b.kvV = append(b.kvK, c.st.buf), append(b.kvV, c.st.vals)
 	}
 	o := b.out("out", R*qd)
-	b.must(b.d.AttentionDecode(o, b.in("q", q[:R*qd]), b.in("kc", b.kvk), b.in("vc", b.kvv), b.ints("lens", lens[:R]),
-		R, Tmax, NH, NKV, HS))
+	err := b.d.AttentionDecodeRows(o, b.in("q", q[:R*qd]), b.kvK, b.kvV, lens[:R], 2*kvd, NH, NKV, HS)
+	clear(b.kvK) // hold no buffer
+	clear(b.kvV)
+	b.must(err)
 	b.get(out[:R*qd], o)
 }
 

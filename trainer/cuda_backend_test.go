@@ -125,27 +125,38 @@ func maxAbsDiff(a, b []float32) (diff, scale float64) {
 }
 
 // TestCUDABackendGenerate: the sampler on the CUDA backend (decode over
-// the KV caches, the packed matmuls, Sample with the CPU's draws) samples
-// the CPU backend's tokens with the same log-prob bits: fp32 and bf16,
-// temperature with top-k and top-p, greedy, a shared prompt (one
-// prefill, restored from a snapshot), and a sample-only model
-// (LoadForSampling: weights packed on the host, adopted by the backend).
+// the device-resident KV caches, the packed matmuls, Sample with the
+// CPU's draws) samples the CPU backend's tokens with the same log-prob
+// bits: fp32 and bf16, temperature with top-k and top-p, greedy, a shared
+// prompt (one prefill, restored from a snapshot: a device-to-device
+// prefix copy), a sample-only model (LoadForSampling: weights packed on
+// the host, adopted by the backend), caches that grow past their first
+// capacity (200 new tokens: 128 → 256 positions, copied on the device),
+// and sequences that stop early and hand their slot (and cache buffers)
+// to the next (MaxBatch 2, stop tokens). After each Generate every
+// cache is released and its device memory freed.
 func TestCUDABackendGenerate(t *testing.T) {
 	be := gpuBackend(t)
 	for _, tc := range []struct {
 		name, mt, dtype string
 		opt             SampleOptions
 		sampleOnly      bool
+		maxPos          int // max_position_embeddings when > 0
 	}{
-		{"fp32/T0.8/topk7", "qwen2", DTypeFP32, SampleOptions{Temperature: 0.8, TopK: 7, MaxNewTokens: 24, MaxBatch: 3}, false},
-		{"fp32/T1.3/topp0.8", "llama", DTypeFP32, SampleOptions{Temperature: 1.3, TopP: 0.8, MaxNewTokens: 24}, false},
-		{"fp32/greedy", "qwen2", DTypeFP32, SampleOptions{MaxNewTokens: 24}, false},
-		{"bf16/T1", "qwen2", DTypeBF16, SampleOptions{Temperature: 1, MaxNewTokens: 24}, false},
-		{"fp32/sample-only", "llama", DTypeFP32, SampleOptions{Temperature: 1, MaxNewTokens: 24}, true},
-		{"bf16/sample-only", "qwen2", DTypeBF16, SampleOptions{Temperature: 0.7, TopK: 5, MaxNewTokens: 24}, true},
+		{"fp32/T0.8/topk7", "qwen2", DTypeFP32, SampleOptions{Temperature: 0.8, TopK: 7, MaxNewTokens: 24, MaxBatch: 3}, false, 0},
+		{"fp32/T1.3/topp0.8", "llama", DTypeFP32, SampleOptions{Temperature: 1.3, TopP: 0.8, MaxNewTokens: 24}, false, 0},
+		{"fp32/greedy", "qwen2", DTypeFP32, SampleOptions{MaxNewTokens: 24}, false, 0},
+		{"bf16/T1", "qwen2", DTypeBF16, SampleOptions{Temperature: 1, MaxNewTokens: 24}, false, 0},
+		{"fp32/sample-only", "llama", DTypeFP32, SampleOptions{Temperature: 1, MaxNewTokens: 24}, true, 0},
+		{"bf16/sample-only", "qwen2", DTypeBF16, SampleOptions{Temperature: 0.7, TopK: 5, MaxNewTokens: 24}, true, 0},
+		{"fp32/growth", "qwen2", DTypeFP32, SampleOptions{Temperature: 1, MaxNewTokens: 200, MaxBatch: 2}, false, 256},
+		{"fp32/stops/maxbatch2", "llama", DTypeFP32, SampleOptions{Temperature: 1.2, MaxNewTokens: 40, MaxBatch: 2, StopTokens: []int{2, 5}}, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := smpConfig(tc.mt)
+			if tc.maxPos > 0 {
+				c.MaxPositionEmbeddings = tc.maxPos
+			}
 			prompts := smpPrompts(2, 5, c.VocabSize, 3, 9, 5)
 			prompts = append(prompts, prompts[1])
 			seeds := smpSeeds(len(prompts), 7)
@@ -169,6 +180,7 @@ func TestCUDABackendGenerate(t *testing.T) {
 				m.be = bk
 				out[i] = generate(t, m, prompts, seeds, tc.opt)
 			}
+			kvFreed(t, be)
 			for i := range out[0] {
 				if !slices.Equal(out[0][i].Tokens, out[1][i].Tokens) || !bitsEqual(out[0][i].Logprobs, out[1][i].Logprobs) {
 					t.Errorf("sequence %d: CPU %v %v, CUDA %v %v", i, out[0][i].Tokens, out[0][i].Logprobs, out[1][i].Tokens, out[1][i].Logprobs)
@@ -176,6 +188,104 @@ func TestCUDABackendGenerate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// kvFreed fails unless be's device KV caches are all released and their
+// memory freed (no live cache, nothing on the free list), with no error.
+func kvFreed(t *testing.T, be Backend) {
+	t.Helper()
+	b := be.(*cudaBackend)
+	b.mu.Lock()
+	live, pooled := b.kv.live, b.kv.pooled()
+	b.mu.Unlock()
+	if live != 0 || pooled != 0 {
+		t.Errorf("device KV caches: %d live and %d buffers pooled after the Generate, want none", live, pooled)
+	}
+	if err := be.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCUDABackendKVCache: the backend's KV caches driven directly, on the
+// CPU and the CUDA backend alike: caches made with room for 1 position
+// (so appends grow them, 1 → 2 → 4 → …, between and within flushes),
+// several appends per cache before one AttentionDecode (a prefill: rows
+// sharing a cache with different lengths), one append per cache per
+// decode, a prefix copied into a cache that had content and then grows,
+// and Len. Every AttentionDecode's output has the CPU's bits; at the end
+// the released caches leave nothing on the GPU.
+func TestCUDABackendKVCache(t *testing.T) {
+	be := gpuBackend(t)
+	const NH, NKV, HS = 6, 2, 20
+	kvd, qd := NKV*HS, NH*HS
+	rng := rand.New(rand.NewPCG(17, 18))
+	randv := func(n int) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		return x
+	}
+	type step struct {
+		appends []int // cache index per appended position, in order
+		copyTo  int   // with copyN > 0: cache copyTo takes the first copyN positions of cache 0 first
+		copyN   int
+		rows    [][2]int // (cache, keys) per decode row
+	}
+	steps := []step{
+		{appends: []int{0, 0, 0, 0, 0, 1, 1, 1}, rows: [][2]int{{0, 1}, {0, 2}, {0, 3}, {0, 4}, {0, 5}, {1, 1}, {1, 2}, {1, 3}}},
+		{appends: []int{0, 1, 2}, rows: [][2]int{{0, 6}, {1, 4}, {2, 1}}},
+		{appends: []int{0, 0, 0, 1, 2, 2}, rows: [][2]int{{0, 9}, {1, 5}, {2, 3}, {0, 7}}},
+		{copyTo: 2, copyN: 7, appends: []int{2, 0}, rows: [][2]int{{2, 8}, {0, 10}, {2, 7}, {1, 5}}},
+		{appends: []int{2, 2, 2, 2, 2, 2, 2, 2, 2, 1}, rows: [][2]int{{2, 17}, {1, 6}, {2, 12}}},
+	}
+	type plan struct {
+		k, v, q [][]float32
+	}
+	var p plan
+	for _, s := range steps {
+		for range s.appends {
+			p.k, p.v = append(p.k, randv(kvd)), append(p.v, randv(kvd))
+		}
+		p.q = append(p.q, randv(len(s.rows)*qd))
+	}
+	var outs [2][][]float32
+	for bi, bk := range []Backend{cpu, be} {
+		caches := []KVCache{bk.NewKVCache(NKV, HS, 1), bk.NewKVCache(NKV, HS, 1), bk.NewKVCache(NKV, HS, 1)}
+		n, a := []int{0, 0, 0}, 0
+		for si, s := range steps {
+			if s.copyN > 0 {
+				caches[s.copyTo].CopyPrefix(caches[0], s.copyN)
+				n[s.copyTo] = s.copyN
+			}
+			for _, c := range s.appends {
+				caches[c].Append(p.k[a], p.v[a])
+				a++
+				n[c]++
+			}
+			for c := range caches {
+				if caches[c].Len() != n[c] {
+					t.Fatalf("backend %s step %d: cache %d has %d positions, want %d", bk.Name(), si, c, caches[c].Len(), n[c])
+				}
+			}
+			rc, lens := make([]KVCache, len(s.rows)), make([]int32, len(s.rows))
+			for i, r := range s.rows {
+				rc[i], lens[i] = caches[r[0]], int32(r[1])
+			}
+			out := make([]float32, len(s.rows)*qd)
+			bk.AttentionDecode(out, p.q[si], rc, lens, NH)
+			outs[bi] = append(outs[bi], out)
+		}
+		for _, c := range caches {
+			c.Release()
+		}
+	}
+	for si := range steps {
+		if !bitsEqual(outs[0][si], outs[1][si]) {
+			t.Errorf("step %d: AttentionDecode on CUDA differs from the CPU's bits", si)
+		}
+	}
+	kvFreed(t, be)
 }
 
 // TestCUDABackendOptimizer: GradNorm and AdamWStep (with and without

@@ -144,6 +144,11 @@ func (m *Model) generate(ctx context.Context, s *sampler, prompts [][]int32, onT
 		logits []float32
 	}
 	stored := make(map[string]*prefix) // prefilled prompts that later sequences share
+	defer func() {                     // the snapshots still held when generate ends early
+		for _, st := range stored {
+			st.cache.release()
+		}
+	}()
 	type ready struct {
 		seq    int
 		logits []float32 // (V) next-token logits
@@ -260,6 +265,7 @@ func (m *Model) generate(ctx context.Context, s *sampler, prompts [][]int32, onT
 				d.restore(i, st.cache)
 				nxt = append(nxt, ready{i, st.logits})
 				if left[k] == 0 {
+					st.cache.release()
 					delete(stored, k)
 				}
 				continue
@@ -285,7 +291,11 @@ func (m *Model) generate(ctx context.Context, s *sampler, prompts [][]int32, onT
 		for j, i := range wantSeq {
 			if len(fresh) > 0 && fresh[0] == i {
 				fresh = fresh[1:]
-				stored[keys[i]] = &prefix{cache: d.snapshot(i, len(prompts[i])), logits: slices.Clone(logits[j*V : (j+1)*V])}
+				// Sequences of one prompt that started in the same pass
+				// were all prefilled (the same bits): one snapshot is kept.
+				if stored[keys[i]] == nil {
+					stored[keys[i]] = &prefix{cache: d.snapshot(i, len(prompts[i])), logits: slices.Clone(logits[j*V : (j+1)*V])}
+				}
 			}
 		}
 		cur, nxt = nxt, cur

@@ -197,11 +197,27 @@ func (d *decoder) start(i, plen, tmax int) {
 	d.caches[i] = newKVCache(d.m.be, d.m.Config, tmax, plen+kvInitialExtra)
 }
 
-// close releases the decoder's weight packs (end of a Generate).
-func (d *decoder) close() { d.pm.free(d.m.be) }
+// close releases the caches still held (a Generate that ended early)
+// and the decoder's weight packs (end of a Generate).
+func (d *decoder) close() {
+	for i := range d.caches {
+		d.release(i)
+	}
+	d.pm.free(d.m.be)
+}
 
-// release frees sequence i's cache.
-func (d *decoder) release(i int) { d.caches[i] = kvCache{} }
+// release frees sequence i's cache (its device memory on a GPU).
+func (d *decoder) release(i int) {
+	d.caches[i].release()
+	d.caches[i] = kvCache{}
+}
+
+// release frees every layer's cache (KVCache.Release).
+func (kc *kvCache) release() {
+	for _, c := range kc.layers {
+		c.Release()
+	}
+}
 
 // snapshot copies the first n positions of sequence i's cache.
 func (d *decoder) snapshot(i, n int) kvCache {

@@ -7,7 +7,10 @@ package cuda
 */
 import "C"
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 func checkGQA(k string, NH, NKV, HS int) error {
 	if NKV <= 0 || NH%NKV != 0 || HS <= 0 {
@@ -93,4 +96,66 @@ func (d *Device) AttentionDecode(out, q, kc, vc, lens *Buf, B, Tmax, NH, NKV, HS
 	}
 	return cerr(name, C.rj_attn_decode(out.p(), q.p(), kc.p(), vc.p(), lens.p(), S.p(),
 		C.int(B), C.int(Tmax), C.int(NH), C.int(NKV), C.int(HS)))
+}
+
+// AttentionDecodeRows is AttentionDecode over caches read where they are
+// (the trainer's device-resident KV caches) instead of one contiguous
+// copy: row i's query q (B, NH, HS) attends the first lens[i] keys of
+// k[i] with the values of v[i], position u's kv head kh at element
+// u·ld + kh·HS of each (ld ≥ NKV·HS: ld = NKV·HS for (T, NKV, HS) caches,
+// 2·NKV·HS where each position holds its key then its value). Rows may
+// share a cache. out (B, NH, HS). The same per-(row, head) device code as
+// AttentionDecode (attn_decode_row in attention.cu), so the same bits:
+// kernels.AttentionDecodeBI's. The rows' addresses and lengths go up as
+// one table of 3·B uint64s; the scores take B·NH·max(lens) floats of
+// scratch.
+func (d *Device) AttentionDecodeRows(out, q *Buf, k, v []*Buf, lens []int32, ld, NH, NKV, HS int) error {
+	const name = "attention_decode_rows"
+	if err := checkGQA(name, NH, NKV, HS); err != nil {
+		return err
+	}
+	B := len(lens)
+	if len(k) != B || len(v) != B {
+		return fmt.Errorf("cuda: %s: %d key and %d value buffers for %d rows", name, len(k), len(v), B)
+	}
+	if ld < NKV*HS {
+		return fmt.Errorf("cuda: %s: position stride ld=%d < NKV·HS=%d", name, ld, NKV*HS)
+	}
+	if B == 0 {
+		return nil
+	}
+	if err := check(name, f32("out", out, B*NH*HS), f32("q", q, B*NH*HS)); err != nil {
+		return err
+	}
+	Tmax := 1
+	d.tab = slices.Grow(d.tab[:0], 3*B)[:3*B]
+	for i, n := range lens {
+		if n < 1 {
+			return fmt.Errorf("cuda: %s: row %d attends %d keys, need ≥ 1", name, i, n)
+		}
+		need := (int(n)-1)*ld + NKV*HS
+		for _, c := range [...]struct {
+			what string
+			b    *Buf
+		}{{"keys", k[i]}, {"values", v[i]}} {
+			if c.b == nil || c.b.DType != F32 || c.b.N < need {
+				return fmt.Errorf("cuda: %s: row %d: %s %s, need f32 with %d elements for %d positions", name, i, c.what, bufDesc(c.b), need, n)
+			}
+		}
+		d.tab[i], d.tab[B+i], d.tab[2*B+i] = k[i].ptr, v[i].ptr, uint64(n)
+		Tmax = max(Tmax, int(n))
+	}
+	tab, err := d.Scratch("attention decode table", U64, 3*B)
+	if err != nil {
+		return err
+	}
+	if err := d.uploadU64(tab, d.tab); err != nil {
+		return err
+	}
+	S, err := d.Scratch("attention decode scores", F32, B*NH*Tmax)
+	if err != nil {
+		return err
+	}
+	return cerr(name, C.rj_attn_decode_rows(out.p(), q.p(), tab.p(), S.p(), C.int(B), C.int(Tmax), C.longlong(ld),
+		C.int(NH), C.int(NKV), C.int(HS)))
 }

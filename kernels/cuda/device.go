@@ -34,6 +34,7 @@ type Device struct {
 	Name    string // e.g. "NVIDIA H100 80GB HBM3 (sm_90)"
 	Total   uint64 // bytes of device memory
 	scratch map[string]*Buf
+	tab     []uint64 // host staging of the device-address tables (ScatterRows, AttentionDecodeRows)
 }
 
 // DeviceCount returns the number of CUDA devices (0 and an error when the
@@ -92,12 +93,13 @@ const (
 	U8                // bool masks
 	BF16              // bfloat16 bits
 	F64               // float64 (scratch)
+	U64               // uint64 (tables of device addresses)
 )
 
 // Size returns the bytes of one element.
-func (t DType) Size() int { return [...]int{4, 4, 1, 2, 8}[t] }
+func (t DType) Size() int { return [...]int{4, 4, 1, 2, 8, 8}[t] }
 
-func (t DType) String() string { return [...]string{"f32", "i32", "u8", "bf16", "f64"}[t] }
+func (t DType) String() string { return [...]string{"f32", "i32", "u8", "bf16", "f64", "u64"}[t] }
 
 // Buf is a range of device memory: N elements of DType. A Buf from Alloc
 // owns its memory (Free releases it); one from View shares it.
@@ -217,6 +219,38 @@ func (d *Device) UploadF64(b *Buf, src []float64) error {
 		return nil
 	}
 	return d.copyIn(b, unsafe.Pointer(&src[0]), len(src), F64)
+}
+
+// uploadU64 copies host uint64s (device addresses, lengths) into b.
+func (d *Device) uploadU64(b *Buf, src []uint64) error {
+	if len(src) == 0 {
+		return nil
+	}
+	return d.copyIn(b, unsafe.Pointer(&src[0]), len(src), U64)
+}
+
+// Copy copies the first n elements of src into the start of dst on the
+// device, ordered after the kernels queued before it (no host wait). The
+// ranges must not overlap.
+func (d *Device) Copy(dst, src *Buf, n int) error {
+	if dst == nil || src == nil || dst.DType != src.DType || n < 0 || n > dst.N || n > src.N {
+		return fmt.Errorf("cuda: copy %d elements from %s into %s: %s", n, bufDesc(src), bufDesc(dst), "need two buffers of one type with room for them")
+	}
+	if n == 0 {
+		return nil
+	}
+	if bytes := uint64(n * dst.DType.Size()); src.ptr < dst.ptr+bytes && dst.ptr < src.ptr+bytes {
+		return fmt.Errorf("cuda: copy %d elements from %s into %s: the ranges overlap", n, bufDesc(src), bufDesc(dst))
+	}
+	return cerr("copy "+src.Name+" to "+dst.Name, C.rj_copy_d2d(dst.p(), src.p(), C.ulonglong(n*dst.DType.Size())))
+}
+
+// bufDesc names b in an error: "name (n × type)", or "nil".
+func bufDesc(b *Buf) string {
+	if b == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%s (%d × %s)", b.Name, b.N, b.DType)
 }
 
 // Download copies the start of b into dst (after every queued kernel), and

@@ -183,33 +183,29 @@ extern "C" int rj_attn_bwd(dptr dq, dptr dk, dptr dv, dptr dout, dptr q, dptr k,
 }
 
 // Decode: one new query per sequence over its KV cache (mirrors
-// kernels.AttentionDecodeBI, the sampler's). Sequence b has lens[b] keys
-// (the new one included) in kc, vc (B, Tmax, NKV, HS); its query q (B, NH,
-// HS) attends all of them. Per (b, h): s_u = one fmaf chain over d, the
-// forward's softmax (attnProbsBI with every key taking part), o[d] = one
-// fmaf chain over u ascending — the forward's operations for that row over
-// the keys it did not mask, so the bits equal AttentionForward's row at
-// position lens[b]−1. S is scratch (B, NH, Tmax).
-__global__ void attn_decode_k(float *out, const float *q, const float *kc, const float *vc, const int *lens, float *S,
-                              int Tmax, int NH, int NKV, int HS, float scale) {
-  int b = blockIdx.x / NH, h = blockIdx.x % NH;
-  int kh = h / (NH / NKV);
-  int n = lens[b];
-  if (n < 1 || n > Tmax) return;
-  const float *qh = q + ((long long)b * NH + h) * HS;
-  float *s = S + ((long long)b * NH + h) * Tmax;
-  __shared__ float red[32];
-  __shared__ float sum_s;
+// kernels.AttentionDecodeBI, the sampler's). attn_decode_row is one (b, h):
+// its query qh (HS) attends the n keys at kb + u·ld (u = 0..n−1, HS floats
+// each: kv head kh's slice of position u) with the values at vb + u·ld,
+// writing o (HS); s is its n floats of scratch, red and sum_s the block's
+// shared memory. s_u = one fmaf chain over d, the forward's softmax
+// (attnProbsBI with every key taking part), o[d] = one fmaf chain over u
+// ascending — the forward's operations for that row over the keys it did
+// not mask, so the bits equal AttentionForward's row at position n−1.
+// Both decode kernels below call it: where the keys live (one contiguous
+// (B, Tmax, NKV, HS) copy, or each row's own device-resident cache) only
+// changes kb, vb and ld, never an operation or its order.
+__device__ __forceinline__ void attn_decode_row(float *o, const float *qh, const float *kb, const float *vb, long long ld,
+                                                int n, float *s, int HS, float scale, float *red, float *sum_s) {
   float mx = -INFINITY;
   for (int u = threadIdx.x; u < n; u += blockDim.x) {
-    const float *ku = kc + (((long long)b * Tmax + u) * NKV + kh) * HS;
+    const float *ku = kb + (long long)u * ld;
     float acc = 0.0f;
     for (int d = 0; d < HS; d++) acc = __fmaf_rn(qh[d], ku[d], acc);
     float x = __fmul_rn(acc, scale);
     s[u] = x;
     mx = gomaxf(mx, x);
   }
-  for (int o = 16; o > 0; o >>= 1) mx = gomaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
+  for (int w = 16; w > 0; w >>= 1) mx = gomaxf(mx, __shfl_xor_sync(0xffffffff, mx, w));
   if ((threadIdx.x & 31) == 0) red[threadIdx.x / 32] = mx;
   __syncthreads();
   if (threadIdx.x == 0) {
@@ -224,17 +220,34 @@ __global__ void attn_decode_k(float *out, const float *q, const float *kc, const
   if (threadIdx.x == 0) {
     float sum = 0.0f;
     for (int u = 0; u < n; u++) sum = __fadd_rn(sum, s[u]);
-    sum_s = sum;
+    *sum_s = sum;
   }
   __syncthreads();
-  float inv = __fdiv_rn(1.0f, sum_s);
+  float inv = __fdiv_rn(1.0f, *sum_s);
   for (int u = threadIdx.x; u < n; u += blockDim.x) s[u] = __fmul_rn(s[u], inv);
   __syncthreads();
   for (int d = threadIdx.x; d < HS; d += blockDim.x) {
     float acc = 0.0f;
-    for (int u = 0; u < n; u++) acc = __fmaf_rn(s[u], vc[(((long long)b * Tmax + u) * NKV + kh) * HS + d], acc);
-    out[((long long)b * NH + h) * HS + d] = acc;
+    for (int u = 0; u < n; u++) acc = __fmaf_rn(s[u], vb[(long long)u * ld + d], acc);
+    o[d] = acc;
   }
+}
+
+// The contiguous decode: sequence b has lens[b] keys (the new one
+// included) in kc, vc (B, Tmax, NKV, HS); its query q (B, NH, HS) attends
+// all of them. S is scratch (B, NH, Tmax). One block of 128 threads per
+// (b, h).
+__global__ void attn_decode_k(float *out, const float *q, const float *kc, const float *vc, const int *lens, float *S,
+                              int Tmax, int NH, int NKV, int HS, float scale) {
+  int b = blockIdx.x / NH, h = blockIdx.x % NH;
+  int kh = h / (NH / NKV);
+  int n = lens[b];
+  if (n < 1 || n > Tmax) return;
+  __shared__ float red[32];
+  __shared__ float sum_s;
+  long long base = ((long long)b * Tmax * NKV + kh) * HS;
+  attn_decode_row(out + ((long long)b * NH + h) * HS, q + ((long long)b * NH + h) * HS, kc + base, vc + base,
+                  (long long)NKV * HS, n, S + ((long long)b * NH + h) * Tmax, HS, scale, red, &sum_s);
 }
 
 extern "C" int rj_attn_decode(dptr out, dptr q, dptr kc, dptr vc, dptr lens, dptr S, int B, int Tmax, int NH, int NKV,
@@ -243,5 +256,34 @@ extern "C" int rj_attn_decode(dptr out, dptr q, dptr kc, dptr vc, dptr lens, dpt
   if (B <= 0) return 0;
   attn_decode_k<<<B * NH, 128>>>((float *)out, (const float *)q, (const float *)kc, (const float *)vc, (const int *)lens,
                                  (float *)S, Tmax, NH, NKV, HS, attn_scale(HS));
+  return launch_rc();
+}
+
+// The decode over caches that stay where they are (the trainer's
+// device-resident KV caches): tab (3·B) holds row b's key base address
+// tab[b], its value base address tab[B + b] and its length tab[2B + b];
+// position u, kv head kh of row b is at base + (u·ld + kh·HS) floats.
+// Rows may share a cache (a prefill's rows, each with its own length).
+// S is scratch (B, NH, Tmax) for Tmax ≥ every length.
+__global__ void attn_decode_rows_k(float *out, const float *q, const unsigned long long *tab, float *S, int B, int Tmax,
+                                   long long ld, int NH, int NKV, int HS, float scale) {
+  int b = blockIdx.x / NH, h = blockIdx.x % NH;
+  int kh = h / (NH / NKV);
+  long long n = (long long)tab[2LL * B + b];
+  if (n < 1 || n > Tmax) return;
+  __shared__ float red[32];
+  __shared__ float sum_s;
+  const float *kb = (const float *)tab[b] + (long long)kh * HS;
+  const float *vb = (const float *)tab[(long long)B + b] + (long long)kh * HS;
+  attn_decode_row(out + ((long long)b * NH + h) * HS, q + ((long long)b * NH + h) * HS, kb, vb, ld, (int)n,
+                  S + ((long long)b * NH + h) * Tmax, HS, scale, red, &sum_s);
+}
+
+extern "C" int rj_attn_decode_rows(dptr out, dptr q, dptr tab, dptr S, int B, int Tmax, long long ld, int NH, int NKV,
+                                   int HS) {
+  if (NKV <= 0 || NH % NKV != 0 || HS <= 0 || Tmax <= 0 || ld < (long long)NKV * HS) return RC_BADARG;
+  if (B <= 0) return 0;
+  attn_decode_rows_k<<<B * NH, 128>>>((float *)out, (const float *)q, (const unsigned long long *)tab, (float *)S, B,
+                                      Tmax, ld, NH, NKV, HS, attn_scale(HS));
   return launch_rc();
 }

@@ -73,6 +73,12 @@ extern "C" int rj_download(void *dst, dptr src, unsigned long long bytes) {
   return (int)cudaMemcpy(dst, (const void *)src, bytes, cudaMemcpyDeviceToHost);
 }
 
+// rj_copy_d2d copies bytes within the device, ordered on the default
+// stream after the kernels queued before it (no host synchronisation).
+extern "C" int rj_copy_d2d(dptr dst, dptr src, unsigned long long bytes) {
+  return (int)cudaMemcpyAsync((void *)dst, (const void *)src, bytes, cudaMemcpyDeviceToDevice, 0);
+}
+
 extern "C" int rj_memset0(dptr dst, unsigned long long bytes) { return (int)cudaMemsetAsync((void *)dst, 0, bytes, 0); }
 
 extern "C" int rj_sync(void) { return (int)cudaDeviceSynchronize(); }

@@ -23,6 +23,7 @@ int rj_mem_info(unsigned long long *free_b, unsigned long long *total_b);
 int rj_upload(dptr dst, const void *src, unsigned long long bytes);
 int rj_download(void *dst, dptr src, unsigned long long bytes);
 int rj_memset0(dptr dst, unsigned long long bytes);
+int rj_copy_d2d(dptr dst, dptr src, unsigned long long bytes);
 int rj_sync(void);
 int rj_cublas_open(int ordinal); /* gemm_cublas.cu (static or dlopen build) */
 int rj_cublas_close(int ordinal);
@@ -72,6 +73,12 @@ int rj_attn_fwd(dptr out, dptr lse, dptr q, dptr k, dptr v, dptr valid, dptr S, 
 int rj_attn_bwd(dptr dq, dptr dk, dptr dv, dptr dout, dptr q, dptr k, dptr v, dptr out, dptr lse, dptr valid,
                 dptr P, dptr dP, dptr D, int B, int T, int NH, int NKV, int HS);
 int rj_attn_decode(dptr out, dptr q, dptr kc, dptr vc, dptr lens, dptr S, int B, int Tmax, int NH, int NKV, int HS);
+/* the decode over caches in place: tab (3·B u64) = key base addresses,
+   value base addresses, lengths; position u, kv head kh at base + u·ld + kh·HS */
+int rj_attn_decode_rows(dptr out, dptr q, dptr tab, dptr S, int B, int Tmax, long long ld, int NH, int NKV, int HS);
+/* kvcache.cu: tab (3·rows u64) = destination address, source offset
+   (floats), count (floats) per row */
+int rj_scatter_rows(dptr src, dptr tab, int rows);
 /* head.cu */
 int rj_head_fwd(dptr e, dptr r, dptr lse, dptr logp, dptr ent, dptr logits, dptr targets, int N, int V, int VL, float temp);
 int rj_head_bwd_logp(dptr e, dptr r, dptr dlogp, dptr dent, dptr logits, dptr lse, dptr ent, dptr targets, int N, int V,
