@@ -68,4 +68,5 @@ func adamwRange(p, m, v, g []float32, k *adamwConsts, zero bool) {
 	}
 	C.rljob_adamw(C.int(biCurLevel), (*C.float)(unsafe.Pointer(&p[0])), (*C.float)(unsafe.Pointer(&m[0])),
 		(*C.float)(unsafe.Pointer(&v[0])), (*C.float)(unsafe.Pointer(&g[0])), C.long(n), &ck, z)
+	yieldAfter(n * yieldElem)
 }

@@ -367,6 +367,7 @@ func bf16GemmRange(out []float32, x []uint32, pw *PackedWeightBF16, bias []float
 	}
 	C.rljob_bf16gemm(C.int(kind), cf(out), cu(x), cu(pw.data), bp, C.int(ac),
 		C.long(pw.N), C.long(pw.pairs()), C.long(m0), C.long(m1), C.long(p0), C.long(p1), C.long(bf16KC))
+	yieldAfter((m1 - m0) * (p1 - p0) * biPanel * 2 * pw.pairs())
 }
 
 func cu(x []uint32) *C.uint32_t { return (*C.uint32_t)(unsafe.Pointer(&x[0])) }

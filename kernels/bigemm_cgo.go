@@ -316,6 +316,21 @@ __attribute__((target("avx512f"))) static float rljob_fma_peak(long n) {
 	return _mm512_reduce_add_ps(s);
 }
 
+// rljob_fma_peak_avx2 is rljob_fma_peak with 8-lane AVX2 FMAs: the
+// ceiling of the avx2 set on a CPU without AVX-512.
+__attribute__((target("avx2,fma"))) static float rljob_fma_peak_avx2(long n) {
+	__m256 a[12], x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-7f);
+	for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
+	for (long k = 0; k < n; k++) {
+		_Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], x, y);
+	}
+	__m256 s = a[0];
+	for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
+	float t[8];
+	_mm256_storeu_ps(t, s);
+	return t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+}
+
 static int rj_detected = -1, rj_level = -1;
 
 // rljob_bigemm_level selects kernel set want (2 AVX-512, 1 AVX2+FMA, 0
@@ -347,13 +362,19 @@ var (
 	biCurLevel      = biDetectedLevel
 )
 
-// fmaPeak runs n·12·16 float32 FMAs on one core with AVX-512 (for the
-// peak benchmark; 0 and nothing run without AVX-512).
-func fmaPeak(n int) float32 {
-	if biDetectedLevel < 2 {
-		return 0
+// fmaPeak runs n·12 vector FMAs on one core, of 16 lanes with AVX-512
+// or of 8 with AVX2 (the best the CPU has; for the peak benchmark), and
+// returns the lanes per FMA (0, and nothing run, without either).
+func fmaPeak(n int) (lanes int) {
+	switch {
+	case biDetectedLevel >= 2:
+		C.rljob_fma_peak(C.long(n))
+		return 16
+	case biDetectedLevel == 1:
+		C.rljob_fma_peak_avx2(C.long(n))
+		return 8
 	}
-	return float32(C.rljob_fma_peak(C.long(n)))
+	return 0
 }
 
 // biLevel selects the kernel set (when the CPU has it; want < 0 keeps it)
@@ -393,6 +414,7 @@ func biGemmRange(g *biGemm, m0, m1, p0, p1 int) {
 		C.long(pw.N), C.long(pw.K), C.long(m0), C.long(m1), C.long(p0), C.long(p1)) < 0 {
 		panic(errRowBuffer)
 	}
+	yieldAfter((m1 - m0) * (p1 - p0) * biPanel * pw.K)
 }
 
 // packRange packs panels [p0, p1) of w (rows ldw apart) into pw (see
@@ -405,6 +427,7 @@ func packRange(pw *PackedWeight, w []float32, ldw, p0, p1 int) {
 	}
 	_ = w[(pw.N-1)*ldw+pw.K-1]
 	C.rljob_pack(cf(pw.data), cf(w), C.long(ldw), C.long(pw.N), C.long(pw.K), C.long(p0), C.long(p1))
+	yieldAfter((p1 - p0) * biPanel * pw.K * yieldElem)
 }
 
 // biGemmHeads computes heads products without bias, each of M rows:

@@ -21,4 +21,4 @@ func biGemmHeads(out, inp []float32, pw *PackedWeight, wstride, heads, M int) {
 	biGemmHeadsGo(out, inp, pw, wstride, heads, M)
 }
 
-func fmaPeak(n int) float32 { return 0 }
+func fmaPeak(n int) (lanes int) { return 0 }

@@ -44,4 +44,5 @@ func packTRange(data, wt []float32, ldt, K, N, p0, p1 int) {
 	_ = wt[(K-1)*ldt+N-1]
 	C.rljob_packt((*C.float)(unsafe.Pointer(&data[0])), (*C.float)(unsafe.Pointer(&wt[0])),
 		C.long(ldt), C.long(K), C.long(N), C.long(p0), C.long(p1), C.long(packTRows))
+	yieldAfter((p1 - p0) * biPanel * K * yieldElem)
 }

@@ -303,6 +303,7 @@ func softmaxRow(row []float32, inv float32, er []float32, w []float64, wantSz bo
 		z = 1
 	}
 	C.rljob_softmax_row(C.int(biCurLevel), (*C.float)(unsafe.Pointer(&row[0])), C.long(n), C.float(inv), erp, wp, z, &out[0])
+	yieldAfter(n * yieldElem)
 	return float32(out[2]), float64(out[0]), float64(out[1])
 }
 
@@ -316,4 +317,5 @@ func expRow(row []float32, inv, mx float32, er []float32) {
 	}
 	_ = er[n-1]
 	C.rljob_exp_row(C.int(biCurLevel), (*C.float)(unsafe.Pointer(&row[0])), C.long(n), C.float(inv), C.float(mx), (*C.float)(unsafe.Pointer(&er[0])))
+	yieldAfter(n * yieldElem)
 }

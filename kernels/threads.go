@@ -21,12 +21,13 @@ import (
 //
 // ReserveSchedulerP, held by the train, sft and logprobs stages, gives
 // the runtime one P more than the kernels use, so one P is idle while
-// they compute, and long element loops in C (AdamW) are cut into calls of
-// a few milliseconds (parallelForBlocks). Decoding (short products, many small
-// parallel loops) runs without it: there an idle P makes each readied
-// goroutine wake a thread, which costs more than it saves. Neither
-// changes which goroutine computes which element, so the bytes never
-// depend on them.
+// they compute. Decoding (short products, many small parallel loops) runs
+// without it: there an idle P makes each readied goroutine wake a thread,
+// which costs more than it saves. Long element loops in C (AdamW) are
+// cut into calls of a few milliseconds (parallelForBlocks), and every
+// cgo call of more than about 0.1 ms is followed by a yield (yieldAfter),
+// so no goroutine's time slice reaches 10 ms. None of this changes which
+// goroutine computes which element, so the bytes never depend on it.
 
 var (
 	spareP   atomic.Int32 // 1 while a reservation is held
@@ -59,6 +60,27 @@ func ReserveSchedulerP() (release func()) {
 	spareN++
 	var once sync.Once
 	return func() { once.Do(releaseSchedulerP) }
+}
+
+// yieldWork is the work (multiply-adds, or elements of an element loop
+// times yieldElem) of a cgo call after which its goroutine yields.
+const (
+	yieldWork = 1 << 22
+	yieldElem = 64
+)
+
+// yieldAfter yields the processor (runtime.Gosched) after a cgo call of
+// work multiply-adds, when that is at least yieldWork (about 0.05–0.2 ms
+// of one core). Go 1.26's sysmon counts a goroutine's time slice across
+// its cgo calls: a worker that runs tile after tile for 10 ms has its P
+// taken in the middle of one (and sysmon then sleeps 20 µs at a time for
+// the next millisecond), spare P or not. A yield between calls starts a
+// new slice; it costs well under a microsecond when nothing else is
+// runnable. Which goroutine computes which element does not change.
+func yieldAfter(work int) {
+	if work >= yieldWork {
+		runtime.Gosched()
+	}
 }
 
 func releaseSchedulerP() {
