@@ -148,7 +148,7 @@ build-cuda: cuda-lib
 test-cuda: cuda-lib
 	$(GO) test -tags "$(CUDA_TAGS)" -count=1 -v ./kernels/cuda/
 	$(GO) test -tags "$(CUDA_TAGS)" -count=1 -v -run 'TestUseDevice|TestCUDA' ./trainer/
-	$(GO) test -tags "$(CUDA_TAGS)" -count=1 -v -run 'TestDevice' ./cmd/rljob/
+	$(GO) test -tags "$(CUDA_TAGS)" -count=1 -v -run 'TestDevice|TestCrashSafetyCUDA' ./cmd/rljob/
 
 bench-cuda: cuda-lib
 	$(GO) test -tags "$(CUDA_TAGS)" -run '^$$' -bench 'CUDAGemm|CUDASample' -benchtime 20x -timeout 20m ./kernels/cuda/

@@ -19,10 +19,12 @@
 #                           log-prob bits, AdamW/grad norm bits, a device
 #                           error as an error (TestUseDevice|TestCUDA, ~7 MB)
 #   bin/cuda-cli.test.gz    rljob run --device cuda vs cpu: same rollout
-#                           tokens, device recorded (TestDevice; gunzipped
-#                           here, run in cmd/rljob for its testdata)
+#                           tokens, device recorded (TestDevice); resume
+#                           after kill -9 with --device cuda gives the
+#                           uninterrupted run's bytes (TestCrashSafetyCUDA;
+#                           gunzipped here, run in cmd/rljob for its testdata)
 # Plan of one run (timeouts): compile 300 s, kernel tests 180 s, trainer
-# tests 90 s, CLI tests 120 s, benchmarks 150 + 120 s; measured totals stay
+# tests 90 s, CLI tests 180 s, benchmarks 150 + 120 s; measured totals stay
 # under 8 minutes because compiling takes ~1 min on the GPU machine's cores.
 set -u
 cd "$(dirname "$0")/.."
@@ -125,7 +127,7 @@ if [ -n "$testbin" ]; then
 	[ -x bin/cuda-cli.test ] && cli=$(pwd)/bin/cuda-cli.test
 	[ -x "$out/cuda-cli.test" ] && cli=$(cd "$out" && pwd)/cuda-cli.test
 	if [ -n "$cli" ]; then
-		(cd cmd/rljob && run cli-tests 120 "$cli" -test.v -test.count=1 -test.run 'TestDevice') || status=1
+		(cd cmd/rljob && run cli-tests 180 "$cli" -test.v -test.count=1 -test.run 'TestDevice|TestCrashSafetyCUDA') || status=1
 		rm -f "$out/cuda-cli.test"
 	else
 		say "no bin/cuda-cli.test(.gz): rljob run --device cuda is not checked (make cuda-test-bin)"

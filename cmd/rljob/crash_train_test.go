@@ -32,28 +32,16 @@ func TestCrashSafetyTraining(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test of training jobs: 46 children killed and rerun; skipped under -short")
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	const steps = "6"
 	for _, job := range []string{"full_train.sql", "lora_train.sql"} {
 		t.Run(strings.TrimSuffix(job, ".sql"), func(t *testing.T) {
 			path, _ := filepath.Abs(filepath.Join("testdata", job))
-			child := func(lake string) *exec.Cmd {
-				cmd := exec.Command(self, "run", path, "--lake", lake, "--run", "c", "--steps", steps, "--until-step", steps, "--seed", "7", "--log-format", "json")
-				cmd.Env = append(os.Environ(), "RLJOB_TEST_MAIN=1", "RLJOB_TEST_SLOW_COMMIT=30")
-				return cmd
-			}
+			child := trainChild(t, path)
 			ref := filepath.Join(t.TempDir(), "ref")
 			if out, err := child(ref).CombinedOutput(); err != nil {
 				t.Fatalf("reference run: %v\n%s", err, out)
 			}
 			want := trainedState(t, ref)
-			lightFull := checkpointKinds(t, ref)
-			if lightFull != "0:full 1:light 2:light 3:full 4:light 5:light" {
-				t.Fatalf("reference checkpoints %s, want steps 1, 2, 4, 5 light (full_state_every := 3)", lightFull)
-			}
+			checkLightFull(t, ref)
 			// Killed before every statement of step 3 (its train writes the
 			// full state from a replayed chain) and of step 4 (light, after
 			// the full state), and before the step markers.
@@ -95,8 +83,39 @@ func TestCrashSafetyTraining(t *testing.T) {
 	}
 }
 
+// trainChild returns the command that runs job (a training job of
+// testdata, 6 steps) on a lake in a child process, this test binary
+// re-executed as rljob with 30 ms sleeps inside and after each commit
+// (RLJOB_TEST_SLOW_COMMIT) for killAt to aim at; extra is added to the
+// arguments (--device cuda).
+func trainChild(t *testing.T, job string, extra ...string) func(lake string) *exec.Cmd {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const steps = "6"
+	return func(lake string) *exec.Cmd {
+		args := append([]string{"run", job, "--lake", lake, "--run", "c", "--steps", steps, "--until-step", steps, "--seed", "7", "--log-format", "json"}, extra...)
+		cmd := exec.Command(self, args...)
+		cmd.Env = append(os.Environ(), "RLJOB_TEST_MAIN=1", "RLJOB_TEST_SLOW_COMMIT=30")
+		return cmd
+	}
+}
+
+// checkLightFull fails unless the checkpoints of run c are those the
+// crash tests expect of full_state_every := 3.
+func checkLightFull(t *testing.T, lake string) {
+	t.Helper()
+	if got := checkpointKinds(t, lake); got != "0:full 1:light 2:light 3:full 4:light 5:light" {
+		t.Fatalf("reference checkpoints %s, want steps 1, 2, 4, 5 light (full_state_every := 3)", got)
+	}
+}
+
 // killAt starts cmd and SIGKILLs it before, inside or after the commit of
-// the train checkpoint of step j (see TestCrashSafetyTraining).
+// the train checkpoint of step j (see TestCrashSafetyTraining), or, when
+// is "rollout", inside the commit of step j's rollouts (sampled, staged,
+// rename pending).
 func killAt(t *testing.T, cmd *exec.Cmd, lake string, j int, when string) {
 	t.Helper()
 	if err := cmd.Start(); err != nil {
@@ -105,19 +124,25 @@ func killAt(t *testing.T, cmd *exec.Cmd, lake string, j int, when string) {
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	ck := filepath.Join(lake, "checkpoints", "run=c", fmt.Sprintf("step=%d", j))
+	rollouts := filepath.Join(lake, "rollouts", "run=c", fmt.Sprintf("step=%d", j), "part-*", "_commit.json")
+	staged := func(table string) bool {
+		m, _ := filepath.Glob(filepath.Join(lake, "_staging", fmt.Sprintf("%s.c.%d.*", table, j)))
+		for _, d := range m {
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+				return true
+			}
+		}
+		return false
+	}
 	ready := func() bool {
 		switch when {
+		case "rollout": // the step's rollouts are staged, not yet renamed into place
+			return staged("rollouts")
 		case "before": // the step's rollouts are in; its train has not committed
-			m, _ := filepath.Glob(filepath.Join(lake, "rollouts", "run=c", fmt.Sprintf("step=%d", j), "part-*", "_commit.json"))
+			m, _ := filepath.Glob(rollouts)
 			return len(m) > 0
 		case "inside": // the checkpoint is staged, not yet renamed into place
-			m, _ := filepath.Glob(filepath.Join(lake, "_staging", fmt.Sprintf("checkpoints.c.%d.*", j)))
-			for _, d := range m {
-				if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-					return true
-				}
-			}
-			return false
+			return staged("checkpoints")
 		}
 		m, _ := filepath.Glob(filepath.Join(ck, "part-*", "_commit.json"))
 		return len(m) > 0
@@ -137,6 +162,9 @@ wait:
 	switch {
 	case when == "after" && len(committed) == 0, when != "after" && len(committed) > 0:
 		t.Fatalf("kill %s the commit of step %d landed elsewhere (checkpoint committed: %v)", when, j, len(committed) > 0)
+	}
+	if m, _ := filepath.Glob(rollouts); when == "rollout" && len(m) > 0 {
+		t.Fatalf("kill inside the commit of step %d's rollouts landed after it", j)
 	}
 }
 
@@ -171,4 +199,98 @@ func trainedState(t *testing.T, lake string) string {
 		t.Fatal("no checkpoint files")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestCrashSafetyDeviceKills runs TestCrashSafetyCUDA's kill set with
+// --device cpu: the harness the GPU test uses, proven on any machine.
+func TestCrashSafetyDeviceKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test of training jobs: 10 children killed and rerun; skipped under -short")
+	}
+	deviceKills(t, "cpu")
+}
+
+// deviceKills runs the training jobs (full fine-tuning and LoRA, light
+// checkpoints at steps 1, 2, 4, 5) with --device dev, uninterrupted, then
+// SIGKILLed once at each kind of moment and rerun to completion with
+// --device dev. Every rerun must give the uninterrupted run's checkpoint
+// files byte for byte (trainedState), its rollouts (tokens, log-prob
+// bits as shortest text, seeds) and rewards rows, the same commit units,
+// and record dev in every call and checkpoint. The moments:
+//
+//   - step2-rollout: inside the commit of step 2's rollouts (sampled
+//     from the policy of light checkpoint 1, staged, rename pending): the
+//     rerun replays checkpoint 1 and samples step 2 again;
+//   - step2-after: light checkpoint 2 committed: the rerun replays the
+//     light chain 1, 2 from step 0's full state, then trains step 3;
+//   - step3-before: step 3's rollouts committed, its train running;
+//   - step3-inside: the full checkpoint of step 3 staged, rename pending;
+//   - step4-after: light checkpoint 4 committed, replayed from the full
+//     state of step 3 by the rerun.
+func deviceKills(t *testing.T, dev string) {
+	kills := []struct {
+		step int
+		when string
+	}{{2, "rollout"}, {2, "after"}, {3, "before"}, {3, "inside"}, {4, "after"}}
+	for _, job := range []string{"full_train.sql", "lora_train.sql"} {
+		t.Run(strings.TrimSuffix(job, ".sql"), func(t *testing.T) {
+			path, _ := filepath.Abs(filepath.Join("testdata", job))
+			child := trainChild(t, path, "--device", dev)
+			ref := filepath.Join(t.TempDir(), "ref")
+			t0 := time.Now()
+			if out, err := child(ref).CombinedOutput(); err != nil {
+				t.Fatalf("reference run: %v\n%s", err, out)
+			}
+			t.Logf("reference run (--device %s): %v", dev, time.Since(t0).Round(time.Millisecond))
+			checkLightFull(t, ref)
+			checkDevices(t, ref, dev)
+			want, wantRows, wantUnits := trainedState(t, ref), rolloutRows(t, ref), units(t, ref)
+			for _, k := range kills {
+				t.Run(fmt.Sprintf("step%d-%s", k.step, k.when), func(t *testing.T) {
+					t.Parallel()
+					lake := filepath.Join(t.TempDir(), "lake")
+					killAt(t, child(lake), lake, k.step, k.when)
+					if out, err := child(lake).CombinedOutput(); err != nil {
+						t.Fatalf("rerun: %v\n%s", err, tail(string(out), 2000))
+					}
+					if got := trainedState(t, lake); got != want {
+						t.Errorf("checkpoints differ from the uninterrupted run's:\n%s\nwant\n%s", got, want)
+					}
+					if got := rolloutRows(t, lake); got != wantRows {
+						t.Errorf("rollouts or rewards differ from the uninterrupted run's:\n%s\nwant\n%s", got, wantRows)
+					}
+					if got := units(t, lake); got != wantUnits {
+						t.Errorf("commit units differ:\n%s\nwant\n%s", got, wantUnits)
+					}
+					checkDevices(t, lake, dev)
+				})
+			}
+		})
+	}
+}
+
+// rolloutRows is the rollouts (timestamps aside) and rewards of a lake as
+// CSV.
+func rolloutRows(t *testing.T, lake string) string {
+	t.Helper()
+	return dumpQueries(t, lake,
+		"SELECT count(*) AS rollouts FROM rollouts",
+		"SELECT * EXCLUDE (created_at) FROM rollouts ORDER BY ALL",
+		"SELECT * FROM rewards ORDER BY ALL")
+}
+
+// checkDevices fails unless every call and checkpoint of lake records dev.
+func checkDevices(t *testing.T, lake, dev string) {
+	t.Helper()
+	for _, table := range []string{"calls", "checkpoints"} {
+		units := manifestDevices(t, filepath.Join(lake, table))
+		if len(units) == 0 {
+			t.Errorf("no %s units in %s", table, lake)
+		}
+		for unit, d := range units {
+			if d != dev {
+				t.Errorf("%s: device %v, want %s", unit, d, dev)
+			}
+		}
+	}
 }

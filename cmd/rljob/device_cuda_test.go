@@ -18,12 +18,7 @@ import (
 // records "device": "cuda". The log-probs are compared too (logged). Skips
 // without a GPU; RLJOB_REQUIRE_CUDA=1 turns the skip into a failure.
 func TestDeviceCUDARollout(t *testing.T) {
-	if _, err := cuda.DeviceCount(); err != nil {
-		if os.Getenv("RLJOB_REQUIRE_CUDA") == "1" {
-			t.Fatalf("RLJOB_REQUIRE_CUDA=1 but no usable GPU: %v", err)
-		}
-		t.Skipf("no CUDA device (%v); RLJOB_REQUIRE_CUDA=1 turns this skip into a failure", err)
-	}
+	skipWithoutGPU(t)
 	t.Cleanup(func() { _ = selectDevice("cpu", func(string) string { return "" }) }) // later in-process tests: cpu
 	dir := t.TempDir()
 	query := func(lake, cols string) string {
@@ -57,4 +52,16 @@ func TestDeviceCUDARollout(t *testing.T) {
 		t.Errorf("--device cuda sampled other tokens than --device cpu:\ncpu:\n%s\ncuda:\n%s", tokens[0], tokens[1])
 	}
 	t.Logf("rollout log-probs equal (as text): %v", logprobs[0] == logprobs[1])
+}
+
+// skipWithoutGPU skips t, saying why, when no GPU opens; with
+// RLJOB_REQUIRE_CUDA=1 that is a failure instead.
+func skipWithoutGPU(t *testing.T) {
+	t.Helper()
+	if _, err := cuda.DeviceCount(); err != nil {
+		if os.Getenv("RLJOB_REQUIRE_CUDA") == "1" {
+			t.Fatalf("RLJOB_REQUIRE_CUDA=1 but no usable GPU: %v", err)
+		}
+		t.Skipf("no CUDA device (%v); RLJOB_REQUIRE_CUDA=1 turns this skip into a failure", err)
+	}
 }
