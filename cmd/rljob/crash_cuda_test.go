@@ -19,5 +19,5 @@ func TestCrashSafetyCUDA(t *testing.T) {
 		t.Skip("crash test of training jobs on the GPU: 10 children killed and rerun; skipped under -short")
 	}
 	skipWithoutGPU(t)
-	deviceKills(t, "cuda")
+	deviceKills(t, "cuda", "full_train.sql", "lora_train.sql")
 }
