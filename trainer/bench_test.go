@@ -92,6 +92,16 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// minorFaults is the process's minor page faults so far: each is a page
+// the kernel zeroed (or mapped) because memory was touched fresh.
+func minorFaults() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Minflt
+}
+
 func benchTrain(b *testing.B, s benchShape, path string) {
 	defer kernels.ReserveSchedulerP()() // as the train and sft stages run
 	c := s.config()
@@ -128,7 +138,7 @@ func benchTrain(b *testing.B, s benchShape, path string) {
 	}
 	step() // warm-up: allocations, BLAS threads
 	b.ResetTimer()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0, flt0 := time.Now(), cpuTime(), minorFaults()
 	for range b.N {
 		step()
 	}
@@ -143,6 +153,7 @@ func benchTrain(b *testing.B, s benchShape, path string) {
 	// wall time mostly shows the wait.
 	b.ReportMetric(cpu*1e3, "cpu-ms/step")
 	b.ReportMetric(6*float64(MatmulParams(c))*tokens/cpu/1e9, "GFLOP/cpu-s")
+	b.ReportMetric(float64(minorFaults()-flt0)/float64(b.N), "faults/step")
 	b.ReportMetric(0, "ns/op")
 	if b.N > 1 {
 		b.Logf("%s: %s, %d params (%d in matmuls), backend %s", s.name, fmt.Sprintf("%+v", c), NumParams(c), MatmulParams(c), kernels.KernelSet())

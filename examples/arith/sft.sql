@@ -22,5 +22,9 @@ LIMIT 1000;
 
 -- epochs and lr are expressions, so a sweep needs no edited copies:
 --   rljob run examples/arith/sft.sql ... --set sft_epochs=20 --set sft_lr=1e-3
+-- full_state_every := 1: the warm-up's full state is written, because
+-- eval.sql, grpo.sql and every fork of the run (examples/recipes/fork.sql)
+-- load it from a new process; a light checkpoint would replay all 1,250
+-- updates at each of those loads (docs/checkpoints.md).
 CALL sft(data := 'sft_data', lr := coalesce(getvariable('sft_lr'), 3e-3), epochs := coalesce(getvariable('sft_epochs'), 40),
-         batch_size := 32, warmup := 10, schedule := 'constant');
+         batch_size := 32, warmup := 10, schedule := 'constant', full_state_every := 1);

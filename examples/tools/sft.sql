@@ -22,4 +22,7 @@ UNION ALL
 SELECT prompt, answer FROM sft_problems
 WHERE NOT coalesce(getvariable('tool'), true);
 
-CALL sft(data := 'sft_data', lr := coalesce(getvariable('sft_lr'), 6e-3), epochs := coalesce(getvariable('sft_epochs'), 16), batch_size := 32, warmup := 10);
+-- full_state_every := 1: eval.sql and grpo.sql load the warm-up from new
+-- processes, which would replay all of it from a light checkpoint.
+CALL sft(data := 'sft_data', lr := coalesce(getvariable('sft_lr'), 6e-3), epochs := coalesce(getvariable('sft_epochs'), 16), batch_size := 32, warmup := 10,
+         full_state_every := 1);
