@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rljob/rljob/arrowio"
 	"github.com/rljob/rljob/jobs"
@@ -291,11 +292,13 @@ func loadPolicyWith(sc *jobs.StageCtx, a jobs.Args, arg, dir string, step int64,
 			load = trainer.LoadCheckpoint
 		}
 		var err error
+		t0 := time.Now()
 		if ck, err = load(dir); err != nil {
 			return nil, &jobs.DataError{Pos: a.Pos(arg), Msg: fmt.Sprintf("%s: load policy %s", sc.Stage, dir), File: dir, Err: err}
 		}
 		if light {
-			sc.Log.Info().Str("checkpoint", dir).Msgf("%s: replayed light checkpoint (%d train updates since its full state)", sc.Stage, ck.State.Light.Depth)
+			sc.Log.Info().Str("checkpoint", dir).Float64("seconds", time.Since(t0).Seconds()).
+				Msgf("%s: replayed light checkpoint (the last %d of its calls since its full state); a checkpoint that many processes load, such as an SFT warm-up, loads without replay when its call has full_state_every := 1", sc.Stage, ck.State.Light.Depth)
 			if cachedDTypeFits(a, ck.Model) {
 				cachePut(dir, ck, true)
 			}
