@@ -298,7 +298,7 @@ func loadPolicyWith(sc *jobs.StageCtx, a jobs.Args, arg, dir string, step int64,
 		}
 		if light {
 			sc.Log.Info().Str("checkpoint", dir).Float64("seconds", time.Since(t0).Seconds()).
-				Msgf("%s: replayed light checkpoint (the last %d of its calls since its full state); a checkpoint that many processes load, such as an SFT warm-up, loads without replay when its call has full_state_every := 1", sc.Stage, ck.State.Light.Depth)
+				Msgf("%s: replayed light checkpoint (%s since its full state); a checkpoint that many processes load, such as an SFT warm-up, loads without replay when its call has full_state_every := 1", sc.Stage, calls(ck.State.Light.Depth))
 			if cachedDTypeFits(a, ck.Model) {
 				cachePut(dir, ck, true)
 			}
@@ -603,4 +603,12 @@ func cachedDTypeFits(a jobs.Args, m *trainer.Model) bool {
 func hasDType(a jobs.Args) bool {
 	_, ok := a.Map()["dtype"]
 	return ok
+}
+
+// calls is "1 call" or "n calls".
+func calls(n int) string {
+	if n == 1 {
+		return "1 call"
+	}
+	return fmt.Sprintf("%d calls", n)
 }
