@@ -99,8 +99,16 @@ type Backend interface {
 	// writing tok (N) and its log-probability logp (N).
 	Sample(tok []int32, logp, logits []float32, u []float64, ld, N, V int, temp float32, topK int, topP float64)
 
-	// The optimizer (optim.go), kernels' argument order.
-	AdamWStep(params, m, v, grads []float32, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool)
+	// The optimizer (optim.go). AdamWStep is kernels.AdamWStep on params
+	// and grads (n = len(params)) with o's moments [off, off+n). A backend
+	// may keep o's moments in its own memory from one step to the next
+	// (the CUDA backend: on the GPU); it then records itself with o.keptBy,
+	// and o.M, o.V are stale until o.SyncMoments calls its FetchMoments.
+	// DropMoments frees what it keeps for o (o released, or stepped on
+	// another backend). The CPU's steps o.M, o.V in place and keeps nothing.
+	AdamWStep(params, grads []float32, o *AdamW, off int, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool)
+	FetchMoments(o *AdamW)
+	DropMoments(o *AdamW)
 	GradNorm(g []float32) float64
 }
 
@@ -305,8 +313,12 @@ func (cpuBackend) Sample(tok []int32, logp, logits []float32, u []float64, ld, N
 	})
 }
 
-func (cpuBackend) AdamWStep(params, m, v, grads []float32, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool) {
-	kernels.AdamWStep(params, m, v, grads, gradScale, cfg, t, zeroGrads)
+func (cpuBackend) AdamWStep(params, grads []float32, o *AdamW, off int, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool) {
+	e := off + len(params)
+	kernels.AdamWStep(params, o.M[off:e], o.V[off:e], grads, gradScale, cfg, t, zeroGrads)
 }
+
+func (cpuBackend) FetchMoments(*AdamW) {}
+func (cpuBackend) DropMoments(*AdamW)  {}
 
 func (cpuBackend) GradNorm(g []float32) float64 { return kernels.GradNorm(g) }

@@ -53,9 +53,9 @@ func (f *failingBackend) GradNorm(g []float32) float64 {
 	return f.Backend.GradNorm(g)
 }
 
-func (f *failingBackend) AdamWStep(params, m, v, grads []float32, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool) {
+func (f *failingBackend) AdamWStep(params, grads []float32, o *AdamW, off int, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool) {
 	f.fail("adamw_step")
-	f.Backend.AdamWStep(params, m, v, grads, gradScale, cfg, t, zeroGrads)
+	f.Backend.AdamWStep(params, grads, o, off, gradScale, cfg, t, zeroGrads)
 }
 
 // TestBackendErrorFailsStep: a device failure inside a kernel makes the

@@ -164,9 +164,9 @@ func (c *countingBackend) Sample(tok []int32, logp, logits []float32, u []float6
 	c.Backend.Sample(tok, logp, logits, u, ld, N, V, temp, topK, topP)
 }
 
-func (c *countingBackend) AdamWStep(params, m, v, grads []float32, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool) {
+func (c *countingBackend) AdamWStep(params, grads []float32, o *AdamW, off int, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool) {
 	c.n["AdamWStep"]++
-	c.Backend.AdamWStep(params, m, v, grads, gradScale, cfg, t, zeroGrads)
+	c.Backend.AdamWStep(params, grads, o, off, gradScale, cfg, t, zeroGrads)
 }
 
 func (c *countingBackend) GradNorm(g []float32) float64 {

@@ -84,6 +84,10 @@ func (o *AdamW) Release() {
 	if o == nil {
 		return
 	}
+	if o.keeper != nil {
+		o.keeper.DropMoments(o)
+		o.keeper, o.stale = nil, false
+	}
 	releaseFloats(o.M, o.V)
 	o.M, o.V = nil, nil
 }

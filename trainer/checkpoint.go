@@ -110,6 +110,9 @@ func (ck *Checkpoint) WriteFiles(put func(name string, write func(w io.Writer) e
 	}
 	if o := ck.Opt; o != nil {
 		table, n := m.trainTable()
+		if err := o.SyncMoments(); err != nil {
+			return fmt.Errorf("trainer: write %s: %w", OptimizerFile, err)
+		}
 		if len(o.M) != n || len(o.V) != n {
 			return fmt.Errorf("trainer: write %s: moments have %d/%d values, trained parameters %d", OptimizerFile, len(o.M), len(o.V), n)
 		}

@@ -19,14 +19,17 @@ import (
 // on the host: each call uploads its inputs (and the old value of every
 // accumulated output) into per-slot staging buffers, launches the kernel
 // and downloads its outputs (docs/cuda.md says what comes next: weights
-// and moments resident on the device). Two exceptions. The prepared
+// and activations resident on the device). Three exceptions. The prepared
 // weights of PackWeight and PackWeightBF16(T) are uploaded once per pack
 // and stay on the device, keyed by (a weak pointer to) the handle
 // returned, and freed when the handle is garbage collected (a released
 // model's packs do not pile up on the GPU). The sampler's KV caches live
 // on the device (devKV, cuda_backend_decode.go): a decode pass uploads
 // only its new keys and values, and the attention reads the caches in
-// place.
+// place. The optimizer's moments stay on the device from step to step
+// (devMoments, keyed like the packs by a weak pointer to the AdamW):
+// AdamWStep moves only the parameters and gradients, and a checkpoint
+// downloads the moments (AdamW.SyncMoments).
 //
 // The kernels mirror package kernels' bit for bit (docs/cuda.md), so a
 // model on this backend gives the CPU backend's log-probs; the conformance
@@ -47,6 +50,7 @@ type cudaBackend struct {
 	fp32 map[weak.Pointer[kernels.PackedWeight]]*cuda.Buf     // PackWeight: the weight (N, K), fp32
 	bf16 map[weak.Pointer[kernels.PackedWeightBF16]]*cuda.Buf // PackWeightBF16(T): the weight (N, K), bf16
 	tmp  []float32                                            // host scratch for transposes
+	moms map[weak.Pointer[AdamW]]*devMoments                  // the optimizers' moments (AdamWStep)
 
 	kv       *kvArena[*cuda.Buf] // the device KV caches (cuda_backend_decode.go)
 	kvK, kvV []*cuda.Buf         // AttentionDecode's rows' caches (scratch)
@@ -69,7 +73,8 @@ func openCUDABackend() (Backend, error) {
 
 func newCUDABackend(d *cuda.Device) *cudaBackend {
 	b := &cudaBackend{d: d, rope: map[ropeKey]*cuda.RopeTable{},
-		fp32: map[weak.Pointer[kernels.PackedWeight]]*cuda.Buf{}, bf16: map[weak.Pointer[kernels.PackedWeightBF16]]*cuda.Buf{}}
+		fp32: map[weak.Pointer[kernels.PackedWeight]]*cuda.Buf{}, bf16: map[weak.Pointer[kernels.PackedWeightBF16]]*cuda.Buf{},
+		moms: map[weak.Pointer[AdamW]]*devMoments{}}
 	b.kv = newKVArena[*cuda.Buf](b)
 	return b
 }

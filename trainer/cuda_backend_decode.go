@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"weak"
 
 	"github.com/rljob/rljob/kernels"
 	"github.com/rljob/rljob/kernels/cuda"
@@ -156,24 +157,79 @@ func (b *cudaBackend) Sample(tok []int32, logp, logits []float32, u []float64, l
 	b.get(logp[:N], lp)
 }
 
-// AdamWStep uploads one tensor's parameters, moments and gradients, runs
-// Device.AdamWStep and downloads what it changed (the moments stay host
-// slices, so checkpoints read them as before).
-func (b *cudaBackend) AdamWStep(params, m, v, grads []float32, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool) {
+// AdamWStep uploads one tensor's parameters and gradients, runs
+// Device.AdamWStep on o's moments [off, off+n) kept on the device (see
+// moments), and downloads the parameters (and the zeroed gradients). The
+// moments stay on the GPU: o.SyncMoments downloads them for a checkpoint.
+func (b *cudaBackend) AdamWStep(params, grads []float32, o *AdamW, off int, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool) {
 	n := len(params)
 	if n == 0 {
 		return
 	}
 	defer b.enter()()
-	p, gm, gv, g := b.in("adamw params", params), b.in("adamw m", m[:n]), b.in("adamw v", v[:n]), b.in("adamw grads", grads[:n])
-	b.must(b.d.AdamWStep(p, gm, gv, g, n, gradScale, cfg, t, zeroGrads))
+	dm := b.moments(o)
+	p, g := b.in("adamw params", params), b.in("adamw grads", grads[:n])
+	b.must(b.d.AdamWStep(p, dm.m.View(off, n), dm.v.View(off, n), g, n, gradScale, cfg, t, zeroGrads))
+	o.keptBy(b)
 	b.get(params, p)
-	b.get(m[:n], gm)
-	b.get(v[:n], gv)
 	if zeroGrads {
 		b.get(grads[:n], g)
 	}
 }
+
+// devMoments is the device copy of one optimizer's moments (M and V, all
+// its tensors one after another as on the host).
+type devMoments struct{ m, v *cuda.Buf }
+
+// moments returns o's moments on the device, uploading them from o.M and
+// o.V the first time (o's moments are then current on the host: new,
+// loaded, or fetched from another backend by moveTo). They are freed by
+// DropMoments or when o is garbage collected.
+func (b *cudaBackend) moments(o *AdamW) *devMoments {
+	key := weak.Make(o)
+	if dm := b.moms[key]; dm != nil {
+		return dm
+	}
+	dm := &devMoments{}
+	var err error
+	dm.m, err = b.d.Alloc("adamw m", cuda.F32, len(o.M))
+	b.must(err)
+	if dm.v, err = b.d.Alloc("adamw v", cuda.F32, len(o.V)); err != nil {
+		dm.m.Free()
+		b.must(err)
+	}
+	b.moms[key] = dm
+	runtime.AddCleanup(o, b.dropMoments, key)
+	b.must(b.d.Upload(dm.m, o.M))
+	b.must(b.d.Upload(dm.v, o.V))
+	return dm
+}
+
+// dropMoments frees k's device moments, if b still holds them.
+func (b *cudaBackend) dropMoments(k weak.Pointer[AdamW]) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if dm := b.moms[k]; dm != nil {
+		delete(b.moms, k)
+		_ = b.d.Sync()
+		dm.m.Free()
+		dm.v.Free()
+	}
+}
+
+// FetchMoments downloads o's device moments into o.M and o.V.
+func (b *cudaBackend) FetchMoments(o *AdamW) {
+	defer b.enter()()
+	dm := b.moms[weak.Make(o)]
+	if dm == nil {
+		b.must(fmt.Errorf("optimizer moments: no device copy to download"))
+	}
+	b.must(b.d.Download(o.M, dm.m))
+	b.must(b.d.Download(o.V, dm.v))
+}
+
+// DropMoments frees o's device moments now.
+func (b *cudaBackend) DropMoments(o *AdamW) { b.dropMoments(weak.Make(o)) }
 
 // GradNorm is Device.GradNorm (kernels.GradNorm's chunks and order); NaN
 // when the device fails (Err says why).

@@ -289,9 +289,10 @@ func TestCUDABackendKVCache(t *testing.T) {
 }
 
 // TestCUDABackendOptimizer: GradNorm and AdamWStep (with and without
-// weight decay, clipping scale, zeroing the gradients) on the CUDA
-// backend give the CPU backend's bits, on a length that is not a multiple
-// of the norm's 2^14 chunks.
+// weight decay, clipping scale, zeroing the gradients; two steps over two
+// tensors, the moments kept on the device between them and fetched by
+// SyncMoments) on the CUDA backend give the CPU backend's bits, on a
+// length that is not a multiple of the norm's 2^14 chunks.
 func TestCUDABackendOptimizer(t *testing.T) {
 	be := gpuBackend(t)
 	rng := rand.New(rand.NewPCG(3, 3))
@@ -314,10 +315,29 @@ func TestCUDABackendOptimizer(t *testing.T) {
 	for _, wd := range []float32{0, 0.01} {
 		var out [2][4][]float32
 		for i, bk := range []Backend{cpu, be} {
-			p, m, v, g := slices.Clone(p0), slices.Clone(m0), slices.Clone(v0), slices.Clone(g0)
+			p, g := slices.Clone(p0), slices.Clone(g0)
+			o := &AdamW{M: slices.Clone(m0), V: slices.Clone(v0)}
 			cfg := kernels.AdamWConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: wd}
-			bk.AdamWStep(p, m, v, g, 0.7, cfg, 3, wd > 0)
-			out[i] = [4][]float32{p, m, v, g}
+			// two steps over two tensors (the second at an offset into the
+			// moments), the second step on the moments kept on the device
+			h := n/2 + 5
+			for step := 3; step <= 4; step++ {
+				bk.AdamWStep(p[:h], g[:h], o, 0, 0.7, cfg, step, false)
+				bk.AdamWStep(p[h:], g[h:], o, h, 0.7, cfg, step, wd > 0 && step == 4)
+			}
+			if err := o.SyncMoments(); err != nil {
+				t.Fatal(err)
+			}
+			if (o.keeper != nil) != (bk == be) {
+				t.Errorf("backend %s: moments kept by %v", bk.Name(), o.keeper)
+			}
+			out[i] = [4][]float32{p, o.M, o.V, g}
+			if o.keeper != nil {
+				o.keeper.DropMoments(o)
+				if cb, ok := o.keeper.(*cudaBackend); ok && len(cb.moms) != 0 {
+					t.Errorf("DropMoments left %d optimizers' moments on the device", len(cb.moms))
+				}
+			}
 		}
 		for j, what := range []string{"params", "m", "v", "grads"} {
 			if !bitsEqual(out[0][j], out[1][j]) {

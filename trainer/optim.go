@@ -73,9 +73,49 @@ type AdamW struct {
 	// MaxGradNorm clips the global L2 norm of the gradient to this value
 	// before the update (scale = MaxGradNorm/norm when norm > MaxGradNorm);
 	// 0 disables clipping.
-	MaxGradNorm float64   `json:"max_grad_norm"`
-	Step        int       `json:"step"` // updates made so far
-	M, V        []float32 `json:"-"`
+	MaxGradNorm float64 `json:"max_grad_norm"`
+	Step        int     `json:"step"` // updates made so far
+	// M and V are the moments, one per trained parameter, in host memory.
+	// After a step on a backend that keeps them (the CUDA backend) they
+	// are stale until SyncMoments; they are written on the host only
+	// before the first step (new or loaded moments).
+	M, V []float32 `json:"-"`
+
+	keeper Backend // the backend holding a copy of the moments (nil: none)
+	stale  bool    // keeper's copy is newer than M, V
+}
+
+// keptBy records that be holds o's moments, newer than M and V (a
+// backend's AdamWStep calls it when it keeps them).
+func (o *AdamW) keptBy(be Backend) { o.keeper, o.stale = be, true }
+
+// SyncMoments makes M and V current: it fetches the moments from the
+// backend that keeps them when they are newer there. Whatever reads M or V
+// on the host (a checkpoint) calls it first.
+func (o *AdamW) SyncMoments() error {
+	if o == nil || !o.stale {
+		return nil
+	}
+	o.keeper.FetchMoments(o)
+	if err := backendErr(o.keeper, "optimizer moments download"); err != nil {
+		return err
+	}
+	o.stale = false
+	return nil
+}
+
+// moveTo makes be the backend of o's next step: moments kept by another
+// backend are fetched and dropped there.
+func (o *AdamW) moveTo(be Backend) error {
+	if o.keeper == nil || o.keeper == be {
+		return nil
+	}
+	if err := o.SyncMoments(); err != nil {
+		return err
+	}
+	o.keeper.DropMoments(o)
+	o.keeper = nil
+	return nil
 }
 
 // DefaultAdamW returns β = (0.9, 0.999), ε = 1e-8, weight decay 0.01,
@@ -103,6 +143,9 @@ func (o *AdamW) update(be Backend, table []Tensor, params, grads []float32, lr f
 	if len(o.M) != len(params) || len(o.V) != len(params) || len(grads) != len(params) {
 		return 0, fmt.Errorf("trainer: adamw: sizes params %d grads %d m %d v %d differ", len(params), len(grads), len(o.M), len(o.V))
 	}
+	if err := o.moveTo(be); err != nil {
+		return 0, err
+	}
 	gradNorm = be.GradNorm(grads)
 	if err := backendErr(be, "gradient norm"); err != nil {
 		return 0, err
@@ -122,7 +165,7 @@ func (o *AdamW) update(be Backend, table []Tensor, params, grads []float32, lr f
 			cfg.WeightDecay = float32(o.WeightDecay)
 		}
 		e := t.Offset + t.Size
-		be.AdamWStep(params[t.Offset:e], o.M[t.Offset:e], o.V[t.Offset:e], grads[t.Offset:e], sc, cfg, o.Step, zero)
+		be.AdamWStep(params[t.Offset:e], grads[t.Offset:e], o, t.Offset, sc, cfg, o.Step, zero)
 	}
 	return gradNorm, backendErr(be, "optimizer step")
 }

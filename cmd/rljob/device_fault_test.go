@@ -34,9 +34,9 @@ func (f *faultyGPU) AttentionDecode(out, q []float32, caches []trainer.KVCache, 
 	f.Backend.AttentionDecode(out, q, caches, lens, NH)
 }
 
-func (f *faultyGPU) AdamWStep(params, m, v, grads []float32, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool) {
+func (f *faultyGPU) AdamWStep(params, grads []float32, o *trainer.AdamW, off int, gradScale float32, cfg kernels.AdamWConfig, t int, zeroGrads bool) {
 	f.fail("adamw_step")
-	f.Backend.AdamWStep(params, m, v, grads, gradScale, cfg, t, zeroGrads)
+	f.Backend.AdamWStep(params, grads, o, off, gradScale, cfg, t, zeroGrads)
 }
 
 // TestDeviceFaultFailsStage: a CUDA failure inside a kernel during a
