@@ -260,22 +260,22 @@ func LoadAdapter(m *Model, dir, base, baseFP string) error {
 	path := filepath.Join(dir, AdapterModelFile)
 	f, err := safetensors.ReadFile(path)
 	if err != nil {
-		lo.release()
+		lo.release(m.be)
 		return fmt.Errorf("trainer: load adapter: %w", err)
 	}
 	defer f.Close()
 	for _, t := range lo.Table {
 		if err := readTensor(f, t, lo.Params[t.Offset:t.Offset+t.Size], []string{"F32", "BF16", "F16"}); err != nil {
-			lo.release()
+			lo.release(m.be)
 			return fmt.Errorf("trainer: adapter %s does not fit base %s (%s, %d layers, hidden %d): %w", dir, base, m.Config.ModelType, m.Config.NumLayers, m.Config.HiddenSize, err)
 		}
 	}
 	if n := len(f.Names()); n != len(lo.Table) {
-		lo.release()
+		lo.release(m.be)
 		return fmt.Errorf("trainer: adapter %s has %d tensors, base %s with targets %v wants %d: not an adapter of this base", path, n, base, cfg.Targets, len(lo.Table))
 	}
 	if !finite(lo.Params) {
-		lo.release()
+		lo.release(m.be)
 		return fmt.Errorf("trainer: adapter %s contains NaN or Inf", path)
 	}
 	m.attachLoRA(lo)
@@ -293,14 +293,15 @@ func ExportMerged(ck *Checkpoint, dir string) error {
 		return err
 	}
 	defer cp.Release()
-	copy(cp.Params, m.Params)
+	copy(cp.Params, m.host(m.Params))
+	cp.be.FromHost(cp.Params)
 	cp.VocabLimit = m.VocabLimit
 	if lo := m.LoRA; lo != nil {
 		cl, err := newLoRAZero(m.Config, lo.Config)
 		if err != nil {
 			return err
 		}
-		copy(cl.Params, lo.Params)
+		copy(cl.Params, m.host(lo.Params))
 		cp.attachLoRA(cl)
 		cp.MergeLoRA()
 	}
@@ -322,6 +323,7 @@ func ExportAdapter(ck *Checkpoint, dir, base string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	ck.Model.host(lo.Params)
 	cp := *lo
 	if base != "" {
 		cp.Base = base

@@ -110,6 +110,19 @@ type Backend interface {
 	FetchMoments(o *AdamW)
 	DropMoments(o *AdamW)
 	GradNorm(g []float32) float64
+
+	// Residency (resident.go). Keep lets the backend hold its own copy of
+	// x, a whole buffer the model owns (its parameters, gradients and
+	// activation arena), and compute on it from call to call, so that
+	// only what the host reads or writes moves (the CUDA backend: device
+	// memory). The host must then call ToHost(v) before it reads a view v
+	// of x, and FromHost(v) after it writes v. Forget ends it (the host
+	// copy is left as it is: ToHost first to keep the backend's values).
+	// The CPU computes on the host's memory: all four do nothing.
+	Keep(x []float32)
+	Forget(x []float32)
+	ToHost(x []float32)
+	FromHost(x []float32)
 }
 
 // KVCache is one sequence's keys and values at one layer, made by a
@@ -322,3 +335,8 @@ func (cpuBackend) FetchMoments(*AdamW) {}
 func (cpuBackend) DropMoments(*AdamW)  {}
 
 func (cpuBackend) GradNorm(g []float32) float64 { return kernels.GradNorm(g) }
+
+func (cpuBackend) Keep([]float32)     {}
+func (cpuBackend) Forget([]float32)   {}
+func (cpuBackend) ToHost([]float32)   {}
+func (cpuBackend) FromHost([]float32) {}

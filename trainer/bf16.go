@@ -110,7 +110,7 @@ func (m *Model) refreshBF16() {
 	defer func() { bf.gen = m.wgen + 1 }()
 	src := &m.W
 	bf.w.Embed, bf.w.LMHead = src.Embed, src.LMHead
-	bf.w.Norm = roundedCopy(bf.w.Norm, src.Norm)
+	bf.w.Norm = roundedCopy(bf.w.Norm, m.host(src.Norm))
 	if len(bf.w.Layers) != c.NumLayers {
 		bf.w.Layers = make([]LayerWeights, c.NumLayers)
 	}
@@ -120,8 +120,8 @@ func (m *Model) refreshBF16() {
 			*x.p = m.be.PackWeightBF16(*x.p, x.w, x.rows, x.cols)
 		}
 		*r = LayerWeights{
-			InputNorm: roundedCopy(r.InputNorm, w.InputNorm), PostNorm: roundedCopy(r.PostNorm, w.PostNorm),
-			Bq: roundedCopy(r.Bq, w.Bq), Bk: roundedCopy(r.Bk, w.Bk), Bv: roundedCopy(r.Bv, w.Bv),
+			InputNorm: roundedCopy(r.InputNorm, m.host(w.InputNorm)), PostNorm: roundedCopy(r.PostNorm, m.host(w.PostNorm)),
+			Bq: roundedCopy(r.Bq, m.host(w.Bq)), Bk: roundedCopy(r.Bk, m.host(w.Bk)), Bv: roundedCopy(r.Bv, m.host(w.Bv)),
 			Wq: w.Wq, Wk: w.Wk, Wv: w.Wv, Wo: w.Wo, Wgate: w.Wgate, Wup: w.Wup, Wdown: w.Wdown,
 		}
 	}
@@ -273,6 +273,7 @@ func (m *Model) readMasters(f *safetensors.File) (int, error) {
 			return 0, fmt.Errorf("bf16 model: fp32 master weights: %w", err)
 		}
 	}
+	m.be.FromHost(m.Params)
 	return len(m.Table), nil
 }
 

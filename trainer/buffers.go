@@ -69,12 +69,15 @@ func (m *Model) Release() {
 	if m == nil {
 		return
 	}
+	for _, x := range [][]float32{m.Params, m.Grads, m.acts.arena} {
+		m.be.Forget(x)
+	}
 	releaseFloats(m.Params, m.Grads, m.acts.arena)
 	m.Params, m.Grads, m.acts.arena = nil, nil, nil
 	m.releaseBF16()
 	m.W, m.G = Weights{}, Weights{}
 	if m.LoRA != nil {
-		m.LoRA.release()
+		m.LoRA.release(m.be)
 	}
 }
 

@@ -74,6 +74,10 @@ func (ck *Checkpoint) WriteFiles(put func(name string, write func(w io.Writer) e
 		return fmt.Errorf("trainer: checkpoint has no model")
 	}
 	m := ck.Model
+	m.host(m.Params) // the backend's newer values (Backend.Keep)
+	if m.LoRA != nil {
+		m.host(m.LoRA.Params)
+	}
 	cfg, err := m.Config.marshalHF(torchDType(m.DType))
 	if err != nil {
 		return err
@@ -308,6 +312,7 @@ func loadModel(dir string) (*Model, error) {
 	if !finite(m.Params) {
 		return nil, fmt.Errorf("trainer: load model %s: parameters contain NaN or Inf", path)
 	}
+	m.be.FromHost(m.Params)
 	return m, nil
 }
 

@@ -235,11 +235,16 @@ func NewLoRA(m *Model, cfg LoRAConfig, seed uint64, base, baseFP string) (*LoRA,
 // attachLoRA puts lo on m and drops m's base gradients (the base is frozen).
 func (m *Model) attachLoRA(lo *LoRA) {
 	m.LoRA = lo
+	m.be.Keep(lo.Params)
+	m.be.Keep(lo.Grads)
+	m.be.Forget(m.Grads)
 	releaseFloats(m.Grads)
 	m.Grads, m.G = nil, Weights{}
 }
 
-func (lo *LoRA) release() {
+func (lo *LoRA) release(be Backend) {
+	be.Forget(lo.Params)
+	be.Forget(lo.Grads)
 	releaseFloats(lo.Params, lo.Grads)
 	lo.Params, lo.Grads, lo.pairs = nil, nil, nil
 }
@@ -268,11 +273,13 @@ func (m *Model) loraAdd(out, x []float32, l, t, N int) {
 	m.be.MatmulForward(u, x[:N*p.in], p.A, nil, N, p.in, r)
 	m.be.MatmulForward(d, u, p.B, nil, N, r, p.out)
 	s := lo.scale
+	out = m.host(out[:N*p.out])
 	parallelFor(N*p.out, 1<<14, func(a, b int) {
 		for i := a; i < b; i++ {
 			out[i] += float32(s * d[i]) // two roundings, never fused: the same in every caller
 		}
 	})
+	m.be.FromHost(out)
 }
 
 // loraBackward accumulates the adapter's gradients for layer l, target t
@@ -293,7 +300,7 @@ func (m *Model) loraBackward(dx, dout, x []float32, l, t, N int) {
 	u, ds, du := lo.scratch.u, lo.scratch.d, lo.scratch.du
 	m.be.MatmulForward(u, x[:N*p.in], p.A, nil, N, p.in, r)
 	s := lo.scale
-	for i, g := range dout[:N*p.out] {
+	for i, g := range m.host(dout[:N*p.out]) {
 		ds[i] = s * g
 	}
 	m.be.Zero(du)
@@ -310,6 +317,8 @@ func (m *Model) MergeLoRA() {
 		return
 	}
 	r := lo.Config.Rank
+	m.host(lo.Params)
+	m.host(m.Params)
 	for l := range lo.pairs {
 		w := &m.W.Layers[l]
 		bases := [numLoRATargets][]float32{w.Wq, w.Wk, w.Wv, w.Wo, w.Wgate, w.Wup, w.Wdown}
@@ -331,7 +340,8 @@ func (m *Model) MergeLoRA() {
 			})
 		}
 	}
+	m.be.FromHost(m.Params)
 	m.LoRA = nil
-	lo.release()
+	lo.release(m.be)
 	m.WeightsChanged()
 }

@@ -116,6 +116,7 @@ func newModelZero(c Config) (*Model, error) {
 		eps:    float32(c.RMSNormEps),
 	}
 	m.W = bindWeights(c, m.Table, m.Params)
+	m.be.Keep(m.Params)
 	return m, nil
 }
 
@@ -127,6 +128,7 @@ func (m *Model) ensureGrads() {
 		return
 	}
 	m.Grads = takeFloats(len(m.Params))
+	m.be.Keep(m.Grads)
 	m.G = bindWeights(m.Config, m.Table, m.Grads)
 	m.gradsZero = true
 }
@@ -160,14 +162,25 @@ func (m *Model) Trainable() (table []Tensor, params, grads []float32) {
 }
 
 // Tensor returns the parameter tensor called name (a view into Params,
-// which the caller may change: WeightsChanged is implied).
+// which the caller may read and change until the next forward:
+// WeightsChanged is implied, and so are the backend's ToHost and
+// FromHost).
 func (m *Model) Tensor(name string) ([]float32, Tensor, bool) {
 	t, ok := lookupTensor(m.Table, name)
 	if !ok {
 		return nil, Tensor{}, false
 	}
 	m.WeightsChanged()
-	return m.Params[t.Offset : t.Offset+t.Size], t, true
+	v := m.host(m.Params[t.Offset : t.Offset+t.Size])
+	m.be.FromHost(v)
+	return v, t, true
+}
+
+// host makes the host copy of x (a view of a buffer the backend may
+// keep: Backend.Keep) current and returns x, for host code to read.
+func (m *Model) host(x []float32) []float32 {
+	m.be.ToHost(x)
+	return x
 }
 
 // WeightsChanged tells the model that its parameters may have changed
@@ -301,8 +314,10 @@ func (m *Model) ensure(B, T int) {
 		// The smaller arena is dropped, not pooled: kept in the pool it
 		// would stay resident beside the new one (Reserve avoids the
 		// growth altogether).
+		m.be.Forget(a.arena)
 		a.arena = nil
 		a.arena = takeFloats(need)
+		m.be.Keep(a.arena)
 	}
 	if cap(a.tokens) < N {
 		a.tokens, a.pos, a.targets, a.valid = make([]int32, N), make([]int32, N), make([]int32, N), make([]bool, N)
@@ -592,7 +607,10 @@ func (m *Model) ForwardLogp(b Batch, targets []int32, temp float32, entropy bool
 	m.fw.temp, m.fw.entropy = temp, entropy
 	m.headForwardAll(N, temp, entropy)
 	m.fw.mode, m.fw.temp, m.fw.entropy = fwLogp, temp, entropy
-	return a.logp[:N], ent, backendErr(m.be, "forward")
+	if ent != nil {
+		m.host(ent)
+	}
+	return m.host(a.logp[:N]), ent, backendErr(m.be, "forward")
 }
 
 // BackwardLogp accumulates into Grads the gradient of a loss L whose
@@ -650,9 +668,10 @@ func (m *Model) ForwardCE(b Batch, targets []int32) (loss float32, count int, er
 	m.fw.temp, m.fw.entropy = 1, false
 	m.headForwardAll(N, 1, false)
 	var sum float64 // in row order, as kernels.CrossEntropyForward
+	logp := m.host(a.logp[:N])
 	for n, t := range a.targets[:N] {
 		if t >= 0 {
-			sum += float64(-a.logp[n])
+			sum += float64(-logp[n])
 			count++
 		}
 	}
