@@ -13,12 +13,19 @@ import (
 	"time"
 
 	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/trainer"
 )
 
 // TestMain lets the test binary act as rljob: with RLJOB_TEST_MAIN=1 it runs
-// Main on its arguments (the crash test re-executes itself this way).
+// Main on its arguments (the crash test re-executes itself this way);
+// RLJOB_TEST_DEVICE=mirror then makes --device cuda open the mirror
+// backend (trainer.MirrorBackend: the CPU kernels on a second copy of
+// the model's buffers, as a GPU holds them).
 func TestMain(m *testing.M) {
 	if os.Getenv("RLJOB_TEST_MAIN") == "1" {
+		if os.Getenv("RLJOB_TEST_DEVICE") == "mirror" {
+			trainer.OverrideCUDA(func() (trainer.Backend, error) { return trainer.MirrorBackend(), nil })
+		}
 		ctx, stop := signalContext(context.Background())
 		code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 		stop()
