@@ -52,9 +52,11 @@ type cudaBackend struct {
 	tmp  []float32                                            // host scratch for transposes
 	moms map[weak.Pointer[AdamW]]*devMoments                  // the optimizers' moments (AdamWStep)
 
-	kv       *kvArena[*cuda.Buf] // the device KV caches (cuda_backend_decode.go)
-	kvK, kvV []*cuda.Buf         // AttentionDecode's rows' caches (scratch)
-	kvRows   []cuda.RowCopy      // kvScatter's scratch
+	res      residentSet[*cuda.Buf] // the kept buffers' device copies (Keep; resident.go)
+	staged   bool                   // tests: Keep keeps nothing, every call stages its tensors
+	kv       *kvArena[*cuda.Buf]    // the device KV caches (cuda_backend_decode.go)
+	kvK, kvV []*cuda.Buf            // AttentionDecode's rows' caches (scratch)
+	kvRows   []cuda.RowCopy         // kvScatter's scratch
 }
 
 type ropeKey struct {
@@ -76,6 +78,7 @@ func newCUDABackend(d *cuda.Device) *cudaBackend {
 		fp32: map[weak.Pointer[kernels.PackedWeight]]*cuda.Buf{}, bf16: map[weak.Pointer[kernels.PackedWeightBF16]]*cuda.Buf{},
 		moms: map[weak.Pointer[AdamW]]*devMoments{}}
 	b.kv = newKVArena[*cuda.Buf](b)
+	b.res.mem = cudaMem{b}
 	return b
 }
 
@@ -126,18 +129,33 @@ func (b *cudaBackend) stage(slot string, dt cuda.DType, n int) *cuda.Buf {
 	return buf
 }
 
-// in uploads x into staging slot (nil for a nil x: an absent argument).
+// in is x on the device: the device copy of a kept x (Keep), made
+// current, or x uploaded into staging slot; nil for a nil x (an absent
+// argument).
 func (b *cudaBackend) in(slot string, x []float32) *cuda.Buf {
 	if x == nil {
 		return nil
+	}
+	if r, off := b.res.in(x); r != nil {
+		return r.dev.View(off, len(x))
 	}
 	buf := b.stage(slot, cuda.F32, len(x))
 	b.must(b.d.Upload(buf, x))
 	return buf
 }
 
-// out is a staging slot for n output floats (written by the kernel).
-func (b *cudaBackend) out(slot string, n int) *cuda.Buf { return b.stage(slot, cuda.F32, n) }
+// out is where a kernel writes dst (every element): dst's device copy
+// when it is kept, else staging slot; get then marks it written or
+// downloads it. nil for a nil dst.
+func (b *cudaBackend) out(slot string, dst []float32) *cuda.Buf {
+	if dst == nil {
+		return nil
+	}
+	if r, off := b.res.find(dst); r != nil {
+		return r.dev.View(off, len(dst))
+	}
+	return b.stage(slot, cuda.F32, len(dst))
+}
 
 func (b *cudaBackend) ints(slot string, x []int32) *cuda.Buf {
 	buf := b.stage(slot, cuda.I32, len(x))
@@ -154,11 +172,85 @@ func (b *cudaBackend) mask(slot string, v []bool) *cuda.Buf {
 	return buf
 }
 
-// get downloads buf into dst (nothing for a nil dst).
+// get takes a kernel's output dst from buf (out's, or in's for an
+// accumulated output): a kept dst is marked as the device's (its host
+// copy stale), any other is downloaded. Nothing for a nil dst.
 func (b *cudaBackend) get(dst []float32, buf *cuda.Buf) {
-	if dst != nil {
-		b.must(b.d.Download(dst, buf))
+	if dst == nil {
+		return
 	}
+	if r, _ := b.res.out(dst); r != nil {
+		return
+	}
+	b.must(b.d.Download(dst, buf))
+}
+
+// load copies x into dst on the device: from x's device copy when x is
+// kept, else uploaded.
+func (b *cudaBackend) load(dst *cuda.Buf, x []float32) {
+	if r, off := b.res.in(x); r != nil {
+		b.must(b.d.Copy(dst, r.dev.View(off, len(x)), len(x)))
+		return
+	}
+	b.must(b.d.Upload(dst, x))
+}
+
+// hostCopy makes the host copy of x current, for the few methods that
+// still read their input on the host (the bf16 transposes).
+func (b *cudaBackend) hostCopy(x []float32) []float32 {
+	b.res.toHost(x)
+	return x
+}
+
+// cudaMem is the kept buffers' device memory (residentSet's devMem).
+type cudaMem struct{ b *cudaBackend }
+
+func (m cudaMem) alloc(n int) *cuda.Buf {
+	buf, err := m.b.d.Alloc("kept buffer", cuda.F32, n)
+	m.b.must(err)
+	return buf
+}
+
+func (m cudaMem) free(buf *cuda.Buf) {
+	_ = m.b.d.Sync()
+	buf.Free()
+}
+
+func (m cudaMem) upload(dst *cuda.Buf, off int, x []float32) {
+	m.b.must(m.b.d.Upload(dst.View(off, len(x)), x))
+}
+
+func (m cudaMem) download(x []float32, src *cuda.Buf, off int) {
+	m.b.must(m.b.d.Download(x, src.View(off, len(x))))
+}
+
+// Keep gives x a device copy (uploaded as kernels first read it), which
+// the kernels then read and write in place (resident.go).
+func (b *cudaBackend) Keep(x []float32) {
+	defer b.enter()()
+	if b.staged {
+		return
+	}
+	b.res.sweep()
+	b.res.keep(x)
+}
+
+// Forget frees x's device copy.
+func (b *cudaBackend) Forget(x []float32) {
+	defer b.enter()()
+	b.res.forget(x)
+}
+
+// ToHost downloads the elements of x the device has newer.
+func (b *cudaBackend) ToHost(x []float32) {
+	defer b.enter()()
+	b.res.toHost(x)
+}
+
+// FromHost marks x written by the host: the device copy is stale.
+func (b *cudaBackend) FromHost(x []float32) {
+	defer b.enter()()
+	b.res.fromHost(x)
 }
 
 // opt is x[:n], or nil for an absent x.
@@ -196,7 +288,7 @@ func (b *cudaBackend) PackWeight(pw *kernels.PackedWeight, weight []float32, N, 
 	key := weak.Make(pw)
 	old := b.fp32[key]
 	w := b.keep(old, "prepared weight", cuda.F32, N*K)
-	b.must(b.d.Upload(w, weight[:N*K]))
+	b.load(w, weight[:N*K])
 	b.hold32(pw, w, old == nil)
 	return pw
 }
@@ -274,7 +366,7 @@ func (b *cudaBackend) drop(take func() *cuda.Buf) {
 func (b *cudaBackend) MatmulForwardPacked(out, inp []float32, pw *kernels.PackedWeight, bias []float32, N int) {
 	defer b.enter()()
 	w := b.packed32(pw)
-	o := b.out("out", N*pw.N)
+	o := b.out("out", out[:N*pw.N])
 	b.must(b.d.MatmulForward(o, b.in("inp", inp[:N*pw.K]), w, b.in("bias", opt(bias, pw.N)), N, pw.K, pw.N))
 	b.get(out[:N*pw.N], o)
 }
@@ -331,7 +423,7 @@ func (b *cudaBackend) PackWeightBF16(pw *kernels.PackedWeightBF16, weight []floa
 func (b *cudaBackend) PackWeightBF16T(pw *kernels.PackedWeightBF16, weight []float32, K, N int) (handle *kernels.PackedWeightBF16) {
 	defer b.enter()()
 	handle = pw
-	b.packBF16(&handle, b.transpose(weight, K, N), N, K)
+	b.packBF16(&handle, b.transpose(b.hostCopy(weight[:K*N]), K, N), N, K)
 	return handle
 }
 
@@ -353,7 +445,7 @@ func (b *cudaBackend) packedBF16(pw *kernels.PackedWeightBF16) *cuda.Buf {
 
 func (b *cudaBackend) MatmulForwardBF16(out, inp []float32, pw *kernels.PackedWeightBF16, bias []float32, N int) {
 	defer b.enter()()
-	o := b.out("out", N*pw.N)
+	o := b.out("out", out[:N*pw.N])
 	b.must(b.d.MatmulForwardBF16(o, b.in("inp", inp[:N*pw.K]), b.packedBF16(pw), b.in("bias", opt(bias, pw.N)), N, pw.K, pw.N))
 	b.get(out[:N*pw.N], o)
 }
@@ -389,7 +481,7 @@ func (b *cudaBackend) matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight
 			w = b.packedBF16(wT)
 		} else {
 			w = b.stage("weightT bf16", cuda.BF16, C*OC)
-			b.toBF16(w, b.transpose(weight[:OC*C], OC, C))
+			b.toBF16(w, b.transpose(b.hostCopy(weight[:OC*C]), OC, C))
 		}
 		di := b.in("dinp", dinp[:N*C])
 		b.must(b.d.MatmulBF16Strided(di, dO, w, nil, N, C, OC, OC, 1, true))
@@ -397,7 +489,7 @@ func (b *cudaBackend) matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight
 	}
 	if dweight != nil {
 		w := b.stage("inpT bf16", cuda.BF16, C*N)
-		b.toBF16(w, b.transpose(inp[:N*C], N, C))
+		b.toBF16(w, b.transpose(b.hostCopy(inp[:N*C]), N, C))
 		dw := b.in("dweight", dweight[:OC*C])
 		b.must(b.d.MatmulBF16Strided(dw, dO, w, nil, OC, C, N, 1, OC, true))
 		b.get(dweight[:OC*C], dw)

@@ -136,7 +136,7 @@ func (b *cudaBackend) AttentionDecode(out, q []float32, caches []KVCache, lens [
 		}
 		b.kvK, b.kvV = append(b.kvK, c.st.buf), append(b.kvV, c.st.vals)
 	}
-	o := b.out("out", R*qd)
+	o := b.out("out", out[:R*qd])
 	err := b.d.AttentionDecodeRows(o, b.in("q", q[:R*qd]), b.kvK, b.kvV, lens[:R], 2*kvd, NH, NKV, HS)
 	clear(b.kvK) // hold no buffer
 	clear(b.kvV)
@@ -151,7 +151,7 @@ func (b *cudaBackend) Sample(tok []int32, logp, logits []float32, u []float64, l
 		return
 	}
 	defer b.enter()()
-	t, lp := b.stage("sample tok", cuda.I32, N), b.out("sample logp", N)
+	t, lp := b.stage("sample tok", cuda.I32, N), b.out("sample logp", logp[:N])
 	b.must(b.d.Sample(t, lp, b.in("logits", logits[:(N-1)*ld+V]), ld, N, V, u, cuda.SampleParams{Temp: temp, TopK: topK, TopP: topP}))
 	b.must(b.d.DownloadInt32(tok[:N], t))
 	b.get(logp[:N], lp)

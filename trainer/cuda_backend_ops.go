@@ -12,15 +12,29 @@ import (
 // and the bf16 backward): inputs uploaded, accumulated outputs uploaded
 // too, outputs downloaded.
 
-// Zero clears host memory: the tensors live on the host in this version,
-// so there is nothing for a kernel to compute.
-func (b *cudaBackend) Zero(x []float32) { parallelClear(x) }
+// Zero clears x: its device copy when x is kept (Keep), else the host's.
+func (b *cudaBackend) Zero(x []float32) {
+	if len(x) == 0 {
+		return
+	}
+	defer b.enter()()
+	if r, off := b.res.find(x); r != nil {
+		b.must(b.d.Zero(r.dev.View(off, len(x))))
+		b.res.out(x)
+		return
+	}
+	parallelClear(x)
+}
 
+// RoundBF16 rounds x to bf16 on the device and reads the bits back (a
+// kept x round trips through the host: ToHost, then FromHost).
 func (b *cudaBackend) RoundBF16(x []float32) {
 	if len(x) == 0 {
 		return
 	}
 	defer b.enter()()
+	b.res.toHost(x)
+	defer b.res.fromHost(x)
 	bf := b.stage("round bf16", cuda.BF16, len(x))
 	b.must(b.d.ToBF16(bf, b.in("round src", x), len(x)))
 	bits := make([]uint16, len(x))
@@ -33,7 +47,7 @@ func (b *cudaBackend) RoundBF16(x []float32) {
 func (b *cudaBackend) EmbeddingForward(out, wte []float32, tokens []int32, N, C int) {
 	defer b.enter()()
 	V := len(wte) / C
-	o := b.out("out", N*C)
+	o := b.out("out", out[:N*C])
 	b.must(b.d.EmbeddingForward(o, b.in("wte", wte[:V*C]), b.ints("tokens", tokens[:N]), N, C, V))
 	b.get(out[:N*C], o)
 }
@@ -48,7 +62,7 @@ func (b *cudaBackend) EmbeddingBackward(dwte, dout []float32, tokens []int32, N,
 
 func (b *cudaBackend) RMSNormForward(out, rstd, inp, weight []float32, N, C int, eps float32) {
 	defer b.enter()()
-	o, r := b.out("out", N*C), b.out("rstd", N)
+	o, r := b.out("out", out[:N*C]), b.out("rstd", rstd[:N])
 	b.must(b.d.RMSNormForward(o, r, b.in("inp", inp[:N*C]), b.in("weight", weight[:C]), N, C, eps))
 	b.get(out[:N*C], o)
 	b.get(rstd[:N], r)
@@ -90,7 +104,7 @@ func (b *cudaBackend) RopeForward(out, inp []float32, pos []int32, N, NH, HS int
 	defer b.enter()()
 	n := N * NH * HS
 	tab := b.ropeTable(pos[:N], HS, theta)
-	o := b.out("out", n)
+	o := b.out("out", out[:n])
 	b.must(b.d.RopeForward(o, b.in("inp", inp[:n]), b.ints("pos", pos[:N]), N, NH, HS, tab))
 	b.get(out[:n], o)
 }
@@ -107,7 +121,7 @@ func (b *cudaBackend) RopeBackward(dinp, dout []float32, pos []int32, N, NH, HS 
 func (b *cudaBackend) AttentionForward(out, lse, q, k, v []float32, valid []bool, B, T, NH, NKV, HS int) {
 	defer b.enter()()
 	nq, nk := B*T*NH*HS, B*T*NKV*HS
-	o, l := b.out("out", nq), b.out("lse", B*NH*T)
+	o, l := b.out("out", out[:nq]), b.out("lse", lse[:B*NH*T])
 	b.must(b.d.AttentionForward(o, l, b.in("q", q[:nq]), b.in("k", k[:nk]), b.in("v", v[:nk]), b.mask("valid", validPrefix(valid, B*T)),
 		B, T, NH, NKV, HS))
 	b.get(out[:nq], o)
@@ -134,7 +148,7 @@ func validPrefix(v []bool, n int) []bool {
 
 func (b *cudaBackend) SwiGLUForward(out, gate, up []float32, N int) {
 	defer b.enter()()
-	o := b.out("out", N)
+	o := b.out("out", out[:N])
 	b.must(b.d.SwiGLUForward(o, b.in("gate", gate[:N]), b.in("up", up[:N]), N))
 	b.get(out[:N], o)
 }
@@ -149,14 +163,14 @@ func (b *cudaBackend) SwiGLUBackward(dgate, dup, dout, gate, up []float32, N int
 
 func (b *cudaBackend) ResidualForward(out, x, y []float32, N int) {
 	defer b.enter()()
-	o := b.out("out", N)
+	o := b.out("out", out[:N])
 	b.must(b.d.ResidualForward(o, b.in("a", x[:N]), b.in("b", y[:N]), N))
 	b.get(out[:N], o)
 }
 
 func (b *cudaBackend) MatmulForward(out, inp, weight, bias []float32, N, C, OC int) {
 	defer b.enter()()
-	o := b.out("out", N*OC)
+	o := b.out("out", out[:N*OC])
 	b.must(b.d.MatmulForward(o, b.in("inp", inp[:N*C]), b.in("weight", weight[:OC*C]), b.in("bias", opt(bias, OC)), N, C, OC))
 	b.get(out[:N*OC], o)
 }
@@ -172,11 +186,8 @@ func (b *cudaBackend) MatmulBackward(dinp, dweight, dbias, dout, inp, weight []f
 
 func (b *cudaBackend) HeadForward(e, r, lse, logp, ent, logits []float32, targets []int32, N, V, VL int, temp float32) {
 	defer b.enter()()
-	ge, gr, gl, gp := b.out("e", N*V), b.out("r", N), b.out("lse", N), b.out("logp", N)
-	var gent *cuda.Buf
-	if ent != nil {
-		gent = b.out("ent", N)
-	}
+	ge, gr, gl, gp := b.out("e", e[:N*V]), b.out("r", r[:N]), b.out("lse", lse[:N]), b.out("logp", logp[:N])
+	gent := b.out("ent", opt(ent, N))
 	b.must(b.d.HeadForward(ge, gr, gl, gp, gent, b.in("logits", logits[:N*V]), b.ints("targets", targets[:N]), N, V, VL, temp))
 	b.get(e[:N*V], ge)
 	b.get(r[:N], gr)
