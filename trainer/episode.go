@@ -156,6 +156,8 @@ func (m *Model) generate(ctx context.Context, s *sampler, prompts [][]int32, onT
 	d := newDecoder(m, B, tmax, decoderMaxRows)
 	defer d.close()
 	logits := make([]float32, slots*V) // one row per sequence at most per pass
+	m.be.Keep(logits)                  // sampled where the head wrote them (sampler.steps)
+	defer m.be.Forget(logits)
 	var cur, nxt []ready
 	var rows []decodeRow
 	var want []bool
@@ -294,7 +296,7 @@ func (m *Model) generate(ctx context.Context, s *sampler, prompts [][]int32, onT
 				// Sequences of one prompt that started in the same pass
 				// were all prefilled (the same bits): one snapshot is kept.
 				if stored[keys[i]] == nil {
-					stored[keys[i]] = &prefix{cache: d.snapshot(i, len(prompts[i])), logits: slices.Clone(logits[j*V : (j+1)*V])}
+					stored[keys[i]] = &prefix{cache: d.snapshot(i, len(prompts[i])), logits: slices.Clone(m.host(logits[j*V : (j+1)*V]))}
 				}
 			}
 		}

@@ -164,6 +164,7 @@ type decoder struct {
 	k, v           []float32 // (R, KV*hd)
 	gate, up, h    []float32 // (R, I)
 	xs, lns, rstds []float32 // head inputs (R, C), (R, C), (R)
+	arena          []float32 // backs the float32 buffers above (kept by the backend)
 }
 
 // decoderMaxRows bounds the rows of one pass (the prefill of long prompts
@@ -178,8 +179,14 @@ func newDecoder(m *Model, n, tmax, maxRows int) *decoder {
 	C, I := c.HiddenSize, c.IntermediateSize
 	qd, kvd := c.NumHeads*c.HeadDim(), c.NumKVHeads*c.HeadDim()
 	R := maxRows
-	f := func(n int) []float32 { return make([]float32, n) }
-	d := &decoder{m: m, pm: packModel(m), maxRows: R,
+	arena := make([]float32, R*(5*C+3*I+2*qd+2*kvd+2))
+	used := 0
+	f := func(n int) []float32 {
+		v := arena[used : used+n : used+n]
+		used += n
+		return v
+	}
+	d := &decoder{m: m, pm: packModel(m), maxRows: R, arena: arena,
 		rowKV: make([]KVCache, R), lens: make([]int32, R),
 		tok: make([]int32, R), pos: make([]int32, R),
 		x: f(R * C), ln: f(R * C), tmp: f(R * C), rstd: f(R),
@@ -187,6 +194,10 @@ func newDecoder(m *Model, n, tmax, maxRows int) *decoder {
 		gate: f(R * I), up: f(R * I), h: f(R * I),
 		xs: f(R * C), lns: f(R * C), rstds: f(R),
 	}
+	if used != len(arena) {
+		panic("trainer: decoder layout out of sync")
+	}
+	m.be.Keep(arena) // the passes' activations stay on the backend's device
 	d.caches = make([]kvCache, n)
 	return d
 }
@@ -204,6 +215,7 @@ func (d *decoder) close() {
 		d.release(i)
 	}
 	d.pm.free(d.m.be)
+	d.m.be.Forget(d.arena)
 }
 
 // release frees sequence i's cache (its device memory on a GPU).
@@ -317,6 +329,8 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 		m.loraAdd(v, ln, l, loraV, R)
 		be.RopeForward(q, q, pos, R, H, hd, m.ropeT)
 		be.RopeForward(k, k, pos, R, KV, hd, m.ropeT)
+		m.host(k) // the caches take their rows from the host (KVCache.Append)
+		m.host(v)
 		for i, r := range rows {
 			d.rowKV[i] = d.caches[r.seq].layers[l]
 			d.rowKV[i].Append(k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
@@ -338,17 +352,38 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 		m.loraAdd(tmp, h, l, loraDown, R)
 		be.ResidualForward(x, x, tmp, R*C)
 	}
-	n := 0
-	for i := range rows {
-		if want[i] {
-			copy(d.xs[n*C:(n+1)*C], x[i*C:(i+1)*C])
-			n++
-		}
-	}
+	xs, n := d.wanted(x, want)
 	if n == 0 {
 		return 0, nil
 	}
-	be.RMSNormForward(d.lns[:n*C], d.rstds[:n], d.xs[:n*C], m.cw().Norm, n, C, m.eps)
+	be.RMSNormForward(d.lns[:n*C], d.rstds[:n], xs, m.cw().Norm, n, C, m.eps)
 	d.pm.logits(be, logits[:n*V], d.lns[:n*C], n)
 	return n, nil
+}
+
+// wanted returns the rows of x (R, C) whose want is set, in order, and
+// their count: x itself when every row is wanted (a decode step: nothing
+// moves), else gathered into d.xs through the host (a prefill's last
+// prompt rows).
+func (d *decoder) wanted(x []float32, want []bool) ([]float32, int) {
+	C := d.m.Config.HiddenSize
+	n := 0
+	for _, w := range want {
+		if w {
+			n++
+		}
+	}
+	if n == len(want) || n == 0 {
+		return x[:n*C], n
+	}
+	d.m.host(x)
+	j := 0
+	for i, w := range want {
+		if w {
+			copy(d.xs[j*C:(j+1)*C], x[i*C:(i+1)*C])
+			j++
+		}
+	}
+	d.m.be.FromHost(d.xs[:n*C])
+	return d.xs[:n*C], n
 }

@@ -83,8 +83,11 @@ func runMirrorScenario(t *testing.T, m *Model) mirrorRun {
 		}
 		out.floats[key("norm", step, 0)] = []float32{float32(norm)}
 	}
-	prompts := [][]int32{{1, 2, 3}, {4, 5}, {1, 2, 3}}
-	samples, err := m.Generate(prompts, []uint64{1, 2, 3}, SampleOptions{Temperature: 1, MaxNewTokens: 6})
+	// Two slots for four sequences: the later ones of prompt {1, 2, 3}
+	// restore its prefilled cache and logits, sampled beside a decode
+	// step's rows.
+	prompts := [][]int32{{1, 2, 3}, {4, 5}, {1, 2, 3}, {1, 2, 3}}
+	samples, err := m.Generate(prompts, []uint64{1, 2, 3, 4}, SampleOptions{Temperature: 1, MaxNewTokens: 6, MaxBatch: 2, StopTokens: []int{3, 7}})
 	if err != nil {
 		t.Fatal(err)
 	}

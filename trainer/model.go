@@ -366,6 +366,7 @@ func (m *Model) ensure(B, T int) {
 func (m *Model) EmbedForward(out []float32, tokens []int32, N int) {
 	if m.W.Embed == nil && m.sampler != nil {
 		m.embedPacked(out[:N*m.Config.HiddenSize], tokens[:N])
+		m.be.FromHost(out[:N*m.Config.HiddenSize])
 	} else {
 		m.be.EmbeddingForward(out, m.W.Embed, tokens, N, m.Config.HiddenSize)
 	}

@@ -274,21 +274,47 @@ func (s *sampler) steps(seqs []int, rows [][]float32) (toks []int32, done []bool
 	N, V := len(seqs), s.V
 	s.tok, s.lp = slices.Grow(s.tok[:0], N)[:N], slices.Grow(s.lp[:0], N)[:N]
 	s.u, s.done = slices.Grow(s.u[:0], N)[:N], slices.Grow(s.done[:0], N)[:N]
-	s.rows = slices.Grow(s.rows[:0], N*V)[:N*V]
 	for j, i := range seqs {
 		s.u[j] = 0
 		if s.temp > 0 {
 			s.u[j] = s.seqs[i].rng.Float64()
 		}
-		copy(s.rows[j*V:(j+1)*V], rows[j][:V])
 	}
 	if N > 0 {
-		s.be.Sample(s.tok, s.lp, s.rows, s.u, V, N, V, s.temp, s.opt.TopK, s.topP)
+		s.be.Sample(s.tok, s.lp, s.gather(rows), s.u, V, N, V, s.temp, s.opt.TopK, s.topP)
 	}
 	for j, i := range seqs {
 		s.done[j] = s.push(i, s.tok[j], s.lp[j])
 	}
 	return s.tok, s.done
+}
+
+// gather returns the logits rows (each V) one after another: the rows
+// themselves when they already are (a decode step's, where the head wrote
+// them: on a GPU they stay there), else a copy in s.rows, read through
+// the host.
+func (s *sampler) gather(rows [][]float32) []float32 {
+	N, V := len(rows), s.V
+	if len(rows[0]) >= V && cap(rows[0]) >= N*V {
+		all := rows[0][:N*V]
+		base := addr(all)
+		consecutive := true
+		for j, r := range rows {
+			if len(r) < V || addr(r) != base+uintptr(4*j*V) {
+				consecutive = false
+				break
+			}
+		}
+		if consecutive {
+			return all
+		}
+	}
+	s.rows = slices.Grow(s.rows[:0], N*V)[:N*V]
+	for j, r := range rows {
+		s.be.ToHost(r[:V])
+		copy(s.rows[j*V:(j+1)*V], r[:V])
+	}
+	return s.rows
 }
 
 // push appends token tok with its logprob lp to sequence i and decides
