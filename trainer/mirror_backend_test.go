@@ -180,3 +180,23 @@ func sameBitsOn(t *testing.T, ref Backend, second func() Backend, what string) {
 		})
 	}
 }
+
+// TestMirrorBackendEpisodes: multi-turn episodes (observations fed back
+// between turns, a shared prompt, three slots, replies late) sample the
+// CPU backend's tokens and log-prob bits on the mirror backend.
+func TestMirrorBackendEpisodes(t *testing.T) {
+	c := smpConfig("qwen2")
+	c.MaxPositionEmbeddings = 120
+	prompts := smpPrompts(4, 7, c.VocabSize, 3, 1, 6)
+	prompts[5] = slices.Clone(prompts[0])
+	seeds := smpSeeds(7, 30)
+	opt := EpisodeOptions{SampleOptions: SampleOptions{Temperature: 0.9, MaxNewTokens: 40, StopTokens: []int{2}, MaxBatch: 3}, MaxTurnTokens: 8}
+	var eps [2][]Episode
+	for i, be := range []Backend{cpu, MirrorBackend()} {
+		withBackend(t, be)
+		m := smpModel(t, c, 5, 8)
+		eps[i] = runEpisodes(t, m, prompts, seeds, opt, true)
+		m.Release()
+	}
+	sameEpisodes(t, "mirror backend", eps[1], eps[0])
+}
