@@ -17,12 +17,14 @@ import (
 //
 // Two implementations: cpuBackend (package kernels; the bits every test
 // and golden digest pins) and cudaBackend (kernels/cuda, cuda_backend*.go,
-// in a `make build-cuda` binary). Tensors are still host []float32 (and
-// the CPU kernels' packed weight types as handles), so the CUDA backend
-// uploads and downloads per call, except the prepared weights and the
-// sampler's KV caches (KVCache), which live on the device; what remains
-// for a device-resident backend is in docs/cuda.md, "Next: device
-// residency".
+// in a `make build-cuda` binary); mirrorBackend, the CPU's kernels on a
+// second copy of the kept buffers, checks in tests that the model keeps
+// the residency rules. Tensors are host []float32 slices (and the CPU
+// kernels' packed weight types as handles); a device backend may keep
+// its own copy of the model's large buffers (Keep, resident.go), which
+// then stay on the device from call to call while the model brackets its
+// host reads and writes of them with ToHost and FromHost (docs/cuda.md,
+// "Device residency").
 //
 // A method must not fail on valid shapes; shapes are the model's to get
 // right (kernels panics on a mismatch, as before). A device failure (out

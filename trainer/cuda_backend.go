@@ -15,11 +15,14 @@ import (
 
 // cudaBackend is the Backend of kernels/cuda on one GPU (rljob run
 // --device cuda). Every method runs its kernel on the device; none falls
-// back to the CPU kernels. This first version keeps the model's tensors
-// on the host: each call uploads its inputs (and the old value of every
-// accumulated output) into per-slot staging buffers, launches the kernel
-// and downloads its outputs (docs/cuda.md says what comes next: weights
-// and activations resident on the device). Three exceptions. The prepared
+// back to the CPU kernels. The buffers the model keeps (Keep: its
+// parameters, gradients, activation arenas, LoRA adapters, the sampler's
+// logits) have a device copy the kernels read and write in place, with
+// resident.go's bookkeeping of which copy is current: a call moves only
+// what the host wrote since (up) and nothing down; the host's ToHost
+// fetches what it reads. Any other tensor is staged per call: uploaded
+// (with the old value of an accumulated output) into per-slot staging
+// buffers, the kernel launched, the outputs downloaded. The prepared
 // weights of PackWeight and PackWeightBF16(T) are uploaded once per pack
 // and stay on the device, keyed by (a weak pointer to) the handle
 // returned, and freed when the handle is garbage collected (a released

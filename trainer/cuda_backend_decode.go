@@ -15,9 +15,9 @@ import (
 // The CUDA backend's sampler decode (KV cache, attention decode, the pick)
 // and optimizer. The KV caches live on the GPU (devKV below): a decode
 // pass uploads only its rows' new keys and values, once per layer, and the
-// attention reads every cache in place. The AdamW moments stay on the host,
-// as the model's other tensors: each call uploads what its kernel reads
-// and downloads what it writes (docs/cuda.md, "Next: device residency").
+// attention reads every cache in place. The AdamW moments stay on the GPU
+// from step to step (devMoments), and so do the model's kept buffers
+// (docs/cuda.md, "Device residency").
 
 // devKV is the CUDA backend's KVCache: one sequence's keys and values at
 // one layer in device memory, (cap, 2, NKV, HS) — each position its key
