@@ -153,6 +153,7 @@ test-cuda: cuda-lib
 bench-cuda: cuda-lib
 	$(GO) test -tags "$(CUDA_TAGS)" -run '^$$' -bench 'CUDAGemm|CUDASample' -benchtime 20x -timeout 20m ./kernels/cuda/
 	$(GO) test -tags "$(CUDA_TAGS)" -run '^$$' -bench 'CUDAForwardGemms' -benchtime 2x -timeout 20m ./kernels/cuda/
+	$(GO) test -tags "$(CUDA_TAGS)" -run '^$$' -bench 'CUDATrainStepQwen|CUDASampleQwen' -benchtime 1x -timeout 20m ./trainer/
 
 # The CUDA test binaries, cuBLAS loaded at run time, stripped: the
 # kernels' (about 5 MB), the trainer backend's (about 7 MB) and the CLI's

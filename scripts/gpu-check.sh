@@ -143,12 +143,17 @@ if [ -n "$testbin" ]; then
 	} >>"$sum"
 	run bench-kernels 150 "$testbin" -test.run '^$' -test.bench 'CUDAGemm|CUDASample' -test.benchtime 20x || true
 	run bench-forward 120 "$testbin" -test.run '^$' -test.bench 'CUDAForwardGemms' -test.benchtime 2x || true
+	# the whole 0.5B step and sampler, the model's buffers on the GPU
+	if [ -x bin/cuda-trainer.test ]; then
+		run bench-train 150 bin/cuda-trainer.test -test.run '^$' -test.bench 'CUDATrainStepQwen' -test.benchtime 2x || true
+		run bench-sample 150 bin/cuda-trainer.test -test.run '^$' -test.bench 'CUDASampleQwen' -test.benchtime 1x || true
+	fi
 	{
 		echo
 		echo "## benchmarks"
 		echo
 		echo '```'
-		grep -hE '^Benchmark|^(cpu|goos):' "$out/bench-kernels.log" "$out/bench-forward.log" 2>/dev/null
+		grep -hE '^Benchmark|^(cpu|goos):' "$out/bench-kernels.log" "$out/bench-forward.log" "$out/bench-train.log" "$out/bench-sample.log" 2>/dev/null
 		echo '```'
 	} >>"$sum"
 fi

@@ -22,7 +22,7 @@ var (
 
 // gpuBackend returns the CUDA backend on GPU 0, or skips saying why; with
 // RLJOB_REQUIRE_CUDA=1 the skip is a failure.
-func gpuBackend(t *testing.T) Backend {
+func gpuBackend(t testing.TB) Backend {
 	t.Helper()
 	gpuOnce.Do(func() { gpuBE, gpuErr = openCUDABackend() })
 	if gpuErr != nil {

@@ -9,7 +9,7 @@ import (
 )
 
 // withBackend makes be the backend of the models made until the test ends.
-func withBackend(t *testing.T, be Backend) {
+func withBackend(t testing.TB, be Backend) {
 	t.Helper()
 	selected.Lock()
 	old := selected.be
