@@ -121,7 +121,7 @@ type Backend interface {
 	// of x, and FromHost(v) after it writes v. Forget ends it (the host
 	// copy is left as it is: ToHost first to keep the backend's values).
 	// The CPU computes on the host's memory: all four do nothing.
-	Keep(x []float32)
+	Keep(x []float32, name string)
 	Forget(x []float32)
 	ToHost(x []float32)
 	FromHost(x []float32)
@@ -338,7 +338,7 @@ func (cpuBackend) DropMoments(*AdamW)  {}
 
 func (cpuBackend) GradNorm(g []float32) float64 { return kernels.GradNorm(g) }
 
-func (cpuBackend) Keep([]float32)     {}
-func (cpuBackend) Forget([]float32)   {}
-func (cpuBackend) ToHost([]float32)   {}
-func (cpuBackend) FromHost([]float32) {}
+func (cpuBackend) Keep([]float32, string) {}
+func (cpuBackend) Forget([]float32)       {}
+func (cpuBackend) ToHost([]float32)       {}
+func (cpuBackend) FromHost([]float32)     {}

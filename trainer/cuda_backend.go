@@ -208,8 +208,8 @@ func (b *cudaBackend) hostCopy(x []float32) []float32 {
 // cudaMem is the kept buffers' device memory (residentSet's devMem).
 type cudaMem struct{ b *cudaBackend }
 
-func (m cudaMem) alloc(n int) *cuda.Buf {
-	buf, err := m.b.d.Alloc("kept buffer", cuda.F32, n)
+func (m cudaMem) alloc(n int, name string) *cuda.Buf {
+	buf, err := m.b.d.Alloc(name, cuda.F32, n)
 	m.b.must(err)
 	return buf
 }
@@ -229,13 +229,13 @@ func (m cudaMem) download(x []float32, src *cuda.Buf, off int) {
 
 // Keep gives x a device copy (uploaded as kernels first read it), which
 // the kernels then read and write in place (resident.go).
-func (b *cudaBackend) Keep(x []float32) {
+func (b *cudaBackend) Keep(x []float32, name string) {
 	defer b.enter()()
 	if b.staged {
 		return
 	}
 	b.res.sweep()
-	b.res.keep(x)
+	b.res.keep(x, name)
 }
 
 // Forget frees x's device copy.

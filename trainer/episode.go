@@ -155,8 +155,8 @@ func (m *Model) generate(ctx context.Context, s *sampler, prompts [][]int32, onT
 	}
 	d := newDecoder(m, B, tmax, decoderMaxRows)
 	defer d.close()
-	logits := make([]float32, slots*V) // one row per sequence at most per pass
-	m.be.Keep(logits)                  // sampled where the head wrote them (sampler.steps)
+	logits := make([]float32, slots*V)        // one row per sequence at most per pass
+	m.be.Keep(logits, "the sampler's logits") // sampled where the head wrote them (sampler.steps)
 	defer m.be.Forget(logits)
 	var cur, nxt []ready
 	var rows []decodeRow

@@ -197,7 +197,7 @@ func newDecoder(m *Model, n, tmax, maxRows int) *decoder {
 	if used != len(arena) {
 		panic("trainer: decoder layout out of sync")
 	}
-	m.be.Keep(arena) // the passes' activations stay on the backend's device
+	m.be.Keep(arena, fmt.Sprintf("the sampler's activations of %d rows", R)) // they stay on the backend's device
 	d.caches = make([]kvCache, n)
 	return d
 }

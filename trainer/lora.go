@@ -235,8 +235,8 @@ func NewLoRA(m *Model, cfg LoRAConfig, seed uint64, base, baseFP string) (*LoRA,
 // attachLoRA puts lo on m and drops m's base gradients (the base is frozen).
 func (m *Model) attachLoRA(lo *LoRA) {
 	m.LoRA = lo
-	m.be.Keep(lo.Params)
-	m.be.Keep(lo.Grads)
+	m.be.Keep(lo.Params, "the LoRA adapters")
+	m.be.Keep(lo.Grads, "the LoRA adapters' gradients")
 	m.be.Forget(m.Grads)
 	releaseFloats(m.Grads)
 	m.Grads, m.G = nil, Weights{}

@@ -26,7 +26,7 @@ type mirrorBackend struct {
 // mirrorMem is the mirror's "device memory": Go slices.
 type mirrorMem struct{}
 
-func (mirrorMem) alloc(n int) []float32                      { return make([]float32, n) }
+func (mirrorMem) alloc(n int, _ string) []float32            { return make([]float32, n) }
 func (mirrorMem) free([]float32)                             {}
 func (mirrorMem) upload(dst []float32, off int, x []float32) { copy(dst[off:off+len(x)], x) }
 func (mirrorMem) download(x, src []float32, off int)         { copy(x, src[off:off+len(x)]) }
@@ -66,10 +66,10 @@ func (b *mirrorBackend) out(x []float32) []float32 {
 	return d
 }
 
-func (b *mirrorBackend) Keep(x []float32) {
+func (b *mirrorBackend) Keep(x []float32, name string) {
 	defer b.lock()()
 	b.set.sweep()
-	b.set.keep(x)
+	b.set.keep(x, name)
 }
 
 func (b *mirrorBackend) Forget(x []float32) {

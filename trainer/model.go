@@ -116,7 +116,7 @@ func newModelZero(c Config) (*Model, error) {
 		eps:    float32(c.RMSNormEps),
 	}
 	m.W = bindWeights(c, m.Table, m.Params)
-	m.be.Keep(m.Params)
+	m.be.Keep(m.Params, "the parameters")
 	return m, nil
 }
 
@@ -128,7 +128,7 @@ func (m *Model) ensureGrads() {
 		return
 	}
 	m.Grads = takeFloats(len(m.Params))
-	m.be.Keep(m.Grads)
+	m.be.Keep(m.Grads, "the gradients")
 	m.G = bindWeights(m.Config, m.Table, m.Grads)
 	m.gradsZero = true
 }
@@ -317,7 +317,7 @@ func (m *Model) ensure(B, T int) {
 		m.be.Forget(a.arena)
 		a.arena = nil
 		a.arena = takeFloats(need)
-		m.be.Keep(a.arena)
+		m.be.Keep(a.arena, fmt.Sprintf("the activations of %d×%d tokens", B, T))
 	}
 	if cap(a.tokens) < N {
 		a.tokens, a.pos, a.targets, a.valid = make([]int32, N), make([]int32, N), make([]int32, N), make([]bool, N)

@@ -41,7 +41,7 @@ const (
 // (CUDA: *cuda.Buf; the mirror: []float32). A failure panics (the CUDA
 // backend's must).
 type devMem[B any] interface {
-	alloc(n int) B
+	alloc(n int, name string) B // name: what the buffer holds, for an out-of-memory error
 	free(b B)
 	upload(dst B, off int, src []float32)
 	download(dst []float32, src B, off int)
@@ -70,7 +70,7 @@ func addr(x []float32) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(
 // keep starts tracking x (the whole buffer, as allocated), its host copy
 // current; a kept buffer it overlaps (one released and reused, or
 // collected) is dropped first.
-func (s *residentSet[B]) keep(x []float32) {
+func (s *residentSet[B]) keep(x []float32, name string) {
 	if len(x) == 0 {
 		return
 	}
@@ -82,7 +82,7 @@ func (s *residentSet[B]) keep(x []float32) {
 		}
 		return false
 	})
-	r := &resRegion[B]{base: lo, n: len(x), host: weak.Make(&x[0]), dev: s.mem.alloc(len(x)), cuts: []int{0}, st: []resState{resHost}}
+	r := &resRegion[B]{base: lo, n: len(x), host: weak.Make(&x[0]), dev: s.mem.alloc(len(x), name), cuts: []int{0}, st: []resState{resHost}}
 	i, _ := slices.BinarySearchFunc(s.regs, lo, func(r *resRegion[B], a uintptr) int { return cmpAddr(r.base, a) })
 	s.regs = slices.Insert(s.regs, i, r)
 }

@@ -17,7 +17,7 @@ func TestResidentSetRandom(t *testing.T) {
 	bufs := [][]float32{make([]float32, 257), make([]float32, 1000)}
 	truth := [][]float32{make([]float32, 257), make([]float32, 1000)}
 	for _, b := range bufs {
-		s.keep(b)
+		s.keep(b, "test")
 	}
 	next := float32(1)
 	for it := range 20000 {
@@ -77,7 +77,7 @@ func TestResidentSetRandom(t *testing.T) {
 		t.Error("an empty view was found kept")
 	}
 	// Keeping a buffer again starts it over from the host; forget drops it.
-	s.keep(bufs[1])
+	s.keep(bufs[1], "test")
 	if len(s.regs) != 2 {
 		t.Fatalf("%d regions after keeping a kept buffer again, want 2", len(s.regs))
 	}
@@ -92,7 +92,7 @@ func TestResidentSetRandom(t *testing.T) {
 // never matched again, though new memory may take its address.
 func TestResidentSetCollected(t *testing.T) {
 	s := &residentSet[[]float32]{mem: mirrorMem{}}
-	s.keep(make([]float32, 1<<16))
+	s.keep(make([]float32, 1<<16), "test")
 	for range 4 {
 		runtime.GC()
 	}
