@@ -52,7 +52,7 @@ type cudaBackend struct {
 	rope map[ropeKey]*cuda.RopeTable
 	fp32 map[weak.Pointer[kernels.PackedWeight]]*cuda.Buf     // PackWeight: the weight (N, K), fp32
 	bf16 map[weak.Pointer[kernels.PackedWeightBF16]]*cuda.Buf // PackWeightBF16(T): the weight (N, K), bf16
-	tmp  []float32                                            // host scratch for transposes
+	tmp  []float32                                            // host scratch for adopted rows (adoptRows)
 	moms map[weak.Pointer[AdamW]]*devMoments                  // the optimizers' moments (AdamWStep)
 
 	res      residentSet[*cuda.Buf] // the kept buffers' device copies (Keep; resident.go)
@@ -196,13 +196,6 @@ func (b *cudaBackend) load(dst *cuda.Buf, x []float32) {
 		return
 	}
 	b.must(b.d.Upload(dst, x))
-}
-
-// hostCopy makes the host copy of x current, for the few methods that
-// still read their input on the host (the bf16 transposes).
-func (b *cudaBackend) hostCopy(x []float32) []float32 {
-	b.res.toHost(x)
-	return x
 }
 
 // cudaMem is the kept buffers' device memory (residentSet's devMem).
@@ -379,21 +372,10 @@ func (b *cudaBackend) toBF16(dst *cuda.Buf, w []float32) {
 	b.must(b.d.ToBF16(dst, b.in("bf16 src", w), len(w)))
 }
 
-// transpose returns the (cols, rows) transpose of x (rows, cols) in the
-// backend's host scratch (valid until the next call).
-func (b *cudaBackend) transpose(x []float32, rows, cols int) []float32 {
-	b.tmp = slices.Grow(b.tmp[:0], rows*cols)[:rows*cols]
-	for r := range rows {
-		for c := range cols {
-			b.tmp[c*rows+r] = x[r*cols+c]
-		}
-	}
-	return b.tmp
-}
-
-// packBF16 rounds w (N, K) into pw's device copy; pw (new when nil) is
-// set before anything can fail, so the handle comes back even then.
-func (b *cudaBackend) packBF16(pw **kernels.PackedWeightBF16, w []float32, N, K int) {
+// packBF16 rounds w into pw's device copy (N, K): w is (N, K), or with
+// transposed (K, N); pw (new when nil) is set before anything can fail,
+// so the handle comes back even then.
+func (b *cudaBackend) packBF16(pw **kernels.PackedWeightBF16, w []float32, N, K int, transposed bool) {
 	if *pw == nil {
 		*pw = &kernels.PackedWeightBF16{}
 	}
@@ -401,7 +383,11 @@ func (b *cudaBackend) packBF16(pw **kernels.PackedWeightBF16, w []float32, N, K 
 	p.N, p.K = N, K
 	old := b.bf16[weak.Make(p)]
 	buf := b.keep(old, "prepared bf16 weight", cuda.BF16, N*K)
-	b.toBF16(buf, w)
+	if transposed {
+		b.must(b.d.ToBF16T(buf, b.in("bf16 src", w), K, N))
+	} else {
+		b.toBF16(buf, w)
+	}
 	b.hold16(p, buf, old == nil)
 }
 
@@ -419,14 +405,14 @@ func (b *cudaBackend) hold16(pw *kernels.PackedWeightBF16, w *cuda.Buf, fresh bo
 func (b *cudaBackend) PackWeightBF16(pw *kernels.PackedWeightBF16, weight []float32, N, K int) (handle *kernels.PackedWeightBF16) {
 	defer b.enter()()
 	handle = pw
-	b.packBF16(&handle, weight[:N*K], N, K)
+	b.packBF16(&handle, weight[:N*K], N, K, false)
 	return handle
 }
 
 func (b *cudaBackend) PackWeightBF16T(pw *kernels.PackedWeightBF16, weight []float32, K, N int) (handle *kernels.PackedWeightBF16) {
 	defer b.enter()()
 	handle = pw
-	b.packBF16(&handle, b.transpose(b.hostCopy(weight[:K*N]), K, N), N, K)
+	b.packBF16(&handle, weight[:K*N], N, K, true)
 	return handle
 }
 
@@ -484,7 +470,7 @@ func (b *cudaBackend) matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight
 			w = b.packedBF16(wT)
 		} else {
 			w = b.stage("weightT bf16", cuda.BF16, C*OC)
-			b.toBF16(w, b.transpose(b.hostCopy(weight[:OC*C]), OC, C))
+			b.must(b.d.ToBF16T(w, b.in("weight", weight[:OC*C]), OC, C))
 		}
 		di := b.in("dinp", dinp[:N*C])
 		b.must(b.d.MatmulBF16Strided(di, dO, w, nil, N, C, OC, OC, 1, true))
@@ -492,7 +478,7 @@ func (b *cudaBackend) matmulBackwardBF16(dinp, dweight, dbias, dout, inp, weight
 	}
 	if dweight != nil {
 		w := b.stage("inpT bf16", cuda.BF16, C*N)
-		b.toBF16(w, b.transpose(b.hostCopy(inp[:N*C]), N, C))
+		b.must(b.d.ToBF16T(w, b.in("inp", inp[:N*C]), N, C))
 		dw := b.in("dweight", dweight[:OC*C])
 		b.must(b.d.MatmulBF16Strided(dw, dO, w, nil, OC, C, N, 1, OC, true))
 		b.get(dweight[:OC*C], dw)

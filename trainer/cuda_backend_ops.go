@@ -3,7 +3,6 @@
 package trainer
 
 import (
-	"github.com/rljob/rljob/kernels"
 	"github.com/rljob/rljob/kernels/cuda"
 )
 
@@ -26,22 +25,16 @@ func (b *cudaBackend) Zero(x []float32) {
 	parallelClear(x)
 }
 
-// RoundBF16 rounds x to bf16 on the device and reads the bits back (a
-// kept x round trips through the host: ToHost, then FromHost).
+// RoundBF16 rounds x to bf16 in place on the device (x's kept copy, or
+// x uploaded and downloaded).
 func (b *cudaBackend) RoundBF16(x []float32) {
 	if len(x) == 0 {
 		return
 	}
 	defer b.enter()()
-	b.res.toHost(x)
-	defer b.res.fromHost(x)
-	bf := b.stage("round bf16", cuda.BF16, len(x))
-	b.must(b.d.ToBF16(bf, b.in("round src", x), len(x)))
-	bits := make([]uint16, len(x))
-	b.must(b.d.DownloadBF16(bits, bf))
-	for i, u := range bits {
-		x[i] = kernels.BF16Float(u)
-	}
+	xb := b.in("round bf16", x)
+	b.must(b.d.RoundBF16(xb, len(x)))
+	b.get(x, xb)
 }
 
 func (b *cudaBackend) EmbeddingForward(out, wte []float32, tokens []int32, N, C int) {

@@ -132,7 +132,13 @@ func crashTrials(t *testing.T, jobFile string, trials int, dump func(*testing.T,
 						}
 					}
 					if !aimInside {
+						// Between commits: a random moment, moved past the
+						// commit in flight, if any (on a loaded machine a
+						// slow commit's 30 ms would take most moments).
 						time.Sleep(time.Duration(rng.Int64N(int64(70 * time.Millisecond))))
+						for end := time.Now().Add(200 * time.Millisecond); len(readDir(filepath.Join(lake, "_staging"))) > debris && time.Now().Before(end); {
+							time.Sleep(time.Millisecond)
+						}
 					}
 					_ = cmd.Process.Kill() // SIGKILL
 					<-exited

@@ -160,6 +160,27 @@ func (d *Device) ToBF16(dst, src *Buf, n int) error {
 	return cerr(k, C.rj_to_bf16(dst.p(), src.p(), C.longlong(n)))
 }
 
+// ToBF16T rounds src (rows, cols) into dst (cols, rows, BF16) transposed:
+// dst[c·rows + r] = kernels.BF16(src[r·cols + c]) (the bf16 backward's
+// weightᵀ and inpᵀ, without a trip through the host).
+func (d *Device) ToBF16T(dst, src *Buf, rows, cols int) error {
+	const k = "to_bf16_t"
+	if err := check(k, arg{name: "dst", b: dst, dt: BF16, n: rows * cols}, f32("src", src, rows*cols)); err != nil {
+		return err
+	}
+	return cerr(k, C.rj_to_bf16_t(dst.p(), src.p(), C.int(rows), C.int(cols)))
+}
+
+// RoundBF16 rounds n floats of x to bf16 in place, kept as float32
+// (kernels.BF16Float(kernels.BF16(x))).
+func (d *Device) RoundBF16(x *Buf, n int) error {
+	const k = "round_bf16"
+	if err := check(k, f32("x", x, n)); err != nil {
+		return err
+	}
+	return cerr(k, C.rj_round_bf16(x.p(), C.longlong(n)))
+}
+
 func cbool(b bool) C.int {
 	if b {
 		return 1

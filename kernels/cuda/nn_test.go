@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -269,4 +270,42 @@ func TestMatmulBF16Backward(t *testing.T) {
 	sameBits(t, "bf16 backward dinp", down(t, d, gi, B*C), wantI)
 	sameBits(t, "bf16 backward dweight", down(t, d, gw, OC*C), wantW)
 	sameBits(t, "bf16 backward dbias", down(t, d, gb, OC), wantB)
+}
+
+// TestBF16Transpose: ToBF16T gives kernels.BF16 of the transpose, and
+// RoundBF16 kernels.BF16Float(kernels.BF16(x)) in place, bit for bit, on
+// shapes that are not multiples of the 32×32 tile, with subnormals, NaN
+// and ties among the values.
+func TestBF16Transpose(t *testing.T) {
+	d := openDev(t)
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, sh := range [][2]int{{1, 1}, {31, 33}, {67, 130}, {300, 7}} {
+		rows, cols := sh[0], sh[1]
+		x := randn(rng, rows*cols, 3)
+		x[0] = float32(math.NaN())
+		if len(x) > 2 {
+			x[1] = math.Float32frombits(0x00000123) // subnormal
+			x[2] = math.Float32frombits(0x3f808000) // a tie: rounds to even
+		}
+		xb := up(t, d, "x", x)
+		tb, err := d.Alloc("xT", BF16, rows*cols)
+		must(t, err)
+		must(t, d.ToBF16T(tb, xb, rows, cols))
+		got := make([]uint16, rows*cols)
+		must(t, d.DownloadBF16(got, tb))
+		tb.Free()
+		for r := range rows {
+			for c := range cols {
+				if want := kernels.BF16(x[r*cols+c]); got[c*rows+r] != want {
+					t.Fatalf("%dx%d: to_bf16_t[%d,%d] = %#04x, want %#04x", rows, cols, c, r, got[c*rows+r], want)
+				}
+			}
+		}
+		must(t, d.RoundBF16(xb, rows*cols))
+		want := make([]float32, len(x))
+		for i, v := range x {
+			want[i] = kernels.BF16Float(kernels.BF16(v))
+		}
+		sameBits(t, "round_bf16", down(t, d, xb, rows*cols), want)
+	}
 }

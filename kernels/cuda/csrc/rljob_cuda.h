@@ -68,6 +68,8 @@ int rj_gemm_cublas(int ordinal, int mode, int transA, int transB, int M, int N, 
                    dptr a, int lda, dptr b, int ldb, float beta, dptr c, int ldc);
 /* bf16.cu */
 int rj_to_bf16(dptr dst, dptr src, long long n);
+int rj_to_bf16_t(dptr dst, dptr src, int rows, int cols);
+int rj_round_bf16(dptr x, long long n);
 /* attention.cu: the batch-invariant forward and the GEMM-path backward */
 int rj_attn_fwd(dptr out, dptr lse, dptr q, dptr k, dptr v, dptr valid, dptr S, int B, int T, int NH, int NKV, int HS);
 int rj_attn_bwd(dptr dq, dptr dk, dptr dv, dptr dout, dptr q, dptr k, dptr v, dptr out, dptr lse, dptr valid,
