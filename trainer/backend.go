@@ -95,6 +95,11 @@ type Backend interface {
 	// caches[i] (R = len(caches)), kernels.AttentionDecodeBI's operations
 	// (AttentionForward's bits for that row). Rows may share a cache.
 	AttentionDecode(out, q []float32, caches []KVCache, lens []int32, NH int)
+	// AppendKV appends row i of k and of v (kvd floats each: a pass's new
+	// keys after RoPE and values) to caches[i], as caches[i].Append does,
+	// for the R = len(caches) rows. A device backend copies them from its
+	// own copy of k and v (Keep): they do not come to the host.
+	AppendKV(caches []KVCache, k, v []float32, kvd int)
 	// Sample picks one token per row of logits (N rows, ld floats apart,
 	// ids < V sampleable) by the sampler's rule (sample.go's pickRow) with
 	// row i's uniform draw u[i] (unused, and u may be nil, when temp = 0),
@@ -301,6 +306,12 @@ func (cpuBackend) AttentionDecode(out, q []float32, caches []KVCache, lens []int
 		}
 		decodeScratch.Put(s)
 	})
+}
+
+func (cpuBackend) AppendKV(caches []KVCache, k, v []float32, kvd int) {
+	for i, c := range caches {
+		c.Append(k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
+	}
 }
 
 // pickBufs is pickRow's scratch, per vocabulary entry.

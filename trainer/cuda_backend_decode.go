@@ -112,6 +112,52 @@ func (b *cudaBackend) kvFree(bufs []*cuda.Buf) {
 	}
 }
 
+// AppendKV stages each row's key and value from the device copies of k
+// and v when they are kept (the decoder's arena: nothing comes to the
+// host), else from the host, and lands them at once (one scatter per
+// source: k and v are rewritten by the next layer).
+func (b *cudaBackend) AppendKV(caches []KVCache, k, v []float32, kvd int) {
+	R := len(caches)
+	if R == 0 {
+		return
+	}
+	defer b.enter()()
+	k, v = k[:R*kvd], v[:R*kvd]
+	rk, ko := b.res.in(k)
+	rv, vo := b.res.in(v)
+	for i, kc := range caches {
+		st := kc.(*devKV).st
+		if rk != nil && rv != nil {
+			b.kv.appendDev(st, rk.dev, ko+i*kvd, rv.dev, vo+i*kvd)
+		} else {
+			b.res.toHost(k[i*kvd : (i+1)*kvd])
+			b.res.toHost(v[i*kvd : (i+1)*kvd])
+			b.kv.append(st, k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
+		}
+	}
+	b.kv.flush()
+}
+
+// kvScatterDev copies the rows device to device, one ScatterRows per
+// source buffer.
+func (b *cudaBackend) kvScatterDev(copies []kvDevCopy[*cuda.Buf]) {
+	for len(copies) > 0 {
+		src := copies[0].src
+		b.kvRows = b.kvRows[:0]
+		rest := copies[:0]
+		for _, c := range copies {
+			if c.src != src {
+				rest = append(rest, c)
+				continue
+			}
+			b.kvRows = append(b.kvRows, cuda.RowCopy{Dst: c.dst, DstOff: c.off, SrcOff: c.srcOff, N: c.n})
+		}
+		b.must(b.d.ScatterRows(src, b.kvRows))
+		clear(b.kvRows)
+		copies = rest
+	}
+}
+
 // AttentionDecode lands the staged keys and values (one upload, one
 // scatter), then runs Device.AttentionDecodeRows over the rows' caches
 // where they are (kernels' AttentionDecodeBI per row: the same bits):

@@ -27,7 +27,10 @@ import (
 // layer per step. Destinations are resolved at flush time, after any
 // growth, so a cache that grows between an append and the flush takes its
 // row in the new buffer. CopyPrefix and release flush first (a staged row
-// must land before its cache is copied or its buffer reused).
+// must land before its cache is copied or its buffer reused). A row whose
+// key and value are in device memory already (the decoder's kept k and v:
+// Backend.AppendKV) is staged by reference instead (appendDev) and lands
+// by a device-to-device scatter, without the upload.
 //
 // Memory. Capacities are powers of two positions (growth doubles), and
 // buffers of released caches go to a free list by size, so that a batch
@@ -45,10 +48,28 @@ type kvArena[B any] struct {
 	free map[int][]B // released buffers by length (floats)
 	live int         // stores made and not yet released
 
-	rows   []float32      // staged positions, each its key then its value
-	staged []kvStaged[B]  // where each goes
-	copies []kvRowCopy[B] // flush's scratch
-	bufs   []B            // freeAll's scratch
+	rows     []float32      // staged positions, each its key then its value
+	staged   []kvStaged[B]  // where each goes
+	copies   []kvRowCopy[B] // flush's scratch
+	devRows  []kvDevRow[B]  // staged positions whose key and value are on the device already
+	devCopys []kvDevCopy[B] // flush's scratch
+	bufs     []B            // freeAll's scratch
+}
+
+// kvDevRow is a position staged from device memory (appendDev): its key
+// at kOff of k and its value at vOff of v.
+type kvDevRow[B any] struct {
+	st         *kvStore[B]
+	pos        int
+	k, v       B
+	kOff, vOff int
+}
+
+// kvDevCopy is one device-to-device row copy for kvDevice.kvScatterDev:
+// n floats of src from srcOff into dst at off.
+type kvDevCopy[B any] struct {
+	dst, src        B
+	off, srcOff, n int
 }
 
 // kvDevice is the device memory a kvArena manages. Each method either
@@ -63,6 +84,8 @@ type kvDevice[B any] interface {
 	kvCopy(dst, src B, n int)
 	// kvScatter uploads rows and copies each row range to its destination.
 	kvScatter(rows []float32, copies []kvRowCopy[B])
+	// kvScatterDev copies each range from device memory to its destination.
+	kvScatterDev(copies []kvDevCopy[B])
 	// kvFree frees bufs (after the queued work that uses them).
 	kvFree(bufs []B)
 }
@@ -119,21 +142,48 @@ func (a *kvArena[B]) append(st *kvStore[B], k, v []float32) {
 	st.n++
 }
 
+// appendDev stages the next position's key and value from device memory:
+// kvd floats of k at kOff and of v at vOff (a decode pass's kept k and v,
+// which then never come to the host).
+func (a *kvArena[B]) appendDev(st *kvStore[B], k B, kOff int, v B, vOff int) {
+	if st.released {
+		panic("trainer: kv cache: append to a released cache")
+	}
+	a.devRows = append(a.devRows, kvDevRow[B]{st: st, pos: st.n, k: k, v: v, kOff: kOff, vOff: vOff})
+	st.n++
+}
+
 // flush writes every staged row into its cache: growth first, then one
-// scatter.
+// scatter of the host's rows and one of the device's.
 func (a *kvArena[B]) flush() {
-	if len(a.staged) == 0 {
+	if len(a.staged) == 0 && len(a.devRows) == 0 {
 		return
 	}
 	for _, s := range a.staged {
 		a.ensure(s.st, s.pos+1, true)
 	}
-	a.copies = a.copies[:0]
-	for _, s := range a.staged {
-		w := 2 * s.st.kvd
-		a.copies = append(a.copies, kvRowCopy[B]{dst: s.st.buf, off: s.pos * w, src: s.off, n: w})
+	for _, s := range a.devRows {
+		a.ensure(s.st, s.pos+1, true)
 	}
-	a.dev.kvScatter(a.rows, a.copies)
+	if len(a.staged) > 0 {
+		a.copies = a.copies[:0]
+		for _, s := range a.staged {
+			w := 2 * s.st.kvd
+			a.copies = append(a.copies, kvRowCopy[B]{dst: s.st.buf, off: s.pos * w, src: s.off, n: w})
+		}
+		a.dev.kvScatter(a.rows, a.copies)
+	}
+	if len(a.devRows) > 0 {
+		a.devCopys = a.devCopys[:0]
+		for _, s := range a.devRows {
+			kvd := s.st.kvd
+			a.devCopys = append(a.devCopys,
+				kvDevCopy[B]{dst: s.st.buf, src: s.k, off: s.pos * 2 * kvd, srcOff: s.kOff, n: kvd},
+				kvDevCopy[B]{dst: s.st.buf, src: s.v, off: s.pos*2*kvd + kvd, srcOff: s.vOff, n: kvd})
+		}
+		a.dev.kvScatterDev(a.devCopys)
+		clear(a.devCopys) // hold no buffer
+	}
 	a.discard() // written
 }
 
@@ -142,7 +192,8 @@ func (a *kvArena[B]) flush() {
 // letting release free the memory).
 func (a *kvArena[B]) discard() {
 	clear(a.staged)
-	a.staged, a.rows = a.staged[:0], a.rows[:0]
+	clear(a.devRows)
+	a.staged, a.rows, a.devRows = a.staged[:0], a.rows[:0], a.devRows[:0]
 }
 
 // ensure gives st room for need positions: a buffer of the next power of

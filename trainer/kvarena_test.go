@@ -197,7 +197,9 @@ func TestKVArena(t *testing.T) {
 }
 
 // TestKVArenaRandom: random appends, flushes, prefix copies and releases
-// over several caches against a host reference.
+// over several caches against a host reference. Appends alternate between
+// host rows (append) and rows already in device memory (appendDev, as
+// AppendKV's kept k and v); a flush lands both.
 func TestKVArenaRandom(t *testing.T) {
 	h := &hostMem{t: t}
 	a := newKVArena[*hostBuf](h)
@@ -218,7 +220,13 @@ func TestKVArenaRandom(t *testing.T) {
 				x++
 				k[j], v[j] = x, -x
 			}
-			a.append(sts[i], k, v)
+			if r%2 == 0 { // from device memory (AppendKV's kept k and v)
+				src := &hostBuf{data: slices.Concat(v, k)}
+				src.root = src
+				a.appendDev(sts[i], src, kvd, src, 0)
+			} else {
+				a.append(sts[i], k, v)
+			}
 			refs[i].k, refs[i].v = append(refs[i].k, k), append(refs[i].v, v)
 		case r < 16:
 			a.flush()
@@ -246,4 +254,14 @@ func TestKVArenaRandom(t *testing.T) {
 		t.Errorf("after releasing all: %d live, %d pooled, %d of %d buffers freed", a.live, a.pooled(), h.frees, h.allocs)
 	}
 	t.Logf("%d allocations, %d scatters of %d rows, %d device copies", h.allocs, h.scatters, h.scattered, h.copys)
+}
+
+func (h *hostMem) kvScatterDev(copies []kvDevCopy[*hostBuf]) {
+	h.scatters++
+	h.scattered += len(copies)
+	for _, c := range copies {
+		h.live(c.dst, "scatter into")
+		h.live(c.src, "scatter from")
+		copy(c.dst.data[c.off:c.off+c.n], c.src.data[c.srcOff:c.srcOff+c.n])
+	}
 }

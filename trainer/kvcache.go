@@ -329,12 +329,10 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 		m.loraAdd(v, ln, l, loraV, R)
 		be.RopeForward(q, q, pos, R, H, hd, m.ropeT)
 		be.RopeForward(k, k, pos, R, KV, hd, m.ropeT)
-		m.host(k) // the caches take their rows from the host (KVCache.Append)
-		m.host(v)
 		for i, r := range rows {
 			d.rowKV[i] = d.caches[r.seq].layers[l]
-			d.rowKV[i].Append(k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
 		}
+		be.AppendKV(d.rowKV[:R], k, v, kvd)
 		// One query against its own sequence's cache: the keys at
 		// positions 0..pos are all in by now, including this pass's.
 		be.AttentionDecode(att, q, d.rowKV[:R], d.lens[:R], H)

@@ -244,6 +244,12 @@ func (b *mirrorBackend) AttentionDecode(out, q []float32, caches []KVCache, lens
 	cpu.AttentionDecode(b.out(out), x, caches, lens, NH)
 }
 
+func (b *mirrorBackend) AppendKV(caches []KVCache, k, v []float32, kvd int) {
+	defer b.lock()()
+	k, v = b.dev(k), b.dev(v)
+	cpu.AppendKV(caches, k, v, kvd)
+}
+
 func (b *mirrorBackend) Sample(tok []int32, logp, logits []float32, u []float64, ld, N, V int, temp float32, topK int, topP float64) {
 	defer b.lock()()
 	z := b.dev(logits)
