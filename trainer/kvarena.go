@@ -68,7 +68,7 @@ type kvDevRow[B any] struct {
 // kvDevCopy is one device-to-device row copy for kvDevice.kvScatterDev:
 // n floats of src from srcOff into dst at off.
 type kvDevCopy[B any] struct {
-	dst, src        B
+	dst, src       B
 	off, srcOff, n int
 }
 
