@@ -57,6 +57,10 @@ type Backend interface {
 	SwiGLUForward(out, gate, up []float32, N int)
 	SwiGLUBackward(dgate, dup, dout, gate, up []float32, N int)
 	ResidualForward(out, a, b []float32, N int)
+	// ScaleAdd sets out = out + s·x (add) or out = s·x over len(x)
+	// elements, the product rounded to float32 before the add (LoRA's
+	// scale, lora.go).
+	ScaleAdd(out, x []float32, s float32, add bool)
 
 	// MatmulForward is the batch-invariant fp32 linear layer:
 	// out (N, OC) = inp (N, C)·weightᵀ + bias.
@@ -229,6 +233,21 @@ func (cpuBackend) SwiGLUBackward(dgate, dup, dout, gate, up []float32, N int) {
 
 func (cpuBackend) ResidualForward(out, a, b []float32, N int) {
 	kernels.ResidualForward(out, a, b, N)
+}
+
+func (cpuBackend) ScaleAdd(out, x []float32, s float32, add bool) {
+	out = out[:len(x)]
+	parallelFor(len(x), 1<<14, func(a, b int) {
+		if add {
+			for i := a; i < b; i++ {
+				out[i] += float32(s * x[i]) // two roundings, never fused: the same on every backend
+			}
+			return
+		}
+		for i := a; i < b; i++ {
+			out[i] = s * x[i]
+		}
+	})
 }
 
 func (cpuBackend) MatmulForward(out, inp, weight, bias []float32, N, C, OC int) {

@@ -161,6 +161,20 @@ func (b *cudaBackend) ResidualForward(out, x, y []float32, N int) {
 	b.get(out[:N], o)
 }
 
+func (b *cudaBackend) ScaleAdd(out, x []float32, s float32, add bool) {
+	if len(x) == 0 {
+		return
+	}
+	defer b.enter()()
+	n := len(x)
+	o := b.out("scale out", out[:n])
+	if add {
+		o = b.in("scale out", out[:n])
+	}
+	b.must(b.d.ScaleAdd(o, b.in("scale x", x), s, n, add))
+	b.get(out[:n], o)
+}
+
 func (b *cudaBackend) MatmulForward(out, inp, weight, bias []float32, N, C, OC int) {
 	defer b.enter()()
 	o := b.out("out", out[:N*OC])

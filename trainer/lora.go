@@ -245,6 +245,9 @@ func (m *Model) attachLoRA(lo *LoRA) {
 func (lo *LoRA) release(be Backend) {
 	be.Forget(lo.Params)
 	be.Forget(lo.Grads)
+	be.Forget(lo.scratch.u)
+	be.Forget(lo.scratch.d)
+	be.Forget(lo.scratch.du)
 	releaseFloats(lo.Params, lo.Grads)
 	lo.Params, lo.Grads, lo.pairs = nil, nil, nil
 }
@@ -267,19 +270,28 @@ func (m *Model) loraAdd(out, x []float32, l, t, N int) {
 		return
 	}
 	lo, r := m.LoRA, m.LoRA.Config.Rank
-	lo.scratch.u = grow(lo.scratch.u, N*r)
-	lo.scratch.d = grow(lo.scratch.d, N*p.out)
-	u, d := lo.scratch.u, lo.scratch.d
+	u, d, _ := lo.scratchFor(m.be, N*r, N*p.out)
 	m.be.MatmulForward(u, x[:N*p.in], p.A, nil, N, p.in, r)
 	m.be.MatmulForward(d, u, p.B, nil, N, r, p.out)
-	s := lo.scale
-	out = m.host(out[:N*p.out])
-	parallelFor(N*p.out, 1<<14, func(a, b int) {
-		for i := a; i < b; i++ {
-			out[i] += float32(s * d[i]) // two roundings, never fused: the same in every caller
+	m.be.ScaleAdd(out[:N*p.out], d, lo.scale, true)
+}
+
+// scratchFor returns the adapters' scratch u (nu), d (nd) and du (nu),
+// grown when too small; each is kept by be (on a GPU it stays there).
+func (lo *LoRA) scratchFor(be Backend, nu, nd int) (u, d, du []float32) {
+	sc := &lo.scratch
+	for _, b := range []struct {
+		buf  *[]float32
+		n    int
+		name string
+	}{{&sc.u, nu, "the LoRA adapters' scratch"}, {&sc.d, nd, "the LoRA adapters' outputs"}, {&sc.du, nu, "the LoRA adapters' scratch"}} {
+		if cap(*b.buf) < b.n {
+			be.Forget(*b.buf)
+			*b.buf = make([]float32, b.n)
+			be.Keep(*b.buf, b.name)
 		}
-	})
-	m.be.FromHost(out)
+	}
+	return sc.u[:nu], sc.d[:nd], sc.du[:nu]
 }
 
 // loraBackward accumulates the adapter's gradients for layer l, target t
@@ -294,15 +306,9 @@ func (m *Model) loraBackward(dx, dout, x []float32, l, t, N int) {
 		return
 	}
 	lo, r := m.LoRA, m.LoRA.Config.Rank
-	lo.scratch.u = grow(lo.scratch.u, N*r)
-	lo.scratch.d = grow(lo.scratch.d, N*p.out)
-	lo.scratch.du = grow(lo.scratch.du, N*r)
-	u, ds, du := lo.scratch.u, lo.scratch.d, lo.scratch.du
+	u, ds, du := lo.scratchFor(m.be, N*r, N*p.out)
 	m.be.MatmulForward(u, x[:N*p.in], p.A, nil, N, p.in, r)
-	s := lo.scale
-	for i, g := range m.host(dout[:N*p.out]) {
-		ds[i] = s * g
-	}
+	m.be.ScaleAdd(ds, dout[:N*p.out], lo.scale, false)
 	m.be.Zero(du)
 	m.be.MatmulBackward(du, p.GB, nil, ds, u, p.B, N, r, p.out)
 	m.be.MatmulBackward(dx, p.GA, nil, du, x[:N*p.in], p.A, N, p.in, r)

@@ -163,6 +163,12 @@ func (b *mirrorBackend) ResidualForward(out, x, y []float32, N int) {
 	cpu.ResidualForward(b.out(out), x, y, N)
 }
 
+func (b *mirrorBackend) ScaleAdd(out, x []float32, s float32, add bool) {
+	defer b.lock()()
+	x = b.dev(x)
+	cpu.ScaleAdd(b.out(out[:len(x)]), x, s, add)
+}
+
 func (b *mirrorBackend) MatmulForward(out, inp, weight, bias []float32, N, C, OC int) {
 	defer b.lock()()
 	x, w, bi := b.dev(inp), b.dev(weight), b.dev(bias)

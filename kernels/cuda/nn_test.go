@@ -309,3 +309,26 @@ func TestBF16Transpose(t *testing.T) {
 		sameBits(t, "round_bf16", down(t, d, xb, rows*cols), want)
 	}
 }
+
+// TestScaleAdd: out += s·x with the product rounded first, and out = s·x,
+// as the trainer's CPU loop computes them (float32(s*x[i]), never fused).
+func TestScaleAdd(t *testing.T) {
+	d := openDev(t)
+	rng := rand.New(rand.NewPCG(23, 24))
+	const n = 1000
+	out, x, s := randn(rng, n, 1), randn(rng, n, 1), float32(0.3125)
+	for _, add := range []bool{true, false} {
+		want := make([]float32, n)
+		for i := range want {
+			p := float32(s * x[i])
+			if add {
+				want[i] = out[i] + p
+			} else {
+				want[i] = p
+			}
+		}
+		ob := up(t, d, "out", out)
+		must(t, d.ScaleAdd(ob, up(t, d, "x", x), s, n, add))
+		sameBits(t, "scale_add", down(t, d, ob, n), want)
+	}
+}

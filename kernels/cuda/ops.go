@@ -188,6 +188,16 @@ func (d *Device) ResidualForward(out, a, b *Buf, N int) error {
 	return cerr(k, C.rj_residual_fwd(out.p(), a.p(), b.p(), C.longlong(N)))
 }
 
+// ScaleAdd: out = out + s·x with add, else out = s·x; the product is
+// rounded to float32 before the add (Go's out[i] += float32(s*x[i])).
+func (d *Device) ScaleAdd(out, x *Buf, s float32, N int, add bool) error {
+	const k = "scale_add"
+	if err := check(k, f32("out", out, N), f32("x", x, N)); err != nil {
+		return err
+	}
+	return cerr(k, C.rj_scale_add(out.p(), x.p(), C.float(s), C.longlong(N), cbool(add)))
+}
+
 // ResidualBackward: da += dout, db += dout (either may be nil).
 func (d *Device) ResidualBackward(da, db, dout *Buf, N int) error {
 	const k = "residual_backward"

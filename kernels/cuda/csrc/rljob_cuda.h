@@ -43,6 +43,7 @@ int rj_rope_bwd(dptr dinp, dptr dout, dptr pos, dptr tab, int maxPos, int N, int
 int rj_swiglu_fwd(dptr out, dptr gate, dptr up, long long N);
 int rj_swiglu_bwd(dptr dgate, dptr dup, dptr dout, dptr gate, dptr up, long long N);
 int rj_residual_fwd(dptr out, dptr a, dptr b, long long N);
+int rj_scale_add(dptr out, dptr x, float s, long long N, int add);
 int rj_residual_bwd(dptr da, dptr db, dptr dout, long long N);
 /* gemm_bi.cu: the batch-invariant GEMM, strided and batched.
    C[z][m,n] = (acc ? C : bias[n] or +0) + Σ_k A[z][m,k]·B[z][k,n], one fmaf

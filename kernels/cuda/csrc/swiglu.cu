@@ -31,6 +31,21 @@ __global__ void residual_bwd_k(float *da, float *db, const float *dout, long lon
   if (db) db[i] = __fadd_rn(db[i], d);
 }
 
+// scale_add_k: out = out + s·x (add) or s·x, the product rounded before
+// the add, never fused (LoRA's scale: trainer's loraAdd and loraBackward).
+__global__ void scale_add_k(float *out, const float *x, float s, long long N, int add) {
+  long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= N) return;
+  float p = __fmul_rn(s, x[i]);
+  out[i] = add ? __fadd_rn(out[i], p) : p;
+}
+
+extern "C" int rj_scale_add(dptr out, dptr x, float s, long long N, int add) {
+  if (N <= 0) return 0;
+  scale_add_k<<<blocks_for(N, 256), 256>>>((float *)out, (const float *)x, s, N, add);
+  return launch_rc();
+}
+
 extern "C" int rj_swiglu_fwd(dptr out, dptr gate, dptr up, long long N) {
   if (N <= 0) return 0;
   swiglu_fwd_k<<<blocks_for(N, 256), 256>>>((float *)out, (const float *)gate, (const float *)up, N);
