@@ -111,18 +111,8 @@ func benchTrain(b *testing.B, s benchShape, path string) {
 	}
 	o := DefaultAdamW(len(m.Params))
 	sched := Schedule{Kind: "constant", LR: 1e-4}
-	rng := rand.New(rand.NewPCG(1, 2))
-	lens := make([]int, s.B)
-	for i := range lens {
-		lens[i] = s.T
-	}
-	batch := testBatch(rng, c.VocabSize, lens, s.T)
-	targets := NextTokenTargets(batch, nil)
+	batch, targets, dlogp, dent := benchInputs(s, c)
 	N := s.B * s.T
-	dlogp, dent := make([]float32, N), make([]float32, N)
-	for i := range dlogp {
-		dlogp[i], dent[i] = -1/float32(N), 0.01/float32(N)
-	}
 	micro := 1
 	if s.name == qwenShape.name {
 		micro = benchEnvInt("RLJOB_BENCH_MICRO", 1)
@@ -158,6 +148,25 @@ func benchTrain(b *testing.B, s benchShape, path string) {
 	if b.N > 1 {
 		b.Logf("%s: %s, %d params (%d in matmuls), backend %s", s.name, fmt.Sprintf("%+v", c), NumParams(c), MatmulParams(c), kernels.KernelSet())
 	}
+}
+
+// benchInputs is a train benchmark's batch of s.B full sequences of s.T
+// random tokens, its next-token targets and the loss gradients dlogp, dent
+// of a mean log-prob loss with an entropy bonus.
+func benchInputs(s benchShape, c Config) (batch Batch, targets []int32, dlogp, dent []float32) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	lens := make([]int, s.B)
+	for i := range lens {
+		lens[i] = s.T
+	}
+	batch = testBatch(rng, c.VocabSize, lens, s.T)
+	targets = NextTokenTargets(batch, nil)
+	N := s.B * s.T
+	dlogp, dent = make([]float32, N), make([]float32, N)
+	for i := range dlogp {
+		dlogp[i], dent[i] = -1/float32(N), 0.01/float32(N)
+	}
+	return batch, targets, dlogp, dent
 }
 
 // benchFwdBwd is one forward and backward of benchTrain's step, its

@@ -2,7 +2,6 @@ package trainer
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -41,28 +40,12 @@ func cardPeak(name, dtype string) float64 {
 // cardPeak when the backend's card is known.
 func benchDeviceTrain(b *testing.B, s benchShape, dtype string) {
 	c := s.config()
-	m, err := NewModel(c, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := benchDeviceModel(b, c, dtype)
 	defer m.Release()
-	if err := m.SetDType(dtype); err != nil {
-		b.Fatal(err)
-	}
 	o := DefaultAdamW(len(m.Params))
 	defer o.Release()
-	rng := rand.New(rand.NewPCG(1, 2))
-	lens := make([]int, s.B)
-	for i := range lens {
-		lens[i] = s.T
-	}
-	batch := testBatch(rng, c.VocabSize, lens, s.T)
-	targets := NextTokenTargets(batch, nil)
+	batch, targets, dlogp, dent := benchInputs(s, c)
 	N := s.B * s.T
-	dlogp, dent := make([]float32, N), make([]float32, N)
-	for i := range dlogp {
-		dlogp[i], dent[i] = -1/float32(N), 0.01/float32(N)
-	}
 	step := func() {
 		m.ZeroGrad()
 		benchFwdBwd(b, m, "logp", batch, targets, dlogp, dent)
@@ -93,14 +76,8 @@ func benchDeviceTrain(b *testing.B, s benchShape, dtype string) {
 // selected backend and reports new tokens/s.
 func benchDeviceSample(b *testing.B, s benchShape, dtype string, batch, newTok int) {
 	c := s.config()
-	m, err := NewModel(c, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := benchDeviceModel(b, c, dtype)
 	defer m.Release()
-	if err := m.SetDType(dtype); err != nil {
-		b.Fatal(err)
-	}
 	prompts := smpPrompts(1, batch, c.VocabSize, 16)
 	seeds := smpSeeds(batch, 1)
 	opt := SampleOptions{Temperature: 1, MaxNewTokens: newTok}
@@ -121,4 +98,17 @@ func benchDeviceSample(b *testing.B, s benchShape, dtype string, batch, newTok i
 		b.ReportMetric(sec*1e3/float64(b.N), "ms/batch")
 		b.ReportMetric(0, "ns/op")
 	})
+}
+
+// benchDeviceModel is a model of config c in dtype, made on the selected
+// backend.
+func benchDeviceModel(b *testing.B, c Config, dtype string) *Model {
+	m, err := NewModel(c, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := m.SetDType(dtype); err != nil {
+		b.Fatal(err)
+	}
+	return m
 }

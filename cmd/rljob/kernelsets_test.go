@@ -21,17 +21,7 @@ func TestPipelineSameBytesOnEveryKernelSet(t *testing.T) {
 	sets := kernels.KernelSets()
 	var ref map[string]string
 	for _, set := range sets {
-		env := []string{"RLJOB_KERNELS=" + set}
-		lake := filepath.Join(t.TempDir(), "lake")
-		for _, job := range [][]string{
-			{"prepare.sql", "--steps", "1"},
-			{"sft.sql", "--steps", "1", "--set", "sft_epochs=1"},
-			{"grpo.sql", "--steps", "3"},
-			{"eval.sql", "--steps", "1"},
-		} {
-			mustChild(t, env, append([]string{"run", arith + "/" + job[0], "--lake", lake, "--run", "k", "--seed", "5"}, job[1:]...)...)
-		}
-		got := lakeContent(t, lake)
+		got := lakeContent(t, shortArith(t, []string{"RLJOB_KERNELS=" + set}))
 		if !strings.Contains(got["checkpoints"], "model.safetensors") {
 			t.Fatalf("%s: no checkpoint in the lake:\n%s", set, got["checkpoints"])
 		}
@@ -41,4 +31,22 @@ func TestPipelineSameBytesOnEveryKernelSet(t *testing.T) {
 		}
 		sameContent(t, "RLJOB_KERNELS="+set+" against "+sets[0], ref, got)
 	}
+}
+
+// shortArith runs the short arith pipeline (prepare, one SFT epoch, 3 GRPO
+// steps, eval) as run k with seed 5 in a new lake, each job a child with
+// env and extra arguments, and returns the lake.
+func shortArith(t *testing.T, env []string, extra ...string) string {
+	t.Helper()
+	lake := filepath.Join(t.TempDir(), "lake")
+	for _, job := range [][]string{
+		{"prepare.sql", "--steps", "1"},
+		{"sft.sql", "--steps", "1", "--set", "sft_epochs=1"},
+		{"grpo.sql", "--steps", "3"},
+		{"eval.sql", "--steps", "1"},
+	} {
+		args := append([]string{"run", arith + "/" + job[0], "--lake", lake, "--run", "k", "--seed", "5"}, job[1:]...)
+		mustChild(t, env, append(args, extra...)...)
+	}
+	return lake
 }
