@@ -331,6 +331,31 @@ __attribute__((target("avx2,fma"))) static float rljob_fma_peak_avx2(long n) {
 	return t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
 }
 
+// rljob_micro_loop runs the widest micro-kernel of level (2: 12 rows ×
+// 2 panels, 1: 6 rows × 1 panel), rows packed or read in place, reps times
+// over the same K-deep operands (in cache after the first): the kernel's
+// own rate, without the driver's blocking, packing and memory traffic
+// (the micro-kernel benchmark). Returns -1 when the buffers cannot be
+// allocated.
+static int rljob_micro_loop(int level, int inplace, long K, long reps) {
+	int mr = level == 2 ? 12 : 6, np = level == 2 ? 2 : 1;
+	rj_kern f = level == 2 ? (inplace ? rj_tab512d : rj_tab512)[mr][np] : (inplace ? rj_tab256d : rj_tab256)[mr][np];
+	float *a = aligned_alloc(64, (size_t)(mr * K) * sizeof(float) + 64), *w = aligned_alloc(64, (size_t)(16 * np * K) * sizeof(float) + 64);
+	float out[12 * 32];
+	int nv[8] = {16, 16, 16, 16, 16, 16, 16, 16};
+	if (!a || !w) {
+		free(a);
+		free(w);
+		return -1;
+	}
+	for (long i = 0; i < mr * K; i++) a[i] = 1e-3f * (float)(i % 7);
+	for (long i = 0; i < 16 * np * K; i++) w[i] = 1e-3f * (float)(i % 5);
+	for (long r = 0; r < reps; r++) f(out, 32, a, K, w, 16 * K, K, 0, 0, nv);
+	free(a);
+	free(w);
+	return (int)out[0] & 0; // the result is used: the loop is not optimised away
+}
+
 static int rj_detected = -1, rj_level = -1;
 
 // rljob_bigemm_level selects kernel set want (2 AVX-512, 1 AVX2+FMA, 0
@@ -375,6 +400,28 @@ func fmaPeak(n int) (lanes int) {
 		return 8
 	}
 	return 0
+}
+
+// microLoop runs the kernel set's widest micro-kernel reps times over
+// K-deep operands held in cache (rows in place or packed) and returns the
+// multiply-adds it did, 0 without a C kernel set (BenchmarkGemmMicroKernel).
+func microLoop(inplace bool, K, reps int) (fmas int) {
+	level := biCurLevel
+	if level == 0 {
+		return 0
+	}
+	in := C.int(0)
+	if inplace {
+		in = 1
+	}
+	if C.rljob_micro_loop(C.int(level), in, C.long(K), C.long(reps)) < 0 {
+		panic(errRowBuffer)
+	}
+	mr, cols := 6, 16
+	if level == 2 {
+		mr, cols = 12, 32
+	}
+	return mr * cols * K * reps
 }
 
 // biLevel selects the kernel set (when the CPU has it; want < 0 keeps it)

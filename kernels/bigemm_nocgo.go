@@ -22,3 +22,5 @@ func biGemmHeads(out, inp []float32, pw *PackedWeight, wstride, heads, M int) {
 }
 
 func fmaPeak(n int) (lanes int) { return 0 }
+
+func microLoop(inplace bool, K, reps int) (fmas int) { return 0 }

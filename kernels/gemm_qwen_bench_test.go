@@ -81,3 +81,37 @@ var fmaPeakOnce = sync.OnceValue(func() float64 {
 // fmaPeakGFLOP is one core's FMA peak in GFLOP per CPU-second, with
 // AVX-512 or else AVX2 (the best of three runs; 0 with neither).
 func fmaPeakGFLOP() float64 { return fmaPeakOnce() }
+
+// BenchmarkGemmMicroKernel is the widest micro-kernel of the kernel set
+// alone (AVX2: 6 rows × 16 columns; AVX-512: 12 × 32), rows packed or
+// read in place, over K-deep operands that stay in cache: its share of the
+// FMA peak (peak-frac) bounds what the whole product can reach; the
+// difference from BenchmarkGemmQwen's is the driver's (blocking, packing,
+// memory).
+//
+//	go test -tags duckdb_arrow -run '^$' -bench GemmMicroKernel ./kernels/
+func BenchmarkGemmMicroKernel(b *testing.B) {
+	peak := fmaPeakGFLOP()
+	for _, inplace := range []bool{true, false} {
+		for _, K := range []int{256, 896, 4864} {
+			name := fmt.Sprintf("packed/K%d", K)
+			if inplace {
+				name = fmt.Sprintf("inplace/K%d", K)
+			}
+			b.Run(name, func(b *testing.B) {
+				reps := max(1, (1<<22)/K)
+				if microLoop(inplace, K, 1) == 0 {
+					b.Skip("no C kernel set (RLJOB_KERNELS=go, or a build without cgo)")
+				}
+				fmas, c0 := 0, cpuSeconds()
+				for b.Loop() {
+					fmas += microLoop(inplace, K, reps)
+				}
+				if cpu := cpuSeconds() - c0; cpu > 0 && peak > 0 {
+					b.ReportMetric(2*float64(fmas)/cpu/1e9, "GFLOP/cpu-s")
+					b.ReportMetric(2*float64(fmas)/cpu/1e9/peak, "peak-frac")
+				}
+			})
+		}
+	}
+}
