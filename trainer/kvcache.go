@@ -158,6 +158,7 @@ type decoder struct {
 
 	tok            []int32   // (R)
 	pos            []int32   // (R)
+	idx            []int32   // (R) the wanted rows of a pass (wanted)
 	x, ln, tmp     []float32 // (R, C)
 	rstd           []float32 // (R)
 	q, att         []float32 // (R, H*hd)
@@ -188,7 +189,7 @@ func newDecoder(m *Model, n, tmax, maxRows int) *decoder {
 	}
 	d := &decoder{m: m, pm: packModel(m), maxRows: R, arena: arena,
 		rowKV: make([]KVCache, R), lens: make([]int32, R),
-		tok: make([]int32, R), pos: make([]int32, R),
+		tok: make([]int32, R), pos: make([]int32, R), idx: make([]int32, R),
 		x: f(R * C), ln: f(R * C), tmp: f(R * C), rstd: f(R),
 		q: f(R * qd), att: f(R * qd), k: f(R * kvd), v: f(R * kvd),
 		gate: f(R * I), up: f(R * I), h: f(R * I),
@@ -360,28 +361,21 @@ func (d *decoder) pass(rows []decodeRow, want []bool, logits []float32) (int, er
 }
 
 // wanted returns the rows of x (R, C) whose want is set, in order, and
-// their count: x itself when every row is wanted (a decode step: nothing
-// moves), else gathered into d.xs through the host (a prefill's last
-// prompt rows).
+// their count: x itself when every row is wanted (a decode step), else
+// gathered into d.xs on the backend (a prefill's last prompt rows: the
+// embedding lookup's row copy, with x as the table).
 func (d *decoder) wanted(x []float32, want []bool) ([]float32, int) {
 	C := d.m.Config.HiddenSize
 	n := 0
-	for _, w := range want {
+	for i, w := range want {
 		if w {
+			d.idx[n] = int32(i)
 			n++
 		}
 	}
 	if n == len(want) || n == 0 {
 		return x[:n*C], n
 	}
-	d.m.host(x)
-	j := 0
-	for i, w := range want {
-		if w {
-			copy(d.xs[j*C:(j+1)*C], x[i*C:(i+1)*C])
-			j++
-		}
-	}
-	d.m.be.FromHost(d.xs[:n*C])
+	d.m.be.EmbeddingForward(d.xs[:n*C], x[:len(want)*C], d.idx[:n], n, C)
 	return d.xs[:n*C], n
 }
