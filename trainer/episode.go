@@ -141,13 +141,19 @@ func (m *Model) generate(ctx context.Context, s *sampler, prompts [][]int32, onT
 	}
 	type prefix struct {
 		cache  kvCache
-		logits []float32
+		logits []float32 // kept by the backend
 	}
 	stored := make(map[string]*prefix) // prefilled prompts that later sequences share
+	var retired [][]float32            // stored logits whose last sequence started: forgotten once sampled
 	defer func() {                     // the snapshots still held when generate ends early
 		for _, st := range stored {
 			st.cache.release()
+			retired = append(retired, st.logits)
 		}
+		for _, l := range retired {
+			m.be.Forget(l)
+		}
+		s.release()
 	}()
 	type ready struct {
 		seq    int
@@ -216,6 +222,10 @@ func (m *Model) generate(ctx context.Context, s *sampler, prompts [][]int32, onT
 			curSeq, curLogits = append(curSeq, r.seq), append(curLogits, r.logits)
 		}
 		toks, dones := s.steps(curSeq, curLogits) // one backend Sample for the pass's sequences
+		for _, l := range retired {
+			m.be.Forget(l)
+		}
+		retired = retired[:0]
 		for j, r := range cur {
 			tok, done := toks[j], dones[j]
 			switch {
@@ -268,6 +278,7 @@ func (m *Model) generate(ctx context.Context, s *sampler, prompts [][]int32, onT
 				nxt = append(nxt, ready{i, st.logits})
 				if left[k] == 0 {
 					st.cache.release()
+					retired = append(retired, st.logits) // its row is sampled next pass
 					delete(stored, k)
 				}
 				continue
@@ -296,7 +307,7 @@ func (m *Model) generate(ctx context.Context, s *sampler, prompts [][]int32, onT
 				// Sequences of one prompt that started in the same pass
 				// were all prefilled (the same bits): one snapshot is kept.
 				if stored[keys[i]] == nil {
-					stored[keys[i]] = &prefix{cache: d.snapshot(i, len(prompts[i])), logits: slices.Clone(m.host(logits[j*V : (j+1)*V]))}
+					stored[keys[i]] = &prefix{cache: d.snapshot(i, len(prompts[i])), logits: m.keptRow(logits[j*V:(j+1)*V], "a shared prompt's logits")}
 				}
 			}
 		}

@@ -379,3 +379,13 @@ func (d *decoder) wanted(x []float32, want []bool) ([]float32, int) {
 	d.m.be.EmbeddingForward(d.xs[:n*C], x[:len(want)*C], d.idx[:n], n, C)
 	return d.xs[:n*C], n
 }
+
+// keptRow returns a copy of row, in a new buffer the backend keeps (name
+// says what it holds), made on the backend: on a GPU it never comes to
+// the host. The caller forgets it (Backend.Forget).
+func (m *Model) keptRow(row []float32, name string) []float32 {
+	c := make([]float32, len(row))
+	m.be.Keep(c, name)
+	m.be.EmbeddingForward(c, row, rowZero, 1, len(row))
+	return c
+}

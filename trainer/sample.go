@@ -131,6 +131,7 @@ func (m *Model) GenerateNoCache(prompts [][]int32, seeds []uint64, opt SampleOpt
 	if err != nil {
 		return nil, err
 	}
+	defer s.release()
 	V := m.Config.VocabSize
 	active := make([]int, len(prompts))
 	for i := range active {
@@ -291,8 +292,8 @@ func (s *sampler) steps(seqs []int, rows [][]float32) (toks []int32, done []bool
 
 // gather returns the logits rows (each V) one after another: the rows
 // themselves when they already are (a decode step's, where the head wrote
-// them: on a GPU they stay there), else a copy in s.rows, read through
-// the host.
+// them), else copies in s.rows, made on the backend (the embedding
+// lookup's row copy; on a GPU the rows stay there).
 func (s *sampler) gather(rows [][]float32) []float32 {
 	N, V := len(rows), s.V
 	if len(rows[0]) >= V && cap(rows[0]) >= N*V {
@@ -309,12 +310,25 @@ func (s *sampler) gather(rows [][]float32) []float32 {
 			return all
 		}
 	}
-	s.rows = slices.Grow(s.rows[:0], N*V)[:N*V]
+	if cap(s.rows) < N*V {
+		s.be.Forget(s.rows)
+		s.rows = make([]float32, N*V)
+		s.be.Keep(s.rows, "the sampler's gathered logits")
+	}
+	s.rows = s.rows[:N*V]
 	for j, r := range rows {
-		s.be.ToHost(r[:V])
-		copy(s.rows[j*V:(j+1)*V], r[:V])
+		s.be.EmbeddingForward(s.rows[j*V:(j+1)*V], r[:V], rowZero, 1, V)
 	}
 	return s.rows
+}
+
+// rowZero is the one index of a single-row copy by EmbeddingForward.
+var rowZero = []int32{0}
+
+// release forgets the buffers the backend keeps for s (at the end of a
+// Generate).
+func (s *sampler) release() {
+	s.be.Forget(s.rows)
 }
 
 // push appends token tok with its logprob lp to sequence i and decides
