@@ -26,7 +26,9 @@ var selected = struct {
 // without CUDA ("built without CUDA: make build-cuda ...") or no GPU opens
 // ("no CUDA device: <the driver's error>").
 func UseDevice(name string) error {
-	var be Backend = cpu
+	selected.Lock()
+	be := cpuDevice
+	selected.Unlock()
 	switch name {
 	case "", DeviceCPU:
 		name = DeviceCPU
@@ -70,6 +72,23 @@ func selectedBackend() Backend {
 // openCUDA opens the CUDA backend for UseDevice: openCUDABackend, unless
 // a test replaced it (OverrideCUDA).
 var openCUDA = openCUDABackend
+
+// cpuDevice is the backend of device "cpu": the CPU backend, unless a
+// test replaced it (OverrideCPUDevice).
+var cpuDevice = cpu
+
+// OverrideCPUDevice makes be the backend of device "cpu" (selected now
+// and by UseDevice) for the rest of the process. It exists so that a
+// test binary can run every stage of its tests on the mirror backend
+// (cmd/rljob's RLJOB_TEST_BACKEND=mirror); nothing else calls it.
+func OverrideCPUDevice(be Backend) {
+	selected.Lock()
+	defer selected.Unlock()
+	cpuDevice = be
+	if selected.device == DeviceCPU {
+		selected.be = be
+	}
+}
 
 // CPUBackend returns the CPU backend (package kernels), e.g. to wrap.
 func CPUBackend() Backend { return cpu }

@@ -20,8 +20,13 @@ import (
 // Main on its arguments (the crash test re-executes itself this way);
 // RLJOB_TEST_DEVICE=mirror then makes --device cuda open the mirror
 // backend (trainer.MirrorBackend: the CPU kernels on a second copy of
-// the model's buffers, as a GPU holds them).
+// the model's buffers, as a GPU holds them). RLJOB_TEST_BACKEND=mirror
+// puts the whole test run, device cpu included, on the mirror: every
+// golden test then checks the residency rules of its stages.
 func TestMain(m *testing.M) {
+	if os.Getenv("RLJOB_TEST_BACKEND") == "mirror" { // every model of this process and its children on the mirror
+		trainer.OverrideCPUDevice(trainer.MirrorBackend())
+	}
 	if os.Getenv("RLJOB_TEST_MAIN") == "1" {
 		if os.Getenv("RLJOB_TEST_DEVICE") == "mirror" {
 			trainer.OverrideCUDA(func() (trainer.Backend, error) { return trainer.MirrorBackend(), nil })
