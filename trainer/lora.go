@@ -280,18 +280,10 @@ func (m *Model) loraAdd(out, x []float32, l, t, N int) {
 // grown when too small; each is kept by be (on a GPU it stays there).
 func (lo *LoRA) scratchFor(be Backend, nu, nd int) (u, d, du []float32) {
 	sc := &lo.scratch
-	for _, b := range []struct {
-		buf  *[]float32
-		n    int
-		name string
-	}{{&sc.u, nu, "the LoRA adapters' scratch"}, {&sc.d, nd, "the LoRA adapters' outputs"}, {&sc.du, nu, "the LoRA adapters' scratch"}} {
-		if cap(*b.buf) < b.n {
-			be.Forget(*b.buf)
-			*b.buf = make([]float32, b.n)
-			be.Keep(*b.buf, b.name)
-		}
-	}
-	return sc.u[:nu], sc.d[:nd], sc.du[:nu]
+	sc.u = keptGrow(be, sc.u, nu, "the LoRA adapters' scratch")
+	sc.d = keptGrow(be, sc.d, nd, "the LoRA adapters' outputs")
+	sc.du = keptGrow(be, sc.du, nu, "the LoRA adapters' scratch")
+	return sc.u, sc.d, sc.du
 }
 
 // loraBackward accumulates the adapter's gradients for layer l, target t

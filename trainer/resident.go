@@ -246,3 +246,15 @@ func (r *resRegion[B]) split(p int) {
 	r.cuts = slices.Insert(r.cuts, i, p)
 	r.st = slices.Insert(r.st, i, r.st[i-1])
 }
+
+// keptGrow returns buf[:n], or a new buffer of n floats when buf is too
+// small: be forgets the old one and keeps the new (named name).
+func keptGrow(be Backend, buf []float32, n int, name string) []float32 {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	be.Forget(buf)
+	buf = make([]float32, n)
+	be.Keep(buf, name)
+	return buf
+}

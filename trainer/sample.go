@@ -310,12 +310,7 @@ func (s *sampler) gather(rows [][]float32) []float32 {
 			return all
 		}
 	}
-	if cap(s.rows) < N*V {
-		s.be.Forget(s.rows)
-		s.rows = make([]float32, N*V)
-		s.be.Keep(s.rows, "the sampler's gathered logits")
-	}
-	s.rows = s.rows[:N*V]
+	s.rows = keptGrow(s.be, s.rows, N*V, "the sampler's gathered logits")
 	for j, r := range rows {
 		s.be.EmbeddingForward(s.rows[j*V:(j+1)*V], r[:V], rowZero, 1, V)
 	}
