@@ -69,6 +69,9 @@ func BenchmarkTrainStep(b *testing.B) {
 // the optimizer's pass over 8 GB of parameters and moments is then
 // shared by k·512 tokens.
 //
+// RLJOB_BENCH_KEEP_LOGITS=1 keeps a micro-batch's logits for the
+// backward, as the train and sft stages' keep_logits does.
+//
 //	go test -tags duckdb_arrow -run '^$' -bench TrainStepQwen -benchtime 2x ./trainer/
 //	RLJOB_BENCH_MICRO=8 go test -tags duckdb_arrow -run '^$' -bench TrainStepQwen -benchtime 1x ./trainer/
 func BenchmarkTrainStepQwen(b *testing.B) { benchTrain(b, qwenShape, "logp") }
@@ -80,6 +83,14 @@ func BenchmarkTrainStepLogp(b *testing.B) {
 		b.Run(s.name, func(b *testing.B) {
 			benchTrain(b, s, "logp")
 		})
+	}
+}
+
+// benchKeepLogits makes m's head keep the logits of a micro-batch of N
+// tokens (HeadChunk = N, keep_logits) when RLJOB_BENCH_KEEP_LOGITS=1.
+func benchKeepLogits(m *Model, N int) {
+	if benchEnvInt("RLJOB_BENCH_KEEP_LOGITS", 0) == 1 {
+		m.HeadChunk = N
 	}
 }
 
@@ -116,6 +127,7 @@ func benchTrain(b *testing.B, s benchShape, path string) {
 	micro := 1
 	if s.name == qwenShape.name {
 		micro = benchEnvInt("RLJOB_BENCH_MICRO", 1)
+		benchKeepLogits(m, N)
 	}
 	step := func() {
 		m.ZeroGrad()

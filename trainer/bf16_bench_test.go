@@ -70,7 +70,8 @@ func abRun(b *testing.B, flop, tokens float64, unit string, f func(dtype string)
 // BenchmarkBF16TrainQwen: one RL training step (ForwardLogp with entropy,
 // BackwardLogp, AdamW) of 2 sequences of 256 tokens, fp32 against bf16.
 // GFLOP = 6·MatmulParams·tokens, as BenchmarkTrainStep. RLJOB_BENCH_MICRO=k
-// accumulates k such micro-batches per AdamW step, as BenchmarkTrainStepQwen.
+// accumulates k such micro-batches per AdamW step, and
+// RLJOB_BENCH_KEEP_LOGITS=1 keeps their logits, as BenchmarkTrainStepQwen.
 func BenchmarkBF16TrainQwen(b *testing.B) {
 	defer kernels.ReserveSchedulerP()() // as the train and sft stages run
 	s := bf16BenchShape()
@@ -90,6 +91,7 @@ func BenchmarkBF16TrainQwen(b *testing.B) {
 		dlogp[i], dent[i] = -1/float32(N), 0.01/float32(N)
 	}
 	micro := benchEnvInt("RLJOB_BENCH_MICRO", 1)
+	benchKeepLogits(m, N)
 	b.Run(s.name, func(b *testing.B) {
 		for b.Loop() {
 			abRun(b, 6*float64(MatmulParams(c))*float64(N*micro), float64(N*micro), "step", func(dt string) {

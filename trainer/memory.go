@@ -81,6 +81,19 @@ func loraScratchPerRow(c Config, cfg LoRAConfig) int {
 	return n + 2*cfg.Rank
 }
 
+// KeepLogitsMemory is what a head of N rows holds (HeadChunk = N: the
+// forward's logits of a whole micro-batch of N tokens kept for the
+// backward, which then computes no logits again) beyond TrainMemory's
+// count of the default chunk's two buffers, in bytes: 8·V per row past
+// the default chunk's rows.
+func KeepLogitsMemory(c Config, N int) uint64 {
+	ch := (&Model{Config: c}).headChunk(1 << 30)
+	if N <= ch {
+		return 0
+	}
+	return 8 * uint64(N-ch) * uint64(c.VocabSize)
+}
+
 // RolloutMemory is the estimate, in bytes, of sampling with a model of
 // config c loaded for sampling (LoadForSampling): the weights once, in
 // the sampler's packed layout (fp32: half as much in bf16), and the KV

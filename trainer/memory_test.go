@@ -28,6 +28,30 @@ func TestTrainMemoryMatchesArena(t *testing.T) {
 	}
 }
 
+// TestKeepLogitsMemory: a head that keeps a micro-batch's logits
+// (HeadChunk = N) holds what KeepLogitsMemory adds to the default chunk's
+// buffers, in the arena's own layout (activationFloats), and nothing more
+// when N fits the default chunk.
+func TestKeepLogitsMemory(t *testing.T) {
+	c := testConfig("qwen2", true)
+	c.VocabSize = 1 << 16 // the default chunk: 32 MiB / 4V = 128 rows
+	ch := (&Model{Config: c}).headChunk(1 << 30)
+	if ch != 128 {
+		t.Fatalf("default chunk %d rows, want 128", ch)
+	}
+	for _, bt := range [][2]int{{3, 100}, {1, 128}, {2, 50}} {
+		B, T := bt[0], bt[1]
+		N := B * T
+		want := 4 * uint64(activationFloats(c, B, T, N, false)-activationFloats(c, B, T, ch, false))
+		if got := KeepLogitsMemory(c, N); got != want {
+			t.Errorf("%d×%d: KeepLogitsMemory %d bytes, the arena grows by %d", B, T, got, want)
+		}
+	}
+	if KeepLogitsMemory(c, 300) != 8*172*(1<<16) {
+		t.Errorf("300 rows: %d bytes, want 8·172·V", KeepLogitsMemory(c, 300))
+	}
+}
+
 // TestLoRAHeadStreamed: an fp32 model under LoRA holds no packed lm_head
 // (its forward packs slices as it goes); a fully fine-tuned one does, and
 // TrainMemory counts the difference.

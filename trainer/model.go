@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/rljob/rljob/kernels"
 )
@@ -717,9 +718,23 @@ func (m *Model) vocabLimit() int {
 // when HeadChunk is 0.
 const headChunkBytes = 32 << 20
 
+// defaultHeadRows, when > 0, replaces headChunkBytes' rows as the default
+// chunk (SetDefaultHeadRows).
+var defaultHeadRows atomic.Int64
+
+// SetDefaultHeadRows makes the head's default chunk (HeadChunk 0) rows
+// rows instead of 32 MiB of logits, or restores that when rows is 0, and
+// returns the previous setting. For tests: it lets a small model's stages
+// run the multi-chunk head a 151,936-token vocabulary runs. Give an even
+// number (bf16 sums the weight gradient's rows in pairs).
+func SetDefaultHeadRows(rows int) int { return int(defaultHeadRows.Swap(int64(rows))) }
+
 // headChunk is the number of rows the head runs at a time for N rows.
 func (m *Model) headChunk(N int) int {
 	ch := m.HeadChunk
+	if ch <= 0 {
+		ch = int(defaultHeadRows.Load())
+	}
 	if ch <= 0 {
 		ch = max(1, headChunkBytes/(4*m.Config.VocabSize))
 		if ch > 1 {

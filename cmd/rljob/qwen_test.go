@@ -42,7 +42,8 @@ func TestQwenExampleTiny(t *testing.T) {
 			t.Fatalf("init: exit %d\n%s%s", code, out, stderr)
 		}
 		if code, out, stderr := rljob(t, nil, "run", "../../examples/qwen/grpo.sql", "--lake", lake, "--set", "prompts="+f.Name(),
-			"--set", "samples=2", "--set", "new_tokens=4", "--set", "lora="+lora, "--set", "lr=1e-3", "--set", "full_state_every=1"); code != 0 {
+			"--set", "samples=2", "--set", "new_tokens=4", "--set", "lora="+lora, "--set", "lr=1e-3", "--set", "full_state_every=1",
+			"--set", "keep_logits="+map[string]string{"0": "false", "2": "1"}[lora]); code != 0 { // KEEP_LOGITS=1 sets 1
 			t.Fatalf("grpo (lora %s): exit %d\n%s%s", lora, code, out, stderr)
 		}
 		ck, _ := filepath.Glob(filepath.Join(lake, "checkpoints", "run=main", "step=1", "*", "*.safetensors"))

@@ -19,6 +19,7 @@
 #   STEPS      [1] GRPO steps (e.g. full_state_every of them, for bytes per step)
 #   FULL_STATE_EVERY  train's full_state_every (default: train's own)
 #   MEMORY     rljob run --memory (default: 3/4 of the available memory)
+#   KEEP_LOGITS=1  train's keep_logits := true: faster, 1.2 MB more a token (docs/memory.md)
 #   RLJOB      [bin/rljob, built with make build when missing]
 #   WRAP       a command put before the step's rljob, e.g. "/usr/bin/time -v"
 #   KEEP=1     keep the work folder (printed)
@@ -51,7 +52,7 @@ go run ./examples/qwen/mkprompts -tokenizer "$tok" -data "$DATA" -n "$PROMPTS" -
 t0=$(date +%s.%N)
 ${WRAP:-} "$RLJOB" run examples/qwen/grpo.sql --lake "$work/lake" --log-level ${LOG_LEVEL:-warn} ${MEMORY:+--memory "$MEMORY"} \
 	--set "prompts=$work/prompts.jsonl" --set "samples=$SAMPLES" --set "new_tokens=$NEW_TOKENS" --set "lora=$lora" \
-	${FULL_STATE_EVERY:+--set "full_state_every=$FULL_STATE_EVERY"} --steps "$STEPS" >&2
+	${FULL_STATE_EVERY:+--set "full_state_every=$FULL_STATE_EVERY"} ${KEEP_LOGITS:+--set "keep_logits=$KEEP_LOGITS"} --steps "$STEPS" >&2
 t1=$(date +%s.%N)
 total=0 by=""
 for i in $(seq 1 "$STEPS"); do

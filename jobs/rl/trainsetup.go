@@ -103,7 +103,8 @@ func freshLoRA(m *trainer.Model, cfg trainer.LoRAConfig, seed, step int64, call 
 // model that cannot fit even one sequence of maxT tokens, or a set
 // micro-batch that does not fit, is refused before any work, naming the
 // estimate and the budget. extra is memory held besides the policy (a
-// reference model).
+// reference model); with keep_logits the estimate counts the kept logits
+// (trainer.KeepLogitsMemory).
 func chooseMicro(sc *jobs.StageCtx, a jobs.Args, pol *policy, maxT, nseq int, extra uint64) (int, error) {
 	m := pol.Model
 	var lcfg *trainer.LoRAConfig
@@ -113,8 +114,17 @@ func chooseMicro(sc *jobs.StageCtx, a jobs.Args, pol *policy, maxT, nseq int, ex
 	fixed, perSeq := trainer.TrainMemory(m.Config, lcfg, maxT, false)
 	_, rcSeq := trainer.TrainMemory(m.Config, lcfg, maxT, true)
 	fixed += extra + m.BF16Memory()
+	keep := a.Bool("keep_logits")
+	logits := func(b int) uint64 { // the kept logits of b sequences (keep_logits)
+		if !keep {
+			return 0
+		}
+		return trainer.KeepLogitsMemory(m.Config, min(b, max(nseq, 1))*maxT)
+	}
 	budget := jobs.TrainBudget()
-	fits := func(b int, per uint64) bool { return budget == 0 || fixed+uint64(min(b, max(nseq, 1)))*per <= budget }
+	fits := func(b int, per uint64) bool {
+		return budget == 0 || fixed+uint64(min(b, max(nseq, 1)))*per+logits(b) <= budget
+	}
 	// fit returns b when it fits as it is, or under per-layer activation
 	// recomputation (the same gradient bits, one more forward), else 0.
 	fit := func(b int) int {
@@ -130,10 +140,15 @@ func chooseMicro(sc *jobs.StageCtx, a jobs.Args, pol *policy, maxT, nseq int, ex
 		return 0
 	}
 	refuse := func(b int, pos jobs.Pos, hint string) error {
+		kept := ""
+		if keep {
+			kept = " + the kept logits " + jobs.FormatBytes(float64(logits(b)))
+			hint = "drop keep_logits, or " + hint
+		}
 		return &jobs.UsageError{Pos: pos,
-			Msg: fmt.Sprintf("%s: %d sequence(s) of %d tokens need about %s (weights, gradients and moments %s + activations %s per sequence, %s with per-layer recomputation), more than the memory budget %s",
-				sc.Stage, b, maxT, jobs.FormatBytes(float64(fixed+uint64(b)*rcSeq)), jobs.FormatBytes(float64(fixed)), jobs.FormatBytes(float64(perSeq)),
-				jobs.FormatBytes(float64(rcSeq)), jobs.FormatBytes(float64(budget))),
+			Msg: fmt.Sprintf("%s: %d sequence(s) of %d tokens need about %s (weights, gradients and moments %s + activations %s per sequence, %s with per-layer recomputation%s), more than the memory budget %s",
+				sc.Stage, b, maxT, jobs.FormatBytes(float64(fixed+uint64(b)*rcSeq+logits(b))), jobs.FormatBytes(float64(fixed)), jobs.FormatBytes(float64(perSeq)),
+				jobs.FormatBytes(float64(rcSeq)), kept, jobs.FormatBytes(float64(budget))),
 			Hint: hint}
 	}
 	if a.Has("micro_batch_size") {

@@ -1,0 +1,73 @@
+package rl
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/rljob/rljob/jobs"
+	"github.com/rljob/rljob/trainer"
+)
+
+// TestKeepLogits: train and sft with keep_logits := true write the
+// checkpoint bytes of the default head. With the default chunk made 4
+// rows (the tiny vocabulary's would hold every row, as Qwen2.5's does
+// not), the default head computes each micro-batch's logits again in the
+// backward, chunk by chunk (by vocabulary slices on a vocabulary of 16
+// ids or more: trainer.TestHeadSlicedIsRows gives those the same bits);
+// keep_logits reuses the forward's. fp32 and bf16, the RL loss with
+// entropy and SFT's. (Checked: a perturbed recomputation fails it.)
+func TestKeepLogits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs 8 GRPO steps of a tiny model")
+	}
+	defer trainer.SetDefaultHeadRows(trainer.SetDefaultHeadRows(4))
+	sft := "CALL sft(data := 'SELECT prompt, completion FROM this_step', lr := 1e-2, batch_size := 8, micro_batch_size := 3, epochs := 2, full_state_every := 1);"
+	for _, tc := range []struct{ name, call string }{
+		{"train", "CALL train(data := 'train_batch', lr := 1e-2, clip_high := 0.28, entropy_coef := 0.01, micro_batch_size := 5, full_state_every := 1);"},
+		{"train bf16", "CALL train(data := 'train_batch', lr := 1e-2, dtype := 'bf16', micro_batch_size := 4, full_state_every := 1);"},
+		{"sft", sft},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var files []map[string][]byte
+			for _, keep := range []string{"", ", keep_logits := true"} {
+				resetCache()
+				lake, config := testLake(t)
+				mustRun(t, lake, config, initJob, runOpt{seed: 6})
+				job := strings.Replace(grpoJob, trainCall, strings.Replace(tc.call, ");", keep+");", 1), 1)
+				mustRun(t, lake, config, job, runOpt{seed: 6})
+				files = append(files, checkpointFiles(t, lake, 1))
+			}
+			sameFiles(t, tc.name+" with keep_logits", files[0], files[1])
+		})
+	}
+}
+
+// TestKeepLogitsBudget: a budget that the kept logits overflow refuses
+// the call before any work, counting them and saying to drop the option.
+func TestKeepLogitsBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs a GRPO step")
+	}
+	defer trainer.SetDefaultHeadRows(trainer.SetDefaultHeadRows(4))
+	lake, config := testLake(t)
+	mustRun(t, lake, config, initJob, runOpt{})
+	jobs.SetMemoryBudget(200 << 10)
+	defer jobs.SetMemoryBudget(0)
+	job := strings.Replace(grpoJob, trainCall, "CALL train(data := 'train_batch', keep_logits := true);", 1)
+	_, err := runJob(t, lake, config, job, runOpt{})
+	var ue *jobs.UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "+ the kept logits") || !strings.Contains(ue.Hint, "drop keep_logits") {
+		t.Fatalf("err = %v (hint %q)", err, hintOf(ue))
+	}
+	if got := query(t, lake, "SELECT count(*) FROM metrics WHERE name = 'actor/pg_loss'"); !equal(got, []string{"0"}) {
+		t.Errorf("a refused train committed metrics: %v", got)
+	}
+}
+
+func hintOf(ue *jobs.UsageError) string {
+	if ue == nil {
+		return ""
+	}
+	return ue.Hint
+}
