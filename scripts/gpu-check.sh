@@ -113,6 +113,9 @@ fi
 
 if [ -n "$testbin" ]; then
 	export RLJOB_REQUIRE_CUDA=1
+	# each kernel waited for, so that a fault names its own kernel (the
+	# tests' timings do not matter; the CLI tests and benchmarks run without)
+	export RLJOB_CUDA_SYNC=1
 	run tests 180 "$testbin" -test.v -test.count=1 -test.run . || true
 	# the trainer's CUDA backend and rljob run --device cuda
 	: >"$out/trainer-tests.log"
@@ -123,6 +126,7 @@ if [ -n "$testbin" ]; then
 		say "no bin/cuda-trainer.test: the trainer backend is not checked (make cuda-test-bin)"
 		status=1
 	fi
+	unset RLJOB_CUDA_SYNC
 	cli=
 	[ -x bin/cuda-cli.test ] && cli=$(pwd)/bin/cuda-cli.test
 	[ -x "$out/cuda-cli.test" ] && cli=$(cd "$out" && pwd)/cuda-cli.test

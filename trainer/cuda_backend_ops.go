@@ -167,9 +167,11 @@ func (b *cudaBackend) ScaleAdd(out, x []float32, s float32, add bool) {
 	}
 	defer b.enter()()
 	n := len(x)
-	o := b.out("scale out", out[:n])
-	if add {
+	var o *cuda.Buf
+	if add { // out is read too
 		o = b.in("scale out", out[:n])
+	} else {
+		o = b.out("scale out", out[:n])
 	}
 	b.must(b.d.ScaleAdd(o, b.in("scale x", x), s, n, add))
 	b.get(out[:n], o)

@@ -80,7 +80,8 @@ func (d *Device) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, valid *B
 // the first lens[b] keys of sequence b's cache kc, vc (B, Tmax, NKV, HS,
 // keys after RoPE; the new token's key and value already written). Same
 // operations as AttentionForward's row at position lens[b]−1, so the same
-// bits. A length outside [1, Tmax] leaves that sequence's out unwritten.
+// bits. A length outside [1, Tmax] leaves that sequence's out unwritten
+// and is reported by the next Sync (a device-side check).
 func (d *Device) AttentionDecode(out, q, kc, vc, lens *Buf, B, Tmax, NH, NKV, HS int) error {
 	const name = "attention_decode"
 	if err := checkGQA(name, NH, NKV, HS); err != nil {

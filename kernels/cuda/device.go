@@ -51,7 +51,13 @@ func DeviceCount() (int, error) {
 }
 
 // Open selects GPU ordinal, creates its cuBLAS handle and returns it.
+// Only ordinal 0 opens: the runtime's current device is per OS thread
+// and cgo calls run on any thread, so the GPU is chosen with
+// CUDA_VISIBLE_DEVICES instead (the error says so).
 func Open(ordinal int) (*Device, error) {
+	if ordinal != 0 { // cudaSetDevice holds for one OS thread, and Go moves goroutines between threads
+		return nil, fmt.Errorf("cuda: device %d: rljob runs on device 0; choose the GPU with CUDA_VISIBLE_DEVICES=%d", ordinal, ordinal)
+	}
 	if _, err := DeviceCount(); err != nil {
 		return nil, err
 	}
@@ -292,8 +298,9 @@ func (d *Device) Sync() error {
 	return d.devErr()
 }
 
-var devErrKernel = map[int]string{1: "embedding_forward", 2: "embedding_backward", 3: "rope", 4: "head_forward", 5: "sample"}
-var devErrWhat = map[int]string{1: "token", 2: "token", 3: "position", 4: "target", 5: "sampled token"}
+var devErrKernel = map[int]string{1: "embedding_forward", 2: "embedding_backward", 3: "rope", 4: "head_forward", 5: "sample", 6: "attention_decode"}
+var devErrWhat = map[int]string{1: "token", 2: "token", 3: "position", 4: "target", 5: "sampled token", 6: "key count"}
+var devErrLow = map[int]int{6: 1} // the range's low end, else 0
 
 // devErr reads and clears the device-side error word.
 func (d *Device) devErr() error {
@@ -306,7 +313,7 @@ func (d *Device) devErr() error {
 		return nil
 	}
 	k := int(kernel)
-	return fmt.Errorf("cuda: %s: %s %d at row %d out of range [0,%d)", devErrKernel[k], devErrWhat[k], value, index, limit)
+	return fmt.Errorf("cuda: %s: %s %d at row %d out of range [%d,%d)", devErrKernel[k], devErrWhat[k], value, index, devErrLow[k], limit)
 }
 
 // Scratch returns the device's scratch buffer called name with room for at
@@ -314,6 +321,7 @@ func (d *Device) devErr() error {
 // Kernels that need temporary memory (attention's scores, sampling's sort)
 // use it, so a stage allocates once.
 func (d *Device) Scratch(name string, dt DType, n int) (*Buf, error) {
+	n = max(n, 1) // an empty call's kernels do nothing, but Alloc refuses 0
 	if b := d.scratch[name]; b != nil && b.DType == dt && b.N >= n {
 		return b.View(0, n), nil
 	}

@@ -200,3 +200,13 @@ func TestKVCacheArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenOrdinal: an ordinal other than 0 is refused, naming
+// CUDA_VISIBLE_DEVICES, before any device call (so this runs without a
+// GPU): the runtime's current device belongs to one OS thread.
+func TestOpenOrdinal(t *testing.T) {
+	d, err := Open(1)
+	if err == nil || !strings.Contains(err.Error(), "CUDA_VISIBLE_DEVICES=1") {
+		t.Fatalf("Open(1) = %v, %v; want an error naming CUDA_VISIBLE_DEVICES=1", d, err)
+	}
+}

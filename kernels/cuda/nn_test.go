@@ -5,6 +5,7 @@ package cuda
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/rljob/rljob/kernels"
@@ -210,6 +211,15 @@ func TestAttentionDecode(t *testing.T) {
 	ob := up(t, d, "out", make([]float32, B*NH*HS))
 	must(t, d.AttentionDecode(ob, up(t, d, "q", q), up(t, d, "kc", kc), up(t, d, "vc", vc), upI32(t, d, "lens", lens), B, Tmax, NH, NKV, HS))
 	sameBits(t, "attention decode", down(t, d, ob, B*NH*HS), want)
+
+	// a key count outside [1, Tmax] is reported by Sync, naming it
+	must(t, d.AttentionDecode(ob, up(t, d, "q", q), up(t, d, "kc", kc), up(t, d, "vc", vc), upI32(t, d, "lens", []int32{17, 0}), B, Tmax, NH, NKV, HS))
+	if err := d.Sync(); err == nil || !strings.Contains(err.Error(), "attention_decode: key count 0 at row 1 out of range [1,46)") {
+		t.Errorf("a key count of 0: Sync = %v", err)
+	}
+	if err := d.Sync(); err != nil {
+		t.Errorf("the device error word was not cleared: %v", err)
+	}
 }
 
 // TestMatmulBF16: the bf16 batch-invariant GEMM against

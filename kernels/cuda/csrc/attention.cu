@@ -237,12 +237,15 @@ __device__ __forceinline__ void attn_decode_row(float *o, const float *qh, const
 // included) in kc, vc (B, Tmax, NKV, HS); its query q (B, NH, HS) attends
 // all of them. S is scratch (B, NH, Tmax). One block of 128 threads per
 // (b, h).
-__global__ void attn_decode_k(float *out, const float *q, const float *kc, const float *vc, const int *lens, float *S,
-                              int Tmax, int NH, int NKV, int HS, float scale) {
+__global__ void attn_decode_k(DevErr *err, float *out, const float *q, const float *kc, const float *vc, const int *lens,
+                              float *S, int Tmax, int NH, int NKV, int HS, float scale) {
   int b = blockIdx.x / NH, h = blockIdx.x % NH;
   int kh = h / (NH / NKV);
   int n = lens[b];
-  if (n < 1 || n > Tmax) return;
+  if (n < 1 || n > Tmax) {  // out is not written: reported (Device.Sync)
+    if (h == 0 && threadIdx.x == 0) dev_fail(err, K_ATTN_DECODE, b, n, (long long)Tmax + 1);
+    return;
+  }
   __shared__ float red[32];
   __shared__ float sum_s;
   long long base = ((long long)b * Tmax * NKV + kh) * HS;
@@ -254,7 +257,7 @@ extern "C" int rj_attn_decode(dptr out, dptr q, dptr kc, dptr vc, dptr lens, dpt
                               int HS) {
   if (NKV <= 0 || NH % NKV != 0 || HS <= 0 || Tmax <= 0) return RC_BADARG;
   if (B <= 0) return 0;
-  attn_decode_k<<<B * NH, 128>>>((float *)out, (const float *)q, (const float *)kc, (const float *)vc, (const int *)lens,
+  attn_decode_k<<<B * NH, 128>>>(rj_err(), (float *)out, (const float *)q, (const float *)kc, (const float *)vc, (const int *)lens,
                                  (float *)S, Tmax, NH, NKV, HS, attn_scale(HS));
   return launch_rc();
 }

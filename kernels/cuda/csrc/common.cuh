@@ -34,6 +34,7 @@ enum KernelID {
   K_ROPE = 3,
   K_HEAD = 4,
   K_SAMPLE = 5,
+  K_ATTN_DECODE = 6,
 };
 
 __device__ __forceinline__ void dev_fail(DevErr *err, int kernel, long long index, long long value, long long limit) {
@@ -45,7 +46,20 @@ __device__ __forceinline__ void dev_fail(DevErr *err, int kernel, long long inde
   }
 }
 
-static inline rc_t launch_rc() { return (rc_t)cudaGetLastError(); }
+// rj_sync_each is set by RLJOB_CUDA_SYNC=1 at rj_open: every launcher
+// then waits for its kernel, so that a fault inside one is reported under
+// its own name instead of by the next call that synchronises (slower: for
+// finding a failing kernel, as gpu-check.sh's tests run).
+extern int rj_sync_each;
+
+static inline rc_t launch_rc() {
+  cudaError_t e = cudaGetLastError();
+  if (e == cudaSuccess && rj_sync_each) {
+    e = cudaDeviceSynchronize();
+    if (e != cudaSuccess) cudaGetLastError();
+  }
+  return (rc_t)e;
+}
 
 static inline unsigned blocks_for(long long n, int threads) {
   long long b = (n + threads - 1) / threads;
