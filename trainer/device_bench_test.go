@@ -37,11 +37,15 @@ func cardPeak(name, dtype string) float64 {
 // benchDeviceTrain times the RL train step (ForwardLogp with entropy,
 // BackwardLogp, AdamW) of shape s in dtype on the selected backend and
 // reports tokens/s, TFLOP/s (6·MatmulParams per token) and MFU against
-// cardPeak when the backend's card is known.
-func benchDeviceTrain(b *testing.B, s benchShape, dtype string) {
+// cardPeak when the backend's card is known. keep keeps the batch's
+// logits for the backward (keep_logits: HeadChunk = B·T).
+func benchDeviceTrain(b *testing.B, s benchShape, dtype string, keep bool) {
 	c := s.config()
 	m := benchDeviceModel(b, c, dtype)
 	defer m.Release()
+	if keep {
+		m.HeadChunk = s.B * s.T
+	}
 	o := DefaultAdamW(len(m.Params))
 	defer o.Release()
 	batch, targets, dlogp, dent := benchInputs(s, c)
