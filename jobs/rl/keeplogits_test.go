@@ -11,29 +11,37 @@ import (
 
 // TestKeepLogits: train and sft with keep_logits := true write the
 // checkpoint bytes of the default head. With the default chunk made 4
-// rows (the tiny vocabulary's would hold every row, as Qwen2.5's does
+// rows (a small vocabulary's would hold every row, as Qwen2.5's does
 // not), the default head computes each micro-batch's logits again in the
-// backward, chunk by chunk (by vocabulary slices on a vocabulary of 16
-// ids or more: trainer.TestHeadSlicedIsRows gives those the same bits);
-// keep_logits reuses the forward's. fp32 and bf16, the RL loss with
-// entropy and SFT's. (Checked: a perturbed recomputation fails it.)
+// backward: by slices of the vocabulary on the CPU, as on Qwen2.5, once
+// the vocabulary holds a slice of 16 ids for every row of the chunk
+// buffers (here 264 ids: the arithmetic symbols and 248 Cyrillic
+// letters), else chunk of rows by chunk. keep_logits reuses the
+// forward's. fp32 and bf16, the RL loss with entropy and SFT's, both
+// forms. (Checked: a perturbed recomputation in either form fails it.)
 func TestKeepLogits(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: runs 8 GRPO steps of a tiny model")
+		t.Skip("-short: runs 12 GRPO steps of a tiny model")
 	}
 	defer trainer.SetDefaultHeadRows(trainer.SetDefaultHeadRows(4))
+	big := symbols
+	for r := rune(0x400); r < 0x400+248; r++ {
+		big += string(r)
+	}
 	sft := "CALL sft(data := 'SELECT prompt, completion FROM this_step', lr := 1e-2, batch_size := 8, micro_batch_size := 3, epochs := 2, full_state_every := 1);"
-	for _, tc := range []struct{ name, call string }{
-		{"train", "CALL train(data := 'train_batch', lr := 1e-2, clip_high := 0.28, entropy_coef := 0.01, micro_batch_size := 5, full_state_every := 1);"},
-		{"train bf16", "CALL train(data := 'train_batch', lr := 1e-2, dtype := 'bf16', micro_batch_size := 4, full_state_every := 1);"},
-		{"sft", sft},
+	for _, tc := range []struct{ name, call, symbols string }{
+		{"train", "CALL train(data := 'train_batch', lr := 1e-2, clip_high := 0.28, entropy_coef := 0.01, micro_batch_size := 5, full_state_every := 1);", big},
+		{"train bf16", "CALL train(data := 'train_batch', lr := 1e-2, dtype := 'bf16', micro_batch_size := 4, full_state_every := 1);", big},
+		{"sft", sft, big},
+		{"train, rows", "CALL train(data := 'train_batch', lr := 1e-2, entropy_coef := 0.01, micro_batch_size := 5, full_state_every := 1);", symbols},
+		{"sft, rows", sft, symbols},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var files []map[string][]byte
 			for _, keep := range []string{"", ", keep_logits := true"} {
 				resetCache()
 				lake, config := testLake(t)
-				mustRun(t, lake, config, initJob, runOpt{seed: 6})
+				mustRun(t, lake, config, strings.Replace(initJob, symbols, tc.symbols, 1), runOpt{seed: 6})
 				job := strings.Replace(grpoJob, trainCall, strings.Replace(tc.call, ");", keep+");", 1), 1)
 				mustRun(t, lake, config, job, runOpt{seed: 6})
 				files = append(files, checkpointFiles(t, lake, 1))
