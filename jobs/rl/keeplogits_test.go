@@ -17,8 +17,8 @@ import (
 // the vocabulary holds a slice of 16 ids for every row of the chunk
 // buffers (here 264 ids: the arithmetic symbols and 248 Cyrillic
 // letters), else chunk of rows by chunk. keep_logits reuses the
-// forward's. fp32 and bf16, the RL loss with entropy and SFT's, both
-// forms. (Checked: a perturbed recomputation in either form fails it.)
+// forward's. fp32, bf16 and LoRA, the RL loss with entropy and SFT's,
+// both forms. (Checked: a perturbed recomputation in either form fails it.)
 func TestKeepLogits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: runs 12 GRPO steps of a tiny model")
@@ -33,6 +33,7 @@ func TestKeepLogits(t *testing.T) {
 		{"train", "CALL train(data := 'train_batch', lr := 1e-2, clip_high := 0.28, entropy_coef := 0.01, micro_batch_size := 5, full_state_every := 1);", big},
 		{"train bf16", "CALL train(data := 'train_batch', lr := 1e-2, dtype := 'bf16', micro_batch_size := 4, full_state_every := 1);", big},
 		{"sft", sft, big},
+		{"train lora", "CALL train(data := 'train_batch', lr := 1e-2, lora_rank := 4, micro_batch_size := 5, full_state_every := 1);", big},
 		{"train, rows", "CALL train(data := 'train_batch', lr := 1e-2, entropy_coef := 0.01, micro_batch_size := 5, full_state_every := 1);", symbols},
 		{"sft, rows", sft, symbols},
 	} {
