@@ -17,7 +17,8 @@ import (
 // runtime's soft memory limit is set to the stage's estimate plus a
 // margin (softLimit), so that garbage (a sampler's packed weights, a
 // grown buffer) is collected before the process's resident set passes
-// the estimate. The returned function restores the previous limit.
+// the estimate. The returned function restores the previous limit and
+// the default head.
 func prepareMemory(sc *jobs.StageCtx, pol *policy, maxT, micro, nseq int, keep bool) (restore func()) {
 	m := pol.Model
 	b := max(1, min(micro, nseq))
