@@ -12,6 +12,10 @@ import (
 // What train and sft share besides the policy: the LoRA arguments and the
 // micro-batch chosen from the memory budget (docs/lora.md, docs/memory.md).
 
+// keepLogitsArg is train's and sft's keep_logits (prepareMemory).
+var keepLogitsArg = jobs.ArgSpec{Name: "keep_logits", Type: jobs.TypeBool, Default: false,
+	Doc: "keep the forward's logits of a whole micro-batch (8·vocab bytes a token: 1.2 MB on Qwen2.5) so the backward does not compute them again; faster (one LM-head matmul less per micro-batch), the same bits (docs/memory.md)"}
+
 // loraArgSpecs are the LoRA arguments of train and sft.
 func loraArgSpecs() []jobs.ArgSpec {
 	return []jobs.ArgSpec{
