@@ -9,7 +9,7 @@ PKGS      = ./...
 export GOAMD64 = v1
 
 .PHONY: all build test test-short bench bench-all bench-bf16 bench-torch bench-qwen demo fuzz clean fmt vet
-.PHONY: cuda-toolkit cuda-lib build-cuda test-cuda bench-cuda cuda-test-bin gpu-check
+.PHONY: cuda-toolkit cuda-lib build-cuda test-cuda bench-cuda cuda-test-bin gpu-check cuda-emu-lib test-cuda-emu
 
 all: build
 
@@ -138,7 +138,7 @@ $(CUDA_LIBDL): $(CU_OBJ) $(CUDA_DIR)/lib/gemm_cublas_dl.o
 
 cuda-lib: cuda-toolkit
 	$(MAKE) $(CUDA_LIB) $(CUDA_LIBDL)
-	sh scripts/cuda-libhash.sh $(CUDA_DIR)/libhash_gen.go $(CUDA_LIB) $(CUDA_LIBDL)
+	sh scripts/cuda-libhash.sh $(CUDA_DIR)/libhash_gen.go $$(ls $(CUDA_DIR)/lib/*.a)
 
 build-cuda: cuda-lib
 	CGO_ENABLED=1 $(GO) build -buildvcs=auto -tags "$(CUDA_TAGS)" -o bin/rljob-cuda ./cmd/rljob
@@ -165,6 +165,58 @@ cuda-test-bin: cuda-lib
 	$(GO) test -c -tags "$(CUDA_TAGS) cuda_dlcublas" -ldflags=-s -o bin/cuda-trainer.test ./trainer/
 	$(GO) test -c -tags "$(CUDA_TAGS) cuda_dlcublas" -ldflags=-s -o bin/cuda-cli.test ./cmd/rljob/
 	gzip -f -6 bin/cuda-cli.test
+
+# The CUDA emulator (docs/cuda.md#the-emulator): the same .cu files, their
+# kernel<<<grid, block>>>(...) launches rewritten to C++ calls, compiled by
+# g++ against kernels/cuda/emu (each CUDA thread a fiber on the CPU) into
+# lib/librljobcuda_emu.a; the build tag cudaemu links it instead of
+# cudart and cuBLAS. The CUDA tests then run every kernel, with
+# RLJOB_REQUIRE_CUDA=1, on a machine without a GPU (and without nvcc).
+EMU_CXX    ?= g++
+EMU_DIR    = $(CUDA_DIR)/emu
+EMU_LIB    = $(CUDA_DIR)/lib/librljobcuda_emu.a
+EMU_HDR    = $(wildcard $(EMU_DIR)/*.h $(EMU_DIR)/cub/*.cuh)
+EMU_OBJ    = $(patsubst $(CUDA_DIR)/csrc/%.cu,$(CUDA_DIR)/lib/emu/%.o,$(CU_SRC)) $(CUDA_DIR)/lib/emu/emu.o
+EMU_CXXFLAGS ?= -std=c++17 -O1 -g -fPIC -ffp-contract=off -fno-strict-aliasing -fsanitize=address -fno-omit-frame-pointer \
+	-Wall -Wno-unused-function -Wno-sign-compare
+EMU_TAGS   = $(CUDA_TAGS) cudaemu
+
+$(CUDA_DIR)/lib/emu/%.cpp: $(CUDA_DIR)/csrc/%.cu
+	@mkdir -p $(@D)
+	sed 's/\([A-Za-z_][A-Za-z0-9_]*\)<<<\(.*\)>>>(/rjemu::launcher(\1, "\1", \2)(/' $< >$@
+
+$(CUDA_DIR)/lib/emu/emu_test.cpp: $(EMU_DIR)/emu_test.cu
+	@mkdir -p $(@D)
+	sed 's/\([A-Za-z_][A-Za-z0-9_]*\)<<<\(.*\)>>>(/rjemu::launcher(\1, "\1", \2)(/' $< >$@
+
+$(CUDA_DIR)/lib/emu/emu_test: $(CUDA_DIR)/lib/emu/emu_test.o $(CUDA_DIR)/lib/emu/emu.o
+	$(EMU_CXX) -fsanitize=address -o $@ $^ -lm -lpthread
+
+$(CUDA_DIR)/lib/emu/%.o: $(CUDA_DIR)/lib/emu/%.cpp $(CU_HDR) $(EMU_HDR)
+	$(EMU_CXX) $(EMU_CXXFLAGS) -I$(EMU_DIR) -I$(CUDA_DIR)/csrc -c $< -o $@
+
+$(CUDA_DIR)/lib/emu/emu.o: $(EMU_DIR)/emu.cpp $(EMU_HDR)
+	@mkdir -p $(@D)
+	$(EMU_CXX) $(EMU_CXXFLAGS) -I$(EMU_DIR) -c $< -o $@
+
+$(EMU_LIB): $(EMU_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+cuda-emu-lib:
+	$(MAKE) $(EMU_LIB)
+	sh scripts/cuda-libhash.sh $(CUDA_DIR)/libhash_gen.go $$(ls $(CUDA_DIR)/lib/*.a)
+
+# The emulator's own tests, then the CUDA tests on it, under
+# AddressSanitizer (a kernel's access outside its buffers stops the test
+# naming the kernel, block and thread): none may skip.
+EMU_TEST   = ASAN_OPTIONS=detect_leaks=0 RLJOB_REQUIRE_CUDA=1 $(GO) test -asan -tags "$(EMU_TAGS)" -count=1 -timeout 30m
+test-cuda-emu: cuda-emu-lib $(CUDA_DIR)/lib/emu/emu_test
+	ASAN_OPTIONS=detect_leaks=0 $(CUDA_DIR)/lib/emu/emu_test
+	$(EMU_TEST) ./kernels/cuda/
+	RLJOB_CUDAEMU_ORDER=reverse $(EMU_TEST) ./kernels/cuda/
+	$(EMU_TEST) -run 'TestUseDevice|TestCUDA' ./trainer/
+	$(EMU_TEST) -run 'TestDevice|TestCrashSafetyCUDA' ./cmd/rljob/
 
 # Everything on a GPU machine in one command (scripts/gpu-check.sh).
 gpu-check:

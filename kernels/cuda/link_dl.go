@@ -1,4 +1,4 @@
-//go:build cuda && cgo && cuda_dlcublas
+//go:build cuda && cgo && cuda_dlcublas && !cudaemu
 
 package cuda
 
