@@ -213,6 +213,7 @@ cuda-emu-lib:
 EMU_TEST   = ASAN_OPTIONS=detect_leaks=0 RLJOB_REQUIRE_CUDA=1 $(GO) test -asan -tags "$(EMU_TAGS)" -count=1 -timeout 30m
 test-cuda-emu: cuda-emu-lib $(CUDA_DIR)/lib/emu/emu_test
 	ASAN_OPTIONS=detect_leaks=0 $(CUDA_DIR)/lib/emu/emu_test
+	sh scripts/cuda-shared-mem.sh $(filter-out %/emu.o,$(EMU_OBJ))
 	$(EMU_TEST) ./kernels/cuda/
 	RLJOB_CUDAEMU_ORDER=reverse $(EMU_TEST) ./kernels/cuda/
 	$(EMU_TEST) -run 'TestUseDevice|TestCUDA' ./trainer/

@@ -129,3 +129,54 @@ func TestSample(t *testing.T) {
 		}
 	}
 }
+
+// TestSampleGreedyNaN: the greedy token of rows holding NaN logits is the
+// CPU's (kernels.Argmax: the first element, then strictly larger ones, so
+// a NaN is chosen only at id 0). A NaN in the lanes' butterfly must not
+// hide a larger value of a neighbouring lane.
+func TestSampleGreedyNaN(t *testing.T) {
+	d := openDev(t)
+	nan, inf := float32(math.NaN()), float32(math.Inf(-1))
+	V := 700
+	rows := [][2][]int{ // NaN positions, positions of the value 9
+		{{0}, {5}},
+		{{1}, {600}},
+		{{2}, {3}},
+		{{2, 34, 66}, {3, 35}},
+		{{300}, {301}},
+		{{256, 257}, {0}},
+		{{1, 2}, {3}}, // lane 0 meets the 9 only through lanes 1 and 2
+		{{32}, {33}},  // warp 1's result reaches thread 0 through its lane 0
+	}
+	N := len(rows) + 1
+	logits := make([]float32, N*V)
+	rng := rand.New(rand.NewPCG(23, 24))
+	for i, r := range rows {
+		row := logits[i*V : (i+1)*V]
+		for v := range row {
+			row[v] = float32(rng.NormFloat64())
+		}
+		for _, v := range r[0] {
+			row[v] = nan
+		}
+		for _, v := range r[1] {
+			row[v] = 9
+		}
+	}
+	last := logits[len(rows)*V:] // -Inf everywhere but one NaN
+	for v := range last {
+		last[v] = inf
+	}
+	last[10] = nan
+	xb := up(t, d, "logits", logits)
+	tb := upI32(t, d, "tok", make([]int32, N))
+	pb := up(t, d, "logp", make([]float32, N))
+	must(t, d.Sample(tb, pb, xb, V, N, V, make([]float64, N), SampleParams{}))
+	toks := make([]int32, N)
+	must(t, d.DownloadInt32(toks, tb))
+	for i := range N {
+		if want := int32(kernels.Argmax(logits[i*V : (i+1)*V])); toks[i] != want {
+			t.Errorf("row %d: greedy token %d, the CPU's argmax %d", i, toks[i], want)
+		}
+	}
+}

@@ -89,11 +89,13 @@ __global__ void __launch_bounds__(S_THREADS) sample_weights_k(SampleWS ws, int *
   float mx = -INFINITY;
   for (int v = threadIdx.x; v < V; v += blockDim.x) mx = gomaxf(mx, __fmul_rn(row[v], inv));
   mx = smp_block_max(mx, red);
-  if (greedy) {  // argmax of the raw logits, lowest id on ties
+  if (greedy) {  // kernels.Argmax: lowest id on ties; a NaN only wins at id 0 (below)
     float bv = -INFINITY;
-    int bi = 0x7fffffff;
-    for (int v = threadIdx.x; v < V; v += blockDim.x)
-      if (row[v] > bv || bi == 0x7fffffff) bv = row[v], bi = v;
+    int bi = 0x7fffffff;  // no candidate yet (a NaN is none)
+    for (int v = threadIdx.x; v < V; v += blockDim.x) {
+      float x = row[v];
+      if (x == x && (bi == 0x7fffffff || x > bv)) bv = x, bi = v;
+    }
     for (int o = 16; o > 0; o >>= 1) {
       float ov = __shfl_xor_sync(0xffffffff, bv, o);
       int oi = __shfl_xor_sync(0xffffffff, bi, o);
@@ -106,7 +108,8 @@ __global__ void __launch_bounds__(S_THREADS) sample_weights_k(SampleWS ws, int *
       for (int j = 1; j < (int)(blockDim.x / 32); j++)
         if (redi[j] != 0x7fffffff && (redi[0] == 0x7fffffff || red[j] > red[0] || (red[j] == red[0] && redi[j] < redi[0])))
           red[0] = red[j], redi[0] = redi[j];
-      tok[n] = redi[0];
+      float r0 = row[0];  // Argmax starts from id 0 and nothing is larger than a NaN
+      tok[n] = (r0 != r0 || redi[0] == 0x7fffffff) ? 0 : redi[0];
     }
     __syncthreads();
   }
