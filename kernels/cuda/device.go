@@ -137,6 +137,15 @@ func (d *Device) Alloc(name string, dt DType, n int) (*Buf, error) {
 	return &Buf{Name: name, DType: dt, N: n, ptr: uint64(p), owner: true}, nil
 }
 
+// MemInfo returns the device's free and total memory in bytes.
+func (d *Device) MemInfo() (free, total uint64, err error) {
+	var f, t C.ulonglong
+	if rc := C.rj_mem_info(&f, &t); rc != 0 {
+		return 0, 0, cerr("cudaMemGetInfo", rc)
+	}
+	return uint64(f), uint64(t), nil
+}
+
 func human(b uint64) string {
 	switch {
 	case b >= 1<<30:
