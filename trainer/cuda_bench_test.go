@@ -40,3 +40,32 @@ func BenchmarkCUDASampleQwen(b *testing.B) {
 		}
 	}
 }
+
+// TestCUDABenchHarness runs the two benchmarks' harness once on a tiny
+// shape (make test-cuda, the emulator, gpu-check.sh's trainer tests), so
+// that the first GPU run does not spend its minutes on a broken
+// benchmark: each variant must time its steps and report tok/s.
+func TestCUDABenchHarness(t *testing.T) {
+	be := gpuBackend(t)
+	tiny := benchShape{"tiny", 2, 64, 4, 300, 2, 24, 2, 96}
+	for _, v := range []struct {
+		dtype string
+		keep  bool
+	}{{DTypeFP32, false}, {DTypeBF16, false}, {DTypeBF16, true}} {
+		r := testing.Benchmark(func(b *testing.B) {
+			withBackend(b, be)
+			benchDeviceTrain(b, tiny, v.dtype, v.keep)
+		})
+		if r.N < 1 || r.Extra["tok/s"] <= 0 || r.Extra["ms/step"] <= 0 {
+			t.Errorf("train %s keep_logits=%v: %d runs, metrics %v", v.dtype, v.keep, r.N, r.Extra)
+		}
+	}
+	withBackend(t, be) // the sampling benchmark's model and its Generate
+	c := tiny.config()
+	m := benchDeviceModel(t, c, DTypeBF16)
+	defer m.Release()
+	opt := SampleOptions{Temperature: 1, MaxNewTokens: 5}
+	if err := generateAll(m, smpPrompts(1, 3, c.VocabSize, 16), smpSeeds(3, 1), opt); err != nil {
+		t.Errorf("sample: %v", err)
+	}
+}

@@ -87,14 +87,8 @@ func benchDeviceSample(b *testing.B, s benchShape, dtype string, batch, newTok i
 	opt := SampleOptions{Temperature: 1, MaxNewTokens: newTok}
 	b.Run(fmt.Sprintf("%s/%s/batch%d", s.name, dtype, batch), func(b *testing.B) {
 		for b.Loop() {
-			out, err := m.Generate(prompts, seeds, opt)
-			if err != nil {
+			if err := generateAll(m, prompts, seeds, opt); err != nil {
 				b.Fatal(err)
-			}
-			for _, smp := range out {
-				if len(smp.Tokens) != newTok {
-					b.Fatalf("%d new tokens, want %d", len(smp.Tokens), newTok)
-				}
 			}
 		}
 		sec := b.Elapsed().Seconds()
@@ -104,9 +98,24 @@ func benchDeviceSample(b *testing.B, s benchShape, dtype string, batch, newTok i
 	})
 }
 
+// generateAll samples every prompt to opt.MaxNewTokens new tokens (the
+// benchmark's prompts never stop early).
+func generateAll(m *Model, prompts [][]int32, seeds []uint64, opt SampleOptions) error {
+	out, err := m.Generate(prompts, seeds, opt)
+	if err != nil {
+		return err
+	}
+	for _, smp := range out {
+		if len(smp.Tokens) != opt.MaxNewTokens {
+			return fmt.Errorf("%d new tokens, want %d", len(smp.Tokens), opt.MaxNewTokens)
+		}
+	}
+	return nil
+}
+
 // benchDeviceModel is a model of config c in dtype, made on the selected
 // backend.
-func benchDeviceModel(b *testing.B, c Config, dtype string) *Model {
+func benchDeviceModel(b testing.TB, c Config, dtype string) *Model {
 	m, err := NewModel(c, 1)
 	if err != nil {
 		b.Fatal(err)
