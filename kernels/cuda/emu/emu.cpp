@@ -38,27 +38,26 @@ struct Fiber {
   char *stack;
   Thread t;
   State st;
-  int line;        // the source line of the barrier it waits at
-  unsigned mask;   // a warp barrier's mask
-  unsigned gen;    // shuffles done (selects the exchange buffer)
+  int line;       // the source line of the barrier it waits at
+  unsigned mask;  // a warp barrier's mask
+  unsigned gen;   // shuffles done (selects the exchange buffer)
 };
 
 static const size_t kStack = 256 << 10;
 static const int kMaxThreads = 1024;
 
-static std::mutex mu;                  // one launch at a time
-static std::vector<Fiber> fibers;      // kMaxThreads, stacks made on first use
-static ucontext_t sched;               // the block scheduler's context
-static int running;                    // index of the running fiber
-static void (*body_fn)(void *);
-static void *body_arg;
+static std::mutex mu;                           // one launch at a time
+static std::vector<Fiber> fibers;               // kMaxThreads, stacks made on first use
+static ucontext_t sched;                        // the block scheduler's context
+static int running;                             // index of the running fiber
+static void (*body_fn)(void *);                 // the launch: the kernel's call
+static void *body_arg;                          //   and its arguments
 static unsigned long long xch[2][kMaxThreads];  // shuffle exchange, double-buffered
-static int reverse_order = -1;
-static int block_n;                    // threads in the running block
-
-static const char *running_kernel;  // for the report of a fault inside it
-static cudaError_t last_err;        // cudaGetLastError's
-static char fail_msg[512];    // what the last launch failure was
+static int reverse_order = -1;                  // RLJOB_CUDAEMU_ORDER=reverse (-1: not read yet)
+static int block_n;                             // threads in the running block
+static const char *running_kernel;              // for the report of a fault inside it
+static cudaError_t last_err;                    // cudaGetLastError's
+static char fail_msg[512];                      // what the last launch failure was
 
 static void fail(const char *name, dim3 b, const char *fmt, int a = 0, int c = 0) {
   char what[256];
