@@ -204,6 +204,8 @@ $(EMU_LIB): $(EMU_OBJ)
 	ar rcs $@ $^
 
 cuda-emu-lib:
+	@command -v $(EMU_CXX) >/dev/null 2>&1 || { echo "make: installing g++ for the CUDA emulator (apt)" >&2; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++ >/dev/null; }
 	$(MAKE) $(EMU_LIB)
 	sh scripts/cuda-libhash.sh $(CUDA_DIR)/libhash_gen.go $$(ls $(CUDA_DIR)/lib/*.a)
 
