@@ -43,7 +43,8 @@ struct Fiber {
   unsigned gen;   // shuffles done (selects the exchange buffer)
 };
 
-static const size_t kStack = 256 << 10;
+static const size_t kStack = 256 << 10;  // each fiber's stack
+static const size_t kGuard = 4096;       // and the page below it
 static const int kMaxThreads = 1024;
 
 static std::mutex mu;                           // one launch at a time
@@ -108,12 +109,14 @@ static void ensure_fibers(int n) {
   if ((int)fibers.size() < kMaxThreads) fibers.resize(kMaxThreads);
   for (int i = 0; i < n; i++) {
     if (fibers[i].stack) continue;
-    void *p = mmap(0, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) {
+    // the stack, and below it one page that faults (a stack overflow
+    // stops the process instead of writing over another fiber's stack)
+    void *p = mmap(0, kGuard + kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED || mprotect(p, kGuard, PROT_NONE) != 0) {
       fprintf(stderr, "rljob CUDA emulator: mmap of a fiber stack: %s\n", strerror(errno));
       abort();
     }
-    fibers[i].stack = (char *)p;
+    fibers[i].stack = (char *)p + kGuard;
   }
 }
 
