@@ -218,6 +218,8 @@ test-cuda-emu: cuda-emu-lib $(CUDA_DIR)/lib/emu/emu_test
 	sh scripts/cuda-shared-mem.sh $(filter-out %/emu.o,$(EMU_OBJ))
 	$(EMU_TEST) ./kernels/cuda/
 	RLJOB_CUDAEMU_ORDER=reverse $(EMU_TEST) ./kernels/cuda/
+	RLJOB_CUDA_GEMM_TILE=128 $(EMU_TEST) ./kernels/cuda/
+	RLJOB_CUDA_GEMM_TILE=128 $(EMU_TEST) -run TestCUDABackendConformance ./trainer/
 	$(EMU_TEST) -run 'TestUseDevice|TestCUDA' ./trainer/
 	$(EMU_TEST) -run 'TestDevice|TestCrashSafetyCUDA' ./cmd/rljob/
 

@@ -51,7 +51,15 @@ func gemmBufs(b *testing.B, d *Device, s gemmShape) (x, w, c, x16, w16 *Buf) {
 // runGemm times one product of shape s on path ("bi" or a cuBLAS mode).
 func runGemm(b *testing.B, d *Device, path string, s gemmShape, x, w, c, x16, w16 *Buf) error {
 	switch path {
-	case "bi":
+	case "bi", "bi128":
+		tile := 64
+		if path == "bi128" {
+			tile = 128
+		}
+		if err := d.SetGemmTile(tile); err != nil {
+			return err
+		}
+		defer d.SetGemmTile(64)
 		return d.MatmulForward(c, x, w, nil, s.M, s.K, s.N)
 	case "bi_bf16":
 		return d.MatmulForwardBF16(c, x, w16, nil, s.M, s.K, s.N)
@@ -68,7 +76,7 @@ func BenchmarkCUDAGemm(b *testing.B) {
 	d := openDev(b)
 	for _, s := range append(qwen05Layer(8192), qwen05Head(1024)) {
 		x, w, c, x16, w16 := gemmBufs(b, d, s)
-		for _, path := range []string{"bi", "bi_bf16", "fp32", "tf32", "bf16"} {
+		for _, path := range []string{"bi", "bi128", "bi_bf16", "fp32", "tf32", "bf16"} {
 			b.Run(fmt.Sprintf("%s_%dx%dx%d/%s", s.name, s.M, s.N, s.K, path), func(b *testing.B) {
 				must(b, runGemm(b, d, path, s, x, w, c, x16, w16)) // warm-up
 				must(b, d.Sync())
@@ -121,7 +129,7 @@ func BenchmarkCUDAForwardGemms(b *testing.B) {
 		must(b, forward(path))
 		return time.Since(t0)
 	}
-	for _, pair := range [][2]string{{"bi", "fp32"}, {"bi", "tf32"}, {"bi", "bf16"}, {"bi_bf16", "bf16"}} {
+	for _, pair := range [][2]string{{"bi", "fp32"}, {"bi128", "fp32"}, {"bi", "tf32"}, {"bi", "bf16"}, {"bi_bf16", "bf16"}} {
 		b.Run(pair[0]+"_vs_"+pair[1], func(b *testing.B) {
 			var bi, other time.Duration
 			for range b.N {

@@ -11,6 +11,8 @@ import "C"
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"unsafe"
 )
 
@@ -66,7 +68,29 @@ func Open(ordinal int) (*Device, error) {
 	if rc := C.rj_open(C.int(ordinal), &name[0], C.int(len(name)), &total); rc != 0 {
 		return nil, cerr(fmt.Sprintf("open device %d", ordinal), rc)
 	}
-	return &Device{Ordinal: ordinal, Name: C.GoString(&name[0]), Total: uint64(total), scratch: map[string]*Buf{}}, nil
+	d := &Device{Ordinal: ordinal, Name: C.GoString(&name[0]), Total: uint64(total), scratch: map[string]*Buf{}}
+	if v := os.Getenv("RLJOB_CUDA_GEMM_TILE"); v != "" {
+		t, err := strconv.Atoi(v)
+		if err == nil {
+			err = d.SetGemmTile(t)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cuda: RLJOB_CUDA_GEMM_TILE=%s: want 64 or 128", v)
+		}
+	}
+	return d, nil
+}
+
+// SetGemmTile chooses the batch-invariant GEMM's kernel for every product
+// after it: 64 (64×64 output tiles, 4×4 per thread; the default) or 128
+// (128×128, 8×8 per thread). The bits are the same; only the speed
+// differs (BenchmarkCUDAGemm's bi and bi128). RLJOB_CUDA_GEMM_TILE sets
+// it when the device opens.
+func (d *Device) SetGemmTile(tile int) error {
+	if C.rj_set_gemm_tile(C.int(tile)) != 0 {
+		return fmt.Errorf("cuda: gemm tile %d: want 64 or 128", tile)
+	}
+	return nil
 }
 
 // Close frees the device's scratch buffers and its cuBLAS handle.

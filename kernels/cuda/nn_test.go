@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -340,5 +341,41 @@ func TestScaleAdd(t *testing.T) {
 		ob := up(t, d, "out", out)
 		must(t, d.ScaleAdd(ob, up(t, d, "x", x), s, n, add))
 		sameBits(t, "scale_add", down(t, d, ob, n), want)
+	}
+}
+
+// TestGemmTiles: the 128×128-tile GEMM gives the 64×64 one's bits (which
+// the tests above hold to the CPU's) on products over several tiles in
+// both dimensions, K not a multiple of either stage, with transposes,
+// accumulation, and a single row.
+func TestGemmTiles(t *testing.T) {
+	d := openDev(t)
+	t.Cleanup(func() { must(t, d.SetGemmTile(64)) })
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, s := range []struct{ M, N, K int }{{200, 300, 45}, {1, 129, 17}, {130, 7, 300}} {
+		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+			for _, acc := range []bool{false, true} {
+				a, b, c0 := randn(rng, s.M*s.K, 1), randn(rng, s.K*s.N, 1), randn(rng, s.M*s.N, 1)
+				lda, ldb := s.K, s.N
+				if tr[0] {
+					lda = s.M
+				}
+				if tr[1] {
+					ldb = s.K
+				}
+				ab, bb := up(t, d, "a", a), up(t, d, "b", b)
+				var got [2][]float32
+				for i, tile := range []int{64, 128} {
+					must(t, d.SetGemmTile(tile))
+					cb := up(t, d, "c", c0)
+					must(t, d.GemmBI(tr[0], tr[1], s.M, s.N, s.K, ab, lda, bb, ldb, acc, cb, s.N))
+					got[i] = down(t, d, cb, s.M*s.N)
+				}
+				sameBits(t, fmt.Sprintf("gemm %v trans %v acc %v: tile 128 against 64", s, tr, acc), got[1], got[0])
+			}
+		}
+	}
+	if err := d.SetGemmTile(96); err == nil || !strings.Contains(err.Error(), "want 64 or 128") {
+		t.Errorf("SetGemmTile(96): %v", err)
 	}
 }

@@ -56,6 +56,9 @@ typedef struct {
   dptr a, b, c, bias;
 } rj_gemm_args;
 int rj_gemm_bi(const rj_gemm_args *g);
+/* the kernel rj_gemm_bi launches: 64 (64×64 tiles, the default) or 128
+   (128×128 tiles); the bits are the same */
+int rj_set_gemm_tile(int tile);
 int rj_bias_bwd(dptr dbias, dptr dout, int B, int OC);
 /* gemm_bf16.cu: kernels.MatmulForwardBF16's order (w: BF16 (N, K)) */
 int rj_gemm_bf16_bi(dptr out, dptr inp, dptr w, dptr bias, int M, int N, int K);
