@@ -176,7 +176,8 @@ EMU_CXX    ?= g++
 EMU_DIR    = $(CUDA_DIR)/emu
 EMU_LIB    = $(CUDA_DIR)/lib/librljobcuda_emu.a
 EMU_HDR    = $(wildcard $(EMU_DIR)/*.h $(EMU_DIR)/cub/*.cuh)
-EMU_OBJ    = $(patsubst $(CUDA_DIR)/csrc/%.cu,$(CUDA_DIR)/lib/emu/%.o,$(CU_SRC)) $(CUDA_DIR)/lib/emu/emu.o
+EMU_RT     = $(CUDA_DIR)/lib/emu/emu.o $(CUDA_DIR)/lib/emu/emu_runtime.o
+EMU_OBJ    = $(patsubst $(CUDA_DIR)/csrc/%.cu,$(CUDA_DIR)/lib/emu/%.o,$(CU_SRC)) $(EMU_RT)
 EMU_CXXFLAGS ?= -std=c++17 -O1 -g -fPIC -ffp-contract=off -fno-strict-aliasing -fsanitize=address -fno-omit-frame-pointer \
 	-Wall -Wno-unused-function -Wno-sign-compare
 EMU_TAGS   = $(CUDA_TAGS) cudaemu
@@ -189,13 +190,17 @@ $(CUDA_DIR)/lib/emu/emu_test.cpp: $(EMU_DIR)/emu_test.cu
 	@mkdir -p $(@D)
 	sed 's/\([A-Za-z_][A-Za-z0-9_]*\)<<<\(.*\)>>>(/rjemu::launcher(\1, "\1", \2)(/' $< >$@
 
-$(CUDA_DIR)/lib/emu/emu_test: $(CUDA_DIR)/lib/emu/emu_test.o $(CUDA_DIR)/lib/emu/emu.o
+$(CUDA_DIR)/lib/emu/emu_test: $(CUDA_DIR)/lib/emu/emu_test.o $(EMU_RT)
 	$(EMU_CXX) -fsanitize=address -o $@ $^ -lm -lpthread
 
 $(CUDA_DIR)/lib/emu/%.o: $(CUDA_DIR)/lib/emu/%.cpp $(CU_HDR) $(EMU_HDR)
 	$(EMU_CXX) $(EMU_CXXFLAGS) -I$(EMU_DIR) -I$(CUDA_DIR)/csrc -c $< -o $@
 
 $(CUDA_DIR)/lib/emu/emu.o: $(EMU_DIR)/emu.cpp $(EMU_HDR)
+	@mkdir -p $(@D)
+	$(EMU_CXX) $(EMU_CXXFLAGS) -I$(EMU_DIR) -c $< -o $@
+
+$(CUDA_DIR)/lib/emu/emu_runtime.o: $(EMU_DIR)/emu_runtime.cpp $(EMU_HDR)
 	@mkdir -p $(@D)
 	$(EMU_CXX) $(EMU_CXXFLAGS) -I$(EMU_DIR) -c $< -o $@
 
@@ -215,7 +220,7 @@ cuda-emu-lib:
 EMU_TEST   = ASAN_OPTIONS=detect_leaks=0 RLJOB_REQUIRE_CUDA=1 $(GO) test -asan -tags "$(EMU_TAGS)" -count=1 -timeout 30m
 test-cuda-emu: cuda-emu-lib $(CUDA_DIR)/lib/emu/emu_test
 	ASAN_OPTIONS=detect_leaks=0 $(CUDA_DIR)/lib/emu/emu_test
-	sh scripts/cuda-shared-mem.sh $(filter-out %/emu.o,$(EMU_OBJ))
+	sh scripts/cuda-shared-mem.sh $(filter-out $(EMU_RT),$(EMU_OBJ))
 	$(EMU_TEST) ./kernels/cuda/
 	RLJOB_CUDAEMU_ORDER=reverse $(EMU_TEST) ./kernels/cuda/
 	RLJOB_CUDA_GEMM_TILE=128 $(EMU_TEST) ./kernels/cuda/
