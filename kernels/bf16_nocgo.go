@@ -2,11 +2,14 @@
 
 package kernels
 
-var bf16Native = false
+var bf16HasDP, bf16Native = false, false
 
 // BF16Native reports whether bf16 matmuls run the VDPBF16PS instruction
 // (never without cgo).
 func BF16Native() bool { return false }
+
+// BF16Dot names what runs bf16 matmuls' dot products: FMAs (Go's).
+func BF16Dot() string { return "FMAs" }
 
 func bf16GemmRange(out []float32, x []uint32, pw *PackedWeightBF16, bias []float32, acc bool, m0, m1, p0, p1 int) {
 	bf16GemmRangeGo(out, x, pw, bias, acc, m0, m1, p0, p1)

@@ -50,7 +50,7 @@ func bf16Kinds() []struct {
 			level  int
 			native bool
 		}{l, false})
-		if l == 2 && bf16Native {
+		if l == 2 && bf16HasDP {
 			ks = append(ks, struct {
 				level  int
 				native bool
@@ -127,28 +127,40 @@ func TestBF16Accuracy(t *testing.T) {
 // BenchmarkBF16Gemm compares MatmulForwardBF16 with the float32
 // MatmulForwardBI on the same shapes (Qwen2.5-0.5B's: hidden 896,
 // intermediate 4864) at a training size (M = 512) and decode sizes
-// (M = 1, 8, 32), per CPU-second.
+// (M = 1, 8, 32), per CPU-second. On a CPU with AVX512_BF16 both bf16
+// kernels run: bf16-vdpbf16ps and bf16-fma (the twin), whichever start-up
+// chose (BF16Dot).
 //
 //	go test -run '^$' -bench BF16Gemm ./kernels/
 func BenchmarkBF16Gemm(b *testing.B) {
+	native := bf16Native
+	defer func() { bf16Native = native }()
+	type impl struct {
+		name   string
+		native bool
+		bf16   bool
+	}
+	impls := []impl{{"fp32", false, false}, {"bf16", native, true}}
+	if bf16HasDP && biCurLevel == 2 {
+		impls = []impl{{"fp32", false, false}, {"bf16-vdpbf16ps", true, true}, {"bf16-fma", false, true}}
+	}
 	r := rand.New(rand.NewSource(1))
 	for _, M := range []int{1, 8, 32, 512} {
 		for _, kn := range [][2]int{{896, 896}, {896, 4864}, {4864, 896}} {
 			K, N := kn[0], kn[1]
 			inp, w, out := randSlice(r, M*K, 1), randSlice(r, N*K, 0.05), make([]float32, M*N)
 			p32, p16 := PackWeight(nil, w, N, K), PackWeightBF16(nil, w, N, K)
-			for _, impl := range []struct {
-				name string
-				f    func()
-			}{
-				{"fp32", func() { MatmulForwardBI(out, inp, p32, nil, M) }},
-				{"bf16", func() { MatmulForwardBF16(out, inp, p16, nil, M) }},
-			} {
-				b.Run(fmt.Sprintf("%dx%dx%d/%s", M, K, N, impl.name), func(b *testing.B) {
-					impl.f()
+			for _, im := range impls {
+				f := func() { MatmulForwardBI(out, inp, p32, nil, M) }
+				if im.bf16 {
+					f = func() { MatmulForwardBF16(out, inp, p16, nil, M) }
+				}
+				b.Run(fmt.Sprintf("%dx%dx%d/%s", M, K, N, im.name), func(b *testing.B) {
+					bf16Native = im.native
+					f()
 					c0 := cpuSeconds()
 					for b.Loop() {
-						impl.f()
+						f()
 					}
 					flop := float64(2*M*K*N) * float64(b.N)
 					b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
@@ -418,6 +430,30 @@ func TestBF16BlockingsBitIdentical(t *testing.T) {
 			MatmulBackwardBF16(di, dw, nil, dout, inp, w, M, K, N)
 			assertClose(t, name+" dinp", di, wdi, 0, 0)
 			assertClose(t, name+" dweight", dw, wdw, 0, 0)
+		}
+	}
+}
+
+// TestBF16KernelShapes: every register block of every bf16 kernel (rows
+// 1..12 of the AVX-512 FMA twin, with each panel count and a panel tail)
+// gives the bits of the naive specification, with K odd.
+func TestBF16KernelShapes(t *testing.T) {
+	native := bf16Native
+	defer func() { bf16Native = native }()
+	r := rand.New(rand.NewSource(31))
+	const K = 37
+	for _, k := range bf16Kinds() {
+		useSet(t, k.level)
+		bf16Native = k.native
+		for M := 1; M <= 25; M++ {
+			for np := 1; np <= 9; np++ {
+				N := 16*np - 3
+				inp, w, bias := randSlice(r, M*K, 1), randSlice(r, N*K, 1), randSlice(r, N, 1)
+				want, got := make([]float32, M*N), make([]float32, M*N)
+				naiveMatmulBF16(want, inp, w, bias, M, K, N)
+				MatmulForwardBF16(got, inp, PackWeightBF16(nil, w, N, K), bias, M)
+				assertClose(t, fmt.Sprintf("%s native=%v M=%d N=%d", biLevelName[k.level], k.native, M, N), got, want, 0, 0)
+			}
 		}
 	}
 }

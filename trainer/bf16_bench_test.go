@@ -64,7 +64,7 @@ func abRun(b *testing.B, flop, tokens float64, unit string, f func(dtype string)
 	b.ReportMetric(med(cpu[DTypeFP32])/med(cpu[DTypeBF16]), "bf16-speedup-cpu")
 	b.ReportMetric(med(wall[DTypeFP32])/med(wall[DTypeBF16]), "bf16-speedup-wall")
 	b.ReportMetric(0, "ns/op")
-	b.Logf("kernels %s (VDPBF16PS %v), %d rounds", kernels.KernelSet(), kernels.BF16Native(), rounds)
+	b.Logf("kernels %s, bf16 on %s, %d rounds", kernels.KernelSet(), kernels.BF16Dot(), rounds)
 }
 
 // BenchmarkBF16TrainQwen: one RL training step (ForwardLogp with entropy,

@@ -78,7 +78,7 @@ func TestTrainBytesAcrossKernelSetsBF16(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := trainDigest(t, DTypeBF16)
-		t.Logf("%s (VDPBF16PS %v): %s", set, kernels.BF16Native(), got)
+		t.Logf("%s (bf16 on %s): %s", set, kernels.BF16Dot(), got)
 		if got != goldenTrainDigestBF16 {
 			t.Errorf("kernel set %s: bf16 parameters and moments after 6 steps hash to %s, want %s", set, got, goldenTrainDigestBF16)
 		}

@@ -27,8 +27,8 @@ func init() {
 			if line := buildLine(); line != "" {
 				fmt.Fprintln(e.stdout, line)
 			}
-			fmt.Fprintf(e.stdout, "kernels %s (this CPU and build can run %s; RLJOB_KERNELS selects one, same results)\n",
-				kernels.KernelSet(), strings.Join(kernels.KernelSets(), ", "))
+			fmt.Fprintf(e.stdout, "kernels %s, bf16 on %s (this CPU and build can run %s; RLJOB_KERNELS selects one, same results)\n",
+				kernels.KernelSet(), kernels.BF16Dot(), strings.Join(kernels.KernelSets(), ", "))
 			if line := cudaLine(); line != "" {
 				fmt.Fprintln(e.stdout, line)
 			}

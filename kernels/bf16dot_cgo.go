@@ -1,0 +1,82 @@
+//go:build cgo && amd64
+
+package kernels
+
+/*
+#include <immintrin.h>
+#include <time.h>
+
+static int rljob_has_bf16(void) {
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512bf16");
+}
+
+// Rates of the two bf16 dot products on this core: n rounds of 12
+// independent VDPBF16PS chains (32 multiply-adds an instruction) and of
+// 12 FMA chains (16), in multiply-adds per nanosecond.
+static double rb_now(void) {
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e9 + t.tv_nsec;
+}
+
+#define RB_RATE(NAME, ATTR, T, INIT, OP, MACS) \
+ATTR static double NAME(long n) { \
+	__m512 a[12]; \
+	T x = INIT; \
+	_Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i); \
+	double t = rb_now(); \
+	for (long k = 0; k < n; k++) { \
+		_Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) a[i] = OP; \
+		__asm__ volatile("" : "+v"(x)); \
+	} \
+	t = rb_now() - t; \
+	float s = 0; \
+	for (int i = 0; i < 12; i++) s += _mm512_reduce_add_ps(a[i]); \
+	__asm__ volatile("" : : "x"(s)); \
+	return t > 0 ? (double)n * 12 * MACS / t : 0; \
+}
+RB_RATE(rb_rate_dp, __attribute__((target("avx512f,avx512bf16"))), __m512bh, (__m512bh)_mm512_set1_epi32(0x3f803f80),
+	_mm512_dpbf16_ps(a[i], x, x), 32)
+RB_RATE(rb_rate_fma, __attribute__((target("avx512f"))), __m512, _mm512_set1_ps(1.0f), _mm512_fmadd_ps(x, x, a[i]), 16)
+
+// rljob_dp_faster: whether VDPBF16PS does more multiply-adds a second than
+// FMAs on this core: the best of 5 alternated timings of each (about 0.3
+// ms in all). Twice on AMD's Zen 5, half on Intel's Xeon (Emerald Rapids).
+static int rljob_dp_faster(void) {
+	double dp = 0, fma = 0;
+	for (int r = 0; r < 5; r++) {
+		double d = rb_rate_dp(2048), f = rb_rate_fma(4096);
+		if (d > dp) dp = d;
+		if (f > fma) fma = f;
+	}
+	return dp > fma;
+}
+*/
+import "C"
+
+// bf16HasDP is whether the CPU has AVX512_BF16. bf16Native is whether the
+// AVX-512 set runs VDPBF16PS: where the CPU has it and it is the faster
+// (rljob_dp_faster, timed once at start); otherwise the AVX-512 FMA twin,
+// which gives the same bits. Tests set it to check each kernel.
+var (
+	bf16HasDP  = C.rljob_has_bf16() != 0
+	bf16Native = bf16HasDP && C.rljob_dp_faster() != 0
+)
+
+// BF16Native reports whether bf16 matmuls run the VDPBF16PS instruction
+// (kernel set avx512 on a CPU with AVX512_BF16 where it outruns FMAs).
+func BF16Native() bool { return bf16Native && biCurLevel == 2 }
+
+// BF16Dot names what runs bf16 matmuls' dot products with the kernel set
+// in use: "VDPBF16PS", or "FMAs" with the reason when the CPU has
+// VDPBF16PS but the FMAs are faster. The bits are the same either way.
+func BF16Dot() string {
+	switch {
+	case BF16Native():
+		return "VDPBF16PS"
+	case bf16HasDP && biCurLevel == 2:
+		return "FMAs, faster than VDPBF16PS here"
+	}
+	return "FMAs"
+}
