@@ -50,8 +50,8 @@ __attribute__((target("avx512f,avx512bf16"))) static void rb_dp512_##MR##_##NP(R
 // element, [2i+1] the even, ldx floats a row), so each broadcast is a
 // load; only the weights are split in registers, once per k for all MR
 // rows. (Splitting each row's pair too took two vector ALU operations per
-// row and k, beside the FMAs' ports: on Intel's Xeon, 0.62 of the FMA peak
-// against 0.9 now.)
+// row and k, beside the FMAs' ports: at 512 rows on an Intel Xeon, 95–101
+// GFLOP per CPU-second against 127–143 now; docs/kernels.md.)
 #define RB_FMA512(MR, NP) \
 __attribute__((target("avx512f"))) static void rb_fma512_##MR##_##NP(RB_ARGS) { \
 	const float *xf = (const float *)x; \
@@ -120,7 +120,11 @@ typedef void (*rb_kern)(RB_ARGS);
 // Blockings. VDPBF16PS: up to 8 rows × 3 panels, 24 accumulators of the
 // 32 zmm plus 3 weights and a broadcast, 11 loads per 24 dot products (a
 // row block of 6 × 2 needs 8 per 12). The FMA twins, whose weights take
-// two registers each: MR·NP ≤ 12 (AVX-512), MR·2NP ≤ 8 (AVX2). rb_np, the
+// two registers each (odd and even halves): AVX-512 up to 12 rows × 2
+// panels on expanded pairs (MR·NP + 2·NP + the mask ≤ 32 zmm), AVX2 up to
+// 6 rows × 1 panel. (The AVX2 twin on expanded pairs, 4 rows × 1 panel to
+// fit 16 ymm, was no faster on the Xeon's AVX2, so it splits each row's
+// pair in registers.) rb_np, the
 // panels per call at MR rows, never grows with MR, so a tile's blocks of
 // MR and MR−1 rows share one panel count.
 RB_DP512(1, 1) RB_DP512(1, 2) RB_DP512(1, 3) RB_DP512(1, 4) RB_DP512(1, 5) RB_DP512(1, 6) RB_DP512(1, 7) RB_DP512(1, 8)
