@@ -55,7 +55,7 @@ import "C"
 
 // bf16HasDP is whether the CPU has AVX512_BF16. bf16Native is whether the
 // AVX-512 set runs VDPBF16PS: where the CPU has it and it is the faster
-// (rljob_dp_faster, timed once at start); otherwise the AVX-512 FMA twin,
+// (dpFaster, timed once at start); otherwise the AVX-512 FMA twin,
 // which gives the same bits. Tests set it to check each kernel.
 var (
 	bf16HasDP    = C.rljob_has_bf16() != 0
