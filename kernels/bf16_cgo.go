@@ -180,26 +180,27 @@ static const int rb_np[3][RB_MRMAX + 1] = {{0, 2, 2, 1, 1, 1, 1}, {0, 8, 6, 5, 4
 static const int rb_mrmax[3] = {6, 12, 8};
 
 // rb_block runs rows [m, m+mr) × panels [p, p+np) over pairs [k0, k0+kn);
-// row m's x starts at xr, rows ldx apart, xs uint32 a pair (2: expanded).
-static inline void rb_block(int kind, float *out, const uint32_t *xr, long ldx, long xs, const uint32_t *w, const float *bias,
+// xk is row m's pair k0, rows ldx apart.
+static inline void rb_block(int kind, float *out, const uint32_t *xk, long ldx, const uint32_t *w, const float *bias,
 	int acc, long N, long K2, long m, int mr, long p, int np, long k0, long kn) {
 	int nv[8];
 	for (int i = 0; i < np; i++) {
 		long v = N - 16 * (p + i);
 		nv[i] = v < 16 ? (int)v : 16;
 	}
-	rb_tab[kind][mr][np](out + m * N + 16 * p, N, xr + k0 * xs, ldx, kn, w + p * 16 * K2 + k0 * 16, 16 * K2,
+	rb_tab[kind][mr][np](out + m * N + 16 * p, N, xk, ldx, kn, w + p * 16 * K2 + k0 * 16, 16 * K2,
 		bias ? bias + 16 * p : 0, nv, acc);
 }
 
 // rb_xbuf is this thread's buffer of expanded pairs for the AVX-512 FMA
-// twin (grown, never freed: one per thread that ever ran a bf16 product).
+// twin (grown, never freed: one per thread that ever ran a bf16 product;
+// at most a tile's rows × one block of pairs, 96 × 768 × 8 bytes at the
+// Qwen shapes, or 12 rows × all pairs).
 static __thread uint32_t *rb_xbuf;
 static __thread long rb_xcap;
 
 // rb_expand writes n pairs of x as float32 pairs: dst[2i] the odd element
-// (the high half), dst[2i+1] the even one. Exact: a bf16 is a float32's
-// upper half.
+// (the high half), dst[2i+1] the even one.
 __attribute__((target("avx512f"))) static void rb_expand(uint32_t *restrict dst, const uint32_t *restrict x, long n) {
 	for (long i = 0; i < n; i++) {
 		dst[2 * i] = x[i] & 0xffff0000u;
@@ -207,63 +208,77 @@ __attribute__((target("avx512f"))) static void rb_expand(uint32_t *restrict dst,
 	}
 }
 
+// rb_xblock returns rows [m0, m0+rows) × pairs [k0, k0+kn) of x (M, K2)
+// as the kernel of kind reads them, row m0's pair k0 first, rows *ldx
+// apart: x itself, or for the AVX-512 FMA twin its float32 pairs in
+// rb_xbuf (rb_expand; exact: a bf16 is a float32's upper half). NULL when
+// rb_xbuf cannot grow.
+static const uint32_t *rb_xblock(int kind, const uint32_t *x, long K2, long m0, long rows, long k0, long kn, long *ldx) {
+	const uint32_t *xk = x + m0 * K2 + k0;
+	*ldx = K2;
+	if (kind != 1) return xk;
+	if (rows * kn > rb_xcap) {
+		free(rb_xbuf);
+		rb_xbuf = aligned_alloc(64, (size_t)((rows * kn + 15) / 16 * 16) * 8);
+		rb_xcap = rb_xbuf ? (rows * kn + 15) / 16 * 16 : 0;
+		if (!rb_xbuf) return 0;
+	}
+	for (long r = 0; r < rows; r++) rb_expand(rb_xbuf + r * 2 * kn, xk + r * K2, kn);
+	*ldx = 2 * kn;
+	return rb_xbuf;
+}
+
 // rljob_bf16gemm computes out[m, 16p0 .. min(N, 16p1)) for m in [m0, m1)
 // with kernel kind (2 VDPBF16PS, 1 AVX-512 FMAs, 0 AVX2 FMAs). out (M, N),
 // x (M, K2) pairs, w packed (panel stride 16·K2), bias (N) or NULL. The
-// AVX-512 FMA twin first expands the range's rows of x (rb_expand). The
 // rows go in nb blocks of mr or mr−1 rows. With one block of pairs
 // (K2 ≤ kc), each row block runs across the panels (its x stays in L1).
 // Otherwise, for each block of kc = kcp/np pairs, each group of np panels
 // runs down the row blocks: its kcp·64 bytes of weights stay in cache (96
 // KiB, L2, at bf16.go's bf16KC) while the rows' pairs stream past, and the
 // partial sums wait in out. With acc and one block of pairs, the next row
-// block's partial sums are prefetched a call ahead. Returns -1 when the
+// block's partial sums are prefetched a call ahead. The AVX-512 FMA twin
+// reads each block of pairs expanded (rb_xblock). Returns -1 when the
 // expanded rows cannot be allocated, else 0.
 static int rljob_bf16gemm(int kind, float *out, const uint32_t *x, const uint32_t *w, const float *bias, int acc,
 	long N, long K2, long m0, long m1, long p0, long p1, long kcp) {
-	long rows = m1 - m0, mrmax = rb_mrmax[kind];
-	const uint32_t *xb = x + m0 * K2; // row m0's pairs
-	long ldx = K2, xs = 1;
-	if (kind == 1) {
-		if (rows * K2 > rb_xcap) {
-			free(rb_xbuf);
-			rb_xbuf = aligned_alloc(64, (size_t)((rows * K2 + 15) / 16 * 16) * 8);
-			rb_xcap = rb_xbuf ? (rows * K2 + 15) / 16 * 16 : 0;
-			if (!rb_xbuf) return -1;
-		}
-		rb_expand(rb_xbuf, xb, rows * K2);
-		xb = rb_xbuf, ldx = 2 * K2, xs = 2;
-	}
-	unsigned int csr = _mm_getcsr();
-	if (kind != 2) _mm_setcsr(csr | 0x8040); // FTZ | DAZ, as VDPBF16PS
+	long rows = m1 - m0, mrmax = rb_mrmax[kind], ldx;
 	long nb = (rows + mrmax - 1) / mrmax;
 	int mr = (int)((rows + nb - 1) / nb), npmax = rb_np[kind][mr];
 	long kc = nb > 1 ? kcp / npmax : K2;
 	if (kc < 32) kc = 32;
-	if (kc >= K2) {
-		for (long b = 0; b < nb; b++) {
-			long m = m0 + b * rows / nb, me = m0 + (b + 1) * rows / nb, mn = m0 + (b + 2) * rows / nb;
-			for (long p = p0; p < p1; p += npmax) {
-				int np = p1 - p < npmax ? (int)(p1 - p) : npmax;
-				if (acc && b + 1 < nb) // the next row block's partial sums, one call ahead
-					for (long r = me; r < mn; r++)
-						for (int i = 0; i < np; i++) _mm_prefetch((const char *)(out + r * N + 16 * (p + i)), _MM_HINT_T0);
-				rb_block(kind, out, xb + (m - m0) * ldx, ldx, xs, w, bias, acc, N, K2, m, (int)(me - m), p, np, 0, K2);
-			}
+	if (kc > K2) kc = K2;
+	unsigned int csr = _mm_getcsr();
+	if (kind != 2) _mm_setcsr(csr | 0x8040); // FTZ | DAZ, as VDPBF16PS
+	for (long k0 = 0; k0 < K2; k0 += kc) {
+		long kn = K2 - k0 < kc ? K2 - k0 : kc;
+		const uint32_t *xk = rb_xblock(kind, x, K2, m0, rows, k0, kn, &ldx);
+		if (!xk) {
+			_mm_setcsr(csr);
+			return -1;
 		}
-	} else {
-		for (long k0 = 0; k0 < K2; k0 += kc) {
-			long kn = K2 - k0 < kc ? K2 - k0 : kc;
-			for (long p = p0; p < p1; p += npmax) {
-				int np = p1 - p < npmax ? (int)(p1 - p) : npmax;
-				for (long b = 0; b < nb; b++) {
-					long m = m0 + b * rows / nb, me = m0 + (b + 1) * rows / nb;
-					rb_block(kind, out, xb + (m - m0) * ldx, ldx, xs, w, k0 ? 0 : bias, acc || k0, N, K2, m, (int)(me - m), p, np, k0, kn);
+		if (kn == K2) {
+			for (long b = 0; b < nb; b++) {
+				long m = m0 + b * rows / nb, me = m0 + (b + 1) * rows / nb, mn = m0 + (b + 2) * rows / nb;
+				for (long p = p0; p < p1; p += npmax) {
+					int np = p1 - p < npmax ? (int)(p1 - p) : npmax;
+					if (acc && b + 1 < nb) // the next row block's partial sums, one call ahead
+						for (long r = me; r < mn; r++)
+							for (int i = 0; i < np; i++) _mm_prefetch((const char *)(out + r * N + 16 * (p + i)), _MM_HINT_T0);
+					rb_block(kind, out, xk + (m - m0) * ldx, ldx, w, bias, acc, N, K2, m, (int)(me - m), p, np, 0, K2);
 				}
+			}
+			continue;
+		}
+		for (long p = p0; p < p1; p += npmax) {
+			int np = p1 - p < npmax ? (int)(p1 - p) : npmax;
+			for (long b = 0; b < nb; b++) {
+				long m = m0 + b * rows / nb, me = m0 + (b + 1) * rows / nb;
+				rb_block(kind, out, xk + (m - m0) * ldx, ldx, w, k0 ? 0 : bias, acc || k0, N, K2, m, (int)(me - m), p, np, k0, kn);
 			}
 		}
 	}
-	if (kind != 2) _mm_setcsr(csr);
+	_mm_setcsr(csr);
 	return 0;
 }
 
