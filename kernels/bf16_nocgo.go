@@ -2,7 +2,23 @@
 
 package kernels
 
+import "fmt"
+
 var bf16HasDP, bf16Native = false, false
+
+// BF16Dots lists the dot products bf16 matmuls can run on: "fma".
+func BF16Dots() []string { return []string{"fma"} }
+
+// UseBF16Dot accepts "" and "fma", the only dot product without cgo.
+func UseBF16Dot(name string) error {
+	switch name {
+	case "", "fma":
+		return nil
+	case "vdpbf16ps":
+		return fmt.Errorf("bf16 dot product %q is not available in this build (no cgo); it can run fma", name)
+	}
+	return fmt.Errorf("unknown bf16 dot product %q; this build can run fma", name)
+}
 
 // BF16Native reports whether bf16 matmuls run the VDPBF16PS instruction
 // (never without cgo).

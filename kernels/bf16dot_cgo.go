@@ -53,6 +53,11 @@ static void rljob_dot_rates(long n, int reps, double *dp, double *fma) {
 */
 import "C"
 
+import (
+	"fmt"
+	"strings"
+)
+
 // bf16HasDP is whether the CPU has AVX512_BF16. bf16Native is whether the
 // AVX-512 set runs VDPBF16PS: where the CPU has it and it is the faster
 // (dpFaster, timed once at start); otherwise the AVX-512 FMA twin,
@@ -87,14 +92,48 @@ func bf16DotRates(n, reps int) (dp, fma float64) {
 func BF16Native() bool { return bf16Native && biCurLevel == 2 }
 
 // BF16Dot names what runs bf16 matmuls' dot products with the kernel set
-// in use: "VDPBF16PS", or "FMAs" with the reason when the CPU has
-// VDPBF16PS but the FMAs are faster. The bits are the same either way.
+// in use: "VDPBF16PS" or "FMAs", and on a CPU that has VDPBF16PS which of
+// the two is the faster there. The bits are the same either way.
 func BF16Dot() string {
 	switch {
-	case BF16Native():
+	case BF16Native() && bf16DPFaster:
 		return "VDPBF16PS"
+	case BF16Native():
+		return "VDPBF16PS, slower than FMAs here"
+	case bf16HasDP && biCurLevel == 2 && bf16DPFaster:
+		return "FMAs, slower than VDPBF16PS here"
 	case bf16HasDP && biCurLevel == 2:
 		return "FMAs, faster than VDPBF16PS here"
 	}
 	return "FMAs"
+}
+
+// BF16Dots lists the dot products bf16 matmuls can run on here: "fma",
+// and "vdpbf16ps" on a CPU with AVX512_BF16.
+func BF16Dots() []string {
+	if bf16HasDP {
+		return []string{"fma", "vdpbf16ps"}
+	}
+	return []string{"fma"}
+}
+
+// UseBF16Dot makes the avx512 set run bf16's dot products on VDPBF16PS
+// ("vdpbf16ps") or on its FMA twin ("fma"); "" restores start-up's
+// choice, the faster. The bits are the same. A name that is not one, or
+// vdpbf16ps on a CPU without AVX512_BF16, is an error naming those it can
+// run. Not safe while a kernel runs.
+func UseBF16Dot(name string) error {
+	switch {
+	case name == "":
+		bf16Native = bf16DPFaster
+	case name == "fma":
+		bf16Native = false
+	case name == "vdpbf16ps" && bf16HasDP:
+		bf16Native = true
+	case name == "vdpbf16ps":
+		return fmt.Errorf("bf16 dot product %q is not available on this CPU (no AVX512_BF16); it can run fma", name)
+	default:
+		return fmt.Errorf("unknown bf16 dot product %q; this CPU can run %s", name, strings.Join(BF16Dots(), ", "))
+	}
+	return nil
 }

@@ -50,11 +50,14 @@ func noCgoNote() string {
 	return ""
 }
 
-// At start-up RLJOB_KERNELS selects the set for tests and benchmarks too
-// (the CLI checks it itself and exits 2 on a bad value; here a bad value
-// leaves the best set).
+// At start-up RLJOB_KERNELS selects the set, and RLJOB_BF16_DOT bf16's dot
+// product (UseBF16Dot), for tests and benchmarks too (the CLI checks both
+// itself and exits 2 on a bad value; here a bad value leaves the default).
 func init() {
 	if v := os.Getenv("RLJOB_KERNELS"); v != "" {
 		_ = UseKernelSet(v)
+	}
+	if v := os.Getenv("RLJOB_BF16_DOT"); v != "" {
+		_ = UseBF16Dot(v)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,4 +50,29 @@ func shortArith(t *testing.T, env []string, extra ...string) string {
 		mustChild(t, env, append(args, extra...)...)
 	}
 	return lake
+}
+
+// TestKernelEnvErrors: a bad RLJOB_KERNELS or RLJOB_BF16_DOT is exit 2
+// naming the variable, the value and what this CPU can run, before any
+// command touches a lake; RLJOB_BF16_DOT=fma shows in rljob version.
+func TestKernelEnvErrors(t *testing.T) {
+	lake := filepath.Join(t.TempDir(), "lake")
+	for _, c := range []struct{ env, val, want string }{
+		{"RLJOB_KERNELS", "avx3", `RLJOB_KERNELS: unknown kernel set "avx3"; this CPU can run go`},
+		{"RLJOB_BF16_DOT", "amx", `RLJOB_BF16_DOT: unknown bf16 dot product "amx"; this CPU can run fma`},
+	} {
+		code, _, stderr := rljob(t, map[string]string{c.env: c.val}, "run", arith+"/prepare.sql", "--lake", lake, "--run", "k")
+		if code != 2 || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, "hint: unset "+c.env) {
+			t.Errorf("%s=%s: exit %d, stderr %q; want exit 2 with %q and a hint", c.env, c.val, code, stderr, c.want)
+		}
+		if _, err := os.Stat(lake); !os.IsNotExist(err) {
+			t.Errorf("%s=%s: the lake was created (%v)", c.env, c.val, err)
+		}
+	}
+	code, out, _ := rljob(t, map[string]string{"RLJOB_BF16_DOT": "fma", "RLJOB_KERNELS": "avx2"}, "version")
+	if code != 0 || !strings.Contains(out, "kernels avx2, bf16 on FMAs (") {
+		t.Errorf("RLJOB_BF16_DOT=fma RLJOB_KERNELS=avx2 rljob version: exit %d, %q", code, out)
+	}
+	_ = kernels.UseBF16Dot("")
+	_ = kernels.UseKernelSet(kernels.KernelSets()[len(kernels.KernelSets())-1])
 }

@@ -215,6 +215,9 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	if err := useKernelSet(e.getenv("RLJOB_KERNELS")); err != nil {
 		return err
 	}
+	if err := useBF16Dot(e.getenv("RLJOB_BF16_DOT")); err != nil {
+		return err
+	}
 	e.log, e.g = log, g
 	return c.run(ctx, e, fs.Args())
 }
@@ -229,6 +232,17 @@ func useKernelSet(name string) error {
 	}
 	if err := kernels.UseKernelSet(name); err != nil {
 		return &jobs.UsageError{Msg: "RLJOB_KERNELS: " + err.Error(), Hint: "unset RLJOB_KERNELS to use the best set, or name one of " + strings.Join(sets, ", ")}
+	}
+	return nil
+}
+
+// useBF16Dot makes bf16's products run on the dot product RLJOB_BF16_DOT
+// names (fma, vdpbf16ps), or the faster on this CPU when it is empty. The
+// choice changes the speed, never the numbers (kernels/bf16dot_cgo.go).
+func useBF16Dot(name string) error {
+	if err := kernels.UseBF16Dot(name); err != nil {
+		return &jobs.UsageError{Msg: "RLJOB_BF16_DOT: " + err.Error(),
+			Hint: "unset RLJOB_BF16_DOT to use the faster, or name one of " + strings.Join(kernels.BF16Dots(), ", ")}
 	}
 	return nil
 }
