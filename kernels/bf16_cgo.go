@@ -435,7 +435,8 @@ func bf16GemmRange(out []float32, x []uint32, pw *PackedWeightBF16, bias []float
 }
 
 // errBF16Rows is the panic when C cannot allocate the AVX-512 FMA twin's
-// expanded rows (a tile's rows × K pairs × 8 bytes per thread).
+// expanded rows (rb_xblock: a tile's rows × one K block × 8 bytes per
+// thread).
 const errBF16Rows = "kernels: bf16 GEMM: out of memory for the expanded rows of the left-hand side"
 
 func cu(x []uint32) *C.uint32_t { return (*C.uint32_t)(unsafe.Pointer(&x[0])) }

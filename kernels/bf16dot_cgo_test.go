@@ -20,10 +20,11 @@ func TestBF16DotChoice(t *testing.T) {
 	case r <= 1/1.3 && bf16DPFaster:
 		t.Errorf("VDPBF16PS is %.2f× the FMAs' rate, but start-up chose it", r)
 	}
-	native := bf16Native
-	defer func() { bf16Native = native }()
+	defer func() { _ = UseBF16Dot("") }()
 	useSet(t, 2)
-	bf16Native = bf16DPFaster
+	if err := UseBF16Dot(""); err != nil {
+		t.Fatal(err)
+	}
 	want := map[bool]string{true: "VDPBF16PS", false: "FMAs, faster than VDPBF16PS here"}[bf16DPFaster]
 	if got := BF16Dot(); got != want {
 		t.Errorf("BF16Dot() = %q, want %q", got, want)
