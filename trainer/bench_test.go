@@ -70,7 +70,8 @@ func BenchmarkTrainStep(b *testing.B) {
 // shared by k·512 tokens.
 //
 // RLJOB_BENCH_KEEP_LOGITS=1 keeps a micro-batch's logits for the
-// backward, as the train and sft stages' keep_logits does.
+// backward, as the train and sft stages do by default in full
+// fine-tuning (keep_logits).
 //
 //	go test -tags duckdb_arrow -run '^$' -bench TrainStepQwen -benchtime 2x ./trainer/
 //	RLJOB_BENCH_MICRO=8 go test -tags duckdb_arrow -run '^$' -bench TrainStepQwen -benchtime 1x ./trainer/

@@ -6,7 +6,8 @@
 --   --set lora=16          train LoRA adapters of this rank (q,k,v,o,gate,up,down) instead of every weight
 --   --set lr=1e-6
 --   --set full_state_every=K  train's full_state_every (default 4, LoRA 16: docs/checkpoints.md)
---   --set keep_logits=true    (or 1) train keeps each micro-batch's logits for the backward (faster, 1.2 MB a token more: docs/memory.md)
+--   --set keep_logits=false   (or 0) train computes the logits again in the backward (unset: kept for full
+--                             fine-tuning when the memory budget holds them, 1.2 MB a token: docs/memory.md)
 CREATE OR REPLACE TABLE batch AS
 SELECT prompt_id, prompt, answer, 'gsm8k' AS task
 FROM read_json(getvariable('prompts'), format = 'newline_delimited',
@@ -24,4 +25,4 @@ CREATE OR REPLACE TABLE train_batch AS SELECT * FROM grpo_advantages('this_step_
 CALL train(data := 'train_batch', lr := coalesce(getvariable('lr'), 1e-6),
            lora_rank := coalesce(getvariable('lora'), 0), max_new_tokens := coalesce(getvariable('new_tokens'), 64),
            full_state_every := getvariable('full_state_every'),
-           keep_logits := coalesce(getvariable('keep_logits')::BOOLEAN, false));
+           keep_logits := getvariable('keep_logits')::BOOLEAN);

@@ -19,7 +19,8 @@
 #   STEPS      [1] GRPO steps (e.g. full_state_every of them, for bytes per step)
 #   FULL_STATE_EVERY  train's full_state_every (default: train's own)
 #   MEMORY     rljob run --memory (default: 3/4 of the available memory)
-#   KEEP_LOGITS=1  train's keep_logits := true: faster, 1.2 MB more a token (docs/memory.md)
+#   KEEP_LOGITS    train's keep_logits: 0 or 1 (default: kept for full fine-tuning
+#              when the memory budget holds them, 1.2 MB a token: docs/memory.md)
 #   RLJOB      [bin/rljob, built with make build when missing]
 #   WRAP       a command put before the step's rljob, e.g. "/usr/bin/time -v"
 #   KEEP=1     keep the work folder (printed)

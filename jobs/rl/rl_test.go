@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -78,6 +79,7 @@ type runOpt struct {
 	steps         int
 	seed          int64
 	shard, shards int
+	log           io.Writer // the run's log (JSON lines); nil: none
 }
 
 // runJob runs src (with {{config}} substituted) against lake as run "r".
@@ -94,9 +96,13 @@ func runJob(t *testing.T, lake, config, src string, o runOpt) (*jobs.Result, err
 	if o.run == "" {
 		o.run = "r"
 	}
+	log := zerolog.Nop()
+	if o.log != nil {
+		log = zerolog.New(o.log)
+	}
 	return jobs.Run(context.Background(), jobs.Options{
 		JobFile: job, Lake: lake, Run: o.run, Steps: o.steps, Seed: o.seed,
-		Shard: o.shard, NumShards: o.shards, Log: zerolog.Nop(),
+		Shard: o.shard, NumShards: o.shards, Log: log,
 	})
 }
 

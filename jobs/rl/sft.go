@@ -182,11 +182,11 @@ func (sftStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs.S
 	for _, d := range data {
 		maxT = max(maxT, len(d.tokens))
 	}
-	microBatch, err := chooseMicro(sc, a, pol, maxT, len(data), 0)
+	microBatch, keep, err := chooseMicro(sc, a, pol, maxT, len(data), 0)
 	if err != nil {
 		return jobs.Summary{}, err
 	}
-	defer prepareMemory(sc, pol, maxT, microBatch, len(data), a.Bool("keep_logits"))()
+	defer prepareMemory(sc, pol, maxT, microBatch, len(data), keep)()
 	bs, epochs := int(a.Int("batch_size")), int(a.Int("epochs"))
 	perEpoch := (len(data) + bs - 1) / bs
 	sched := trainer.Schedule{Kind: a.String("schedule"), LR: a.Float("lr"), Warmup: int(a.Int("warmup")), Total: perEpoch * epochs}

@@ -219,7 +219,7 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 	if a.Has("ref") {
 		refBytes = 4 * uint64(len(model.Params))
 	}
-	micro, err := chooseMicro(sc, a, pol, maxT, len(rows), refBytes)
+	micro, keep, err := chooseMicro(sc, a, pol, maxT, len(rows), refBytes)
 	if err != nil {
 		return jobs.Summary{}, err
 	}
@@ -234,7 +234,7 @@ func (trainStage) Run(ctx context.Context, sc *jobs.StageCtx, a jobs.Args) (jobs
 			return jobs.Summary{}, err
 		}
 	}
-	defer prepareMemory(sc, pol, maxT, micro, len(rows), a.Bool("keep_logits"))()
+	defer prepareMemory(sc, pol, maxT, micro, len(rows), keep)()
 
 	// Optimizer: moments continue from the newest train checkpoint, else fresh.
 	opt, optSrc, err := stageOptimizer(sc, pol)

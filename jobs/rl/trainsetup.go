@@ -13,8 +13,9 @@ import (
 // micro-batch chosen from the memory budget (docs/lora.md, docs/memory.md).
 
 // keepLogitsArg is train's and sft's keep_logits (prepareMemory).
-var keepLogitsArg = jobs.ArgSpec{Name: "keep_logits", Type: jobs.TypeBool, Default: false,
-	Doc: "keep the forward's logits of a whole micro-batch (8·vocab bytes a token: 1.2 MB on Qwen2.5) so the backward does not compute them again; faster (one LM-head matmul less per micro-batch), the same bits (docs/memory.md)"}
+var keepLogitsArg = jobs.ArgSpec{Name: "keep_logits", Type: jobs.TypeBool,
+	DefaultDoc: "true for full fine-tuning on the CPU when the memory budget holds them, else false",
+	Doc:        "keep the forward's logits of a whole micro-batch (8·vocab bytes a token: 1.2 MB on Qwen2.5) so the backward does not compute them again; faster (one LM-head matmul less per micro-batch), the same bits (docs/memory.md)"}
 
 // loraArgSpecs are the LoRA arguments of train and sft.
 func loraArgSpecs() []jobs.ArgSpec {
@@ -107,58 +108,93 @@ func freshLoRA(m *trainer.Model, cfg trainer.LoRAConfig, seed, step int64, call 
 // model that cannot fit even one sequence of maxT tokens, or a set
 // micro-batch that does not fit, is refused before any work, naming the
 // estimate and the budget. extra is memory held besides the policy (a
-// reference model); with keep_logits the estimate counts the kept logits
-// (trainer.KeepLogitsMemory).
-func chooseMicro(sc *jobs.StageCtx, a jobs.Args, pol *policy, maxT, nseq int, extra uint64) (int, error) {
+// reference model). It also returns whether the head keeps a
+// micro-batch's logits (keepLogits); keep_logits := true counts them in
+// the estimate (trainer.KeepLogitsMemory).
+func chooseMicro(sc *jobs.StageCtx, a jobs.Args, pol *policy, maxT, nseq int, extra uint64) (micro int, keep bool, err error) {
+	mb := newMicroBudget(a, pol, maxT, nseq, extra)
+	forced := a.Has("keep_logits") && a.Bool("keep_logits")
+	if forced {
+		mb.counted = mb.logits
+	}
+	if micro, err = mb.choose(sc, a, pol); err != nil || forced {
+		return micro, forced, err
+	}
+	return micro, keepLogitsAuto(sc, a, pol, mb, micro), nil
+}
+
+// keepLogitsAuto is keep_logits left unset: true for full fine-tuning on
+// the CPU when the micro-batch's kept logits fit the budget beside what
+// chooseMicro chose (no per-layer recomputation), so that the choice never
+// changes the micro-batch, and with it no bit. LoRA keeps its smaller
+// footprint (about 1.1 GiB more on Qwen2.5-0.5B would break its 4 GB), and
+// a GPU's memory is not the budget's.
+func keepLogitsAuto(sc *jobs.StageCtx, a jobs.Args, pol *policy, mb *microBudget, micro int) bool {
+	if a.Has("keep_logits") || pol.Model.LoRA != nil || jobs.Device() != "cpu" {
+		return false
+	}
+	if pol.Model.Recompute || !mb.fitsWith(micro, mb.perSeq, mb.logits) {
+		sc.Log.Info().Str("logits", jobs.FormatBytes(float64(mb.logits(micro)))).
+			Msgf("%s: not keeping the logits for the backward: the memory budget %s cannot hold them (keep_logits)", sc.Stage, jobs.FormatBytes(float64(mb.budget)))
+		return false
+	}
+	return true
+}
+
+// microBudget is chooseMicro's arithmetic: the stage's fixed memory,
+// its activations per sequence (perSeq; rcSeq under per-layer
+// recomputation) and the memory budget (0: none).
+type microBudget struct {
+	fixed, perSeq, rcSeq, budget uint64
+	maxT, nseq                   int
+	logits                       func(b int) uint64 // the kept logits of b sequences
+	counted                      func(b int) uint64 // the kept logits counted in the estimate
+}
+
+func newMicroBudget(a jobs.Args, pol *policy, maxT, nseq int, extra uint64) *microBudget {
 	m := pol.Model
 	var lcfg *trainer.LoRAConfig
 	if m.LoRA != nil {
 		lcfg = &m.LoRA.Config
 	}
-	fixed, perSeq := trainer.TrainMemory(m.Config, lcfg, maxT, false)
-	_, rcSeq := trainer.TrainMemory(m.Config, lcfg, maxT, true)
-	fixed += extra + m.BF16Memory()
-	keep := a.Bool("keep_logits")
-	logits := func(b int) uint64 { // the kept logits of b sequences (keep_logits)
-		if !keep {
-			return 0
-		}
-		return trainer.KeepLogitsMemory(m.Config, min(b, max(nseq, 1))*maxT)
-	}
-	budget := jobs.TrainBudget()
-	fits := func(b int, per uint64) bool {
-		return budget == 0 || fixed+uint64(min(b, max(nseq, 1)))*per+logits(b) <= budget
-	}
+	mb := &microBudget{maxT: maxT, nseq: max(nseq, 1), budget: jobs.TrainBudget()}
+	mb.fixed, mb.perSeq = trainer.TrainMemory(m.Config, lcfg, maxT, false)
+	_, mb.rcSeq = trainer.TrainMemory(m.Config, lcfg, maxT, true)
+	mb.fixed += extra + m.BF16Memory()
+	mb.logits = func(b int) uint64 { return trainer.KeepLogitsMemory(m.Config, min(b, mb.nseq)*maxT) }
+	mb.counted = func(int) uint64 { return 0 }
+	return mb
+}
+
+// fitsWith reports whether b sequences fit the budget at per bytes of
+// activations each, plus kept(b).
+func (mb *microBudget) fitsWith(b int, per uint64, kept func(int) uint64) bool {
+	return mb.budget == 0 || mb.fixed+uint64(min(b, mb.nseq))*per+kept(b) <= mb.budget
+}
+
+func (mb *microBudget) fits(b int, per uint64) bool { return mb.fitsWith(b, per, mb.counted) }
+
+// choose is chooseMicro's micro-batch (see there).
+func (mb *microBudget) choose(sc *jobs.StageCtx, a jobs.Args, pol *policy) (int, error) {
+	m := pol.Model
 	// fit returns b when it fits as it is, or under per-layer activation
 	// recomputation (the same gradient bits, one more forward), else 0.
 	fit := func(b int) int {
 		switch {
-		case fits(b, perSeq):
+		case mb.fits(b, mb.perSeq):
 			return b
-		case fits(b, rcSeq):
+		case mb.fits(b, mb.rcSeq):
 			m.Recompute = true
-			sc.Log.Info().Str("activations", jobs.FormatBytes(float64(rcSeq))+" per sequence").
-				Msgf("%s: recomputing each layer's activations in the backward to fit the memory budget %s", sc.Stage, jobs.FormatBytes(float64(budget)))
+			sc.Log.Info().Str("activations", jobs.FormatBytes(float64(mb.rcSeq))+" per sequence").
+				Msgf("%s: recomputing each layer's activations in the backward to fit the memory budget %s", sc.Stage, jobs.FormatBytes(float64(mb.budget)))
 			return b
 		}
 		return 0
 	}
-	refuse := func(b int, pos jobs.Pos, hint string) error {
-		kept := ""
-		if keep {
-			kept = " + the kept logits " + jobs.FormatBytes(float64(logits(b)))
-			hint = "drop keep_logits, or " + hint
-		}
-		return &jobs.UsageError{Pos: pos,
-			Msg: fmt.Sprintf("%s: %d sequence(s) of %d tokens need about %s (weights, gradients and moments %s + activations %s per sequence, %s with per-layer recomputation%s), more than the memory budget %s",
-				sc.Stage, b, maxT, jobs.FormatBytes(float64(fixed+uint64(b)*rcSeq+logits(b))), jobs.FormatBytes(float64(fixed)), jobs.FormatBytes(float64(perSeq)),
-				jobs.FormatBytes(float64(rcSeq)), kept, jobs.FormatBytes(float64(budget))),
-			Hint: hint}
-	}
 	if a.Has("micro_batch_size") {
 		b := int(a.Int("micro_batch_size"))
 		if fit(b) == 0 {
-			return 0, refuse(min(b, max(nseq, 1)), a.Pos("micro_batch_size"),
+			return 0, mb.refuse(sc, min(b, mb.nseq), a.Pos("micro_batch_size"),
 				"lower micro_batch_size (or leave it out: it is then chosen from the budget), use LoRA (lora_rank := 16), or raise rljob run --memory")
 		}
 		return b, nil
@@ -166,14 +202,28 @@ func chooseMicro(sc *jobs.StageCtx, a jobs.Args, pol *policy, maxT, nseq int, ex
 	if prev := recordedMicro(sc, pol); prev > 0 && fit(prev) > 0 {
 		return prev, nil
 	}
-	b := min(maxMicro, max(nseq, 1), max(1, autoMicroTokens/max(maxT, 1)))
-	for b > 1 && !fits(b, perSeq) {
+	b := min(maxMicro, mb.nseq, max(1, autoMicroTokens/max(mb.maxT, 1)))
+	for b > 1 && !mb.fits(b, mb.perSeq) {
 		b--
 	}
 	if fit(b) == 0 {
-		return 0, refuse(1, a.CallPos(), "use LoRA (lora_rank := 16), shorter sequences, or raise rljob run --memory (default: 3/4 of the available memory)")
+		return 0, mb.refuse(sc, 1, a.CallPos(), "use LoRA (lora_rank := 16), shorter sequences, or raise rljob run --memory (default: 3/4 of the available memory)")
 	}
 	return b, nil
+}
+
+// refuse is the usage error of b sequences that do not fit.
+func (mb *microBudget) refuse(sc *jobs.StageCtx, b int, pos jobs.Pos, hint string) error {
+	kept := ""
+	if c := mb.counted(b); c > 0 {
+		kept = " + the kept logits " + jobs.FormatBytes(float64(c))
+		hint = "drop keep_logits, or " + hint
+	}
+	return &jobs.UsageError{Pos: pos,
+		Msg: fmt.Sprintf("%s: %d sequence(s) of %d tokens need about %s (weights, gradients and moments %s + activations %s per sequence, %s with per-layer recomputation%s), more than the memory budget %s",
+			sc.Stage, b, mb.maxT, jobs.FormatBytes(float64(mb.fixed+uint64(b)*mb.rcSeq+mb.counted(b))), jobs.FormatBytes(float64(mb.fixed)), jobs.FormatBytes(float64(mb.perSeq)),
+			jobs.FormatBytes(float64(mb.rcSeq)), kept, jobs.FormatBytes(float64(mb.budget))),
+		Hint: hint}
 }
 
 // maxMicro is the most sequences of one forward/backward pass when the
