@@ -109,8 +109,9 @@ func freshLoRA(m *trainer.Model, cfg trainer.LoRAConfig, seed, step int64, call 
 // micro-batch that does not fit, is refused before any work, naming the
 // estimate and the budget. extra is memory held besides the policy (a
 // reference model). It also returns whether the head keeps a
-// micro-batch's logits (keepLogits); keep_logits := true counts them in
-// the estimate (trainer.KeepLogitsMemory).
+// micro-batch's logits (keepLogitsAuto when keep_logits is unset);
+// keep_logits := true counts them in the estimate
+// (trainer.KeepLogitsMemory).
 func chooseMicro(sc *jobs.StageCtx, a jobs.Args, pol *policy, maxT, nseq int, extra uint64) (micro int, keep bool, err error) {
 	mb := newMicroBudget(a, pol, maxT, nseq, extra)
 	forced := a.Has("keep_logits") && a.Bool("keep_logits")
