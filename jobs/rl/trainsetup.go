@@ -113,15 +113,13 @@ func freshLoRA(m *trainer.Model, cfg trainer.LoRAConfig, seed, step int64, call 
 // keep_logits := true counts them in the estimate
 // (trainer.KeepLogitsMemory).
 func chooseMicro(sc *jobs.StageCtx, a jobs.Args, pol *policy, maxT, nseq int, extra uint64) (micro int, keep bool, err error) {
-	mb := newMicroBudget(a, pol, maxT, nseq, extra)
-	forced := a.Has("keep_logits") && a.Bool("keep_logits")
-	if forced {
-		mb.counted = mb.logits
+	set := a.Has("keep_logits")
+	mb := newMicroBudget(pol, maxT, nseq, extra)
+	mb.forced = set && a.Bool("keep_logits")
+	if micro, err = mb.choose(sc, a, pol); err != nil || set {
+		return micro, mb.forced, err
 	}
-	if micro, err = mb.choose(sc, a, pol); err != nil || forced {
-		return micro, forced, err
-	}
-	return micro, keepLogitsAuto(sc, a, pol, mb, micro), nil
+	return micro, keepLogitsAuto(sc, pol, mb, micro), nil
 }
 
 // keepLogitsAuto is keep_logits left unset: true for full fine-tuning on
@@ -130,11 +128,11 @@ func chooseMicro(sc *jobs.StageCtx, a jobs.Args, pol *policy, maxT, nseq int, ex
 // changes the micro-batch, and with it no bit. LoRA keeps its smaller
 // footprint (about 1.1 GiB more on Qwen2.5-0.5B would break its 4 GB), and
 // a GPU's memory is not the budget's.
-func keepLogitsAuto(sc *jobs.StageCtx, a jobs.Args, pol *policy, mb *microBudget, micro int) bool {
-	if a.Has("keep_logits") || pol.Model.LoRA != nil || jobs.Device() != "cpu" {
+func keepLogitsAuto(sc *jobs.StageCtx, pol *policy, mb *microBudget, micro int) bool {
+	if pol.Model.LoRA != nil || jobs.Device() != "cpu" {
 		return false
 	}
-	if pol.Model.Recompute || !mb.fitsWith(micro, mb.perSeq, mb.logits) {
+	if pol.Model.Recompute || !mb.fitsWith(micro, mb.perSeq, mb.logits(micro)) {
 		sc.Log.Info().Str("logits", jobs.FormatBytes(float64(mb.logits(micro)))).
 			Msgf("%s: not keeping the logits for the backward: the memory budget %s cannot hold them (keep_logits)", sc.Stage, jobs.FormatBytes(float64(mb.budget)))
 		return false
@@ -144,36 +142,48 @@ func keepLogitsAuto(sc *jobs.StageCtx, a jobs.Args, pol *policy, mb *microBudget
 
 // microBudget is chooseMicro's arithmetic: the stage's fixed memory,
 // its activations per sequence (perSeq; rcSeq under per-layer
-// recomputation) and the memory budget (0: none).
+// recomputation) and the memory budget (0: none); forced
+// (keep_logits := true) counts the kept logits in every estimate.
 type microBudget struct {
 	fixed, perSeq, rcSeq, budget uint64
 	maxT, nseq                   int
-	logits                       func(b int) uint64 // the kept logits of b sequences
-	counted                      func(b int) uint64 // the kept logits counted in the estimate
+	cfg                          trainer.Config
+	forced                       bool
 }
 
-func newMicroBudget(a jobs.Args, pol *policy, maxT, nseq int, extra uint64) *microBudget {
+func newMicroBudget(pol *policy, maxT, nseq int, extra uint64) *microBudget {
 	m := pol.Model
 	var lcfg *trainer.LoRAConfig
 	if m.LoRA != nil {
 		lcfg = &m.LoRA.Config
 	}
-	mb := &microBudget{maxT: maxT, nseq: max(nseq, 1), budget: jobs.TrainBudget()}
+	mb := &microBudget{maxT: maxT, nseq: max(nseq, 1), budget: jobs.TrainBudget(), cfg: m.Config}
 	mb.fixed, mb.perSeq = trainer.TrainMemory(m.Config, lcfg, maxT, false)
 	_, mb.rcSeq = trainer.TrainMemory(m.Config, lcfg, maxT, true)
 	mb.fixed += extra + m.BF16Memory()
-	mb.logits = func(b int) uint64 { return trainer.KeepLogitsMemory(m.Config, min(b, mb.nseq)*maxT) }
-	mb.counted = func(int) uint64 { return 0 }
 	return mb
 }
 
-// fitsWith reports whether b sequences fit the budget at per bytes of
-// activations each, plus kept(b).
-func (mb *microBudget) fitsWith(b int, per uint64, kept func(int) uint64) bool {
-	return mb.budget == 0 || mb.fixed+uint64(min(b, mb.nseq))*per+kept(b) <= mb.budget
+// logits is what keeping the logits of b sequences holds.
+func (mb *microBudget) logits(b int) uint64 {
+	return trainer.KeepLogitsMemory(mb.cfg, min(b, mb.nseq)*mb.maxT)
 }
 
-func (mb *microBudget) fits(b int, per uint64) bool { return mb.fitsWith(b, per, mb.counted) }
+// counted is the kept logits of b sequences in the estimate: forced's.
+func (mb *microBudget) counted(b int) uint64 {
+	if !mb.forced {
+		return 0
+	}
+	return mb.logits(b)
+}
+
+// fitsWith reports whether b sequences fit the budget at per bytes of
+// activations each, plus more.
+func (mb *microBudget) fitsWith(b int, per, more uint64) bool {
+	return mb.budget == 0 || mb.fixed+uint64(min(b, mb.nseq))*per+more <= mb.budget
+}
+
+func (mb *microBudget) fits(b int, per uint64) bool { return mb.fitsWith(b, per, mb.counted(b)) }
 
 // choose is chooseMicro's micro-batch (see there).
 func (mb *microBudget) choose(sc *jobs.StageCtx, a jobs.Args, pol *policy) (int, error) {
